@@ -1,0 +1,40 @@
+#pragma once
+// Socket addresses as weir's configuration writes them: "1.2.3.4:80", "[::1]:80",
+// "*:80" / ":80" (IPv4 wildcard), "localhost:80" (resolved once, at load time).
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace weir {
+
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+
+  int family() const { return storage.ss_family; }
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  sockaddr* sa() { return reinterpret_cast<sockaddr*>(&storage); }
+  uint16_t port() const;
+  // True for 0.0.0.0 and ::.
+  bool is_wildcard() const;
+  // "1.2.3.4:80" or "[::1]:80".
+  std::string to_string() const;
+  // Address without the port: "1.2.3.4" or "::1".
+  std::string host_string() const;
+  bool operator==(const SockAddr& o) const;
+};
+
+// Parses "host:port". With allow_wildcard, "*:80" and ":80" mean 0.0.0.0:80.
+// Host names are resolved with getaddrinfo (first result). On failure returns
+// nullopt and sets *error to a one-line reason ("missing port", "port out of range", ...).
+std::optional<SockAddr> parse_address(std::string_view text, bool allow_wildcard,
+                                      std::string* error);
+
+// Builds a SockAddr from a kernel-provided sockaddr (accept, getsockname).
+SockAddr sockaddr_from(const sockaddr* sa, socklen_t len);
+
+}  // namespace weir

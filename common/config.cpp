@@ -1,0 +1,29 @@
+#include "common/config.h"
+
+namespace weir {
+
+std::string BindConfig::key() const {
+  // The resolved address, so that "*:80", ":80" and "0.0.0.0:80" name the same listener.
+  return "tcp:" + (addr.len != 0 ? addr.to_string() : address_text);
+}
+
+const BackendConfig* Config::find_backend(std::string_view name) const {
+  const int index = backend_index(name);
+  return index < 0 ? nullptr : &backends[static_cast<size_t>(index)];
+}
+
+int Config::backend_index(std::string_view name) const {
+  for (size_t i = 0; i < backends.size(); ++i) {
+    if (backends[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string ConfigError::to_string() const {
+  if (line <= 0) return file + ": " + message;
+  std::string out = file + ":" + std::to_string(line);
+  if (column > 0) out += ":" + std::to_string(column);
+  return out + ": " + message;
+}
+
+}  // namespace weir

@@ -1,0 +1,144 @@
+#pragma once
+// The configuration model: what a validated weir.yaml means, with every default
+// resolved, so that the rest of weir never looks at YAML. Built by
+// load_config_*() (config_loader.cpp) from the same bytes in the master (to
+// validate) and in each worker (to run).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/address.h"
+
+namespace weir {
+
+enum class Mode {
+  kHttp,  // HTTP/1.1 request/response proxying
+  kTcp,   // raw bidirectional byte forwarding
+};
+
+enum class LogTarget {
+  kStdout,  // the process's standard output
+  kStderr,  // the process's standard error
+  kFile,    // a file opened in append mode (path in LogSink::path)
+};
+
+enum class LogFormat {
+  kText,  // one human-readable line in the style of HAProxy's httplog/tcplog
+  kJson,  // one JSON object per line
+};
+
+struct SourceMark {
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+};
+
+struct LogSink {
+  LogTarget target = LogTarget::kStdout;
+  std::string path;  // for kFile
+  LogFormat format = LogFormat::kText;
+  SourceMark mark;
+};
+
+// Every timeout, in milliseconds, resolved (built-in default < defaults < section).
+// 0 means "no timeout".
+struct Timeouts {
+  int64_t connect = 5000;
+  int64_t client = 30000;
+  int64_t server = 30000;
+  int64_t queue = 5000;
+  int64_t http_request = 10000;
+  int64_t http_keep_alive = 5000;
+  int64_t tunnel = 3600000;
+};
+
+struct BindConfig {
+  std::string address_text;  // as written
+  SockAddr addr;
+  int backlog = 1024;
+  bool v6only = true;  // only meaningful for IPv6 binds; true by default for [::]
+  SourceMark mark;
+  // A stable key that identifies this listener across reloads ("tcp:[::]:8080").
+  std::string key() const;
+};
+
+struct FrontendConfig {
+  std::string name;
+  Mode mode = Mode::kHttp;
+  std::vector<BindConfig> binds;
+  uint32_t maxconn = 0;  // 0: only global.maxconn applies
+  std::string default_backend;
+  bool forwardfor = false;  // add X-Forwarded-For with the client address
+  bool log = true;          // send one access-log line per request/connection
+  Timeouts timeouts;        // client, http_request, http_keep_alive are used here
+  SourceMark mark;
+};
+
+struct ServerConfig {
+  std::string name;
+  std::string address_text;  // as written
+  SockAddr addr;
+  uint32_t weight = 1;  // 0..256
+  SourceMark mark;
+};
+
+enum class Balance {
+  kRoundRobin,  // smooth weighted round robin
+};
+
+struct BackendConfig {
+  std::string name;
+  Mode mode = Mode::kHttp;
+  Balance balance = Balance::kRoundRobin;
+  std::vector<ServerConfig> servers;  // in file order
+  Timeouts timeouts;                  // connect, server, queue, tunnel are used here
+  int retries = 3;                    // extra connection attempts after the first
+  SourceMark mark;
+};
+
+struct GlobalConfig {
+  int threads = 1;          // event loops in each worker, 1..64
+  uint32_t maxconn = 100000;
+  std::string user;         // drop to this user after loading (when started as root)
+  std::string group;
+  std::string pidfile;      // master pid, written at start (the -p flag overrides)
+  std::vector<LogSink> logs;  // access-log destinations
+  size_t bufsize = 16384;     // size of one I/O buffer; bounds a request/response head
+  size_t splice_threshold = 65536;  // tcp mode: switch a direction to splice() after this
+  int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
+};
+
+struct Config {
+  std::string source_name;  // file name used in messages
+  GlobalConfig global;
+  std::vector<FrontendConfig> frontends;  // in file order
+  std::vector<BackendConfig> backends;    // in file order
+
+  const BackendConfig* find_backend(std::string_view name) const;
+  int backend_index(std::string_view name) const;  // -1 when absent
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+  // "file:line:column: message" (or "file: message" when no position is known).
+  std::string to_string() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;       // set only when errors is empty
+  std::vector<ConfigError> errors;    // every error found, in file order
+  std::vector<ConfigError> warnings;  // things that do not prevent running
+};
+
+// Reads and validates a configuration file. `${VAR}` and `${VAR:-default}` in
+// scalar values are expanded from the environment.
+LoadResult load_config_file(const std::string& path);
+// Same, from bytes already in memory; `name` is used in messages.
+LoadResult load_config_text(std::string_view text, const std::string& name);
+
+}  // namespace weir

@@ -1,0 +1,636 @@
+// Turns weir.yaml into a Config: every key checked, every default resolved, every
+// problem reported with its position (the loader keeps going after an error so that
+// one run of `weir -c` lists them all).
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/address.h"
+#include "common/config.h"
+#include "common/config_loader_detail.h"
+#include "common/units.h"
+
+namespace weir {
+namespace {
+
+using config_detail::Field;
+using config_detail::Fields;
+using config_detail::YamlNode;
+using config_detail::contains;
+using config_detail::describe;
+using config_detail::join;
+using config_detail::quoted;
+using config_detail::sort_messages;
+using config_detail::suggestion;
+using Kind = YamlNode::Kind;
+using Names = std::span<const std::string_view>;
+
+constexpr int64_t kMaxConn = INT32_MAX;
+
+// The keys each block accepts (also the candidates for "did you mean").
+constexpr std::string_view kTopKeys[] = {"global", "defaults", "frontends", "backends"};
+constexpr std::string_view kGlobalKeys[] = {"threads", "maxconn", "user", "group",
+                                            "pidfile", "log",     "tune", "timeouts"};
+constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
+constexpr std::string_view kLogKeys[] = {"target", "format"};
+constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
+constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn", "default_backend",
+                                              "forwardfor", "log",  "timeouts"};
+constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
+constexpr std::string_view kBackendKeys[] = {"mode", "balance", "retries", "timeouts", "servers"};
+constexpr std::string_view kBalanceKeys[] = {"algorithm"};
+constexpr std::string_view kServerKeys[] = {"address", "weight"};
+
+// Every timeout weir knows, and where each may be set.
+constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
+                                             "queue",   "http_request",   "http_keep_alive",
+                                             "tunnel",  "hard_stop_after"};
+constexpr std::string_view kDefaultsTimeouts[] = {
+    "connect", "client", "server", "queue", "http_request", "http_keep_alive", "tunnel"};
+constexpr std::string_view kFrontendTimeouts[] = {"client", "http_request", "http_keep_alive"};
+constexpr std::string_view kBackendTimeouts[] = {"connect", "server", "queue", "tunnel"};
+constexpr std::pair<std::string_view, int64_t Timeouts::*> kTimeoutMembers[] = {
+    {"connect", &Timeouts::connect},
+    {"client", &Timeouts::client},
+    {"server", &Timeouts::server},
+    {"queue", &Timeouts::queue},
+    {"http_request", &Timeouts::http_request},
+    {"http_keep_alive", &Timeouts::http_keep_alive},
+    {"tunnel", &Timeouts::tunnel},
+};
+
+struct TimeoutSlot {
+  std::string_view name;
+  int64_t* target;
+};
+
+bool valid_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
+// getpwnam_r/getgrnam_r with a buffer that grows on ERANGE.
+template <typename Entry, typename Lookup>
+bool account_exists(const std::string& name, Lookup lookup) {
+  std::vector<char> buffer(4096);
+  for (;;) {
+    Entry entry{};
+    Entry* result = nullptr;
+    const int rc = lookup(name.c_str(), &entry, buffer.data(), buffer.size(), &result);
+    if (rc == ERANGE && buffer.size() < (1U << 20)) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    return rc == 0 && result != nullptr;
+  }
+}
+
+// A frontend's default_backend, checked once every backend is known.
+struct BackendReference {
+  size_t frontend;
+  SourceMark mark;
+  bool mode_known;
+};
+
+class Loader : private config_detail::ValueReader {
+ public:
+  explicit Loader(const std::string& name) : ValueReader(name) { config_.source_name = name; }
+
+  LoadResult load(std::string_view text);
+
+ private:
+  std::optional<Mode> mode_value(const YamlNode& node, const std::string& what);
+
+  void load_timeouts(const YamlNode& node, const std::string& label, const std::string& owner,
+                     const std::vector<TimeoutSlot>& slots);
+  void load_timeouts(const YamlNode& node, const std::string& label, const std::string& owner,
+                     Timeouts& timeouts, Names allowed);
+
+  void load_global(const YamlNode& node);
+  void load_logs(const YamlNode& node);
+  void load_defaults(const YamlNode& node);
+  void load_backends(const YamlNode& node);
+  void load_backend(const Field& field);
+  void load_server(const Field& field, BackendConfig& backend);
+  void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
+  void load_frontend(const Field& field);
+  void load_bind(const YamlNode& node, FrontendConfig& frontend);
+  void check_references();
+
+  Config config_;
+  // defaults: section, applied to frontends and backends
+  Mode default_mode_ = Mode::kHttp;
+  Timeouts default_timeouts_;
+  int default_retries_ = 3;
+  bool default_forwardfor_ = false;
+  std::vector<bool> backend_mode_known_;  // parallel to config_.backends
+  std::vector<BackendReference> references_;
+  std::map<std::string, std::pair<std::string, SourceMark>> binds_;  // key -> frontend, mark
+};
+
+std::optional<Mode> Loader::mode_value(const YamlNode& node, const std::string& what) {
+  const auto text = text_value(node, what, "http or tcp");
+  if (!text) return std::nullopt;
+  if (*text == "http") return Mode::kHttp;
+  if (*text == "tcp") return Mode::kTcp;
+  error(node.mark, what + ": unknown mode " + quoted(*text) + " (expected http or tcp)");
+  return std::nullopt;
+}
+
+void Loader::load_timeouts(const YamlNode& node, const std::string& label, const std::string& owner,
+                           const std::vector<TimeoutSlot>& slots) {
+  std::vector<std::string_view> allowed;
+  for (const TimeoutSlot& slot : slots) allowed.push_back(slot.name);
+  for (const Field& field : map_fields(node, label).list) {
+    const auto slot = std::find_if(slots.begin(), slots.end(),
+                                   [&](const TimeoutSlot& s) { return s.name == field.key; });
+    if (slot != slots.end()) {
+      if (const auto ms = duration_value(*field.value, label + ": " + field.key))
+        *slot->target = *ms;
+    } else if (contains(kAllTimeouts, field.key)) {
+      error(field.key_node->mark, "timeout " + quoted(field.key) + " cannot be set in " + owner +
+                                      " (allowed here: " + join(allowed) + ")");
+    } else {
+      error(field.key_node->mark, "unknown timeout " + quoted(field.key) + " in " + owner +
+                                      suggestion(field.key, allowed));
+    }
+  }
+}
+
+void Loader::load_timeouts(const YamlNode& node, const std::string& label, const std::string& owner,
+                           Timeouts& timeouts, Names allowed) {
+  std::vector<TimeoutSlot> slots;
+  for (const auto& [name, member] : kTimeoutMembers) {
+    if (contains(allowed, name)) slots.push_back({name, &(timeouts.*member)});
+  }
+  load_timeouts(node, label, owner, slots);
+}
+
+void Loader::load_global(const YamlNode& node) {
+  GlobalConfig& global = config_.global;
+  const Fields fields = map_fields(node, "global");
+  reject_unknown(fields, kGlobalKeys, "in global");
+  if (const YamlNode* v = fields.get("threads")) {
+    if (const auto n = int_value(*v, "global: threads", 1, 64))
+      global.threads = static_cast<int>(*n);
+  }
+  if (const YamlNode* v = fields.get("maxconn")) {
+    if (const auto n = int_value(*v, "global: maxconn", 1, kMaxConn)) {
+      global.maxconn = static_cast<uint32_t>(*n);
+    }
+  }
+  // An empty user, group or pidfile means "not set", so that ${WEIR_USER:-} works.
+  if (const YamlNode* v = fields.get("user")) {
+    if (auto user_name = string_value(*v, "global: user")) {
+      if (!user_name->empty() && !account_exists<struct passwd>(*user_name, getpwnam_r)) {
+        error(v->mark, "global: user: no such user " + quoted(*user_name));
+      }
+      global.user = std::move(*user_name);
+    }
+  }
+  if (const YamlNode* v = fields.get("group")) {
+    if (auto group_name = string_value(*v, "global: group")) {
+      if (!group_name->empty() && !account_exists<struct group>(*group_name, getgrnam_r)) {
+        error(v->mark, "global: group: no such group " + quoted(*group_name));
+      }
+      global.group = std::move(*group_name);
+    }
+  }
+  if (const YamlNode* v = fields.get("pidfile")) {
+    if (auto path = string_value(*v, "global: pidfile")) {
+      if (!path->empty() && path->front() != '/') {
+        error(v->mark, "global: pidfile: must be an absolute path (got " + quoted(*path) + ")");
+      }
+      global.pidfile = std::move(*path);
+    }
+  }
+  if (const YamlNode* v = fields.get("log")) load_logs(*v);
+  if (const YamlNode* v = fields.get("tune")) {
+    const Fields tune = map_fields(*v, "global.tune");
+    reject_unknown(tune, kTuneKeys, "in global.tune");
+    if (const YamlNode* b = tune.get("bufsize")) {
+      if (const auto n = size_value(*b, "global.tune: bufsize", 1024, 1024 * 1024)) {
+        global.bufsize = *n;
+      }
+    }
+    if (const YamlNode* s = tune.get("splice_threshold")) {
+      if (const auto n = size_value(*s, "global.tune: splice_threshold", 0, SIZE_MAX)) {
+        global.splice_threshold = *n;
+      }
+    }
+  }
+  if (const YamlNode* v = fields.get("timeouts")) {
+    load_timeouts(*v, "global.timeouts", "global", {{"hard_stop_after", &global.hard_stop_after}});
+  }
+}
+
+void Loader::load_logs(const YamlNode& node) {
+  // A single entry may be written without the list around it.
+  std::vector<const YamlNode*> entries;
+  if (node.kind == Kind::kSequence) {
+    for (const auto& item : node.items) entries.push_back(item.get());
+  } else if (node.kind != Kind::kNull) {
+    entries.push_back(&node);
+  }
+  for (const YamlNode* entry : entries) {
+    LogSink sink;
+    sink.mark = entry->mark;
+    const YamlNode* target = entry;
+    const YamlNode* format = nullptr;
+    if (entry->kind == Kind::kMap) {
+      const Fields fields = map_fields(*entry, "global.log entry");
+      reject_unknown(fields, kLogKeys, "in global.log entry");
+      target = fields.get("target");
+      format = fields.get("format");
+      if (!target) {
+        error(entry->mark, "global: log: entry has no target");
+        continue;
+      }
+    }
+    const auto target_text = text_value(*target, "global: log", "stdout, stderr or a file path");
+    if (!target_text) continue;
+    if (*target_text == "stdout") {
+      sink.target = LogTarget::kStdout;
+    } else if (*target_text == "stderr") {
+      sink.target = LogTarget::kStderr;
+    } else if (!target_text->empty() && target_text->front() == '/') {
+      sink.target = LogTarget::kFile;
+      sink.path = *target_text;
+    } else {
+      error(target->mark, "global: log: invalid target " + quoted(*target_text) +
+                              " (expected stdout, stderr or an absolute file path)");
+      continue;
+    }
+    if (format) {
+      const auto format_text = text_value(*format, "global: log: format", "text or json");
+      if (!format_text) continue;
+      if (*format_text == "text") {
+        sink.format = LogFormat::kText;
+      } else if (*format_text == "json") {
+        sink.format = LogFormat::kJson;
+      } else {
+        error(format->mark,
+              "global: log: unknown format " + quoted(*format_text) + " (expected text or json)");
+        continue;
+      }
+    }
+    config_.global.logs.push_back(std::move(sink));
+  }
+}
+
+void Loader::load_defaults(const YamlNode& node) {
+  const Fields fields = map_fields(node, "defaults");
+  reject_unknown(fields, kDefaultsKeys, "in defaults");
+  if (const YamlNode* v = fields.get("mode")) {
+    if (const auto mode = mode_value(*v, "defaults: mode")) default_mode_ = *mode;
+  }
+  if (const YamlNode* v = fields.get("retries")) {
+    if (const auto n = int_value(*v, "defaults: retries", 0, 100)) {
+      default_retries_ = static_cast<int>(*n);
+    }
+  }
+  if (const YamlNode* v = fields.get("forwardfor")) {
+    if (const auto b = bool_value(*v, "defaults: forwardfor")) default_forwardfor_ = *b;
+  }
+  if (const YamlNode* v = fields.get("timeouts")) {
+    load_timeouts(*v, "defaults.timeouts", "defaults", default_timeouts_, kDefaultsTimeouts);
+  }
+}
+
+void Loader::load_backends(const YamlNode& node) {
+  for (const Field& field : map_fields(node, "backends", "backend", "").list) load_backend(field);
+}
+
+void Loader::load_backend(const Field& field) {
+  BackendConfig backend;
+  backend.name = field.key;
+  backend.mark = field.key_node->mark;
+  backend.mode = default_mode_;
+  backend.retries = default_retries_;
+  backend.timeouts = default_timeouts_;
+  const std::string label = "backend " + quoted(backend.name);
+  if (!valid_name(backend.name)) {
+    error(backend.mark, "invalid backend name " + quoted(backend.name) +
+                            " (use letters, digits, '_', '.' and '-')");
+  }
+  const Fields fields = map_fields(*field.value, label);
+  reject_unknown(fields, kBackendKeys, "in " + label);
+  bool mode_known = true;
+  if (const YamlNode* v = fields.get("mode")) {
+    const auto mode = mode_value(*v, label + ": mode");
+    if (mode) backend.mode = *mode;
+    mode_known = mode.has_value();
+  }
+  if (const YamlNode* v = fields.get("balance")) {
+    const YamlNode* algorithm = v;
+    if (v->kind == Kind::kMap) {
+      const Fields balance = map_fields(*v, "balance of " + label);
+      reject_unknown(balance, kBalanceKeys, "in balance of " + label);
+      algorithm = balance.get("algorithm");
+      if (!algorithm) error(v->mark, label + ": balance: missing algorithm");
+    }
+    if (algorithm) {
+      const auto name = text_value(*algorithm, label + ": balance", "an algorithm name");
+      if (name && *name != "roundrobin") {
+        error(algorithm->mark,
+              label + ": unknown balance algorithm " + quoted(*name) + " (known: roundrobin)");
+      }
+    }
+  }
+  if (const YamlNode* v = fields.get("retries")) {
+    if (const auto n = int_value(*v, label + ": retries", 0, 100)) {
+      backend.retries = static_cast<int>(*n);
+    }
+  }
+  if (const YamlNode* v = fields.get("timeouts")) {
+    load_timeouts(*v, "timeouts of " + label, label, backend.timeouts, kBackendTimeouts);
+  }
+  const YamlNode* servers = fields.get("servers");
+  if (servers) {
+    for (const Field& server :
+         map_fields(*servers, "servers of " + label, "server", " in " + label).list) {
+      load_server(server, backend);
+    }
+  }
+  if (!servers || servers->kind == Kind::kNull ||
+      (servers->kind == Kind::kMap && servers->entries.empty())) {
+    warn(backend.mark, label + " has no servers; requests will get 503");
+  } else if (!backend.servers.empty() &&
+             std::all_of(backend.servers.begin(), backend.servers.end(),
+                         [](const ServerConfig& s) { return s.weight == 0; })) {
+    warn(backend.mark, label + ": every server has weight 0; requests will get 503");
+  }
+  config_.backends.push_back(std::move(backend));
+  backend_mode_known_.push_back(mode_known);
+}
+
+void Loader::load_server(const Field& field, BackendConfig& backend) {
+  ServerConfig server;
+  server.name = field.key;
+  server.mark = field.key_node->mark;
+  const std::string label = "server " + quoted(server.name) + " of backend " + quoted(backend.name);
+  if (!valid_name(server.name)) {
+    error(server.mark, "invalid server name " + quoted(server.name) +
+                           " (use letters, digits, '_', '.' and '-')");
+  }
+  const YamlNode* address = field.value;
+  bool ok = true;
+  if (field.value->kind == Kind::kMap) {
+    const Fields fields = map_fields(*field.value, label);
+    reject_unknown(fields, kServerKeys, "in " + label);
+    address = fields.get("address");
+    if (!address) {
+      error(server.mark, label + " has no address");
+      ok = false;
+    }
+    if (const YamlNode* v = fields.get("weight")) {
+      const auto weight = int_value(*v, label + ": weight", 0, 256);
+      if (weight) server.weight = static_cast<uint32_t>(*weight);
+      ok = ok && weight.has_value();
+    }
+  }
+  if (address) {
+    const auto text = text_value(*address, label + ": address", "an address such as 10.0.0.1:80");
+    std::string problem;
+    if (!text) {
+      ok = false;
+    } else if (auto addr = parse_address(*text, /*allow_wildcard=*/false, &problem)) {
+      server.address_text = *text;
+      server.addr = *addr;
+    } else {
+      error(address->mark, label + ": address " + quoted(*text) + ": " + problem);
+      ok = false;
+    }
+  }
+  if (!ok) return;
+  for (const ServerConfig& other : backend.servers) {
+    if (other.addr == server.addr) {
+      warn(server.mark, label + " has the same address as server " + quoted(other.name));
+      break;
+    }
+  }
+  backend.servers.push_back(std::move(server));
+}
+
+void Loader::load_frontends(const YamlNode& node, const SourceMark& missing_mark) {
+  const Fields frontends = map_fields(node, "frontends", "frontend", "");
+  if (frontends.list.empty() && node.kind != Kind::kSequence && node.kind != Kind::kScalar) {
+    error(missing_mark, "no frontends defined");
+  }
+  for (const Field& field : frontends.list) load_frontend(field);
+}
+
+void Loader::load_frontend(const Field& field) {
+  FrontendConfig frontend;
+  frontend.name = field.key;
+  frontend.mark = field.key_node->mark;
+  frontend.mode = default_mode_;
+  frontend.forwardfor = default_forwardfor_;
+  frontend.timeouts = default_timeouts_;
+  const std::string label = "frontend " + quoted(frontend.name);
+  if (!valid_name(frontend.name)) {
+    error(frontend.mark, "invalid frontend name " + quoted(frontend.name) +
+                             " (use letters, digits, '_', '.' and '-')");
+  }
+  const Fields fields = map_fields(*field.value, label);
+  reject_unknown(fields, kFrontendKeys, "in " + label);
+  bool mode_known = true;
+  if (const YamlNode* v = fields.get("mode")) {
+    const auto mode = mode_value(*v, label + ": mode");
+    if (mode) frontend.mode = *mode;
+    mode_known = mode.has_value();
+  }
+  if (const YamlNode* v = fields.get("bind")) {
+    if (v->kind == Kind::kSequence) {
+      if (v->items.empty()) error(v->mark, label + ": bind: the list is empty");
+      for (const auto& item : v->items) load_bind(*item, frontend);
+    } else {
+      load_bind(*v, frontend);  // a single address without the list around it
+    }
+  } else if (field.value->kind == Kind::kMap || field.value->kind == Kind::kNull) {
+    error(frontend.mark, label + " has no bind address");
+  }
+  if (const YamlNode* v = fields.get("maxconn")) {
+    if (const auto n = int_value(*v, label + ": maxconn", 1, kMaxConn)) {
+      frontend.maxconn = static_cast<uint32_t>(*n);
+    }
+  }
+  if (const YamlNode* v = fields.get("default_backend")) {
+    if (auto name = string_value(*v, label + ": default_backend")) {
+      frontend.default_backend = std::move(*name);
+      references_.push_back({config_.frontends.size(), v->mark, mode_known});
+    }
+  } else if (field.value->kind == Kind::kMap || field.value->kind == Kind::kNull) {
+    error(frontend.mark, label + " has no default_backend");
+  }
+  if (const YamlNode* v = fields.get("forwardfor")) {
+    if (const auto b = bool_value(*v, label + ": forwardfor")) {
+      frontend.forwardfor = *b;
+      if (*b && mode_known && frontend.mode == Mode::kTcp) {
+        warn(v->mark, label + ": forwardfor has no effect in tcp mode");
+      }
+    }
+  }
+  if (const YamlNode* v = fields.get("log")) {
+    if (const auto b = bool_value(*v, label + ": log")) frontend.log = *b;
+  }
+  if (const YamlNode* v = fields.get("timeouts")) {
+    load_timeouts(*v, "timeouts of " + label, label, frontend.timeouts, kFrontendTimeouts);
+  }
+  config_.frontends.push_back(std::move(frontend));
+}
+
+void Loader::load_bind(const YamlNode& node, FrontendConfig& frontend) {
+  const std::string label = "frontend " + quoted(frontend.name);
+  BindConfig bind;
+  const YamlNode* address = &node;
+  const YamlNode* v6only = nullptr;
+  if (node.kind == Kind::kMap) {
+    const Fields fields = map_fields(node, "bind of " + label);
+    reject_unknown(fields, kBindKeys, "in bind of " + label);
+    address = fields.get("address");
+    v6only = fields.get("v6only");
+    if (const YamlNode* v = fields.get("backlog")) {
+      if (const auto n = int_value(*v, label + ": bind: backlog", 1, 65535)) {
+        bind.backlog = static_cast<int>(*n);
+      }
+    }
+    if (v6only) {
+      if (const auto b = bool_value(*v6only, label + ": bind: v6only")) bind.v6only = *b;
+    }
+    if (!address) {
+      error(node.mark, label + ": bind entry has no address");
+      return;
+    }
+  }
+  const auto text = text_value(*address, label + ": bind", "an address such as 0.0.0.0:80");
+  if (!text) return;
+  std::string problem;
+  const auto addr = parse_address(*text, /*allow_wildcard=*/true, &problem);
+  if (!addr) {
+    error(address->mark, label + ": bind " + quoted(*text) + ": " + problem);
+    return;
+  }
+  bind.address_text = *text;
+  bind.addr = *addr;
+  bind.mark = address->mark;
+  if (v6only && addr->family() == AF_INET) {
+    warn(v6only->mark, label + ": bind " + quoted(*text) + ": v6only has no effect on IPv4");
+  }
+  const std::string key = bind.key();
+  const auto [it, inserted] = binds_.try_emplace(key, frontend.name, bind.mark);
+  if (!inserted) {
+    const auto& [owner, first] = it->second;
+    error(bind.mark, label + ": bind " + quoted(*text) + " is already used by " +
+                         (owner == frontend.name ? "this frontend" : "frontend " + quoted(owner)) +
+                         " (line " + std::to_string(first.line) + ")");
+  }
+  frontend.binds.push_back(std::move(bind));
+}
+
+void Loader::check_references() {
+  std::vector<bool> used(config_.backends.size(), false);
+  std::vector<std::string_view> names;
+  for (const BackendConfig& backend : config_.backends) names.push_back(backend.name);
+  for (const BackendReference& ref : references_) {
+    const FrontendConfig& frontend = config_.frontends[ref.frontend];
+    const int index = config_.backend_index(frontend.default_backend);
+    if (index < 0) {
+      error(ref.mark, "frontend " + quoted(frontend.name) + ": default_backend " +
+                          quoted(frontend.default_backend) + " does not exist" +
+                          suggestion(frontend.default_backend, names));
+      continue;
+    }
+    const auto i = static_cast<size_t>(index);
+    used[i] = true;
+    const BackendConfig& backend = config_.backends[i];
+    if (ref.mode_known && backend_mode_known_[i] && frontend.mode != backend.mode) {
+      const auto mode_name = [](Mode mode) { return mode == Mode::kHttp ? "http" : "tcp"; };
+      error(ref.mark, "frontend " + quoted(frontend.name) + " is in " + mode_name(frontend.mode) +
+                          " mode but its default_backend " + quoted(backend.name) + " is in " +
+                          mode_name(backend.mode) + " mode");
+    }
+  }
+  for (size_t i = 0; i < config_.backends.size(); ++i) {
+    if (!used[i]) {
+      warn(config_.backends[i].mark,
+           "backend " + quoted(config_.backends[i].name) + " is not used by any frontend");
+    }
+  }
+}
+
+LoadResult Loader::load(std::string_view text) {
+  const config_detail::YamlDocument doc = config_detail::parse_yaml(text, file());
+  if (!doc.errors.empty()) {
+    result_.errors = doc.errors;
+    return std::move(result_);
+  }
+  const YamlNode* root = doc.root.get();
+  if (!root || root->kind == Kind::kNull) {
+    error({}, "no frontends defined");
+  } else if (root->kind != Kind::kMap) {
+    error(root->mark, "expected a map with global, defaults, frontends and backends (got " +
+                          describe(*root) + ")");
+  } else {
+    const Fields top = map_fields(*root, "top level", "key", " at the top level");
+    reject_unknown(top, kTopKeys, "at the top level");
+    // defaults: first, whatever the file order: frontends and backends inherit from it.
+    if (const YamlNode* v = top.get("global")) load_global(*v);
+    if (const YamlNode* v = top.get("defaults")) load_defaults(*v);
+    if (const YamlNode* v = top.get("backends")) load_backends(*v);
+    if (const Field* f = top.find("frontends")) {
+      load_frontends(*f->value, f->key_node->mark);
+    } else {
+      error(root->mark, "no frontends defined");
+    }
+    check_references();
+  }
+  sort_messages(result_.errors);
+  sort_messages(result_.warnings);
+  if (result_.errors.empty()) result_.config = std::move(config_);
+  return std::move(result_);
+}
+
+}  // namespace
+
+LoadResult load_config_text(std::string_view text, const std::string& name) {
+  return Loader(name).load(text);
+}
+
+LoadResult load_config_file(const std::string& path) {
+  const auto fail = [&](const char* what) {
+    LoadResult result;
+    result.errors.push_back({path, 0, 0, std::string(what) + ": " + std::strerror(errno)});
+    return result;
+  };
+  struct Closer {
+    void operator()(FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<FILE, Closer> file(std::fopen(path.c_str(), "rb"));
+  if (!file) return fail("cannot open");
+  std::string text;
+  char buffer[65536];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get())) return fail("cannot read");
+  return load_config_text(text, path);
+}
+
+}  // namespace weir

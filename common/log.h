@@ -1,0 +1,37 @@
+#pragma once
+// Operational log lines (start, stop, reload, errors) for the master and the
+// workers, on standard error:
+//   2026-11-26T01:02:03.456Z [notice] weir-master[1234]: message
+// Access logs are a separate path (worker/access_log.h).
+
+#include <string>
+#include <string_view>
+
+namespace weir::log {
+
+enum class Level {
+  kDebug,    // developer detail, off unless WEIR_DEBUG=1 is set in the environment
+  kInfo,     // routine events
+  kNotice,   // lifecycle events an operator wants to see (start, ready, stop)
+  kWarning,  // something is off but service continues
+  kError,    // an operation failed
+  kAlert,    // the process cannot continue
+};
+
+// Sets the tag printed before the pid ("weir-master", "weir-worker").
+void set_process_tag(std::string_view tag);
+void write(Level level, std::string_view message);
+const char* level_name(Level level);
+
+void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void notice(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void alert(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// "2026-11-26T01:02:03.456Z" for a wall-clock time in milliseconds since the epoch.
+std::string iso8601_ms(int64_t epoch_ms);
+int64_t wall_clock_ms();
+
+}  // namespace weir::log

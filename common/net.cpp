@@ -1,0 +1,95 @@
+#include "common/net.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace weir::net {
+
+bool set_nonblocking(int fd, bool on) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0) return false;
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  return fcntl(fd, F_SETFL, flags) == 0;
+}
+
+bool set_cloexec(int fd, bool on) {
+  int flags = fcntl(fd, F_GETFD, 0);
+  if (flags < 0) return false;
+  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+  return fcntl(fd, F_SETFD, flags) == 0;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+UniqueFd listen_tcp(const SockAddr& addr, int backlog, bool v6only, std::string* error) {
+  UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    *error = "cannot create socket for " + addr.to_string() + ": " + std::strerror(errno);
+    return {};
+  }
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.family() == AF_INET6) {
+    int v6 = v6only ? 1 : 0;
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+  }
+  if (::bind(fd.get(), addr.sa(), addr.len) != 0) {
+    *error = "cannot bind " + addr.to_string() + ": " + std::strerror(errno);
+    return {};
+  }
+  if (::listen(fd.get(), backlog) != 0) {
+    *error = "cannot listen on " + addr.to_string() + ": " + std::strerror(errno);
+    return {};
+  }
+  return fd;
+}
+
+UniqueFd connect_tcp(const SockAddr& addr, bool* in_progress, int* err) {
+  *in_progress = false;
+  *err = 0;
+  UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    *err = errno;
+    return {};
+  }
+  set_nodelay(fd.get());
+  if (::connect(fd.get(), addr.sa(), addr.len) != 0) {
+    if (errno != EINPROGRESS) {
+      *err = errno;
+      return {};
+    }
+    *in_progress = true;
+  }
+  return fd;
+}
+
+int socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+SockAddr local_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+SockAddr peer_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+}  // namespace weir::net

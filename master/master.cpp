@@ -1,0 +1,429 @@
+#include "master/master.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+#include "common/net.h"
+
+namespace weir {
+namespace {
+
+constexpr int64_t kReadyTimeoutMs = 60000;    // a new generation must be READY within this
+constexpr int64_t kFastStopGraceMs = 3000;    // SIGTERM to workers, then SIGKILL
+constexpr int64_t kStableWorkerMs = 30000;    // a worker alive this long resets the back-off
+constexpr int64_t kMaxRespawnDelayMs = 10000;
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+Master::Master(MasterOptions opts) : opts_(std::move(opts)) {}
+
+Master::~Master() {
+  if (!pidfile_.empty()) ::unlink(pidfile_.c_str());
+}
+
+int64_t Master::now_ms() const {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool Master::load_config(Config* out, std::string* bytes) {
+  std::ifstream in(opts_.config_path, std::ios::binary);
+  if (!in) {
+    log::error("%s: cannot open: %s", opts_.config_path.c_str(), std::strerror(errno));
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *bytes = ss.str();
+  // Validate the exact bytes that the worker will receive, so an edit to the file
+  // in the middle of a reload cannot make master and worker disagree.
+  LoadResult r = load_config_text(*bytes, opts_.config_path);
+  for (const ConfigError& w : r.warnings) log::warning("%s", w.to_string().c_str());
+  for (const ConfigError& e : r.errors) log::error("%s", e.to_string().c_str());
+  if (!r.config) return false;
+  *out = std::move(*r.config);
+  return true;
+}
+
+bool Master::open_listeners(const Config& cfg, std::map<std::string, ListenSocket>* next) {
+  for (const FrontendConfig& fe : cfg.frontends) {
+    for (const BindConfig& b : fe.binds) {
+      std::string key = b.key();
+      if (next->count(key)) continue;
+      auto it = listeners_.find(key);
+      if (it != listeners_.end()) {
+        // Never close and reopen a socket that still exists: its backlog holds
+        // connections that no worker has accepted yet.
+        (*next)[key] = std::move(it->second);
+        listeners_.erase(it);
+        continue;
+      }
+      std::string error;
+      UniqueFd fd = net::listen_tcp(b.addr, b.backlog, b.v6only, &error);
+      if (!fd) {
+        log::error("%s:%d:%d: frontend '%s': %s", cfg.source_name.c_str(), b.mark.line,
+                   b.mark.column, fe.name.c_str(), error.c_str());
+        // Give back what was taken from the current set.
+        for (auto& [k, v] : *next)
+          if (v.fd) listeners_[k] = std::move(v);
+        next->clear();
+        return false;
+      }
+      (*next)[key] = ListenSocket{std::move(fd), b.address_text};
+    }
+  }
+  return true;
+}
+
+bool Master::spawn_worker(int generation) {
+  ipc::Channel parent, child;
+  if (!ipc::make_pair(&parent, &child)) {
+    log::error("socketpair: %s", std::strerror(errno));
+    return false;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    log::error("fork: %s", std::strerror(errno));
+    return false;
+  }
+  if (pid == 0) {
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
+    int fd = child.fd();
+    net::set_cloexec(fd, false);
+    std::string fd_arg = std::to_string(fd);
+    const char* argv[] = {opts_.binary.c_str(), "--worker", fd_arg.c_str(), nullptr};
+    execv(opts_.binary.c_str(), const_cast<char* const*>(argv));
+    log::alert("exec %s: %s", opts_.binary.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  child.close();
+  auto w = std::make_unique<WorkerProc>();
+  w->pid = pid;
+  w->generation = generation;
+  w->channel = std::move(parent);
+  w->started_ms = now_ms();
+  std::string payload = config_.source_name;
+  payload += '\0';
+  payload += config_bytes_;
+  std::string keys;
+  std::vector<int> fds;
+  for (auto& [key, sock] : listeners_) {
+    keys += key;
+    keys += '\n';
+    fds.push_back(sock.fd.get());
+  }
+  bool ok = w->channel.send(ipc::MsgType::kHello, "generation=" + std::to_string(generation)) &&
+            w->channel.send(ipc::MsgType::kConfig, payload) &&
+            w->channel.send(ipc::MsgType::kFdMap, keys, fds);
+  if (!ok) log::error("worker pid=%d: cannot send start-up data: %s", pid, w->channel.error().c_str());
+  net::set_nonblocking(w->channel.fd());
+  log::info("worker pid=%d generation=%d started", pid, generation);
+  workers_.push_back(std::move(w));
+  return true;
+}
+
+Master::WorkerProc* Master::find(pid_t pid) {
+  for (auto& w : workers_)
+    if (w->pid == pid) return w.get();
+  return nullptr;
+}
+
+void Master::on_worker_ready(WorkerProc& w, const std::string& info) {
+  w.ready = true;
+  log::notice("worker pid=%d generation=%d ready (%s)", w.pid, w.generation, info.c_str());
+  if (w.generation > serving_generation_) serving_generation_ = w.generation;
+  // The new generation serves: every older one drains.
+  for (auto& other : workers_) {
+    if (other.get() != &w && other->generation < w.generation && !other->draining) {
+      other->draining = true;
+      other->channel.send(ipc::MsgType::kDrain, "");
+      log::notice("worker pid=%d generation=%d told to drain", other->pid, other->generation);
+    }
+  }
+  retiring_listeners_.clear();
+  if (reload_in_progress_ && w.generation == generation_) {
+    reload_in_progress_ = false;
+    log::notice("reload complete: generation %d serves", w.generation);
+    if (reload_pending_) {
+      reload_pending_ = false;
+      start_reload();
+    }
+  }
+  if (ready_notify_fd_ >= 0) {
+    char ok = 1;
+    ssize_t ignored = ::write(ready_notify_fd_, &ok, 1);
+    (void)ignored;
+    ::close(ready_notify_fd_);
+    ready_notify_fd_ = -1;
+  }
+}
+
+void Master::on_worker_readable(WorkerProc& w) {
+  ipc::Channel::ReadStatus st = w.channel.read_some();
+  while (auto m = w.channel.next()) {
+    switch (m->type) {
+      case ipc::MsgType::kReady:
+        on_worker_ready(w, m->payload);
+        break;
+      case ipc::MsgType::kFailed:
+        log::error("worker pid=%d generation=%d failed to start: %s", w.pid, w.generation,
+                   m->payload.c_str());
+        break;
+      default:
+        log::warning("worker pid=%d: unexpected message type %d", w.pid, static_cast<int>(m->type));
+    }
+  }
+  if (st != ipc::Channel::ReadStatus::kOk) w.channel.close();
+}
+
+void Master::start_reload() {
+  if (stopping_) return;
+  if (reload_in_progress_) {
+    // Coalesce: one more reload after the current one, never two at once.
+    reload_pending_ = true;
+    log::notice("reload requested while one is in progress; it will follow");
+    return;
+  }
+  log::notice("reloading configuration from %s", opts_.config_path.c_str());
+  Config next;
+  std::string bytes;
+  if (!load_config(&next, &bytes)) {
+    log::error("reload failed: the configuration is invalid; generation %d keeps serving",
+               serving_generation_);
+    return;
+  }
+  std::map<std::string, ListenSocket> next_listeners;
+  if (!open_listeners(next, &next_listeners)) {
+    log::error("reload failed: cannot open listeners; generation %d keeps serving",
+               serving_generation_);
+    return;
+  }
+  // Sockets that disappeared stay open until the new generation is ready.
+  for (auto& [k, v] : listeners_) retiring_listeners_[k] = std::move(v);
+  listeners_ = std::move(next_listeners);
+  config_ = std::move(next);
+  config_bytes_ = std::move(bytes);
+  reload_in_progress_ = true;
+  reload_deadline_ms_ = now_ms() + kReadyTimeoutMs;
+  spawn_worker(++generation_);
+}
+
+void Master::reap_children() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    WorkerProc* w = find(pid);
+    if (!w) continue;
+    bool was_ready = w->ready;
+    bool draining = w->draining;
+    int gen = w->generation;
+    int64_t lived = now_ms() - w->started_ms;
+    for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+      if (it->get() == w) {
+        workers_.erase(it);
+        break;
+      }
+    }
+    if (stopping_ || draining) {
+      log::notice("worker pid=%d generation=%d exited (%s)", pid, gen, describe_exit(status).c_str());
+      continue;
+    }
+    if (!was_ready && gen == generation_ && reload_in_progress_) {
+      log::error("reload failed: worker pid=%d generation=%d died before it was ready (%s); "
+                 "generation %d keeps serving",
+                 pid, gen, describe_exit(status).c_str(), serving_generation_);
+      reload_in_progress_ = false;
+      continue;
+    }
+    log::error("worker pid=%d generation=%d exited unexpectedly (%s)", pid, gen,
+               describe_exit(status).c_str());
+    bool any_serving = false;
+    for (auto& o : workers_)
+      if (!o->draining) any_serving = true;
+    if (!any_serving) {
+      crash_streak_ = lived > kStableWorkerMs ? 1 : crash_streak_ + 1;
+      int64_t delay = 100;
+      for (int i = 1; i < crash_streak_ && delay < kMaxRespawnDelayMs; ++i) delay *= 2;
+      if (delay > kMaxRespawnDelayMs) delay = kMaxRespawnDelayMs;
+      respawn_at_ms_ = now_ms() + delay;
+      log::notice("respawning a worker for generation %d in %lld ms", gen,
+                  static_cast<long long>(delay));
+    }
+  }
+}
+
+void Master::stop_workers_fast() {
+  for (auto& w : workers_) kill(w->pid, SIGTERM);
+  int64_t deadline = now_ms() + kFastStopGraceMs;
+  while (!workers_.empty() && now_ms() < deadline) {
+    usleep(20000);
+    reap_children();
+  }
+  for (auto& w : workers_) {
+    kill(w->pid, SIGKILL);
+    waitpid(w->pid, nullptr, 0);
+  }
+  workers_.clear();
+}
+
+void Master::handle_signal(int sig) {
+  switch (sig) {
+    case SIGHUP:
+    case SIGUSR2:
+      start_reload();
+      break;
+    case SIGUSR1:
+      if (!stopping_) {
+        log::notice("graceful stop requested: workers finish in-flight work, then exit");
+        stopping_ = graceful_stop_ = true;
+        for (auto& w : workers_) {
+          w->draining = true;
+          w->channel.send(ipc::MsgType::kDrain, "");
+        }
+      }
+      break;
+    case SIGTERM:
+    case SIGINT:
+      log::notice("fast stop requested (%s)", strsignal(sig));
+      stopping_ = true;
+      graceful_stop_ = false;
+      stop_workers_fast();
+      break;
+    case SIGCHLD:
+      reap_children();
+      break;
+    default:
+      break;
+  }
+}
+
+void Master::tick() {
+  int64_t now = now_ms();
+  if (respawn_at_ms_ && now >= respawn_at_ms_ && !stopping_) {
+    respawn_at_ms_ = 0;
+    spawn_worker(serving_generation_ ? serving_generation_ : generation_);
+  }
+  if (reload_in_progress_ && now >= reload_deadline_ms_) {
+    for (auto& w : workers_) {
+      if (w->generation == generation_ && !w->ready) {
+        log::error("reload failed: generation %d was not ready in time; killing pid=%d",
+                   w->generation, w->pid);
+        kill(w->pid, SIGKILL);
+      }
+    }
+    reload_in_progress_ = false;
+  }
+}
+
+void Master::write_pidfile() {
+  pidfile_ = !opts_.pidfile.empty() ? opts_.pidfile : config_.global.pidfile;
+  if (pidfile_.empty()) return;
+  std::ofstream out(pidfile_, std::ios::trunc);
+  if (!out) {
+    log::warning("cannot write pid file %s: %s", pidfile_.c_str(), std::strerror(errno));
+    pidfile_.clear();
+    return;
+  }
+  out << getpid() << "\n";
+}
+
+int Master::run() {
+  log::set_process_tag("weir-master");
+  if (!load_config(&config_, &config_bytes_)) return 1;
+  std::map<std::string, ListenSocket> initial;
+  if (!open_listeners(config_, &initial)) return 1;
+  listeners_ = std::move(initial);
+
+  if (opts_.daemonize) {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return 1;
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {
+      // Return once the first worker is ready, so scripts and init systems know.
+      ::close(pipefd[1]);
+      char ok = 0;
+      ssize_t n = ::read(pipefd[0], &ok, 1);
+      return n == 1 && ok == 1 ? 0 : 1;
+    }
+    ::close(pipefd[0]);
+    ready_notify_fd_ = pipefd[1];
+    setsid();
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      ::close(devnull);
+    }
+  }
+  write_pidfile();
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGCHLD}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+
+  log::notice("weir %s master started (pid %d): %zu frontends, %zu backends, %zu listeners, "
+              "%d threads per worker",
+              WEIR_VERSION, getpid(), config_.frontends.size(), config_.backends.size(),
+              listeners_.size(), config_.global.threads);
+  generation_ = 1;
+  if (!spawn_worker(generation_)) return 1;
+
+  while (!(stopping_ && workers_.empty())) {
+    std::vector<pollfd> pfds;
+    pfds.push_back({signal_fd_.get(), POLLIN, 0});
+    std::vector<pid_t> order;
+    for (auto& w : workers_) {
+      if (w->channel.valid()) {
+        pfds.push_back({w->channel.fd(), POLLIN, 0});
+        order.push_back(w->pid);
+      }
+    }
+    int n = poll(pfds.data(), pfds.size(), 100);
+    if (n < 0 && errno != EINTR) {
+      log::alert("poll: %s", std::strerror(errno));
+      break;
+    }
+    if (pfds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+        handle_signal(static_cast<int>(si.ssi_signo));
+      }
+    }
+    for (size_t i = 1; i < pfds.size(); ++i) {
+      if (!pfds[i].revents) continue;
+      if (WorkerProc* w = find(order[i - 1])) on_worker_readable(*w);
+    }
+    reap_children();
+    tick();
+    if (ready_notify_fd_ >= 0 && workers_.empty() && !respawn_at_ms_) break;
+  }
+  log::notice("master exiting (%s stop)", graceful_stop_ ? "graceful" : "fast");
+  return 0;
+}
+
+}  // namespace weir

@@ -1,0 +1,83 @@
+#pragma once
+// The master process: validates the configuration, owns every listening socket
+// for its whole life, starts worker generations (fork + exec of the weir binary
+// resolved at start) and passes them the sockets and the validated
+// configuration, respawns a worker that dies, reloads on SIGHUP/SIGUSR2,
+// drains on SIGUSR1 and stops fast on SIGTERM/SIGINT. It never touches traffic.
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/fd.h"
+#include "common/ipc.h"
+
+namespace weir {
+
+struct MasterOptions {
+  std::string config_path;
+  std::string pidfile;  // -p; overrides global.pidfile
+  bool daemonize = false;
+  std::string binary;  // absolute path of the weir executable, resolved at start
+};
+
+class Master {
+ public:
+  explicit Master(MasterOptions opts);
+  ~Master();
+  // Runs until stopped; returns the process exit code.
+  int run();
+
+ private:
+  struct WorkerProc {
+    pid_t pid = 0;
+    int generation = 0;
+    ipc::Channel channel;
+    bool ready = false;
+    bool draining = false;
+    int64_t started_ms = 0;
+  };
+  struct ListenSocket {
+    UniqueFd fd;
+    std::string address;
+  };
+
+  bool load_config(Config* out, std::string* bytes);
+  bool open_listeners(const Config& cfg, std::map<std::string, ListenSocket>* next);
+  bool spawn_worker(int generation);
+  void handle_signal(int sig);
+  void reap_children();
+  void on_worker_readable(WorkerProc& w);
+  void on_worker_ready(WorkerProc& w, const std::string& info);
+  void start_reload();
+  void tick();
+  void stop_workers_fast();
+  void write_pidfile();
+  WorkerProc* find(pid_t pid);
+  int64_t now_ms() const;
+
+  MasterOptions opts_;
+  Config config_;
+  std::string config_bytes_;
+  std::map<std::string, ListenSocket> listeners_;
+  std::map<std::string, ListenSocket> retiring_listeners_;  // closed when the new generation is ready
+  std::vector<std::unique_ptr<WorkerProc>> workers_;
+  UniqueFd signal_fd_;
+  int generation_ = 0;         // the newest generation started
+  int serving_generation_ = 0; // the newest generation that reported READY
+  bool stopping_ = false;
+  bool graceful_stop_ = false;
+  bool reload_in_progress_ = false;
+  bool reload_pending_ = false;
+  int64_t reload_deadline_ms_ = 0;
+  int64_t respawn_at_ms_ = 0;
+  int crash_streak_ = 0;
+  int ready_notify_fd_ = -1;   // -D: tells the waiting parent that start-up succeeded
+  std::string pidfile_;
+};
+
+}  // namespace weir

@@ -1,0 +1,101 @@
+#pragma once
+// Runtime backends and servers of one worker generation, shared by its threads.
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "worker/counters.h"
+
+namespace weir {
+
+class Server {
+ public:
+  Server(const ServerConfig& cfg, int index) : cfg_(cfg), index_(index) {}
+  const std::string& name() const { return cfg_.name; }
+  const SockAddr& addr() const { return cfg_.addr; }
+  const std::string& addr_text() const { return cfg_.address_text; }
+  uint32_t weight() const { return cfg_.weight; }
+  int index() const { return index_; }
+  TrafficCounters& counters() { return counters_; }
+
+ private:
+  ServerConfig cfg_;
+  int index_;
+  TrafficCounters counters_;
+};
+
+// Servers already tried for one request, so that a retry moves on.
+struct TriedServers {
+  uint64_t bits[4] = {};  // the first 256 servers are tracked exactly; beyond, best effort
+  void add(int i) {
+    if (i < 256) bits[i / 64] |= uint64_t{1} << (i % 64);
+  }
+  bool has(int i) const { return i < 256 && (bits[i / 64] >> (i % 64)) & 1; }
+  void clear() { bits[0] = bits[1] = bits[2] = bits[3] = 0; }
+};
+
+// A load-balancing algorithm. pick() is called under the backend's lock.
+class LbAlgorithm {
+ public:
+  virtual ~LbAlgorithm() = default;
+  // The next server, avoiding `tried` when another choice exists; nullptr when
+  // no server can take traffic.
+  virtual Server* pick(const TriedServers& tried) = 0;
+};
+
+// Smooth weighted round robin: each pick adds every server's weight to its
+// running score and takes the highest, then subtracts the total from it. Picks
+// are spread evenly (weights 5,1,1 give a a b a c a a, not a a a a a b c).
+class SmoothRoundRobin final : public LbAlgorithm {
+ public:
+  explicit SmoothRoundRobin(std::vector<Server*> servers);
+  Server* pick(const TriedServers& tried) override;
+
+ private:
+  std::vector<Server*> servers_;
+  std::vector<int64_t> current_;
+};
+
+class Backend {
+ public:
+  explicit Backend(const BackendConfig& cfg);
+  const BackendConfig& config() const { return cfg_; }
+  const std::string& name() const { return cfg_.name; }
+  Mode mode() const { return cfg_.mode; }
+  const Timeouts& timeouts() const { return cfg_.timeouts; }
+  int retries() const { return cfg_.retries; }
+  std::vector<std::unique_ptr<Server>>& servers() { return servers_; }
+  TrafficCounters& counters() { return counters_; }
+
+  // Chooses a server for a new request or connection; thread-safe.
+  Server* pick_server(const TriedServers& tried);
+
+ private:
+  BackendConfig cfg_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  std::mutex lb_mu_;
+  std::unique_ptr<LbAlgorithm> lb_;
+  TrafficCounters counters_;
+};
+
+class Frontend {
+ public:
+  Frontend(const FrontendConfig& cfg, Backend* backend) : cfg_(cfg), backend_(backend) {}
+  const FrontendConfig& config() const { return cfg_; }
+  const std::string& name() const { return cfg_.name; }
+  Mode mode() const { return cfg_.mode; }
+  Backend* default_backend() const { return backend_; }
+  TrafficCounters& counters() { return counters_; }
+  // Connections currently open on this frontend (for maxconn).
+  std::atomic<int64_t> conns{0};
+
+ private:
+  FrontendConfig cfg_;
+  Backend* backend_;
+  TrafficCounters counters_;
+};
+
+}  // namespace weir

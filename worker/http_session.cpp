@@ -1,0 +1,966 @@
+#include "worker/http_session.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "worker/worker.h"
+
+namespace weir {
+namespace {
+
+constexpr int64_t kLingerMs = 1000;
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+struct StatusText {
+  int status;
+  const char* reason;
+  const char* detail;
+};
+constexpr StatusText kGenerated[] = {
+    {400, "Bad Request", "Your browser sent a request that this server could not understand."},
+    {408, "Request Timeout", "The request did not arrive in time."},
+    {500, "Internal Server Error", "An internal error occurred."},
+    {502, "Bad Gateway", "The server returned an invalid or incomplete response."},
+    {503, "Service Unavailable", "No server is available to handle this request."},
+    {504, "Gateway Timeout", "The server did not respond in time."},
+};
+
+const StatusText& status_text(int status) {
+  for (const StatusText& s : kGenerated)
+    if (s.status == status) return s;
+  return kGenerated[2];
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  return http::iequals(name, "connection") || http::iequals(name, "keep-alive") ||
+         http::iequals(name, "proxy-connection") || http::iequals(name, "upgrade") ||
+         http::iequals(name, "te") || http::iequals(name, "trailer") ||
+         http::iequals(name, "proxy-authenticate");
+}
+
+// True when `name` is listed in one of the message's Connection headers (those
+// headers are hop-by-hop too, RFC 9110 7.6.1).
+bool named_by_connection(const http::MessageHead& h, std::string_view name) {
+  for (size_t i = 0; i < h.header_count; ++i) {
+    if (!http::iequals(h.headers[i].name, "connection")) continue;
+    std::string_view v = h.headers[i].value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (http::iequals(tok, name)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer) {
+  auto s = std::make_unique<HttpSession>(ctx, fe, std::move(fd), peer);
+  HttpSession* raw = s.get();
+  ctx.add_session(std::move(s));
+  if (!ctx.loop().add(raw->client_.fd(), kEvents, &raw->client_handler_)) {
+    raw->destroy();
+    return;
+  }
+  raw->run();
+}
+
+HttpSession::HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer)
+    : Session(ctx),
+      fe_(fe),
+      be_(fe.default_backend()),
+      fe_to_(fe.config().timeouts),
+      client_(std::move(fd)),
+      peer_(peer),
+      peer_text_(peer.to_string()),
+      timer_(ctx.loop().timers(), &HttpSession::on_timer, this) {
+  net::set_nodelay(client_.fd());
+  t_start_ = ctx_.loop().now_ms();
+  t_start_wall_ = log::wall_clock_ms();
+  c_last_activity_ = t_start_;
+  fe_.counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
+}
+
+HttpSession::~HttpSession() = default;
+
+void HttpSession::on_client_io(uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
+  run();
+}
+
+void HttpSession::on_server_io(uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s_readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s_hup_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s_writable_ = true;
+  if (phase_ == Phase::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    connect_done();
+  }
+  run();
+}
+
+void HttpSession::on_timer(void* self) {
+  auto* s = static_cast<HttpSession*>(self);
+  s->handle_timeout();
+  s->run();
+}
+
+void HttpSession::run() {
+  for (int round = 0; round < 1000 && phase_ != Phase::kClosed; ++round) {
+    bool progress = false;
+    progress |= read_client();
+    if (phase_ == Phase::kClosed) return;
+    progress |= parse_request();
+    if (phase_ == Phase::kClosed) return;
+    progress |= write_server();
+    if (phase_ == Phase::kClosed) return;
+    progress |= read_server();
+    if (phase_ == Phase::kClosed) return;
+    progress |= parse_response();
+    if (phase_ == Phase::kClosed) return;
+    progress |= write_client();
+    if (phase_ == Phase::kClosed) return;
+    progress |= check_transaction_end();
+    if (!progress) break;
+  }
+  if (phase_ != Phase::kClosed) update_timer();
+}
+
+// --- client side -----------------------------------------------------------
+
+bool HttpSession::read_client() {
+  if (!c_readable_ || c_eof_) return false;
+  bool want = false;
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      want = true;
+      break;
+    case Phase::kConnecting:
+    case Phase::kExchange:
+      want = req_parsed_ && !req_body_complete_;
+      break;
+    case Phase::kLinger: {
+      char sink[4096];
+      ssize_t n = client_.read(sink, sizeof sink);
+      if (n > 0) return true;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c_readable_ = errno == EINTR;
+        return false;
+      }
+      destroy();
+      return true;
+    }
+    default:
+      break;
+  }
+  if (!want) return false;
+  req_in_.acquire(ctx_.buffers());
+  req_in_.make_room();
+  if (req_in_.space() == 0) return false;
+  size_t want_bytes = req_in_.space();
+  ssize_t n = client_.read(req_in_.write_ptr(), want_bytes);
+  if (n > 0) {
+    // A short read drained the socket; the next bytes bring a new edge.
+    if (static_cast<size_t>(n) < want_bytes && !c_hup_) c_readable_ = false;
+    if (phase_ == Phase::kWaitRequest && req_in_.empty()) t_req_first_byte_ = ctx_.loop().now_ms();
+    req_in_.produce(static_cast<size_t>(n));
+    bytes_in_ += static_cast<uint64_t>(n);
+    c_last_activity_ = ctx_.loop().now_ms();
+    if (phase_ != Phase::kWaitRequest) extend_request_body_window();
+    return true;
+  }
+  if (n < 0 && errno == EAGAIN) {
+    c_readable_ = false;
+    return false;
+  }
+  if (n < 0 && errno == EINTR) return true;
+  // End of stream or error from the client.
+  c_eof_ = true;
+  if (phase_ == Phase::kWaitRequest) {
+    if (!req_in_.empty()) bump(fe_.counters().request_errors);
+    destroy();  // an idle or half-sent request: nothing to answer
+    return true;
+  }
+  if (!req_body_complete_) {
+    // The client gave up in the middle of its upload.
+    term_[0] = 'C';
+    term_[1] = 'D';
+    log_transaction();
+    destroy();
+    return true;
+  }
+  close_after_response_ = true;
+  return true;
+}
+
+bool HttpSession::parse_request() {
+  if (phase_ != Phase::kWaitRequest || req_in_.empty()) return false;
+  http::MessageHead& h = ctx_.scratch_head();
+  size_t max_head = req_in_.capacity();
+  http::ParseStatus st = http::parse_request(req_in_.data(), req_in_.size(), max_head, &req_scan_, &h);
+  if (st == http::ParseStatus::kIncomplete) return false;
+  t_head_ = ctx_.loop().now_ms();
+  if (st == http::ParseStatus::kError) {
+    log::debug("bad request from %s on frontend '%s': %s at offset %zu", peer_text_.c_str(),
+               fe_.name().c_str(), h.error, h.error_offset);
+    bump(fe_.counters().request_errors);
+    request_line_.assign("<BADREQ>");
+    req_in_.clear();
+    send_error(400, "PR");
+    return true;
+  }
+  req_parsed_ = true;
+  req_head_raw_ = h.head_len;
+  req_method_.assign(h.method);
+  req_minor_ = h.version_minor;
+  req_keep_alive_ = h.keep_alive();
+  req_body_ = h.body;
+  req_body_left_ = h.body == http::BodyKind::kContentLength ? h.content_length : 0;
+  req_chunks_.reset();
+  req_body_window_ = 0;
+  req_body_complete_ = h.body == http::BodyKind::kNone;
+  request_line_.assign(h.method);
+  request_line_ += ' ';
+  request_line_ += h.target;
+  request_line_ += req_minor_ ? " HTTP/1.1" : " HTTP/1.0";
+  if (!req_keep_alive_ || ctx_.draining()) close_after_response_ = true;
+  extend_request_body_window();
+  if (phase_ == Phase::kClosed) return true;
+  if (!be_) {
+    send_error(503, "SC");
+    return true;
+  }
+  begin_server_attempt();
+  return true;
+}
+
+void HttpSession::extend_request_body_window() {
+  if (!req_parsed_ || req_body_complete_) return;
+  size_t base = req_head_raw_ + req_body_window_;
+  if (req_in_.size() <= base) return;
+  size_t avail = req_in_.size() - base;
+  if (req_body_ == http::BodyKind::kContentLength) {
+    size_t take = static_cast<size_t>(std::min<uint64_t>(avail, req_body_left_));
+    req_body_window_ += take;
+    req_body_left_ -= take;
+    if (req_body_left_ == 0) req_body_complete_ = true;
+  } else if (req_body_ == http::BodyKind::kChunked) {
+    size_t take = req_chunks_.feed(req_in_.data() + base, avail);
+    req_body_window_ += take;
+    if (req_chunks_.failed()) {
+      bump(fe_.counters().request_errors);
+      if (!req_head_built_ || (req_out_.empty() && !req_sent_)) {
+        send_error(400, "PR");
+      } else {
+        term_[0] = 'P';
+        term_[1] = 'D';
+        log_transaction();
+        destroy();
+      }
+      return;
+    }
+    if (req_chunks_.done()) req_body_complete_ = true;
+  }
+}
+
+bool HttpSession::write_client() {
+  if (!c_writable_) return false;
+  if (phase_ != Phase::kExchange && phase_ != Phase::kFlushClose) return false;
+  size_t body = phase_ == Phase::kExchange ? res_body_window_ : 0;
+  if (res_out_.empty() && body == 0) {
+    if (phase_ == Phase::kFlushClose) {
+      close_client();
+      return true;
+    }
+    return false;
+  }
+  iovec iov[2];
+  int cnt = 0;
+  if (!res_out_.empty()) iov[cnt++] = {res_out_.data(), res_out_.size()};
+  if (body) iov[cnt++] = {res_in_.data(), body};
+  ssize_t n = client_.writev(iov, cnt);
+  if (n < 0) {
+    if (errno == EAGAIN) {
+      c_writable_ = false;
+      return false;
+    }
+    if (errno == EINTR) return true;
+    // The client is gone (reset or closed): abandon the transaction.
+    term_[0] = 'C';
+    term_[1] = 'D';
+    log_transaction();
+    destroy();
+    return true;
+  }
+  size_t left = static_cast<size_t>(n);
+  if (left < res_out_.size() + body) c_writable_ = false;
+  bytes_out_ += left;
+  c_last_activity_ = ctx_.loop().now_ms();
+  size_t from_head = std::min(left, res_out_.size());
+  res_out_.consume(from_head);
+  left -= from_head;
+  if (left) {
+    res_in_.consume(left);
+    res_body_window_ -= left;
+    extend_response_body_window();
+  }
+  return true;
+}
+
+void HttpSession::close_client() {
+  // Shut our side, then read and drop what the client still sends until it closes,
+  // so that the kernel does not answer late bytes with a reset that could destroy
+  // the response before the client has read it.
+  release_server(false);
+  client_.shutdown_write();
+  phase_ = Phase::kLinger;
+  c_readable_ = true;
+  linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
+}
+
+// --- server side -----------------------------------------------------------
+
+void HttpSession::begin_server_attempt() {
+  ++attempts_;
+  int64_t now = ctx_.loop().now_ms();
+  server_ = be_->pick_server(tried_);
+  if (!server_) {
+    send_error(503, "SC");
+    return;
+  }
+  tried_.add(server_->index());
+  s_eof_ = false;
+  s_hup_ = false;
+  srv_reused_ = false;
+  if (auto idle = ctx_.take_idle(server_)) {
+    srv_ = std::move(idle);
+    srv_->attach(this);
+    srv_reused_ = true;
+    s_readable_ = false;
+    s_writable_ = true;
+    s_last_activity_ = now;
+    t_connect_start_ = now;
+    t_connected_ = now;
+    phase_ = Phase::kExchange;
+    build_request_head();
+    return;
+  }
+  bool in_progress = false;
+  int err = 0;
+  UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
+  if (!fd) {
+    connect_failed(err);
+    return;
+  }
+  int raw_fd = fd.get();
+  srv_ = std::make_unique<ServerConn>(ctx_, server_, Stream(std::move(fd)));
+  srv_->attach(this);
+  s_readable_ = s_writable_ = false;
+  t_connect_start_ = now;
+  s_last_activity_ = now;
+  phase_ = Phase::kConnecting;
+  if (!ctx_.loop().add(raw_fd, kEvents, srv_.get())) {
+    connect_failed(EMFILE);
+    return;
+  }
+  if (!in_progress) connect_done();
+}
+
+void HttpSession::connect_done() {
+  if (phase_ != Phase::kConnecting || !srv_) return;
+  int err = net::socket_error(srv_->stream().fd());
+  if (err != 0) {
+    connect_failed(err);
+    return;
+  }
+  t_connected_ = ctx_.loop().now_ms();
+  s_last_activity_ = t_connected_;
+  s_writable_ = true;
+  phase_ = Phase::kExchange;
+  build_request_head();
+}
+
+void HttpSession::connect_failed(int err) {
+  bump(be_->counters().connect_errors);
+  if (server_) bump(server_->counters().connect_errors);
+  log::debug("connect to %s/%s failed: %s", be_->name().c_str(),
+             server_ ? server_->name().c_str() : "-", std::strerror(err));
+  if (srv_) ctx_.close_server_conn(std::move(srv_));
+  if (attempts_ <= be_->retries() && server_) {
+    bump(be_->counters().retries);
+    bump(server_->counters().retries);
+    begin_server_attempt();
+    return;
+  }
+  send_error(503, err == ETIMEDOUT ? "sC" : "SC");
+}
+
+bool HttpSession::build_request_head() {
+  http::MessageHead& h = ctx_.scratch_head();
+  size_t scan = 0;
+  if (http::parse_request(req_in_.data(), req_head_raw_, req_head_raw_ + 1, &scan, &h) !=
+      http::ParseStatus::kComplete) {
+    send_error(400, "PR");
+    return false;
+  }
+  req_out_.acquire(ctx_.buffers());
+  req_out_.clear();
+  Buffer& o = req_out_;
+  bool ok = true;
+  auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
+  put(h.method);
+  put(" ");
+  put(h.target);
+  put(h.version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+  for (size_t i = 0; i < h.header_count; ++i) {
+    const http::Header& hd = h.headers[i];
+    if (is_hop_by_hop(hd.name) || named_by_connection(h, hd.name)) continue;
+    if (fe_.config().forwardfor && http::iequals(hd.name, "x-forwarded-for")) {
+      // Extend the client's list with the address that connected to us.
+      put(hd.name);
+      put(": ");
+      put(hd.value);
+      put(", ");
+      put(peer_.host_string());
+      put("\r\n");
+      continue;
+    }
+    put(hd.name);
+    put(": ");
+    put(hd.value);
+    put("\r\n");
+  }
+  if (!h.has_host) {
+    // HTTP/1.0 without Host: name the server so HTTP/1.1-only servers accept it.
+    put("Host: ");
+    put(server_->addr_text());
+    put("\r\n");
+  }
+  if (fe_.config().forwardfor && !h.find("x-forwarded-for")) {
+    put("X-Forwarded-For: ");
+    put(peer_.host_string());
+    put("\r\n");
+  }
+  // Ask for a persistent server connection whatever the client does.
+  if (h.version_minor == 0) put("Connection: keep-alive\r\n");
+  put("\r\n");
+  if (!ok) {
+    send_error(400, "PR");
+    return false;
+  }
+  req_head_built_ = true;
+  req_sent_ = false;
+  if (req_body_ != http::BodyKind::kNone) {
+    // A body is about to stream: the raw head is no longer needed (and no retry
+    // is possible once body bytes have left).
+    req_in_.consume(req_head_raw_);
+    req_head_raw_ = 0;
+  }
+  return true;
+}
+
+bool HttpSession::write_server() {
+  if (phase_ != Phase::kExchange || !s_writable_ || !srv_) return false;
+  if (req_out_.empty() && req_body_window_ == 0) return false;
+  iovec iov[2];
+  int cnt = 0;
+  if (!req_out_.empty()) iov[cnt++] = {req_out_.data(), req_out_.size()};
+  if (req_body_window_) iov[cnt++] = {req_in_.data() + req_head_raw_, req_body_window_};
+  ssize_t n = srv_->stream().writev(iov, cnt);
+  if (n < 0) {
+    if (errno == EAGAIN) {
+      s_writable_ = false;
+      return false;
+    }
+    if (errno == EINTR) return true;
+    if (!res_parsed_) {
+      server_failed_before_response("SH");
+    } else {
+      s_eof_ = true;  // the response side will notice and finish or abort
+    }
+    return true;
+  }
+  size_t left = static_cast<size_t>(n);
+  if (left < req_out_.size() + req_body_window_) s_writable_ = false;
+  s_last_activity_ = ctx_.loop().now_ms();
+  size_t from_head = std::min(left, req_out_.size());
+  req_out_.consume(from_head);
+  left -= from_head;
+  if (left) {
+    req_in_.consume(left);
+    req_body_window_ -= left;
+    extend_request_body_window();
+  }
+  if (req_out_.empty() && req_body_window_ == 0 && req_body_complete_) {
+    req_sent_ = true;
+    req_out_.release(ctx_.buffers());
+  }
+  return true;
+}
+
+bool HttpSession::read_server() {
+  if (phase_ != Phase::kExchange || !s_readable_ || s_eof_ || !srv_) return false;
+  if (res_parsed_ && res_body_complete_) return false;
+  res_in_.acquire(ctx_.buffers());
+  res_in_.make_room();
+  if (res_in_.space() == 0) return false;
+  size_t want_bytes = res_in_.space();
+  ssize_t n = srv_->stream().read(res_in_.write_ptr(), want_bytes);
+  if (n > 0) {
+    if (static_cast<size_t>(n) < want_bytes && !s_hup_) s_readable_ = false;
+    res_in_.produce(static_cast<size_t>(n));
+    s_last_activity_ = ctx_.loop().now_ms();
+    if (res_parsed_) extend_response_body_window();
+    return true;
+  }
+  if (n < 0 && errno == EAGAIN) {
+    s_readable_ = false;
+    return false;
+  }
+  if (n < 0 && errno == EINTR) return true;
+  s_eof_ = true;
+  if (res_parsed_ && res_body_ == http::BodyKind::kUntilClose) res_body_complete_ = true;
+  return true;
+}
+
+void HttpSession::server_failed_before_response(const char* term) {
+  bool retryable = srv_reused_ && res_in_.empty() && req_head_raw_ > 0 && !res_parsed_;
+  if (srv_) ctx_.close_server_conn(std::move(srv_));
+  if (retryable) {
+    // A kept-alive connection the server closed just as we reused it: a classic
+    // race, not a server failure. Replay the request on a fresh connection.
+    req_out_.clear();
+    req_head_built_ = false;
+    res_scan_ = 0;
+    tried_.clear();
+    begin_server_attempt();
+    return;
+  }
+  bump(be_->counters().response_errors);
+  if (server_) bump(server_->counters().response_errors);
+  send_error(502, term);
+}
+
+bool HttpSession::parse_response() {
+  if (phase_ != Phase::kExchange || res_parsed_) return false;
+  if (res_in_.empty()) {
+    if (s_eof_) {
+      server_failed_before_response("SH");
+      return true;
+    }
+    return false;
+  }
+  http::MessageHead& h = ctx_.scratch_head();
+  http::ParseStatus st = http::parse_response(res_in_.data(), res_in_.size(), res_in_.capacity(),
+                                              &res_scan_, req_method_, &h);
+  if (st == http::ParseStatus::kIncomplete) {
+    if (s_eof_) {
+      bump(be_->counters().response_errors);
+      send_error(502, "SH");
+      return true;
+    }
+    return false;
+  }
+  if (st == http::ParseStatus::kError) {
+    log::debug("bad response from %s/%s: %s at offset %zu", be_->name().c_str(),
+               server_->name().c_str(), h.error, h.error_offset);
+    bump(be_->counters().response_errors);
+    bump(server_->counters().response_errors);
+    send_error(502, "PH");
+    return true;
+  }
+  res_scan_ = 0;
+  if (h.status >= 100 && h.status < 200) {
+    if (h.status == 101) {
+      // We never forward Upgrade, so a switch of protocols is a server error.
+      send_error(502, "PH");
+      return true;
+    }
+    // Interim response (100 Continue, 103 Early Hints): relay to HTTP/1.1 clients.
+    if (req_minor_ == 1) {
+      res_out_.acquire(ctx_.buffers());
+      if (!res_out_.append(res_in_.data(), h.head_len)) {
+        send_error(502, "PH");
+        return true;
+      }
+    }
+    res_in_.consume(h.head_len);
+    return true;
+  }
+  t_response_ = ctx_.loop().now_ms();
+  res_parsed_ = true;
+  res_status_ = h.status;
+  res_body_ = h.body;
+  res_body_left_ = h.body == http::BodyKind::kContentLength ? h.content_length : 0;
+  res_chunks_.reset();
+  res_body_window_ = 0;
+  res_body_complete_ = h.body == http::BodyKind::kNone;
+  res_server_keep_alive_ = h.keep_alive() && h.body != http::BodyKind::kUntilClose;
+  if (h.body == http::BodyKind::kUntilClose || !req_body_complete_) close_after_response_ = true;
+  if (ctx_.draining()) close_after_response_ = true;
+
+  res_out_.acquire(ctx_.buffers());
+  Buffer& o = res_out_;
+  bool ok = true;
+  auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
+  // Status line as the server wrote it (without its line ending).
+  std::string_view raw(res_in_.data(), h.head_len);
+  size_t eol = raw.find('\n');
+  std::string_view status_line = raw.substr(0, eol);
+  if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
+  put(status_line);
+  put("\r\n");
+  for (size_t i = 0; i < h.header_count; ++i) {
+    const http::Header& hd = h.headers[i];
+    if (is_hop_by_hop(hd.name) || named_by_connection(h, hd.name)) continue;
+    put(hd.name);
+    put(": ");
+    put(hd.value);
+    put("\r\n");
+  }
+  if (close_after_response_) {
+    put("Connection: close\r\n");
+  } else if (req_minor_ == 0) {
+    put("Connection: keep-alive\r\n");
+  }
+  put("\r\n");
+  if (!ok) {
+    send_error(502, "PH");
+    return true;
+  }
+  res_in_.consume(h.head_len);
+  if (req_head_raw_ > 0 && req_body_ == http::BodyKind::kNone) {
+    // The response has begun: the request can no longer be replayed.
+    req_in_.consume(req_head_raw_);
+    req_head_raw_ = 0;
+  }
+  extend_response_body_window();
+  if (s_eof_ && res_body_ == http::BodyKind::kUntilClose) res_body_complete_ = true;
+  return true;
+}
+
+void HttpSession::extend_response_body_window() {
+  if (!res_parsed_ || res_body_complete_) return;
+  if (res_in_.size() <= res_body_window_) return;
+  size_t avail = res_in_.size() - res_body_window_;
+  switch (res_body_) {
+    case http::BodyKind::kContentLength: {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(avail, res_body_left_));
+      res_body_window_ += take;
+      res_body_left_ -= take;
+      if (res_body_left_ == 0) res_body_complete_ = true;
+      break;
+    }
+    case http::BodyKind::kChunked: {
+      size_t take = res_chunks_.feed(res_in_.data() + res_body_window_, avail);
+      res_body_window_ += take;
+      if (res_chunks_.failed()) {
+        log::debug("bad chunked response from %s/%s: %s", be_->name().c_str(),
+                   server_->name().c_str(), res_chunks_.error());
+        bump(be_->counters().response_errors);
+        s_eof_ = true;  // treat like a truncated response: relay what is valid, then abort
+        res_server_keep_alive_ = false;
+      }
+      if (res_chunks_.done()) res_body_complete_ = true;
+      break;
+    }
+    case http::BodyKind::kUntilClose:
+      res_body_window_ += avail;
+      break;
+    case http::BodyKind::kNone:
+      res_body_complete_ = true;
+      break;
+  }
+}
+
+bool HttpSession::check_transaction_end() {
+  if (phase_ != Phase::kExchange || !res_parsed_) return false;
+  bool flushed = res_out_.empty() && res_body_window_ == 0;
+  if (!flushed) return false;
+  if (res_body_complete_) {
+    finish_transaction();
+    return true;
+  }
+  if (s_eof_) {
+    // The server closed in the middle of the body: the client cannot get a whole
+    // response, so close its connection too rather than let it wait.
+    term_[0] = 'S';
+    term_[1] = 'D';
+    bump(be_->counters().response_errors);
+    log_transaction();
+    destroy();
+    return true;
+  }
+  return false;
+}
+
+void HttpSession::release_server(bool reusable) {
+  if (!srv_) return;
+  if (reusable && !ctx_.draining()) {
+    ctx_.put_idle(std::move(srv_));
+  } else {
+    ctx_.close_server_conn(std::move(srv_));
+  }
+}
+
+void HttpSession::finish_transaction() {
+  bool reusable = res_server_keep_alive_ && req_sent_ && res_in_.empty() && !s_eof_;
+  if (reusable && s_readable_) {
+    // Bytes may wait beyond the response: a server that sends more than it was
+    // asked must not hand them to the next client's request.
+    char probe;
+    ssize_t n = ::recv(srv_->stream().fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    reusable = n < 0 && errno == EAGAIN;
+  }
+  release_server(reusable);
+  log_transaction();
+  if (close_after_response_) {
+    close_client();
+    return;
+  }
+  reset_transaction();
+}
+
+void HttpSession::reset_transaction() {
+  req_out_.release(ctx_.buffers());
+  res_in_.release(ctx_.buffers());
+  res_out_.release(ctx_.buffers());
+  req_in_.release_if_empty(ctx_.buffers());
+  req_scan_ = 0;
+  req_head_raw_ = 0;
+  req_parsed_ = false;
+  req_body_ = http::BodyKind::kNone;
+  req_body_left_ = 0;
+  req_body_window_ = 0;
+  req_body_complete_ = false;
+  req_sent_ = false;
+  req_head_built_ = false;
+  server_ = nullptr;
+  srv_reused_ = false;
+  s_readable_ = s_writable_ = s_eof_ = false;
+  tried_.clear();
+  attempts_ = 0;
+  res_scan_ = 0;
+  res_parsed_ = false;
+  res_status_ = 0;
+  res_body_ = http::BodyKind::kNone;
+  res_body_left_ = 0;
+  res_body_window_ = 0;
+  res_body_complete_ = false;
+  res_server_keep_alive_ = false;
+  close_after_response_ = false;
+  req_method_.clear();
+  t_start_ = ctx_.loop().now_ms();
+  t_start_wall_ = log::wall_clock_ms();
+  t_head_ = t_connect_start_ = t_connected_ = t_response_ = -1;
+  bytes_in_ = bytes_out_ = 0;
+  term_[0] = term_[1] = '-';
+  first_request_ = false;
+  logged_ = false;
+  phase_ = Phase::kWaitRequest;
+  c_readable_ = true;  // pipelined bytes may already wait in the socket
+}
+
+// --- errors, timeouts, logging -----------------------------------------------
+
+void HttpSession::send_error(int status, const char* term) {
+  if (res_parsed_ && (bytes_out_ > 0 || !res_out_.empty())) {
+    // Part of the real response already left: all we can do is close.
+    term_[0] = term[0];
+    term_[1] = term[1];
+    log_transaction();
+    destroy();
+    return;
+  }
+  release_server(false);
+  res_in_.release(ctx_.buffers());
+  req_out_.release(ctx_.buffers());
+  res_out_.acquire(ctx_.buffers());
+  res_out_.clear();
+  const StatusText& st = status_text(status);
+  char body[512];
+  int blen = std::snprintf(body, sizeof body, "<html><body><h1>%d %s</h1>\n%s\n</body></html>\n",
+                           status, st.reason, st.detail);
+  char head[256];
+  int hlen = std::snprintf(head, sizeof head,
+                           "HTTP/1.1 %d %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n"
+                           "Content-Type: text/html\r\nConnection: close\r\n\r\n",
+                           status, st.reason, blen);
+  res_out_.append(head, static_cast<size_t>(hlen));
+  if (req_method_ != "HEAD") res_out_.append(body, static_cast<size_t>(blen));
+  res_status_ = status;
+  res_parsed_ = false;
+  term_[0] = term[0];
+  term_[1] = term[1];
+  close_after_response_ = true;
+  phase_ = Phase::kFlushClose;
+  c_writable_ = true;
+  log_transaction();
+}
+
+void HttpSession::log_transaction() {
+  if (logged_) return;
+  logged_ = true;
+  int64_t now = ctx_.loop().now_ms();
+  TrafficCounters& fc = fe_.counters();
+  bump(fc.sessions_total);
+  bump(fc.bytes_in, bytes_in_);
+  bump(fc.bytes_out, bytes_out_);
+  if (res_status_) fc.count_status(res_status_);
+  if (be_) {
+    bump(be_->counters().sessions_total);
+    bump(be_->counters().bytes_out, bytes_out_);
+    if (res_status_) be_->counters().count_status(res_status_);
+  }
+  if (server_) {
+    bump(server_->counters().sessions_total);
+    bump(server_->counters().bytes_out, bytes_out_);
+    if (res_status_) server_->counters().count_status(res_status_);
+  }
+  if (!fe_.config().log || !ctx_.access_log().enabled()) return;
+  AccessLogEntry e;
+  e.client = peer_text_;
+  e.frontend = fe_.name();
+  e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
+  e.server = server_ ? std::string_view(server_->name()) : std::string_view();
+  e.accept_epoch_ms = t_start_wall_;
+  e.t_request = t_head_ >= 0 ? t_head_ - t_start_ : -1;
+  e.t_queue = t_connect_start_ >= 0 ? 0 : -1;
+  e.t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
+  e.t_response = t_response_ >= 0 && t_connected_ >= 0 ? t_response_ - t_connected_ : -1;
+  e.t_total = now - t_start_;
+  e.status = res_status_;
+  e.bytes_out = bytes_out_;
+  e.bytes_in = bytes_in_;
+  e.termination[0] = term_[0];
+  e.termination[1] = term_[1];
+  e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+  e.request_line = request_line_;
+  e.http = true;
+  ctx_.access_log().log(e);
+}
+
+void HttpSession::handle_timeout() {
+  int64_t now = ctx_.loop().now_ms();
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      if (!req_in_.empty()) {
+        bump(fe_.counters().request_errors);
+        request_line_.assign("<BADREQ>");
+        send_error(408, "cR");
+      } else {
+        destroy();  // idle keep-alive connection: close quietly
+      }
+      return;
+    case Phase::kConnecting:
+      if (srv_) ctx_.close_server_conn(std::move(srv_));
+      connect_failed(ETIMEDOUT);
+      return;
+    case Phase::kExchange: {
+      const Timeouts& bt = be_->timeouts();
+      if (bt.server && !res_body_complete_ && now >= s_last_activity_ + bt.server) {
+        bump(be_->counters().response_errors);
+        if (!res_parsed_) {
+          send_error(504, "sH");
+        } else {
+          term_[0] = 's';
+          term_[1] = 'D';
+          log_transaction();
+          destroy();
+        }
+        return;
+      }
+      if (fe_to_.client && now >= c_last_activity_ + fe_to_.client) {
+        term_[0] = 'c';
+        term_[1] = 'D';
+        log_transaction();
+        destroy();
+      }
+      return;
+    }
+    case Phase::kFlushClose:
+    case Phase::kLinger:
+      destroy();
+      return;
+    case Phase::kClosed:
+      return;
+  }
+}
+
+void HttpSession::update_timer() {
+  int64_t deadline = 0;
+  auto consider = [&deadline](int64_t base, int64_t timeout) {
+    if (timeout <= 0) return;
+    int64_t d = base + timeout;
+    if (deadline == 0 || d < deadline) deadline = d;
+  };
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      if (req_in_.empty()) {
+        consider(t_start_, first_request_ ? fe_to_.http_request : fe_to_.http_keep_alive);
+      } else {
+        consider(first_request_ ? t_start_ : t_req_first_byte_, fe_to_.http_request);
+      }
+      consider(c_last_activity_, fe_to_.client);
+      break;
+    case Phase::kConnecting:
+      consider(t_connect_start_, be_->timeouts().connect);
+      break;
+    case Phase::kExchange:
+      if (!res_body_complete_) consider(s_last_activity_, be_->timeouts().server);
+      if (!req_body_complete_ || (!c_writable_ && (!res_out_.empty() || res_body_window_))) {
+        consider(c_last_activity_, fe_to_.client);
+      }
+      break;
+    case Phase::kFlushClose:
+      consider(c_last_activity_, fe_to_.client ? fe_to_.client : kLingerMs);
+      break;
+    case Phase::kLinger:
+      deadline = linger_deadline_;
+      break;
+    case Phase::kClosed:
+      break;
+  }
+  timer_.set(deadline);
+}
+
+void HttpSession::drain() {
+  // Idle keep-alive connections are not cut here: closing one while its client
+  // may already be sending the next request would lose that request. They get
+  // "Connection: close" on their next response, or end at http_keep_alive.
+  close_after_response_ = true;
+  if (phase_ == Phase::kWaitRequest && req_in_.empty()) {
+    // Shorten the wait to the keep-alive timeout from now at most.
+    update_timer();
+  }
+}
+
+void HttpSession::kill() { destroy(); }
+
+void HttpSession::destroy() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  timer_.disarm();
+  release_server(false);
+  req_in_.release(ctx_.buffers());
+  req_out_.release(ctx_.buffers());
+  res_in_.release(ctx_.buffers());
+  res_out_.release(ctx_.buffers());
+  client_.close();
+  fe_.counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
+  ctx_.worker().release(fe_);
+  ctx_.remove_session(this);
+}
+
+}  // namespace weir

@@ -1,0 +1,159 @@
+#pragma once
+// One client connection in http mode: reads requests (keep-alive, pipelined),
+// sends each to a server chosen by the backend (reusing idle server
+// connections), relays the response, and logs one line per request.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/address.h"
+#include "common/buffer.h"
+#include "common/timer.h"
+#include "worker/backend.h"
+#include "worker/http_codec.h"
+#include "worker/session.h"
+#include "worker/stream.h"
+#include "worker/thread_context.h"
+
+namespace weir {
+
+class HttpSession final : public Session, public ServerConn::Owner {
+ public:
+  static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  ~HttpSession() override;
+
+  void drain() override;
+  void kill() override;
+  void on_server_io(uint32_t events) override;
+
+ private:
+  enum class Phase {
+    kWaitRequest,  // waiting for (the rest of) a request head
+    kConnecting,   // a server connection is being established
+    kExchange,     // request and response are flowing
+    kFlushClose,   // sending a final (often proxy-generated) response, then close
+    kLinger,       // response sent and write side shut: discard input until the client closes
+    kClosed,       // done; waiting to be destroyed
+  };
+
+  class ClientHandler final : public IoHandler {
+   public:
+    explicit ClientHandler(HttpSession& s) : s_(s) {}
+    void on_io(uint32_t events) override { s_.on_client_io(events); }
+
+   private:
+    HttpSession& s_;
+  };
+
+  void on_client_io(uint32_t events);
+  static void on_timer(void* self);
+  void handle_timeout();
+  void run();
+  void update_timer();
+
+  // Steps of run(); each returns true when it made progress.
+  bool read_client();
+  bool parse_request();
+  bool write_server();
+  bool read_server();
+  bool parse_response();
+  bool write_client();
+  bool check_transaction_end();
+
+  void begin_server_attempt();
+  void connect_done();
+  void connect_failed(int err);
+  bool build_request_head();
+  void extend_request_body_window();
+  void extend_response_body_window();
+  void server_failed_before_response(const char* term);
+  void finish_transaction();
+  void reset_transaction();
+  void release_server(bool reusable);
+  void send_error(int status, const char* term);
+  void close_client();
+  void destroy();
+  void log_transaction();
+
+  Frontend& fe_;
+  Backend* be_;
+  const Timeouts& fe_to_;
+  Stream client_;
+  ClientHandler client_handler_{*this};
+  SockAddr peer_;
+  std::string peer_text_;
+  Timer timer_;
+  Phase phase_ = Phase::kWaitRequest;
+
+  // Client socket readiness (edge-triggered: true until a call returns EAGAIN).
+  bool c_readable_ = true;
+  bool c_writable_ = true;
+  bool c_eof_ = false;
+  bool c_hup_ = false;  // the peer shut its side (sticky): keep reading to see the end
+  int64_t c_last_activity_ = 0;
+
+  Buffer req_in_;   // raw bytes from the client
+  Buffer req_out_;  // rewritten request head for the server
+  Buffer res_in_;   // raw bytes from the server
+  Buffer res_out_;  // rewritten response head (or a generated response) for the client
+
+  // Current request.
+  size_t req_scan_ = 0;        // where the search for the end of the head resumes
+  size_t req_head_raw_ = 0;    // raw head bytes still at the front of req_in_ (kept for a retry)
+  bool req_parsed_ = false;
+  std::string req_method_;
+  std::string request_line_;   // for the access log
+  int req_minor_ = 1;
+  bool req_keep_alive_ = true;
+  http::BodyKind req_body_ = http::BodyKind::kNone;
+  uint64_t req_body_left_ = 0;  // content-length bytes not yet in the window
+  http::ChunkedWalker req_chunks_;
+  size_t req_body_window_ = 0;  // body bytes at the front of req_in_ ready to send
+  bool req_body_complete_ = false;  // every body byte has entered the window
+  bool req_sent_ = false;           // head and whole body written to the server
+  bool req_head_built_ = false;
+
+  // Server side.
+  Server* server_ = nullptr;
+  std::unique_ptr<ServerConn> srv_;
+  bool srv_reused_ = false;
+  bool s_readable_ = false;
+  bool s_writable_ = false;
+  bool s_eof_ = false;
+  bool s_hup_ = false;
+  int64_t s_last_activity_ = 0;
+  TriedServers tried_;
+  int attempts_ = 0;
+
+  // Current response.
+  size_t res_scan_ = 0;
+  bool res_parsed_ = false;
+  int res_status_ = 0;
+  http::BodyKind res_body_ = http::BodyKind::kNone;
+  uint64_t res_body_left_ = 0;
+  http::ChunkedWalker res_chunks_;
+  size_t res_body_window_ = 0;
+  bool res_body_complete_ = false;
+  bool res_server_keep_alive_ = false;
+  bool close_after_response_ = false;  // tell the client Connection: close and close after
+
+  // Timing for the log (loop-monotonic ms) and counters.
+  int64_t t_start_ = 0;         // request start (accept, or end of previous response)
+  int64_t t_start_wall_ = 0;    // same, wall clock
+  int64_t t_req_first_byte_ = 0;  // first byte of the current request head
+  int64_t t_head_ = -1;         // request head complete
+  int64_t t_connect_start_ = -1;
+  int64_t t_connected_ = -1;
+  int64_t t_response_ = -1;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  char term_[3] = {'-', '-', 0};
+  bool first_request_ = true;
+  bool logged_ = false;
+  bool counted_ = false;  // sessions_current incremented for this request
+  int64_t linger_deadline_ = 0;
+};
+
+}  // namespace weir

@@ -1,0 +1,64 @@
+#include "worker/listener.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "worker/backend.h"
+#include "worker/http_session.h"
+#include "worker/tcp_session.h"
+#include "worker/thread_context.h"
+#include "worker/worker.h"
+
+namespace weir {
+
+Listener::Listener(ThreadContext& ctx, Frontend& frontend, int fd)
+    : ctx_(ctx), frontend_(frontend), fd_(fd) {}
+
+Listener::~Listener() {
+  if (!paused_) ctx_.loop().remove(fd_);
+}
+
+void Listener::pause() {
+  if (paused_) return;
+  ctx_.loop().remove(fd_);
+  paused_ = true;
+}
+
+void Listener::resume() {
+  if (!paused_) return;
+  // Level-triggered: a connection already waiting in the backlog wakes us at once.
+  if (ctx_.loop().add(fd_, EPOLLIN | EPOLLEXCLUSIVE, this)) paused_ = false;
+}
+
+void Listener::on_io(uint32_t) {
+  Worker& worker = ctx_.worker();
+  // A bounded batch per wake-up keeps one busy listener from starving the others.
+  for (int i = 0; i < 64 && !paused_; ++i) {
+    if (!worker.admit(frontend_)) {
+      pause();
+      worker.paused_listeners_.fetch_add(1);
+      return;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      worker.release(frontend_);
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      log::error("accept on frontend '%s': %s", frontend_.name().c_str(), std::strerror(errno));
+      return;
+    }
+    SockAddr peer = sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
+    if (frontend_.mode() == Mode::kHttp) {
+      HttpSession::start(ctx_, frontend_, UniqueFd(fd), peer);
+    } else {
+      TcpSession::start(ctx_, frontend_, UniqueFd(fd), peer);
+    }
+  }
+}
+
+}  // namespace weir

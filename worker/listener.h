@@ -1,0 +1,34 @@
+#pragma once
+// Accepts connections on one of the master's listening sockets, on one thread.
+// Every thread polls every listener with EPOLLEXCLUSIVE, so one connection wakes
+// one thread.
+
+#include <cstdint>
+
+#include "common/event_loop.h"
+
+namespace weir {
+
+class Frontend;
+class ThreadContext;
+
+class Listener final : public IoHandler {
+ public:
+  Listener(ThreadContext& ctx, Frontend& frontend, int fd);
+  ~Listener();
+  void on_io(uint32_t events) override;
+
+  // Stops polling (maxconn reached, or draining) / polls again.
+  void pause();
+  void resume();
+  bool paused() const { return paused_; }
+  Frontend& frontend() { return frontend_; }
+
+ private:
+  ThreadContext& ctx_;
+  Frontend& frontend_;
+  int fd_;  // owned by the Worker
+  bool paused_ = true;
+};
+
+}  // namespace weir

@@ -1,0 +1,328 @@
+#include "worker/tcp_session.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "worker/worker.h"
+
+namespace weir {
+namespace {
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr size_t kPipeChunk = 64 * 1024;
+}  // namespace
+
+void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer) {
+  auto s = std::make_unique<TcpSession>(ctx, fe, std::move(fd), peer);
+  TcpSession* raw = s.get();
+  ctx.add_session(std::move(s));
+  if (!ctx.loop().add(raw->streams_[kClient].fd(), kEvents, &raw->handlers_[kClient])) {
+    raw->destroy();
+    return;
+  }
+  if (!raw->be_) {
+    raw->finish('S', 'C');
+    return;
+  }
+  raw->begin_connect();
+  if (raw->phase_ != Phase::kClosed) raw->run();
+}
+
+TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer)
+    : Session(ctx),
+      fe_(fe),
+      be_(fe.default_backend()),
+      handlers_{SideHandler(*this, kClient), SideHandler(*this, kServer)},
+      peer_(peer),
+      peer_text_(peer.to_string()),
+      timer_(ctx.loop().timers(), &TcpSession::on_timer, this) {
+  streams_[kClient] = Stream(std::move(fd));
+  net::set_nodelay(streams_[kClient].fd());
+  t_start_ = ctx_.loop().now_ms();
+  t_start_wall_ = log::wall_clock_ms();
+  last_activity_ = t_start_;
+  fe_.counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
+}
+
+TcpSession::~TcpSession() = default;
+
+void TcpSession::on_side_io(Side side, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[side] = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_[side] = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
+  if (side == kServer && phase_ == Phase::kConnecting &&
+      (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    connect_done();
+  }
+  run();
+}
+
+void TcpSession::on_timer(void* self) {
+  auto* s = static_cast<TcpSession*>(self);
+  if (s->phase_ == Phase::kConnecting) {
+    s->connect_failed(ETIMEDOUT);
+  } else if (s->phase_ == Phase::kForwarding) {
+    s->finish('c', 'D');  // inactivity on the tunnel
+  }
+  if (s->phase_ != Phase::kClosed) s->run();
+}
+
+void TcpSession::run() {
+  for (int round = 0; round < 1000 && phase_ != Phase::kClosed; ++round) {
+    bool progress = pump(up_);
+    if (phase_ == Phase::kClosed) return;
+    progress |= pump(down_);
+    if (phase_ == Phase::kClosed) return;
+    if (up_.shut_sent && down_.shut_sent) {
+      finish('-', '-');
+      return;
+    }
+    if (!progress) break;
+  }
+  if (phase_ != Phase::kClosed) update_timer();
+}
+
+bool TcpSession::pump(Direction& d) {
+  // Until the server is connected, only read the client into the buffer.
+  if (phase_ == Phase::kConnecting && d.src == kServer) return false;
+  bool progress = d.pipe ? pump_spliced(d) : pump_buffered(d);
+  if (phase_ == Phase::kClosed || phase_ == Phase::kConnecting) return progress;
+  if (d.src_eof && d.buf.empty() && (!d.pipe || d.pipe->bytes == 0) && !d.shut_sent) {
+    streams_[d.dst].shutdown_write();
+    d.shut_sent = true;
+    progress = true;
+  }
+  return progress;
+}
+
+bool TcpSession::pump_buffered(Direction& d) {
+  bool progress = false;
+  Stream& src = streams_[d.src];
+  Stream& dst = streams_[d.dst];
+  if (readable_[d.src] && !d.src_eof) {
+    d.buf.acquire(ctx_.buffers());
+    d.buf.make_room();
+    size_t want = d.buf.space();
+    if (want > 0) {
+      ssize_t n = src.read(d.buf.write_ptr(), want);
+      if (n > 0) {
+        d.buf.produce(static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < want && !hup_[d.src]) readable_[d.src] = false;
+        last_activity_ = ctx_.loop().now_ms();
+        progress = true;
+      } else if (n == 0) {
+        d.src_eof = true;
+        progress = true;
+      } else if (errno == EAGAIN) {
+        readable_[d.src] = false;
+      } else if (errno != EINTR) {
+        finish(d.src == kClient ? 'C' : 'S', 'D');
+        return true;
+      }
+    }
+  }
+  if (phase_ == Phase::kForwarding && writable_[d.dst] && !d.buf.empty()) {
+    iovec iov{d.buf.data(), d.buf.size()};
+    ssize_t n = dst.writev(&iov, 1);
+    if (n > 0) {
+      if (static_cast<size_t>(n) < d.buf.size()) writable_[d.dst] = false;
+      d.buf.consume(static_cast<size_t>(n));
+      d.bytes += static_cast<uint64_t>(n);
+      last_activity_ = ctx_.loop().now_ms();
+      progress = true;
+    } else if (n < 0 && errno == EAGAIN) {
+      writable_[d.dst] = false;
+    } else if (n < 0 && errno != EINTR) {
+      finish(d.dst == kClient ? 'C' : 'S', 'D');
+      return true;
+    }
+  }
+  if (d.buf.empty()) {
+    d.buf.release(ctx_.buffers());
+    size_t threshold = ctx_.worker().config().global.splice_threshold;
+    // Bulk transfer: move to splice() once enough bytes have gone this way.
+    if (phase_ == Phase::kForwarding && threshold > 0 && d.bytes >= threshold && !d.src_eof &&
+        src.plain() && dst.plain()) {
+      d.pipe = ctx_.take_pipe();
+    }
+  }
+  return progress;
+}
+
+bool TcpSession::pump_spliced(Direction& d) {
+  bool progress = false;
+  SplicePipe& p = *d.pipe;
+  int src = streams_[d.src].fd();
+  int dst = streams_[d.dst].fd();
+  if (readable_[d.src] && !d.src_eof && p.bytes < kPipeChunk) {
+    size_t want = kPipeChunk - p.bytes;
+    ssize_t n = splice(src, nullptr, p.wr.get(), nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      p.bytes += static_cast<size_t>(n);
+      last_activity_ = ctx_.loop().now_ms();
+      progress = true;
+    } else if (n == 0) {
+      d.src_eof = true;
+      progress = true;
+    } else if (errno == EAGAIN) {
+      // With an empty pipe this can only mean the socket is drained; with a
+      // partly full one the pipe may be out of slots, so try again after it drains.
+      if (p.bytes == 0) readable_[d.src] = false;
+    } else if (errno != EINTR) {
+      finish(d.src == kClient ? 'C' : 'S', 'D');
+      return true;
+    }
+  }
+  if (writable_[d.dst] && p.bytes > 0) {
+    ssize_t n = splice(p.rd.get(), nullptr, dst, nullptr, p.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      if (static_cast<size_t>(n) < p.bytes) writable_[d.dst] = false;
+      p.bytes -= static_cast<size_t>(n);
+      d.bytes += static_cast<uint64_t>(n);
+      last_activity_ = ctx_.loop().now_ms();
+      progress = true;
+    } else if (n < 0 && errno == EAGAIN) {
+      writable_[d.dst] = false;
+    } else if (n < 0 && errno != EINTR) {
+      finish(d.dst == kClient ? 'C' : 'S', 'D');
+      return true;
+    }
+  }
+  return progress;
+}
+
+void TcpSession::begin_connect() {
+  ++attempts_;
+  server_ = be_->pick_server(tried_);
+  if (!server_) {
+    finish('S', 'C');
+    return;
+  }
+  tried_.add(server_->index());
+  bool in_progress = false;
+  int err = 0;
+  UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
+  if (!fd) {
+    connect_failed(err);
+    return;
+  }
+  streams_[kServer] = Stream(std::move(fd));
+  readable_[kServer] = writable_[kServer] = hup_[kServer] = false;
+  t_connect_start_ = ctx_.loop().now_ms();
+  phase_ = Phase::kConnecting;
+  if (!ctx_.loop().add(streams_[kServer].fd(), kEvents, &handlers_[kServer])) {
+    connect_failed(EMFILE);
+    return;
+  }
+  if (!in_progress) connect_done();
+  update_timer();
+}
+
+void TcpSession::connect_done() {
+  if (phase_ != Phase::kConnecting) return;
+  int err = net::socket_error(streams_[kServer].fd());
+  if (err != 0) {
+    connect_failed(err);
+    return;
+  }
+  t_connected_ = ctx_.loop().now_ms();
+  last_activity_ = t_connected_;
+  writable_[kServer] = true;
+  phase_ = Phase::kForwarding;
+  bump(server_->counters().sessions_total);
+  server_->counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
+}
+
+void TcpSession::connect_failed(int err) {
+  bump(be_->counters().connect_errors);
+  if (server_) bump(server_->counters().connect_errors);
+  log::debug("tcp connect to %s/%s failed: %s", be_->name().c_str(),
+             server_ ? server_->name().c_str() : "-", std::strerror(err));
+  streams_[kServer].close();
+  if (server_ && attempts_ <= be_->retries()) {
+    bump(be_->counters().retries);
+    begin_connect();
+    return;
+  }
+  finish(err == ETIMEDOUT ? 's' : 'S', 'C');
+}
+
+void TcpSession::update_timer() {
+  int64_t deadline = 0;
+  if (phase_ == Phase::kConnecting) {
+    int64_t c = be_->timeouts().connect;
+    if (c > 0) deadline = t_connect_start_ + c;
+  } else if (phase_ == Phase::kForwarding) {
+    int64_t t = be_->timeouts().tunnel;
+    if (t <= 0) {
+      int64_t a = fe_.config().timeouts.client;
+      int64_t b = be_->timeouts().server;
+      t = (a > 0 && b > 0) ? std::min(a, b) : (a > 0 ? a : b);
+    }
+    if (t > 0) deadline = last_activity_ + t;
+  }
+  timer_.set(deadline);
+}
+
+void TcpSession::finish(char who, char phase) {
+  if (phase_ == Phase::kClosed) return;
+  term_[0] = who;
+  term_[1] = phase;
+  int64_t now = ctx_.loop().now_ms();
+  TrafficCounters& fc = fe_.counters();
+  bump(fc.sessions_total);
+  bump(fc.bytes_in, up_.bytes);
+  bump(fc.bytes_out, down_.bytes);
+  if (be_) {
+    bump(be_->counters().sessions_total);
+    bump(be_->counters().bytes_in, up_.bytes);
+    bump(be_->counters().bytes_out, down_.bytes);
+  }
+  if (server_ && t_connected_ >= 0) {
+    bump(server_->counters().bytes_in, up_.bytes);
+    bump(server_->counters().bytes_out, down_.bytes);
+    server_->counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (fe_.config().log && ctx_.access_log().enabled()) {
+    AccessLogEntry e;
+    e.http = false;
+    e.client = peer_text_;
+    e.frontend = fe_.name();
+    e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
+    e.server = server_ ? std::string_view(server_->name()) : std::string_view();
+    e.accept_epoch_ms = t_start_wall_;
+    e.t_queue = t_connect_start_ >= 0 ? 0 : -1;
+    e.t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
+    e.t_total = now - t_start_;
+    e.bytes_out = down_.bytes;
+    e.bytes_in = up_.bytes;
+    e.termination[0] = term_[0];
+    e.termination[1] = term_[1];
+    e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+    ctx_.access_log().log(e);
+  }
+  destroy();
+}
+
+void TcpSession::kill() { finish('K', 'D'); }
+
+void TcpSession::destroy() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  timer_.disarm();
+  up_.buf.release(ctx_.buffers());
+  down_.buf.release(ctx_.buffers());
+  if (up_.pipe) ctx_.put_pipe(std::move(up_.pipe));
+  if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
+  streams_[kClient].close();
+  streams_[kServer].close();
+  fe_.counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
+  ctx_.worker().release(fe_);
+  ctx_.remove_session(this);
+}
+
+}  // namespace weir

@@ -1,0 +1,97 @@
+#pragma once
+// One client connection in tcp mode: connects to a server chosen by the backend
+// (with retries) and forwards bytes both ways until both sides have closed.
+// Half-closes are propagated. Past global.tune.splice_threshold bytes, a
+// direction switches to splice() through a pipe so the bytes are not copied
+// through user space.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/address.h"
+#include "common/buffer.h"
+#include "common/timer.h"
+#include "worker/backend.h"
+#include "worker/session.h"
+#include "worker/stream.h"
+#include "worker/thread_context.h"
+
+namespace weir {
+
+class TcpSession final : public Session {
+ public:
+  static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  ~TcpSession() override;
+
+  void drain() override {}  // a tunnel ends when its peers end it (or at hard_stop_after)
+  void kill() override;
+
+ private:
+  enum class Phase {
+    kConnecting,  // waiting for the server connection
+    kForwarding,  // bytes flow both ways
+    kClosed,      // done; waiting to be destroyed
+  };
+  enum Side { kClient = 0, kServer = 1 };
+
+  class SideHandler final : public IoHandler {
+   public:
+    SideHandler(TcpSession& s, Side side) : s_(s), side_(side) {}
+    void on_io(uint32_t events) override { s_.on_side_io(side_, events); }
+
+   private:
+    TcpSession& s_;
+    Side side_;
+  };
+
+  // One direction of the tunnel (client to server, or server to client).
+  struct Direction {
+    Side src;
+    Side dst;
+    Buffer buf;
+    std::unique_ptr<SplicePipe> pipe;
+    uint64_t bytes = 0;     // forwarded so far
+    bool src_eof = false;   // the source sent its FIN
+    bool shut_sent = false; // the FIN was passed on
+  };
+
+  void on_side_io(Side side, uint32_t events);
+  static void on_timer(void* self);
+  void run();
+  bool pump(Direction& d);
+  bool pump_buffered(Direction& d);
+  bool pump_spliced(Direction& d);
+  void begin_connect();
+  void connect_done();
+  void connect_failed(int err);
+  void update_timer();
+  void finish(char who, char phase);
+  void destroy();
+
+  Frontend& fe_;
+  Backend* be_;
+  Stream streams_[2];
+  SideHandler handlers_[2];
+  bool readable_[2] = {true, false};
+  bool writable_[2] = {true, false};
+  bool hup_[2] = {false, false};
+  int64_t last_activity_ = 0;
+  Direction up_{kClient, kServer, {}, {}, 0, false, false};
+  Direction down_{kServer, kClient, {}, {}, 0, false, false};
+  SockAddr peer_;
+  std::string peer_text_;
+  Timer timer_;
+  Phase phase_ = Phase::kConnecting;
+  Server* server_ = nullptr;
+  TriedServers tried_;
+  int attempts_ = 0;
+  int64_t t_start_ = 0;
+  int64_t t_start_wall_ = 0;
+  int64_t t_connect_start_ = -1;
+  int64_t t_connected_ = -1;
+  char term_[3] = {'-', '-', 0};
+};
+
+}  // namespace weir

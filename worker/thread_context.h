@@ -1,0 +1,113 @@
+#pragma once
+// Everything one worker thread owns: its event loop, buffer pool, sessions,
+// idle server connections, pipes for splice() and access-log buffers.
+
+#include <atomic>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/event_loop.h"
+#include "worker/access_log.h"
+#include "worker/http_codec.h"
+#include "worker/session.h"
+#include "worker/stream.h"
+
+namespace weir {
+
+class Server;
+class Worker;
+class ServerConn;
+
+// An idle keep-alive connection to a server, waiting in a pool for the next
+// request of any client on the same thread, or attached to the session using it.
+class ServerConn final : public IoHandler, public Retired {
+ public:
+  // Receives the events of an attached connection.
+  class Owner {
+   public:
+    virtual void on_server_io(uint32_t events) = 0;
+
+   protected:
+    ~Owner() = default;
+  };
+
+  ServerConn(ThreadContext& ctx, Server* server, Stream stream)
+      : ctx_(ctx), server_(server), stream_(std::move(stream)) {}
+  void on_io(uint32_t events) override;
+
+  Server* server() const { return server_; }
+  Stream& stream() { return stream_; }
+  void attach(Owner* owner) { owner_ = owner; }
+  bool attached() const { return owner_ != nullptr; }
+  int64_t idle_since = 0;
+
+ private:
+  ThreadContext& ctx_;
+  Server* server_;
+  Stream stream_;
+  Owner* owner_ = nullptr;
+};
+
+// A pipe used to splice() bytes between two sockets without copying them.
+struct SplicePipe {
+  UniqueFd rd;
+  UniqueFd wr;
+  size_t bytes = 0;  // bytes inside the pipe
+};
+
+class ThreadContext {
+ public:
+  ThreadContext(Worker& worker, int id, size_t bufsize,
+                const std::vector<AccessLogSink>* log_sinks);
+  ~ThreadContext();
+
+  Worker& worker() { return worker_; }
+  int id() const { return id_; }
+  EventLoop& loop() { return loop_; }
+  BufferPool& buffers() { return buffers_; }
+  AccessLogWriter& access_log() { return access_log_; }
+  // Scratch space for parsing one message head at a time on this thread.
+  http::MessageHead& scratch_head() { return *scratch_head_; }
+
+  // Session list.
+  void add_session(std::unique_ptr<Session> s);
+  // Unlinks and retires (destroyed after the current batch).
+  void remove_session(Session* s);
+  int64_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
+  void drain_sessions();
+  void kill_sessions();
+  bool draining() const { return draining_; }
+
+  // Idle server connections, per server (LIFO: the warmest first).
+  std::unique_ptr<ServerConn> take_idle(Server* server);
+  void put_idle(std::unique_ptr<ServerConn> conn);
+  // Closes an idle connection that the server closed or that errored.
+  void drop_idle(ServerConn* conn);
+  void close_server_conn(std::unique_ptr<ServerConn> conn);
+  void purge_idle(int64_t older_than_ms);
+
+  // Starts the periodic work of this thread (closing stale idle server connections).
+  void start_housekeeping();
+
+  // Pipes for splice(), reused across sessions.
+  std::unique_ptr<SplicePipe> take_pipe();
+  void put_pipe(std::unique_ptr<SplicePipe> p);
+
+ private:
+  Worker& worker_;
+  int id_;
+  EventLoop loop_;
+  BufferPool buffers_;
+  AccessLogWriter access_log_;
+  std::unique_ptr<http::MessageHead> scratch_head_;
+  Session* sessions_head_ = nullptr;
+  std::atomic<int64_t> session_count_{0};
+  bool draining_ = false;
+  std::unordered_map<Server*, std::vector<std::unique_ptr<ServerConn>>> idle_;
+  std::vector<std::unique_ptr<SplicePipe>> pipes_;
+  std::unique_ptr<Timer> housekeeping_;
+};
+
+}  // namespace weir

@@ -1,0 +1,288 @@
+#include "worker/worker.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "common/timer.h"
+#include "worker/listener.h"
+#include "worker/thread_context.h"
+
+namespace weir {
+namespace {
+
+bool drop_privileges(const GlobalConfig& g, std::string* error) {
+  if (geteuid() != 0 || (g.user.empty() && g.group.empty())) return true;
+  gid_t gid = 0;
+  uid_t uid = 0;
+  if (!g.group.empty()) {
+    group* gr = getgrnam(g.group.c_str());
+    if (!gr) {
+      *error = "unknown group '" + g.group + "'";
+      return false;
+    }
+    gid = gr->gr_gid;
+  }
+  passwd* pw = nullptr;
+  if (!g.user.empty()) {
+    pw = getpwnam(g.user.c_str());
+    if (!pw) {
+      *error = "unknown user '" + g.user + "'";
+      return false;
+    }
+    uid = pw->pw_uid;
+    if (g.group.empty()) gid = pw->pw_gid;
+  }
+  if (setgroups(0, nullptr) != 0 || setgid(gid) != 0) {
+    *error = std::string("setgid: ") + std::strerror(errno);
+    return false;
+  }
+  if (pw && setuid(uid) != 0) {
+    *error = std::string("setuid: ") + std::strerror(errno);
+    return false;
+  }
+  // Allow core dumps again after the identity change.
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  return true;
+}
+
+}  // namespace
+
+class Worker::ChannelHandler final : public IoHandler {
+ public:
+  explicit ChannelHandler(Worker& w) : w_(w) {}
+  void on_io(uint32_t) override {
+    for (;;) {
+      ipc::Channel::ReadStatus st = w_.channel_.read_some();
+      while (auto m = w_.channel_.next()) w_.on_channel_message(*m);
+      if (st == ipc::Channel::ReadStatus::kOk) {
+        if (!w_.channel_.valid()) w_.on_channel_closed();
+        return;
+      }
+      w_.on_channel_closed();
+      return;
+    }
+  }
+
+ private:
+  Worker& w_;
+};
+
+Worker::Worker(Config config, int generation, ipc::Channel channel)
+    : config_(std::move(config)), generation_(generation), channel_(std::move(channel)) {}
+
+Worker::~Worker() = default;
+
+bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error) {
+  for (const BackendConfig& bc : config_.backends) backends_.push_back(std::make_unique<Backend>(bc));
+  for (const FrontendConfig& fc : config_.frontends) {
+    int bi = config_.backend_index(fc.default_backend);
+    Backend* be = bi >= 0 ? backends_[static_cast<size_t>(bi)].get() : nullptr;
+    frontends_.push_back(std::make_unique<Frontend>(fc, be));
+  }
+  if (!open_access_log_sinks(config_.global, &log_sinks_, error)) return false;
+
+  std::map<std::string, int> by_key;
+  for (auto& [key, fd] : listen_fds) {
+    by_key[key] = fd.get();
+    listen_fds_.push_back(std::move(fd));
+  }
+  int threads = config_.global.threads;
+  for (int t = 0; t < threads; ++t) {
+    threads_.push_back(
+        std::make_unique<ThreadContext>(*this, t, config_.global.bufsize, &log_sinks_));
+  }
+  listeners_.resize(static_cast<size_t>(threads));
+  for (auto& fe : frontends_) {
+    for (const BindConfig& b : fe->config().binds) {
+      auto it = by_key.find(b.key());
+      if (it == by_key.end()) {
+        *error = "the master did not pass a socket for " + b.key();
+        return false;
+      }
+      for (int t = 0; t < threads; ++t) {
+        auto l = std::make_unique<Listener>(*threads_[static_cast<size_t>(t)], *fe, it->second);
+        listeners_[static_cast<size_t>(t)].push_back(std::move(l));
+      }
+    }
+  }
+  if (!drop_privileges(config_.global, error)) return false;
+
+  ThreadContext& main = *threads_[0];
+  channel_handler_ = std::make_unique<ChannelHandler>(*this);
+  net::set_nonblocking(channel_.fd());
+  main.loop().add(channel_.fd(), EPOLLIN | EPOLLET, channel_handler_.get());
+  drain_timer_ = std::make_unique<Timer>(
+      main.loop().timers(), [](void* self) { static_cast<Worker*>(self)->check_drained(); }, this);
+  return true;
+}
+
+int Worker::run() {
+  // Every thread starts polling its listeners and purging idle server connections.
+  for (size_t t = 0; t < threads_.size(); ++t) {
+    ThreadContext* ctx = threads_[t].get();
+    auto* ls = &listeners_[t];
+    ctx->loop().post([ls] {
+      for (auto& l : *ls) l->resume();
+    });
+    ctx->loop().post([ctx] { ctx->start_housekeeping(); });
+  }
+  for (size_t t = 1; t < threads_.size(); ++t) {
+    ThreadContext* ctx = threads_[t].get();
+    os_threads_.emplace_back([ctx] { ctx->loop().run(); });
+  }
+  std::string lines = "pid=" + std::to_string(getpid()) +
+                      " threads=" + std::to_string(threads_.size());
+  channel_.send(ipc::MsgType::kReady, lines);
+  threads_[0]->loop().run();
+  for (auto& th : os_threads_) th.join();
+  for (auto& ctx : threads_) ctx->access_log().flush();
+  return 0;
+}
+
+bool Worker::admit(Frontend& fe) {
+  uint32_t fe_max = fe.config().maxconn;
+  if (fe_max && fe.conns.load(std::memory_order_relaxed) >= fe_max) return false;
+  if (conns_.load(std::memory_order_relaxed) >= config_.global.maxconn) return false;
+  fe.conns.fetch_add(1, std::memory_order_relaxed);
+  conns_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Worker::release(Frontend& fe) {
+  fe.conns.fetch_sub(1, std::memory_order_relaxed);
+  conns_.fetch_sub(1, std::memory_order_relaxed);
+  if (paused_listeners_.load(std::memory_order_relaxed) > 0 && !draining()) resume_listeners();
+}
+
+void Worker::resume_listeners() {
+  paused_listeners_.store(0);
+  for (size_t t = 0; t < threads_.size(); ++t) {
+    auto* ls = &listeners_[t];
+    threads_[t]->loop().post([this, ls] {
+      if (draining()) return;
+      for (auto& l : *ls) l->resume();
+    });
+  }
+}
+
+void Worker::on_channel_message(ipc::Message& msg) {
+  switch (msg.type) {
+    case ipc::MsgType::kDrain:
+      start_drain("asked by the master");
+      break;
+    case ipc::MsgType::kStop:
+      log::notice("worker generation %d stopping now", generation_);
+      stop_all();
+      break;
+    default:
+      log::warning("worker: ignoring message type %d from the master", static_cast<int>(msg.type));
+  }
+}
+
+void Worker::on_channel_closed() {
+  threads_[0]->loop().remove(channel_.fd());
+  channel_.close();
+  start_drain("the master is gone");
+}
+
+void Worker::start_drain(const char* why) {
+  if (draining_.exchange(true)) return;
+  log::notice("worker generation %d draining (%s)", generation_, why);
+  int64_t hard = config_.global.hard_stop_after;
+  drain_deadline_ms_ = hard > 0 ? EventLoop::monotonic_ms() + hard : 0;
+  for (size_t t = 0; t < threads_.size(); ++t) {
+    ThreadContext* ctx = threads_[t].get();
+    auto* ls = &listeners_[t];
+    ctx->loop().post([ctx, ls] {
+      for (auto& l : *ls) l->pause();
+      ctx->drain_sessions();
+    });
+  }
+  drain_timer_->set(threads_[0]->loop().now_ms() + 50);
+}
+
+void Worker::check_drained() {
+  int64_t left = 0;
+  for (auto& ctx : threads_) left += ctx->session_count();
+  int64_t now = threads_[0]->loop().now_ms();
+  if (left == 0) {
+    log::notice("worker generation %d drained, exiting", generation_);
+    stop_all();
+    return;
+  }
+  if (drain_deadline_ms_ && now >= drain_deadline_ms_) {
+    log::warning("worker generation %d: hard_stop_after reached with %lld connections left",
+                 generation_, static_cast<long long>(left));
+    stop_all();
+    return;
+  }
+  drain_timer_->set(now + 50);
+}
+
+void Worker::stop_all() {
+  for (auto& ctx : threads_) ctx->loop().stop();
+}
+
+int worker_main(int channel_fd) {
+  log::set_process_tag("weir-worker");
+  signal(SIGPIPE, SIG_IGN);
+  ipc::Channel channel{UniqueFd(channel_fd)};
+  net::set_cloexec(channel_fd);
+  int generation = 0;
+  std::optional<Config> config;
+  std::vector<std::pair<std::string, UniqueFd>> fds;
+  while (!config || fds.empty()) {
+    std::optional<ipc::Message> m = channel.receive();
+    if (!m) {
+      log::alert("worker: lost the master before start-up completed: %s",
+                 channel.error().c_str());
+      return 1;
+    }
+    if (m->type == ipc::MsgType::kHello) {
+      if (m->payload.rfind("generation=", 0) == 0) generation = std::atoi(m->payload.c_str() + 11);
+    } else if (m->type == ipc::MsgType::kConfig) {
+      size_t nul = m->payload.find('\0');
+      std::string name = m->payload.substr(0, nul);
+      std::string_view text(m->payload);
+      text.remove_prefix(nul == std::string::npos ? text.size() : nul + 1);
+      LoadResult r = load_config_text(text, name);
+      if (!r.config) {
+        std::string why = r.errors.empty() ? "invalid configuration" : r.errors[0].to_string();
+        channel.send(ipc::MsgType::kFailed, why);
+        return 1;
+      }
+      config = std::move(r.config);
+    } else if (m->type == ipc::MsgType::kFdMap) {
+      size_t i = 0;
+      size_t pos = 0;
+      std::string_view keys(m->payload);
+      while (pos < keys.size() && i < m->fds.size()) {
+        size_t nl = keys.find('\n', pos);
+        if (nl == std::string_view::npos) nl = keys.size();
+        fds.emplace_back(std::string(keys.substr(pos, nl - pos)), std::move(m->fds[i++]));
+        pos = nl + 1;
+      }
+      if (fds.empty()) fds.emplace_back("", UniqueFd());  // a config with no listener
+    } else if (m->type == ipc::MsgType::kStop) {
+      return 0;
+    }
+  }
+  Worker worker(std::move(*config), generation, std::move(channel));
+  std::string error;
+  if (!worker.init(std::move(fds), &error)) {
+    log::alert("worker generation %d cannot start: %s", generation, error.c_str());
+    return 1;
+  }
+  return worker.run();
+}
+
+}  // namespace weir

@@ -1,0 +1,73 @@
+#pragma once
+// One worker generation: loads the validated configuration sent by the master,
+// takes the listening sockets it passes, runs `threads` event loops that proxy
+// traffic, and reports READY. Drains and exits when told to.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/config.h"
+#include "common/ipc.h"
+#include "worker/access_log.h"
+#include "worker/backend.h"
+
+namespace weir {
+
+class ThreadContext;
+class Listener;
+
+// Entry point of `weir --worker FD`: returns the process exit code.
+int worker_main(int channel_fd);
+
+class Worker {
+ public:
+  Worker(Config config, int generation, ipc::Channel channel);
+  ~Worker();
+
+  // Builds the runtime and the threads; false with *error on failure.
+  bool init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error);
+  // Runs until stopped; returns the exit code.
+  int run();
+
+  const Config& config() const { return config_; }
+  int generation() const { return generation_; }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
+  // Connection accounting for maxconn (global and per frontend).
+  bool admit(Frontend& fe);
+  void release(Frontend& fe);
+
+ private:
+  class ChannelHandler;
+  friend class ChannelHandler;
+  void on_channel_message(ipc::Message& msg);
+  void on_channel_closed();
+  void start_drain(const char* why);
+  void check_drained();
+  void stop_all();
+  void resume_listeners();
+
+  Config config_;
+  int generation_;
+  ipc::Channel channel_;
+  std::unique_ptr<ChannelHandler> channel_handler_;
+  std::vector<std::unique_ptr<Backend>> backends_;
+  std::vector<std::unique_ptr<Frontend>> frontends_;
+  std::vector<UniqueFd> listen_fds_;
+  std::vector<AccessLogSink> log_sinks_;
+  std::vector<std::unique_ptr<ThreadContext>> threads_;
+  std::vector<std::vector<std::unique_ptr<Listener>>> listeners_;  // per thread
+  std::vector<std::thread> os_threads_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> conns_{0};
+  std::atomic<int> paused_listeners_{0};
+  int64_t drain_deadline_ms_ = 0;
+  std::unique_ptr<class Timer> drain_timer_;
+
+  friend class Listener;
+};
+
+}  // namespace weir
