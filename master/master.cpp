@@ -371,9 +371,13 @@ int Master::run() {
     ::close(pipefd[0]);
     ready_notify_fd_ = pipefd[1];
     setsid();
+    // Like any daemon, let go of the terminal: standard streams go to /dev/null
+    // (set global.log to a file to keep access logs).
     int devnull = ::open("/dev/null", O_RDWR);
     if (devnull >= 0) {
       dup2(devnull, STDIN_FILENO);
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
       ::close(devnull);
     }
   }

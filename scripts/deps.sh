@@ -1,0 +1,24 @@
+#!/bin/bash
+# deps.sh [run|test]: installs the Debian 12 packages weir needs, and only those
+# that are missing (idempotent). "run" = build + run; "test" = also the test,
+# sanitizer and formatting tools.
+set -euo pipefail
+what=${1:-run}
+pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libyaml-cpp-dev libjemalloc-dev
+      curl ca-certificates)
+if [[ $what == test ]]; then
+  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
+         procps iproute2)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=
+  [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

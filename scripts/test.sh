@@ -1,0 +1,48 @@
+#!/bin/bash
+# test.sh: installs what the tests need, then
+#   1. checks formatting (clang-format) of weir's C++ sources,
+#   2. builds release with g++ (warnings are errors) and runs every test (ctest),
+#   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#      the unit tests and the integration tests labelled "sanitize".
+# Prints the duration of each stage. Exit status is non-zero if anything fails.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+T0=$(date +%s)
+stage_start=$T0
+stage() {  # name
+  local now; now=$(date +%s)
+  echo "== stage done in $((now - stage_start)) s"
+  stage_start=$now
+  echo "== $1"
+}
+echo "== dependencies"
+bash scripts/deps.sh test
+
+stage "format check"
+mapfile -t sources < <(git ls-files '*.cpp' '*.h' 2>/dev/null || find common worker master tests bench -name '*.cpp' -o -name '*.h')
+if ! clang-format --dry-run --Werror "${sources[@]}"; then
+  echo "format check failed: run clang-format -i on the files above" >&2
+  exit 1
+fi
+
+JOBS=$(nproc)
+stage "release build (g++, -Werror)"
+CC=gcc CXX=g++ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=ON >/dev/null
+ninja -C build -j"$JOBS"
+
+stage "tests (release)"
+(cd build && ctest --output-on-failure -j2 --timeout 300)
+
+stage "sanitizer build (clang, ASan+UBSan)"
+CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DWEIR_SANITIZE=ON -DWEIR_TESTS=ON -DWEIR_BENCH=OFF >/dev/null
+ninja -C build-asan -j"$JOBS" weir weir-origin weir_unit_tests weir_integration_smoke_tests
+
+stage "tests (ASan+UBSan: unit + label sanitize)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure -j2 --timeout 300 -L 'unit|sanitize')
+
+stage "done"
+echo "== all stages passed in $(( $(date +%s) - T0 )) s"

@@ -1,0 +1,171 @@
+// The master/worker life cycle as an operator meets it: -c, -v, signals,
+// worker respawn, reload.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/support/http_client.h"
+#include "tests/support/launcher.h"
+#include "tests/support/origin.h"
+#include "tests/support/weir_config.h"
+
+namespace weir::test {
+namespace {
+
+class Process : public ::testing::Test {
+ protected:
+  void SetUp() override { ignore_sigpipe(); }
+};
+
+TEST_F(Process, CheckReportsEveryErrorWithFileLineColumn) {
+  std::string dir = make_temp_dir();
+  std::string path = dir + "/bad.yaml";
+  write_file(path,
+             "global:\n"
+             "  threads: 2\n"
+             "  maxconns: 10\n"
+             "frontends:\n"
+             "  web:\n"
+             "    bind: [\"127.0.0.1:80\"]\n"
+             "    default_backend: nope\n"
+             "backends:\n"
+             "  app:\n"
+             "    timeouts: {server: 10parsecs}\n"
+             "    servers: {s1: \"127.0.0.1:99999\"}\n");
+  CommandResult r = run_weir({"-c", "-f", path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(path + ":3:3: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":7:22: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":10:24: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":11:19: "), std::string::npos) << r.err;
+
+  std::string good = dir + "/good.yaml";
+  write_file(good,
+             "frontends:\n  web: {bind: [\"127.0.0.1:80\"], default_backend: app}\n"
+             "backends:\n  app: {servers: {s1: \"127.0.0.1:9001\"}}\n");
+  r = run_weir({"-c", "-f", good});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // A bad configuration never starts a master.
+  r = run_weir({"-f", path});
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST_F(Process, VersionListsLibraries) {
+  CommandResult r = run_weir({"-v"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("weir "), std::string::npos);
+  EXPECT_NE(r.out.find("OpenSSL"), std::string::npos);
+  EXPECT_NE(r.out.find("yaml-cpp"), std::string::npos);
+  EXPECT_NE(r.out.find("jemalloc"), std::string::npos);
+}
+
+TEST_F(Process, GracefulStopFinishesInFlightRequests) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  HttpClient c(spec.port);
+  ASSERT_TRUE(c.send_raw("GET /?delay=1500 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return a.current_connections() > 0; }, 5000));
+  weir->signal(SIGUSR1);
+  auto r = c.read_response(10000);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("Connection"), "close");
+  auto code = weir->wait_exit(15000);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 0);
+  EXPECT_FALSE(can_connect(spec.port));
+}
+
+TEST_F(Process, FastStopOnSigterm) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  pid_t worker = weir->current_worker();
+  weir->signal(SIGTERM);
+  auto code = weir->wait_exit(10000);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 0);
+  EXPECT_TRUE(wait_until([&] { return kill(worker, 0) != 0; }, 5000));
+}
+
+TEST_F(Process, KilledWorkerIsRespawnedAndTrafficResumes) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  pid_t first = weir->current_worker();
+  ASSERT_GT(first, 0);
+  kill(first, SIGKILL);
+  ASSERT_TRUE(weir->wait_ready_count(2, 15000)) << weir->stderr_text();
+  EXPECT_NE(weir->current_worker(), first);
+  EXPECT_TRUE(weir->wait_for_stderr("exited unexpectedly", 1000));
+  auto r = http_get(spec.port, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(Process, ReloadAddsAServerAndABadReloadChangesNothing) {
+  OriginServer a("a"), b("b");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  pid_t first = weir->current_worker();
+
+  // A broken file: the reload is refused and generation 1 keeps serving.
+  weir->write_config("frontends: [oops\n");
+  weir->signal(SIGHUP);
+  ASSERT_TRUE(weir->wait_for_stderr("reload failed", 10000)) << weir->stderr_text();
+  EXPECT_TRUE(weir->wait_for_stderr(R"(weir\.yaml:\d+:\d+: )", 1000));
+  auto r = http_get(spec.port, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("X-Server"), "a");
+
+  // A good one with a second server: generation 2 takes over, generation 1 exits.
+  spec.servers = {a.address(), b.address()};
+  weir->write_config(proxy_yaml(spec));
+  weir->signal(SIGHUP);
+  ASSERT_TRUE(weir->wait_ready_count(2, 15000)) << weir->stderr_text();
+  EXPECT_EQ(weir->current_generation(), 2);
+  EXPECT_TRUE(wait_until([&] { return kill(first, 0) != 0; }, 10000));
+  std::set<std::string> servers;
+  for (int i = 0; i < 4; ++i) {
+    auto rr = http_get(spec.port, "/");
+    ASSERT_TRUE(rr);
+    servers.insert(rr->header("X-Server"));
+  }
+  EXPECT_EQ(servers, (std::set<std::string>{"a", "b"}));
+}
+
+TEST_F(Process, DaemonModeWritesPidFile) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  std::string dir = make_temp_dir();
+  std::string cfg = dir + "/weir.yaml";
+  write_file(cfg, proxy_yaml(spec));
+  std::string pidfile = dir + "/weir.pid";
+  CommandResult r = run_weir({"-D", "-f", cfg, "-p", pidfile}, 20000);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string pid_text = read_file(pidfile);
+  pid_t pid = static_cast<pid_t>(std::atoi(pid_text.c_str()));
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(kill(pid, 0), 0);
+  auto resp = http_get(spec.port, "/");
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 200);
+  kill(pid, SIGTERM);
+  EXPECT_TRUE(wait_until([&] { return kill(pid, 0) != 0; }, 10000));
+}
+
+}  // namespace
+}  // namespace weir::test
