@@ -26,4 +26,10 @@ std::string ConfigError::to_string() const {
   return out + ": " + message;
 }
 
+std::string ConfigError::to_warning_string() const {
+  ConfigError w = *this;
+  w.message = "warning: " + message;
+  return w.to_string();
+}
+
 }  // namespace weir

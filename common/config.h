@@ -99,14 +99,14 @@ struct BackendConfig {
 };
 
 struct GlobalConfig {
-  int threads = 1;          // event loops in each worker, 1..64
+  int threads = 1;  // event loops in each worker, 1..64
   uint32_t maxconn = 100000;
-  std::string user;         // drop to this user after loading (when started as root)
+  std::string user;  // drop to this user after loading (when started as root)
   std::string group;
-  std::string pidfile;      // master pid, written at start (the -p flag overrides)
-  std::vector<LogSink> logs;  // access-log destinations
-  size_t bufsize = 16384;     // size of one I/O buffer; bounds a request/response head
-  size_t splice_threshold = 65536;  // tcp mode: switch a direction to splice() after this
+  std::string pidfile;               // master pid, written at start (the -p flag overrides)
+  std::vector<LogSink> logs;         // access-log destinations
+  size_t bufsize = 16384;            // size of one I/O buffer; bounds a request/response head
+  size_t splice_threshold = 65536;   // tcp mode: switch a direction to splice() after this
   int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
 };
 
@@ -127,6 +127,8 @@ struct ConfigError {
   std::string message;
   // "file:line:column: message" (or "file: message" when no position is known).
   std::string to_string() const;
+  // The same with "warning: " before the message.
+  std::string to_warning_string() const;
 };
 
 struct LoadResult {

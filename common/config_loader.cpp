@@ -8,16 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <set>
 #include <span>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "common/address.h"
@@ -28,19 +25,20 @@
 namespace weir {
 namespace {
 
-using config_detail::Field;
-using config_detail::Fields;
-using config_detail::YamlNode;
 using config_detail::contains;
 using config_detail::describe;
+using config_detail::Field;
+using config_detail::Fields;
 using config_detail::join;
 using config_detail::quoted;
 using config_detail::sort_messages;
 using config_detail::suggestion;
+using config_detail::YamlNode;
 using Kind = YamlNode::Kind;
 using Names = std::span<const std::string_view>;
 
 constexpr int64_t kMaxConn = INT32_MAX;
+constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 
 // The keys each block accepts (also the candidates for "did you mean").
 constexpr std::string_view kTopKeys[] = {"global", "defaults", "frontends", "backends"};
@@ -162,8 +160,8 @@ void Loader::load_timeouts(const YamlNode& node, const std::string& label, const
     const auto slot = std::find_if(slots.begin(), slots.end(),
                                    [&](const TimeoutSlot& s) { return s.name == field.key; });
     if (slot != slots.end()) {
-      if (const auto ms = duration_value(*field.value, label + ": " + field.key))
-        *slot->target = *ms;
+      const auto ms = duration_value(*field.value, label + ": " + field.key);
+      if (ms) *slot->target = *ms;
     } else if (contains(kAllTimeouts, field.key)) {
       error(field.key_node->mark, "timeout " + quoted(field.key) + " cannot be set in " + owner +
                                       " (allowed here: " + join(allowed) + ")");
@@ -188,8 +186,9 @@ void Loader::load_global(const YamlNode& node) {
   const Fields fields = map_fields(node, "global");
   reject_unknown(fields, kGlobalKeys, "in global");
   if (const YamlNode* v = fields.get("threads")) {
-    if (const auto n = int_value(*v, "global: threads", 1, 64))
+    if (const auto n = int_value(*v, "global: threads", 1, 64)) {
       global.threads = static_cast<int>(*n);
+    }
   }
   if (const YamlNode* v = fields.get("maxconn")) {
     if (const auto n = int_value(*v, "global: maxconn", 1, kMaxConn)) {
@@ -226,7 +225,7 @@ void Loader::load_global(const YamlNode& node) {
     const Fields tune = map_fields(*v, "global.tune");
     reject_unknown(tune, kTuneKeys, "in global.tune");
     if (const YamlNode* b = tune.get("bufsize")) {
-      if (const auto n = size_value(*b, "global.tune: bufsize", 1024, 1024 * 1024)) {
+      if (const auto n = size_value(*b, "global.tune: bufsize", 1024, 1024ULL * 1024)) {
         global.bufsize = *n;
       }
     }
@@ -628,7 +627,15 @@ LoadResult load_config_file(const std::string& path) {
   std::string text;
   char buffer[65536];
   size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, n);
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) {
+    text.append(buffer, n);
+    // A configuration is a few kilobytes; this stops `-f /dev/zero` from eating memory.
+    if (text.size() > kMaxFileSize) {
+      LoadResult result;
+      result.errors.push_back({path, 0, 0, "file too large (more than 16m)"});
+      return result;
+    }
+  }
   if (std::ferror(file.get())) return fail("cannot read");
   return load_config_text(text, path);
 }

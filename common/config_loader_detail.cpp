@@ -6,12 +6,20 @@
 #include <yaml-cpp/parser.h>
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
+#include <tuple>
+
+#include "common/units.h"
 
 namespace weir::config_detail {
 namespace {
+
+using Kind = YamlNode::Kind;
 
 SourceMark to_source_mark(const YAML::Mark& mark) {
   if (mark.is_null() || mark.line < 0) return {};
@@ -53,7 +61,7 @@ class TreeBuilder final : public YAML::EventHandler {
   void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
                 const std::string& value) override {
     auto node = std::make_shared<YamlNode>();
-    node->kind = YamlNode::Kind::kScalar;
+    node->kind = Kind::kScalar;
     node->mark = to_source_mark(mark);
     node->scalar = value;
     complete(node, anchor);
@@ -61,13 +69,13 @@ class TreeBuilder final : public YAML::EventHandler {
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value /*style*/) override {
-    open(YamlNode::Kind::kSequence, mark, anchor);
+    open(Kind::kSequence, mark, anchor);
   }
   void OnSequenceEnd() override { close(); }
 
   void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value /*style*/) override {
-    open(YamlNode::Kind::kMap, mark, anchor);
+    open(Kind::kMap, mark, anchor);
   }
   void OnMapEnd() override { close(); }
 
@@ -78,7 +86,7 @@ class TreeBuilder final : public YAML::EventHandler {
     YamlNodePtr key;  // map: a key waiting for its value
   };
 
-  void open(YamlNode::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
+  void open(Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
     auto node = std::make_shared<YamlNode>();
     node->kind = kind;
     node->mark = to_source_mark(mark);
@@ -102,7 +110,7 @@ class TreeBuilder final : public YAML::EventHandler {
       return;
     }
     Frame& parent = stack_.back();
-    if (parent.node->kind == YamlNode::Kind::kSequence) {
+    if (parent.node->kind == Kind::kSequence) {
       parent.node->items.push_back(std::move(node));
     } else if (!parent.key) {
       parent.key = std::move(node);
@@ -118,6 +126,14 @@ class TreeBuilder final : public YAML::EventHandler {
   SourceMark document_mark_;
   std::vector<std::pair<SourceMark, std::string>> problems_;
 };
+
+std::string format_size(uint64_t bytes) {
+  for (const auto& [unit, suffix] :
+       {std::pair{1ULL << 30, "g"}, {1ULL << 20, "m"}, {1ULL << 10, "k"}}) {
+    if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  }
+  return std::to_string(bytes);
+}
 
 bool is_variable_name(std::string_view name) {
   if (name.empty() || (name.front() >= '0' && name.front() <= '9')) return false;
@@ -144,8 +160,7 @@ YamlDocument parse_yaml(std::string_view text, const std::string& name) {
     doc.root = first.root();
     for (const auto& [mark, message] : first.problems()) add_error(mark, message);
     TreeBuilder second;
-    if (parser.HandleNextDocument(second) && second.root() &&
-        second.root()->kind != YamlNode::Kind::kNull) {
+    if (parser.HandleNextDocument(second) && second.root() && second.root()->kind != Kind::kNull) {
       add_error(second.document_mark(),
                 "only one YAML document is allowed; remove the second '---' and what follows");
     }
@@ -229,6 +244,195 @@ std::string_view closest_match(std::string_view word,
     }
   }
   return best;
+}
+
+bool contains(std::span<const std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string join(std::span<const std::string_view> names) {
+  std::string out;
+  for (const std::string_view name : names) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+std::string quoted(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
+
+std::string suggestion(std::string_view word, std::span<const std::string_view> candidates) {
+  const std::string_view best = closest_match(word, candidates);
+  return best.empty() ? "" : "; did you mean " + quoted(best) + "?";
+}
+
+// What a node is, for "expected X (got Y)" messages.
+std::string describe(const YamlNode& node) {
+  switch (node.kind) {
+    case Kind::kNull:
+      return "nothing";
+    case Kind::kScalar:
+      return node.scalar.size() > 40 ? quoted(node.scalar.substr(0, 37) + "...")
+                                     : quoted(node.scalar);
+    case Kind::kSequence:
+      return "a list";
+    case Kind::kMap:
+      return "a map";
+  }
+  return "?";
+}
+
+const Field* Fields::find(std::string_view key) const {
+  for (const Field& field : list) {
+    if (field.key == key) return &field;
+  }
+  return nullptr;
+}
+
+const YamlNode* Fields::get(std::string_view key) const {
+  const Field* field = find(key);
+  return field ? field->value : nullptr;
+}
+
+void ValueReader::error(const SourceMark& mark, std::string message) {
+  result_.errors.push_back({file_, mark.line, mark.column, std::move(message)});
+}
+
+void ValueReader::warn(const SourceMark& mark, std::string message) {
+  result_.warnings.push_back({file_, mark.line, mark.column, std::move(message)});
+}
+
+Fields ValueReader::map_fields(const YamlNode& node, const std::string& label,
+                               std::string_view item, const std::string& dup_where) {
+  Fields fields;
+  if (node.kind == Kind::kNull) return fields;
+  if (node.kind != Kind::kMap) {
+    error(node.mark, label + ": expected a map (got " + describe(node) + ")");
+    return fields;
+  }
+  for (const auto& [key, value] : node.entries) {
+    if (key->kind != Kind::kScalar) {
+      error(key->mark, label + ": keys must be plain strings (got " + describe(*key) + ")");
+      continue;
+    }
+    if (const Field* first = fields.find(key->scalar)) {
+      error(key->mark, "duplicate " + std::string(item) + " " + quoted(key->scalar) + dup_where +
+                           " (first defined at line " + std::to_string(first->key_node->mark.line) +
+                           ")");
+      continue;
+    }
+    fields.list.push_back({key->scalar, key.get(), value.get()});
+  }
+  return fields;
+}
+
+void ValueReader::reject_unknown(const Fields& fields, std::span<const std::string_view> known,
+                                 const std::string& where) {
+  for (const Field& field : fields.list) {
+    if (contains(known, field.key)) continue;
+    if (field.key == "<<") {
+      error(field.key_node->mark, "merge keys ('<<') are not supported");
+      continue;
+    }
+    error(field.key_node->mark,
+          "unknown key " + quoted(field.key) + " " + where + suggestion(field.key, known));
+  }
+}
+
+std::optional<std::string> ValueReader::text_value(const YamlNode& node, const std::string& what,
+                                                   std::string_view expected) {
+  if (node.kind == Kind::kNull) {
+    error(node.mark, what + ": missing value (expected " + std::string(expected) + ")");
+    return std::nullopt;
+  }
+  if (node.kind != Kind::kScalar) {
+    error(node.mark,
+          what + ": expected " + std::string(expected) + " (got " + describe(node) + ")");
+    return std::nullopt;
+  }
+  std::string problem;
+  auto expanded = expand_env(node.scalar, &problem);
+  if (!expanded) error(node.mark, what + ": " + problem);
+  return expanded;
+}
+
+std::optional<int64_t> ValueReader::int_value(const YamlNode& node, const std::string& what,
+                                              int64_t min, int64_t max) {
+  const auto text = text_value(node, what, "an integer");
+  if (!text) return std::nullopt;
+  int64_t value = 0;
+  const char* end = text->data() + text->size();
+  const auto [ptr, ec] = std::from_chars(text->data(), end, value);
+  if (text->empty() || ptr != end || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    error(node.mark, what + ": expected an integer (got " + quoted(*text) + ")");
+    return std::nullopt;
+  }
+  if (ec == std::errc::result_out_of_range || value < min || value > max) {
+    error(node.mark, what + ": must be between " + std::to_string(min) + " and " +
+                         std::to_string(max) + " (got " + *text + ")");
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> ValueReader::bool_value(const YamlNode& node, const std::string& what) {
+  const auto text = text_value(node, what, "true or false");
+  if (!text) return std::nullopt;
+  if (*text == "true" || *text == "True" || *text == "TRUE") return true;
+  if (*text == "false" || *text == "False" || *text == "FALSE") return false;
+  error(node.mark, what + ": expected true or false (got " + quoted(*text) + ")");
+  return std::nullopt;
+}
+
+std::optional<int64_t> ValueReader::duration_value(const YamlNode& node, const std::string& what) {
+  const auto text = text_value(node, what, "a duration");
+  if (!text) return std::nullopt;
+  std::string problem;
+  const auto ms = parse_duration_ms(*text, &problem);
+  if (!ms) {
+    error(node.mark, what + ": invalid duration " + quoted(*text) + ": " + problem);
+    return std::nullopt;
+  }
+  if (*ms > kMaxTimeoutMs) {
+    error(node.mark,
+          what + ": must be at most " + format_duration_ms(kMaxTimeoutMs) + " (got " + *text + ")");
+    return std::nullopt;
+  }
+  return ms;
+}
+
+std::optional<uint64_t> ValueReader::size_value(const YamlNode& node, const std::string& what,
+                                                uint64_t min, uint64_t max) {
+  const auto text = text_value(node, what, "a size");
+  if (!text) return std::nullopt;
+  std::string problem;
+  const auto bytes = parse_size(*text, &problem);
+  if (!bytes) {
+    error(node.mark, what + ": invalid size " + quoted(*text) + ": " + problem);
+    return std::nullopt;
+  }
+  if (*bytes < min || *bytes > max) {
+    error(node.mark, what + ": must be between " + format_size(min) + " and " + format_size(max) +
+                         " (got " + *text + ")");
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+// File order; messages without a position last; the same message at the same place once.
+void sort_messages(std::vector<ConfigError>& messages) {
+  const auto position = [](const ConfigError& e) {
+    return std::pair(e.line > 0 ? e.line : INT_MAX, e.column);
+  };
+  std::stable_sort(
+      messages.begin(), messages.end(),
+      [&](const ConfigError& a, const ConfigError& b) { return position(a) < position(b); });
+  std::set<std::tuple<int, int, std::string>> seen;
+  std::erase_if(messages, [&](const ConfigError& e) {
+    return !seen.insert({e.line, e.column, e.message}).second;
+  });
 }
 
 }  // namespace weir::config_detail

@@ -43,7 +43,9 @@ int64_t EventLoop::monotonic_ms() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-void EventLoop::update_time() { now_ms_ = monotonic_ms(); }
+void EventLoop::update_time() {
+  now_ms_ = monotonic_ms();
+}
 
 bool EventLoop::add(int fd, uint32_t events, IoHandler* handler) {
   epoll_event ev{};
@@ -63,7 +65,9 @@ bool EventLoop::modify(int fd, uint32_t events, IoHandler* handler) {
   return epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
-void EventLoop::remove(int fd) { epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) {
+  epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
 
 void EventLoop::stop() {
   stop_.store(true);
@@ -82,7 +86,9 @@ void EventLoop::post(std::function<void()> task) {
   (void)ignored;
 }
 
-void EventLoop::add_iteration_hook(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
+void EventLoop::add_iteration_hook(std::function<void()> hook) {
+  hooks_.push_back(std::move(hook));
+}
 
 void EventLoop::drain_posted() {
   std::vector<std::function<void()>> tasks;
@@ -104,7 +110,8 @@ void EventLoop::run() {
       log::alert("epoll_wait: %s", strerror(errno));
       break;
     }
-    for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
+    for (int i = 0; i < n; ++i)
+      static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
     timers_.run_due(now_ms_);
     for (auto& h : hooks_) h();
     destroy_retired();

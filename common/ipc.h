@@ -22,16 +22,16 @@ inline constexpr uint16_t kProtocolVersion = 1;
 inline constexpr uint32_t kMaxPayload = 64u << 20;
 
 enum class MsgType : uint16_t {
-  kHello = 1,     // master -> worker: "generation=N\n"
-  kConfig = 2,    // master -> worker: config source name, '\0', validated config bytes
-  kFdMap = 3,     // master -> worker: one listener key per line, fds attached in that order
-  kReady = 4,     // worker -> master: start-up log lines (may be empty)
-  kDrain = 5,     // master -> worker: stop accepting, finish in-flight work, then exit
-  kStop = 6,      // master -> worker: exit now
-  kFailed = 7,    // worker -> master: could not start; payload is the reason
-  kCommand = 8,   // master -> worker: a runtime command line (reserved for the runtime API)
-  kReply = 9,     // worker -> master: the answer to kCommand (reserved)
-  kState = 10,    // either way: state hand-over snapshot (reserved for reloads)
+  kHello = 1,    // master -> worker: "generation=N\n"
+  kConfig = 2,   // master -> worker: config source name, '\0', validated config bytes
+  kFdMap = 3,    // master -> worker: one listener key per line, fds attached in that order
+  kReady = 4,    // worker -> master: start-up log lines (may be empty)
+  kDrain = 5,    // master -> worker: stop accepting, finish in-flight work, then exit
+  kStop = 6,     // master -> worker: exit now
+  kFailed = 7,   // worker -> master: could not start; payload is the reason
+  kCommand = 8,  // master -> worker: a runtime command line (reserved for the runtime API)
+  kReply = 9,    // worker -> master: the answer to kCommand (reserved)
+  kState = 10,   // either way: state hand-over snapshot (reserved for reloads)
 };
 
 struct Message {
@@ -54,9 +54,9 @@ class Channel {
   bool send(MsgType type, std::string_view payload, const std::vector<int>& fds = {});
 
   enum class ReadStatus {
-    kOk,       // read some bytes (or none available on a non-blocking fd)
-    kClosed,   // the peer closed the channel
-    kError,    // protocol violation or socket error; see error()
+    kOk,      // read some bytes (or none available on a non-blocking fd)
+    kClosed,  // the peer closed the channel
+    kError,   // protocol violation or socket error; see error()
   };
   // Reads what is available (blocks if the fd is blocking).
   ReadStatus read_some();

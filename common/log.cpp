@@ -25,16 +25,24 @@ void vwrite(Level level, const char* fmt, va_list ap) {
 
 }  // namespace
 
-void set_process_tag(std::string_view tag) { g_tag = std::string(tag); }
+void set_process_tag(std::string_view tag) {
+  g_tag = std::string(tag);
+}
 
 const char* level_name(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kNotice: return "notice";
-    case Level::kWarning: return "warning";
-    case Level::kError: return "error";
-    case Level::kAlert: return "alert";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kNotice:
+      return "notice";
+    case Level::kWarning:
+      return "warning";
+    case Level::kError:
+      return "error";
+    case Level::kAlert:
+      return "alert";
   }
   return "?";
 }
@@ -75,12 +83,12 @@ void write(Level level, std::string_view message) {
   (void)ignored;
 }
 
-#define WEIR_LOG_FN(name, level)     \
-  void name(const char* fmt, ...) {  \
-    va_list ap;                      \
-    va_start(ap, fmt);               \
-    vwrite(level, fmt, ap);          \
-    va_end(ap);                      \
+#define WEIR_LOG_FN(name, level)    \
+  void name(const char* fmt, ...) { \
+    va_list ap;                     \
+    va_start(ap, fmt);              \
+    vwrite(level, fmt, ap);         \
+    va_end(ap);                     \
   }
 WEIR_LOG_FN(debug, Level::kDebug)
 WEIR_LOG_FN(info, Level::kInfo)

@@ -71,7 +71,8 @@ std::string resolve_binary(const char* argv0) {
     size_t start = 0;
     while (start <= p.size()) {
       size_t colon = p.find(':', start);
-      std::string dir = p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      std::string dir =
+          p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
       std::string candidate = (dir.empty() ? "." : dir) + "/" + argv0;
       if (access(candidate.c_str(), X_OK) == 0 && realpath(candidate.c_str(), buf)) return buf;
       if (colon == std::string::npos) break;
@@ -86,7 +87,7 @@ std::string resolve_binary(const char* argv0) {
 int check_config(const std::string& path) {
   weir::LoadResult r = weir::load_config_file(path);
   for (const weir::ConfigError& w : r.warnings) {
-    std::fprintf(stderr, "%s\n", w.to_string().c_str());
+    std::fprintf(stderr, "%s\n", w.to_warning_string().c_str());
   }
   for (const weir::ConfigError& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!r.config) {

@@ -20,9 +20,9 @@
 namespace weir {
 namespace {
 
-constexpr int64_t kReadyTimeoutMs = 60000;    // a new generation must be READY within this
-constexpr int64_t kFastStopGraceMs = 3000;    // SIGTERM to workers, then SIGKILL
-constexpr int64_t kStableWorkerMs = 30000;    // a worker alive this long resets the back-off
+constexpr int64_t kReadyTimeoutMs = 60000;  // a new generation must be READY within this
+constexpr int64_t kFastStopGraceMs = 3000;  // SIGTERM to workers, then SIGKILL
+constexpr int64_t kStableWorkerMs = 30000;  // a worker alive this long resets the back-off
 constexpr int64_t kMaxRespawnDelayMs = 10000;
 
 std::string describe_exit(int status) {
@@ -57,7 +57,7 @@ bool Master::load_config(Config* out, std::string* bytes) {
   // Validate the exact bytes that the worker will receive, so an edit to the file
   // in the middle of a reload cannot make master and worker disagree.
   LoadResult r = load_config_text(*bytes, opts_.config_path);
-  for (const ConfigError& w : r.warnings) log::warning("%s", w.to_string().c_str());
+  for (const ConfigError& w : r.warnings) log::warning("%s", w.to_warning_string().c_str());
   for (const ConfigError& e : r.errors) log::error("%s", e.to_string().c_str());
   if (!r.config) return false;
   *out = std::move(*r.config);
@@ -136,7 +136,8 @@ bool Master::spawn_worker(int generation) {
   bool ok = w->channel.send(ipc::MsgType::kHello, "generation=" + std::to_string(generation)) &&
             w->channel.send(ipc::MsgType::kConfig, payload) &&
             w->channel.send(ipc::MsgType::kFdMap, keys, fds);
-  if (!ok) log::error("worker pid=%d: cannot send start-up data: %s", pid, w->channel.error().c_str());
+  if (!ok)
+    log::error("worker pid=%d: cannot send start-up data: %s", pid, w->channel.error().c_str());
   net::set_nonblocking(w->channel.fd());
   log::info("worker pid=%d generation=%d started", pid, generation);
   workers_.push_back(std::move(w));
@@ -247,13 +248,15 @@ void Master::reap_children() {
       }
     }
     if (stopping_ || draining) {
-      log::notice("worker pid=%d generation=%d exited (%s)", pid, gen, describe_exit(status).c_str());
+      log::notice("worker pid=%d generation=%d exited (%s)", pid, gen,
+                  describe_exit(status).c_str());
       continue;
     }
     if (!was_ready && gen == generation_ && reload_in_progress_) {
-      log::error("reload failed: worker pid=%d generation=%d died before it was ready (%s); "
-                 "generation %d keeps serving",
-                 pid, gen, describe_exit(status).c_str(), serving_generation_);
+      log::error(
+          "reload failed: worker pid=%d generation=%d died before it was ready (%s); "
+          "generation %d keeps serving",
+          pid, gen, describe_exit(status).c_str(), serving_generation_);
       reload_in_progress_ = false;
       continue;
     }
@@ -390,10 +393,11 @@ int Master::run() {
   signal(SIGPIPE, SIG_IGN);
   signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
 
-  log::notice("weir %s master started (pid %d): %zu frontends, %zu backends, %zu listeners, "
-              "%d threads per worker",
-              WEIR_VERSION, getpid(), config_.frontends.size(), config_.backends.size(),
-              listeners_.size(), config_.global.threads);
+  log::notice(
+      "weir %s master started (pid %d): %zu frontends, %zu backends, %zu listeners, "
+      "%d threads per worker",
+      WEIR_VERSION, getpid(), config_.frontends.size(), config_.backends.size(), listeners_.size(),
+      config_.global.threads);
   generation_ = 1;
   if (!spawn_worker(generation_)) return 1;
 

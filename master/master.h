@@ -64,11 +64,12 @@ class Master {
   Config config_;
   std::string config_bytes_;
   std::map<std::string, ListenSocket> listeners_;
-  std::map<std::string, ListenSocket> retiring_listeners_;  // closed when the new generation is ready
+  std::map<std::string, ListenSocket>
+      retiring_listeners_;  // closed when the new generation is ready
   std::vector<std::unique_ptr<WorkerProc>> workers_;
   UniqueFd signal_fd_;
-  int generation_ = 0;         // the newest generation started
-  int serving_generation_ = 0; // the newest generation that reported READY
+  int generation_ = 0;          // the newest generation started
+  int serving_generation_ = 0;  // the newest generation that reported READY
   bool stopping_ = false;
   bool graceful_stop_ = false;
   bool reload_in_progress_ = false;
@@ -76,7 +77,7 @@ class Master {
   int64_t reload_deadline_ms_ = 0;
   int64_t respawn_at_ms_ = 0;
   int crash_streak_ = 0;
-  int ready_notify_fd_ = -1;   // -D: tells the waiting parent that start-up succeeded
+  int ready_notify_fd_ = -1;  // -D: tells the waiting parent that start-up succeeded
   std::string pidfile_;
 };
 

@@ -49,7 +49,9 @@ void append_sanitized(std::string& out, std::string_view s) {
   }
 }
 
-std::string_view or_dash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
+std::string_view or_dash(std::string_view s) {
+  return s.empty() ? std::string_view("-") : s;
+}
 
 }  // namespace
 

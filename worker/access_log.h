@@ -14,20 +14,20 @@
 namespace weir {
 
 struct AccessLogEntry {
-  std::string_view client;    // "1.2.3.4:5678"
+  std::string_view client;  // "1.2.3.4:5678"
   std::string_view frontend;
-  std::string_view backend;   // "" when none was chosen
-  std::string_view server;    // "" when none was reached
+  std::string_view backend;     // "" when none was chosen
+  std::string_view server;      // "" when none was reached
   int64_t accept_epoch_ms = 0;  // wall clock when the request (or connection) started
   // Timings in ms, -1 when the phase was not reached (HAProxy's Tq/Tw/Tc/Tr/Ta).
-  int64_t t_request = -1;   // waiting for the full request head
-  int64_t t_queue = -1;     // waiting in a queue (always 0 so far)
-  int64_t t_connect = -1;   // establishing the server connection
-  int64_t t_response = -1;  // server response time to the head
-  int64_t t_total = 0;      // whole request or connection
-  int status = 0;           // http only; 0 for tcp
-  uint64_t bytes_out = 0;   // to the client
-  uint64_t bytes_in = 0;    // from the client
+  int64_t t_request = -1;               // waiting for the full request head
+  int64_t t_queue = -1;                 // waiting in a queue (always 0 so far)
+  int64_t t_connect = -1;               // establishing the server connection
+  int64_t t_response = -1;              // server response time to the head
+  int64_t t_total = 0;                  // whole request or connection
+  int status = 0;                       // http only; 0 for tcp
+  uint64_t bytes_out = 0;               // to the client
+  uint64_t bytes_in = 0;                // from the client
   char termination[3] = {'-', '-', 0};  // who ended it, and in which phase
   int retries = 0;
   std::string_view request_line;  // http only: "GET /x HTTP/1.1"

@@ -8,15 +8,15 @@
 namespace weir {
 
 struct TrafficCounters {
-  std::atomic<uint64_t> sessions_total{0};    // connections (tcp) or requests (http) handled
-  std::atomic<int64_t> sessions_current{0};   // in progress now
-  std::atomic<uint64_t> bytes_in{0};          // received from clients
-  std::atomic<uint64_t> bytes_out{0};         // sent to clients
-  std::atomic<uint64_t> connect_errors{0};    // failed connection attempts
-  std::atomic<uint64_t> response_errors{0};   // malformed/aborted responses, server timeouts
-  std::atomic<uint64_t> request_errors{0};    // malformed requests, client timeouts
-  std::atomic<uint64_t> retries{0};           // connection attempts moved to another try
-  std::atomic<uint64_t> responses[6]{};       // by status class: [1]..[5] = 1xx..5xx, [0] other
+  std::atomic<uint64_t> sessions_total{0};   // connections (tcp) or requests (http) handled
+  std::atomic<int64_t> sessions_current{0};  // in progress now
+  std::atomic<uint64_t> bytes_in{0};         // received from clients
+  std::atomic<uint64_t> bytes_out{0};        // sent to clients
+  std::atomic<uint64_t> connect_errors{0};   // failed connection attempts
+  std::atomic<uint64_t> response_errors{0};  // malformed/aborted responses, server timeouts
+  std::atomic<uint64_t> request_errors{0};   // malformed requests, client timeouts
+  std::atomic<uint64_t> retries{0};          // connection attempts moved to another try
+  std::atomic<uint64_t> responses[6]{};      // by status class: [1]..[5] = 1xx..5xx, [0] other
 
   void count_status(int status) {
     int cls = status / 100;

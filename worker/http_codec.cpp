@@ -17,7 +17,9 @@ struct TcharTable {
 };
 constexpr TcharTable kTchar;
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 // Finds the end of the head: the index just past "\n\r\n" or "\n\n". Returns 0 if
 // absent. *scan_from is advanced so a later call does not rescan old bytes.
@@ -169,7 +171,8 @@ ParseStatus derive(MessageHead* out, bool is_request, const char* base) {
       if (bad || h.value.empty()) return fail(out, "invalid or conflicting Content-Length", off);
     } else if (iequals(h.name, "transfer-encoding")) {
       have_te = true;
-      for_each_token(h.value, [&](std::string_view tok) { chunked_last = iequals(tok, "chunked"); });
+      for_each_token(h.value,
+                     [&](std::string_view tok) { chunked_last = iequals(tok, "chunked"); });
     } else if (iequals(h.name, "connection")) {
       for_each_token(h.value, [&](std::string_view tok) {
         if (iequals(tok, "close")) out->conn_close = true;
@@ -220,7 +223,9 @@ void reset_head(MessageHead* out) {
 
 }  // namespace
 
-bool is_tchar(unsigned char c) { return kTchar.v[c]; }
+bool is_tchar(unsigned char c) {
+  return kTchar.v[c];
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -335,9 +340,12 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
     switch (state_) {
       case State::kSize: {
         int v = -1;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        if (c >= '0' && c <= '9')
+          v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+          v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          v = c - 'A' + 10;
         if (v >= 0) {
           if (++digits_ > 15) {
             state_ = State::kError;
@@ -368,8 +376,10 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
         break;
       }
       case State::kSizeExt:
-        if (c == '\r') state_ = State::kSizeLf;
-        else if (c == '\n') state_ = remaining_ ? State::kData : State::kTrailerStart;
+        if (c == '\r')
+          state_ = State::kSizeLf;
+        else if (c == '\n')
+          state_ = remaining_ ? State::kData : State::kTrailerStart;
         else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
           state_ = State::kError;
           error_ = "invalid chunk extension";
@@ -395,8 +405,10 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
         break;
       }
       case State::kDataCr:
-        if (c == '\r') state_ = State::kDataLf;
-        else if (c == '\n') state_ = State::kSize, digits_ = 0;
+        if (c == '\r')
+          state_ = State::kDataLf;
+        else if (c == '\n')
+          state_ = State::kSize, digits_ = 0;
         else {
           state_ = State::kError;
           error_ = "missing CRLF after chunk data";
@@ -415,16 +427,20 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
         ++i;
         break;
       case State::kTrailerStart:
-        if (c == '\r') state_ = State::kFinalLf;
+        if (c == '\r')
+          state_ = State::kFinalLf;
         else if (c == '\n') {
           state_ = State::kDone;
           return i + 1;
-        } else state_ = State::kTrailer;
+        } else
+          state_ = State::kTrailer;
         ++i;
         break;
       case State::kTrailer:
-        if (c == '\r') state_ = State::kTrailerLf;
-        else if (c == '\n') state_ = State::kTrailerStart;
+        if (c == '\r')
+          state_ = State::kTrailerLf;
+        else if (c == '\n')
+          state_ = State::kTrailerStart;
         ++i;
         break;
       case State::kTrailerLf:

@@ -208,7 +208,8 @@ bool HttpSession::parse_request() {
   if (phase_ != Phase::kWaitRequest || req_in_.empty()) return false;
   http::MessageHead& h = ctx_.scratch_head();
   size_t max_head = req_in_.capacity();
-  http::ParseStatus st = http::parse_request(req_in_.data(), req_in_.size(), max_head, &req_scan_, &h);
+  http::ParseStatus st =
+      http::parse_request(req_in_.data(), req_in_.size(), max_head, &req_scan_, &h);
   if (st == http::ParseStatus::kIncomplete) return false;
   t_head_ = ctx_.loop().now_ms();
   if (st == http::ParseStatus::kError) {
@@ -946,7 +947,9 @@ void HttpSession::drain() {
   }
 }
 
-void HttpSession::kill() { destroy(); }
+void HttpSession::kill() {
+  destroy();
+}
 
 void HttpSession::destroy() {
   if (phase_ == Phase::kClosed) return;

@@ -100,17 +100,17 @@ class HttpSession final : public Session, public ServerConn::Owner {
   Buffer res_out_;  // rewritten response head (or a generated response) for the client
 
   // Current request.
-  size_t req_scan_ = 0;        // where the search for the end of the head resumes
-  size_t req_head_raw_ = 0;    // raw head bytes still at the front of req_in_ (kept for a retry)
+  size_t req_scan_ = 0;      // where the search for the end of the head resumes
+  size_t req_head_raw_ = 0;  // raw head bytes still at the front of req_in_ (kept for a retry)
   bool req_parsed_ = false;
   std::string req_method_;
-  std::string request_line_;   // for the access log
+  std::string request_line_;  // for the access log
   int req_minor_ = 1;
   bool req_keep_alive_ = true;
   http::BodyKind req_body_ = http::BodyKind::kNone;
   uint64_t req_body_left_ = 0;  // content-length bytes not yet in the window
   http::ChunkedWalker req_chunks_;
-  size_t req_body_window_ = 0;  // body bytes at the front of req_in_ ready to send
+  size_t req_body_window_ = 0;      // body bytes at the front of req_in_ ready to send
   bool req_body_complete_ = false;  // every body byte has entered the window
   bool req_sent_ = false;           // head and whole body written to the server
   bool req_head_built_ = false;
@@ -140,10 +140,10 @@ class HttpSession final : public Session, public ServerConn::Owner {
   bool close_after_response_ = false;  // tell the client Connection: close and close after
 
   // Timing for the log (loop-monotonic ms) and counters.
-  int64_t t_start_ = 0;         // request start (accept, or end of previous response)
-  int64_t t_start_wall_ = 0;    // same, wall clock
+  int64_t t_start_ = 0;           // request start (accept, or end of previous response)
+  int64_t t_start_wall_ = 0;      // same, wall clock
   int64_t t_req_first_byte_ = 0;  // first byte of the current request head
-  int64_t t_head_ = -1;         // request head complete
+  int64_t t_head_ = -1;           // request head complete
   int64_t t_connect_start_ = -1;
   int64_t t_connected_ = -1;
   int64_t t_response_ = -1;

@@ -178,7 +178,8 @@ bool TcpSession::pump_spliced(Direction& d) {
     }
   }
   if (writable_[d.dst] && p.bytes > 0) {
-    ssize_t n = splice(p.rd.get(), nullptr, dst, nullptr, p.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t n =
+        splice(p.rd.get(), nullptr, dst, nullptr, p.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       if (static_cast<size_t>(n) < p.bytes) writable_[d.dst] = false;
       p.bytes -= static_cast<size_t>(n);
@@ -308,7 +309,9 @@ void TcpSession::finish(char who, char phase) {
   destroy();
 }
 
-void TcpSession::kill() { finish('K', 'D'); }
+void TcpSession::kill() {
+  finish('K', 'D');
+}
 
 void TcpSession::destroy() {
   if (phase_ == Phase::kClosed) return;

@@ -52,9 +52,9 @@ class TcpSession final : public Session {
     Side dst;
     Buffer buf;
     std::unique_ptr<SplicePipe> pipe;
-    uint64_t bytes = 0;     // forwarded so far
-    bool src_eof = false;   // the source sent its FIN
-    bool shut_sent = false; // the FIN was passed on
+    uint64_t bytes = 0;      // forwarded so far
+    bool src_eof = false;    // the source sent its FIN
+    bool shut_sent = false;  // the FIN was passed on
   };
 
   void on_side_io(Side side, uint32_t events);

@@ -18,8 +18,8 @@ void ServerConn::on_io(uint32_t events) {
     owner_->on_server_io(events);
     return;
   }
-  // Idle in the pool: a writable edge alone means nothing; any other event means the server closed it or sent something
-  // unexpected; either way it can no longer be reused.
+  // Idle in the pool: a writable edge alone means nothing; any other event means the server closed
+  // it or sent something unexpected; either way it can no longer be reused.
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
   ctx_.drop_idle(this);
 }

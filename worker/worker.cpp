@@ -82,7 +82,8 @@ Worker::Worker(Config config, int generation, ipc::Channel channel)
 Worker::~Worker() = default;
 
 bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error) {
-  for (const BackendConfig& bc : config_.backends) backends_.push_back(std::make_unique<Backend>(bc));
+  for (const BackendConfig& bc : config_.backends)
+    backends_.push_back(std::make_unique<Backend>(bc));
   for (const FrontendConfig& fc : config_.frontends) {
     int bi = config_.backend_index(fc.default_backend);
     Backend* be = bi >= 0 ? backends_[static_cast<size_t>(bi)].get() : nullptr;
@@ -139,8 +140,8 @@ int Worker::run() {
     ThreadContext* ctx = threads_[t].get();
     os_threads_.emplace_back([ctx] { ctx->loop().run(); });
   }
-  std::string lines = "pid=" + std::to_string(getpid()) +
-                      " threads=" + std::to_string(threads_.size());
+  std::string lines =
+      "pid=" + std::to_string(getpid()) + " threads=" + std::to_string(threads_.size());
   channel_.send(ipc::MsgType::kReady, lines);
   threads_[0]->loop().run();
   for (auto& th : os_threads_) th.join();
@@ -243,8 +244,7 @@ int worker_main(int channel_fd) {
   while (!config || fds.empty()) {
     std::optional<ipc::Message> m = channel.receive();
     if (!m) {
-      log::alert("worker: lost the master before start-up completed: %s",
-                 channel.error().c_str());
+      log::alert("worker: lost the master before start-up completed: %s", channel.error().c_str());
       return 1;
     }
     if (m->type == ipc::MsgType::kHello) {

@@ -183,8 +183,9 @@ TEST(FixturesSmoke, ExpectContinueAndPipelining) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->header("X-Body-Size"), "4");
-  ASSERT_TRUE(c.send_raw("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b?status=404 HTTP/1.1\r\n"
-                         "Host: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send_raw("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b?status=404 HTTP/1.1\r\n"
+                 "Host: x\r\n\r\n"));
   auto a = c.read_response();
   auto b = c.read_response();
   ASSERT_TRUE(a && b);
@@ -290,9 +291,8 @@ TEST(FixturesSmoke, PeakConcurrency) {
   auto start = Clock::now();
   std::vector<std::future<std::optional<HttpResponse>>> futures;
   for (int i = 0; i < 3; ++i)
-    futures.push_back(std::async(std::launch::async, [&] {
-      return http_get(origin.port(), "/?delay=300");
-    }));
+    futures.push_back(
+        std::async(std::launch::async, [&] { return http_get(origin.port(), "/?delay=300"); }));
   for (auto& f : futures) {
     auto r = f.get();
     ASSERT_TRUE(r);

@@ -267,8 +267,11 @@ TEST_F(HttpProxySmoke, AccessLogHasOneLinePerRequest) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.request("GET", "/logged?i=" + std::to_string(i)));
   ASSERT_TRUE(weir->wait_for_stdout(R"(logged\?i=2)", 5000));
   std::string out = weir->stdout_text();
-  EXPECT_EQ(count_matching_lines(out, R"(^127\.0\.0\.1:\d+ \[\d\d/\w+/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] fe be/s1 \d+/0/\d+/\d+/\d+ 200 \d+ -- 0 "GET /logged\?i=\d HTTP/1.1"$)"),
-            3u)
+  EXPECT_EQ(
+      count_matching_lines(
+          out,
+          R"(^127\.0\.0\.1:\d+ \[\d\d/\w+/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] fe be/s1 \d+/0/\d+/\d+/\d+ 200 \d+ -- 0 "GET /logged\?i=\d HTTP/1.1"$)"),
+      3u)
       << out;
 }
 

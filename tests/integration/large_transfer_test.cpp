@@ -25,9 +25,9 @@ TEST_P(LargeTransfer, DownloadAndUploadKeepEveryByte) {
   std::string base = "http://127.0.0.1:" + std::to_string(spec.port);
 
   std::string down = weir->dir() + "/down.bin";
-  CommandResult r = run_command({"curl", "-sS", "-o", down, "-w", "%{http_code}",
-                                 base + "/?size=" + std::to_string(k20MiB)},
-                                120000);
+  CommandResult r = run_command(
+      {"curl", "-sS", "-o", down, "-w", "%{http_code}", base + "/?size=" + std::to_string(k20MiB)},
+      120000);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "200");
   std::string got = read_file(down);
@@ -36,8 +36,8 @@ TEST_P(LargeTransfer, DownloadAndUploadKeepEveryByte) {
 
   std::string up = weir->dir() + "/up.bin";
   write_file(up, pattern_bytes(0, k20MiB));
-  r = run_command({"curl", "-sS", "-D", "-", "-o", "/dev/null", "--data-binary", "@" + up,
-                   "-H", "Content-Type: application/octet-stream", base + "/upload"},
+  r = run_command({"curl", "-sS", "-D", "-", "-o", "/dev/null", "--data-binary", "@" + up, "-H",
+                   "Content-Type: application/octet-stream", base + "/upload"},
                   120000);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("X-Body-Size: " + std::to_string(k20MiB)), std::string::npos) << r.out;

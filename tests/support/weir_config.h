@@ -9,17 +9,17 @@
 namespace weir::test {
 
 struct ProxySpec {
-  std::string mode = "http";             // http | tcp
-  std::vector<std::string> servers;      // "127.0.0.1:PORT" each, named s1, s2, ...
-  std::vector<int> weights;              // optional, same order as servers
-  uint16_t port = 0;                     // 0: pick a free one (read it back from .port)
+  std::string mode = "http";         // http | tcp
+  std::vector<std::string> servers;  // "127.0.0.1:PORT" each, named s1, s2, ...
+  std::vector<int> weights;          // optional, same order as servers
+  uint16_t port = 0;                 // 0: pick a free one (read it back from .port)
   int threads = 2;
   int retries = 3;
   bool forwardfor = false;
-  std::string log_format = "text";       // access log to stdout
-  std::string frontend_timeouts;         // YAML flow map body, e.g. "client: 2s"
-  std::string backend_timeouts;          // e.g. "server: 1s, connect: 1s"
-  std::string global_extra;              // extra lines inside global: (indented 2 spaces)
+  std::string log_format = "text";  // access log to stdout
+  std::string frontend_timeouts;    // YAML flow map body, e.g. "client: 2s"
+  std::string backend_timeouts;     // e.g. "server: 1s, connect: 1s"
+  std::string global_extra;         // extra lines inside global: (indented 2 spaces)
 };
 
 // Returns the YAML and fills spec.port when it was 0.

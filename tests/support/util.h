@@ -1,0 +1,116 @@
+#pragma once
+// Small helpers shared by the test fixtures and the integration tests: ports, hashing,
+// deterministic body content, running commands, polling, files.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+
+namespace weir::test {
+
+// Owns a file descriptor; closes it on destruction. Move-only.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  explicit operator bool() const { return valid(); }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// Ignores SIGPIPE in this process (idempotent). Children started by run_command and
+// WeirProcess get the default disposition back before exec.
+void ignore_sigpipe();
+
+// A TCP port that was free on 127.0.0.1 a moment ago (bind to port 0, read it, close).
+uint16_t free_tcp_port();
+
+// True if a TCP connection to host:port is accepted within timeout_ms (then closed at once).
+bool can_connect(uint16_t port, const std::string& host = "127.0.0.1", int timeout_ms = 2000);
+
+// Incremental SHA-256 (OpenSSL EVP). hex_final() returns the lowercase hex digest and resets
+// the object so it can hash a new message.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(std::string_view data);
+  void update(const void* data, size_t n);
+  std::string hex_final();
+
+ private:
+  struct Deleter {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, Deleter> ctx_;
+};
+
+std::string sha256_hex(std::string_view data);
+
+// Deterministic body content: the byte at absolute offset i is 'a' + (i * 7 + i / 4093) % 26.
+std::string pattern_bytes(size_t offset, size_t n);
+// Same content written to dst[0..n) (for streaming without building big strings).
+void fill_pattern(char* dst, size_t offset, size_t n);
+// sha256_hex(pattern_bytes(0, n)), computed in slices and cached per n.
+std::string pattern_sha256(size_t n);
+
+struct CommandResult {
+  int exit_code = -1;  // WEXITSTATUS, 128+signal if killed by a signal, -1 on timeout/spawn error
+  std::string out;
+  std::string err;
+};
+// fork/exec argv (argv[0] is looked up in PATH when it has no '/'), feeds stdin_data on stdin,
+// captures stdout and stderr. On timeout the child's process group is SIGKILLed and
+// exit_code is -1.
+CommandResult run_command(const std::vector<std::string>& argv, int timeout_ms = 60000,
+                          const std::string& stdin_data = "");
+
+// Polls pred every poll_ms until it returns true (-> true) or timeout_ms passes (-> false;
+// pred is evaluated one last time at the deadline).
+bool wait_until(std::function<bool()> pred, int timeout_ms, int poll_ms = 20);
+
+// Whole file content; throws std::runtime_error if it cannot be opened.
+std::string read_file(const std::string& path);
+// Creates/truncates path with data; throws std::runtime_error on failure.
+void write_file(const std::string& path, std::string_view data);
+// A new empty directory /tmp/weir-test-XXXXXX.
+std::string make_temp_dir();
+// rm -rf (errors ignored).
+void remove_tree(const std::string& path);
+
+// The last n lines of text (all of it if it has fewer lines).
+std::string tail_lines(std::string_view text, size_t n);
+
+// ASCII case-insensitive comparison.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace weir::test
