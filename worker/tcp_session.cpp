@@ -14,6 +14,8 @@ namespace weir {
 namespace {
 constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 constexpr size_t kPipeChunk = 64 * 1024;
+// A splice that moves less than this means the flow is no longer bulk.
+constexpr size_t kSmallSplice = 8 * 1024;
 }  // namespace
 
 void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer) {
@@ -111,7 +113,12 @@ bool TcpSession::pump_buffered(Direction& d) {
       ssize_t n = src.read(d.buf.write_ptr(), want);
       if (n > 0) {
         d.buf.produce(static_cast<size_t>(n));
-        if (static_cast<size_t>(n) < want && !hup_[d.src]) readable_[d.src] = false;
+        if (static_cast<size_t>(n) < want) {
+          d.bulk = 0;
+          if (!hup_[d.src]) readable_[d.src] = false;
+        } else {
+          d.bulk += static_cast<uint64_t>(n);
+        }
         last_activity_ = ctx_.loop().now_ms();
         progress = true;
       } else if (n == 0) {
@@ -144,8 +151,8 @@ bool TcpSession::pump_buffered(Direction& d) {
   if (d.buf.empty()) {
     d.buf.release(ctx_.buffers());
     size_t threshold = ctx_.worker().config().global.splice_threshold;
-    // Bulk transfer: move to splice() once enough bytes have gone this way.
-    if (phase_ == Phase::kForwarding && threshold > 0 && d.bytes >= threshold && !d.src_eof &&
+    // Bulk transfer: move to splice() once enough bytes have streamed this way.
+    if (phase_ == Phase::kForwarding && threshold > 0 && d.bulk >= threshold && !d.src_eof &&
         src.plain() && dst.plain()) {
       d.pipe = ctx_.take_pipe();
     }
@@ -165,6 +172,7 @@ bool TcpSession::pump_spliced(Direction& d) {
       p.bytes += static_cast<size_t>(n);
       last_activity_ = ctx_.loop().now_ms();
       progress = true;
+      if (static_cast<size_t>(n) < kSmallSplice) d.bulk = 0;
     } else if (n == 0) {
       d.src_eof = true;
       progress = true;
@@ -192,6 +200,10 @@ bool TcpSession::pump_spliced(Direction& d) {
       finish(d.dst == kClient ? 'C' : 'S', 'D');
       return true;
     }
+  }
+  if (p.bytes == 0 && d.bulk == 0) {
+    // Small messages again: back to read/write, which costs fewer system calls.
+    ctx_.put_pipe(std::move(d.pipe));
   }
   return progress;
 }

@@ -1,9 +1,11 @@
 #pragma once
 // One client connection in tcp mode: connects to a server chosen by the backend
 // (with retries) and forwards bytes both ways until both sides have closed.
-// Half-closes are propagated. Past global.tune.splice_threshold bytes, a
-// direction switches to splice() through a pipe so the bytes are not copied
-// through user space.
+// Half-closes are propagated. A direction that streams in bulk (reads that fill
+// the whole buffer, global.tune.splice_threshold bytes in a row) switches to
+// splice() through a pipe so the bytes are not copied through user space; it
+// switches back when the flow turns into small messages, where two splice()
+// calls cost more than a read and a write.
 
 #include <cstdint>
 #include <memory>
@@ -53,6 +55,7 @@ class TcpSession final : public Session {
     Buffer buf;
     std::unique_ptr<SplicePipe> pipe;
     uint64_t bytes = 0;      // forwarded so far
+    uint64_t bulk = 0;  // bytes read in a row by reads that filled the whole buffer
     bool src_eof = false;    // the source sent its FIN
     bool shut_sent = false;  // the FIN was passed on
   };
@@ -78,8 +81,8 @@ class TcpSession final : public Session {
   bool writable_[2] = {true, false};
   bool hup_[2] = {false, false};
   int64_t last_activity_ = 0;
-  Direction up_{kClient, kServer, {}, {}, 0, false, false};
-  Direction down_{kServer, kClient, {}, {}, 0, false, false};
+  Direction up_{kClient, kServer, {}, {}, 0, 0, false, false};
+  Direction down_{kServer, kClient, {}, {}, 0, 0, false, false};
   SockAddr peer_;
   std::string peer_text_;
   Timer timer_;

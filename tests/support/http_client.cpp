@@ -65,9 +65,8 @@ bool parse_head(std::string_view head, HttpResponse& r) {
   if (r.version.rfind("HTTP/", 0) != 0) return false;
   std::string_view rest = line.substr(sp1 + 1);
   std::string_view code = rest.substr(0, 3);
-  if (code.size() != 3 || !std::all_of(code.begin(), code.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      }))
+  if (code.size() != 3 ||
+      !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return false;
   r.status = *parse_number<int>(code);
   rest.remove_prefix(3);
@@ -135,7 +134,9 @@ HttpClient::HttpClient(uint16_t port, std::string host) {
   fd_ = std::move(fd);
 }
 
-bool HttpClient::connected() const { return fd_.valid() && !eof_; }
+bool HttpClient::connected() const {
+  return fd_.valid() && !eof_;
+}
 
 uint16_t HttpClient::local_port() const {
   sockaddr_in a{};

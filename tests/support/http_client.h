@@ -17,7 +17,7 @@ struct HttpResponse {
   int status = 0;
   std::string version, reason;
   std::vector<std::pair<std::string, std::string>> headers;  // in order, values trimmed
-  std::string body;      // de-chunked
+  std::string body;                                          // de-chunked
   std::string raw_head;  // status line + headers including the final CRLFCRLF
   bool chunked = false;  // the body came with Transfer-Encoding: chunked
   std::vector<std::pair<std::string, std::string>> trailers;

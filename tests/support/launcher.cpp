@@ -75,7 +75,8 @@ bool line_matches(std::string_view text, const std::regex& re, size_t from, size
 std::string describe_logs(const std::string& dir) {
   return "--- " + dir + "/stdout.log (last 40 lines) ---\n" +
          tail_lines(read_file_or_empty(dir + "/stdout.log"), 40) + "\n--- " + dir +
-         "/stderr.log (last 40 lines) ---\n" + tail_lines(read_file_or_empty(dir + "/stderr.log"), 40);
+         "/stderr.log (last 40 lines) ---\n" +
+         tail_lines(read_file_or_empty(dir + "/stderr.log"), 40);
 }
 
 }  // namespace
@@ -155,14 +156,12 @@ std::unique_ptr<WeirProcess> WeirProcess::start(const std::string& yaml, WeirOpt
   for (;;) {
     if (!proc->ready_workers().empty()) return proc;
     if (!proc->alive()) {
-      ADD_FAILURE() << "weir exited before becoming ready (status " << proc->exit_status_
-                    << ")\n"
+      ADD_FAILURE() << "weir exited before becoming ready (status " << proc->exit_status_ << ")\n"
                     << describe_logs(proc->dir_);
       return nullptr;
     }
     if (Clock::now() >= deadline) {
-      ADD_FAILURE() << "weir did not log a ready worker within " << opts.ready_timeout_ms
-                    << " ms\n"
+      ADD_FAILURE() << "weir did not log a ready worker within " << opts.ready_timeout_ms << " ms\n"
                     << describe_logs(proc->dir_);
       return nullptr;
     }
@@ -211,8 +210,7 @@ bool WeirProcess::wait_ready_count(size_t n, int timeout_ms) {
   return wait_until([&] { return ready_workers().size() >= n; }, timeout_ms);
 }
 
-bool WeirProcess::wait_for_log(const std::string& file, const std::string& regex,
-                               int timeout_ms) {
+bool WeirProcess::wait_for_log(const std::string& file, const std::string& regex, int timeout_ms) {
   const std::regex re(regex, std::regex::ECMAScript);
   size_t complete = 0;  // lines before this offset have been searched already
   return wait_until(
@@ -233,8 +231,12 @@ bool WeirProcess::wait_for_stdout(const std::string& regex, int timeout_ms) {
   return wait_for_log(dir_ + "/stdout.log", regex, timeout_ms);
 }
 
-std::string WeirProcess::stdout_text() const { return read_file_or_empty(dir_ + "/stdout.log"); }
-std::string WeirProcess::stderr_text() const { return read_file_or_empty(dir_ + "/stderr.log"); }
+std::string WeirProcess::stdout_text() const {
+  return read_file_or_empty(dir_ + "/stdout.log");
+}
+std::string WeirProcess::stderr_text() const {
+  return read_file_or_empty(dir_ + "/stderr.log");
+}
 
 void WeirProcess::write_config(const std::string& yaml) const {
   // Write-then-rename so that weir never reads a half-written file.
@@ -268,7 +270,9 @@ std::optional<int> WeirProcess::wait_exit(int timeout_ms) {
   return std::nullopt;
 }
 
-bool WeirProcess::alive() const { return pid_ > 0 && !try_reap(); }
+bool WeirProcess::alive() const {
+  return pid_ > 0 && !try_reap();
+}
 
 CommandResult run_weir(const std::vector<std::string>& args, int timeout_ms) {
   std::vector<std::string> argv = {weir_binary()};
@@ -280,11 +284,21 @@ std::string yaml_quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           char buf[8];

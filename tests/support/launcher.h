@@ -47,7 +47,7 @@ class WeirProcess {
   WeirProcess(const WeirProcess&) = delete;
   WeirProcess& operator=(const WeirProcess&) = delete;
 
-  pid_t pid() const { return pid_; }  // master pid
+  pid_t pid() const { return pid_; }         // master pid
   std::vector<pid_t> ready_workers() const;  // worker pids from the ready lines, in order
   pid_t current_worker() const;              // pid from the last ready line, 0 if none
   int current_generation() const;            // generation from the last ready line, 0 if none

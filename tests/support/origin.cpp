@@ -40,7 +40,9 @@ bool is_tchar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+}
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -95,35 +97,64 @@ std::string percent_decode(std::string_view s) {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Status";
   }
 }
 
@@ -727,8 +758,9 @@ class OriginServer::Impl {
     const std::string literal = name_ + "\n";
     const bool pattern = p.size.has_value();
     const size_t body_len = no_body_status ? 0 : (pattern ? *p.size : literal.size());
-    const std::string body_sha =
-        no_body_status ? sha256_hex("") : (pattern ? pattern_sha256(body_len) : sha256_hex(literal));
+    const std::string body_sha = no_body_status
+                                     ? sha256_hex("")
+                                     : (pattern ? pattern_sha256(body_len) : sha256_hex(literal));
 
     std::string out;
     out.reserve(kSlice + 1024);
@@ -823,7 +855,6 @@ class OriginServer::Impl {
   std::atomic<int> served_{0};
   std::atomic<int> in_progress_{0};
   std::atomic<int> peak_{0};
-
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -833,28 +864,52 @@ OriginServer::OriginServer(std::string name, uint16_t port, std::string host)
 
 OriginServer::~OriginServer() = default;
 
-uint16_t OriginServer::port() const { return impl_->port_; }
-const std::string& OriginServer::name() const { return impl_->name_; }
-const std::string& OriginServer::host() const { return impl_->host_; }
+uint16_t OriginServer::port() const {
+  return impl_->port_;
+}
+const std::string& OriginServer::name() const {
+  return impl_->name_;
+}
+const std::string& OriginServer::host() const {
+  return impl_->host_;
+}
 std::string OriginServer::address() const {
   return impl_->host_ + ":" + std::to_string(impl_->port_);
 }
 
-void OriginServer::stop() { impl_->stop(); }
-void OriginServer::restart() { impl_->restart(); }
-bool OriginServer::running() const { return impl_->running_; }
+void OriginServer::stop() {
+  impl_->stop();
+}
+void OriginServer::restart() {
+  impl_->restart();
+}
+bool OriginServer::running() const {
+  return impl_->running_;
+}
 
-void OriginServer::set_default_status(int status) { impl_->default_status_ = status; }
-void OriginServer::set_default_delay_ms(int ms) { impl_->default_delay_ms_ = ms; }
-void OriginServer::set_blackhole(bool on) { impl_->blackhole_ = on; }
-void OriginServer::set_idle_timeout_ms(int ms) { impl_->idle_timeout_ms_ = ms; }
+void OriginServer::set_default_status(int status) {
+  impl_->default_status_ = status;
+}
+void OriginServer::set_default_delay_ms(int ms) {
+  impl_->default_delay_ms_ = ms;
+}
+void OriginServer::set_blackhole(bool on) {
+  impl_->blackhole_ = on;
+}
+void OriginServer::set_idle_timeout_ms(int ms) {
+  impl_->idle_timeout_ms_ = ms;
+}
 
 int OriginServer::connections_accepted() const {
   std::lock_guard<std::mutex> lock(impl_->mu_);
   return impl_->accepted_;
 }
-int OriginServer::requests_served() const { return impl_->served_.load(); }
-int OriginServer::peak_concurrency() const { return impl_->peak_.load(); }
+int OriginServer::requests_served() const {
+  return impl_->served_.load();
+}
+int OriginServer::peak_concurrency() const {
+  return impl_->peak_.load();
+}
 int OriginServer::current_connections() const {
   std::lock_guard<std::mutex> lock(impl_->mu_);
   return impl_->current_;

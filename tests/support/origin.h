@@ -39,7 +39,7 @@ struct RecordedRequest {
   std::string head;  // raw request head bytes including the final CRLFCRLF
   std::vector<std::pair<std::string, std::string>> headers;  // as received (value trimmed)
   size_t body_size = 0;
-  std::string body_sha256;  // hex
+  std::string body_sha256;   // hex
   int connection_index = 0;  // which accepted connection (0-based, counts across restart())
   int index_on_connection = 0;
   bool chunked_body = false;  // the body came with Transfer-Encoding: chunked

@@ -88,7 +88,9 @@ bool can_connect(uint16_t port, const std::string& host, int timeout_ms) {
 
 // ---- SHA-256 -------------------------------------------------------------------------------
 
-void Sha256::Deleter::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
+void Sha256::Deleter::operator()(evp_md_ctx_st* ctx) const {
+  EVP_MD_CTX_free(ctx);
+}
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
@@ -98,7 +100,9 @@ Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::update(std::string_view data) { update(data.data(), data.size()); }
+void Sha256::update(std::string_view data) {
+  update(data.data(), data.size());
+}
 
 void Sha256::update(const void* data, size_t n) {
   if (n > 0) EVP_DigestUpdate(ctx_.get(), data, n);
@@ -253,8 +257,7 @@ CommandResult run_command(const std::vector<std::string>& argv, int timeout_ms,
     if (idx_in >= 0 && fds[idx_in].revents != 0) {
       ssize_t w = ::write(in_w.get(), stdin_data.data() + in_off, stdin_data.size() - in_off);
       if (w > 0) in_off += static_cast<size_t>(w);
-      if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off >= stdin_data.size())
-        in_w.reset();
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off >= stdin_data.size()) in_w.reset();
     }
     auto drain = [&](int idx, UniqueFd& fd, std::string& sink) {
       if (idx < 0 || fds[idx].revents == 0) return;
