@@ -242,7 +242,11 @@ bool HttpSession::parse_request() {
     send_error(503, "SC");
     return true;
   }
+  // The scratch head stays valid while this call stack runs: a pooled server
+  // connection lets build_request_head() reuse it instead of parsing again.
+  scratch_fresh_ = true;
   begin_server_attempt();
+  scratch_fresh_ = false;
   return true;
 }
 
@@ -410,8 +414,9 @@ void HttpSession::connect_failed(int err) {
 bool HttpSession::build_request_head() {
   http::MessageHead& h = ctx_.scratch_head();
   size_t scan = 0;
-  if (http::parse_request(req_in_.data(), req_head_raw_, req_head_raw_ + 1, &scan, &h) !=
-      http::ParseStatus::kComplete) {
+  if (!scratch_fresh_ &&
+      http::parse_request(req_in_.data(), req_head_raw_, req_head_raw_ + 1, &scan, &h) !=
+          http::ParseStatus::kComplete) {
     send_error(400, "PR");
     return false;
   }

@@ -114,6 +114,7 @@ class HttpSession final : public Session, public ServerConn::Owner {
   bool req_body_complete_ = false;  // every body byte has entered the window
   bool req_sent_ = false;           // head and whole body written to the server
   bool req_head_built_ = false;
+  bool scratch_fresh_ = false;  // the thread's scratch head holds this request's parse
 
   // Server side.
   Server* server_ = nullptr;
