@@ -46,7 +46,7 @@ TEST(FixturesSmoke, UtilHelpers) {
   auto start = Clock::now();
   auto slow = run_command({"sleep", "10"}, 200);
   EXPECT_EQ(slow.exit_code, -1);
-  EXPECT_LT(elapsed_ms(start), 5000);
+  EXPECT_LT(elapsed_ms(start), 8000);  // killed, not waited for
   EXPECT_EQ(run_command({"/nonexistent/binary"}, 5000).exit_code, 127);
 
   std::string dir = make_temp_dir();
@@ -118,11 +118,14 @@ TEST(FixturesSmoke, ChunkedResponseIsDechunked) {
   OriginServer origin("chunky");
   HttpClient c(origin.port());
   ASSERT_TRUE(c.send_raw("GET /?size=10000&chunked=1&chunk=3000 HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::string raw = c.read_available(500);
-  EXPECT_NE(raw.find("\r\nbb8\r\n"), std::string::npos);  // 3000 = 0xbb8
-  EXPECT_NE(raw.find("\r\n3e8\r\n"), std::string::npos);
-  ASSERT_GE(raw.size(), 7u);
-  EXPECT_EQ(raw.substr(raw.size() - 7), "\r\n0\r\n\r\n");
+  std::string raw;
+  auto complete = [&] {
+    raw += c.read_available(20);
+    return raw.size() >= 7 && raw.compare(raw.size() - 7, 7, "\r\n0\r\n\r\n") == 0;
+  };
+  ASSERT_TRUE(wait_until(complete, 5000)) << raw;
+  EXPECT_NE(raw.find("\r\n\r\nbb8\r\n"), std::string::npos);  // 3000 = 0xbb8
+  EXPECT_NE(raw.find("\r\n3e8\r\n"), std::string::npos);      // 1000 left
 }
 
 TEST(FixturesSmoke, ChunkedResponseViaClient) {
@@ -250,7 +253,7 @@ TEST(FixturesSmoke, StopCutsDelaysAndBlackholes) {
   ASSERT_TRUE(origin.wait_for_requests(2, 2000));
   auto start = Clock::now();
   origin.stop();
-  EXPECT_LT(elapsed_ms(start), 2000);
+  EXPECT_LT(elapsed_ms(start), 8000);  // did not wait for the 10 s delay
   EXPECT_TRUE(slow.wait_closed(1000));
   EXPECT_TRUE(hole.wait_closed(1000));
 }
@@ -288,7 +291,6 @@ TEST(FixturesSmoke, ResetAndClose) {
 
 TEST(FixturesSmoke, PeakConcurrency) {
   OriginServer origin("pc");
-  auto start = Clock::now();
   std::vector<std::future<std::optional<HttpResponse>>> futures;
   for (int i = 0; i < 3; ++i)
     futures.push_back(
@@ -298,7 +300,7 @@ TEST(FixturesSmoke, PeakConcurrency) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
   }
-  EXPECT_LT(elapsed_ms(start), 850);
+  // All three were in progress at once (no assertion on speed: CI machines are slow).
   EXPECT_EQ(origin.peak_concurrency(), 3);
   EXPECT_EQ(origin.requests_served(), 3);
   origin.clear_records();
@@ -349,7 +351,6 @@ TEST(FixturesSmoke, MalformedRequestsGet400AndClose) {
 TEST(FixturesSmoke, LargeTransfers) {
   OriginServer origin("big");
   constexpr size_t kSize = 20 * 1024 * 1024;
-  auto start = Clock::now();
   HttpClient c(origin.port());
   auto r = c.request("GET", "/?size=" + std::to_string(kSize), {}, {}, 30000);
   ASSERT_TRUE(r);
@@ -364,7 +365,6 @@ TEST(FixturesSmoke, LargeTransfers) {
   r = c.request("POST", "/", {}, up, 30000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->header("X-Body-Sha256"), sha256_hex(up));
-  EXPECT_LT(elapsed_ms(start), 20000);
 }
 
 }  // namespace
