@@ -36,8 +36,18 @@ stage "tests (release)"
 
 stage "sanitizer build (clang, ASan+UBSan)"
 CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-  -DWEIR_SANITIZE=ON -DWEIR_TESTS=ON -DWEIR_BENCH=OFF >/dev/null
-ninja -C build-asan -j"$JOBS" weir weir-origin weir_unit_tests weir_integration_smoke_tests
+  -DWEIR_SANITIZE=ON -DWEIR_TESTS=ON -DWEIR_BENCH=OFF -DWEIR_FUZZ=ON >/dev/null
+ninja -C build-asan -j"$JOBS" weir weir-origin weir_unit_tests weir_integration_smoke_tests \
+  weir_fuzz_http weir_fuzz_config
+
+stage "fuzzing (libFuzzer, ${FUZZ_SECONDS:-30} s per parser)"
+for target in http config; do
+  corpus=$(mktemp -d)
+  cp tests/fuzz/corpus/$target/* "$corpus"/
+  ./build-asan/tests/weir_fuzz_$target -max_total_time="${FUZZ_SECONDS:-30}" -timeout=10 \
+    -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+  rm -rf "$corpus"
+done
 
 stage "tests (ASan+UBSan: unit + label sanitize)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -414,9 +414,8 @@ void HttpSession::connect_failed(int err) {
 bool HttpSession::build_request_head() {
   http::MessageHead& h = ctx_.scratch_head();
   size_t scan = 0;
-  if (!scratch_fresh_ &&
-      http::parse_request(req_in_.data(), req_head_raw_, req_head_raw_ + 1, &scan, &h) !=
-          http::ParseStatus::kComplete) {
+  if (!scratch_fresh_ && http::parse_request(req_in_.data(), req_head_raw_, req_head_raw_ + 1,
+                                             &scan, &h) != http::ParseStatus::kComplete) {
     send_error(400, "PR");
     return false;
   }

@@ -55,7 +55,7 @@ class TcpSession final : public Session {
     Buffer buf;
     std::unique_ptr<SplicePipe> pipe;
     uint64_t bytes = 0;      // forwarded so far
-    uint64_t bulk = 0;  // bytes read in a row by reads that filled the whole buffer
+    uint64_t bulk = 0;       // bytes read in a row by reads that filled the whole buffer
     bool src_eof = false;    // the source sent its FIN
     bool shut_sent = false;  // the FIN was passed on
   };

@@ -230,6 +230,8 @@ void Worker::check_drained() {
 }
 
 void Worker::stop_all() {
+  // From here on nothing may resume listeners: the threads are going away.
+  draining_.store(true);
   for (auto& ctx : threads_) ctx->loop().stop();
 }
 

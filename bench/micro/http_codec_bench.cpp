@@ -45,7 +45,8 @@ void BM_ParseResponse(benchmark::State& state) {
   weir::http::MessageHead h;
   for (auto _ : state) {
     size_t scan = 0;
-    auto st = weir::http::parse_response(kResponse.data(), kResponse.size(), 16384, &scan, "GET", &h);
+    auto st =
+        weir::http::parse_response(kResponse.data(), kResponse.size(), 16384, &scan, "GET", &h);
     benchmark::DoNotOptimize(st);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kResponse.size()));

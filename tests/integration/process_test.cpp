@@ -51,6 +51,7 @@ TEST_F(Process, CheckReportsEveryErrorWithFileLineColumn) {
   // A bad configuration never starts a master.
   r = run_weir({"-f", path});
   EXPECT_EQ(r.exit_code, 1);
+  remove_tree(dir);
 }
 
 TEST_F(Process, VersionListsLibraries) {
@@ -164,7 +165,8 @@ TEST_F(Process, DaemonModeWritesPidFile) {
   ASSERT_TRUE(resp);
   EXPECT_EQ(resp->status, 200);
   kill(pid, SIGTERM);
-  EXPECT_TRUE(wait_until([&] { return kill(pid, 0) != 0; }, 10000));
+  EXPECT_TRUE(wait_until([&] { return kill(pid, 0) != 0 || !can_connect(spec.port); }, 10000));
+  remove_tree(dir);
 }
 
 }  // namespace
