@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 bash scripts/deps.sh run
-bash scripts/build.sh "$ROOT/build" -DWEIR_TESTS=ON -DWEIR_BENCH=OFF >/dev/null
+bash scripts/build.sh "$ROOT/build" -DWEIR_TESTS=OFF -DWEIR_BENCH=OFF
 ORIGIN=$ROOT/build/tests/weir-origin
 WEIR=$ROOT/build/master/weir
 pids=()
