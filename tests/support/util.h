@@ -10,37 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fd.h"
+
 struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace weir::test {
 
-// Owns a file descriptor; closes it on destruction. Move-only.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(o.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  explicit operator bool() const { return valid(); }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+// weir's own RAII file descriptor.
+using UniqueFd = weir::UniqueFd;
 
 // Ignores SIGPIPE in this process (idempotent). Children started by run_command and
 // WeirProcess get the default disposition back before exec.
