@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -352,9 +353,30 @@ void Master::write_pidfile() {
   out << getpid() << "\n";
 }
 
+void Master::raise_fd_limit() {
+  // Each proxied connection needs two descriptors (client and server), plus
+  // listeners, logs and pipes. Raise the limit so maxconn can actually be met;
+  // workers inherit it.
+  rlim_t want = static_cast<rlim_t>(config_.global.maxconn) * 2 + 1024;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+  rlimit next{want, rl.rlim_max >= want ? rl.rlim_max : want};
+  if (setrlimit(RLIMIT_NOFILE, &next) != 0) {
+    next.rlim_cur = rl.rlim_max;
+    next.rlim_max = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &next);
+    log::warning(
+        "cannot raise the open-file limit to %llu (global.maxconn %u needs it); "
+        "it is %llu",
+        static_cast<unsigned long long>(want), config_.global.maxconn,
+        static_cast<unsigned long long>(next.rlim_cur));
+  }
+}
+
 int Master::run() {
   log::set_process_tag("weir-master");
   if (!load_config(&config_, &config_bytes_)) return 1;
+  raise_fd_limit();
   std::map<std::string, ListenSocket> initial;
   if (!open_listeners(config_, &initial)) return 1;
   listeners_ = std::move(initial);

@@ -57,6 +57,7 @@ class Master {
   void tick();
   void stop_workers_fast();
   void write_pidfile();
+  void raise_fd_limit();
   WorkerProc* find(pid_t pid);
   int64_t now_ms() const;
 

@@ -16,7 +16,16 @@
 namespace weir {
 
 Listener::Listener(ThreadContext& ctx, Frontend& frontend, int fd)
-    : ctx_(ctx), frontend_(frontend), fd_(fd) {}
+    : ctx_(ctx),
+      frontend_(frontend),
+      fd_(fd),
+      retry_(
+          ctx.loop().timers(),
+          [](void* self) {
+            auto* l = static_cast<Listener*>(self);
+            if (!l->ctx_.worker().draining()) l->resume();
+          },
+          this) {}
 
 Listener::~Listener() {
   if (!paused_) ctx_.loop().remove(fd_);
@@ -50,6 +59,12 @@ void Listener::on_io(uint32_t) {
       worker.release(frontend_);
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
       log::error("accept on frontend '%s': %s", frontend_.name().c_str(), std::strerror(errno));
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of resources: the connection stays in the backlog. Stop polling for
+        // a moment instead of spinning on a listener that stays readable.
+        pause();
+        retry_.set(ctx_.loop().now_ms() + 100);
+      }
       return;
     }
     SockAddr peer = sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);

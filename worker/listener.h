@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "common/event_loop.h"
+#include "common/timer.h"
 
 namespace weir {
 
@@ -29,6 +30,7 @@ class Listener final : public IoHandler {
   Frontend& frontend_;
   int fd_;  // owned by the Worker
   bool paused_ = true;
+  Timer retry_;  // resumes after running out of file descriptors
 };
 
 }  // namespace weir
