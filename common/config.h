@@ -108,6 +108,8 @@ struct GlobalConfig {
   size_t bufsize = 16384;            // size of one I/O buffer; bounds a request/response head
   size_t splice_threshold = 65536;   // tcp mode: switch a direction to splice() after this
   int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
+  int max_old_generations = 10;      // draining generations alive at once; oldest forced out
+  std::string master_socket;         // master CLI Unix socket; empty = none
 };
 
 struct Config {

@@ -42,8 +42,10 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 
 // The keys each block accepts (also the candidates for "did you mean").
 constexpr std::string_view kTopKeys[] = {"global", "defaults", "frontends", "backends"};
-constexpr std::string_view kGlobalKeys[] = {"threads", "maxconn", "user", "group",
-                                            "pidfile", "log",     "tune", "timeouts"};
+constexpr std::string_view kGlobalKeys[] = {"threads",      "maxconn",  "user",
+                                            "group",        "pidfile",  "log",
+                                            "tune",         "timeouts", "max_old_generations",
+                                            "master_socket"};
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
 constexpr std::string_view kLogKeys[] = {"target", "format"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
@@ -218,6 +220,20 @@ void Loader::load_global(const YamlNode& node) {
         error(v->mark, "global: pidfile: must be an absolute path (got " + quoted(*path) + ")");
       }
       global.pidfile = std::move(*path);
+    }
+  }
+  if (const YamlNode* v = fields.get("master_socket")) {
+    if (auto path = string_value(*v, "global: master_socket")) {
+      if (!path->empty() && path->front() != '/') {
+        error(v->mark,
+              "global: master_socket: must be an absolute path (got " + quoted(*path) + ")");
+      }
+      global.master_socket = std::move(*path);
+    }
+  }
+  if (const YamlNode* v = fields.get("max_old_generations")) {
+    if (const auto n = int_value(*v, "global: max_old_generations", 1, 1000)) {
+      global.max_old_generations = static_cast<int>(*n);
     }
   }
   if (const YamlNode* v = fields.get("log")) load_logs(*v);

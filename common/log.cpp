@@ -12,6 +12,7 @@ namespace weir::log {
 namespace {
 
 std::string g_tag = "weir";
+std::function<void(std::string_view)> g_observer;
 bool g_debug = std::getenv("WEIR_DEBUG") != nullptr;
 
 void vwrite(Level level, const char* fmt, va_list ap) {
@@ -27,6 +28,10 @@ void vwrite(Level level, const char* fmt, va_list ap) {
 
 void set_process_tag(std::string_view tag) {
   g_tag = std::string(tag);
+}
+
+void set_observer(std::function<void(std::string_view line)> observer) {
+  g_observer = std::move(observer);
 }
 
 const char* level_name(Level level) {
@@ -81,6 +86,7 @@ void write(Level level, std::string_view message) {
   // One write() per line keeps lines from different processes and threads whole.
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
+  if (g_observer) g_observer(line);
 }
 
 #define WEIR_LOG_FN(name, level)    \

@@ -4,6 +4,7 @@
 //   2026-11-26T01:02:03.456Z [notice] weir-master[1234]: message
 // Access logs are a separate path (worker/access_log.h).
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,9 @@ enum class Level {
 // Sets the tag printed before the pid ("weir-master", "weir-worker").
 void set_process_tag(std::string_view tag);
 void write(Level level, std::string_view message);
+// Also hands every line written by this process to `observer` (the master keeps
+// the lines of a start or reload for its CLI). Not thread-safe: for the master.
+void set_observer(std::function<void(std::string_view line)> observer);
 const char* level_name(Level level);
 
 void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

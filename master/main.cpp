@@ -26,11 +26,13 @@ constexpr const char* kDefaultConfig = "/etc/weir/weir.yaml";
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "Usage: weir [-f FILE] [-c] [-D] [-p PIDFILE] [-v] [-h]\n"
+               "Usage: weir [-f FILE] [-c] [-D] [-p PIDFILE] [-S SOCKET] [-v] [-h]\n"
                "  -f FILE     configuration file (default %s)\n"
                "  -c          check the configuration and exit (0: valid, 1: errors)\n"
                "  -D          run in the background; return once the first worker is ready\n"
                "  -p PIDFILE  write the master's pid to PIDFILE (overrides global.pidfile)\n"
+               "  -S SOCKET   serve the master CLI on this Unix socket (overrides\n"
+               "              global.master_socket)\n"
                "  -v          print the version of weir and of the libraries it uses\n"
                "  -h          this help\n",
                kDefaultConfig);
@@ -109,7 +111,7 @@ int main(int argc, char** argv) {
   opts.config_path = kDefaultConfig;
   bool check = false;
   int opt;
-  while ((opt = getopt(argc, argv, "f:cDp:vVh")) != -1) {
+  while ((opt = getopt(argc, argv, "f:cDp:S:vVh")) != -1) {
     switch (opt) {
       case 'f':
         opts.config_path = optarg;
@@ -122,6 +124,9 @@ int main(int argc, char** argv) {
         break;
       case 'p':
         opts.pidfile = optarg;
+        break;
+      case 'S':
+        opts.master_socket = optarg;
         break;
       case 'v':
       case 'V':

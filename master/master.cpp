@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/net.h"
+#include "common/sd_notify.h"
 
 namespace weir {
 namespace {
@@ -26,6 +28,25 @@ constexpr int64_t kFastStopGraceMs = 3000;  // SIGTERM to workers, then SIGKILL
 constexpr int64_t kStableWorkerMs = 30000;  // a worker alive this long resets the back-off
 constexpr int64_t kMaxRespawnDelayMs = 10000;
 
+// The message of the first "[error]" line of a captured log ("" when none).
+std::string first_error_line(const std::string& text) {
+  size_t pos = text.find("[error]");
+  if (pos == std::string::npos) return "";
+  size_t colon = text.find("]: ", pos + 7);
+  size_t eol = text.find('\n', pos);
+  if (colon == std::string::npos || colon > eol) return "";
+  return text.substr(colon + 3, eol - colon - 3);
+}
+
+std::string format_uptime(int64_t ms) {
+  int64_t s = ms / 1000;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lldd%02lldh%02lldm%02llds", static_cast<long long>(s / 86400),
+                static_cast<long long>(s / 3600 % 24), static_cast<long long>(s / 60 % 60),
+                static_cast<long long>(s % 60));
+  return buf;
+}
+
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
@@ -34,7 +55,10 @@ std::string describe_exit(int status) {
 
 }  // namespace
 
-Master::Master(MasterOptions opts) : opts_(std::move(opts)) {}
+Master::Master(MasterOptions opts)
+    : opts_(std::move(opts)),
+      cli_(std::make_unique<MasterCli>(
+          [this](CliClient& c, const std::string& line) { return cli_command(c, line); })) {}
 
 Master::~Master() {
   if (!pidfile_.empty()) ::unlink(pidfile_.c_str());
@@ -153,6 +177,8 @@ Master::WorkerProc* Master::find(pid_t pid) {
 
 void Master::on_worker_ready(WorkerProc& w, const std::string& info) {
   w.ready = true;
+  size_t v = info.find("version=");
+  if (v != std::string::npos) w.version = info.substr(v + 8, info.find(' ', v) - v - 8);
   log::notice("worker pid=%d generation=%d ready (%s)", w.pid, w.generation, info.c_str());
   if (w.generation > serving_generation_) serving_generation_ = w.generation;
   // The new generation serves: every older one drains.
@@ -164,13 +190,16 @@ void Master::on_worker_ready(WorkerProc& w, const std::string& info) {
     }
   }
   retiring_listeners_.clear();
+  enforce_max_old_generations();
   if (reload_in_progress_ && w.generation == generation_) {
-    reload_in_progress_ = false;
     log::notice("reload complete: generation %d serves", w.generation);
-    if (reload_pending_) {
-      reload_pending_ = false;
-      start_reload();
-    }
+    finish_reload(true);
+  } else if (w.generation == generation_ && !initial_ready_) {
+    initial_ready_ = true;
+    capture_ = false;
+    last_startup_log_ = startup_log_;
+    sd::notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\nSTATUS=generation " +
+               std::to_string(w.generation) + " serving");
   }
   if (ready_notify_fd_ >= 0) {
     char ok = 1;
@@ -199,36 +228,147 @@ void Master::on_worker_readable(WorkerProc& w) {
   if (st != ipc::Channel::ReadStatus::kOk) w.channel.close();
 }
 
-void Master::start_reload() {
-  if (stopping_) return;
+std::optional<std::string> Master::start_reload(uint64_t waiter) {
+  if (stopping_) return std::string("Success=0\n--\nthe master is stopping\n");
   if (reload_in_progress_) {
     // Coalesce: one more reload after the current one, never two at once.
     reload_pending_ = true;
+    if (waiter) pending_waiters_.push_back(waiter);
     log::notice("reload requested while one is in progress; it will follow");
-    return;
+    return std::nullopt;
   }
+  ++reloads_;
+  capture_ = true;
+  startup_log_.clear();
+  sd::notify("RELOADING=1\n" + sd::monotonic_usec() + "\nSTATUS=reloading");
   log::notice("reloading configuration from %s", opts_.config_path.c_str());
   Config next;
   std::string bytes;
   if (!load_config(&next, &bytes)) {
     log::error("reload failed: the configuration is invalid; generation %d keeps serving",
                serving_generation_);
-    return;
+    return finish_reload(false, waiter);
   }
   std::map<std::string, ListenSocket> next_listeners;
   if (!open_listeners(next, &next_listeners)) {
     log::error("reload failed: cannot open listeners; generation %d keeps serving",
                serving_generation_);
-    return;
+    return finish_reload(false, waiter);
   }
   // Sockets that disappeared stay open until the new generation is ready.
   for (auto& [k, v] : listeners_) retiring_listeners_[k] = std::move(v);
   listeners_ = std::move(next_listeners);
+  rollback_config_ = std::move(config_);
+  rollback_bytes_ = std::move(config_bytes_);
   config_ = std::move(next);
   config_bytes_ = std::move(bytes);
   reload_in_progress_ = true;
   reload_deadline_ms_ = now_ms() + kReadyTimeoutMs;
-  spawn_worker(++generation_);
+  if (waiter) reload_waiters_.push_back(waiter);
+  if (!spawn_worker(++generation_)) {
+    log::error("reload failed: cannot start generation %d", generation_);
+    finish_reload(false);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Master::finish_reload(bool ok, uint64_t immediate_waiter) {
+  if (!ok && reload_in_progress_) {
+    // Back to the configuration and sockets that the serving generation runs with.
+    for (auto& [k, v] : retiring_listeners_) listeners_[k] = std::move(v);
+    retiring_listeners_.clear();
+    config_ = std::move(rollback_config_);
+    config_bytes_ = std::move(rollback_bytes_);
+    std::map<std::string, ListenSocket> restored;
+    open_listeners(config_, &restored);
+    listeners_ = std::move(restored);  // sockets only the failed configuration had are closed
+  }
+  reload_in_progress_ = false;
+  capture_ = false;
+  last_startup_log_ = startup_log_;
+  std::string answer = std::string(ok ? "Success=1" : "Success=0") + "\n--\n" + startup_log_;
+  if (ok) {
+    sd::notify("READY=1\nSTATUS=generation " + std::to_string(serving_generation_) + " serving");
+  } else {
+    sd::notify("READY=1\nSTATUS=reload failed: " + first_error_line(startup_log_) +
+               "; generation " + std::to_string(serving_generation_) + " serving");
+  }
+  std::vector<uint64_t> waiters;
+  waiters.swap(reload_waiters_);
+  for (uint64_t id : waiters) cli_->answer(id, answer);
+  if (reload_pending_) {
+    reload_pending_ = false;
+    std::vector<uint64_t> next_waiters;
+    next_waiters.swap(pending_waiters_);
+    std::optional<std::string> now = start_reload(0);
+    for (uint64_t id : next_waiters) {
+      if (now) {
+        cli_->answer(id, *now);
+      } else {
+        reload_waiters_.push_back(id);
+      }
+    }
+  }
+  if (immediate_waiter) return answer;
+  return std::nullopt;
+}
+
+void Master::enforce_max_old_generations() {
+  // Oldest draining generations are forced out beyond the cap.
+  int cap = config_.global.max_old_generations;
+  std::vector<WorkerProc*> old;
+  for (auto& w : workers_)
+    if (w->draining) old.push_back(w.get());
+  std::sort(old.begin(), old.end(),
+            [](WorkerProc* a, WorkerProc* b) { return a->generation < b->generation; });
+  for (size_t i = 0; static_cast<int>(old.size() - i) > cap; ++i) {
+    log::warning("max_old_generations (%d) exceeded: stopping worker pid=%d generation=%d now", cap,
+                 old[i]->pid, old[i]->generation);
+    kill(old[i]->pid, SIGTERM);
+  }
+}
+
+std::string Master::show_proc() {
+  std::string out =
+      "#<PID>   <type>   <generation>  <state>    <uptime>       <reloads>  <version>\n";
+  char line[256];
+  int64_t now = now_ms();
+  std::snprintf(line, sizeof line, "%-9d %-8s %-13s %-10s %-14s %-10d %s\n", getpid(), "master",
+                "-", stopping_ ? "stopping" : "running", format_uptime(now - start_ms_).c_str(),
+                reloads_, WEIR_VERSION);
+  out += line;
+  std::vector<WorkerProc*> ws;
+  for (auto& w : workers_) ws.push_back(w.get());
+  std::sort(ws.begin(), ws.end(),
+            [](WorkerProc* a, WorkerProc* b) { return a->generation > b->generation; });
+  for (WorkerProc* w : ws) {
+    const char* state = w->draining ? "draining" : (w->ready ? "current" : "starting");
+    std::snprintf(line, sizeof line, "%-9d %-8s %-13d %-10s %-14s %-10s %s\n", w->pid, "worker",
+                  w->generation, state, format_uptime(now - w->started_ms).c_str(), "-",
+                  w->version.empty() ? "-" : w->version.c_str());
+    out += line;
+  }
+  return out;
+}
+
+std::optional<std::string> Master::cli_command(CliClient& client, const std::string& line) {
+  if (line == "help") {
+    return std::string(
+        "help               this list\n"
+        "show proc          the master and its workers: pid, generation, state, uptime, version\n"
+        "reload             reload the configuration; answers Success=1 or Success=0, then the\n"
+        "                   log lines of the reload after a \"--\" line\n"
+        "show startup-logs  the log lines of the last start or reload\n"
+        "@<gen> <command>   send a runtime-API command to a worker generation (not yet available)\n"
+        "@!<pid> <command>  same, by worker pid (not yet available)\n");
+  }
+  if (line == "show proc") return show_proc();
+  if (line == "show startup-logs") return last_startup_log_;
+  if (line == "reload") return start_reload(client.id());
+  if (line[0] == '@') {
+    return std::string("the runtime API is not available yet: cannot forward '") + line + "'";
+  }
+  return "Unknown command: '" + line + "'. Type 'help' for the list of commands.";
 }
 
 void Master::reap_children() {
@@ -258,7 +398,7 @@ void Master::reap_children() {
           "reload failed: worker pid=%d generation=%d died before it was ready (%s); "
           "generation %d keeps serving",
           pid, gen, describe_exit(status).c_str(), serving_generation_);
-      reload_in_progress_ = false;
+      finish_reload(false);
       continue;
     }
     log::error("worker pid=%d generation=%d exited unexpectedly (%s)", pid, gen,
@@ -296,10 +436,11 @@ void Master::handle_signal(int sig) {
   switch (sig) {
     case SIGHUP:
     case SIGUSR2:
-      start_reload();
+      start_reload(0);
       break;
     case SIGUSR1:
       if (!stopping_) {
+        sd::notify("STOPPING=1");
         log::notice("graceful stop requested: workers finish in-flight work, then exit");
         stopping_ = graceful_stop_ = true;
         for (auto& w : workers_) {
@@ -310,6 +451,7 @@ void Master::handle_signal(int sig) {
       break;
     case SIGTERM:
     case SIGINT:
+      sd::notify("STOPPING=1");
       log::notice("fast stop requested (%s)", strsignal(sig));
       stopping_ = true;
       graceful_stop_ = false;
@@ -335,9 +477,10 @@ void Master::tick() {
         log::error("reload failed: generation %d was not ready in time; killing pid=%d",
                    w->generation, w->pid);
         kill(w->pid, SIGKILL);
+        w->draining = true;  // its exit is expected now
       }
     }
-    reload_in_progress_ = false;
+    finish_reload(false);
   }
 }
 
@@ -375,6 +518,10 @@ void Master::raise_fd_limit() {
 
 int Master::run() {
   log::set_process_tag("weir-master");
+  start_ms_ = now_ms();
+  log::set_observer([this](std::string_view line) {
+    if (capture_) startup_log_ += line;
+  });
   if (!load_config(&config_, &config_bytes_)) return 1;
   raise_fd_limit();
   std::map<std::string, ListenSocket> initial;
@@ -407,6 +554,15 @@ int Master::run() {
     }
   }
   write_pidfile();
+  std::string cli_path =
+      !opts_.master_socket.empty() ? opts_.master_socket : config_.global.master_socket;
+  if (!cli_path.empty()) {
+    std::string error;
+    if (!cli_->listen(cli_path, &error)) {
+      log::alert("%s", error.c_str());
+      return 1;
+    }
+  }
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -433,6 +589,11 @@ int Master::run() {
         order.push_back(w->pid);
       }
     }
+    size_t cli_first = pfds.size();
+    std::vector<int> cli_fds;
+    std::vector<short> cli_events;
+    cli_->collect_fds(&cli_fds, &cli_events);
+    for (size_t i = 0; i < cli_fds.size(); ++i) pfds.push_back({cli_fds[i], cli_events[i], 0});
     int n = poll(pfds.data(), pfds.size(), 100);
     if (n < 0 && errno != EINTR) {
       log::alert("poll: %s", std::strerror(errno));
@@ -444,9 +605,12 @@ int Master::run() {
         handle_signal(static_cast<int>(si.ssi_signo));
       }
     }
-    for (size_t i = 1; i < pfds.size(); ++i) {
+    for (size_t i = 1; i < cli_first; ++i) {
       if (!pfds[i].revents) continue;
       if (WorkerProc* w = find(order[i - 1])) on_worker_readable(*w);
+    }
+    for (size_t i = cli_first; i < pfds.size(); ++i) {
+      if (pfds[i].revents) cli_->on_ready(pfds[i].fd, pfds[i].revents);
     }
     reap_children();
     tick();

@@ -9,12 +9,14 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "common/fd.h"
 #include "common/ipc.h"
+#include "master/master_cli.h"
 
 namespace weir {
 
@@ -22,7 +24,8 @@ struct MasterOptions {
   std::string config_path;
   std::string pidfile;  // -p; overrides global.pidfile
   bool daemonize = false;
-  std::string binary;  // absolute path of the weir executable, resolved at start
+  std::string master_socket;  // -S; overrides global.master_socket
+  std::string binary;         // absolute path of the weir executable, resolved at start
 };
 
 class Master {
@@ -40,6 +43,7 @@ class Master {
     bool ready = false;
     bool draining = false;
     int64_t started_ms = 0;
+    std::string version;  // from its READY message
   };
   struct ListenSocket {
     UniqueFd fd;
@@ -53,7 +57,14 @@ class Master {
   void reap_children();
   void on_worker_readable(WorkerProc& w);
   void on_worker_ready(WorkerProc& w, const std::string& info);
-  void start_reload();
+  // Starts a reload. Returns the CLI answer when the reload is over at once
+  // (invalid configuration), nullopt when it goes on (the answer then goes to
+  // `waiter`, a CLI client id, once the new generation is ready or has failed).
+  std::optional<std::string> start_reload(uint64_t waiter);
+  std::optional<std::string> finish_reload(bool ok, uint64_t immediate_waiter = 0);
+  void enforce_max_old_generations();
+  std::optional<std::string> cli_command(CliClient& client, const std::string& line);
+  std::string show_proc();
   void tick();
   void stop_workers_fast();
   void write_pidfile();
@@ -80,6 +91,17 @@ class Master {
   int crash_streak_ = 0;
   int ready_notify_fd_ = -1;  // -D: tells the waiting parent that start-up succeeded
   std::string pidfile_;
+  std::unique_ptr<MasterCli> cli_;
+  std::vector<uint64_t> reload_waiters_;   // CLI clients waiting for the reload in progress
+  std::vector<uint64_t> pending_waiters_;  // CLI clients waiting for the coalesced next one
+  Config rollback_config_;                 // what the serving generation runs, during a reload
+  std::string rollback_bytes_;
+  bool capture_ = true;  // collecting the log lines of a start or reload
+  std::string startup_log_;
+  std::string last_startup_log_;
+  bool initial_ready_ = false;
+  int reloads_ = 0;
+  int64_t start_ms_ = 0;
 };
 
 }  // namespace weir
