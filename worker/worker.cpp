@@ -140,8 +140,8 @@ int Worker::run() {
     ThreadContext* ctx = threads_[t].get();
     os_threads_.emplace_back([ctx] { ctx->loop().run(); });
   }
-  std::string lines =
-      "pid=" + std::to_string(getpid()) + " threads=" + std::to_string(threads_.size());
+  std::string lines = "pid=" + std::to_string(getpid()) +
+                      " threads=" + std::to_string(threads_.size()) + " version=" WEIR_VERSION;
   channel_.send(ipc::MsgType::kReady, lines);
   threads_[0]->loop().run();
   for (auto& th : os_threads_) th.join();

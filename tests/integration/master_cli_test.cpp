@@ -1,0 +1,199 @@
+// The master CLI, systemd notifications and the cap on old generations, used the
+// way an operator (or systemd) uses them.
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "tests/support/http_client.h"
+#include "tests/support/launcher.h"
+#include "tests/support/origin.h"
+#include "tests/support/weir_config.h"
+
+namespace weir::test {
+namespace {
+
+// Sends one line to a Unix stream socket, half-closes, returns everything the
+// master answers until it closes (like `echo CMD | socat - UNIX-CONNECT:PATH`).
+std::string cli(const std::string& path, const std::string& command, int timeout_ms = 30000) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "<connect>";
+  std::string line = command + "\n";
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) return "";
+  ::shutdown(fd.get(), SHUT_WR);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) break;
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+struct Fixture {
+  OriginServer a{"a"};
+  OriginServer b{"b"};
+  ProxySpec spec;
+  std::string dir;
+  std::string sock;
+  std::unique_ptr<WeirProcess> weir;
+
+  ~Fixture() {
+    weir.reset();
+    remove_tree(dir);
+  }
+
+  explicit Fixture(const std::string& global_extra = "", WeirOptions opts = {}) {
+    ignore_sigpipe();
+    spec.servers = {a.address()};
+    spec.global_extra = global_extra;
+    dir = make_temp_dir();
+    sock = dir + "/master.sock";
+    opts.extra_args = {"-S", sock};
+    weir = WeirProcess::start(proxy_yaml(spec), opts);
+  }
+  std::string cli_answer(const std::string& command) { return cli(sock, command); }
+};
+
+TEST(MasterCli, ShowProcListsTheMasterAndItsWorker) {
+  Fixture f;
+  ASSERT_TRUE(f.weir);
+  std::string out = f.cli_answer("show proc");
+  EXPECT_NE(out.find(std::to_string(f.weir->pid()) + " "), std::string::npos) << out;
+  EXPECT_NE(out.find("master"), std::string::npos);
+  EXPECT_EQ(count_matching_lines(out, R"(^\d+\s+worker\s+1\s+current\s+)"), 1u) << out;
+  std::string help = cli(f.sock, "help");
+  EXPECT_NE(help.find("show proc"), std::string::npos);
+  std::string unknown = cli(f.sock, "frobnicate");
+  EXPECT_NE(unknown.find("Unknown command"), std::string::npos);
+}
+
+TEST(MasterCli, ReloadAnswersOnceTheNewGenerationServes) {
+  Fixture f;
+  ASSERT_TRUE(f.weir);
+  f.spec.servers = {f.a.address(), f.b.address()};
+  f.weir->write_config(proxy_yaml(f.spec));
+  std::string out = cli(f.sock, "reload");
+  EXPECT_EQ(out.rfind("Success=1\n--\n", 0), 0u) << out;
+  EXPECT_NE(out.find("generation=2 ready"), std::string::npos) << out;
+  // By the time the answer arrives, generation 2 is the current one.
+  std::string proc = cli(f.sock, "show proc");
+  EXPECT_EQ(count_matching_lines(proc, R"(^\d+\s+worker\s+2\s+current\s+.*0\.1)"), 1u) << proc;
+  std::set<std::string> servers;
+  for (int i = 0; i < 4; ++i) {
+    auto r = http_get(f.spec.port, "/");
+    ASSERT_TRUE(r);
+    servers.insert(r->header("X-Server"));
+  }
+  EXPECT_EQ(servers.size(), 2u);
+  EXPECT_NE(cli(f.sock, "show startup-logs").find("reload complete"), std::string::npos);
+}
+
+TEST(MasterCli, InvalidReloadReturnsTheErrorAndTrafficGoesOn) {
+  Fixture f;
+  ASSERT_TRUE(f.weir);
+  f.weir->write_config("frontends:\n  web: {bind: [\"127.0.0.1:1\"], default_backend: nope}\n");
+  std::string out = cli(f.sock, "reload");
+  EXPECT_EQ(out.rfind("Success=0\n--\n", 0), 0u) << out;
+  EXPECT_NE(out.find("weir.yaml:2:"), std::string::npos) << out;
+  auto r = http_get(f.spec.port, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(count_matching_lines(cli(f.sock, "show proc"), R"(worker\s+1\s+current)"), 1u);
+}
+
+TEST(MasterCli, NewGenerationThatCannotStartLeavesTheOldOneServing) {
+  Fixture f;
+  ASSERT_TRUE(f.weir);
+  // Valid for the master, fatal for the worker: its access log cannot be opened.
+  ProxySpec broken = f.spec;
+  broken.global_extra = "  max_old_generations: 5\n";
+  std::string yaml = proxy_yaml(broken);
+  size_t pos = yaml.find("  log: [{target: stdout");
+  ASSERT_NE(pos, std::string::npos);
+  yaml.replace(pos, yaml.find('\n', pos) - pos, "  log: [{target: /nonexistent-dir/x/access.log}]");
+  f.weir->write_config(yaml);
+  std::string out = cli(f.sock, "reload");
+  EXPECT_EQ(out.rfind("Success=0\n--\n", 0), 0u) << out;
+  EXPECT_NE(out.find("died before it was ready"), std::string::npos) << out;
+  for (int i = 0; i < 3; ++i) {
+    auto r = http_get(f.spec.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  // The rolled-back configuration is what a respawn uses.
+  kill(f.weir->current_worker(), SIGKILL);
+  ASSERT_TRUE(f.weir->wait_ready_count(2, 15000));
+  auto r = http_get(f.spec.port, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(MasterCli, OldestDrainingGenerationIsForcedOutBeyondTheCap) {
+  Fixture f("  max_old_generations: 1\n");
+  ASSERT_TRUE(f.weir);
+  // Idle keep-alive clients hold each generation in its draining state.
+  HttpClient c1(f.spec.port);
+  ASSERT_TRUE(c1.request("GET", "/"));
+  pid_t gen1 = f.weir->current_worker();
+  ASSERT_EQ(cli(f.sock, "reload").rfind("Success=1", 0), 0u);
+  HttpClient c2(f.spec.port);
+  ASSERT_TRUE(c2.request("GET", "/"));
+  pid_t gen2 = f.weir->current_worker();
+  ASSERT_EQ(cli(f.sock, "reload").rfind("Success=1", 0), 0u);
+  EXPECT_TRUE(wait_until([&] { return kill(gen1, 0) != 0; }, 10000));
+  EXPECT_EQ(kill(gen2, 0), 0);
+  EXPECT_TRUE(f.weir->wait_for_stderr("max_old_generations \\(1\\) exceeded", 5000));
+  std::string proc = cli(f.sock, "show proc");
+  EXPECT_EQ(count_matching_lines(proc, R"(worker\s+\d+\s+draining)"), 1u) << proc;
+}
+
+TEST(SdNotify, ReadyReloadingReadyStoppingInOrder) {
+  ignore_sigpipe();
+  std::string dir = make_temp_dir();
+  std::string path = dir + "/notify.sock";
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto next = [&]() -> std::string {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 20000) <= 0) return "<timeout>";
+    char buf[4096];
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "<error>";
+  };
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  WeirOptions opts;
+  opts.env = {{"NOTIFY_SOCKET", path}};
+  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
+  ASSERT_TRUE(weir);
+  std::string ready = next();
+  EXPECT_EQ(ready.rfind("READY=1\nMAINPID=" + std::to_string(weir->pid()), 0), 0u) << ready;
+  weir->signal(SIGHUP);
+  std::string reloading = next();
+  EXPECT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
+  std::string ready2 = next();
+  EXPECT_EQ(ready2.rfind("READY=1\nSTATUS=generation 2 serving", 0), 0u) << ready2;
+  weir->signal(SIGTERM);
+  EXPECT_EQ(next(), "STOPPING=1");
+  EXPECT_TRUE(weir->wait_exit(10000));
+  remove_tree(dir);
+}
+
+}  // namespace
+}  // namespace weir::test
