@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/version.h"
 #include "master/master.h"
 #include "worker/worker.h"
 
@@ -39,7 +40,7 @@ void usage(FILE* out) {
 }
 
 void print_version() {
-  std::printf("weir %s\n", WEIR_VERSION);
+  std::printf("weir %s\n", weir::version());
   std::printf("  OpenSSL:  %s\n", OpenSSL_version(OPENSSL_VERSION));
   std::printf("  yaml-cpp: %s\n", WEIR_YAML_CPP_VERSION);
 #ifdef WEIR_HAVE_JEMALLOC
@@ -109,6 +110,15 @@ int main(int argc, char** argv) {
   }
   weir::MasterOptions opts;
   opts.config_path = kDefaultConfig;
+  // --master-state FD: a master replacing itself during a binary upgrade.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--master-state") == 0) {
+      opts.state_fd = std::atoi(argv[i + 1]);
+      for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
+      argc -= 2;
+      break;
+    }
+  }
   bool check = false;
   int opt;
   while ((opt = getopt(argc, argv, "f:cDp:S:vVh")) != -1) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -19,6 +20,8 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/sd_notify.h"
+#include "common/version.h"
+#include "master/build_id.h"
 
 namespace weir {
 namespace {
@@ -237,9 +240,20 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
     log::notice("reload requested while one is in progress; it will follow");
     return std::nullopt;
   }
-  ++reloads_;
   capture_ = true;
-  startup_log_.clear();
+  if (!carry_log_) startup_log_.clear();
+  carry_log_ = false;
+  if (!running_id_.empty()) {
+    std::string on_disk = executable_id(opts_.binary);
+    if (!on_disk.empty() && on_disk != running_id_) {
+      log::notice("the binary %s changed (%s -> %s): the master re-executes itself first",
+                  opts_.binary.c_str(), running_id_.c_str(), on_disk.c_str());
+      std::vector<uint64_t> waiters;
+      if (waiter) waiters.push_back(waiter);
+      reexec(waiters);  // returns only on failure; then reload with the running master
+    }
+  }
+  ++reloads_;
   sd::notify("RELOADING=1\n" + sd::monotonic_usec() + "\nSTATUS=reloading");
   log::notice("reloading configuration from %s", opts_.config_path.c_str());
   Config next;
@@ -313,6 +327,129 @@ std::optional<std::string> Master::finish_reload(bool ok, uint64_t immediate_wai
   return std::nullopt;
 }
 
+void Master::reexec(const std::vector<uint64_t>& waiters) {
+  std::string state;
+  std::vector<int> keep;
+  auto inherit = [&keep](int fd) {
+    net::set_cloexec(fd, false);
+    keep.push_back(fd);
+    return std::to_string(fd);
+  };
+  state += "generation " + std::to_string(generation_) + "\n";
+  state += "serving " + std::to_string(serving_generation_) + "\n";
+  state += "reloads " + std::to_string(reloads_) + "\n";
+  state += "start_ms " + std::to_string(start_ms_) + "\n";
+  state += "crash_streak " + std::to_string(crash_streak_) + "\n";
+  if (!pidfile_.empty()) state += "pidfile " + pidfile_ + "\n";
+  for (auto& [key, sock] : listeners_) {
+    state += "listener " + inherit(sock.fd.get()) + " " + key + "\n";
+  }
+  if (cli_->active()) state += "cli " + inherit(cli_->listen_fd()) + " " + cli_->path() + "\n";
+  for (uint64_t id : waiters) {
+    int fd = cli_->client_fd(id);
+    if (fd >= 0) state += "waiter " + inherit(fd) + " " + std::to_string(id) + "\n";
+  }
+  for (auto& w : workers_) {
+    if (!w->channel.valid()) continue;
+    state += "worker " + std::to_string(w->pid) + " " + std::to_string(w->generation) + " " +
+             inherit(w->channel.fd()) + " " + (w->ready ? "1" : "0") + " " +
+             (w->draining ? "1" : "0") + " " + std::to_string(w->started_ms) + " " +
+             (w->version.empty() ? "-" : w->version) + "\n";
+  }
+  state += "config_bytes " + std::to_string(config_bytes_.size()) + "\n" + config_bytes_;
+  UniqueFd memfd(memfd_create("weir-master-state", 0));
+  if (!memfd ||
+      ::write(memfd.get(), state.data(), state.size()) != static_cast<ssize_t>(state.size())) {
+    log::error("binary upgrade: cannot save the master state: %s", std::strerror(errno));
+  } else {
+    std::string fd_arg = std::to_string(memfd.get());
+    std::vector<const char*> argv = {opts_.binary.c_str(), "-f", opts_.config_path.c_str(),
+                                     "--master-state", fd_arg.c_str()};
+    if (!opts_.pidfile.empty()) {
+      argv.push_back("-p");
+      argv.push_back(opts_.pidfile.c_str());
+    }
+    if (!opts_.master_socket.empty()) {
+      argv.push_back("-S");
+      argv.push_back(opts_.master_socket.c_str());
+    }
+    argv.push_back(nullptr);
+    log::notice("binary upgrade: executing %s", opts_.binary.c_str());
+    execv(opts_.binary.c_str(), const_cast<char* const*>(argv.data()));
+    log::error("binary upgrade: exec %s failed: %s; this master goes on", opts_.binary.c_str(),
+               std::strerror(errno));
+  }
+  for (int fd : keep) net::set_cloexec(fd, true);
+}
+
+bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()))) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string kind;
+    ls >> kind;
+    if (kind == "generation") {
+      ls >> generation_;
+    } else if (kind == "serving") {
+      ls >> serving_generation_;
+    } else if (kind == "reloads") {
+      ls >> reloads_;
+    } else if (kind == "start_ms") {
+      ls >> start_ms_;
+    } else if (kind == "crash_streak") {
+      ls >> crash_streak_;
+    } else if (kind == "pidfile") {
+      ls >> pidfile_;
+    } else if (kind == "listener") {
+      int lfd;
+      std::string key;
+      ls >> lfd >> key;
+      net::set_cloexec(lfd, true);
+      listeners_[key] = ListenSocket{UniqueFd(lfd), key};
+    } else if (kind == "cli") {
+      int cfd;
+      std::string path;
+      ls >> cfd >> path;
+      net::set_cloexec(cfd, true);
+      cli_->adopt_listen_fd(UniqueFd(cfd), path);
+    } else if (kind == "waiter") {
+      int cfd;
+      uint64_t id;
+      ls >> cfd >> id;
+      net::set_cloexec(cfd, true);
+      cli_->adopt_client(UniqueFd(cfd), id);
+      waiters->push_back(id);
+    } else if (kind == "worker") {
+      auto w = std::make_unique<WorkerProc>();
+      int cfd, ready, draining;
+      ls >> w->pid >> w->generation >> cfd >> ready >> draining >> w->started_ms >> w->version;
+      if (w->version == "-") w->version.clear();
+      net::set_cloexec(cfd, true);
+      net::set_nonblocking(cfd);
+      w->channel = ipc::Channel(UniqueFd(cfd));
+      w->ready = ready == 1;
+      w->draining = draining == 1;
+      workers_.push_back(std::move(w));
+    } else if (kind == "config_bytes") {
+      size_t len = 0;
+      ls >> len;
+      config_bytes_.resize(len);
+      in.read(config_bytes_.data(), static_cast<std::streamsize>(len));
+    } else if (!kind.empty()) {
+      log::warning("binary upgrade: unknown state line '%s'", line.c_str());
+    }
+  }
+  return generation_ > 0;
+}
+
 void Master::enforce_max_old_generations() {
   // Oldest draining generations are forced out beyond the cap.
   int cap = config_.global.max_old_generations;
@@ -335,7 +472,7 @@ std::string Master::show_proc() {
   int64_t now = now_ms();
   std::snprintf(line, sizeof line, "%-9d %-8s %-13s %-10s %-14s %-10d %s\n", getpid(), "master",
                 "-", stopping_ ? "stopping" : "running", format_uptime(now - start_ms_).c_str(),
-                reloads_, WEIR_VERSION);
+                reloads_, version());
   out += line;
   std::vector<WorkerProc*> ws;
   for (auto& w : workers_) ws.push_back(w.get());
@@ -522,6 +659,8 @@ int Master::run() {
   log::set_observer([this](std::string_view line) {
     if (capture_) startup_log_ += line;
   });
+  running_id_ = executable_id(opts_.binary);
+  if (opts_.state_fd >= 0) return run_after_reexec();
   if (!load_config(&config_, &config_bytes_)) return 1;
   raise_fd_limit();
   std::map<std::string, ListenSocket> initial;
@@ -564,21 +703,54 @@ int Master::run() {
     }
   }
 
+  block_signals();
+
+  log::notice(
+      "weir %s master started (pid %d): %zu frontends, %zu backends, %zu listeners, "
+      "%d threads per worker",
+      version(), getpid(), config_.frontends.size(), config_.backends.size(), listeners_.size(),
+      config_.global.threads);
+  generation_ = 1;
+  if (!spawn_worker(generation_)) return 1;
+  return loop();
+}
+
+void Master::block_signals() {
   sigset_t mask;
   sigemptyset(&mask);
   for (int s : {SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGCHLD}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+}
 
-  log::notice(
-      "weir %s master started (pid %d): %zu frontends, %zu backends, %zu listeners, "
-      "%d threads per worker",
-      WEIR_VERSION, getpid(), config_.frontends.size(), config_.backends.size(), listeners_.size(),
-      config_.global.threads);
-  generation_ = 1;
-  if (!spawn_worker(generation_)) return 1;
+int Master::run_after_reexec() {
+  std::vector<uint64_t> waiters;
+  if (!restore_state(opts_.state_fd, &waiters)) {
+    log::alert("binary upgrade: the previous master's state is unreadable");
+    return 1;
+  }
+  LoadResult previous = load_config_text(config_bytes_, opts_.config_path);
+  if (previous.config) config_ = std::move(*previous.config);
+  block_signals();
+  initial_ready_ = true;
+  log::notice("weir %s master re-executed (pid %d, %s): %zu workers, %zu listeners kept", version(),
+              getpid(), running_id_.c_str(), workers_.size(), listeners_.size());
+  // The reload that asked for the upgrade goes on with the new code.
+  carry_log_ = true;
+  std::optional<std::string> now = start_reload(0);
+  for (uint64_t id : waiters) {
+    if (now) {
+      cli_->answer(id, *now);
+    } else {
+      reload_waiters_.push_back(id);
+    }
+  }
+  reap_children();  // a child may have exited during the exec
+  return loop();
+}
 
+int Master::loop() {
   while (!(stopping_ && workers_.empty())) {
     std::vector<pollfd> pfds;
     pfds.push_back({signal_fd_.get(), POLLIN, 0});

@@ -25,6 +25,7 @@ struct MasterOptions {
   std::string pidfile;  // -p; overrides global.pidfile
   bool daemonize = false;
   std::string master_socket;  // -S; overrides global.master_socket
+  int state_fd = -1;          // --master-state FD: this master replaces itself (binary upgrade)
   std::string binary;         // absolute path of the weir executable, resolved at start
 };
 
@@ -65,6 +66,14 @@ class Master {
   void enforce_max_old_generations();
   std::optional<std::string> cli_command(CliClient& client, const std::string& line);
   std::string show_proc();
+  // Binary upgrade: replaces this process with the binary on disk, handing over
+  // sockets, children and the CLI clients waiting for the reload. Returns only
+  // on failure.
+  void reexec(const std::vector<uint64_t>& waiters);
+  bool restore_state(int fd, std::vector<uint64_t>* waiters);
+  int run_after_reexec();
+  int loop();
+  void block_signals();
   void tick();
   void stop_workers_fast();
   void write_pidfile();
@@ -100,8 +109,10 @@ class Master {
   std::string startup_log_;
   std::string last_startup_log_;
   bool initial_ready_ = false;
+  bool carry_log_ = false;  // keep the captured lines into the next reload (after a re-exec)
   int reloads_ = 0;
   int64_t start_ms_ = 0;
+  std::string running_id_;  // executable_id() of the binary this master runs
 };
 
 }  // namespace weir

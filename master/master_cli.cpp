@@ -58,6 +58,21 @@ void MasterCli::adopt_listen_fd(UniqueFd fd, const std::string& path) {
   path_ = path;
 }
 
+int MasterCli::client_fd(uint64_t id) const {
+  for (const auto& c : clients_)
+    if (c->id() == id) return c->fd();
+  return -1;
+}
+
+void MasterCli::adopt_client(UniqueFd fd, uint64_t id) {
+  net::set_nonblocking(fd.get());
+  auto c = std::make_unique<CliClient>(std::move(fd), id);
+  c->waiting_ = true;
+  c->eof_ = true;  // it sent its command; only the answer is left to give
+  clients_.push_back(std::move(c));
+  if (id >= next_id_) next_id_ = id + 1;
+}
+
 void MasterCli::collect_fds(std::vector<int>* fds, std::vector<short>* events) const {
   if (!listen_fd_) return;
   fds->push_back(listen_fd_.get());

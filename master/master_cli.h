@@ -52,6 +52,11 @@ class MasterCli {
   // Inherited across a master re-exec (binary upgrade).
   int listen_fd() const { return listen_fd_.get(); }
   void adopt_listen_fd(UniqueFd fd, const std::string& path);
+  const std::string& path() const { return path_; }
+  // The socket of a connected client (-1 if it is gone), and taking one back after
+  // a re-exec, still waiting for its answer.
+  int client_fd(uint64_t id) const;
+  void adopt_client(UniqueFd fd, uint64_t id);
 
  private:
   void accept_all();

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/timer.h"
+#include "common/version.h"
 #include "worker/listener.h"
 #include "worker/thread_context.h"
 
@@ -141,7 +142,7 @@ int Worker::run() {
     os_threads_.emplace_back([ctx] { ctx->loop().run(); });
   }
   std::string lines = "pid=" + std::to_string(getpid()) +
-                      " threads=" + std::to_string(threads_.size()) + " version=" WEIR_VERSION;
+                      " threads=" + std::to_string(threads_.size()) + " version=" + version();
   channel_.send(ipc::MsgType::kReady, lines);
   threads_[0]->loop().run();
   for (auto& th : os_threads_) th.join();

@@ -8,7 +8,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
@@ -193,6 +197,123 @@ TEST(SdNotify, ReadyReloadingReadyStoppingInOrder) {
   EXPECT_EQ(next(), "STOPPING=1");
   EXPECT_TRUE(weir->wait_exit(10000));
   remove_tree(dir);
+}
+
+}  // namespace
+}  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+// Requests in a loop on fresh connections and on one keep-alive connection;
+// counts anything that is not a 200.
+class TrafficLoop {
+ public:
+  explicit TrafficLoop(uint16_t port) : port_(port) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~TrafficLoop() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+
+ private:
+  void run() {
+    std::unique_ptr<HttpClient> ka;
+    while (!stop_) {
+      auto r = http_get(port_, "/fresh");
+      (r && r->status == 200) ? ++ok_ : ++failed_;
+      try {
+        if (!ka || !ka->connected()) ka = std::make_unique<HttpClient>(port_);
+        auto k = ka->request("GET", "/ka");
+        (k && k->status == 200) ? ++ok_ : ++failed_;
+        if (k && k->header("Connection") == "close") ka.reset();
+      } catch (const std::exception&) {
+        ++failed_;
+        ka.reset();
+      }
+    }
+  }
+  uint16_t port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0};
+  std::atomic<int> failed_{0};
+  std::thread thread_;
+};
+
+size_t open_fds(pid_t pid) {
+  CommandResult r = run_command({"ls", "/proc/" + std::to_string(pid) + "/fd"});
+  return count_matching_lines(r.out, ".");
+}
+
+TEST(BinaryUpgrade, ReloadReExecutesTheMasterFromTheNewBinaryWithoutLosingRequests) {
+  ignore_sigpipe();
+  std::string dir = make_temp_dir();
+  std::string bin = dir + "/weir";
+  write_file(bin, read_file(weir_binary()));
+  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  std::string sock = dir + "/master.sock";
+  ::setenv("WEIR_BINARY", bin.c_str(), 1);
+  WeirOptions opts;
+  opts.extra_args = {"-S", sock};
+  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
+  ::unsetenv("WEIR_BINARY");
+  ASSERT_TRUE(weir);
+  pid_t master = weir->pid();
+  {
+    TrafficLoop traffic(spec.port);
+    ASSERT_TRUE(wait_until([&] { return traffic.ok() > 20; }, 10000));
+    // What a package upgrade does: the new file is renamed over the old one.
+    write_file(bin + ".new", read_file(WEIR_NEXT_BINARY));
+    ASSERT_EQ(::chmod((bin + ".new").c_str(), 0755), 0);
+    ASSERT_EQ(::rename((bin + ".new").c_str(), bin.c_str()), 0);
+    std::string out = cli(sock, "reload");
+    EXPECT_EQ(out.rfind("Success=1\n--\n", 0), 0u) << out;
+    EXPECT_NE(out.find("master re-executed"), std::string::npos) << out;
+    int before = traffic.ok();
+    ASSERT_TRUE(wait_until([&] { return traffic.ok() > before + 20; }, 10000));
+    traffic.stop();
+    EXPECT_EQ(traffic.failed(), 0);
+  }
+  std::string proc = cli(sock, "show proc");
+  EXPECT_EQ(count_matching_lines(proc, "^" + std::to_string(master) + R"(\s+master\s.*\+next$)"),
+            1u)
+      << proc;
+  EXPECT_EQ(count_matching_lines(proc, R"(worker\s+2\s+current\s.*\+next$)"), 1u) << proc;
+  EXPECT_EQ(run_command({bin, "-v"}).out.rfind("weir 0.1.0+next", 0), 0u);
+  weir.reset();
+  remove_tree(dir);
+}
+
+TEST(MasterCli, ManyReloadsUnderTrafficLoseNothingAndLeakNoDescriptors) {
+  Fixture f("  max_old_generations: 50\n");
+  ASSERT_TRUE(f.weir);
+  ASSERT_EQ(cli(f.sock, "reload").rfind("Success=1", 0), 0u);
+  ASSERT_TRUE(wait_until(
+      [&] { return count_matching_lines(cli(f.sock, "show proc"), "draining") == 0; }, 20000));
+  size_t fds_before = open_fds(f.weir->pid());
+  TrafficLoop traffic(f.spec.port);
+  for (int i = 0; i < 30; ++i) {
+    if (i % 2) {
+      f.weir->signal(SIGHUP);
+      ASSERT_TRUE(f.weir->wait_ready_count(static_cast<size_t>(i + 3), 20000)) << i;
+    } else {
+      ASSERT_EQ(cli(f.sock, "reload").rfind("Success=1", 0), 0u) << i;
+    }
+  }
+  traffic.stop();
+  EXPECT_EQ(traffic.failed(), 0);
+  EXPECT_GT(traffic.ok(), 30);
+  ASSERT_TRUE(wait_until(
+      [&] { return count_matching_lines(cli(f.sock, "show proc"), "draining") == 0; }, 30000))
+      << cli(f.sock, "show proc");
+  EXPECT_EQ(open_fds(f.weir->pid()), fds_before);
 }
 
 }  // namespace
