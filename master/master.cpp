@@ -549,8 +549,18 @@ void Master::reap_children() {
       for (int i = 1; i < crash_streak_ && delay < kMaxRespawnDelayMs; ++i) delay *= 2;
       if (delay > kMaxRespawnDelayMs) delay = kMaxRespawnDelayMs;
       respawn_at_ms_ = now_ms() + delay;
-      log::notice("respawning a worker for generation %d in %lld ms", gen,
-                  static_cast<long long>(delay));
+      if (crash_streak_ >= 3) {
+        log::alert(
+            "crash loop: workers died %d times in a row, each within %lld s of starting; "
+            "next attempt in %lld ms",
+            crash_streak_, static_cast<long long>(kStableWorkerMs / 1000),
+            static_cast<long long>(delay));
+        sd::notify("STATUS=crash loop: " + std::to_string(crash_streak_) +
+                   " worker deaths in a row");
+      } else {
+        log::notice("respawning a worker for generation %d in %lld ms", gen,
+                    static_cast<long long>(delay));
+      }
     }
   }
 }
