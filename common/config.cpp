@@ -19,6 +19,10 @@ int Config::backend_index(std::string_view name) const {
   return -1;
 }
 
+std::string RuntimeApiEndpoint::key() const {
+  return path.empty() ? "tcp:" + addr.to_string() : "unix:" + path;
+}
+
 std::string ConfigError::to_string() const {
   if (line <= 0) return file + ": " + message;
   std::string out = file + ":" + std::to_string(line);

@@ -35,6 +35,23 @@ struct SourceMark {
   int column = 0;  // 1-based; 0 when unknown
 };
 
+enum class ApiLevel {
+  kUser,      // read-only commands
+  kOperator,  // + server state and weight changes
+  kAdmin,     // everything
+};
+
+// One runtime-API endpoint: a Unix socket (path) or a TCP address.
+struct RuntimeApiEndpoint {
+  std::string path;  // Unix socket when non-empty
+  SockAddr addr;     // TCP otherwise
+  ApiLevel level = ApiLevel::kAdmin;
+  uint32_t mode = 0600;  // Unix socket permissions
+  SourceMark mark;
+  // A stable key across reloads ("unix:/run/weir/admin.sock", "tcp:127.0.0.1:9999").
+  std::string key() const;
+};
+
 struct LogSink {
   LogTarget target = LogTarget::kStdout;
   std::string path;  // for kFile
@@ -110,6 +127,7 @@ struct GlobalConfig {
   int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
   int max_old_generations = 10;      // draining generations alive at once; oldest forced out
   std::string master_socket;         // master CLI Unix socket; empty = none
+  std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
 };
 
 struct Config {

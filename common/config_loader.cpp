@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -42,10 +43,10 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 
 // The keys each block accepts (also the candidates for "did you mean").
 constexpr std::string_view kTopKeys[] = {"global", "defaults", "frontends", "backends"};
-constexpr std::string_view kGlobalKeys[] = {"threads",      "maxconn",  "user",
-                                            "group",        "pidfile",  "log",
-                                            "tune",         "timeouts", "max_old_generations",
-                                            "master_socket"};
+constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",    "user",
+                                            "group",         "pidfile",    "log",
+                                            "tune",          "timeouts",   "max_old_generations",
+                                            "master_socket", "runtime_api"};
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
 constexpr std::string_view kLogKeys[] = {"target", "format"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
@@ -125,6 +126,7 @@ class Loader : private config_detail::ValueReader {
 
   void load_global(const YamlNode& node);
   void load_logs(const YamlNode& node);
+  void load_runtime_api(const YamlNode& node);
   void load_defaults(const YamlNode& node);
   void load_backends(const YamlNode& node);
   void load_backend(const Field& field);
@@ -237,6 +239,7 @@ void Loader::load_global(const YamlNode& node) {
     }
   }
   if (const YamlNode* v = fields.get("log")) load_logs(*v);
+  if (const YamlNode* v = fields.get("runtime_api")) load_runtime_api(*v);
   if (const YamlNode* v = fields.get("tune")) {
     const Fields tune = map_fields(*v, "global.tune");
     reject_unknown(tune, kTuneKeys, "in global.tune");
@@ -253,6 +256,84 @@ void Loader::load_global(const YamlNode& node) {
   }
   if (const YamlNode* v = fields.get("timeouts")) {
     load_timeouts(*v, "global.timeouts", "global", {{"hard_stop_after", &global.hard_stop_after}});
+  }
+}
+
+void Loader::load_runtime_api(const YamlNode& node) {
+  static constexpr std::string_view kApiKeys[] = {"address", "level", "mode"};
+  std::vector<const YamlNode*> entries;
+  if (node.kind == Kind::kSequence) {
+    for (const auto& item : node.items) entries.push_back(item.get());
+  } else if (node.kind != Kind::kNull) {
+    entries.push_back(&node);
+  }
+  for (const YamlNode* entry : entries) {
+    RuntimeApiEndpoint ep;
+    ep.mark = entry->mark;
+    const YamlNode* address = entry;
+    const YamlNode* level = nullptr;
+    const YamlNode* mode = nullptr;
+    if (entry->kind == Kind::kMap) {
+      const Fields fields = map_fields(*entry, "global.runtime_api entry");
+      reject_unknown(fields, kApiKeys, "in global.runtime_api entry");
+      address = fields.get("address");
+      level = fields.get("level");
+      mode = fields.get("mode");
+      if (!address) {
+        error(entry->mark, "global: runtime_api: entry has no address");
+        continue;
+      }
+    }
+    const auto text = text_value(*address, "global: runtime_api: address",
+                                 "an absolute socket path or host:port");
+    if (!text) continue;
+    if (!text->empty() && text->front() == '/') {
+      ep.path = *text;
+    } else {
+      std::string why;
+      auto addr = parse_address(*text, false, &why);
+      if (!addr) {
+        error(address->mark, "global: runtime_api: address " + quoted(*text) + ": " + why);
+        continue;
+      }
+      ep.addr = *addr;
+    }
+    if (level) {
+      const auto lv = text_value(*level, "global: runtime_api: level", "user, operator or admin");
+      if (!lv) continue;
+      if (*lv == "user") {
+        ep.level = ApiLevel::kUser;
+      } else if (*lv == "operator") {
+        ep.level = ApiLevel::kOperator;
+      } else if (*lv == "admin") {
+        ep.level = ApiLevel::kAdmin;
+      } else {
+        error(level->mark, "global: runtime_api: unknown level " + quoted(*lv) +
+                               " (expected user, operator or admin)");
+        continue;
+      }
+    }
+    if (mode) {
+      const auto m = text_value(*mode, "global: runtime_api: mode", "an octal mode like 0660");
+      if (!m) continue;
+      char* end = nullptr;
+      unsigned long v = std::strtoul(m->c_str(), &end, 8);
+      if (m->empty() || *end != '\0' || v > 0777) {
+        error(mode->mark, "global: runtime_api: mode " + quoted(*m) +
+                              " is not an octal permission (0000..0777)");
+        continue;
+      }
+      ep.mode = static_cast<uint32_t>(v);
+    }
+    bool duplicate = false;
+    for (const RuntimeApiEndpoint& other : config_.global.runtime_api) {
+      if (other.key() == ep.key()) duplicate = true;
+    }
+    if (duplicate) {
+      error(address->mark, "global: runtime_api: " + ep.key() + " is listed twice");
+      continue;
+    }
+    config_.global.runtime_api.push_back(std::move(ep));
   }
 }
 

@@ -4,6 +4,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -47,6 +50,35 @@ UniqueFd listen_tcp(const SockAddr& addr, int backlog, bool v6only, std::string*
   }
   if (::listen(fd.get(), backlog) != 0) {
     *error = "cannot listen on " + addr.to_string() + ": " + std::strerror(errno);
+    return {};
+  }
+  return fd;
+}
+
+UniqueFd listen_unix(const std::string& path, unsigned mode, int backlog, std::string* error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    *error = "socket path too long: " + path;
+    return {};
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    *error = "socket " + path + " is in use by another process";
+    return {};
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    *error = std::string("socket: ") + std::strerror(errno);
+    return {};
+  }
+  ::unlink(path.c_str());
+  mode_t old = umask(0177);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  umask(old);
+  if (rc != 0 || ::chmod(path.c_str(), mode) != 0 || ::listen(fd.get(), backlog) != 0) {
+    *error = "cannot listen on " + path + ": " + std::strerror(errno);
     return {};
   }
   return fd;

@@ -17,6 +17,11 @@ void set_nodelay(int fd);
 // and sets *error ("cannot bind 0.0.0.0:80: Address already in use") on failure.
 UniqueFd listen_tcp(const SockAddr& addr, int backlog, bool v6only, std::string* error);
 
+// Binds and listens on a Unix stream socket with the given permissions. A socket
+// file nobody answers on (left by a process that died) is replaced; one in use
+// is an error.
+UniqueFd listen_unix(const std::string& path, unsigned mode, int backlog, std::string* error);
+
 // Starts a non-blocking connect. On success returns the fd and sets *in_progress
 // when the connection completes later (EPOLLOUT, then check socket_error()).
 UniqueFd connect_tcp(const SockAddr& addr, bool* in_progress, int* err);

@@ -65,6 +65,10 @@ Master::Master(MasterOptions opts)
 
 Master::~Master() {
   if (!pidfile_.empty()) ::unlink(pidfile_.c_str());
+  // Runtime-API socket files go with the master that created them.
+  for (auto& [key, sock] : listeners_) {
+    if (key.rfind("unix:", 0) == 0) ::unlink(key.c_str() + 5);
+  }
 }
 
 int64_t Master::now_ms() const {
@@ -118,6 +122,28 @@ bool Master::open_listeners(const Config& cfg, std::map<std::string, ListenSocke
       }
       (*next)[key] = ListenSocket{std::move(fd), b.address_text};
     }
+  }
+  for (const RuntimeApiEndpoint& ep : cfg.global.runtime_api) {
+    std::string key = ep.key();
+    if (next->count(key)) continue;
+    auto it = listeners_.find(key);
+    if (it != listeners_.end()) {
+      (*next)[key] = std::move(it->second);
+      listeners_.erase(it);
+      continue;
+    }
+    std::string error;
+    UniqueFd fd = ep.path.empty() ? net::listen_tcp(ep.addr, 64, true, &error)
+                                  : net::listen_unix(ep.path, ep.mode, 64, &error);
+    if (!fd) {
+      log::error("%s:%d:%d: runtime_api: %s", cfg.source_name.c_str(), ep.mark.line, ep.mark.column,
+                 error.c_str());
+      for (auto& [k, v] : *next)
+        if (v.fd) listeners_[k] = std::move(v);
+      next->clear();
+      return false;
+    }
+    (*next)[key] = ListenSocket{std::move(fd), key};
   }
   return true;
 }
@@ -219,6 +245,13 @@ void Master::on_worker_readable(WorkerProc& w) {
     switch (m->type) {
       case ipc::MsgType::kReady:
         on_worker_ready(w, m->payload);
+        break;
+      case ipc::MsgType::kReply:
+        if (!w.command_waiters.empty()) {
+          uint64_t id = w.command_waiters.front();
+          w.command_waiters.erase(w.command_waiters.begin());
+          cli_->answer(id, m->payload);
+        }
         break;
       case ipc::MsgType::kFailed:
         log::error("worker pid=%d generation=%d failed to start: %s", w.pid, w.generation,
@@ -465,6 +498,38 @@ void Master::enforce_max_old_generations() {
   }
 }
 
+std::optional<std::string> Master::forward_command(CliClient& client, const std::string& line) {
+  // "@<generation> <command>" or "@!<pid> <command>".
+  size_t space = line.find(' ');
+  std::string target = line.substr(1, space == std::string::npos ? std::string::npos : space - 1);
+  std::string command = space == std::string::npos ? "" : line.substr(space + 1);
+  if (target.empty() || command.empty()) {
+    return std::string("Error: usage: @<generation> <command> or @!<pid> <command>");
+  }
+  bool by_pid = target[0] == '!';
+  if (by_pid) target.erase(0, 1);
+  char* end = nullptr;
+  long n = std::strtol(target.c_str(), &end, 10);
+  if (target.empty() || *end != '\0' || n <= 0) {
+    return "Error: '" + target + "' is not a " + (by_pid ? "pid" : "generation number");
+  }
+  WorkerProc* w = nullptr;
+  for (auto& candidate : workers_) {
+    if ((by_pid && candidate->pid == n) || (!by_pid && candidate->generation == n)) {
+      if (!w || candidate->started_ms > w->started_ms) w = candidate.get();
+    }
+  }
+  if (!w || !w->ready || !w->channel.valid()) {
+    return "Error: no running worker " + std::string(by_pid ? "with pid " : "of generation ") +
+           target;
+  }
+  if (!w->channel.send(ipc::MsgType::kCommand, command)) {
+    return "Error: cannot reach worker " + std::to_string(w->pid);
+  }
+  w->command_waiters.push_back(client.id());
+  return std::nullopt;
+}
+
 std::string Master::show_proc() {
   std::string out =
       "#<PID>   <type>   <generation>  <state>    <uptime>       <reloads>  <version>\n";
@@ -496,15 +561,13 @@ std::optional<std::string> Master::cli_command(CliClient& client, const std::str
         "reload             reload the configuration; answers Success=1 or Success=0, then the\n"
         "                   log lines of the reload after a \"--\" line\n"
         "show startup-logs  the log lines of the last start or reload\n"
-        "@<gen> <command>   send a runtime-API command to a worker generation (not yet available)\n"
-        "@!<pid> <command>  same, by worker pid (not yet available)\n");
+        "@<gen> <command>   run a runtime-API command in the worker of a generation\n"
+        "@!<pid> <command>  same, by worker pid\n");
   }
   if (line == "show proc") return show_proc();
   if (line == "show startup-logs") return last_startup_log_;
   if (line == "reload") return start_reload(client.id());
-  if (line[0] == '@') {
-    return std::string("the runtime API is not available yet: cannot forward '") + line + "'";
-  }
+  if (line[0] == '@') return forward_command(client, line);
   return "Unknown command: '" + line + "'. Type 'help' for the list of commands.";
 }
 
@@ -515,6 +578,10 @@ void Master::reap_children() {
     if (pid <= 0) return;
     WorkerProc* w = find(pid);
     if (!w) continue;
+    for (uint64_t id : w->command_waiters) {
+      cli_->answer(id, "Error: worker " + std::to_string(pid) + " exited before answering");
+    }
+    w->command_waiters.clear();
     bool was_ready = w->ready;
     bool draining = w->draining;
     int gen = w->generation;

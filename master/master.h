@@ -44,7 +44,8 @@ class Master {
     bool ready = false;
     bool draining = false;
     int64_t started_ms = 0;
-    std::string version;  // from its READY message
+    std::string version;                    // from its READY message
+    std::vector<uint64_t> command_waiters;  // CLI clients waiting for a kReply, in order
   };
   struct ListenSocket {
     UniqueFd fd;
@@ -66,6 +67,7 @@ class Master {
   void enforce_max_old_generations();
   std::optional<std::string> cli_command(CliClient& client, const std::string& line);
   std::string show_proc();
+  std::optional<std::string> forward_command(CliClient& client, const std::string& line);
   // Binary upgrade: replaces this process with the binary on disk, handing over
   // sockets, children and the CLI clients waiting for the reload. Returns only
   // on failure.

@@ -83,7 +83,8 @@ class Backend {
 
 class Frontend {
  public:
-  Frontend(const FrontendConfig& cfg, Backend* backend) : cfg_(cfg), backend_(backend) {}
+  Frontend(const FrontendConfig& cfg, Backend* backend)
+      : cfg_(cfg), backend_(backend), maxconn_(cfg.maxconn) {}
   const FrontendConfig& config() const { return cfg_; }
   const std::string& name() const { return cfg_.name; }
   Mode mode() const { return cfg_.mode; }
@@ -91,11 +92,15 @@ class Frontend {
   TrafficCounters& counters() { return counters_; }
   // Connections currently open on this frontend (for maxconn).
   std::atomic<int64_t> conns{0};
+  // 0: no frontend limit. Starts at the configured value; the runtime API changes it.
+  uint32_t maxconn() const { return maxconn_.load(std::memory_order_relaxed); }
+  void set_maxconn(uint32_t n) { maxconn_.store(n, std::memory_order_relaxed); }
 
  private:
   FrontendConfig cfg_;
   Backend* backend_;
   TrafficCounters counters_;
+  std::atomic<uint32_t> maxconn_;
 };
 
 }  // namespace weir

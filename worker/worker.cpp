@@ -15,6 +15,7 @@
 #include "common/timer.h"
 #include "common/version.h"
 #include "worker/listener.h"
+#include "worker/runtime_api.h"
 #include "worker/thread_context.h"
 
 namespace weir {
@@ -116,7 +117,17 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
       }
     }
   }
+  for (const RuntimeApiEndpoint& ep : config_.global.runtime_api) {
+    auto it = by_key.find(ep.key());
+    if (it == by_key.end()) {
+      *error = "the master did not pass a socket for " + ep.key();
+      return false;
+    }
+    api_listeners_.push_back(
+        std::make_unique<ApiListener>(*threads_[0], *this, it->second, ep.level));
+  }
   if (!drop_privileges(config_.global, error)) return false;
+  start_ms_ = EventLoop::monotonic_ms();
 
   ThreadContext& main = *threads_[0];
   channel_handler_ = std::make_unique<ChannelHandler>(*this);
@@ -137,6 +148,9 @@ int Worker::run() {
     });
     ctx->loop().post([ctx] { ctx->start_housekeeping(); });
   }
+  threads_[0]->loop().post([this] {
+    for (auto& api : api_listeners_) api->start();
+  });
   for (size_t t = 1; t < threads_.size(); ++t) {
     ThreadContext* ctx = threads_[t].get();
     os_threads_.emplace_back([ctx] { ctx->loop().run(); });
@@ -151,7 +165,7 @@ int Worker::run() {
 }
 
 bool Worker::admit(Frontend& fe) {
-  uint32_t fe_max = fe.config().maxconn;
+  uint32_t fe_max = fe.maxconn();
   if (fe_max && fe.conns.load(std::memory_order_relaxed) >= fe_max) return false;
   if (conns_.load(std::memory_order_relaxed) >= config_.global.maxconn) return false;
   fe.conns.fetch_add(1, std::memory_order_relaxed);
@@ -181,6 +195,12 @@ void Worker::on_channel_message(ipc::Message& msg) {
     case ipc::MsgType::kDrain:
       start_drain("asked by the master");
       break;
+    case ipc::MsgType::kCommand: {
+      // From the master CLI's @N prefix: the master CLI is an admin interface.
+      std::string answer = run_api_command(*this, ApiLevel::kAdmin, msg.payload);
+      channel_.send(ipc::MsgType::kReply, answer);
+      break;
+    }
     case ipc::MsgType::kStop:
       log::notice("worker generation %d stopping now", generation_);
       stop_all();
@@ -209,6 +229,11 @@ void Worker::start_drain(const char* why) {
       ctx->drain_sessions();
     });
   }
+  // The current generation answers the runtime API; a draining one only through
+  // the master (@N).
+  threads_[0]->loop().post([this] {
+    for (auto& api : api_listeners_) api->stop();
+  });
   drain_timer_->set(threads_[0]->loop().now_ms() + 50);
 }
 

@@ -36,8 +36,17 @@ class Worker {
   int generation() const { return generation_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
+  const std::vector<std::unique_ptr<Frontend>>& frontends() const { return frontends_; }
+  const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
+  int64_t start_ms() const { return start_ms_; }
+  int64_t current_connections() const { return conns_.load(std::memory_order_relaxed); }
+
   // Connection accounting for maxconn (global and per frontend).
   bool admit(Frontend& fe);
+  // A limit was raised at runtime: listeners paused by it may accept again.
+  void resume_listeners_if_paused() {
+    if (paused_listeners_.load() > 0 && !draining()) resume_listeners();
+  }
   void release(Frontend& fe);
 
  private:
@@ -61,6 +70,8 @@ class Worker {
   std::vector<std::unique_ptr<ThreadContext>> threads_;
   std::vector<std::vector<std::unique_ptr<Listener>>> listeners_;  // per thread
   std::vector<std::thread> os_threads_;
+  std::vector<std::unique_ptr<class ApiListener>> api_listeners_;  // on thread 0
+  int64_t start_ms_ = 0;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> conns_{0};
   std::atomic<int> paused_listeners_{0};

@@ -171,3 +171,61 @@ TEST_F(Process, DaemonModeWritesPidFile) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST_F(Process, ReloadsAskedDuringAReloadAreCoalescedNeverLost) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  // Three requests in a row: the first runs, the other two become one more.
+  weir->signal(SIGHUP);
+  weir->signal(SIGHUP);
+  weir->signal(SIGHUP);
+  ASSERT_TRUE(weir->wait_ready_count(2, 15000));
+  EXPECT_TRUE(wait_until([&] { return weir->current_generation() >= 2; }, 15000));
+  // Give a wrongly repeated reload every chance to show up.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  int gen = weir->current_generation();
+  EXPECT_TRUE(gen == 2 || gen == 3) << gen;
+  if (gen == 3) {
+    EXPECT_TRUE(weir->wait_for_stderr("reload requested while one is in progress", 1000));
+  }
+  // Never two generations starting at once: each "started" is followed by its "ready".
+  std::string err = weir->stderr_text();
+  EXPECT_EQ(count_matching_lines(err, "generation=[0-9]+ started"),
+            count_matching_lines(err, "generation=[0-9]+ ready"));
+}
+
+TEST_F(Process, ReloadAddsAndRemovesFrontends) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  uint16_t extra = free_tcp_port();
+  std::string yaml = proxy_yaml(spec);
+  std::string added = yaml;
+  size_t pos = added.find("backends:");
+  added.insert(
+      pos, "  extra: {bind: [\"127.0.0.1:" + std::to_string(extra) + "\"], default_backend: be}\n");
+  weir->write_config(added);
+  weir->signal(SIGHUP);
+  ASSERT_TRUE(weir->wait_ready_count(2, 15000)) << weir->stderr_text();
+  auto r = http_get(extra, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  weir->write_config(yaml);
+  weir->signal(SIGHUP);
+  ASSERT_TRUE(weir->wait_ready_count(3, 15000)) << weir->stderr_text();
+  EXPECT_TRUE(wait_until([&] { return !can_connect(extra); }, 10000));
+  auto still = http_get(spec.port, "/");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->status, 200);
+}
+
+}  // namespace
+}  // namespace weir::test

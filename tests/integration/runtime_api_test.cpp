@@ -1,0 +1,141 @@
+// The runtime API and weirctl as an operator uses them, and the master CLI's
+// forwarding of runtime commands to worker generations.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "tests/support/http_client.h"
+#include "tests/support/launcher.h"
+#include "tests/support/origin.h"
+#include "tests/support/weir_config.h"
+
+namespace weir::test {
+namespace {
+
+CommandResult weirctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {WEIRCTL_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, 30000);
+}
+
+class RuntimeApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ignore_sigpipe();
+    dir_ = make_temp_dir();
+    admin_ = dir_ + "/admin.sock";
+    master_ = dir_ + "/master.sock";
+    user_port_ = free_tcp_port();
+    spec_.servers = {origin_.address()};
+    spec_.global_extra = "  runtime_api:\n    - {address: " + admin_ +
+                         ", level: admin, mode: \"0660\"}\n    - {address: \"127.0.0.1:" +
+                         std::to_string(user_port_) + "\", level: user}\n";
+    WeirOptions opts;
+    opts.extra_args = {"-S", master_};
+    weir_ = WeirProcess::start(proxy_yaml(spec_), opts);
+  }
+  void TearDown() override {
+    weir_.reset();
+    remove_tree(dir_);
+  }
+  std::string user_endpoint() const { return "127.0.0.1:" + std::to_string(user_port_); }
+
+  OriginServer origin_{"a"};
+  ProxySpec spec_;
+  std::string dir_, admin_, master_;
+  uint16_t user_port_ = 0;
+  std::unique_ptr<WeirProcess> weir_;
+};
+
+TEST_F(RuntimeApi, ShowInfoOverTheUnixSocketWithWeirctl) {
+  ASSERT_TRUE(weir_);
+  struct stat st {};
+  ASSERT_EQ(::stat(admin_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  ASSERT_TRUE(http_get(spec_.port, "/"));
+  CommandResult r = weirctl({"-s", admin_, "show", "info"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Pid: " + std::to_string(weir_->current_worker())), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Generation: 1\n"), std::string::npos);
+  EXPECT_NE(r.out.find("CumSessions: 1\n"), std::string::npos) << r.out;
+  EXPECT_NE(weirctl({"-s", admin_, "help"}).out.find("show info"), std::string::npos);
+}
+
+TEST_F(RuntimeApi, LevelsAndErrorsGiveClearRefusalsAndExitCodes) {
+  ASSERT_TRUE(weir_);
+  // Read-only endpoint: reading works, changing is refused.
+  CommandResult r = weirctl({"-s", user_endpoint(), "show info"});
+  EXPECT_EQ(r.exit_code, 0);
+  r = weirctl({"-s", user_endpoint(), "set", "maxconn", "frontend", "fe", "5"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("needs the admin level"), std::string::npos) << r.out;
+  r = weirctl({"-s", admin_, "frobnicate"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out.rfind("Error: unknown command", 0), 0u) << r.out;
+  r = weirctl({"-s", admin_, "set", "maxconn", "frontend", "nope", "5"});
+  EXPECT_EQ(r.exit_code, 1);
+  r = weirctl({"-s", dir_ + "/missing.sock", "show", "info"});
+  EXPECT_EQ(r.exit_code, 2);
+  // Several commands on one connection, separated by ';', each answered.
+  r = weirctl({"-s", admin_, "help; show info"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("Commands"), std::string::npos);
+  EXPECT_NE(r.out.find("Name: weir"), std::string::npos);
+}
+
+TEST_F(RuntimeApi, SetMaxconnFrontendTakesEffectAtOnce) {
+  ASSERT_TRUE(weir_);
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "maxconn", "frontend", "fe", "1"}).exit_code, 0);
+  HttpClient first(spec_.port);
+  ASSERT_TRUE(first.request("GET", "/"));
+  // The second connection waits in the backlog while the first one is open.
+  HttpClient second(spec_.port);
+  ASSERT_TRUE(second.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_FALSE(second.read_response(500));
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "maxconn", "frontend", "fe", "0"}).exit_code, 0);
+  auto r = second.read_response(10000);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(RuntimeApi, MasterForwardsToGenerationsAndOnlyTheCurrentOneAnswersTheSocket) {
+  ASSERT_TRUE(weir_);
+  pid_t gen1 = weir_->current_worker();
+  CommandResult r = weirctl({"-m", master_, "@1", "show", "info"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Generation: 1\n"), std::string::npos) << r.out;
+  // Keep generation 1 alive (draining) with an idle keep-alive connection.
+  HttpClient idle(spec_.port);
+  ASSERT_TRUE(idle.request("GET", "/"));
+  r = weirctl({"-m", master_, "reload"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = weirctl({"-m", master_, "@!" + std::to_string(gen1), "show", "info"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("State: draining"), std::string::npos) << r.out;
+  r = weirctl({"-m", master_, "@2 show info"});
+  EXPECT_NE(r.out.find("Generation: 2\n"), std::string::npos) << r.out;
+  r = weirctl({"-s", admin_, "show", "info"});
+  EXPECT_NE(r.out.find("Generation: 2\n"), std::string::npos) << r.out;
+  r = weirctl({"-m", master_, "@9", "show", "info"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("no running worker of generation 9"), std::string::npos);
+  r = weirctl({"-m", master_, "show", "proc"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(count_matching_lines(r.out, R"(worker\s+1\s+draining)"), 1u) << r.out;
+}
+
+TEST_F(RuntimeApi, WeirctlReadsCommandsFromStandardInput) {
+  ASSERT_TRUE(weir_);
+  std::vector<std::string> argv = {WEIRCTL_BINARY, "-s", admin_};
+  CommandResult r = run_command(argv, 30000, "show info\nhelp\n");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("Name: weir"), std::string::npos);
+  EXPECT_NE(r.out.find("Commands"), std::string::npos);
+  r = run_command(argv, 30000, "show info\nnonsense\n");
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace weir::test

@@ -1,0 +1,43 @@
+#pragma once
+// The runtime API of a worker: commands that operators (and weirctl) send over
+// the endpoints of global.runtime_api, or through the master CLI's @N prefix.
+// Each command has a minimum level; an endpoint's level bounds what it may run.
+// Answers end with an empty line on the wire; errors start with "Error: ".
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/event_loop.h"
+#include "common/fd.h"
+
+namespace weir {
+
+class Worker;
+class ThreadContext;
+
+// Runs one command line at `level`; returns the answer without its final empty line.
+std::string run_api_command(Worker& worker, ApiLevel level, std::string_view line);
+
+// Accepts runtime-API connections on one endpoint (on thread 0 of the worker).
+class ApiListener final : public IoHandler {
+ public:
+  ApiListener(ThreadContext& ctx, Worker& worker, int fd, ApiLevel level)
+      : ctx_(ctx), worker_(worker), fd_(fd), level_(level) {}
+  ~ApiListener();
+  void on_io(uint32_t events) override;
+  void start();
+  void stop();  // a draining generation stops answering here
+
+ private:
+  ThreadContext& ctx_;
+  Worker& worker_;
+  int fd_;  // owned by the Worker
+  ApiLevel level_;
+  bool polling_ = false;
+};
+
+}  // namespace weir
