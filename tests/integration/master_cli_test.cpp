@@ -193,6 +193,14 @@ TEST(SdNotify, ReadyReloadingReadyStoppingInOrder) {
   EXPECT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
   std::string ready2 = next();
   EXPECT_EQ(ready2.rfind("READY=1\nSTATUS=generation 2 serving", 0), 0u) << ready2;
+  // A refused reload: systemd still sees READY, with the reason in STATUS.
+  weir->write_config("frontends: {web: {bind: [\"127.0.0.1:1\"], default_backend: nope}}\n");
+  weir->signal(SIGHUP);
+  EXPECT_EQ(next().rfind("RELOADING=1\n", 0), 0u);
+  std::string refused = next();
+  EXPECT_EQ(refused.rfind("READY=1\nSTATUS=reload failed: ", 0), 0u) << refused;
+  EXPECT_NE(refused.find("default_backend 'nope' does not exist"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("generation 2 serving"), std::string::npos) << refused;
   weir->signal(SIGTERM);
   EXPECT_EQ(next(), "STOPPING=1");
   EXPECT_TRUE(weir->wait_exit(10000));

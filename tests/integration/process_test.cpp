@@ -229,3 +229,50 @@ TEST_F(Process, ReloadAddsAndRemovesFrontends) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST_F(Process, HardStopAfterEndsADrainingGenerationHeldByATunnel) {
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.mode = "tcp";
+  spec.servers = {a.address()};
+  spec.global_extra = "  timeouts: {hard_stop_after: 1s}\n";
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  pid_t first = weir->current_worker();
+  HttpClient tunnel(spec.port);  // a tcp connection that never ends by itself
+  ASSERT_TRUE(tunnel.request("GET", "/"));
+  weir->signal(SIGHUP);
+  ASSERT_TRUE(weir->wait_ready_count(2, 15000));
+  // The old generation gives up on the tunnel at hard_stop_after and exits.
+  EXPECT_TRUE(weir->wait_for_stderr("hard_stop_after reached with 1 connections left", 10000))
+      << weir->stderr_text();
+  EXPECT_TRUE(wait_until([&] { return kill(first, 0) != 0; }, 10000));
+  EXPECT_TRUE(tunnel.wait_closed(5000));
+}
+
+TEST_F(Process, ACrashLoopIsReportedAndBackedOff) {
+  // Valid for the master, fatal for every worker: the access log cannot be opened.
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  std::string yaml = proxy_yaml(spec);
+  size_t pos = yaml.find("  log: [{target: stdout");
+  ASSERT_NE(pos, std::string::npos);
+  yaml.replace(pos, yaml.find('\n', pos) - pos, "  log: [{target: /nonexistent-dir/x/access.log}]");
+  WeirOptions opts;
+  opts.wait_ready = false;
+  auto weir = WeirProcess::start(yaml, opts);
+  ASSERT_TRUE(weir);
+  EXPECT_TRUE(weir->wait_for_stderr("crash loop: workers died 3 times in a row", 15000))
+      << weir->stderr_text();
+  // Backed off: after a few seconds there have been only a handful of attempts.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_LE(count_matching_lines(weir->stderr_text(), "generation=1 started"), 6u);
+  EXPECT_TRUE(weir->alive());
+}
+
+}  // namespace
+}  // namespace weir::test
