@@ -1,4 +1,5 @@
 #include "common/units.h"
+#include <cstdio>
 
 #include <limits>
 
@@ -112,6 +113,15 @@ std::string format_duration_ms(int64_t ms) {
   std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
   while (fraction.back() == '0') fraction.pop_back();
   return std::to_string(ms / 1000) + "." + fraction + "s";
+}
+
+std::string format_uptime_ms(int64_t ms) {
+  int64_t s = ms / 1000;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lldd%02lldh%02lldm%02llds", static_cast<long long>(s / 86400),
+                static_cast<long long>(s / 3600 % 24), static_cast<long long>(s / 60 % 60),
+                static_cast<long long>(s % 60));
+  return buf;
 }
 
 }  // namespace weir

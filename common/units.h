@@ -15,5 +15,7 @@ std::optional<int64_t> parse_duration_ms(std::string_view text, std::string* err
 std::optional<uint64_t> parse_size(std::string_view text, std::string* error);
 // "1500ms" -> "1.5s" style rendering for logs and messages.
 std::string format_duration_ms(int64_t ms);
+// An uptime as "1d02h03m04s".
+std::string format_uptime_ms(int64_t ms);
 
 }  // namespace weir

@@ -15,11 +15,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "common/log.h"
 #include "common/net.h"
 #include "common/sd_notify.h"
+#include "common/units.h"
 #include "common/version.h"
 #include "master/build_id.h"
 
@@ -39,15 +41,6 @@ std::string first_error_line(const std::string& text) {
   size_t eol = text.find('\n', pos);
   if (colon == std::string::npos || colon > eol) return "";
   return text.substr(colon + 3, eol - colon - 3);
-}
-
-std::string format_uptime(int64_t ms) {
-  int64_t s = ms / 1000;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%lldd%02lldh%02lldm%02llds", static_cast<long long>(s / 86400),
-                static_cast<long long>(s / 3600 % 24), static_cast<long long>(s / 60 % 60),
-                static_cast<long long>(s % 60));
-  return buf;
 }
 
 std::string describe_exit(int status) {
@@ -97,53 +90,46 @@ bool Master::load_config(Config* out, std::string* bytes) {
 }
 
 bool Master::open_listeners(const Config& cfg, std::map<std::string, ListenSocket>* next) {
-  for (const FrontendConfig& fe : cfg.frontends) {
-    for (const BindConfig& b : fe.binds) {
-      std::string key = b.key();
-      if (next->count(key)) continue;
-      auto it = listeners_.find(key);
-      if (it != listeners_.end()) {
-        // Never close and reopen a socket that still exists: its backlog holds
-        // connections that no worker has accepted yet.
-        (*next)[key] = std::move(it->second);
-        listeners_.erase(it);
-        continue;
-      }
-      std::string error;
-      UniqueFd fd = net::listen_tcp(b.addr, b.backlog, b.v6only, &error);
-      if (!fd) {
-        log::error("%s:%d:%d: frontend '%s': %s", cfg.source_name.c_str(), b.mark.line,
-                   b.mark.column, fe.name.c_str(), error.c_str());
-        // Give back what was taken from the current set.
-        for (auto& [k, v] : *next)
-          if (v.fd) listeners_[k] = std::move(v);
-        next->clear();
-        return false;
-      }
-      (*next)[key] = ListenSocket{std::move(fd), b.address_text};
-    }
-  }
-  for (const RuntimeApiEndpoint& ep : cfg.global.runtime_api) {
-    std::string key = ep.key();
-    if (next->count(key)) continue;
+  // Takes the socket of `key` from the current set, or binds a new one.
+  auto adopt_or_bind = [&](const std::string& key, const SourceMark& mark, const std::string& what,
+                           const std::function<UniqueFd(std::string*)>& bind) {
+    if (next->count(key)) return true;
     auto it = listeners_.find(key);
     if (it != listeners_.end()) {
+      // Never close and reopen a socket that still exists: its backlog holds
+      // connections that no worker has accepted yet.
       (*next)[key] = std::move(it->second);
       listeners_.erase(it);
-      continue;
+      return true;
     }
     std::string error;
-    UniqueFd fd = ep.path.empty() ? net::listen_tcp(ep.addr, 64, true, &error)
-                                  : net::listen_unix(ep.path, ep.mode, 64, &error);
+    UniqueFd fd = bind(&error);
     if (!fd) {
-      log::error("%s:%d:%d: runtime_api: %s", cfg.source_name.c_str(), ep.mark.line, ep.mark.column,
+      log::error("%s:%d:%d: %s: %s", cfg.source_name.c_str(), mark.line, mark.column, what.c_str(),
                  error.c_str());
+      // Give back what was taken from the current set.
       for (auto& [k, v] : *next)
         if (v.fd) listeners_[k] = std::move(v);
       next->clear();
       return false;
     }
     (*next)[key] = ListenSocket{std::move(fd), key};
+    return true;
+  };
+  for (const FrontendConfig& fe : cfg.frontends) {
+    for (const BindConfig& b : fe.binds) {
+      bool ok = adopt_or_bind(b.key(), b.mark, "frontend '" + fe.name + "'", [&](std::string* e) {
+        return net::listen_tcp(b.addr, b.backlog, b.v6only, e);
+      });
+      if (!ok) return false;
+    }
+  }
+  for (const RuntimeApiEndpoint& ep : cfg.global.runtime_api) {
+    bool ok = adopt_or_bind(ep.key(), ep.mark, "runtime_api", [&](std::string* e) {
+      return ep.path.empty() ? net::listen_tcp(ep.addr, 64, true, e)
+                             : net::listen_unix(ep.path, ep.mode, 64, e);
+    });
+    if (!ok) return false;
   }
   return true;
 }
@@ -536,7 +522,7 @@ std::string Master::show_proc() {
   char line[256];
   int64_t now = now_ms();
   std::snprintf(line, sizeof line, "%-9d %-8s %-13s %-10s %-14s %-10d %s\n", getpid(), "master",
-                "-", stopping_ ? "stopping" : "running", format_uptime(now - start_ms_).c_str(),
+                "-", stopping_ ? "stopping" : "running", format_uptime_ms(now - start_ms_).c_str(),
                 reloads_, version());
   out += line;
   std::vector<WorkerProc*> ws;
@@ -546,7 +532,7 @@ std::string Master::show_proc() {
   for (WorkerProc* w : ws) {
     const char* state = w->draining ? "draining" : (w->ready ? "current" : "starting");
     std::snprintf(line, sizeof line, "%-9d %-8s %-13d %-10s %-14s %-10s %s\n", w->pid, "worker",
-                  w->generation, state, format_uptime(now - w->started_ms).c_str(), "-",
+                  w->generation, state, format_uptime_ms(now - w->started_ms).c_str(), "-",
                   w->version.empty() ? "-" : w->version.c_str());
     out += line;
   }

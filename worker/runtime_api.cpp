@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/units.h"
 #include "common/version.h"
 #include "worker/backend.h"
 #include "worker/thread_context.h"
@@ -40,15 +41,6 @@ const char* level_name(ApiLevel l) {
   return "?";
 }
 
-std::string uptime_text(int64_t ms) {
-  int64_t s = ms / 1000;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%lldd%02lldh%02lldm%02llds", static_cast<long long>(s / 86400),
-                static_cast<long long>(s / 3600 % 24), static_cast<long long>(s / 60 % 60),
-                static_cast<long long>(s % 60));
-  return buf;
-}
-
 uint64_t load(const std::atomic<uint64_t>& a) {
   return a.load(std::memory_order_relaxed);
 }
@@ -75,7 +67,7 @@ std::string cmd_show_info(Worker& w, const Args&) {
   line("Version", version());
   line("Pid", std::to_string(getpid()));
   line("Generation", std::to_string(w.generation()));
-  line("Uptime", uptime_text(up));
+  line("Uptime", format_uptime_ms(up));
   line("Uptime_sec", std::to_string(up / 1000));
   line("Threads", std::to_string(w.config().global.threads));
   line("Maxconn", std::to_string(w.config().global.maxconn));

@@ -22,27 +22,8 @@
 namespace weir::test {
 namespace {
 
-// Sends one line to a Unix stream socket, half-closes, returns everything the
-// master answers until it closes (like `echo CMD | socat - UNIX-CONNECT:PATH`).
-std::string cli(const std::string& path, const std::string& command, int timeout_ms = 30000) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "<connect>";
-  std::string line = command + "\n";
-  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) return "";
-  ::shutdown(fd.get(), SHUT_WR);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) break;
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+std::string cli(const std::string& path, const std::string& command) {
+  return unix_command(path, command);
 }
 
 struct Fixture {

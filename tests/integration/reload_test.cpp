@@ -23,24 +23,7 @@ namespace weir::test {
 namespace {
 
 std::string cli(const std::string& path, const std::string& command) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
-  std::string line = command + "\n";
-  if (::write(fd.get(), line.data(), line.size()) < 0) return "";
-  ::shutdown(fd.get(), SHUT_WR);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 30000) <= 0) break;
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+  return unix_command(path, command);
 }
 
 // A TCP echo server: a real peer for a long-lived tunnel.

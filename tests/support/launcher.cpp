@@ -1,4 +1,7 @@
 #include "tests/support/launcher.h"
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -326,6 +329,28 @@ size_t count_matching_lines(std::string_view text, const std::string& regex) {
     pos = eol + 1;
   }
   return n;
+}
+
+std::string unix_command(const std::string& path, const std::string& command, int timeout_ms) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return "";
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
+  std::string line = command + "\n";
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) return "";
+  ::shutdown(fd.get(), SHUT_WR);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) break;
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 }  // namespace weir::test

@@ -85,6 +85,12 @@ class WeirProcess {
 // Runs weir with args to completion (e.g. {"-c", "-f", path}, {"-v"}).
 CommandResult run_weir(const std::vector<std::string>& args, int timeout_ms = 20000);
 
+// Sends one command line to a Unix stream socket (the master CLI or a runtime-API
+// endpoint), half-closes, and returns everything answered until the peer closes
+// (like `echo CMD | socat - UNIX-CONNECT:PATH`). "" if it cannot connect.
+std::string unix_command(const std::string& path, const std::string& command,
+                         int timeout_ms = 30000);
+
 // A YAML double-quoted scalar: yaml_quote("a\"b") == "\"a\\\"b\"".
 std::string yaml_quote(std::string_view s);
 
