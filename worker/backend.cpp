@@ -13,9 +13,10 @@ Server* SmoothRoundRobin::pick(const TriedServers& tried) {
     int best = -1;
     for (size_t i = 0; i < servers_.size(); ++i) {
       Server* s = servers_[i];
-      if (s->weight() == 0 || (pass == 0 && tried.has(s->index()))) continue;
-      current_[i] += s->weight();
-      total += s->weight();
+      if (!s->selectable() || (pass == 0 && tried.has(s->index()))) continue;
+      int64_t w = s->weight();
+      current_[i] += w;
+      total += w;
       if (best < 0 || current_[i] > current_[static_cast<size_t>(best)]) best = static_cast<int>(i);
     }
     if (best >= 0) {
@@ -34,6 +35,27 @@ Backend::Backend(const BackendConfig& cfg) : cfg_(cfg) {
     ptrs.push_back(servers_.back().get());
   }
   lb_ = std::make_unique<SmoothRoundRobin>(std::move(ptrs));
+}
+
+const char* admin_state_name(AdminState s) {
+  switch (s) {
+    case AdminState::kReady: return "ready";
+    case AdminState::kDrain: return "drain";
+    case AdminState::kMaint: return "maint";
+  }
+  return "?";
+}
+
+void Server::set_admin_state(AdminState s, int64_t now_ms) {
+  if (admin_.exchange(s, std::memory_order_relaxed) != s) {
+    last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  }
+}
+
+Server* Backend::find_server(std::string_view name) {
+  for (auto& s : servers_)
+    if (s->name() == name) return s.get();
+  return nullptr;
 }
 
 Server* Backend::pick_server(const TriedServers& tried) {

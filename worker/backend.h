@@ -11,19 +11,40 @@
 
 namespace weir {
 
+// Administrative state of a server, set by the operator.
+enum class AdminState : uint8_t {
+  kReady,  // takes traffic
+  kDrain,  // no new traffic from the load-balancing algorithm; requests in flight finish
+  kMaint,  // no traffic at all
+};
+
+const char* admin_state_name(AdminState s);
+
 class Server {
  public:
-  Server(const ServerConfig& cfg, int index) : cfg_(cfg), index_(index) {}
+  Server(const ServerConfig& cfg, int index)
+      : cfg_(cfg), index_(index), weight_(cfg.weight), last_change_ms_(0) {}
   const std::string& name() const { return cfg_.name; }
   const SockAddr& addr() const { return cfg_.addr; }
   const std::string& addr_text() const { return cfg_.address_text; }
-  uint32_t weight() const { return cfg_.weight; }
+  // Current weight (the configured one until the runtime API changes it).
+  uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
+  uint32_t configured_weight() const { return cfg_.weight; }
+  void set_weight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
+  AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
+  void set_admin_state(AdminState s, int64_t now_ms);
+  int64_t last_change_ms() const { return last_change_ms_.load(std::memory_order_relaxed); }
+  // May the load-balancing algorithm send it new traffic?
+  bool selectable() const { return admin_state() == AdminState::kReady && weight() > 0; }
   int index() const { return index_; }
   TrafficCounters& counters() { return counters_; }
 
  private:
   ServerConfig cfg_;
   int index_;
+  std::atomic<uint32_t> weight_;
+  std::atomic<AdminState> admin_{AdminState::kReady};
+  std::atomic<int64_t> last_change_ms_;
   TrafficCounters counters_;
 };
 
@@ -72,6 +93,7 @@ class Backend {
 
   // Chooses a server for a new request or connection; thread-safe.
   Server* pick_server(const TriedServers& tried);
+  Server* find_server(std::string_view name);
 
  private:
   BackendConfig cfg_;

@@ -328,6 +328,7 @@ void HttpSession::close_client() {
   // so that the kernel does not answer late bytes with a reset that could destroy
   // the response before the client has read it.
   release_server(false);
+  count_on(nullptr);
   client_.shutdown_write();
   phase_ = Phase::kLinger;
   c_readable_ = true;
@@ -345,6 +346,7 @@ void HttpSession::begin_server_attempt() {
     return;
   }
   tried_.add(server_->index());
+  count_on(server_);
   s_eof_ = false;
   s_hup_ = false;
   srv_reused_ = false;
@@ -719,6 +721,13 @@ void HttpSession::release_server(bool reusable) {
   }
 }
 
+void HttpSession::count_on(Server* server) {
+  if (counted_on_ == server) return;
+  if (counted_on_) counted_on_->counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
+  if (server) server->counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
+  counted_on_ = server;
+}
+
 void HttpSession::finish_transaction() {
   bool reusable = res_server_keep_alive_ && req_sent_ && res_in_.empty() && !s_eof_;
   if (reusable && s_readable_) {
@@ -742,6 +751,7 @@ void HttpSession::reset_transaction() {
   res_in_.release(ctx_.buffers());
   res_out_.release(ctx_.buffers());
   req_in_.release_if_empty(ctx_.buffers());
+  count_on(nullptr);
   req_scan_ = 0;
   req_head_raw_ = 0;
   req_parsed_ = false;
@@ -960,6 +970,7 @@ void HttpSession::destroy() {
   phase_ = Phase::kClosed;
   timer_.disarm();
   release_server(false);
+  count_on(nullptr);
   req_in_.release(ctx_.buffers());
   req_out_.release(ctx_.buffers());
   res_in_.release(ctx_.buffers());

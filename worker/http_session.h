@@ -72,6 +72,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
   void finish_transaction();
   void reset_transaction();
   void release_server(bool reusable);
+  // Counts the request on `server` (sessions_current), uncounting the previous one.
+  void count_on(Server* server);
   void send_error(int status, const char* term);
   void close_client();
   void destroy();
@@ -118,6 +120,7 @@ class HttpSession final : public Session, public ServerConn::Owner {
 
   // Server side.
   Server* server_ = nullptr;
+  Server* counted_on_ = nullptr;  // the server whose sessions_current includes this request
   std::unique_ptr<ServerConn> srv_;
   bool srv_reused_ = false;
   bool s_readable_ = false;

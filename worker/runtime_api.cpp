@@ -82,6 +82,280 @@ std::string cmd_show_info(Worker& w, const Args&) {
 
 std::string cmd_help(Worker&, const Args&);
 
+// --- statistics ---------------------------------------------------------------
+
+// The columns of `show stat`, named and ordered as HAProxy's CSV so that existing
+// scripts and dashboards can read them. Columns weir does not track yet are empty.
+constexpr const char* kStatFields[] = {
+    "pxname",   "svname",       "qcur",       "qmax",           "scur",     "smax",     "slim",
+    "stot",     "bin",          "bout",       "dreq",           "dresp",    "ereq",     "econ",
+    "eresp",    "wretr",        "wredis",     "status",         "weight",   "act",      "bck",
+    "chkfail",  "chkdown",      "lastchg",    "downtime",       "qlimit",   "pid",      "iid",
+    "sid",      "throttle",     "lbtot",      "tracked",        "type",     "rate",     "rate_lim",
+    "rate_max", "check_status", "check_code", "check_duration", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx",
+    "hrsp_4xx", "hrsp_5xx",     "hrsp_other"};
+constexpr size_t kStatCount = sizeof kStatFields / sizeof kStatFields[0];
+
+using StatRow = std::vector<std::string>;
+
+StatRow stat_row() {
+  return StatRow(kStatCount);
+}
+
+void set_field(StatRow& row, std::string_view name, std::string value) {
+  for (size_t i = 0; i < kStatCount; ++i) {
+    if (name == kStatFields[i]) {
+      row[i] = std::move(value);
+      return;
+    }
+  }
+}
+
+void fill_counters(StatRow& row, TrafficCounters& c, bool http) {
+  set_field(row, "scur", std::to_string(load(c.sessions_current)));
+  set_field(row, "stot", std::to_string(load(c.sessions_total)));
+  set_field(row, "bin", std::to_string(load(c.bytes_in)));
+  set_field(row, "bout", std::to_string(load(c.bytes_out)));
+  set_field(row, "ereq", std::to_string(load(c.request_errors)));
+  set_field(row, "econ", std::to_string(load(c.connect_errors)));
+  set_field(row, "eresp", std::to_string(load(c.response_errors)));
+  set_field(row, "wretr", std::to_string(load(c.retries)));
+  if (http) {
+    const char* names[] = {"hrsp_other", "hrsp_1xx", "hrsp_2xx",
+                           "hrsp_3xx",   "hrsp_4xx", "hrsp_5xx"};
+    for (int i = 0; i < 6; ++i) set_field(row, names[i], std::to_string(load(c.responses[i])));
+  }
+}
+
+std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
+  std::vector<StatRow> rows;
+  std::string pid = std::to_string(getpid());
+  int64_t now = EventLoop::monotonic_ms();
+  int iid = 0;
+  for (auto& fe : w.frontends()) {
+    ++iid;
+    if (!only.empty() && fe->name() != only) continue;
+    StatRow r = stat_row();
+    set_field(r, "pxname", fe->name());
+    set_field(r, "svname", "FRONTEND");
+    fill_counters(r, fe->counters(), fe->mode() == Mode::kHttp);
+    set_field(r, "scur", std::to_string(fe->conns.load(std::memory_order_relaxed)));
+    if (fe->maxconn()) set_field(r, "slim", std::to_string(fe->maxconn()));
+    set_field(r, "status", w.draining() ? "STOP" : "OPEN");
+    set_field(r, "pid", pid);
+    set_field(r, "iid", std::to_string(iid));
+    set_field(r, "sid", "0");
+    set_field(r, "type", "0");
+    rows.push_back(std::move(r));
+  }
+  for (auto& be : w.backends()) {
+    ++iid;
+    if (!only.empty() && be->name() != only) continue;
+    bool http = be->mode() == Mode::kHttp;
+    uint64_t total_weight = 0;
+    int usable = 0;
+    int sid = 0;
+    for (auto& s : be->servers()) {
+      ++sid;
+      StatRow r = stat_row();
+      set_field(r, "pxname", be->name());
+      set_field(r, "svname", s->name());
+      fill_counters(r, s->counters(), http);
+      set_field(r, "qcur", "0");
+      const char* status = "UP";
+      if (s->admin_state() == AdminState::kMaint) status = "MAINT";
+      if (s->admin_state() == AdminState::kDrain) status = "DRAIN";
+      set_field(r, "status", status);
+      set_field(r, "weight", std::to_string(s->weight()));
+      set_field(r, "act", "1");
+      set_field(r, "bck", "0");
+      int64_t since = s->last_change_ms() ? s->last_change_ms() : w.start_ms();
+      set_field(r, "lastchg", std::to_string((now - since) / 1000));
+      set_field(r, "pid", pid);
+      set_field(r, "iid", std::to_string(iid));
+      set_field(r, "sid", std::to_string(sid));
+      set_field(r, "lbtot", std::to_string(load(s->counters().sessions_total)));
+      set_field(r, "type", "2");
+      rows.push_back(std::move(r));
+      if (s->selectable()) {
+        ++usable;
+        total_weight += s->weight();
+      }
+    }
+    StatRow r = stat_row();
+    set_field(r, "pxname", be->name());
+    set_field(r, "svname", "BACKEND");
+    fill_counters(r, be->counters(), http);
+    set_field(r, "qcur", "0");
+    set_field(r, "status", usable > 0 ? "UP" : "DOWN");
+    set_field(r, "weight", std::to_string(total_weight));
+    set_field(r, "act", std::to_string(usable));
+    set_field(r, "bck", "0");
+    set_field(r, "pid", pid);
+    set_field(r, "iid", std::to_string(iid));
+    set_field(r, "sid", "0");
+    set_field(r, "type", "1");
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string cmd_show_stat(Worker& w, const Args& args) {
+  bool json = false;
+  std::string_view only;
+  for (std::string_view a : args) {
+    if (a == "json") {
+      json = true;
+    } else if (a == "csv") {
+      json = false;
+    } else {
+      only = a;
+    }
+  }
+  std::vector<StatRow> rows = collect_stats(w, only);
+  if (!only.empty() && rows.empty()) {
+    return "Error: no frontend or backend named '" + std::string(only) + "'";
+  }
+  std::string out;
+  if (json) {
+    out += "[";
+    for (size_t r = 0; r < rows.size(); ++r) {
+      out += r ? ",\n {" : "\n {";
+      bool first = true;
+      for (size_t i = 0; i < kStatCount; ++i) {
+        if (rows[r][i].empty()) continue;
+        if (!first) out += ",";
+        first = false;
+        out += json_escape(kStatFields[i]);
+        out += ":";
+        const std::string& v = rows[r][i];
+        bool numeric = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+        out += numeric ? v : json_escape(v);
+      }
+      out += "}";
+    }
+    out += "\n]\n";
+    return out;
+  }
+  out += "# ";
+  for (size_t i = 0; i < kStatCount; ++i) {
+    out += kStatFields[i];
+    out += ',';
+  }
+  out += '\n';
+  for (const StatRow& row : rows) {
+    for (const std::string& v : row) {
+      out += v;
+      out += ',';
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string cmd_show_servers_state(Worker& w, const Args& args) {
+  std::string_view only = args.empty() ? std::string_view() : args[0];
+  std::string out = "# backend server address admin_state weight configured_weight scur stot\n";
+  bool found = only.empty();
+  for (auto& be : w.backends()) {
+    if (!only.empty() && be->name() != only) continue;
+    found = true;
+    for (auto& s : be->servers()) {
+      out += be->name() + " " + s->name() + " " + s->addr_text() + " " +
+             admin_state_name(s->admin_state()) + " " + std::to_string(s->weight()) + " " +
+             std::to_string(s->configured_weight()) + " " +
+             std::to_string(load(s->counters().sessions_current)) + " " +
+             std::to_string(load(s->counters().sessions_total)) + "\n";
+    }
+  }
+  if (!found) return "Error: no backend named '" + std::string(only) + "'";
+  return out;
+}
+
+// "backend/server" -> the server, or an error message in *error.
+Server* find_server_arg(Worker& w, std::string_view arg, std::string* error) {
+  size_t slash = arg.find('/');
+  if (slash == std::string_view::npos) {
+    *error = "Error: expected <backend>/<server>, got '" + std::string(arg) + "'";
+    return nullptr;
+  }
+  std::string_view bname = arg.substr(0, slash);
+  std::string_view sname = arg.substr(slash + 1);
+  for (auto& be : w.backends()) {
+    if (be->name() != bname) continue;
+    if (Server* s = be->find_server(sname)) return s;
+    *error =
+        "Error: backend '" + std::string(bname) + "' has no server '" + std::string(sname) + "'";
+    return nullptr;
+  }
+  *error = "Error: no backend named '" + std::string(bname) + "'";
+  return nullptr;
+}
+
+std::string set_state(Worker& w, std::string_view target, AdminState st) {
+  std::string error;
+  Server* s = find_server_arg(w, target, &error);
+  if (!s) return error;
+  AdminState before = s->admin_state();
+  s->set_admin_state(st, EventLoop::monotonic_ms());
+  if (before != st) {
+    log::notice("server %.*s: state %s -> %s (runtime API)", static_cast<int>(target.size()),
+                target.data(), admin_state_name(before), admin_state_name(st));
+  }
+  return "";
+}
+
+std::string cmd_set_server(Worker& w, const Args& args) {
+  if (args.size() != 3) {
+    return "Error: usage: set server <backend>/<server> state ready|drain|maint, or "
+           "set server <backend>/<server> weight <n>|<n>%";
+  }
+  if (args[1] == "state") {
+    if (args[2] == "ready") return set_state(w, args[0], AdminState::kReady);
+    if (args[2] == "drain") return set_state(w, args[0], AdminState::kDrain);
+    if (args[2] == "maint") return set_state(w, args[0], AdminState::kMaint);
+    return "Error: unknown state '" + std::string(args[2]) + "' (ready, drain or maint)";
+  }
+  if (args[1] == "weight") {
+    std::string error;
+    Server* s = find_server_arg(w, args[0], &error);
+    if (!s) return error;
+    std::string v(args[2]);
+    bool percent = !v.empty() && v.back() == '%';
+    if (percent) v.pop_back();
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || (percent ? n > 100 : n > 256)) {
+      return "Error: weight must be 0..256, or 0%..100% of the configured weight";
+    }
+    uint32_t weight = percent ? static_cast<uint32_t>(s->configured_weight() * n / 100)
+                              : static_cast<uint32_t>(n);
+    s->set_weight(weight);
+    return "";
+  }
+  return "Error: set server: unknown setting '" + std::string(args[1]) + "' (state or weight)";
+}
+
+std::string cmd_enable_server(Worker& w, const Args& args) {
+  if (args.size() != 1) return "Error: usage: enable server <backend>/<server>";
+  return set_state(w, args[0], AdminState::kReady);
+}
+
+std::string cmd_disable_server(Worker& w, const Args& args) {
+  if (args.size() != 1) return "Error: usage: disable server <backend>/<server>";
+  return set_state(w, args[0], AdminState::kMaint);
+}
+
 std::string cmd_set_maxconn_frontend(Worker& w, const Args& args) {
   if (args.size() != 2) return "Error: usage: set maxconn frontend <name> <n>";
   Frontend* fe = nullptr;
@@ -103,6 +377,17 @@ constexpr ApiCommand kCommands[] = {
     {"help", ApiLevel::kUser, "help                this list", cmd_help},
     {"show info", ApiLevel::kUser,
      "show info           version, pid, generation, uptime, threads, connections", cmd_show_info},
+    {"show stat", ApiLevel::kUser,
+     "show stat [csv|json] [name]   counters per frontend, backend and server", cmd_show_stat},
+    {"show servers state", ApiLevel::kUser,
+     "show servers state [backend]  address, state and weight of every server",
+     cmd_show_servers_state},
+    {"set server", ApiLevel::kOperator,
+     "set server <b>/<s> state ready|drain|maint | weight <n>|<n>%", cmd_set_server},
+    {"enable server", ApiLevel::kOperator, "enable server <b>/<s>   same as state ready",
+     cmd_enable_server},
+    {"disable server", ApiLevel::kOperator, "disable server <b>/<s>  same as state maint",
+     cmd_disable_server},
     {"set maxconn frontend", ApiLevel::kAdmin,
      "set maxconn frontend <name> <n>   change a frontend's connection limit (0: none)",
      cmd_set_maxconn_frontend},

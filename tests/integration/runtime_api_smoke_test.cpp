@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <map>
+
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
@@ -135,6 +138,129 @@ TEST_F(RuntimeApi, WeirctlReadsCommandsFromStandardInput) {
   EXPECT_NE(r.out.find("Commands"), std::string::npos);
   r = run_command(argv, 30000, "show info\nnonsense\n");
   EXPECT_EQ(r.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+// show stat CSV -> one map per row, keyed by the header's column names.
+std::vector<std::map<std::string, std::string>> parse_csv(const std::string& text) {
+  std::vector<std::map<std::string, std::string>> rows;
+  std::vector<std::string> header;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.empty()) continue;
+    std::vector<std::string> cells;
+    size_t start = line.rfind("# ", 0) == 0 ? 2 : 0;
+    for (;;) {
+      size_t comma = line.find(',', start);
+      if (comma == std::string::npos) break;
+      cells.push_back(line.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (header.empty()) {
+      header = cells;
+      continue;
+    }
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+class RuntimeApiServers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ignore_sigpipe();
+    dir_ = make_temp_dir();
+    admin_ = dir_ + "/admin.sock";
+    user_ = dir_ + "/user.sock";
+    spec_.servers = {a_.address(), b_.address()};
+    spec_.global_extra = "  runtime_api: [{address: " + admin_ +
+                         ", level: operator}, {address: " + user_ + ", level: user}]\n";
+    weir_ = WeirProcess::start(proxy_yaml(spec_));
+  }
+  void TearDown() override {
+    weir_.reset();
+    remove_tree(dir_);
+  }
+  std::string servers_of(int n) {
+    std::string seen;
+    for (int i = 0; i < n; ++i) {
+      auto r = http_get(spec_.port, "/");
+      seen += r ? r->header("X-Server") : "?";
+    }
+    return seen;
+  }
+
+  OriginServer a_{"a"}, b_{"b"};
+  ProxySpec spec_;
+  std::string dir_, admin_, user_;
+  std::unique_ptr<WeirProcess> weir_;
+};
+
+TEST_F(RuntimeApiServers, ShowStatCountsWhatHappened) {
+  ASSERT_TRUE(weir_);
+  servers_of(4);
+  b_.stop();
+  servers_of(2);  // refused by b, retried on a
+  CommandResult r = weirctl({"-s", user_, "show", "stat"});
+  ASSERT_EQ(r.exit_code, 0);
+  auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;  // FRONTEND, s1, s2, BACKEND
+  std::map<std::string, std::map<std::string, std::string>> by;
+  for (auto& row : rows) by[row["pxname"] + "/" + row["svname"]] = row;
+  EXPECT_EQ(by["fe/FRONTEND"]["stot"], "6");
+  EXPECT_EQ(by["fe/FRONTEND"]["hrsp_2xx"], "6");
+  EXPECT_EQ(by["fe/FRONTEND"]["status"], "OPEN");
+  EXPECT_EQ(by["be/s1"]["stot"], "4");
+  EXPECT_EQ(by["be/s2"]["stot"], "2");
+  EXPECT_EQ(by["be/s2"]["econ"], "1") << r.out;  // the 6th request met the stopped b
+  EXPECT_EQ(by["be/BACKEND"]["stot"], "6");
+  EXPECT_EQ(by["be/BACKEND"]["wretr"], "1");
+  EXPECT_EQ(by["be/s1"]["status"], "UP");
+  EXPECT_EQ(by["be/s1"]["scur"], "0");  // nothing in flight any more
+  r = weirctl({"-s", user_, "--json", "show", "stat", "be"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find(R"("pxname":"be","svname":"s1")"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FRONTEND"), std::string::npos);
+  EXPECT_EQ(weirctl({"-s", user_, "show", "stat", "nope"}).exit_code, 1);
+}
+
+TEST_F(RuntimeApiServers, ServerStatesAndWeightsSteerTrafficAtOnce) {
+  ASSERT_TRUE(weir_);
+  EXPECT_EQ(servers_of(4), "abab");
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
+  EXPECT_EQ(servers_of(4), "aaaa");
+  CommandResult st = weirctl({"-s", admin_, "show", "servers", "state", "be"});
+  EXPECT_NE(st.out.find("be s2 " + b_.address() + " maint 1 1"), std::string::npos) << st.out;
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s1", "state", "drain"}).exit_code, 0);
+  // No server takes new traffic: 503 at once.
+  auto r = http_get(spec_.port, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  ASSERT_EQ(weirctl({"-s", admin_, "enable", "server", "be/s2"}).exit_code, 0);
+  EXPECT_EQ(servers_of(3), "bbb");
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s1", "state", "ready"}).exit_code, 0);
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "0%"}).exit_code, 0);
+  EXPECT_EQ(servers_of(3), "aaa");
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "3"}).exit_code, 0);
+  std::string mix = servers_of(8);
+  EXPECT_EQ(std::count(mix.begin(), mix.end(), 'b'), 6) << mix;
+  // Refusals: level, unknown names, bad values.
+  EXPECT_EQ(weirctl({"-s", user_, "disable", "server", "be/s1"}).exit_code, 1);
+  EXPECT_EQ(weirctl({"-s", admin_, "set", "server", "be/zz", "state", "maint"}).exit_code, 1);
+  EXPECT_EQ(weirctl({"-s", admin_, "set", "server", "nope/s1", "state", "maint"}).exit_code, 1);
+  EXPECT_EQ(weirctl({"-s", admin_, "set", "server", "be/s1", "weight", "300"}).exit_code, 1);
+  EXPECT_EQ(weirctl({"-s", admin_, "set", "server", "be/s1", "state", "sideways"}).exit_code, 1);
+  EXPECT_TRUE(weir_->wait_for_stderr("server be/s2: state ready -> maint", 2000));
 }
 
 }  // namespace
