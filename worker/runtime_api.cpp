@@ -436,10 +436,12 @@ const ApiCommand* find_command(const Args& words, size_t* consumed) {
 }
 
 // One client connection to the runtime API.
+}  // namespace
+
 class ApiConnection final : public IoHandler, public Retired {
  public:
-  ApiConnection(ThreadContext& ctx, Worker& worker, UniqueFd fd, ApiLevel level)
-      : ctx_(ctx), worker_(worker), fd_(std::move(fd)), level_(level) {}
+  ApiConnection(ApiListener& owner, ThreadContext& ctx, Worker& worker, UniqueFd fd, ApiLevel level)
+      : owner_(owner), ctx_(ctx), worker_(worker), fd_(std::move(fd)), level_(level) {}
   void start() {
     if (!ctx_.loop().add(fd_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) close();
   }
@@ -506,9 +508,10 @@ class ApiConnection final : public IoHandler, public Retired {
     if (closed_) return;
     closed_ = true;
     fd_.reset();
-    ctx_.loop().retire(std::unique_ptr<Retired>(this));
+    owner_.release(this);
   }
 
+  ApiListener& owner_;
   ThreadContext& ctx_;
   Worker& worker_;
   UniqueFd fd_;
@@ -518,8 +521,6 @@ class ApiConnection final : public IoHandler, public Retired {
   bool eof_ = false;
   bool closed_ = false;
 };
-
-}  // namespace
 
 std::string run_api_command(Worker& worker, ApiLevel level, std::string_view line) {
   Args words = split_words(line);
@@ -537,8 +538,21 @@ std::string run_api_command(Worker& worker, ApiLevel level, std::string_view lin
   return cmd->run(worker, args);
 }
 
+ApiListener::ApiListener(ThreadContext& ctx, Worker& worker, int fd, ApiLevel level)
+    : ctx_(ctx), worker_(worker), fd_(fd), level_(level) {}
+
 ApiListener::~ApiListener() {
   stop();
+}
+
+void ApiListener::release(ApiConnection* conn) {
+  for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+    if (it->get() == conn) {
+      ctx_.loop().retire(std::move(*it));  // destroyed after the current batch of events
+      conns_.erase(it);
+      return;
+    }
+  }
 }
 
 void ApiListener::start() {
@@ -554,9 +568,8 @@ void ApiListener::on_io(uint32_t) {
   for (int i = 0; i < 16; ++i) {
     int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    // Owned by the event loop from here: it retires itself when closed.
-    auto* conn = new ApiConnection(ctx_, worker_, UniqueFd(fd), level_);
-    conn->start();
+    conns_.push_back(std::make_unique<ApiConnection>(*this, ctx_, worker_, UniqueFd(fd), level_));
+    conns_.back()->start();
   }
 }
 

@@ -18,6 +18,7 @@ namespace weir {
 
 class Worker;
 class ThreadContext;
+class ApiConnection;
 
 // Runs one command line at `level`; returns the answer without its final empty line.
 std::string run_api_command(Worker& worker, ApiLevel level, std::string_view line);
@@ -25,12 +26,13 @@ std::string run_api_command(Worker& worker, ApiLevel level, std::string_view lin
 // Accepts runtime-API connections on one endpoint (on thread 0 of the worker).
 class ApiListener final : public IoHandler {
  public:
-  ApiListener(ThreadContext& ctx, Worker& worker, int fd, ApiLevel level)
-      : ctx_(ctx), worker_(worker), fd_(fd), level_(level) {}
+  ApiListener(ThreadContext& ctx, Worker& worker, int fd, ApiLevel level);
   ~ApiListener();
   void on_io(uint32_t events) override;
   void start();
   void stop();  // a draining generation stops answering here
+  // A connection that closed hands itself back to be destroyed.
+  void release(ApiConnection* conn);
 
  private:
   ThreadContext& ctx_;
@@ -38,6 +40,7 @@ class ApiListener final : public IoHandler {
   int fd_;  // owned by the Worker
   ApiLevel level_;
   bool polling_ = false;
+  std::vector<std::unique_ptr<ApiConnection>> conns_;
 };
 
 }  // namespace weir
