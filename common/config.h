@@ -89,6 +89,7 @@ struct FrontendConfig {
   std::string default_backend;
   bool forwardfor = false;  // add X-Forwarded-For with the client address
   bool log = true;          // send one access-log line per request/connection
+  std::string metrics_uri;  // http mode: path answered by weir with Prometheus metrics
   Timeouts timeouts;        // client, http_request, http_keep_alive are used here
   SourceMark mark;
 };

@@ -51,7 +51,7 @@ constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
 constexpr std::string_view kLogKeys[] = {"target", "format"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
 constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn", "default_backend",
-                                              "forwardfor", "log",  "timeouts"};
+                                              "forwardfor", "log",  "timeouts", "metrics"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
 constexpr std::string_view kBackendKeys[] = {"mode", "balance", "retries", "timeouts", "servers"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm"};
@@ -581,6 +581,28 @@ void Loader::load_frontend(const Field& field) {
       frontend.forwardfor = *b;
       if (*b && mode_known && frontend.mode == Mode::kTcp) {
         warn(v->mark, label + ": forwardfor has no effect in tcp mode");
+      }
+    }
+  }
+  if (const YamlNode* v = fields.get("metrics")) {
+    // "/metrics" or {uri: /metrics}
+    const YamlNode* uri = v;
+    if (v->kind == Kind::kMap) {
+      static constexpr std::string_view kMetricsKeys[] = {"uri"};
+      const Fields m = map_fields(*v, label + ".metrics");
+      reject_unknown(m, kMetricsKeys, "in " + label + ".metrics");
+      uri = m.get("uri");
+      if (!uri) error(v->mark, label + ": metrics: missing uri");
+    }
+    if (uri) {
+      if (auto path = text_value(*uri, label + ": metrics: uri", "a path such as /metrics")) {
+        if (path->empty() || path->front() != '/') {
+          error(uri->mark, label + ": metrics: uri must start with '/' (got " + quoted(*path) + ")");
+        } else if (mode_known && frontend.mode == Mode::kTcp) {
+          error(uri->mark, label + ": metrics needs mode http");
+        } else {
+          frontend.metrics_uri = *path;
+        }
       }
     }
   }

@@ -22,3 +22,19 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+if [[ $what == test ]]; then
+  # promtool validates the /metrics output in the tests. Taken from Debian's
+  # prometheus package without installing it (no service, no dependencies).
+  ROOT=$(cd "$(dirname "$0")/.." && pwd)
+  if [[ ! -x $ROOT/build-tools/promtool ]]; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+      dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+      mkdir -p "$ROOT/build-tools"
+      cp "$tmp/x/usr/bin/promtool" "$ROOT/build-tools/promtool"
+    else
+      echo "deps: could not fetch promtool; the metrics test will check the format itself"
+    fi
+    rm -rf "$tmp"
+  fi
+fi

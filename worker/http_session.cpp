@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/net.h"
+#include "worker/metrics.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -238,6 +239,16 @@ bool HttpSession::parse_request() {
   if (!req_keep_alive_ || ctx_.draining()) close_after_response_ = true;
   extend_request_body_window();
   if (phase_ == Phase::kClosed) return true;
+  if (!fe_.config().metrics_uri.empty() && (req_method_ == "GET" || req_method_ == "HEAD")) {
+    std::string_view path = h.target.substr(0, h.target.find('?'));
+    if (path == fe_.config().metrics_uri) {
+      req_in_.consume(req_head_raw_);
+      req_head_raw_ = 0;
+      serve_local(200, "text/plain; version=0.0.4; charset=utf-8",
+                  render_prometheus(ctx_.worker()));
+      return true;
+    }
+  }
   if (!be_) {
     send_error(503, "SC");
     return true;
@@ -282,6 +293,29 @@ void HttpSession::extend_request_body_window() {
 bool HttpSession::write_client() {
   if (!c_writable_) return false;
   if (phase_ != Phase::kExchange && phase_ != Phase::kFlushClose) return false;
+  if (phase_ == Phase::kFlushClose && local_sent_ < local_body_.size()) {
+    iovec iov[2];
+    int cnt = 0;
+    if (!res_out_.empty()) iov[cnt++] = {res_out_.data(), res_out_.size()};
+    iov[cnt++] = {local_body_.data() + local_sent_, local_body_.size() - local_sent_};
+    ssize_t n = client_.writev(iov, cnt);
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        c_writable_ = false;
+        return false;
+      }
+      if (errno == EINTR) return true;
+      destroy();
+      return true;
+    }
+    size_t left = static_cast<size_t>(n);
+    bytes_out_ += left;
+    c_last_activity_ = ctx_.loop().now_ms();
+    size_t from_head = std::min(left, res_out_.size());
+    res_out_.consume(from_head);
+    local_sent_ += left - from_head;
+    return true;
+  }
   size_t body = phase_ == Phase::kExchange ? res_body_window_ : 0;
   if (res_out_.empty() && body == 0) {
     if (phase_ == Phase::kFlushClose) {
@@ -818,6 +852,25 @@ void HttpSession::send_error(int status, const char* term) {
   res_parsed_ = false;
   term_[0] = term[0];
   term_[1] = term[1];
+  close_after_response_ = true;
+  phase_ = Phase::kFlushClose;
+  c_writable_ = true;
+  log_transaction();
+}
+
+void HttpSession::serve_local(int status, std::string_view content_type, std::string body) {
+  res_out_.acquire(ctx_.buffers());
+  res_out_.clear();
+  char head[256];
+  int hlen = std::snprintf(head, sizeof head,
+                           "HTTP/1.1 %d OK\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
+                           "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+                           status, static_cast<int>(content_type.size()), content_type.data(),
+                           body.size());
+  res_out_.append(head, static_cast<size_t>(hlen));
+  local_body_ = req_method_ == "HEAD" ? std::string() : std::move(body);
+  local_sent_ = 0;
+  res_status_ = status;
   close_after_response_ = true;
   phase_ = Phase::kFlushClose;
   c_writable_ = true;

@@ -75,6 +75,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
   // Counts the request on `server` (sessions_current), uncounting the previous one.
   void count_on(Server* server);
   void send_error(int status, const char* term);
+  // Answers the request from weir itself (metrics), then closes the connection.
+  void serve_local(int status, std::string_view content_type, std::string body);
   void close_client();
   void destroy();
   void log_transaction();
@@ -158,6 +160,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
   bool logged_ = false;
   bool counted_ = false;  // sessions_current incremented for this request
   int64_t linger_deadline_ = 0;
+  std::string local_body_;  // body of a response weir generates itself (kFlushClose)
+  size_t local_sent_ = 0;
 };
 
 }  // namespace weir
