@@ -50,7 +50,7 @@ constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",    "user
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
 constexpr std::string_view kLogKeys[] = {"target", "format"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
-constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn", "default_backend",
+constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn",  "default_backend",
                                               "forwardfor", "log",  "timeouts", "metrics"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
 constexpr std::string_view kBackendKeys[] = {"mode", "balance", "retries", "timeouts", "servers"};
@@ -597,7 +597,8 @@ void Loader::load_frontend(const Field& field) {
     if (uri) {
       if (auto path = text_value(*uri, label + ": metrics: uri", "a path such as /metrics")) {
         if (path->empty() || path->front() != '/') {
-          error(uri->mark, label + ": metrics: uri must start with '/' (got " + quoted(*path) + ")");
+          error(uri->mark,
+                label + ": metrics: uri must start with '/' (got " + quoted(*path) + ")");
         } else if (mode_known && frontend.mode == Mode::kTcp) {
           error(uri->mark, label + ": metrics needs mode http");
         } else {

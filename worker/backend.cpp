@@ -39,9 +39,12 @@ Backend::Backend(const BackendConfig& cfg) : cfg_(cfg) {
 
 const char* admin_state_name(AdminState s) {
   switch (s) {
-    case AdminState::kReady: return "ready";
-    case AdminState::kDrain: return "drain";
-    case AdminState::kMaint: return "maint";
+    case AdminState::kReady:
+      return "ready";
+    case AdminState::kDrain:
+      return "drain";
+    case AdminState::kMaint:
+      return "maint";
   }
   return "?";
 }
