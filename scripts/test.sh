@@ -2,8 +2,9 @@
 # test.sh: installs what the tests need, then
 #   1. checks formatting (clang-format) of weir's C++ sources,
 #   2. builds release with g++ (warnings are errors) and runs every test (ctest),
-#   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer and runs
-#      the unit tests and the integration tests labelled "sanitize".
+#   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the
+#      parsers, builds with ThreadSanitizer and runs the tests labelled "sanitize"
+#      there, then runs the unit and "sanitize" tests under ASan+UBSan.
 # Prints the duration of each stage. Exit status is non-zero if anything fails.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +49,15 @@ for target in http config; do
     -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
   rm -rf "$corpus"
 done
+
+stage "thread sanitizer build (clang, TSan) and its tests (label sanitize)"
+CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DWEIR_TSAN=ON -DWEIR_TESTS=ON -DWEIR_BENCH=OFF >/dev/null
+ninja -C build-tsan -j"$JOBS" weir weir-origin weirctl weir-next weir_integration_smoke_tests
+# A data race reported in weir's worker threads stops that process (halt_on_error),
+# which the tests see as failed traffic.
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j2 --timeout 300 \
+  -L sanitize)
 
 stage "tests (ASan+UBSan: unit + label sanitize)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
