@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "worker/counters.h"
+#include "worker/error_capture.h"
 
 namespace weir {
 
@@ -91,6 +92,9 @@ class Backend {
   std::vector<std::unique_ptr<Server>>& servers() { return servers_; }
   TrafficCounters& counters() { return counters_; }
 
+  // The last invalid response from one of its servers.
+  ErrorCapture& errors() { return errors_; }
+
   // Chooses a server for a new request or connection; thread-safe.
   Server* pick_server(const TriedServers& tried);
   Server* find_server(std::string_view name);
@@ -101,6 +105,7 @@ class Backend {
   std::mutex lb_mu_;
   std::unique_ptr<LbAlgorithm> lb_;
   TrafficCounters counters_;
+  ErrorCapture errors_;
 };
 
 class Frontend {
@@ -112,6 +117,8 @@ class Frontend {
   Mode mode() const { return cfg_.mode; }
   Backend* default_backend() const { return backend_; }
   TrafficCounters& counters() { return counters_; }
+  // The last malformed request received.
+  ErrorCapture& errors() { return errors_; }
   // Connections currently open on this frontend (for maxconn).
   std::atomic<int64_t> conns{0};
   // 0: no frontend limit. Starts at the configured value; the runtime API changes it.
@@ -123,6 +130,7 @@ class Frontend {
   Backend* backend_;
   TrafficCounters counters_;
   std::atomic<uint32_t> maxconn_;
+  ErrorCapture errors_;
 };
 
 }  // namespace weir

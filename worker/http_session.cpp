@@ -217,6 +217,8 @@ bool HttpSession::parse_request() {
     log::debug("bad request from %s on frontend '%s': %s at offset %zu", peer_text_.c_str(),
                fe_.name().c_str(), h.error, h.error_offset);
     bump(fe_.counters().request_errors);
+    fe_.errors().record(peer_text_, h.error, h.error_offset,
+                        std::string_view(req_in_.data(), req_in_.size()));
     request_line_.assign("<BADREQ>");
     req_in_.clear();
     send_error(400, "PR");
@@ -618,6 +620,8 @@ bool HttpSession::parse_response() {
                server_->name().c_str(), h.error, h.error_offset);
     bump(be_->counters().response_errors);
     bump(server_->counters().response_errors);
+    be_->errors().record(be_->name() + "/" + server_->name(), h.error, h.error_offset,
+                         std::string_view(res_in_.data(), res_in_.size()));
     send_error(502, "PH");
     return true;
   }

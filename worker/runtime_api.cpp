@@ -346,6 +346,26 @@ std::string cmd_set_server(Worker& w, const Args& args) {
   return "Error: set server: unknown setting '" + std::string(args[1]) + "' (state or weight)";
 }
 
+std::string cmd_show_errors(Worker& w, const Args&) {
+  std::string out;
+  auto one = [&out](const char* kind, const std::string& name, const char* side,
+                    ErrorCapture& cap) {
+    CapturedError e;
+    uint64_t n = cap.count(&e);
+    if (n == 0) return;
+    out += "[" + log::iso8601_ms(e.when_ms) + "] " + kind + " " + name + ": invalid " + side +
+           " (" + std::to_string(n) + " so far)\n";
+    out += "  from " + e.peer + ": " + e.what + " at byte " + std::to_string(e.offset) + " of " +
+           std::to_string(e.total) + "\n";
+    out += dump_capture(e);
+    out += "\n";
+  };
+  for (auto& fe : w.frontends()) one("frontend", fe->name(), "request", fe->errors());
+  for (auto& be : w.backends()) one("backend", be->name(), "response", be->errors());
+  if (out.empty()) return "No errors captured.";
+  return out;
+}
+
 std::string cmd_enable_server(Worker& w, const Args& args) {
   if (args.size() != 1) return "Error: usage: enable server <backend>/<server>";
   return set_state(w, args[0], AdminState::kReady);
@@ -388,6 +408,9 @@ constexpr ApiCommand kCommands[] = {
      cmd_enable_server},
     {"disable server", ApiLevel::kOperator, "disable server <b>/<s>  same as state maint",
      cmd_disable_server},
+    {"show errors", ApiLevel::kOperator,
+     "show errors        the last malformed request and response, with their bytes",
+     cmd_show_errors},
     {"set maxconn frontend", ApiLevel::kAdmin,
      "set maxconn frontend <name> <n>   change a frontend's connection limit (0: none)",
      cmd_set_maxconn_frontend},

@@ -265,3 +265,34 @@ TEST_F(RuntimeApiServers, ServerStatesAndWeightsSteerTrafficAtOnce) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST_F(RuntimeApiServers, ShowErrorsKeepsTheLastMalformedRequestAndResponse) {
+  ASSERT_TRUE(weir_);
+  CommandResult none = weirctl({"-s", admin_, "show", "errors"});
+  EXPECT_EQ(none.out, "No errors captured.\n");
+  HttpClient c(spec_.port);
+  ASSERT_TRUE(c.send_raw("GET /x HTTP/1.1\r\nHost: t\r\n folded: y\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  // A server answering with a header name that contains a space: 502, captured.
+  auto bad = http_get(spec_.port, "/?header=Bad%20Name:v");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 502);
+  CommandResult out = weirctl({"-s", admin_, "show", "errors"});
+  EXPECT_EQ(out.exit_code, 0);
+  EXPECT_NE(out.out.find("frontend fe: invalid request (1 so far)"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("obsolete line folding at byte 26 of 40"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find(R"(GET /x HTTP/1.1\r\nHost: t\r\n folded: y\r\n\r\n)"), std::string::npos);
+  EXPECT_NE(out.out.find("backend be: invalid response (1 so far)"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("invalid character in header name"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find(R"(\r\nBad Nam)"), std::string::npos) << out.out;  // the dump wraps
+  // Raw bytes are for operators, not for read-only endpoints.
+  EXPECT_EQ(weirctl({"-s", user_, "show", "errors"}).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace weir::test
