@@ -1022,6 +1022,20 @@ void HttpSession::kill() {
   destroy();
 }
 
+std::string HttpSession::describe(int64_t now_ms) const {
+  static const char* kPhases[] = {"wait_request", "connecting", "exchange",
+                                  "closing",      "linger",     "closed"};
+  std::string out =
+      "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() + " src=" + peer_text_;
+  out += " backend=" + (be_ ? be_->name() : std::string("-"));
+  out += " server=" + (server_ ? server_->name() : std::string("-"));
+  out += " state=";
+  out += kPhases[static_cast<int>(phase_)];
+  out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";
+  if (req_parsed_) out += " req=\"" + request_line_ + "\"";
+  return out;
+}
+
 void HttpSession::destroy() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;

@@ -27,6 +27,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
   void drain() override;
   void kill() override;
   void on_server_io(uint32_t events) override;
+  std::string describe(int64_t now_ms) const override;
+  const Server* server() const override { return server_; }
 
  private:
   enum class Phase {

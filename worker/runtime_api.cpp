@@ -7,11 +7,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 
 #include "common/log.h"
 #include "common/units.h"
 #include "common/version.h"
 #include "worker/backend.h"
+#include "worker/session.h"
 #include "worker/thread_context.h"
 #include "worker/worker.h"
 
@@ -366,6 +369,58 @@ std::string cmd_show_errors(Worker& w, const Args&) {
   return out;
 }
 
+std::string cmd_show_sess(Worker& w, const Args&) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  int64_t now = EventLoop::monotonic_ms();
+  w.on_every_thread([&](ThreadContext& ctx) {
+    std::vector<std::string> mine;
+    ctx.for_each_session([&](Session& s) {
+      mine.push_back(s.describe(now) + " thread=" + std::to_string(ctx.id()));
+    });
+    std::lock_guard lock(mu);
+    lines.insert(lines.end(), mine.begin(), mine.end());
+  });
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  if (out.empty()) out = "No sessions.\n";
+  return out;
+}
+
+// Kills the sessions for which `match` is true, on their own threads; returns how many.
+size_t kill_sessions(Worker& w, const std::function<bool(const Session&)>& match) {
+  std::atomic<size_t> killed{0};
+  w.on_every_thread([&](ThreadContext& ctx) {
+    ctx.for_each_session([&](Session& s) {
+      if (match(s)) {
+        s.kill();
+        ++killed;
+      }
+    });
+  });
+  return killed.load();
+}
+
+std::string cmd_shutdown_session(Worker& w, const Args& args) {
+  if (args.size() != 1) return "Error: usage: shutdown session <id>";
+  std::string id(args[0]);
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(id.c_str(), &end, 10);
+  if (id.empty() || *end != '\0') return "Error: '" + id + "' is not a session id";
+  size_t killed = kill_sessions(w, [n](const Session& s) { return s.id() == n; });
+  if (killed == 0) return "Error: no session with id " + id;
+  return "";
+}
+
+std::string cmd_shutdown_sessions_server(Worker& w, const Args& args) {
+  if (args.size() != 1) return "Error: usage: shutdown sessions server <backend>/<server>";
+  std::string error;
+  Server* target = find_server_arg(w, args[0], &error);
+  if (!target) return error;
+  size_t killed = kill_sessions(w, [target](const Session& s) { return s.server() == target; });
+  return std::to_string(killed) + " session(s) closed";
+}
+
 std::string cmd_enable_server(Worker& w, const Args& args) {
   if (args.size() != 1) return "Error: usage: enable server <backend>/<server>";
   return set_state(w, args[0], AdminState::kReady);
@@ -408,6 +463,14 @@ constexpr ApiCommand kCommands[] = {
      cmd_enable_server},
     {"disable server", ApiLevel::kOperator, "disable server <b>/<s>  same as state maint",
      cmd_disable_server},
+    {"show sess", ApiLevel::kUser,
+     "show sess          every client connection: id, frontend, client, server, state, age",
+     cmd_show_sess},
+    {"shutdown session", ApiLevel::kOperator, "shutdown session <id>   close one connection now",
+     cmd_shutdown_session},
+    {"shutdown sessions server", ApiLevel::kOperator,
+     "shutdown sessions server <b>/<s>   close every connection using that server",
+     cmd_shutdown_sessions_server},
     {"show errors", ApiLevel::kOperator,
      "show errors        the last malformed request and response, with their bytes",
      cmd_show_errors},

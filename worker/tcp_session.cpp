@@ -325,6 +325,17 @@ void TcpSession::kill() {
   finish('K', 'D');
 }
 
+std::string TcpSession::describe(int64_t now_ms) const {
+  std::string out =
+      "id=" + std::to_string(id()) + " proto=tcp frontend=" + fe_.name() + " src=" + peer_text_;
+  out += " backend=" + (be_ ? be_->name() : std::string("-"));
+  out += " server=" + (server_ ? server_->name() : std::string("-"));
+  out += phase_ == Phase::kConnecting ? " state=connecting" : " state=forwarding";
+  out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";
+  out += " bytes_in=" + std::to_string(up_.bytes) + " bytes_out=" + std::to_string(down_.bytes);
+  return out;
+}
+
 void TcpSession::destroy() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;

@@ -29,6 +29,8 @@ class TcpSession final : public Session {
 
   void drain() override {}  // a tunnel ends when its peers end it (or at hard_stop_after)
   void kill() override;
+  std::string describe(int64_t now_ms) const override;
+  const Server* server() const override { return t_connected_ >= 0 ? server_ : nullptr; }
 
  private:
   enum class Phase {

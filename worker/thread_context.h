@@ -77,6 +77,15 @@ class ThreadContext {
   void remove_session(Session* s);
   int64_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
   void drain_sessions();
+  // Calls fn for each session of this thread (on this thread); fn may kill it.
+  template <typename Fn>
+  void for_each_session(Fn fn) {
+    for (Session* s = sessions_head_; s;) {
+      Session* next = s->next_;
+      fn(*s);
+      s = next;
+    }
+  }
   void kill_sessions();
   bool draining() const { return draining_; }
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <map>
 
 #include "common/log.h"
@@ -162,6 +163,22 @@ int Worker::run() {
   for (auto& th : os_threads_) th.join();
   for (auto& ctx : threads_) ctx->access_log().flush();
   return 0;
+}
+
+void Worker::on_every_thread(const std::function<void(ThreadContext&)>& fn) {
+  std::vector<std::future<void>> pending;
+  for (size_t t = 1; t < threads_.size(); ++t) {
+    auto done = std::make_shared<std::promise<void>>();
+    pending.push_back(done->get_future());
+    ThreadContext* ctx = threads_[t].get();
+    ctx->loop().post([ctx, fn, done] {
+      fn(*ctx);
+      done->set_value();
+    });
+  }
+  fn(*threads_[0]);
+  // A thread that is shutting down may never run its task: do not wait for ever.
+  for (auto& f : pending) f.wait_for(std::chrono::seconds(5));
 }
 
 bool Worker::admit(Frontend& fe) {

@@ -4,6 +4,7 @@
 // traffic, and reports READY. Drains and exits when told to.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,6 +41,10 @@ class Worker {
   const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
   int64_t start_ms() const { return start_ms_; }
   int64_t current_connections() const { return conns_.load(std::memory_order_relaxed); }
+
+  // Runs fn on every worker thread, each on its own loop, and returns once all
+  // have run it (called from thread 0, the runtime API's thread).
+  void on_every_thread(const std::function<void(ThreadContext&)>& fn);
 
   // Connection accounting for maxconn (global and per frontend).
   bool admit(Frontend& fe);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <regex>
 
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
@@ -292,6 +293,56 @@ TEST_F(RuntimeApiServers, ShowErrorsKeepsTheLastMalformedRequestAndResponse) {
   EXPECT_NE(out.out.find(R"(\r\nBad Nam)"), std::string::npos) << out.out;  // the dump wraps
   // Raw bytes are for operators, not for read-only endpoints.
   EXPECT_EQ(weirctl({"-s", user_, "show", "errors"}).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST_F(RuntimeApiServers, ShowSessAndShutdownEndLiveConnections) {
+  ASSERT_TRUE(weir_);
+  HttpClient slow(spec_.port);
+  ASSERT_TRUE(slow.send_raw("GET /?delay=20000&blackhole=0 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  HttpClient idle(spec_.port);
+  ASSERT_TRUE(idle.request("GET", "/"));
+  std::string sess;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        sess = weirctl({"-s", user_, "show", "sess"}).out;
+        return sess.find("state=exchange") != std::string::npos;
+      },
+      5000))
+      << sess;
+  EXPECT_EQ(count_matching_lines(sess, R"(^id=\d+ proto=http frontend=fe src=127\.0\.0\.1:\d+ )"),
+            2u)
+      << sess;
+  EXPECT_NE(sess.find(R"(req="GET /?delay=20000&blackhole=0 HTTP/1.1")"), std::string::npos);
+
+  // The idle one by its id.
+  std::string port = std::to_string(idle.local_port());
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(sess, m, std::regex("id=(\\d+) [^\\n]*src=127\\.0\\.0\\.1:" + port)))
+      << sess;
+  EXPECT_EQ(weirctl({"-s", user_, "shutdown", "session", m[1].str()}).exit_code, 1);  // level
+  EXPECT_EQ(weirctl({"-s", admin_, "shutdown", "session", m[1].str()}).exit_code, 0);
+  EXPECT_TRUE(idle.wait_closed(5000));
+  EXPECT_EQ(weirctl({"-s", admin_, "shutdown", "session", "999999"}).exit_code, 1);
+
+  // The slow one through its server.
+  std::string server =
+      sess.find("server=s1 state=exchange") != std::string::npos ? "be/s1" : "be/s2";
+  CommandResult r = weirctl({"-s", admin_, "shutdown", "sessions", "server", server});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "1 session(s) closed\n");
+  EXPECT_TRUE(slow.wait_closed(5000));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return weirctl({"-s", user_, "show", "sess"}).out == "No sessions.\n";
+      },
+      5000));
 }
 
 }  // namespace
