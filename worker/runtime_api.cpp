@@ -449,7 +449,10 @@ std::string cmd_set_maxconn_frontend(Worker& w, const Args& args) {
 }
 
 constexpr ApiCommand kCommands[] = {
-    {"help", ApiLevel::kUser, "help                this list", cmd_help},
+    {"help", ApiLevel::kUser,
+     "help                this list (also: 'prompt' toggles an interactive '> ' prompt, "
+     "'quit' closes the connection)",
+     cmd_help},
     {"show info", ApiLevel::kUser,
      "show info           version, pid, generation, uptime, threads, connections", cmd_show_info},
     {"show stat", ApiLevel::kUser,
@@ -567,7 +570,14 @@ class ApiConnection final : public IoHandler, public Retired {
         size_t semi = line.find(';', start);
         std::string_view cmd(line);
         cmd = cmd.substr(start, semi == std::string::npos ? std::string_view::npos : semi - start);
-        if (!split_words(cmd).empty()) {
+        Args words = split_words(cmd);
+        if (words.size() == 1 && words[0] == "prompt") {
+          prompt_ = !prompt_;  // interactive mode: a "> " after every answer
+        } else if (words.size() == 1 && words[0] == "quit") {
+          eof_ = true;
+          in_.clear();
+          return;
+        } else if (!words.empty()) {
           out_ += run_api_command(worker_, level_, cmd);
           if (!out_.empty() && out_.back() != '\n') out_ += '\n';
           out_ += '\n';
@@ -575,6 +585,7 @@ class ApiConnection final : public IoHandler, public Retired {
         if (semi == std::string::npos) break;
         start = semi + 1;
       }
+      if (prompt_) out_ += "> ";
     }
   }
   void flush() {
@@ -606,6 +617,7 @@ class ApiConnection final : public IoHandler, public Retired {
   std::string out_;
   bool eof_ = false;
   bool closed_ = false;
+  bool prompt_ = false;
 };
 
 std::string run_api_command(Worker& worker, ApiLevel level, std::string_view line) {

@@ -347,3 +347,36 @@ TEST_F(RuntimeApiServers, ShowSessAndShutdownEndLiveConnections) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST_F(RuntimeApi, PromptModeKeepsAConversationGoing) {
+  ASSERT_TRUE(weir_);
+  HttpClient c(user_port_);  // a raw TCP connection to the user-level endpoint
+  ASSERT_TRUE(c.send_raw("prompt\n"));
+  std::string got;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        got += c.read_available(50);
+        return got == "> ";
+      },
+      5000))
+      << got;
+  ASSERT_TRUE(c.send_raw("show info\n"));
+  got.clear();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        got += c.read_available(50);
+        return got.size() > 2 && got.compare(got.size() - 3, 3, "\n> ") == 0;
+      },
+      5000))
+      << got;
+  EXPECT_EQ(got.rfind("Name: weir\n", 0), 0u) << got;
+  EXPECT_NE(got.find("\n\n> "), std::string::npos);
+  ASSERT_TRUE(c.send_raw("quit\n"));
+  EXPECT_TRUE(c.wait_closed(5000));
+}
+
+}  // namespace
+}  // namespace weir::test
