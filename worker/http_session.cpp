@@ -44,24 +44,40 @@ bool is_hop_by_hop(std::string_view name) {
          http::iequals(name, "proxy-authenticate");
 }
 
-// True when `name` is listed in one of the message's Connection headers (those
-// headers are hop-by-hop too, RFC 9110 7.6.1).
-bool named_by_connection(const http::MessageHead& h, std::string_view name) {
-  for (size_t i = 0; i < h.header_count; ++i) {
-    if (!http::iequals(h.headers[i].name, "connection")) continue;
-    std::string_view v = h.headers[i].value;
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view tok = v.substr(0, comma);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (http::iequals(tok, name)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
+// The header names listed in the message's Connection headers (other than
+// close, keep-alive and upgrade): hop-by-hop too (RFC 9110 7.6.1). Collected once
+// per message; almost always none.
+class ConnectionNamed {
+ public:
+  explicit ConnectionNamed(const http::MessageHead& h) {
+    for (size_t i = 0; i < h.header_count; ++i) {
+      if (!http::iequals(h.headers[i].name, "connection")) continue;
+      std::string_view v = h.headers[i].value;
+      while (!v.empty()) {
+        size_t comma = v.find(',');
+        std::string_view tok = v.substr(0, comma);
+        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+        if (!tok.empty() && !http::iequals(tok, "close") && !http::iequals(tok, "keep-alive") &&
+            !http::iequals(tok, "upgrade") && count_ < kMax) {
+          names_[count_++] = tok;
+        }
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
     }
   }
-  return false;
-}
+  bool has(std::string_view name) const {
+    for (size_t i = 0; i < count_; ++i)
+      if (http::iequals(names_[i], name)) return true;
+    return false;
+  }
+
+ private:
+  static constexpr size_t kMax = 16;
+  std::string_view names_[kMax];
+  size_t count_ = 0;
+};
 
 }  // namespace
 
@@ -466,9 +482,10 @@ bool HttpSession::build_request_head() {
   put(" ");
   put(h.target);
   put(h.version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+  const ConnectionNamed connection_named(h);
   for (size_t i = 0; i < h.header_count; ++i) {
     const http::Header& hd = h.headers[i];
-    if (is_hop_by_hop(hd.name) || named_by_connection(h, hd.name)) continue;
+    if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
     if (fe_.config().forwardfor && http::iequals(hd.name, "x-forwarded-for")) {
       // Extend the client's list with the address that connected to us.
       put(hd.name);
@@ -666,9 +683,10 @@ bool HttpSession::parse_response() {
   if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
   put(status_line);
   put("\r\n");
+  const ConnectionNamed connection_named(h);
   for (size_t i = 0; i < h.header_count; ++i) {
     const http::Header& hd = h.headers[i];
-    if (is_hop_by_hop(hd.name) || named_by_connection(h, hd.name)) continue;
+    if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
     put(hd.name);
     put(": ");
     put(hd.value);

@@ -291,3 +291,31 @@ TEST_F(HttpProxySmoke, JsonAccessLog) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST(HttpProxySmokeHeaders, HopByHopHeadersNamedByConnectionAreRemoved) {
+  ignore_sigpipe();
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  HttpClient c(spec.port);
+  ASSERT_TRUE(
+      c.send_raw("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Secret\r\n"
+                 "X-Secret: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: 2\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(a.wait_for_requests(1, 3000));
+  RecordedRequest got = a.requests().at(0);
+  EXPECT_FALSE(got.has_header("X-Secret"));
+  EXPECT_FALSE(got.has_header("Keep-Alive"));
+  EXPECT_FALSE(got.has_header("Connection"));
+  EXPECT_EQ(got.header("X-Kept"), "2");
+}
+
+}  // namespace
+}  // namespace weir::test

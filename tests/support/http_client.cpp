@@ -26,19 +26,6 @@ int remaining_ms(Clock::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(std::min<long long>(left.count(), 1 << 30));
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 template <typename T>
 std::optional<T> parse_number(std::string_view s, int base = 10) {
   T v{};
@@ -216,7 +203,7 @@ std::optional<HttpResponse> HttpClient::read_response(int timeout_ms, bool head_
     for (const auto& [k, v] : r.headers) {
       if (iequals(k, "transfer-encoding")) {
         has_te = true;
-        std::string codings = lower(v);
+        std::string codings = ascii_lower(v);
         size_t comma = codings.rfind(',');
         std::string_view last =
             trim_ows(std::string_view(codings).substr(comma == std::string::npos ? 0 : comma + 1));

@@ -44,26 +44,13 @@ bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 // Comma-separated list elements, trimmed and lowercased, empty elements dropped.
 std::vector<std::string> list_tokens(std::string_view v) {
   std::vector<std::string> out;
   while (!v.empty()) {
     size_t comma = v.find(',');
     std::string_view item = trim_ows(v.substr(0, comma));
-    if (!item.empty()) out.push_back(lower(item));
+    if (!item.empty()) out.push_back(ascii_lower(item));
     if (comma == std::string_view::npos) break;
     v.remove_prefix(comma + 1);
   }
@@ -613,7 +600,7 @@ class OriginServer::Impl {
             if (t == "keep-alive" && rec.version == "HTTP/1.0") keep_alive = true;
           }
         } else if (iequals(k, "expect")) {
-          expect_continue = lower(trim_ows(v)) == "100-continue";
+          expect_continue = ascii_lower(trim_ows(v)) == "100-continue";
         }
       }
       // A "close" token wins over "keep-alive".

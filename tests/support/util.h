@@ -53,6 +53,11 @@ class Sha256 {
 
 std::string sha256_hex(std::string_view data);
 
+// HTTP's optional white space (spaces and tabs) removed from both ends.
+std::string_view trim_ows(std::string_view s);
+// ASCII lower case.
+std::string ascii_lower(std::string_view s);
+
 // Deterministic body content: the byte at absolute offset i is 'a' + (i * 7 + i / 4093) % 26.
 std::string pattern_bytes(size_t offset, size_t n);
 // Same content written to dst[0..n) (for streaming without building big strings).
