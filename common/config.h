@@ -23,11 +23,20 @@ enum class LogTarget {
   kStdout,  // the process's standard output
   kStderr,  // the process's standard error
   kFile,    // a file opened in append mode (path in LogSink::path)
+  kSyslog,  // a syslog server: UDP (LogSink::syslog_addr) or a Unix datagram socket (path)
 };
 
 enum class LogFormat {
-  kText,  // one human-readable line in the style of HAProxy's httplog/tcplog
-  kJson,  // one JSON object per line
+  kText,    // kHttp for http frontends, kTcp for tcp frontends
+  kHttp,    // HAProxy's httplog layout (logfmt::kHttpFormat)
+  kTcp,     // HAProxy's tcplog layout (logfmt::kTcpFormat)
+  kJson,    // one JSON object per line
+  kCustom,  // LogSink::custom, a format string with %-variables
+};
+
+enum class SyslogFraming {
+  kRfc3164,  // <PRI>Mmm dd hh:mm:ss host tag[pid]: message
+  kRfc5424,  // <PRI>1 timestamp host tag pid - - message
 };
 
 struct SourceMark {
@@ -54,8 +63,14 @@ struct RuntimeApiEndpoint {
 
 struct LogSink {
   LogTarget target = LogTarget::kStdout;
-  std::string path;  // for kFile
+  std::string path;  // kFile: the file; kSyslog: a Unix datagram socket (empty for UDP)
   LogFormat format = LogFormat::kText;
+  std::string custom;  // kCustom: the format string
+  // kSyslog only.
+  SockAddr syslog_addr;  // UDP server when path is empty
+  SyslogFraming framing = SyslogFraming::kRfc3164;
+  int facility = 16;         // local0
+  std::string tag = "weir";  // the program name in each message
   SourceMark mark;
 };
 
@@ -98,7 +113,8 @@ struct ServerConfig {
   std::string name;
   std::string address_text;  // as written
   SockAddr addr;
-  uint32_t weight = 1;  // 0..256
+  uint32_t weight = 1;   // 0..256
+  uint32_t maxconn = 0;  // most concurrent requests (http) or connections (tcp); 0: no limit
   SourceMark mark;
 };
 

@@ -21,6 +21,7 @@
 #include "common/address.h"
 #include "common/config.h"
 #include "common/config_loader_detail.h"
+#include "common/log_format.h"
 #include "common/units.h"
 
 namespace weir {
@@ -48,14 +49,15 @@ constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",    "user
                                             "tune",          "timeouts",   "max_old_generations",
                                             "master_socket", "runtime_api"};
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
-constexpr std::string_view kLogKeys[] = {"target", "format"};
+constexpr std::string_view kLogKeys[] = {"target",  "format",   "address",
+                                         "framing", "facility", "tag"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
 constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn",  "default_backend",
                                               "forwardfor", "log",  "timeouts", "metrics"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
 constexpr std::string_view kBackendKeys[] = {"mode", "balance", "retries", "timeouts", "servers"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm"};
-constexpr std::string_view kServerKeys[] = {"address", "weight"};
+constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn"};
 
 // Every timeout weir knows, and where each may be set.
 constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
@@ -136,6 +138,11 @@ class Loader : private config_detail::ValueReader {
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
   void check_references();
 
+  // Where a character of a scalar value is in the file (for errors inside a
+  // string, such as a log format); skips the opening quote of a quoted scalar.
+  SourceMark mark_inside(const YamlNode& node, size_t offset) const;
+
+  std::string_view text_;
   Config config_;
   // defaults: section, applied to frontends and backends
   Mode default_mode_ = Mode::kHttp;
@@ -337,6 +344,16 @@ void Loader::load_runtime_api(const YamlNode& node) {
   }
 }
 
+namespace {
+
+constexpr std::pair<std::string_view, int> kFacilities[] = {
+    {"kern", 0},      {"user", 1},    {"mail", 2},    {"daemon", 3},  {"auth", 4},
+    {"syslog", 5},    {"lpr", 6},     {"news", 7},    {"uucp", 8},    {"cron", 9},
+    {"authpriv", 10}, {"ftp", 11},    {"local0", 16}, {"local1", 17}, {"local2", 18},
+    {"local3", 19},   {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23}};
+
+}  // namespace
+
 void Loader::load_logs(const YamlNode& node) {
   // A single entry may be written without the list around it.
   std::vector<const YamlNode*> entries;
@@ -349,45 +366,148 @@ void Loader::load_logs(const YamlNode& node) {
     LogSink sink;
     sink.mark = entry->mark;
     const YamlNode* target = entry;
-    const YamlNode* format = nullptr;
+    Fields fields;
     if (entry->kind == Kind::kMap) {
-      const Fields fields = map_fields(*entry, "global.log entry");
+      fields = map_fields(*entry, "global.log entry");
       reject_unknown(fields, kLogKeys, "in global.log entry");
       target = fields.get("target");
-      format = fields.get("format");
       if (!target) {
         error(entry->mark, "global: log: entry has no target");
         continue;
       }
     }
-    const auto target_text = text_value(*target, "global: log", "stdout, stderr or a file path");
+    const auto target_text =
+        text_value(*target, "global: log", "stdout, stderr, syslog or a file path");
     if (!target_text) continue;
     if (*target_text == "stdout") {
       sink.target = LogTarget::kStdout;
     } else if (*target_text == "stderr") {
       sink.target = LogTarget::kStderr;
+    } else if (*target_text == "syslog") {
+      sink.target = LogTarget::kSyslog;
     } else if (!target_text->empty() && target_text->front() == '/') {
       sink.target = LogTarget::kFile;
       sink.path = *target_text;
     } else {
       error(target->mark, "global: log: invalid target " + quoted(*target_text) +
-                              " (expected stdout, stderr or an absolute file path)");
+                              " (expected stdout, stderr, syslog or an absolute file path)");
       continue;
     }
-    if (format) {
-      const auto format_text = text_value(*format, "global: log: format", "text or json");
+    bool ok = true;
+    const bool syslog = sink.target == LogTarget::kSyslog;
+    for (std::string_view key : {"address", "framing", "facility", "tag"}) {
+      if (const YamlNode* v = fields.get(key); v && !syslog) {
+        error(v->mark, "global: log: " + std::string(key) + " only applies to target: syslog");
+        ok = false;
+      }
+    }
+    if (syslog) {
+      // Where: a Unix datagram socket (default /dev/log) or host:port over UDP.
+      std::string address = "/dev/log";
+      const YamlNode* address_node = fields.get("address");
+      if (address_node) {
+        if (auto a = text_value(*address_node, "global: log: address",
+                                "/dev/log or host:port for UDP")) {
+          address = *a;
+        } else {
+          ok = false;
+        }
+      }
+      if (!address.empty() && address.front() == '/') {
+        sink.path = address;
+        sink.framing = SyslogFraming::kRfc3164;
+      } else {
+        std::string problem;
+        std::string with_port = address;
+        if (address.find(':') == std::string::npos) with_port += ":514";
+        if (auto a = parse_address(with_port, /*allow_wildcard=*/false, &problem)) {
+          sink.syslog_addr = *a;
+          sink.framing = SyslogFraming::kRfc5424;
+        } else {
+          error(address_node ? address_node->mark : entry->mark,
+                "global: log: syslog address " + quoted(address) + ": " + problem);
+          ok = false;
+        }
+      }
+      if (const YamlNode* v = fields.get("framing")) {
+        if (auto f = text_value(*v, "global: log: framing", "rfc3164 or rfc5424")) {
+          if (*f == "rfc3164") {
+            sink.framing = SyslogFraming::kRfc3164;
+          } else if (*f == "rfc5424") {
+            sink.framing = SyslogFraming::kRfc5424;
+          } else {
+            error(v->mark,
+                  "global: log: unknown framing " + quoted(*f) + " (expected rfc3164 or rfc5424)");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (const YamlNode* v = fields.get("facility")) {
+        if (auto f = text_value(*v, "global: log: facility", "local0..local7, daemon, ...")) {
+          bool known = false;
+          for (auto& [name, code] : kFacilities) {
+            if (*f == name) {
+              sink.facility = code;
+              known = true;
+            }
+          }
+          if (!known) {
+            error(v->mark, "global: log: unknown syslog facility " + quoted(*f) +
+                               " (expected local0..local7, daemon, user, auth, authpriv, ...)");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (const YamlNode* v = fields.get("tag")) {
+        if (auto t = text_value(*v, "global: log: tag", "a program name such as weir")) {
+          bool valid =
+              !t->empty() && t->size() <= 32 && t->find_first_of(" :[]\t\r\n") == std::string::npos;
+          if (valid) {
+            sink.tag = *t;
+          } else {
+            error(v->mark, "global: log: tag " + quoted(*t) +
+                               " must be 1 to 32 characters without spaces, ':' or brackets");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+    }
+    if (const YamlNode* format = fields.get("format")) {
+      const auto format_text =
+          text_value(*format, "global: log: format", "text, http, tcp, json or a format string");
       if (!format_text) continue;
       if (*format_text == "text") {
         sink.format = LogFormat::kText;
+      } else if (*format_text == "http") {
+        sink.format = LogFormat::kHttp;
+      } else if (*format_text == "tcp") {
+        sink.format = LogFormat::kTcp;
       } else if (*format_text == "json") {
         sink.format = LogFormat::kJson;
+      } else if (format_text->find('%') != std::string::npos) {
+        std::string problem;
+        size_t offset = 0;
+        if (logfmt::parse(*format_text, &problem, &offset)) {
+          sink.format = LogFormat::kCustom;
+          sink.custom = *format_text;
+        } else {
+          error(mark_inside(*format, offset), "global: log: format: " + problem);
+          ok = false;
+        }
       } else {
-        error(format->mark,
-              "global: log: unknown format " + quoted(*format_text) + " (expected text or json)");
-        continue;
+        error(format->mark, "global: log: unknown format " + quoted(*format_text) +
+                                " (expected text, http, tcp, json or a format string with "
+                                "%-variables such as \"%ci %ST %r\")");
+        ok = false;
       }
     }
-    config_.global.logs.push_back(std::move(sink));
+    if (ok) config_.global.logs.push_back(std::move(sink));
   }
 }
 
@@ -500,6 +620,11 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
       const auto weight = int_value(*v, label + ": weight", 0, 256);
       if (weight) server.weight = static_cast<uint32_t>(*weight);
       ok = ok && weight.has_value();
+    }
+    if (const YamlNode* v = fields.get("maxconn")) {
+      const auto maxconn = int_value(*v, label + ": maxconn", 0, 1000000);
+      if (maxconn) server.maxconn = static_cast<uint32_t>(*maxconn);
+      ok = ok && maxconn.has_value();
     }
   }
   if (address) {
@@ -695,7 +820,23 @@ void Loader::check_references() {
   }
 }
 
+SourceMark Loader::mark_inside(const YamlNode& node, size_t offset) const {
+  SourceMark m = node.mark;
+  size_t pos = 0;
+  for (int line = 1; line < m.line && pos != std::string_view::npos; ++line) {
+    pos = text_.find('\n', pos);
+    if (pos != std::string_view::npos) ++pos;
+  }
+  if (pos != std::string_view::npos && m.column > 0) {
+    size_t at = pos + static_cast<size_t>(m.column - 1);
+    if (at < text_.size() && (text_[at] == '"' || text_[at] == '\'')) ++m.column;
+  }
+  m.column += static_cast<int>(offset);
+  return m;
+}
+
 LoadResult Loader::load(std::string_view text) {
+  text_ = text;
   const config_detail::YamlDocument doc = config_detail::parse_yaml(text, file());
   if (!doc.errors.empty()) {
     result_.errors = doc.errors;

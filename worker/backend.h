@@ -23,29 +23,47 @@ const char* admin_state_name(AdminState s);
 
 class Server {
  public:
-  Server(const ServerConfig& cfg, int index)
-      : cfg_(cfg), index_(index), weight_(cfg.weight), last_change_ms_(0) {}
+  Server(const ServerConfig& cfg, int index, int threads);
   const std::string& name() const { return cfg_.name; }
-  const SockAddr& addr() const { return cfg_.addr; }
-  const std::string& addr_text() const { return cfg_.address_text; }
+  // The address connections go to (changed by `set server addr`).
+  SockAddr addr() const;
+  std::string addr_text() const;
+  void set_addr(const SockAddr& addr, std::string text);
   // Current weight (the configured one until the runtime API changes it).
   uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
   uint32_t configured_weight() const { return cfg_.weight; }
   void set_weight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
+  // Most requests (http) or connections (tcp) at once; 0: no limit.
+  uint32_t maxconn() const { return maxconn_.load(std::memory_order_relaxed); }
+  void set_maxconn(uint32_t n) { maxconn_.store(n, std::memory_order_relaxed); }
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
   void set_admin_state(AdminState s, int64_t now_ms);
   int64_t last_change_ms() const { return last_change_ms_.load(std::memory_order_relaxed); }
   // May the load-balancing algorithm send it new traffic?
   bool selectable() const { return admin_state() == AdminState::kReady && weight() > 0; }
+  // Has it a free slot under maxconn?
+  bool has_slot() const {
+    uint32_t m = maxconn();
+    return m == 0 || counters_.current() < static_cast<int64_t>(m);
+  }
   int index() const { return index_; }
   TrafficCounters& counters() { return counters_; }
+  // Removed by `del server`: kept allocated (sessions may still name it in logs)
+  // but no longer listed.
+  bool deleted() const { return deleted_.load(std::memory_order_relaxed); }
+  void mark_deleted() { deleted_.store(true, std::memory_order_relaxed); }
 
  private:
   ServerConfig cfg_;
   int index_;
+  mutable std::mutex addr_mu_;
+  SockAddr addr_;
+  std::string addr_text_;
   std::atomic<uint32_t> weight_;
+  std::atomic<uint32_t> maxconn_;
   std::atomic<AdminState> admin_{AdminState::kReady};
   std::atomic<int64_t> last_change_ms_;
+  std::atomic<bool> deleted_{false};
   TrafficCounters counters_;
 };
 
@@ -83,26 +101,42 @@ class SmoothRoundRobin final : public LbAlgorithm {
 
 class Backend {
  public:
-  explicit Backend(const BackendConfig& cfg);
+  Backend(const BackendConfig& cfg, int threads);
   const BackendConfig& config() const { return cfg_; }
   const std::string& name() const { return cfg_.name; }
   Mode mode() const { return cfg_.mode; }
   const Timeouts& timeouts() const { return cfg_.timeouts; }
   int retries() const { return cfg_.retries; }
-  std::vector<std::unique_ptr<Server>>& servers() { return servers_; }
+  // The servers listed now, in order (a copy: the list changes with add/del server).
+  std::vector<Server*> servers() const;
   TrafficCounters& counters() { return counters_; }
 
   // The last invalid response from one of its servers.
   ErrorCapture& errors() { return errors_; }
 
-  // Chooses a server for a new request or connection; thread-safe.
-  Server* pick_server(const TriedServers& tried);
-  Server* find_server(std::string_view name);
+  // Chooses a server for a new request or connection and takes one of its
+  // slots (counted in its and the backend's `active`); nullptr when no server
+  // can take it. Thread-safe. Every acquired server is given back once with
+  // release_server().
+  Server* acquire_server(const TriedServers& tried);
+  void release_server(Server* s);
+  Server* find_server(std::string_view name) const;
+
+  // Runtime changes to the server list (runtime API, thread 0).
+  // Adds a server; false with *error when the name is taken.
+  Server* add_server(const ServerConfig& cfg, AdminState state, int64_t now_ms, std::string* error);
+  // Removes a server that is in maint with no request or connection left;
+  // false with *error otherwise.
+  bool delete_server(std::string_view name, std::string* error);
 
  private:
+  void rebuild_lb();  // with lb_mu_ held
   BackendConfig cfg_;
+  int threads_;
+  mutable std::mutex lb_mu_;  // guards servers_, retired_, next_index_ and lb_
   std::vector<std::unique_ptr<Server>> servers_;
-  std::mutex lb_mu_;
+  std::vector<std::unique_ptr<Server>> retired_;  // deleted at runtime
+  int next_index_ = 0;
   std::unique_ptr<LbAlgorithm> lb_;
   TrafficCounters counters_;
   ErrorCapture errors_;
@@ -110,8 +144,8 @@ class Backend {
 
 class Frontend {
  public:
-  Frontend(const FrontendConfig& cfg, Backend* backend)
-      : cfg_(cfg), backend_(backend), maxconn_(cfg.maxconn) {}
+  Frontend(const FrontendConfig& cfg, Backend* backend, int threads)
+      : cfg_(cfg), backend_(backend), counters_(threads), maxconn_(cfg.maxconn) {}
   const FrontendConfig& config() const { return cfg_; }
   const std::string& name() const { return cfg_.name; }
   Mode mode() const { return cfg_.mode; }
@@ -119,8 +153,7 @@ class Frontend {
   TrafficCounters& counters() { return counters_; }
   // The last malformed request received.
   ErrorCapture& errors() { return errors_; }
-  // Connections currently open on this frontend (for maxconn).
-  std::atomic<int64_t> conns{0};
+  // Connections currently open on this frontend (for maxconn): counters().current().
   // 0: no frontend limit. Starts at the configured value; the runtime API changes it.
   uint32_t maxconn() const { return maxconn_.load(std::memory_order_relaxed); }
   void set_maxconn(uint32_t n) { maxconn_.store(n, std::memory_order_relaxed); }

@@ -105,7 +105,7 @@ HttpSession::HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const So
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
   c_last_activity_ = t_start_;
-  fe_.counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
+  fe_.counters().add_connection(t_start_);
 }
 
 HttpSession::~HttpSession() = default;
@@ -205,7 +205,7 @@ bool HttpSession::read_client() {
   // End of stream or error from the client.
   c_eof_ = true;
   if (phase_ == Phase::kWaitRequest) {
-    if (!req_in_.empty()) bump(fe_.counters().request_errors);
+    if (!req_in_.empty()) bump(fe_.counters().local().request_errors);
     destroy();  // an idle or half-sent request: nothing to answer
     return true;
   }
@@ -232,7 +232,7 @@ bool HttpSession::parse_request() {
   if (st == http::ParseStatus::kError) {
     log::debug("bad request from %s on frontend '%s': %s at offset %zu", peer_text_.c_str(),
                fe_.name().c_str(), h.error, h.error_offset);
-    bump(fe_.counters().request_errors);
+    bump(fe_.counters().local().request_errors);
     fe_.errors().record(peer_text_, h.error, h.error_offset,
                         std::string_view(req_in_.data(), req_in_.size()));
     request_line_.assign("<BADREQ>");
@@ -254,6 +254,13 @@ bool HttpSession::parse_request() {
   request_line_ += ' ';
   request_line_ += h.target;
   request_line_ += req_minor_ ? " HTTP/1.1" : " HTTP/1.0";
+  if (const auto& names = ctx_.worker().log_captures(); !names.empty()) {
+    captures_.resize(names.size());
+    for (size_t i = 0; i < names.size(); ++i) {
+      const http::Header* hd = h.find(names[i]);
+      captures_[i].assign(hd ? hd->value : std::string_view());
+    }
+  }
   if (!req_keep_alive_ || ctx_.draining()) close_after_response_ = true;
   extend_request_body_window();
   if (phase_ == Phase::kClosed) return true;
@@ -293,7 +300,7 @@ void HttpSession::extend_request_body_window() {
     size_t take = req_chunks_.feed(req_in_.data() + base, avail);
     req_body_window_ += take;
     if (req_chunks_.failed()) {
-      bump(fe_.counters().request_errors);
+      bump(fe_.counters().local().request_errors);
       if (!req_head_built_ || (req_out_.empty() && !req_sent_)) {
         send_error(400, "PR");
       } else {
@@ -380,7 +387,7 @@ void HttpSession::close_client() {
   // so that the kernel does not answer late bytes with a reset that could destroy
   // the response before the client has read it.
   release_server(false);
-  count_on(nullptr);
+  release_slot();
   client_.shutdown_write();
   phase_ = Phase::kLinger;
   c_readable_ = true;
@@ -392,13 +399,15 @@ void HttpSession::close_client() {
 void HttpSession::begin_server_attempt() {
   ++attempts_;
   int64_t now = ctx_.loop().now_ms();
-  server_ = be_->pick_server(tried_);
+  release_slot();  // a retry gives back the slot of the previous attempt first
+  server_ = be_->acquire_server(tried_);
   if (!server_) {
     send_error(503, "SC");
     return;
   }
+  slot_server_ = server_;
+  slot_backend_ = be_;
   tried_.add(server_->index());
-  count_on(server_);
   s_eof_ = false;
   s_hup_ = false;
   srv_reused_ = false;
@@ -451,14 +460,14 @@ void HttpSession::connect_done() {
 }
 
 void HttpSession::connect_failed(int err) {
-  bump(be_->counters().connect_errors);
-  if (server_) bump(server_->counters().connect_errors);
+  bump(be_->counters().local().connect_errors);
+  if (server_) bump(server_->counters().local().connect_errors);
   log::debug("connect to %s/%s failed: %s", be_->name().c_str(),
              server_ ? server_->name().c_str() : "-", std::strerror(err));
   if (srv_) ctx_.close_server_conn(std::move(srv_));
   if (attempts_ <= be_->retries() && server_) {
-    bump(be_->counters().retries);
-    bump(server_->counters().retries);
+    bump(be_->counters().local().retries);
+    bump(server_->counters().local().retries);
     begin_server_attempt();
     return;
   }
@@ -607,8 +616,8 @@ void HttpSession::server_failed_before_response(const char* term) {
     begin_server_attempt();
     return;
   }
-  bump(be_->counters().response_errors);
-  if (server_) bump(server_->counters().response_errors);
+  bump(be_->counters().local().response_errors);
+  if (server_) bump(server_->counters().local().response_errors);
   send_error(502, term);
 }
 
@@ -626,7 +635,7 @@ bool HttpSession::parse_response() {
                                               &res_scan_, req_method_, &h);
   if (st == http::ParseStatus::kIncomplete) {
     if (s_eof_) {
-      bump(be_->counters().response_errors);
+      bump(be_->counters().local().response_errors);
       send_error(502, "SH");
       return true;
     }
@@ -635,8 +644,8 @@ bool HttpSession::parse_response() {
   if (st == http::ParseStatus::kError) {
     log::debug("bad response from %s/%s: %s at offset %zu", be_->name().c_str(),
                server_->name().c_str(), h.error, h.error_offset);
-    bump(be_->counters().response_errors);
-    bump(server_->counters().response_errors);
+    bump(be_->counters().local().response_errors);
+    bump(server_->counters().local().response_errors);
     be_->errors().record(be_->name() + "/" + server_->name(), h.error, h.error_offset,
                          std::string_view(res_in_.data(), res_in_.size()));
     send_error(502, "PH");
@@ -731,7 +740,7 @@ void HttpSession::extend_response_body_window() {
       if (res_chunks_.failed()) {
         log::debug("bad chunked response from %s/%s: %s", be_->name().c_str(),
                    server_->name().c_str(), res_chunks_.error());
-        bump(be_->counters().response_errors);
+        bump(be_->counters().local().response_errors);
         s_eof_ = true;  // treat like a truncated response: relay what is valid, then abort
         res_server_keep_alive_ = false;
       }
@@ -760,7 +769,7 @@ bool HttpSession::check_transaction_end() {
     // response, so close its connection too rather than let it wait.
     term_[0] = 'S';
     term_[1] = 'D';
-    bump(be_->counters().response_errors);
+    bump(be_->counters().local().response_errors);
     log_transaction();
     destroy();
     return true;
@@ -777,11 +786,11 @@ void HttpSession::release_server(bool reusable) {
   }
 }
 
-void HttpSession::count_on(Server* server) {
-  if (counted_on_ == server) return;
-  if (counted_on_) counted_on_->counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
-  if (server) server->counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
-  counted_on_ = server;
+void HttpSession::release_slot() {
+  if (!slot_server_) return;
+  slot_backend_->release_server(slot_server_);
+  slot_server_ = nullptr;
+  slot_backend_ = nullptr;
 }
 
 void HttpSession::finish_transaction() {
@@ -807,7 +816,7 @@ void HttpSession::reset_transaction() {
   res_in_.release(ctx_.buffers());
   res_out_.release(ctx_.buffers());
   req_in_.release_if_empty(ctx_.buffers());
-  count_on(nullptr);
+  release_slot();
   req_scan_ = 0;
   req_head_raw_ = 0;
   req_parsed_ = false;
@@ -903,21 +912,26 @@ void HttpSession::log_transaction() {
   if (logged_) return;
   logged_ = true;
   int64_t now = ctx_.loop().now_ms();
+  int64_t t_queue = t_connect_start_ >= 0 ? 0 : -1;
+  int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
+  int64_t t_response = t_response_ >= 0 && t_connected_ >= 0 ? t_response_ - t_connected_ : -1;
+  int64_t t_total = now - t_start_;
   TrafficCounters& fc = fe_.counters();
-  bump(fc.sessions_total);
-  bump(fc.bytes_in, bytes_in_);
-  bump(fc.bytes_out, bytes_out_);
-  if (res_status_) fc.count_status(res_status_);
-  if (be_) {
-    bump(be_->counters().sessions_total);
-    bump(be_->counters().bytes_out, bytes_out_);
-    if (res_status_) be_->counters().count_status(res_status_);
+  fc.add_session(now);
+  bump(fc.local().bytes_in, bytes_in_);
+  bump(fc.local().bytes_out, bytes_out_);
+  if (res_status_) fc.add_status(res_status_);
+  for (TrafficCounters* c : {be_ && attempts_ > 0 ? &be_->counters() : nullptr,
+                             server_ ? &server_->counters() : nullptr}) {
+    if (!c) continue;
+    c->add_session(now);
+    bump(c->local().bytes_in, bytes_in_);
+    bump(c->local().bytes_out, bytes_out_);
+    if (res_status_) c->add_status(res_status_);
+    if (server_) c->add_times(t_queue, t_connect, t_response, t_total);
+    if (server_) c->add_termination(term_);
   }
-  if (server_) {
-    bump(server_->counters().sessions_total);
-    bump(server_->counters().bytes_out, bytes_out_);
-    if (res_status_) server_->counters().count_status(res_status_);
-  }
+  if (server_) fc.add_termination(term_);
   if (!fe_.config().log || !ctx_.access_log().enabled()) return;
   AccessLogEntry e;
   e.client = peer_text_;
@@ -926,10 +940,10 @@ void HttpSession::log_transaction() {
   e.server = server_ ? std::string_view(server_->name()) : std::string_view();
   e.accept_epoch_ms = t_start_wall_;
   e.t_request = t_head_ >= 0 ? t_head_ - t_start_ : -1;
-  e.t_queue = t_connect_start_ >= 0 ? 0 : -1;
-  e.t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
-  e.t_response = t_response_ >= 0 && t_connected_ >= 0 ? t_response_ - t_connected_ : -1;
-  e.t_total = now - t_start_;
+  e.t_queue = t_queue;
+  e.t_connect = t_connect;
+  e.t_response = t_response;
+  e.t_total = t_total;
   e.status = res_status_;
   e.bytes_out = bytes_out_;
   e.bytes_in = bytes_in_;
@@ -937,6 +951,12 @@ void HttpSession::log_transaction() {
   e.termination[1] = term_[1];
   e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
   e.request_line = request_line_;
+  e.captures = &captures_;
+  e.server_ptr = server_;
+  e.actconn = ctx_.worker().current_connections();
+  e.feconn = fe_.counters().current();
+  e.beconn = be_ ? be_->counters().current() : 0;
+  e.srvconn = server_ ? server_->counters().current() : 0;
   e.http = true;
   ctx_.access_log().log(e);
 }
@@ -946,7 +966,7 @@ void HttpSession::handle_timeout() {
   switch (phase_) {
     case Phase::kWaitRequest:
       if (!req_in_.empty()) {
-        bump(fe_.counters().request_errors);
+        bump(fe_.counters().local().request_errors);
         request_line_.assign("<BADREQ>");
         send_error(408, "cR");
       } else {
@@ -960,7 +980,7 @@ void HttpSession::handle_timeout() {
     case Phase::kExchange: {
       const Timeouts& bt = be_->timeouts();
       if (bt.server && !res_body_complete_ && now >= s_last_activity_ + bt.server) {
-        bump(be_->counters().response_errors);
+        bump(be_->counters().local().response_errors);
         if (!res_parsed_) {
           send_error(504, "sH");
         } else {
@@ -1059,13 +1079,12 @@ void HttpSession::destroy() {
   phase_ = Phase::kClosed;
   timer_.disarm();
   release_server(false);
-  count_on(nullptr);
+  release_slot();
   req_in_.release(ctx_.buffers());
   req_out_.release(ctx_.buffers());
   res_in_.release(ctx_.buffers());
   res_out_.release(ctx_.buffers());
   client_.close();
-  fe_.counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
   ctx_.worker().release(fe_);
   ctx_.remove_session(this);
 }

@@ -75,7 +75,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
   void reset_transaction();
   void release_server(bool reusable);
   // Counts the request on `server` (sessions_current), uncounting the previous one.
-  void count_on(Server* server);
+  // Gives back the server slot taken by acquire_server(), if any.
+  void release_slot();
   void send_error(int status, const char* term);
   // Answers the request from weir itself (metrics), then closes the connection.
   void serve_local(int status, std::string_view content_type, std::string body);
@@ -110,7 +111,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
   size_t req_head_raw_ = 0;  // raw head bytes still at the front of req_in_ (kept for a retry)
   bool req_parsed_ = false;
   std::string req_method_;
-  std::string request_line_;  // for the access log
+  std::string request_line_;           // for the access log
+  std::vector<std::string> captures_;  // request headers printed by %hr{} in log formats
   int req_minor_ = 1;
   bool req_keep_alive_ = true;
   http::BodyKind req_body_ = http::BodyKind::kNone;
@@ -124,7 +126,8 @@ class HttpSession final : public Session, public ServerConn::Owner {
 
   // Server side.
   Server* server_ = nullptr;
-  Server* counted_on_ = nullptr;  // the server whose sessions_current includes this request
+  Server* slot_server_ = nullptr;  // the server whose slot this request holds
+  Backend* slot_backend_ = nullptr;
   std::unique_ptr<ServerConn> srv_;
   bool srv_reused_ = false;
   bool s_readable_ = false;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <functional>
 #include <vector>
 
@@ -43,6 +45,17 @@ class Family {
     out_ += '\n';
   }
   void sample(const std::vector<std::pair<const char*, std::string>>& labels, uint64_t v) {
+    sample_text(labels, std::to_string(v));
+  }
+  void sample_ms_as_seconds(const std::vector<std::pair<const char*, std::string>>& labels,
+                            int64_t ms) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000),
+                  static_cast<long long>(ms % 1000));
+    sample_text(labels, buf);
+  }
+  void sample_text(const std::vector<std::pair<const char*, std::string>>& labels,
+                   const std::string& v) {
     out_ += name_;
     if (!labels.empty()) {
       out_ += '{';
@@ -56,7 +69,7 @@ class Family {
       out_ += '}';
     }
     out_ += ' ';
-    out_ += std::to_string(v);
+    out_ += v;
     out_ += '\n';
   }
 
@@ -65,57 +78,84 @@ class Family {
   const char* name_;
 };
 
-uint64_t get(const std::atomic<uint64_t>& a) {
-  return a.load(std::memory_order_relaxed);
-}
-uint64_t get(const std::atomic<int64_t>& a) {
-  int64_t v = a.load(std::memory_order_relaxed);
+using Labels = std::vector<std::pair<const char*, std::string>>;
+
+uint64_t non_negative(int64_t v) {
   return v > 0 ? static_cast<uint64_t>(v) : 0;
 }
 
-using Labels = std::vector<std::pair<const char*, std::string>>;
+// One frontend, backend or server: its labels, live gauges and summed counters.
+struct Item {
+  Labels labels;
+  TrafficCounters* live;
+  CounterTotals totals;
+};
 
 // The counter families shared by frontends, backends and servers.
-void traffic_families(std::string& out, const std::string& prefix,
-                      const std::vector<std::pair<Labels, TrafficCounters*>>& items, bool http) {
+void traffic_families(std::string& out, const std::string& prefix, const std::vector<Item>& items,
+                      bool http, bool server_side) {
   struct Def {
     const char* suffix;
     const char* type;
     const char* help;
-    std::function<uint64_t(TrafficCounters&)> value;
+    std::function<uint64_t(const Item&)> value;
+    bool server_side_only;
   };
   const Def defs[] = {
       {"current_sessions", "gauge", "Requests (http) or connections (tcp) in progress.",
-       [](TrafficCounters& c) { return get(c.sessions_current); }},
+       [](const Item& i) { return non_negative(i.live->current()); }, false},
+      {"max_sessions", "gauge", "Most requests (http) or connections (tcp) in progress at once.",
+       [](const Item& i) { return non_negative(i.live->max_seen()); }, false},
       {"sessions_total", "counter", "Requests (http) or connections (tcp) handled.",
-       [](TrafficCounters& c) { return get(c.sessions_total); }},
+       [](const Item& i) { return i.totals.sessions_total; }, false},
       {"bytes_in_total", "counter", "Bytes received from clients.",
-       [](TrafficCounters& c) { return get(c.bytes_in); }},
+       [](const Item& i) { return i.totals.bytes_in; }, false},
       {"bytes_out_total", "counter", "Bytes sent to clients.",
-       [](TrafficCounters& c) { return get(c.bytes_out); }},
+       [](const Item& i) { return i.totals.bytes_out; }, false},
       {"request_errors_total", "counter", "Malformed requests and request timeouts.",
-       [](TrafficCounters& c) { return get(c.request_errors); }},
+       [](const Item& i) { return i.totals.request_errors; }, false},
       {"connection_errors_total", "counter", "Failed connection attempts to servers.",
-       [](TrafficCounters& c) { return get(c.connect_errors); }},
+       [](const Item& i) { return i.totals.connect_errors; }, true},
       {"response_errors_total", "counter", "Invalid, truncated or timed-out responses.",
-       [](TrafficCounters& c) { return get(c.response_errors); }},
+       [](const Item& i) { return i.totals.response_errors; }, true},
       {"retry_warnings_total", "counter", "Connection attempts moved to another try.",
-       [](TrafficCounters& c) { return get(c.retries); }},
+       [](const Item& i) { return i.totals.retries; }, true},
+      {"client_aborts_total", "counter", "Sessions ended by the client after reaching a server.",
+       [](const Item& i) { return i.totals.client_aborts; }, true},
+      {"server_aborts_total", "counter", "Sessions ended by the server in headers or data.",
+       [](const Item& i) { return i.totals.server_aborts; }, true},
   };
   for (const Def& d : defs) {
+    if (d.server_side_only && !server_side) continue;
     std::string name = prefix + d.suffix;
     Family f(out, name.c_str(), d.type, d.help);
-    for (auto& [labels, c] : items) f.sample(labels, d.value(*c));
+    for (const Item& i : items) f.sample(i.labels, d.value(i));
+  }
+  if (server_side) {
+    const char* phases[] = {"queue", "connect", "response", "total"};
+    const char* helps[] = {
+        "Average time spent in a queue over the last 1024 sessions, in seconds.",
+        "Average time to connect to a server over the last 1024 sessions, in seconds.",
+        "Average server response time (to the headers) over the last 1024 requests, in seconds.",
+        "Average total session time over the last 1024 sessions, in seconds."};
+    for (int p = 0; p < 4; ++p) {
+      std::string name = prefix + phases[p] + "_time_average_seconds";
+      Family f(out, name.c_str(), "gauge", helps[p]);
+      for (const Item& i : items) {
+        int64_t ms = i.totals.avg_ms[p] < 0 ? 0 : i.totals.avg_ms[p];
+        f.sample_ms_as_seconds(i.labels, ms);
+      }
+    }
   }
   if (!http) return;
   std::string name = prefix + "http_responses_total";
   Family f(out, name.c_str(), "counter", "HTTP responses sent, by status class.");
   const char* codes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (auto& [labels, c] : items) {
-    for (int i = 0; i < 6; ++i) {
-      Labels l = labels;
-      l.emplace_back("code", codes[i]);
-      f.sample(l, get(c->responses[i]));
+  for (const Item& i : items) {
+    for (int k = 0; k < 6; ++k) {
+      Labels l = i.labels;
+      l.emplace_back("code", codes[k]);
+      f.sample(l, i.totals.responses[k]);
     }
   }
 }
@@ -148,48 +188,69 @@ std::string render_prometheus(Worker& w) {
     f.sample({}, static_cast<uint64_t>(w.config().global.threads));
   }
 
-  std::vector<std::pair<Labels, TrafficCounters*>> fe_items;
+  const int64_t now = EventLoop::monotonic_ms();
+  {
+    Family f(out, "weir_process_dropped_logs_total", "counter",
+             "Access-log lines dropped because a log target was slow or unreachable.");
+    f.sample({}, w.dropped_log_lines());
+  }
+  std::vector<Item> fe_items;
   bool any_http = false;
   for (auto& fe : w.frontends()) {
-    fe_items.push_back({{{"proxy", fe->name()}}, &fe->counters()});
+    fe_items.push_back({{{"proxy", fe->name()}}, &fe->counters(), fe->counters().read(now)});
     any_http = any_http || fe->mode() == Mode::kHttp;
   }
-  traffic_families(out, "weir_frontend_", fe_items, any_http);
+  traffic_families(out, "weir_frontend_", fe_items, any_http, false);
+  {
+    Family f(out, "weir_frontend_connections_total", "counter",
+             "Client connections accepted by the frontend.");
+    for (const Item& i : fe_items) f.sample(i.labels, i.totals.connections_total);
+  }
   {
     Family f(out, "weir_frontend_current_connections", "gauge",
              "Client connections open on the frontend.");
-    for (auto& fe : w.frontends()) f.sample({{"proxy", fe->name()}}, get(fe->conns));
+    for (const Item& i : fe_items) f.sample(i.labels, non_negative(i.live->current()));
   }
 
-  std::vector<std::pair<Labels, TrafficCounters*>> be_items, srv_items;
+  std::vector<Item> be_items, srv_items;
+  std::vector<std::pair<Backend*, std::vector<Server*>>> lists;
   for (auto& be : w.backends()) {
-    be_items.push_back({{{"proxy", be->name()}}, &be->counters()});
-    for (auto& s : be->servers()) {
-      srv_items.push_back({{{"proxy", be->name()}, {"server", s->name()}}, &s->counters()});
+    be_items.push_back({{{"proxy", be->name()}}, &be->counters(), be->counters().read(now)});
+    lists.emplace_back(be.get(), be->servers());
+    for (Server* s : lists.back().second) {
+      srv_items.push_back({{{"proxy", be->name()}, {"server", s->name()}},
+                           &s->counters(),
+                           s->counters().read(now)});
     }
   }
-  traffic_families(out, "weir_backend_", be_items, true);
+  traffic_families(out, "weir_backend_", be_items, true, true);
   {
     Family f(out, "weir_backend_active_servers", "gauge", "Servers taking new traffic.");
-    for (auto& be : w.backends()) {
+    for (auto& [be, servers] : lists) {
       uint64_t n = 0;
-      for (auto& s : be->servers()) n += s->selectable() ? 1 : 0;
+      for (Server* s : servers) n += s->selectable() ? 1 : 0;
       f.sample({{"proxy", be->name()}}, n);
     }
   }
-  traffic_families(out, "weir_server_", srv_items, true);
+  traffic_families(out, "weir_server_", srv_items, true, true);
+  {
+    Family f(out, "weir_server_max_connections", "gauge", "The server's maxconn (0: no limit).");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        f.sample({{"proxy", be->name()}, {"server", s->name()}}, s->maxconn());
+  }
   {
     Family f(out, "weir_server_weight", "gauge", "Current weight of the server.");
-    for (auto& be : w.backends())
-      for (auto& s : be->servers())
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
         f.sample({{"proxy", be->name()}, {"server", s->name()}}, s->weight());
   }
   {
     Family f(out, "weir_server_admin_state", "gauge",
              "Administrative state: 1 for the state the server is in.");
     const AdminState states[] = {AdminState::kReady, AdminState::kDrain, AdminState::kMaint};
-    for (auto& be : w.backends()) {
-      for (auto& s : be->servers()) {
+    for (auto& [be, servers] : lists) {
+      for (Server* s : servers) {
         for (AdminState st : states) {
           f.sample({{"proxy", be->name()}, {"server", s->name()}, {"state", admin_state_name(st)}},
                    s->admin_state() == st ? 1 : 0);

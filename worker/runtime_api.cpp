@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "worker/backend.h"
 #include "worker/session.h"
+#include "worker/stats.h"
 #include "worker/thread_context.h"
 #include "worker/worker.h"
 
@@ -44,19 +45,15 @@ const char* level_name(ApiLevel l) {
   return "?";
 }
 
-uint64_t load(const std::atomic<uint64_t>& a) {
-  return a.load(std::memory_order_relaxed);
-}
-int64_t load(const std::atomic<int64_t>& a) {
-  return a.load(std::memory_order_relaxed);
-}
-
 std::string cmd_show_info(Worker& w, const Args&) {
-  uint64_t total = 0;
-  int64_t current = 0;
+  uint64_t requests = 0, connections = 0, req_rate = 0, conn_rate = 0;
+  const int64_t now = EventLoop::monotonic_ms();
   for (auto& fe : w.frontends()) {
-    total += load(fe->counters().sessions_total);
-    current += load(fe->counters().sessions_current);
+    CounterTotals c = fe->counters().read(now);
+    requests += c.sessions_total;
+    connections += c.connections_total;
+    req_rate += c.rate;
+    conn_rate += c.conn_rate;
   }
   std::string out;
   auto line = [&out](const char* k, const std::string& v) {
@@ -65,7 +62,7 @@ std::string cmd_show_info(Worker& w, const Args&) {
     out += v;
     out += '\n';
   };
-  int64_t up = EventLoop::monotonic_ms() - w.start_ms();
+  int64_t up = now - w.start_ms();
   line("Name", "weir");
   line("Version", version());
   line("Pid", std::to_string(getpid()));
@@ -75,8 +72,11 @@ std::string cmd_show_info(Worker& w, const Args&) {
   line("Threads", std::to_string(w.config().global.threads));
   line("Maxconn", std::to_string(w.config().global.maxconn));
   line("CurrConns", std::to_string(w.current_connections()));
-  line("CurrSessions", std::to_string(current));
-  line("CumSessions", std::to_string(total));
+  line("CumConns", std::to_string(connections));
+  line("CumReq", std::to_string(requests));
+  line("ConnRate", std::to_string(conn_rate));
+  line("SessRate", std::to_string(req_rate));
+  line("DroppedLogs", std::to_string(w.dropped_log_lines()));
   line("Frontends", std::to_string(w.frontends().size()));
   line("Backends", std::to_string(w.backends().size()));
   line("State", w.draining() ? "draining" : "current");
@@ -86,132 +86,6 @@ std::string cmd_show_info(Worker& w, const Args&) {
 std::string cmd_help(Worker&, const Args&);
 
 // --- statistics ---------------------------------------------------------------
-
-// The columns of `show stat`, named and ordered as HAProxy's CSV so that existing
-// scripts and dashboards can read them. Columns weir does not track yet are empty.
-constexpr const char* kStatFields[] = {
-    "pxname",   "svname",       "qcur",       "qmax",           "scur",     "smax",     "slim",
-    "stot",     "bin",          "bout",       "dreq",           "dresp",    "ereq",     "econ",
-    "eresp",    "wretr",        "wredis",     "status",         "weight",   "act",      "bck",
-    "chkfail",  "chkdown",      "lastchg",    "downtime",       "qlimit",   "pid",      "iid",
-    "sid",      "throttle",     "lbtot",      "tracked",        "type",     "rate",     "rate_lim",
-    "rate_max", "check_status", "check_code", "check_duration", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx",
-    "hrsp_4xx", "hrsp_5xx",     "hrsp_other"};
-constexpr size_t kStatCount = sizeof kStatFields / sizeof kStatFields[0];
-
-using StatRow = std::vector<std::string>;
-
-StatRow stat_row() {
-  return StatRow(kStatCount);
-}
-
-void set_field(StatRow& row, std::string_view name, std::string value) {
-  for (size_t i = 0; i < kStatCount; ++i) {
-    if (name == kStatFields[i]) {
-      row[i] = std::move(value);
-      return;
-    }
-  }
-}
-
-void fill_counters(StatRow& row, TrafficCounters& c, bool http) {
-  set_field(row, "scur", std::to_string(load(c.sessions_current)));
-  set_field(row, "stot", std::to_string(load(c.sessions_total)));
-  set_field(row, "bin", std::to_string(load(c.bytes_in)));
-  set_field(row, "bout", std::to_string(load(c.bytes_out)));
-  set_field(row, "ereq", std::to_string(load(c.request_errors)));
-  set_field(row, "econ", std::to_string(load(c.connect_errors)));
-  set_field(row, "eresp", std::to_string(load(c.response_errors)));
-  set_field(row, "wretr", std::to_string(load(c.retries)));
-  if (http) {
-    const char* names[] = {"hrsp_other", "hrsp_1xx", "hrsp_2xx",
-                           "hrsp_3xx",   "hrsp_4xx", "hrsp_5xx"};
-    for (int i = 0; i < 6; ++i) set_field(row, names[i], std::to_string(load(c.responses[i])));
-  }
-}
-
-std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
-  std::vector<StatRow> rows;
-  std::string pid = std::to_string(getpid());
-  int64_t now = EventLoop::monotonic_ms();
-  int iid = 0;
-  for (auto& fe : w.frontends()) {
-    ++iid;
-    if (!only.empty() && fe->name() != only) continue;
-    StatRow r = stat_row();
-    set_field(r, "pxname", fe->name());
-    set_field(r, "svname", "FRONTEND");
-    fill_counters(r, fe->counters(), fe->mode() == Mode::kHttp);
-    set_field(r, "scur", std::to_string(fe->conns.load(std::memory_order_relaxed)));
-    if (fe->maxconn()) set_field(r, "slim", std::to_string(fe->maxconn()));
-    set_field(r, "status", w.draining() ? "STOP" : "OPEN");
-    set_field(r, "pid", pid);
-    set_field(r, "iid", std::to_string(iid));
-    set_field(r, "sid", "0");
-    set_field(r, "type", "0");
-    rows.push_back(std::move(r));
-  }
-  for (auto& be : w.backends()) {
-    ++iid;
-    if (!only.empty() && be->name() != only) continue;
-    bool http = be->mode() == Mode::kHttp;
-    uint64_t total_weight = 0;
-    int usable = 0;
-    int sid = 0;
-    for (auto& s : be->servers()) {
-      ++sid;
-      StatRow r = stat_row();
-      set_field(r, "pxname", be->name());
-      set_field(r, "svname", s->name());
-      fill_counters(r, s->counters(), http);
-      set_field(r, "qcur", "0");
-      const char* status = "UP";
-      if (s->admin_state() == AdminState::kMaint) status = "MAINT";
-      if (s->admin_state() == AdminState::kDrain) status = "DRAIN";
-      set_field(r, "status", status);
-      set_field(r, "weight", std::to_string(s->weight()));
-      set_field(r, "act", "1");
-      set_field(r, "bck", "0");
-      int64_t since = s->last_change_ms() ? s->last_change_ms() : w.start_ms();
-      set_field(r, "lastchg", std::to_string((now - since) / 1000));
-      set_field(r, "pid", pid);
-      set_field(r, "iid", std::to_string(iid));
-      set_field(r, "sid", std::to_string(sid));
-      set_field(r, "lbtot", std::to_string(load(s->counters().sessions_total)));
-      set_field(r, "type", "2");
-      rows.push_back(std::move(r));
-      if (s->selectable()) {
-        ++usable;
-        total_weight += s->weight();
-      }
-    }
-    StatRow r = stat_row();
-    set_field(r, "pxname", be->name());
-    set_field(r, "svname", "BACKEND");
-    fill_counters(r, be->counters(), http);
-    set_field(r, "qcur", "0");
-    set_field(r, "status", usable > 0 ? "UP" : "DOWN");
-    set_field(r, "weight", std::to_string(total_weight));
-    set_field(r, "act", std::to_string(usable));
-    set_field(r, "bck", "0");
-    set_field(r, "pid", pid);
-    set_field(r, "iid", std::to_string(iid));
-    set_field(r, "sid", "0");
-    set_field(r, "type", "1");
-    rows.push_back(std::move(r));
-  }
-  return rows;
-}
-
-std::string json_escape(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string cmd_show_stat(Worker& w, const Args& args) {
   bool json = false;
@@ -229,56 +103,25 @@ std::string cmd_show_stat(Worker& w, const Args& args) {
   if (!only.empty() && rows.empty()) {
     return "Error: no frontend or backend named '" + std::string(only) + "'";
   }
-  std::string out;
-  if (json) {
-    out += "[";
-    for (size_t r = 0; r < rows.size(); ++r) {
-      out += r ? ",\n {" : "\n {";
-      bool first = true;
-      for (size_t i = 0; i < kStatCount; ++i) {
-        if (rows[r][i].empty()) continue;
-        if (!first) out += ",";
-        first = false;
-        out += json_escape(kStatFields[i]);
-        out += ":";
-        const std::string& v = rows[r][i];
-        bool numeric = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
-        out += numeric ? v : json_escape(v);
-      }
-      out += "}";
-    }
-    out += "\n]\n";
-    return out;
-  }
-  out += "# ";
-  for (size_t i = 0; i < kStatCount; ++i) {
-    out += kStatFields[i];
-    out += ',';
-  }
-  out += '\n';
-  for (const StatRow& row : rows) {
-    for (const std::string& v : row) {
-      out += v;
-      out += ',';
-    }
-    out += '\n';
-  }
-  return out;
+  return json ? render_stat_json(rows) : render_stat_csv(rows);
 }
 
 std::string cmd_show_servers_state(Worker& w, const Args& args) {
   std::string_view only = args.empty() ? std::string_view() : args[0];
-  std::string out = "# backend server address admin_state weight configured_weight scur stot\n";
+  const int64_t now = EventLoop::monotonic_ms();
+  std::string out =
+      "# backend server address admin_state weight configured_weight maxconn scur stot\n";
   bool found = only.empty();
   for (auto& be : w.backends()) {
     if (!only.empty() && be->name() != only) continue;
     found = true;
-    for (auto& s : be->servers()) {
+    for (Server* s : be->servers()) {
+      CounterTotals c = s->counters().read(now);
       out += be->name() + " " + s->name() + " " + s->addr_text() + " " +
              admin_state_name(s->admin_state()) + " " + std::to_string(s->weight()) + " " +
-             std::to_string(s->configured_weight()) + " " +
-             std::to_string(load(s->counters().sessions_current)) + " " +
-             std::to_string(load(s->counters().sessions_total)) + "\n";
+             std::to_string(s->configured_weight()) + " " + std::to_string(s->maxconn()) + " " +
+             std::to_string(s->counters().current()) + " " + std::to_string(c.sessions_total) +
+             "\n";
     }
   }
   if (!found) return "Error: no backend named '" + std::string(only) + "'";

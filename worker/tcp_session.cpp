@@ -47,7 +47,7 @@ TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
   last_activity_ = t_start_;
-  fe_.counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
+  fe_.counters().add_connection(t_start_);
 }
 
 TcpSession::~TcpSession() = default;
@@ -210,7 +210,8 @@ bool TcpSession::pump_spliced(Direction& d) {
 
 void TcpSession::begin_connect() {
   ++attempts_;
-  server_ = be_->pick_server(tried_);
+  if (server_) be_->release_server(server_);  // a retry gives back the previous slot first
+  server_ = be_->acquire_server(tried_);
   if (!server_) {
     finish('S', 'C');
     return;
@@ -246,18 +247,16 @@ void TcpSession::connect_done() {
   last_activity_ = t_connected_;
   writable_[kServer] = true;
   phase_ = Phase::kForwarding;
-  bump(server_->counters().sessions_total);
-  server_->counters().sessions_current.fetch_add(1, std::memory_order_relaxed);
 }
 
 void TcpSession::connect_failed(int err) {
-  bump(be_->counters().connect_errors);
-  if (server_) bump(server_->counters().connect_errors);
+  bump(be_->counters().local().connect_errors);
+  if (server_) bump(server_->counters().local().connect_errors);
   log::debug("tcp connect to %s/%s failed: %s", be_->name().c_str(),
              server_ ? server_->name().c_str() : "-", std::strerror(err));
   streams_[kServer].close();
   if (server_ && attempts_ <= be_->retries()) {
-    bump(be_->counters().retries);
+    bump(be_->counters().local().retries);
     begin_connect();
     return;
   }
@@ -286,19 +285,33 @@ void TcpSession::finish(char who, char phase) {
   term_[0] = who;
   term_[1] = phase;
   int64_t now = ctx_.loop().now_ms();
+  int64_t t_queue = t_connect_start_ >= 0 ? 0 : -1;
+  int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
+  int64_t t_total = now - t_start_;
   TrafficCounters& fc = fe_.counters();
-  bump(fc.sessions_total);
-  bump(fc.bytes_in, up_.bytes);
-  bump(fc.bytes_out, down_.bytes);
-  if (be_) {
-    bump(be_->counters().sessions_total);
-    bump(be_->counters().bytes_in, up_.bytes);
-    bump(be_->counters().bytes_out, down_.bytes);
+  fc.add_session(now);
+  bump(fc.local().bytes_in, up_.bytes);
+  bump(fc.local().bytes_out, down_.bytes);
+  if (be_ && attempts_ > 0) {
+    TrafficCounters& bc = be_->counters();
+    bc.add_session(now);
+    bump(bc.local().bytes_in, up_.bytes);
+    bump(bc.local().bytes_out, down_.bytes);
+    if (server_ && t_connected_ >= 0) {
+      bc.add_times(t_queue, t_connect, -1, t_total);
+      bc.add_termination(term_);
+      fc.add_termination(term_);
+    }
   }
-  if (server_ && t_connected_ >= 0) {
-    bump(server_->counters().bytes_in, up_.bytes);
-    bump(server_->counters().bytes_out, down_.bytes);
-    server_->counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
+  if (server_) {
+    TrafficCounters& sc = server_->counters();
+    if (t_connected_ >= 0) {
+      sc.add_session(now);
+      bump(sc.local().bytes_in, up_.bytes);
+      bump(sc.local().bytes_out, down_.bytes);
+      sc.add_times(t_queue, t_connect, -1, t_total);
+      sc.add_termination(term_);
+    }
   }
   if (fe_.config().log && ctx_.access_log().enabled()) {
     AccessLogEntry e;
@@ -308,16 +321,22 @@ void TcpSession::finish(char who, char phase) {
     e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
     e.server = server_ ? std::string_view(server_->name()) : std::string_view();
     e.accept_epoch_ms = t_start_wall_;
-    e.t_queue = t_connect_start_ >= 0 ? 0 : -1;
-    e.t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
-    e.t_total = now - t_start_;
+    e.t_queue = t_queue;
+    e.t_connect = t_connected_ >= 0 ? t_connect : -1;
+    e.t_total = t_total;
     e.bytes_out = down_.bytes;
     e.bytes_in = up_.bytes;
     e.termination[0] = term_[0];
     e.termination[1] = term_[1];
     e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+    e.server_ptr = server_;
+    e.actconn = ctx_.worker().current_connections();
+    e.feconn = fe_.counters().current();
+    e.beconn = be_ ? be_->counters().current() : 0;
+    e.srvconn = server_ ? server_->counters().current() : 0;
     ctx_.access_log().log(e);
   }
+  if (server_) be_->release_server(server_);
   destroy();
 }
 
@@ -346,7 +365,6 @@ void TcpSession::destroy() {
   if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
   streams_[kClient].close();
   streams_[kServer].close();
-  fe_.counters().sessions_current.fetch_sub(1, std::memory_order_relaxed);
   ctx_.worker().release(fe_);
   ctx_.remove_session(this);
 }

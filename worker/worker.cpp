@@ -85,21 +85,21 @@ Worker::Worker(Config config, int generation, ipc::Channel channel)
 Worker::~Worker() = default;
 
 bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error) {
+  const int threads = config_.global.threads;
   for (const BackendConfig& bc : config_.backends)
-    backends_.push_back(std::make_unique<Backend>(bc));
+    backends_.push_back(std::make_unique<Backend>(bc, threads));
   for (const FrontendConfig& fc : config_.frontends) {
     int bi = config_.backend_index(fc.default_backend);
     Backend* be = bi >= 0 ? backends_[static_cast<size_t>(bi)].get() : nullptr;
-    frontends_.push_back(std::make_unique<Frontend>(fc, be));
+    frontends_.push_back(std::make_unique<Frontend>(fc, be, threads));
   }
-  if (!open_access_log_sinks(config_.global, &log_sinks_, error)) return false;
+  if (!open_access_log_sinks(config_.global, &log_sinks_, &log_captures_, error)) return false;
 
   std::map<std::string, int> by_key;
   for (auto& [key, fd] : listen_fds) {
     by_key[key] = fd.get();
     listen_fds_.push_back(std::move(fd));
   }
-  int threads = config_.global.threads;
   for (int t = 0; t < threads; ++t) {
     threads_.push_back(
         std::make_unique<ThreadContext>(*this, t, config_.global.bufsize, &log_sinks_));
@@ -144,6 +144,7 @@ int Worker::run() {
   for (size_t t = 0; t < threads_.size(); ++t) {
     ThreadContext* ctx = threads_[t].get();
     auto* ls = &listeners_[t];
+    ctx->loop().post([t] { set_counter_slot(static_cast<int>(t)); });
     ctx->loop().post([ls] {
       for (auto& l : *ls) l->resume();
     });
@@ -183,15 +184,15 @@ void Worker::on_every_thread(const std::function<void(ThreadContext&)>& fn) {
 
 bool Worker::admit(Frontend& fe) {
   uint32_t fe_max = fe.maxconn();
-  if (fe_max && fe.conns.load(std::memory_order_relaxed) >= fe_max) return false;
+  if (fe_max && fe.counters().current() >= fe_max) return false;
   if (conns_.load(std::memory_order_relaxed) >= config_.global.maxconn) return false;
-  fe.conns.fetch_add(1, std::memory_order_relaxed);
+  fe.counters().enter();
   conns_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
 void Worker::release(Frontend& fe) {
-  fe.conns.fetch_sub(1, std::memory_order_relaxed);
+  fe.counters().leave();
   conns_.fetch_sub(1, std::memory_order_relaxed);
   if (paused_listeners_.load(std::memory_order_relaxed) > 0 && !draining()) resume_listeners();
 }

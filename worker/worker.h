@@ -41,6 +41,11 @@ class Worker {
   const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
   int64_t start_ms() const { return start_ms_; }
   int64_t current_connections() const { return conns_.load(std::memory_order_relaxed); }
+  // Request headers that access-log formats print (%hr{}), lower-case.
+  const std::vector<std::string>& log_captures() const { return log_captures_; }
+  uint64_t dropped_log_lines() const { return dropped_access_log_lines(log_sinks_); }
+  // `reopen logs`: one line per log file; *ok false when one failed.
+  std::string reopen_logs(bool* ok) { return reopen_access_log_sinks(&log_sinks_, ok); }
 
   // Runs fn on every worker thread, each on its own loop, and returns once all
   // have run it (called from thread 0, the runtime API's thread).
@@ -72,6 +77,7 @@ class Worker {
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::vector<UniqueFd> listen_fds_;
   std::vector<AccessLogSink> log_sinks_;
+  std::vector<std::string> log_captures_;
   std::vector<std::unique_ptr<ThreadContext>> threads_;
   std::vector<std::vector<std::unique_ptr<Listener>>> listeners_;  // per thread
   std::vector<std::thread> os_threads_;

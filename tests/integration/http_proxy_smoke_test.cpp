@@ -132,7 +132,8 @@ TEST_F(HttpProxySmoke, StoppedServerYields503AndTheOtherServerTakesTheTraffic) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->header("Connection"), "close");
   EXPECT_NE(r->body.find("503"), std::string::npos);
-  EXPECT_TRUE(weir->wait_for_stdout(R"(fe be/s\d .* 503 .* SC \d+ "GET / HTTP/1.1")", 5000))
+  EXPECT_TRUE(weir->wait_for_stdout(
+      R"(fe be/s\d .* 503 .* SC \d+/\d+/\d+/\d+/\d+ 0/0 "GET / HTTP/1.1")", 5000))
       << weir->stdout_text();
   b.restart();
   auto again = http_get(spec.port, "/");
@@ -270,7 +271,7 @@ TEST_F(HttpProxySmoke, AccessLogHasOneLinePerRequest) {
   EXPECT_EQ(
       count_matching_lines(
           out,
-          R"(^127\.0\.0\.1:\d+ \[\d\d/\w+/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] fe be/s1 \d+/0/\d+/\d+/\d+ 200 \d+ -- 0 "GET /logged\?i=\d HTTP/1.1"$)"),
+          R"(^127\.0\.0\.1:\d+ \[\d\d/\w+/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] fe be/s1 \d+/0/\d+/\d+/\d+ 200 \d+ -- 1/1/1/1/0 0/0 "GET /logged\?i=\d HTTP/1.1"$)"),
       3u)
       << out;
 }

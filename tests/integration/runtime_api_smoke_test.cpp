@@ -63,7 +63,9 @@ TEST_F(RuntimeApi, ShowInfoOverTheUnixSocketWithWeirctl) {
   EXPECT_NE(r.out.find("Pid: " + std::to_string(weir_->current_worker())), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("Generation: 1\n"), std::string::npos);
-  EXPECT_NE(r.out.find("CumSessions: 1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CumReq: 1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CumConns: 1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DroppedLogs: 0\n"), std::string::npos) << r.out;
   EXPECT_NE(weirctl({"-s", admin_, "help"}).out.find("show info"), std::string::npos);
 }
 

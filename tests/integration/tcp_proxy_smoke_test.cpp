@@ -86,7 +86,8 @@ TEST(TcpProxySmoke, RoundRobinOverTcp) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->header("X-Request-Index"), std::to_string(i));
   }
-  EXPECT_TRUE(weir->wait_for_stdout(R"(fe be/s\d 0/\d+/\d+ \d+ -- 0)", 5000))
+  EXPECT_TRUE(
+      weir->wait_for_stdout(R"(fe be/s\d 0/\d+/\d+ \d+ \d+ -- \d+/\d+/\d+/\d+/0 0/0)", 5000))
       << weir->stdout_text();
 }
 
@@ -123,7 +124,7 @@ TEST(TcpProxySmoke, RefusedServerIsRetriedAndAllDownClosesTheClient) {
   b.stop();
   HttpClient c(spec.port);
   EXPECT_TRUE(c.wait_closed(5000));
-  EXPECT_TRUE(weir->wait_for_stdout(R"(fe be/s\d -?\d+/-1/\d+ 0 SC 3)", 5000))
+  EXPECT_TRUE(weir->wait_for_stdout(R"(fe be/s\d -?\d+/-1/\d+ 0 0 SC \d+/\d+/\d+/\d+/3 0/0)", 5000))
       << weir->stdout_text();
 }
 

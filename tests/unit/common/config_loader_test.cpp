@@ -988,9 +988,10 @@ backends:
   ASSERT_EQ(result.errors.size(), 3U) << describe(result.errors);
   EXPECT_TRUE(has_error(result, 4, 7,
                         "global: log: invalid target 'relative/access.log' (expected stdout, "
-                        "stderr or an absolute file path)"));
-  EXPECT_TRUE(
-      has_error(result, 5, 43, "global: log: unknown format 'xml' (expected text or json)"));
+                        "stderr, syslog or an absolute file path)"));
+  EXPECT_TRUE(has_error(result, 5, 43,
+                        "global: log: unknown format 'xml' (expected text, http, tcp, json or a "
+                        "format string"));
   EXPECT_TRUE(has_error(result, 6, 7, "global: log: entry has no target"));
 }
 

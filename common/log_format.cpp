@@ -1,0 +1,122 @@
+#include "common/log_format.h"
+
+#include <cctype>
+
+namespace weir::logfmt {
+
+const char* const kHttpFormat =
+    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq \"%r\"";
+const char* const kTcpFormat =
+    "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %U %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+namespace {
+
+struct Name {
+  std::string_view name;
+  Var var;
+};
+
+// Longest names first where one is a prefix of another (%Ts before %T, %tr before %t).
+constexpr Name kNames[] = {
+    {"pid", Var::kPid},      {"mode", Var::kMode},      {"tsc", Var::kTermination},
+    {"ci", Var::kClientIp},  {"cp", Var::kClientPort},  {"ft", Var::kFrontend},
+    {"si", Var::kServerIp},  {"sp", Var::kServerPort},  {"sq", Var::kSrvQueue},
+    {"sc", Var::kSrvConn},   {"tr", Var::kAcceptDate},  {"ts", Var::kTermination},
+    {"Ts", Var::kEpochSec},  {"ms", Var::kEpochMs},     {"TR", Var::kTimeRequest},
+    {"Tw", Var::kTimeQueue}, {"Tc", Var::kTimeConnect}, {"Tr", Var::kTimeResponse},
+    {"Ta", Var::kTimeTotal}, {"Tt", Var::kTimeTotal},   {"ST", Var::kStatus},
+    {"ac", Var::kActConn},   {"fc", Var::kFeConn},      {"bc", Var::kBeConn},
+    {"bq", Var::kBeQueue},   {"rc", Var::kRetries},     {"HM", Var::kMethod},
+    {"HU", Var::kUri},       {"HP", Var::kPath},        {"HQ", Var::kQuery},
+    {"HV", Var::kVersion},   {"f", Var::kFrontend},     {"b", Var::kBackend},
+    {"s", Var::kServer},     {"t", Var::kAcceptDate},   {"T", Var::kAcceptIso},
+    {"B", Var::kBytesOut},   {"U", Var::kBytesIn},      {"r", Var::kRequest},
+    {"H", Var::kHostname},
+};
+
+bool header_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+}
+
+}  // namespace
+
+std::optional<Template> parse(std::string_view format, std::string* error, size_t* error_offset) {
+  Template t;
+  std::string literal;
+  auto flush_literal = [&] {
+    if (literal.empty()) return;
+    t.tokens.push_back({Var::kLiteral, literal, 0});
+    literal.clear();
+  };
+  size_t i = 0;
+  while (i < format.size()) {
+    char c = format[i];
+    if (c != '%') {
+      literal += c;
+      ++i;
+      continue;
+    }
+    if (i + 1 < format.size() && format[i + 1] == '%') {
+      literal += '%';
+      i += 2;
+      continue;
+    }
+    const size_t at = i;
+    std::string_view rest = format.substr(i + 1);
+    if (rest.substr(0, 3) == "hr{") {
+      size_t close = rest.find('}');
+      std::string_view name =
+          close == std::string_view::npos ? rest.substr(3) : rest.substr(3, close - 3);
+      if (close == std::string_view::npos) {
+        *error = "missing '}' after %hr{";
+        *error_offset = at;
+        return std::nullopt;
+      }
+      if (name.empty()) {
+        *error = "%hr{} needs a header name";
+        *error_offset = at;
+        return std::nullopt;
+      }
+      for (size_t k = 0; k < name.size(); ++k) {
+        if (!header_char(name[k])) {
+          *error = "invalid character in header name of %hr{" + std::string(name) + "}";
+          *error_offset = at + 4 + k;
+          return std::nullopt;
+        }
+      }
+      std::string lower;
+      for (char h : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(h)));
+      size_t slot = 0;
+      while (slot < t.headers.size() && t.headers[slot] != lower) ++slot;
+      if (slot == t.headers.size()) t.headers.push_back(lower);
+      flush_literal();
+      t.tokens.push_back({Var::kReqHeader, lower, slot});
+      i += 1 + close + 1;
+      continue;
+    }
+    const Name* found = nullptr;
+    for (const Name& n : kNames) {
+      if (rest.substr(0, n.name.size()) != n.name) continue;
+      // A variable ends where its name ends; "%tsx" is not "%ts" followed by x
+      // when a longer name would match, which the table order already handles.
+      if (!found || n.name.size() > found->name.size()) found = &n;
+    }
+    if (!found) {
+      size_t end = 1;
+      while (end < rest.size() + 1 && end <= rest.size() &&
+             std::isalpha(static_cast<unsigned char>(rest[end - 1])))
+        ++end;
+      *error = "unknown log variable '%" + std::string(rest.substr(0, end > 1 ? end - 1 : 1)) +
+               "' (see the list in doc/operations.md; write %% for a literal %)";
+      *error_offset = at;
+      return std::nullopt;
+    }
+    flush_literal();
+    t.tokens.push_back({found->var, "", 0});
+    i += 1 + found->name.size();
+  }
+  flush_literal();
+  return t;
+}
+
+}  // namespace weir::logfmt
