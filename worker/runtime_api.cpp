@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 
 #include "common/log.h"
 #include "common/units.h"
@@ -31,6 +32,9 @@ struct ApiCommand {
   ApiLevel level;          // minimum endpoint level
   std::string_view usage;  // for help
   std::string (*run)(Worker& w, const Args& args);
+  // When set, the level these arguments need (some settings of a command are
+  // reserved to a higher level than the command itself).
+  ApiLevel (*level_for)(const Args& args) = nullptr;
 };
 
 const char* level_name(ApiLevel l) {
@@ -161,11 +165,64 @@ std::string set_state(Worker& w, std::string_view target, AdminState st) {
   return "";
 }
 
-std::string cmd_set_server(Worker& w, const Args& args) {
-  if (args.size() != 3) {
-    return "Error: usage: set server <backend>/<server> state ready|drain|maint, or "
-           "set server <backend>/<server> weight <n>|<n>%";
+// "N" -> N within [0, max]; nullopt otherwise.
+std::optional<uint32_t> parse_count(std::string_view text, uint32_t max) {
+  if (text.empty() || text.size() > 10) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
   }
+  if (n > max) return std::nullopt;
+  return static_cast<uint32_t>(n);
+}
+
+constexpr uint32_t kMaxServerMaxconn = 1000000;
+
+// "10.0.0.7" + port -> "10.0.0.7:port"; "::1" -> "[::1]:port".
+std::string join_host_port(std::string_view host, uint16_t port) {
+  std::string h(host);
+  if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
+  return h + ":" + std::to_string(port);
+}
+
+std::string set_server_addr(Worker& w, Server* s, const Args& args) {
+  // set server <b>/<s> addr <ip> [port <p>]
+  if (args.size() != 3 && !(args.size() == 5 && args[3] == "port")) {
+    return "Error: usage: set server <backend>/<server> addr <ip> [port <port>]";
+  }
+  uint16_t port = s->addr().port();
+  if (args.size() == 5) {
+    auto p = parse_count(args[4], 65535);
+    if (!p || *p == 0) return "Error: port must be 1..65535, got '" + std::string(args[4]) + "'";
+    port = static_cast<uint16_t>(*p);
+  }
+  std::string text = join_host_port(args[2], port);
+  std::string problem;
+  auto addr = parse_address(text, /*allow_wildcard=*/false, &problem);
+  if (!addr) return "Error: address '" + text + "': " + problem;
+  std::string before = s->addr_text();
+  s->set_addr(*addr, text);
+  // Connections kept open for reuse still go to the old address: close them.
+  w.on_every_thread([s](ThreadContext& ctx) { ctx.close_idle_to(s); });
+  log::notice("server %s: address %s -> %s (runtime API)", s->name().c_str(), before.c_str(),
+              text.c_str());
+  return "";
+}
+
+std::string cmd_set_server(Worker& w, const Args& args) {
+  if (args.size() < 3) {
+    return "Error: usage: set server <backend>/<server> state ready|drain|maint | "
+           "weight <n>|<n>% | maxconn <n> | addr <ip> [port <port>]";
+  }
+  if (args[1] == "addr") {
+    std::string error;
+    Server* s = find_server_arg(w, args[0], &error);
+    if (!s) return error;
+    return set_server_addr(w, s, args);
+  }
+  if (args.size() != 3)
+    return "Error: too many arguments for 'set server ... " + std::string(args[1]) + "'";
   if (args[1] == "state") {
     if (args[2] == "ready") return set_state(w, args[0], AdminState::kReady);
     if (args[2] == "drain") return set_state(w, args[0], AdminState::kDrain);
@@ -179,17 +236,126 @@ std::string cmd_set_server(Worker& w, const Args& args) {
     std::string v(args[2]);
     bool percent = !v.empty() && v.back() == '%';
     if (percent) v.pop_back();
-    char* end = nullptr;
-    unsigned long n = std::strtoul(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || (percent ? n > 100 : n > 256)) {
-      return "Error: weight must be 0..256, or 0%..100% of the configured weight";
-    }
-    uint32_t weight = percent ? static_cast<uint32_t>(s->configured_weight() * n / 100)
-                              : static_cast<uint32_t>(n);
+    auto n = parse_count(v, percent ? 100 : 256);
+    if (!n) return "Error: weight must be 0..256, or 0%..100% of the configured weight";
+    uint32_t weight = percent ? s->configured_weight() * *n / 100 : *n;
     s->set_weight(weight);
     return "";
   }
-  return "Error: set server: unknown setting '" + std::string(args[1]) + "' (state or weight)";
+  if (args[1] == "maxconn") {
+    std::string error;
+    Server* s = find_server_arg(w, args[0], &error);
+    if (!s) return error;
+    auto n = parse_count(args[2], kMaxServerMaxconn);
+    if (!n) return "Error: maxconn must be 0 (no limit) to " + std::to_string(kMaxServerMaxconn);
+    s->set_maxconn(*n);
+    return "";
+  }
+  return "Error: set server: unknown setting '" + std::string(args[1]) +
+         "' (state, weight, maxconn or addr)";
+}
+
+ApiLevel set_server_level(const Args& args) {
+  // State and weight are the operator's daily tools; addresses and limits change
+  // what the server is, which is the administrator's.
+  if (args.size() >= 2 && (args[1] == "addr" || args[1] == "maxconn")) return ApiLevel::kAdmin;
+  return ApiLevel::kOperator;
+}
+
+Backend* find_backend(Worker& w, std::string_view name) {
+  for (auto& be : w.backends())
+    if (be->name() == name) return be.get();
+  return nullptr;
+}
+
+std::string cmd_add_server(Worker& w, const Args& args) {
+  // add server <b>/<s> <address> [weight N] [maxconn N] [state ready|drain|maint]
+  const char* usage =
+      "Error: usage: add server <backend>/<server> <ip:port> [weight <n>] [maxconn <n>] "
+      "[state ready|drain|maint]";
+  if (args.size() < 2 || args.size() % 2 != 0) return usage;
+  size_t slash = args[0].find('/');
+  if (slash == std::string_view::npos) return usage;
+  Backend* be = find_backend(w, args[0].substr(0, slash));
+  if (!be) return "Error: no backend named '" + std::string(args[0].substr(0, slash)) + "'";
+  ServerConfig sc;
+  sc.name = std::string(args[0].substr(slash + 1));
+  bool valid_name = !sc.name.empty();
+  for (char c : sc.name) {
+    valid_name = valid_name && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-');
+  }
+  if (!valid_name) {
+    return "Error: invalid server name '" + sc.name + "' (use letters, digits, '_', '.' and '-')";
+  }
+  std::string problem;
+  auto addr = parse_address(args[1], /*allow_wildcard=*/false, &problem);
+  if (!addr) return "Error: address '" + std::string(args[1]) + "': " + problem;
+  sc.addr = *addr;
+  sc.address_text = std::string(args[1]);
+  // Like HAProxy, a new server starts in maintenance: the operator enables it
+  // once it is ready (or asks for another state here).
+  AdminState state = AdminState::kMaint;
+  for (size_t i = 2; i < args.size(); i += 2) {
+    std::string_view key = args[i], value = args[i + 1];
+    if (key == "weight") {
+      auto n = parse_count(value, 256);
+      if (!n) return "Error: weight must be 0..256";
+      sc.weight = *n;
+    } else if (key == "maxconn") {
+      auto n = parse_count(value, kMaxServerMaxconn);
+      if (!n) return "Error: maxconn must be 0 (no limit) to " + std::to_string(kMaxServerMaxconn);
+      sc.maxconn = *n;
+    } else if (key == "state") {
+      if (value == "ready") {
+        state = AdminState::kReady;
+      } else if (value == "drain") {
+        state = AdminState::kDrain;
+      } else if (value == "maint") {
+        state = AdminState::kMaint;
+      } else {
+        return "Error: unknown state '" + std::string(value) + "' (ready, drain or maint)";
+      }
+    } else {
+      return "Error: add server: unknown option '" + std::string(key) +
+             "' (weight, maxconn or state)";
+    }
+  }
+  std::string error;
+  if (!be->add_server(sc, state, EventLoop::monotonic_ms(), &error)) return "Error: " + error;
+  log::notice("server %s/%s added at %s in state %s (runtime API)", be->name().c_str(),
+              sc.name.c_str(), sc.address_text.c_str(), admin_state_name(state));
+  std::string out = "New server registered: " + be->name() + "/" + sc.name + " " + sc.address_text +
+                    " state " + admin_state_name(state);
+  if (state == AdminState::kMaint) {
+    out += "\n'enable server " + be->name() + "/" + sc.name + "' sends it traffic.";
+  }
+  return out;
+}
+
+std::string cmd_del_server(Worker& w, const Args& args) {
+  if (args.size() != 1 || args[0].find('/') == std::string_view::npos) {
+    return "Error: usage: del server <backend>/<server>";
+  }
+  size_t slash = args[0].find('/');
+  Backend* be = find_backend(w, args[0].substr(0, slash));
+  if (!be) return "Error: no backend named '" + std::string(args[0].substr(0, slash)) + "'";
+  std::string_view name = args[0].substr(slash + 1);
+  Server* s = be->find_server(name);
+  std::string error;
+  if (!be->delete_server(name, &error)) return "Error: cannot delete: " + error;
+  w.on_every_thread([s](ThreadContext& ctx) { ctx.close_idle_to(s); });
+  log::notice("server %s/%.*s deleted (runtime API)", be->name().c_str(),
+              static_cast<int>(name.size()), name.data());
+  return "Server deleted.";
+}
+
+std::string cmd_reopen_logs(Worker& w, const Args& args) {
+  if (!args.empty()) return "Error: usage: reopen logs";
+  bool ok = true;
+  std::string out = w.reopen_logs(&ok);
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
 }
 
 std::string cmd_show_errors(Worker& w, const Args&) {
@@ -304,7 +470,16 @@ constexpr ApiCommand kCommands[] = {
      "show servers state [backend]  address, state and weight of every server",
      cmd_show_servers_state},
     {"set server", ApiLevel::kOperator,
-     "set server <b>/<s> state ready|drain|maint | weight <n>|<n>%", cmd_set_server},
+     "set server <b>/<s> state ready|drain|maint | weight <n>|<n>% | maxconn <n> (admin) | "
+     "addr <ip> [port <p>] (admin)",
+     cmd_set_server, set_server_level},
+    {"add server", ApiLevel::kAdmin,
+     "add server <b>/<s> <ip:port> [weight <n>] [maxconn <n>] [state ready|drain|maint]",
+     cmd_add_server},
+    {"del server", ApiLevel::kAdmin,
+     "del server <b>/<s>  remove a server in maint with no connection left", cmd_del_server},
+    {"reopen logs", ApiLevel::kOperator,
+     "reopen logs        reopen access-log files (after logrotate)", cmd_reopen_logs},
     {"enable server", ApiLevel::kOperator, "enable server <b>/<s>   same as state ready",
      cmd_enable_server},
     {"disable server", ApiLevel::kOperator, "disable server <b>/<s>  same as state maint",
@@ -471,11 +646,14 @@ std::string run_api_command(Worker& worker, ApiLevel level, std::string_view lin
   if (!cmd) {
     return "Error: unknown command '" + std::string(line) + "'; type 'help' for the list";
   }
-  if (level < cmd->level) {
-    return "Error: '" + std::string(cmd->name) + "' needs the " + level_name(cmd->level) +
-           " level; this endpoint is " + level_name(level);
-  }
   Args args(words.begin() + static_cast<std::ptrdiff_t>(consumed), words.end());
+  ApiLevel needed = cmd->level_for ? cmd->level_for(args) : cmd->level;
+  if (level < needed) {
+    std::string what(cmd->name);
+    if (cmd->level_for && args.size() >= 2) what += " ... " + std::string(args[1]);
+    return "Error: '" + what + "' needs the " + level_name(needed) + " level; this endpoint is " +
+           level_name(level);
+  }
   return cmd->run(worker, args);
 }
 

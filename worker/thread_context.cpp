@@ -114,6 +114,13 @@ void ThreadContext::close_server_conn(std::unique_ptr<ServerConn> conn) {
   loop_.retire(std::move(conn));
 }
 
+void ThreadContext::close_idle_to(const Server* server) {
+  auto it = idle_.find(const_cast<Server*>(server));
+  if (it == idle_.end()) return;
+  for (auto& c : it->second) close_server_conn(std::move(c));
+  idle_.erase(it);
+}
+
 void ThreadContext::purge_idle(int64_t older_than_ms) {
   for (auto& [server, list] : idle_) {
     while (!list.empty() && list.front()->idle_since < older_than_ms) {

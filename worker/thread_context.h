@@ -96,6 +96,8 @@ class ThreadContext {
   void drop_idle(ServerConn* conn);
   void close_server_conn(std::unique_ptr<ServerConn> conn);
   void purge_idle(int64_t older_than_ms);
+  // Closes every idle connection to a server (its address changed, or it was deleted).
+  void close_idle_to(const Server* server);
 
   // Starts the periodic work of this thread (closing stale idle server connections).
   void start_housekeeping();

@@ -149,35 +149,6 @@ TEST_F(RuntimeApi, WeirctlReadsCommandsFromStandardInput) {
 namespace weir::test {
 namespace {
 
-// show stat CSV -> one map per row, keyed by the header's column names.
-std::vector<std::map<std::string, std::string>> parse_csv(const std::string& text) {
-  std::vector<std::map<std::string, std::string>> rows;
-  std::vector<std::string> header;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    if (line.empty()) continue;
-    std::vector<std::string> cells;
-    size_t start = line.rfind("# ", 0) == 0 ? 2 : 0;
-    for (;;) {
-      size_t comma = line.find(',', start);
-      if (comma == std::string::npos) break;
-      cells.push_back(line.substr(start, comma - start));
-      start = comma + 1;
-    }
-    if (header.empty()) {
-      header = cells;
-      continue;
-    }
-    std::map<std::string, std::string> row;
-    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 class RuntimeApiServers : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -216,7 +187,7 @@ TEST_F(RuntimeApiServers, ShowStatCountsWhatHappened) {
   servers_of(2);  // refused by b, retried on a
   CommandResult r = weirctl({"-s", user_, "show", "stat"});
   ASSERT_EQ(r.exit_code, 0);
-  auto rows = parse_csv(r.out);
+  auto rows = parse_stat_csv(r.out);
   ASSERT_EQ(rows.size(), 4u) << r.out;  // FRONTEND, s1, s2, BACKEND
   std::map<std::string, std::map<std::string, std::string>> by;
   for (auto& row : rows) by[row["pxname"] + "/" + row["svname"]] = row;

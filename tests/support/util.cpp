@@ -375,4 +375,32 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+std::vector<std::map<std::string, std::string>> parse_stat_csv(const std::string& text) {
+  std::vector<std::map<std::string, std::string>> rows;
+  std::vector<std::string> header;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.empty()) continue;
+    std::vector<std::string> cells;
+    size_t start = line.rfind("# ", 0) == 0 ? 2 : 0;
+    for (;;) {
+      size_t comma = line.find(',', start);
+      if (comma == std::string::npos) break;
+      cells.push_back(line.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (header.empty()) {
+      header = cells;
+      continue;
+    }
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 }  // namespace weir::test

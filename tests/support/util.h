@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,5 +95,9 @@ std::string tail_lines(std::string_view text, size_t n);
 
 // ASCII case-insensitive comparison.
 bool iequals(std::string_view a, std::string_view b);
+
+// `show stat` CSV (header line "# pxname,svname,...") -> one map per row, keyed
+// by column name.
+std::vector<std::map<std::string, std::string>> parse_stat_csv(const std::string& text);
 
 }  // namespace weir::test

@@ -9,7 +9,9 @@ std::string proxy_yaml(ProxySpec& spec) {
   std::string y;
   y += "global:\n";
   y += "  threads: " + std::to_string(spec.threads) + "\n";
-  y += "  log: [{target: stdout, format: " + spec.log_format + "}]\n";
+  y += "  log: " +
+       (spec.logs.empty() ? "[{target: stdout, format: " + spec.log_format + "}]" : spec.logs) +
+       "\n";
   y += spec.global_extra;
   y += "frontends:\n";
   y += "  fe:\n";
@@ -27,6 +29,7 @@ std::string proxy_yaml(ProxySpec& spec) {
   for (size_t i = 0; i < spec.servers.size(); ++i) {
     y += "      s" + std::to_string(i + 1) + ": {address: \"" + spec.servers[i] + "\"";
     if (i < spec.weights.size()) y += ", weight: " + std::to_string(spec.weights[i]);
+    if (!spec.server_options.empty()) y += ", " + spec.server_options;
     y += "}\n";
   }
   return y;

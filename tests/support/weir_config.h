@@ -20,6 +20,8 @@ struct ProxySpec {
   std::string frontend_timeouts;    // YAML flow map body, e.g. "client: 2s"
   std::string backend_timeouts;     // e.g. "server: 1s, connect: 1s"
   std::string global_extra;         // extra lines inside global: (indented 2 spaces)
+  std::string logs;                 // replaces the value of global.log when set (YAML flow)
+  std::string server_options;       // extra entries of every server's map, e.g. "maxconn: 1"
 };
 
 // Returns the YAML and fills spec.port when it was 0.
