@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/address.h"
@@ -96,6 +97,16 @@ struct BindConfig {
   std::string key() const;
 };
 
+// The HTML statistics page of an http frontend (and its CSV export at uri + ";csv").
+struct StatsPageConfig {
+  std::string uri;                        // path answered by weir; empty: no stats page
+  int64_t refresh_ms = 0;                 // auto-refresh period (whole seconds); 0: no auto-refresh
+  std::string realm = "weir statistics";  // basic-auth realm
+  std::vector<std::pair<std::string, std::string>> users;  // name, password; empty: no auth
+  bool hide_version = false;                               // leave weir's version out of the page
+  SourceMark mark;
+};
+
 struct FrontendConfig {
   std::string name;
   Mode mode = Mode::kHttp;
@@ -105,6 +116,7 @@ struct FrontendConfig {
   bool forwardfor = false;  // add X-Forwarded-For with the client address
   bool log = true;          // send one access-log line per request/connection
   std::string metrics_uri;  // http mode: path answered by weir with Prometheus metrics
+  StatsPageConfig stats;    // http mode: the HTML stats page
   Timeouts timeouts;        // client, http_request, http_keep_alive are used here
   SourceMark mark;
 };
@@ -129,6 +141,10 @@ struct BackendConfig {
   std::vector<ServerConfig> servers;  // in file order
   Timeouts timeouts;                  // connect, server, queue, tunnel are used here
   int retries = 3;                    // extra connection attempts after the first
+  // http: a client that closes its side before the response headers arrive
+  // aborts the request (the server connection is closed) instead of letting it
+  // run to the end, as HAProxy's option abortonclose.
+  bool abortonclose = false;
   SourceMark mark;
 };
 

@@ -51,11 +51,16 @@ constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",    "user
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
 constexpr std::string_view kLogKeys[] = {"target",  "format",   "address",
                                          "framing", "facility", "tag"};
-constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor"};
+constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor",
+                                              "abortonclose"};
 constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn",  "default_backend",
-                                              "forwardfor", "log",  "timeouts", "metrics"};
+                                              "forwardfor", "log",  "timeouts", "metrics",
+                                              "stats"};
+constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_version"};
+constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
-constexpr std::string_view kBackendKeys[] = {"mode", "balance", "retries", "timeouts", "servers"};
+constexpr std::string_view kBackendKeys[] = {"mode",     "balance", "retries",
+                                             "timeouts", "servers", "abortonclose"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm"};
 constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn"};
 
@@ -136,6 +141,7 @@ class Loader : private config_detail::ValueReader {
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
+  void load_stats(const YamlNode& node, FrontendConfig& frontend, bool mode_known);
   void check_references();
 
   // Where a character of a scalar value is in the file (for errors inside a
@@ -149,6 +155,7 @@ class Loader : private config_detail::ValueReader {
   Timeouts default_timeouts_;
   int default_retries_ = 3;
   bool default_forwardfor_ = false;
+  bool default_abortonclose_ = false;
   std::vector<bool> backend_mode_known_;  // parallel to config_.backends
   std::vector<BackendReference> references_;
   std::map<std::string, std::pair<std::string, SourceMark>> binds_;  // key -> frontend, mark
@@ -522,6 +529,9 @@ void Loader::load_defaults(const YamlNode& node) {
       default_retries_ = static_cast<int>(*n);
     }
   }
+  if (const YamlNode* v = fields.get("abortonclose")) {
+    if (const auto b = bool_value(*v, "defaults: abortonclose")) default_abortonclose_ = *b;
+  }
   if (const YamlNode* v = fields.get("forwardfor")) {
     if (const auto b = bool_value(*v, "defaults: forwardfor")) default_forwardfor_ = *b;
   }
@@ -540,6 +550,7 @@ void Loader::load_backend(const Field& field) {
   backend.mark = field.key_node->mark;
   backend.mode = default_mode_;
   backend.retries = default_retries_;
+  backend.abortonclose = default_abortonclose_;
   backend.timeouts = default_timeouts_;
   const std::string label = "backend " + quoted(backend.name);
   if (!valid_name(backend.name)) {
@@ -569,6 +580,9 @@ void Loader::load_backend(const Field& field) {
               label + ": unknown balance algorithm " + quoted(*name) + " (known: roundrobin)");
       }
     }
+  }
+  if (const YamlNode* v = fields.get("abortonclose")) {
+    if (const auto b = bool_value(*v, label + ": abortonclose")) backend.abortonclose = *b;
   }
   if (const YamlNode* v = fields.get("retries")) {
     if (const auto n = int_value(*v, label + ": retries", 0, 100)) {
@@ -732,6 +746,7 @@ void Loader::load_frontend(const Field& field) {
       }
     }
   }
+  if (const YamlNode* v = fields.get("stats")) load_stats(*v, frontend, mode_known);
   if (const YamlNode* v = fields.get("log")) {
     if (const auto b = bool_value(*v, label + ": log")) frontend.log = *b;
   }
@@ -739,6 +754,122 @@ void Loader::load_frontend(const Field& field) {
     load_timeouts(*v, "timeouts of " + label, label, frontend.timeouts, kFrontendTimeouts);
   }
   config_.frontends.push_back(std::move(frontend));
+}
+
+// "/stats" or {uri: /stats, refresh: 5s, hide_version: bool, auth: {realm: R, users: {u: p}}}
+void Loader::load_stats(const YamlNode& node, FrontendConfig& frontend, bool mode_known) {
+  const std::string label = "frontend " + quoted(frontend.name) + ": stats";
+  const std::string block = "frontend " + quoted(frontend.name) + ".stats";  // for key errors
+  StatsPageConfig stats;
+  stats.mark = node.mark;
+  bool ok = true;
+  const YamlNode* uri = &node;
+  if (node.kind == Kind::kMap) {
+    const Fields fields = map_fields(node, block);
+    reject_unknown(fields, kStatsKeys, "in " + block);
+    uri = fields.get("uri");
+    if (!uri) {
+      error(node.mark, label + ": missing uri");
+      ok = false;
+    }
+    if (const YamlNode* v = fields.get("refresh")) {
+      if (const auto ms = duration_value(*v, label + ": refresh")) {
+        if (*ms > 0 && *ms < 1000) {
+          error(v->mark, label + ": refresh must be 0 (off) or at least 1s");
+          ok = false;
+        } else {
+          stats.refresh_ms = (*ms + 999) / 1000 * 1000;  // browsers count whole seconds
+        }
+      } else {
+        ok = false;
+      }
+    }
+    if (const YamlNode* v = fields.get("hide_version")) {
+      if (const auto b = bool_value(*v, label + ": hide_version")) {
+        stats.hide_version = *b;
+      } else {
+        ok = false;
+      }
+    }
+    if (const YamlNode* auth = fields.get("auth")) {
+      const Fields a = map_fields(*auth, block + ".auth");
+      reject_unknown(a, kStatsAuthKeys, "in " + block + ".auth");
+      if (const YamlNode* v = a.get("realm")) {
+        if (auto realm = text_value(*v, label + ": auth: realm", "a name such as weir")) {
+          const bool printable = std::all_of(realm->begin(), realm->end(), [](char c) {
+            return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+          });
+          if (realm->empty() || realm->size() > 128 || !printable) {
+            error(v->mark, label +
+                               ": auth: realm must be 1 to 128 printable characters without '\"' "
+                               "or '\\'");
+            ok = false;
+          } else {
+            stats.realm = std::move(*realm);
+          }
+        } else {
+          ok = false;
+        }
+      }
+      const YamlNode* users = a.get("users");
+      if (!users) {
+        error(auth->mark, label + ": auth: missing users");
+        ok = false;
+      } else {
+        const Fields u =
+            map_fields(*users, block + ".auth.users", "user", " in " + block + ".auth.users");
+        if (u.list.empty()) {
+          error(users->mark, label +
+                                 ": auth: users: no user defined (remove auth to serve the "
+                                 "page without authentication)");
+          ok = false;
+        }
+        for (const Field& user : u.list) {
+          const bool valid =
+              !user.key.empty() && std::none_of(user.key.begin(), user.key.end(), [](char c) {
+                return c == ':' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+              });
+          if (!valid) {
+            error(user.key_node->mark, label + ": auth: invalid user name " + quoted(user.key) +
+                                           " (no ':' or control characters)");
+            ok = false;
+            continue;
+          }
+          if (auto password = text_value(
+                  *user.value, label + ": auth: password of " + quoted(user.key), "a password")) {
+            stats.users.emplace_back(user.key, std::move(*password));
+          } else {
+            ok = false;
+          }
+        }
+      }
+    }
+  }
+  if (uri) {
+    if (auto path = text_value(*uri, label + ": uri", "a path such as /stats")) {
+      if (path->empty() || path->front() != '/') {
+        error(uri->mark, label + ": uri must start with '/' (got " + quoted(*path) + ")");
+        ok = false;
+      } else if (path->find_first_of("?#; \t") != std::string::npos) {
+        error(uri->mark, label +
+                             ": uri must be a plain path, without '?', '#', ';' or spaces (got " +
+                             quoted(*path) + ")");
+        ok = false;
+      } else if (*path == frontend.metrics_uri) {
+        error(uri->mark, label + ": uri " + quoted(*path) + " is already the metrics uri");
+        ok = false;
+      } else {
+        stats.uri = std::move(*path);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (mode_known && frontend.mode == Mode::kTcp) {
+    error(node.mark, label + " needs mode http");
+    ok = false;
+  }
+  if (ok) frontend.stats = std::move(stats);
 }
 
 void Loader::load_bind(const YamlNode& node, FrontendConfig& frontend) {

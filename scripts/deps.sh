@@ -8,7 +8,7 @@ pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libyaml-cpp-dev li
       curl ca-certificates)
 if [[ $what == test ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
-         procps iproute2)
+         procps iproute2 chromium)  # chromium: the stats page test renders it headless
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -233,8 +233,8 @@ void AccessLogWriter::format_template(const logfmt::Template& t,
         timer(e.t_total);
         break;
       case Var::kStatus:
-        if (e.http && e.status) {
-          append_int(out, e.status);
+        if (e.http) {
+          append_int(out, e.status ? e.status : -1);  // -1: no response was sent
         } else {
           out += '-';
         }
@@ -354,7 +354,7 @@ void AccessLogWriter::format_json(const AccessLogEntry& e, std::string& out) {
   append_int(out, e.t_total);
   if (e.http) {
     out += ",\"status\":";
-    append_int(out, e.status);
+    append_int(out, e.status ? e.status : -1);
   }
   out += ",\"bytes_out\":";
   append_int(out, static_cast<int64_t>(e.bytes_out));

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "worker/metrics.h"
+#include "worker/stats_page.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -114,7 +115,23 @@ void HttpSession::on_client_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && abort_on_client_close()) return;
   run();
+}
+
+bool HttpSession::abort_on_client_close() {
+  // Only with abortonclose, once the whole request was read, before any response
+  // header: the client closed, so finishing the request would keep a server slot
+  // busy for nobody.
+  if (!be_ || !be_->config().abortonclose || !req_parsed_ || !req_body_complete_ || res_parsed_ ||
+      (phase_ != Phase::kConnecting && phase_ != Phase::kExchange)) {
+    return false;
+  }
+  term_[0] = 'C';
+  term_[1] = phase_ == Phase::kConnecting ? 'C' : 'H';
+  log_transaction();
+  destroy();
+  return true;
 }
 
 void HttpSession::on_server_io(uint32_t events) {
@@ -271,6 +288,29 @@ bool HttpSession::parse_request() {
       req_head_raw_ = 0;
       serve_local(200, "text/plain; version=0.0.4; charset=utf-8",
                   render_prometheus(ctx_.worker()));
+      return true;
+    }
+  }
+  if (const StatsPageConfig& stats = fe_.config().stats;
+      !stats.uri.empty() && (req_method_ == "GET" || req_method_ == "HEAD")) {
+    const std::string_view path = h.target.substr(0, h.target.find('?'));
+    const bool csv = path.size() == stats.uri.size() + 4 && path.ends_with(";csv") &&
+                     path.starts_with(stats.uri);
+    if (csv || path == stats.uri) {
+      const http::Header* auth = h.find("authorization");
+      const bool allowed = stats_authorized(stats, auth ? auth->value : std::string_view());
+      req_in_.consume(req_head_raw_);
+      req_head_raw_ = 0;
+      if (!allowed) {
+        serve_local(401, "text/html; charset=utf-8",
+                    "<html><body><h1>401 Unauthorized</h1>\nThis page needs a user name and "
+                    "password.\n</body></html>\n",
+                    "WWW-Authenticate: Basic realm=\"" + stats.realm + "\"\r\n");
+      } else if (csv) {
+        serve_local(200, "text/csv; charset=utf-8", render_stats_csv(ctx_.worker()));
+      } else {
+        serve_local(200, "text/html; charset=utf-8", render_stats_html(ctx_.worker(), stats));
+      }
       return true;
     }
   }
@@ -889,16 +929,20 @@ void HttpSession::send_error(int status, const char* term) {
   log_transaction();
 }
 
-void HttpSession::serve_local(int status, std::string_view content_type, std::string body) {
+void HttpSession::serve_local(int status, std::string_view content_type, std::string body,
+                              std::string_view extra_headers) {
   res_out_.acquire(ctx_.buffers());
   res_out_.clear();
   char head[256];
   int hlen = std::snprintf(head, sizeof head,
-                           "HTTP/1.1 %d OK\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-                           "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-                           status, static_cast<int>(content_type.size()), content_type.data(),
-                           body.size());
+                           "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
+                           "Cache-Control: no-cache\r\n",
+                           status, status == 401 ? "Unauthorized" : "OK",
+                           static_cast<int>(content_type.size()), content_type.data(), body.size());
   res_out_.append(head, static_cast<size_t>(hlen));
+  res_out_.append(extra_headers.data(), extra_headers.size());
+  constexpr std::string_view kEnd = "Connection: close\r\n\r\n";
+  res_out_.append(kEnd.data(), kEnd.size());
   local_body_ = req_method_ == "HEAD" ? std::string() : std::move(body);
   local_sent_ = 0;
   res_status_ = status;

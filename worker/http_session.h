@@ -77,9 +77,14 @@ class HttpSession final : public Session, public ServerConn::Owner {
   // Counts the request on `server` (sessions_current), uncounting the previous one.
   // Gives back the server slot taken by acquire_server(), if any.
   void release_slot();
+  // backend abortonclose: ends the request when the client closed before the
+  // response headers; true when it did.
+  bool abort_on_client_close();
   void send_error(int status, const char* term);
-  // Answers the request from weir itself (metrics), then closes the connection.
-  void serve_local(int status, std::string_view content_type, std::string body);
+  // Answers the request from weir itself (metrics, stats page), then closes the
+  // connection. extra_headers: complete header lines, each ending in CRLF.
+  void serve_local(int status, std::string_view content_type, std::string body,
+                   std::string_view extra_headers = {});
   void close_client();
   void destroy();
   void log_transaction();

@@ -25,6 +25,7 @@ std::string proxy_yaml(ProxySpec& spec) {
   y += "    mode: " + spec.mode + "\n";
   y += "    retries: " + std::to_string(spec.retries) + "\n";
   if (!spec.backend_timeouts.empty()) y += "    timeouts: {" + spec.backend_timeouts + "}\n";
+  y += spec.backend_extra;
   y += "    servers:\n";
   for (size_t i = 0; i < spec.servers.size(); ++i) {
     y += "      s" + std::to_string(i + 1) + ": {address: \"" + spec.servers[i] + "\"";

@@ -21,6 +21,7 @@ struct ProxySpec {
   std::string backend_timeouts;     // e.g. "server: 1s, connect: 1s"
   std::string global_extra;         // extra lines inside global: (indented 2 spaces)
   std::string logs;                 // replaces the value of global.log when set (YAML flow)
+  std::string backend_extra;        // extra lines inside the backend (indented 4 spaces)
   std::string server_options;       // extra entries of every server's map, e.g. "maxconn: 1"
 };
 
