@@ -426,7 +426,11 @@ void Loader::load_logs(const YamlNode& node) {
       } else {
         std::string problem;
         std::string with_port = address;
-        if (address.find(':') == std::string::npos) with_port += ":514";
+        // "host" or "[v6]" without a port: the syslog port.
+        if (address.find(':') == std::string::npos ||
+            (address.front() == '[' && address.back() == ']')) {
+          with_port += ":514";
+        }
         if (auto a = parse_address(with_port, /*allow_wildcard=*/false, &problem)) {
           sink.syslog_addr = *a;
           sink.framing = SyslogFraming::kRfc5424;

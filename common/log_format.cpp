@@ -16,7 +16,6 @@ struct Name {
   Var var;
 };
 
-// Longest names first where one is a prefix of another (%Ts before %T, %tr before %t).
 constexpr Name kNames[] = {
     {"pid", Var::kPid},      {"mode", Var::kMode},      {"tsc", Var::kTermination},
     {"ci", Var::kClientIp},  {"cp", Var::kClientPort},  {"ft", Var::kFrontend},
@@ -94,19 +93,16 @@ std::optional<Template> parse(std::string_view format, std::string* error, size_
       i += 1 + close + 1;
       continue;
     }
+    // The name is the run of letters after '%', looked up exactly: "%cix" is an
+    // error, not "%ci" followed by "x".
+    size_t len = 0;
+    while (len < rest.size() && std::isalpha(static_cast<unsigned char>(rest[len]))) ++len;
     const Name* found = nullptr;
     for (const Name& n : kNames) {
-      if (rest.substr(0, n.name.size()) != n.name) continue;
-      // A variable ends where its name ends; "%tsx" is not "%ts" followed by x
-      // when a longer name would match, which the table order already handles.
-      if (!found || n.name.size() > found->name.size()) found = &n;
+      if (rest.substr(0, len) == n.name) found = &n;
     }
     if (!found) {
-      size_t end = 1;
-      while (end < rest.size() + 1 && end <= rest.size() &&
-             std::isalpha(static_cast<unsigned char>(rest[end - 1])))
-        ++end;
-      *error = "unknown log variable '%" + std::string(rest.substr(0, end > 1 ? end - 1 : 1)) +
+      *error = "unknown log variable '%" + std::string(rest.substr(0, len)) +
                "' (see the list in doc/operations.md; write %% for a literal %)";
       *error_offset = at;
       return std::nullopt;

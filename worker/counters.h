@@ -113,7 +113,7 @@ class TrafficCounters {
   int64_t current() const { return active.load(std::memory_order_relaxed); }
   int64_t max_seen() const { return active_max.load(std::memory_order_relaxed); }
 
-  // Seconds since the last session started, -1 when none has.
+  // Seconds since the last session was counted (at its end), -1 when none was.
   int64_t seconds_since_last_session(int64_t now_ms) const {
     int64_t s = last_session_s_.load(std::memory_order_relaxed);
     return s < 0 ? -1 : now_ms / 1000 - s;

@@ -881,6 +881,7 @@ void HttpSession::reset_transaction() {
   res_server_keep_alive_ = false;
   close_after_response_ = false;
   req_method_.clear();
+  for (std::string& c : captures_) c.clear();
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
   t_head_ = t_connect_start_ = t_connected_ = t_response_ = -1;
@@ -921,6 +922,7 @@ void HttpSession::send_error(int status, const char* term) {
   if (req_method_ != "HEAD") res_out_.append(body, static_cast<size_t>(blen));
   res_status_ = status;
   res_parsed_ = false;
+  bytes_out_ = res_out_.size();  // logged now, before it is written
   term_[0] = term[0];
   term_[1] = term[1];
   close_after_response_ = true;
@@ -946,6 +948,7 @@ void HttpSession::serve_local(int status, std::string_view content_type, std::st
   local_body_ = req_method_ == "HEAD" ? std::string() : std::move(body);
   local_sent_ = 0;
   res_status_ = status;
+  bytes_out_ = res_out_.size() + local_body_.size();  // logged now, before it is written
   close_after_response_ = true;
   phase_ = Phase::kFlushClose;
   c_writable_ = true;
@@ -1101,6 +1104,29 @@ void HttpSession::drain() {
 }
 
 void HttpSession::kill() {
+  // Killed by the operator (shutdown session(s)) or by a hard stop: a request in
+  // progress is logged and counted with a K termination state; an idle
+  // keep-alive connection just closes.
+  bool in_progress = req_parsed_ || !req_in_.empty();
+  if (in_progress && !logged_) {
+    term_[0] = 'K';
+    switch (phase_) {
+      case Phase::kWaitRequest:
+        term_[1] = 'R';
+        break;
+      case Phase::kConnecting:
+        term_[1] = 'C';
+        break;
+      case Phase::kExchange:
+        term_[1] = res_parsed_ ? 'D' : 'H';
+        break;
+      default:
+        term_[1] = 'D';
+        break;
+    }
+    if (phase_ == Phase::kWaitRequest) request_line_.assign("<BADREQ>");
+    log_transaction();
+  }
   destroy();
 }
 

@@ -102,9 +102,11 @@ void traffic_families(std::string& out, const std::string& prefix, const std::ve
     bool server_side_only;
   };
   const Def defs[] = {
-      {"current_sessions", "gauge", "Requests (http) or connections (tcp) in progress.",
+      {"current_sessions", "gauge",
+       "Sessions in progress: client connections (frontends), requests (http backends and "
+       "servers) or connections (tcp backends and servers).",
        [](const Item& i) { return non_negative(i.live->current()); }, false},
-      {"max_sessions", "gauge", "Most requests (http) or connections (tcp) in progress at once.",
+      {"max_sessions", "gauge", "Most sessions in progress at once (as current_sessions).",
        [](const Item& i) { return non_negative(i.live->max_seen()); }, false},
       {"sessions_total", "counter", "Requests (http) or connections (tcp) handled.",
        [](const Item& i) { return i.totals.sessions_total; }, false},

@@ -1,5 +1,6 @@
 #include "worker/runtime_api.h"
 
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -186,6 +187,14 @@ std::string join_host_port(std::string_view host, uint16_t port) {
   return h + ":" + std::to_string(port);
 }
 
+// "10.0.0.7", "::1", "[::1]": a numeric address, which needs no (blocking) DNS lookup.
+bool is_ip_literal(std::string_view host) {
+  std::string h(host);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  unsigned char buf[16];
+  return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
 std::string set_server_addr(Worker& w, Server* s, const Args& args) {
   // set server <b>/<s> addr <ip> [port <p>]
   if (args.size() != 3 && !(args.size() == 5 && args[3] == "port")) {
@@ -197,6 +206,11 @@ std::string set_server_addr(Worker& w, Server* s, const Args& args) {
     if (!p || *p == 0) return "Error: port must be 1..65535, got '" + std::string(args[4]) + "'";
     port = static_cast<uint16_t>(*p);
   }
+  if (!is_ip_literal(args[2])) {
+    return "Error: '" + std::string(args[2]) +
+           "' is not an IP address (names are not resolved at runtime: resolving would "
+           "stall traffic)";
+  }
   std::string text = join_host_port(args[2], port);
   std::string problem;
   auto addr = parse_address(text, /*allow_wildcard=*/false, &problem);
@@ -205,8 +219,8 @@ std::string set_server_addr(Worker& w, Server* s, const Args& args) {
   s->set_addr(*addr, text);
   // Connections kept open for reuse still go to the old address: close them.
   w.on_every_thread([s](ThreadContext& ctx) { ctx.close_idle_to(s); });
-  log::notice("server %s: address %s -> %s (runtime API)", s->name().c_str(), before.c_str(),
-              text.c_str());
+  log::notice("server %.*s: address %s -> %s (runtime API)", static_cast<int>(args[0].size()),
+              args[0].data(), before.c_str(), text.c_str());
   return "";
 }
 
@@ -289,6 +303,12 @@ std::string cmd_add_server(Worker& w, const Args& args) {
     return "Error: invalid server name '" + sc.name + "' (use letters, digits, '_', '.' and '-')";
   }
   std::string problem;
+  size_t colon = args[1].rfind(':');
+  if (colon != std::string_view::npos && !is_ip_literal(args[1].substr(0, colon))) {
+    return "Error: '" + std::string(args[1].substr(0, colon)) +
+           "' is not an IP address (names are not resolved at runtime: resolving would "
+           "stall traffic)";
+  }
   auto addr = parse_address(args[1], /*allow_wildcard=*/false, &problem);
   if (!addr) return "Error: address '" + std::string(args[1]) + "': " + problem;
   sc.addr = *addr;
@@ -354,6 +374,20 @@ std::string cmd_reopen_logs(Worker& w, const Args& args) {
   if (!args.empty()) return "Error: usage: reopen logs";
   bool ok = true;
   std::string out = w.reopen_logs(&ok);
+  if (!ok && out.rfind("Error:", 0) != 0) {
+    // The answer starts with "Error:" whenever one file failed, so that weirctl
+    // (and logrotate's postrotate) sees the failure.
+    std::string errors, rest;
+    size_t pos = 0;
+    while (pos < out.size()) {
+      size_t nl = out.find('\n', pos);
+      std::string line =
+          out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos + 1);
+      (line.rfind("Error:", 0) == 0 ? errors : rest) += line;
+      pos = nl == std::string::npos ? out.size() : nl + 1;
+    }
+    out = errors + rest;
+  }
   if (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }

@@ -172,8 +172,8 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     set(r, "pxname", fe->name());
     set(r, "svname", "FRONTEND");
     fill_traffic(r, c, fe->counters(), http, now);
-    // A frontend's sessions are its client connections (stot counts requests in
-    // http mode, as req_tot does).
+    // A frontend's sessions are its client connections; in http mode req_tot
+    // counts its requests.
     set(r, "stot", http ? c.connections_total : c.sessions_total);
     set(r, "rate", c.conn_rate);
     if (http) {

@@ -150,6 +150,16 @@ TEST_F(AccessLog, CustomFormatFieldsForANormalRequestA503AndAClientAbort) {
   EXPECT_EQ(f["pid"], std::to_string(weir_->current_worker()));
   EXPECT_NEAR(std::stoll(f["Ts"]), static_cast<long long>(time(nullptr)), 30);
   EXPECT_EQ(f["pct"], "%");
+  {
+    // The next request on a keep-alive connection does not inherit the headers of
+    // the previous one.
+    HttpClient c(spec_.port);
+    ASSERT_TRUE(c.request("GET", "/first", {{"User-Agent", "first-agent"}}));
+    ASSERT_TRUE(c.request("GET", "/second"));
+  }
+  lines = wait_lines(1, "/second");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(split_fields(lines[0])["ua"], "-") << lines[0];
 
   // 2. No server answers: 503 after the retries, refused at connect.
   a.stop();
@@ -165,8 +175,9 @@ TEST_F(AccessLog, CustomFormatFieldsForANormalRequestA503AndAClientAbort) {
   EXPECT_EQ(f["ts"], "SC");  // the server side refused, at connect
   EXPECT_EQ(f["Tc"], "-1");  // never connected
   EXPECT_EQ(f["Tr"], "-1");
-  EXPECT_EQ(f["rc"], "3");  // retries: 3
-  EXPECT_EQ(f["ua"], "-");  // absent header
+  EXPECT_EQ(f["rc"], "3");            // retries: 3
+  EXPECT_EQ(f["ua"], "-");            // absent header
+  EXPECT_GT(std::stoi(f["B"]), 100);  // the error page weir wrote
 
   // 3. The client gives up while the server is still thinking (abortonclose):
   // weir ends the request and frees the server at once.

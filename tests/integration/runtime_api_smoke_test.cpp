@@ -316,6 +316,11 @@ TEST_F(RuntimeApiServers, ShowSessAndShutdownEndLiveConnections) {
         return weirctl({"-s", user_, "show", "sess"}).out == "No sessions.\n";
       },
       5000));
+  // The killed request is logged with a K (killed) termination state, waiting for
+  // the headers; the idle keep-alive connection had no request to log.
+  EXPECT_TRUE(
+      weir_->wait_for_stdout(R"( -1 \d+ KH .*"GET /\?delay=20000&blackhole=0 HTTP/1.1")", 5000))
+      << weir_->stdout_text();
 }
 
 }  // namespace
