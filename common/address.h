@@ -26,6 +26,8 @@ struct SockAddr {
   // Address without the port: "1.2.3.4" or "::1".
   std::string host_string() const;
   bool operator==(const SockAddr& o) const;
+  // 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104.
+  bool is_loopback() const;
 };
 
 // Parses "host:port". With allow_wildcard, "*:80" and ":80" mean 0.0.0.0:80.

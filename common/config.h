@@ -57,6 +57,8 @@ struct RuntimeApiEndpoint {
   SockAddr addr;     // TCP otherwise
   ApiLevel level = ApiLevel::kAdmin;
   uint32_t mode = 0600;  // Unix socket permissions
+  std::string owner;     // Unix socket owner (user name); empty: the master's user
+  std::string group;     // Unix socket group; empty: the master's group
   SourceMark mark;
   // A stable key across reloads ("unix:/run/weir/admin.sock", "tcp:127.0.0.1:9999").
   std::string key() const;

@@ -274,7 +274,7 @@ void Loader::load_global(const YamlNode& node) {
 }
 
 void Loader::load_runtime_api(const YamlNode& node) {
-  static constexpr std::string_view kApiKeys[] = {"address", "level", "mode"};
+  static constexpr std::string_view kApiKeys[] = {"address", "level", "mode", "owner", "group"};
   std::vector<const YamlNode*> entries;
   if (node.kind == Kind::kSequence) {
     for (const auto& item : node.items) entries.push_back(item.get());
@@ -287,8 +287,9 @@ void Loader::load_runtime_api(const YamlNode& node) {
     const YamlNode* address = entry;
     const YamlNode* level = nullptr;
     const YamlNode* mode = nullptr;
+    Fields fields;
     if (entry->kind == Kind::kMap) {
-      const Fields fields = map_fields(*entry, "global.runtime_api entry");
+      fields = map_fields(*entry, "global.runtime_api entry");
       reject_unknown(fields, kApiKeys, "in global.runtime_api entry");
       address = fields.get("address");
       level = fields.get("level");
@@ -304,14 +305,50 @@ void Loader::load_runtime_api(const YamlNode& node) {
     if (!text->empty() && text->front() == '/') {
       ep.path = *text;
     } else {
+      // A bare port means loopback: the runtime API is not for the network.
+      std::string with_host = *text;
+      if (!with_host.empty() && with_host.find_first_not_of("0123456789") == std::string::npos) {
+        with_host = "127.0.0.1:" + with_host;
+      }
       std::string why;
-      auto addr = parse_address(*text, false, &why);
+      auto addr = parse_address(with_host, false, &why);
       if (!addr) {
         error(address->mark, "global: runtime_api: address " + quoted(*text) + ": " + why);
         continue;
       }
       ep.addr = *addr;
+      if (!addr->is_loopback()) {
+        warn(address->mark, "global: runtime_api: " + addr->to_string() +
+                                " is not a loopback address: anyone who can reach it gets " +
+                                "this endpoint's level");
+      }
     }
+    bool ok = true;
+    for (std::string_view key : {"owner", "group"}) {
+      const YamlNode* v = fields.get(key);
+      if (!v) continue;
+      const std::string label = "global: runtime_api: " + std::string(key);
+      auto name = text_value(*v, label, key == "owner" ? "a user name" : "a group name");
+      if (!name) {
+        ok = false;
+        continue;
+      }
+      if (ep.path.empty()) {
+        error(v->mark, label + " only applies to a Unix socket");
+        ok = false;
+        continue;
+      }
+      bool exists = key == "owner" ? account_exists<struct passwd>(*name, getpwnam_r)
+                                   : account_exists<struct group>(*name, getgrnam_r);
+      if (!exists) {
+        error(v->mark, label + ": no " + (key == "owner" ? "user" : "group") + " named " +
+                           quoted(*name) + " on this system");
+        ok = false;
+        continue;
+      }
+      (key == "owner" ? ep.owner : ep.group) = *name;
+    }
+    if (!ok) continue;
     if (level) {
       const auto lv = text_value(*level, "global: runtime_api: level", "user, operator or admin");
       if (!lv) continue;

@@ -1,7 +1,9 @@
 #include "master/master.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -130,6 +132,47 @@ bool Master::open_listeners(const Config& cfg, std::map<std::string, ListenSocke
                              : net::listen_unix(ep.path, ep.mode, 64, e);
     });
     if (!ok) return false;
+    if (!ep.path.empty() && !apply_socket_access(ep)) return false;
+  }
+  return true;
+}
+
+bool Master::apply_socket_access(const RuntimeApiEndpoint& ep) {
+  // Applied at every load, so that a reload that changes mode, owner or group
+  // takes effect on a socket kept from the previous generation.
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+  if (!ep.owner.empty()) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwnam_r(ep.owner.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+      log::error("runtime_api %s: no user named %s", ep.path.c_str(), ep.owner.c_str());
+      return false;
+    }
+    uid = pw.pw_uid;
+  }
+  if (!ep.group.empty()) {
+    struct group gr {};
+    struct group* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getgrnam_r(ep.group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || !found) {
+      log::error("runtime_api %s: no group named %s", ep.path.c_str(), ep.group.c_str());
+      return false;
+    }
+    gid = gr.gr_gid;
+  }
+  if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
+      ::chown(ep.path.c_str(), uid, gid) != 0) {
+    log::error("runtime_api %s: cannot set owner %s group %s: %s", ep.path.c_str(),
+               ep.owner.empty() ? "-" : ep.owner.c_str(), ep.group.empty() ? "-" : ep.group.c_str(),
+               std::strerror(errno));
+    return false;
+  }
+  if (::chmod(ep.path.c_str(), ep.mode) != 0) {
+    log::error("runtime_api %s: cannot set mode %o: %s", ep.path.c_str(), ep.mode,
+               std::strerror(errno));
+    return false;
   }
   return true;
 }

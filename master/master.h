@@ -54,6 +54,8 @@ class Master {
 
   bool load_config(Config* out, std::string* bytes);
   bool open_listeners(const Config& cfg, std::map<std::string, ListenSocket>* next);
+  // Mode, owner and group of a runtime-API Unix socket.
+  bool apply_socket_access(const RuntimeApiEndpoint& ep);
   bool spawn_worker(int generation);
   void handle_signal(int sig);
   void reap_children();

@@ -2,8 +2,11 @@
 // and deleting servers, moving one to a new address, limiting its concurrency,
 // and reopening log files after logrotate moved them.
 
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <future>
@@ -185,6 +188,40 @@ TEST_F(RuntimeServers, ReopenLogsFollowsLogrotate) {
   EXPECT_EQ(read_file(log_).find("/before"), std::string::npos);
   EXPECT_NE(read_file(log_ + ".1").find("/before"), std::string::npos);
   EXPECT_EQ(read_file(log_ + ".1").find("/after"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST(RuntimeApiSocket, UnixSocketGetsItsModeOwnerAndGroupAndABarePortMeansLoopback) {
+  ignore_sigpipe();
+  OriginServer a("a");
+  std::string dir = make_temp_dir();
+  const std::string sock = dir + "/ops.sock";
+  uint16_t port = free_tcp_port();
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  spec.global_extra = "  runtime_api:\n    - {address: " + sock +
+                      ", level: operator, mode: \"0640\", owner: nobody, group: nogroup}\n"
+                      "    - {address: \"" +
+                      std::to_string(port) + "\", level: user}\n";
+  auto weir = WeirProcess::start(proxy_yaml(spec));
+  ASSERT_TRUE(weir);
+  struct stat st {};
+  ASSERT_EQ(::stat(sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  struct passwd* pw = getpwnam("nobody");
+  struct group* gr = getgrnam("nogroup");
+  ASSERT_TRUE(pw && gr);
+  EXPECT_EQ(st.st_uid, pw->pw_uid);
+  EXPECT_EQ(st.st_gid, gr->gr_gid);
+  CommandResult r = weirctl({"-s", "127.0.0.1:" + std::to_string(port), "show", "info"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  weir.reset();
+  remove_tree(dir);
 }
 
 }  // namespace

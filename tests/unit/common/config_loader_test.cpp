@@ -1344,3 +1344,54 @@ backends:
 
 }  // namespace
 }  // namespace weir
+
+namespace weir {
+namespace {
+
+TEST(ConfigLoader, RuntimeApiOwnerGroupAndLoopbackDefault) {
+  LoadResult ok = load_config_text(R"(global:
+  runtime_api:
+    - {address: /run/weir/admin.sock, owner: root, group: root, mode: "0660"}
+    - {address: "9999", level: user}
+    - {address: "192.0.2.1:9998", level: user}
+frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app: {servers: {s1: "127.0.0.1:9001"}}
+)",
+                                   "test.yaml");
+  ASSERT_TRUE(ok.errors.empty()) << ok.errors[0].to_string();
+  const auto& api = ok.config->global.runtime_api;
+  ASSERT_EQ(api.size(), 3u);
+  EXPECT_EQ(api[0].owner, "root");
+  EXPECT_EQ(api[0].group, "root");
+  EXPECT_EQ(api[1].addr.to_string(), "127.0.0.1:9999");
+  ASSERT_EQ(ok.warnings.size(), 1u);
+  EXPECT_NE(ok.warnings[0].to_string().find(
+                "test.yaml:5:17: global: runtime_api: 192.0.2.1:9998 is not a loopback address"),
+            std::string::npos)
+      << ok.warnings[0].to_string();
+
+  LoadResult bad = load_config_text(R"(global:
+  runtime_api:
+    - {address: /run/weir/admin.sock, owner: no-such-user-here}
+    - {address: "127.0.0.1:9999", group: root}
+frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app: {servers: {s1: "127.0.0.1:9001"}}
+)",
+                                    "test.yaml");
+  std::string all;
+  for (const ConfigError& e : bad.errors) all += e.to_string() + "\n";
+  EXPECT_NE(all.find("test.yaml:3:46: global: runtime_api: owner: no user named "
+                     "'no-such-user-here' on this system"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("test.yaml:4:42: global: runtime_api: group only applies to a Unix socket"),
+            std::string::npos)
+      << all;
+}
+
+}  // namespace
+}  // namespace weir
