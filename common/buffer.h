@@ -84,6 +84,7 @@ class Buffer {
   }
   // Appends bytes; returns false (and appends nothing) if they do not fit.
   bool append(const void* p, size_t n) {
+    if (n == 0) return true;  // p may be null (an empty string_view)
     if (space() < n) compact();
     if (space() < n) return false;
     std::memcpy(data_ + tail_, p, n);

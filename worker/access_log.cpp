@@ -464,7 +464,7 @@ void AccessLogWriter::flush_stream(const AccessLogSink& sink, std::string& p) {
   while (off < p.size()) {
     // Whole lines, at most PIPE_BUF bytes per write when possible: such writes to
     // a pipe are atomic, so lines from several threads never interleave.
-    size_t end = std::min(p.size(), off + PIPE_BUF);
+    size_t end = sink.pipe_sized_writes ? std::min(p.size(), off + PIPE_BUF) : p.size();
     if (end < p.size()) {
       size_t nl = p.rfind('\n', end - 1);
       if (nl != std::string::npos && nl >= off) {
@@ -548,6 +548,7 @@ bool open_sink(const LogSink& s, AccessLogSink* sink, std::string* error) {
       sink->fd = fd;
       struct stat st {};
       if (fstat(fd, &st) != 0) break;
+      sink->pipe_sized_writes = !S_ISREG(st.st_mode);
       if (S_ISSOCK(st.st_mode)) {
         sink->io = AccessLogSink::Io::kSend;  // e.g. systemd's journal stream
       } else if (S_ISFIFO(st.st_mode)) {
@@ -568,6 +569,8 @@ bool open_sink(const LogSink& s, AccessLogSink* sink, std::string* error) {
       sink->owned.reset(fd);
       sink->fd = fd;
       sink->name = s.path;
+      struct stat st {};
+      sink->pipe_sized_writes = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode);
       break;
     }
     case LogTarget::kSyslog: {

@@ -71,6 +71,10 @@ struct AccessLogSink {
   UniqueFd owned;  // files, syslog sockets, re-opened pipes
   int fd = -1;
   enum class Io { kWrite, kSend, kDatagram } io = Io::kWrite;
+  // Pipes and sockets: write whole lines in pieces of at most PIPE_BUF bytes, so
+  // that lines of several threads never interleave. Regular files take a
+  // whole batch in one O_APPEND write.
+  bool pipe_sized_writes = true;
   logfmt::Template http_format;  // used for http sessions (unless json)
   logfmt::Template tcp_format;   // used for tcp sessions (unless json)
   // For each %hr slot of http_format and tcp_format: its index in the captures.
