@@ -127,19 +127,53 @@ struct ServerConfig {
   std::string name;
   std::string address_text;  // as written
   SockAddr addr;
-  uint32_t weight = 1;   // 0..256
-  uint32_t maxconn = 0;  // most concurrent requests (http) or connections (tcp); 0: no limit
+  uint32_t weight = 1;    // 0..256
+  uint32_t maxconn = 0;   // most concurrent requests (http) or connections (tcp); 0: no limit
+  uint32_t maxqueue = 0;  // most requests waiting in this server's own queue; 0: no limit
+  uint32_t minconn = 0;   // with the backend's fullconn: the low end of a dynamic maxconn
+  int64_t slowstart = 0;  // ms over which a returning server ramps its weight and maxconn up
+  bool backup = false;    // takes traffic only when no normal server is usable
   SourceMark mark;
 };
 
 enum class Balance {
-  kRoundRobin,  // smooth weighted round robin
+  kRoundRobin,  // smooth weighted round robin; weights may change at runtime
+  kStaticRr,    // weighted round robin on the configured weights
+  kLeastConn,   // fewest (active + queued) / weight, round robin among equals
+  kFirst,       // the first server (in order) with a free slot
+  kSource,      // hash of the client address
+  kUri,         // hash of the request path (or whole uri)
+  kUrlParam,    // hash of a query-string parameter
+  kHdr,         // hash of a request header
+  kRandom,      // best of N weighted random draws
+};
+
+enum class HashType {
+  kMapBased,    // hash modulo the total weight of the usable servers
+  kConsistent,  // a hash ring: most keys stay where they are when servers change
+};
+
+struct BalanceConfig {
+  Balance algorithm = Balance::kRoundRobin;
+  HashType hash_type = HashType::kMapBased;
+  std::string name;        // kUrlParam: parameter name; kHdr: header name (lower-case)
+  int uri_depth = 0;       // kUri: hash only the first N path segments; 0: all
+  bool uri_whole = false;  // kUri: include the query string
+  int draws = 2;           // kRandom: servers drawn per pick
+  // Hashing algorithms: is the choice made from the request (not round robin)?
+  bool hashed() const {
+    return algorithm == Balance::kSource || algorithm == Balance::kUri ||
+           algorithm == Balance::kUrlParam || algorithm == Balance::kHdr;
+  }
 };
 
 struct BackendConfig {
   std::string name;
   Mode mode = Mode::kHttp;
-  Balance balance = Balance::kRoundRobin;
+  BalanceConfig balance;
+  bool redispatch = true;    // a retry goes to another server (false: the same one)
+  bool all_backups = false;  // spread over every backup server, not only the first
+  uint32_t fullconn = 0;     // backend load at which minconn servers reach maxconn; 0: auto
   std::vector<ServerConfig> servers;  // in file order
   Timeouts timeouts;                  // connect, server, queue, tunnel are used here
   int retries = 3;                    // extra connection attempts after the first

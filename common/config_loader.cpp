@@ -59,10 +59,19 @@ constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn",  
 constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_version"};
 constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
-constexpr std::string_view kBackendKeys[] = {"mode",     "balance", "retries",
-                                             "timeouts", "servers", "abortonclose"};
-constexpr std::string_view kBalanceKeys[] = {"algorithm"};
-constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn"};
+constexpr std::string_view kBackendKeys[] = {"mode",       "balance",     "retries",
+                                             "timeouts",   "servers",     "abortonclose",
+                                             "redispatch", "all_backups", "fullconn"};
+constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
+                                             "depth",     "whole",     "draws"};
+constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
+    {"roundrobin", Balance::kRoundRobin}, {"static-rr", Balance::kStaticRr},
+    {"leastconn", Balance::kLeastConn},   {"first", Balance::kFirst},
+    {"source", Balance::kSource},         {"uri", Balance::kUri},
+    {"url_param", Balance::kUrlParam},    {"hdr", Balance::kHdr},
+    {"random", Balance::kRandom}};
+constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn",  "maxqueue",
+                                            "minconn", "backup", "slowstart"};
 
 // Every timeout weir knows, and where each may be set.
 constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
@@ -138,6 +147,7 @@ class Loader : private config_detail::ValueReader {
   void load_backends(const YamlNode& node);
   void load_backend(const Field& field);
   void load_server(const Field& field, BackendConfig& backend);
+  void load_balance(const YamlNode& node, const std::string& label, BalanceConfig& out);
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
@@ -607,19 +617,26 @@ void Loader::load_backend(const Field& field) {
     mode_known = mode.has_value();
   }
   if (const YamlNode* v = fields.get("balance")) {
-    const YamlNode* algorithm = v;
-    if (v->kind == Kind::kMap) {
-      const Fields balance = map_fields(*v, "balance of " + label);
-      reject_unknown(balance, kBalanceKeys, "in balance of " + label);
-      algorithm = balance.get("algorithm");
-      if (!algorithm) error(v->mark, label + ": balance: missing algorithm");
+    load_balance(*v, label, backend.balance);
+    const Balance a = backend.balance.algorithm;
+    if (mode_known && backend.mode == Mode::kTcp &&
+        (a == Balance::kUri || a == Balance::kUrlParam || a == Balance::kHdr)) {
+      error(v->mark, label + ": balance " +
+                         std::string(a == Balance::kUri        ? "uri"
+                                     : a == Balance::kUrlParam ? "url_param"
+                                                               : "hdr") +
+                         " needs http mode (this backend is tcp)");
     }
-    if (algorithm) {
-      const auto name = text_value(*algorithm, label + ": balance", "an algorithm name");
-      if (name && *name != "roundrobin") {
-        error(algorithm->mark,
-              label + ": unknown balance algorithm " + quoted(*name) + " (known: roundrobin)");
-      }
+  }
+  if (const YamlNode* v = fields.get("redispatch")) {
+    if (const auto b = bool_value(*v, label + ": redispatch")) backend.redispatch = *b;
+  }
+  if (const YamlNode* v = fields.get("all_backups")) {
+    if (const auto b = bool_value(*v, label + ": all_backups")) backend.all_backups = *b;
+  }
+  if (const YamlNode* v = fields.get("fullconn")) {
+    if (const auto n = int_value(*v, label + ": fullconn", 1, 10000000)) {
+      backend.fullconn = static_cast<uint32_t>(*n);
     }
   }
   if (const YamlNode* v = fields.get("abortonclose")) {
@@ -652,6 +669,94 @@ void Loader::load_backend(const Field& field) {
   backend_mode_known_.push_back(mode_known);
 }
 
+void Loader::load_balance(const YamlNode& v, const std::string& label, BalanceConfig& out) {
+  // "roundrobin", "url_param(userid)", "hdr(X-Tenant)", or a map with options.
+  const YamlNode* algorithm = &v;
+  Fields options;
+  if (v.kind == Kind::kMap) {
+    options = map_fields(v, "balance of " + label);
+    reject_unknown(options, kBalanceKeys, "in balance of " + label);
+    algorithm = options.get("algorithm");
+    if (!algorithm) {
+      error(v.mark, label + ": balance: missing algorithm");
+      return;
+    }
+  }
+  auto text = text_value(*algorithm, label + ": balance", "an algorithm name");
+  if (!text) return;
+  std::string name = *text;
+  std::string argument;
+  if (size_t open = name.find('('); open != std::string::npos && name.back() == ')') {
+    argument = name.substr(open + 1, name.size() - open - 2);
+    name = name.substr(0, open);
+  }
+  bool known = false;
+  for (auto& [n, a] : kAlgorithms) {
+    if (n == name) {
+      out.algorithm = a;
+      known = true;
+    }
+  }
+  if (!known) {
+    error(algorithm->mark, label + ": unknown balance algorithm " + quoted(name) +
+                               " (known: roundrobin, static-rr, leastconn, first, source, uri, "
+                               "url_param, hdr, random)");
+    return;
+  }
+  const bool takes_name = out.algorithm == Balance::kUrlParam || out.algorithm == Balance::kHdr;
+  if (const YamlNode* n = options.get("name")) {
+    if (auto t = text_value(*n, label + ": balance: name", "a parameter or header name")) {
+      argument = *t;
+    }
+  }
+  if (takes_name && argument.empty()) {
+    error(algorithm->mark, label + ": balance " + name + " needs a " +
+                               (out.algorithm == Balance::kHdr ? "header" : "parameter") +
+                               " name: " + name + "(NAME) or {algorithm: " + name +
+                               ", name: NAME}");
+    return;
+  }
+  if (!takes_name && !argument.empty()) {
+    error(algorithm->mark, label + ": balance " + name + " takes no argument");
+    return;
+  }
+  if (out.algorithm == Balance::kHdr) {
+    for (char& c : argument) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  out.name = argument;
+  auto only_for = [&](const char* key, bool allowed, const char* algos) {
+    const YamlNode* n = options.get(key);
+    if (n && !allowed) {
+      error(n->mark, label + ": balance: " + key + " only applies to " + algos);
+      return static_cast<const YamlNode*>(nullptr);
+    }
+    return n;
+  };
+  if (const YamlNode* n = only_for("hash_type", out.hashed(), "source, uri, url_param and hdr")) {
+    if (auto t = text_value(*n, label + ": balance: hash_type", "map_based or consistent")) {
+      if (*t == "map_based") {
+        out.hash_type = HashType::kMapBased;
+      } else if (*t == "consistent") {
+        out.hash_type = HashType::kConsistent;
+      } else {
+        error(n->mark, label + ": balance: unknown hash_type " + quoted(*t) +
+                           " (expected map_based or consistent)");
+      }
+    }
+  }
+  if (const YamlNode* n = only_for("depth", out.algorithm == Balance::kUri, "uri")) {
+    if (auto d = int_value(*n, label + ": balance: depth", 0, 64))
+      out.uri_depth = static_cast<int>(*d);
+  }
+  if (const YamlNode* n = only_for("whole", out.algorithm == Balance::kUri, "uri")) {
+    if (auto b = bool_value(*n, label + ": balance: whole")) out.uri_whole = *b;
+  }
+  if (const YamlNode* n = only_for("draws", out.algorithm == Balance::kRandom, "random")) {
+    if (auto d = int_value(*n, label + ": balance: draws", 1, 100))
+      out.draws = static_cast<int>(*d);
+  }
+}
+
 void Loader::load_server(const Field& field, BackendConfig& backend) {
   ServerConfig server;
   server.name = field.key;
@@ -680,6 +785,30 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
       const auto maxconn = int_value(*v, label + ": maxconn", 0, 1000000);
       if (maxconn) server.maxconn = static_cast<uint32_t>(*maxconn);
       ok = ok && maxconn.has_value();
+    }
+    if (const YamlNode* v = fields.get("maxqueue")) {
+      const auto n = int_value(*v, label + ": maxqueue", 0, 1000000);
+      if (n) server.maxqueue = static_cast<uint32_t>(*n);
+      ok = ok && n.has_value();
+    }
+    if (const YamlNode* v = fields.get("minconn")) {
+      const auto n = int_value(*v, label + ": minconn", 0, 1000000);
+      if (n) server.minconn = static_cast<uint32_t>(*n);
+      ok = ok && n.has_value();
+      if (n && *n > 0 && server.maxconn == 0 && !fields.get("maxconn")) {
+        error(v->mark, label + ": minconn needs maxconn (the high end of the dynamic limit)");
+        ok = false;
+      }
+    }
+    if (const YamlNode* v = fields.get("backup")) {
+      const auto b = bool_value(*v, label + ": backup");
+      if (b) server.backup = *b;
+      ok = ok && b.has_value();
+    }
+    if (const YamlNode* v = fields.get("slowstart")) {
+      const auto d = duration_value(*v, label + ": slowstart");
+      if (d) server.slowstart = *d;
+      ok = ok && d.has_value();
     }
   }
   if (address) {

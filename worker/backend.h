@@ -1,6 +1,7 @@
 #pragma once
 // Runtime backends and servers of one worker generation, shared by its threads.
 
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -9,6 +10,7 @@
 #include "common/config.h"
 #include "worker/counters.h"
 #include "worker/error_capture.h"
+#include "worker/lb.h"
 
 namespace weir {
 
@@ -21,10 +23,15 @@ enum class AdminState : uint8_t {
 
 const char* admin_state_name(AdminState s);
 
+class Backend;
+class EventLoop;
+
 class Server {
  public:
-  Server(const ServerConfig& cfg, int index, int threads);
+  Server(const ServerConfig& cfg, int index, int threads, Backend* backend);
   const std::string& name() const { return cfg_.name; }
+  const ServerConfig& config() const { return cfg_; }
+  Backend* backend() const { return backend_; }
   // The address connections go to (changed by `set server addr`).
   SockAddr addr() const;
   std::string addr_text() const;
@@ -32,30 +39,34 @@ class Server {
   // Current weight (the configured one until the runtime API changes it).
   uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
   uint32_t configured_weight() const { return cfg_.weight; }
-  void set_weight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
   // Most requests (http) or connections (tcp) at once; 0: no limit.
   uint32_t maxconn() const { return maxconn_.load(std::memory_order_relaxed); }
-  void set_maxconn(uint32_t n) { maxconn_.store(n, std::memory_order_relaxed); }
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
-  void set_admin_state(AdminState s, int64_t now_ms);
   int64_t last_change_ms() const { return last_change_ms_.load(std::memory_order_relaxed); }
-  // May the load-balancing algorithm send it new traffic?
-  bool selectable() const { return admin_state() == AdminState::kReady && weight() > 0; }
-  // Has it a free slot under maxconn?
-  bool has_slot() const {
-    uint32_t m = maxconn();
-    return m == 0 || counters_.current() < static_cast<int64_t>(m);
+  bool backup() const { return cfg_.backup; }
+  // May the load-balancing algorithm send it new traffic (ready, weight > 0)?
+  bool selectable() const {
+    return admin_state() == AdminState::kReady && weight() > 0 && !deleted();
   }
   int index() const { return index_; }
   TrafficCounters& counters() { return counters_; }
+  // Requests waiting in this server's own queue now, and the most ever.
+  int64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  int64_t queue_max() const { return queue_max_.load(std::memory_order_relaxed); }
   // Removed by `del server`: kept allocated (sessions may still name it in logs)
   // but no longer listed.
   bool deleted() const { return deleted_.load(std::memory_order_relaxed); }
-  void mark_deleted() { deleted_.store(true, std::memory_order_relaxed); }
 
  private:
+  friend class Backend;  // the setters below keep the backend's queues right
+  void set_weight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
+  void set_maxconn(uint32_t n) { maxconn_.store(n, std::memory_order_relaxed); }
+  // Returns the previous state.
+  AdminState set_admin_state(AdminState s, int64_t now_ms);
+
   ServerConfig cfg_;
   int index_;
+  Backend* backend_;
   mutable std::mutex addr_mu_;
   SockAddr addr_;
   std::string addr_text_;
@@ -64,7 +75,12 @@ class Server {
   std::atomic<AdminState> admin_{AdminState::kReady};
   std::atomic<int64_t> last_change_ms_;
   std::atomic<bool> deleted_{false};
+  std::atomic<int64_t> queued_{0};
+  std::atomic<int64_t> queue_max_{0};
   TrafficCounters counters_;
+  // Under the backend's lock:
+  std::list<std::shared_ptr<struct QueueEntry>> queue_;  // its own waiters, oldest first
+  int64_t ramp_start_ms_ = -1;                           // slowstart began here; -1: none
 };
 
 // Servers already tried for one request, so that a retry moves on.
@@ -77,26 +93,40 @@ struct TriedServers {
   void clear() { bits[0] = bits[1] = bits[2] = bits[3] = 0; }
 };
 
-// A load-balancing algorithm. pick() is called under the backend's lock.
-class LbAlgorithm {
+// A session that can wait in a queue for a server slot.
+class LbWaiter {
  public:
-  virtual ~LbAlgorithm() = default;
-  // The next server, avoiding `tried` when another choice exists; nullptr when
-  // no server can take traffic.
-  virtual Server* pick(const TriedServers& tried) = 0;
+  // A slot was granted (called on the waiter's own thread): take it with
+  // Backend::take_grant().
+  virtual void on_server_granted() = 0;
+
+ protected:
+  ~LbWaiter() = default;
 };
 
-// Smooth weighted round robin: each pick adds every server's weight to its
-// running score and takes the highest, then subtracts the total from it. Picks
-// are spread evenly (weights 5,1,1 give a a b a c a a, not a a a a a b c).
-class SmoothRoundRobin final : public LbAlgorithm {
- public:
-  explicit SmoothRoundRobin(std::vector<Server*> servers);
-  Server* pick(const TriedServers& tried) override;
+// One request waiting in a server's or a backend's queue. Shared between the
+// waiting session and the queue; every field is guarded by the backend's lock.
+struct QueueEntry {
+  enum class State : uint8_t {
+    kQueued,   // in a queue
+    kGranted,  // a slot on `granted` is reserved for it; the waiter has been told
+    kDone,     // taken, cancelled or timed out
+  };
+  LbWaiter* waiter = nullptr;  // cleared when the session gives up
+  EventLoop* loop = nullptr;   // the waiter's thread
+  Server* target = nullptr;    // waiting for this server; nullptr: any server of the backend
+  Server* granted = nullptr;
+  State state = State::kQueued;
+  uint64_t seq = 0;  // arrival order, across the backend's and its servers' queues
+  int64_t since_ms = 0;
+  std::list<std::shared_ptr<QueueEntry>>::iterator pos;
+};
+using QueueTicket = std::shared_ptr<QueueEntry>;
 
- private:
-  std::vector<Server*> servers_;
-  std::vector<int64_t> current_;
+// What the request offers for hashing (balance: source, uri, url_param, hdr).
+struct LbRequest {
+  bool has_hash = false;
+  uint64_t hash = 0;
 };
 
 class Backend {
@@ -110,34 +140,85 @@ class Backend {
   // The servers listed now, in order (a copy: the list changes with add/del server).
   std::vector<Server*> servers() const;
   TrafficCounters& counters() { return counters_; }
+  // Requests waiting in the backend's own queue (for any server) now, and the most ever.
+  int64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  int64_t queue_max() const { return queue_max_.load(std::memory_order_relaxed); }
+  // Backend fullconn in effect (configured, or derived from the frontends).
+  void set_fullconn(uint32_t n) { fullconn_ = n; }
+  uint32_t fullconn() const { return fullconn_; }
 
   // The last invalid response from one of its servers.
   ErrorCapture& errors() { return errors_; }
 
-  // Chooses a server for a new request or connection and takes one of its
-  // slots (counted in its and the backend's `active`); nullptr when no server
-  // can take it. Thread-safe. Every acquired server is given back once with
-  // release_server().
-  Server* acquire_server(const TriedServers& tried);
+  enum class Acquire {
+    kServer,     // *server holds a slot for the request
+    kQueued,     // *ticket waits in a queue; the waiter is told when a slot is granted
+    kNoServer,   // no server can take traffic at all: answer 503 at once
+    kQueueFull,  // the chosen server's queue is full and no other server has a free slot
+  };
+  // Chooses a server for a new request (or connection) and takes one of its
+  // slots, or queues it. `retry_on`: a retry without redispatch goes back to
+  // this server. Thread-safe.
+  Acquire acquire(const LbRequest& req, const TriedServers& tried, Server* retry_on,
+                  LbWaiter* waiter, EventLoop* loop, int64_t now_ms, Server** server,
+                  QueueTicket* ticket);
+  // After on_server_granted(): the server whose slot is now the request's, or
+  // nullptr when the ticket is no longer granted (it timed out meanwhile).
+  Server* take_grant(const QueueTicket& ticket);
+  // The request stops waiting (queue timeout, client gone). A slot granted in the
+  // meantime is given back. Returns true when it was still queued.
+  bool cancel(const QueueTicket& ticket);
+  // Gives back a slot taken by acquire() or take_grant(), then serves the queues.
   void release_server(Server* s);
-  Server* find_server(std::string_view name) const;
 
-  // Runtime changes to the server list (runtime API, thread 0).
-  // Adds a server; false with *error when the name is taken.
+  Server* find_server(std::string_view name) const;
+  // Runtime changes (runtime API). Each serves the queues as needed, moving
+  // waiters off a server that can no longer take them.
+  void set_server_state(Server* s, AdminState st, int64_t now_ms);
+  void set_server_weight(Server* s, uint32_t w, int64_t now_ms);
+  void set_server_maxconn(Server* s, uint32_t n);
+  // Adds a server; nullptr with *error when the name is taken.
   Server* add_server(const ServerConfig& cfg, AdminState state, int64_t now_ms, std::string* error);
-  // Removes a server that is in maint with no request or connection left;
-  // false with *error otherwise.
+  // Removes a server that is in maint with no request or connection left (and
+  // none waiting for it); false with *error otherwise.
   bool delete_server(std::string_view name, std::string* error);
 
+  // The limits in effect at `now_ms` (maxconn with minconn/fullconn and
+  // slowstart applied; 0: no limit), and the weight the algorithm uses.
+  uint32_t effective_maxconn(const Server& s, int64_t now_ms) const;
+  uint32_t effective_weight(const Server& s, int64_t now_ms) const;
+
  private:
-  void rebuild_lb();  // with lb_mu_ held
+  // All with mu_ held.
+  bool usable(const Server& s) const { return s.selectable(); }
+  bool has_slot(const Server& s, int64_t now_ms) const;
+  // Servers the algorithm may use: usable normal servers, or else the backups.
+  void collect_candidates(int64_t now_ms, const TriedServers* tried, bool need_slot);
+  Server* pick(const LbRequest& req, const TriedServers& tried, int64_t now_ms, bool need_slot);
+  void take_slot(Server* s);
+  void enqueue(const QueueTicket& t, Server* target);
+  void unlink(QueueEntry& e);
+  void grant(const QueueTicket& t, Server* s);
+  // Gives free slots to waiters, oldest first, until none can be served.
+  void dispatch(int64_t now_ms);
+  // Waiters of a server that can no longer take traffic go to the backend queue.
+  void requeue_from(Server* s);
+  void rebuild_lb();
+  void check_invariants(int64_t now_ms);
+
   BackendConfig cfg_;
   int threads_;
-  mutable std::mutex lb_mu_;  // guards servers_, retired_, next_index_ and lb_
+  uint32_t fullconn_ = 0;
+  mutable std::mutex mu_;  // guards the server list, queues and the algorithm
   std::vector<std::unique_ptr<Server>> servers_;
   std::vector<std::unique_ptr<Server>> retired_;  // deleted at runtime
   int next_index_ = 0;
+  uint64_t next_seq_ = 0;
   std::unique_ptr<LbAlgorithm> lb_;
+  std::vector<LbCandidate> candidates_;  // scratch for one pick
+  std::list<QueueTicket> queue_;         // waiting for any server, oldest first
+  std::atomic<int64_t> queued_{0};
+  std::atomic<int64_t> queue_max_{0};
   TrafficCounters counters_;
   ErrorCapture errors_;
 };

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/net.h"
+#include "worker/lb.h"
 #include "worker/metrics.h"
 #include "worker/stats_page.h"
 #include "worker/worker.h"
@@ -115,20 +116,30 @@ void HttpSession::on_client_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
-  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && abort_on_client_close()) return;
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+      abort_on_client_close((events & (EPOLLHUP | EPOLLERR)) != 0)) {
+    return;
+  }
   run();
 }
 
-bool HttpSession::abort_on_client_close() {
-  // Only with abortonclose, once the whole request was read, before any response
-  // header: the client closed, so finishing the request would keep a server slot
-  // busy for nobody.
-  if (!be_ || !be_->config().abortonclose || !req_parsed_ || !req_body_complete_ || res_parsed_ ||
-      (phase_ != Phase::kConnecting && phase_ != Phase::kExchange)) {
+bool HttpSession::abort_on_client_close(bool hard) {
+  // Once the whole request was read, before any response header. A hard close
+  // (reset, or both directions shut) always ends it: nobody is left to answer.
+  // A plain FIN ends it only with abortonclose, as the client may have only
+  // shut its sending side. Finishing the request would keep a server slot (or
+  // a queue place) busy for nobody.
+  if (!hard && (!be_ || !be_->config().abortonclose)) return false;
+  if (!be_ || !req_parsed_ || !req_body_complete_ || res_parsed_ ||
+      (phase_ != Phase::kQueued && phase_ != Phase::kConnecting && phase_ != Phase::kExchange)) {
     return false;
   }
   term_[0] = 'C';
-  term_[1] = phase_ == Phase::kConnecting ? 'C' : 'H';
+  term_[1] = phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'H';
+  if (ticket_) {
+    be_->cancel(ticket_);
+    ticket_.reset();
+  }
   log_transaction();
   destroy();
   return true;
@@ -321,9 +332,41 @@ bool HttpSession::parse_request() {
   // The scratch head stays valid while this call stack runs: a pooled server
   // connection lets build_request_head() reuse it instead of parsing again.
   scratch_fresh_ = true;
+  compute_lb_request(h);
   begin_server_attempt();
   scratch_fresh_ = false;
   return true;
+}
+
+void HttpSession::compute_lb_request(const http::MessageHead& h) {
+  lb_req_ = LbRequest{};
+  const BalanceConfig& b = be_->config().balance;
+  std::string_view key;
+  bool found = false;
+  std::string host;
+  switch (b.algorithm) {
+    case Balance::kSource:
+      host = peer_.host_string();
+      key = host;
+      found = true;
+      break;
+    case Balance::kUri:
+      key = uri_hash_input(h.target, b.uri_depth, b.uri_whole);
+      found = true;
+      break;
+    case Balance::kUrlParam:
+      key = query_param(h.target, b.name, &found);
+      break;
+    case Balance::kHdr:
+      if (const http::Header* hd = h.find(b.name)) {
+        key = hd->value;
+        found = true;
+      }
+      break;
+    default:
+      return;
+  }
+  if (found) lb_req_ = LbRequest{true, lb_hash(key)};
 }
 
 void HttpSession::extend_request_body_window() {
@@ -439,12 +482,45 @@ void HttpSession::close_client() {
 void HttpSession::begin_server_attempt() {
   ++attempts_;
   int64_t now = ctx_.loop().now_ms();
+  Server* previous = server_;
   release_slot();  // a retry gives back the slot of the previous attempt first
-  server_ = be_->acquire_server(tried_);
-  if (!server_) {
-    send_error(503, "SC");
-    return;
+  Server* s = nullptr;
+  switch (be_->acquire(lb_req_, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now,
+                       &s, &ticket_)) {
+    case Backend::Acquire::kServer:
+      break;
+    case Backend::Acquire::kQueued:
+      // Waits for on_server_granted(), or for the queue timeout.
+      server_ = nullptr;
+      phase_ = Phase::kQueued;
+      t_queue_start_ = now;
+      return;
+    case Backend::Acquire::kNoServer:
+      server_ = nullptr;
+      send_error(503, "SC");
+      return;
+    case Backend::Acquire::kQueueFull:
+      server_ = nullptr;
+      send_error(503, "SQ");
+      return;
   }
+  start_on_server(s, now);
+}
+
+void HttpSession::on_server_granted() {
+  if (phase_ != Phase::kQueued || !ticket_) return;
+  Server* s = be_->take_grant(ticket_);
+  if (!s) return;  // the queue timeout came first
+  ticket_.reset();
+  int64_t now = ctx_.loop().now_ms();
+  queue_ms_ += now - t_queue_start_;
+  t_queue_start_ = -1;
+  start_on_server(s, now);
+  run();
+}
+
+void HttpSession::start_on_server(Server* server, int64_t now) {
+  server_ = server;
   slot_server_ = server_;
   slot_backend_ = be_;
   tried_.add(server_->index());
@@ -886,6 +962,9 @@ void HttpSession::reset_transaction() {
   t_start_wall_ = log::wall_clock_ms();
   t_head_ = t_connect_start_ = t_connected_ = t_response_ = -1;
   bytes_in_ = bytes_out_ = 0;
+  t_queue_start_ = -1;
+  queue_ms_ = 0;
+  lb_req_ = LbRequest{};
   term_[0] = term_[1] = '-';
   first_request_ = false;
   logged_ = false;
@@ -959,7 +1038,8 @@ void HttpSession::log_transaction() {
   if (logged_) return;
   logged_ = true;
   int64_t now = ctx_.loop().now_ms();
-  int64_t t_queue = t_connect_start_ >= 0 ? 0 : -1;
+  int64_t t_queue =
+      attempts_ > 0 ? queue_ms_ + (t_queue_start_ >= 0 ? now - t_queue_start_ : 0) : -1;
   int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
   int64_t t_response = t_response_ >= 0 && t_connected_ >= 0 ? t_response_ - t_connected_ : -1;
   int64_t t_total = now - t_start_;
@@ -1004,6 +1084,8 @@ void HttpSession::log_transaction() {
   e.feconn = fe_.counters().current();
   e.beconn = be_ ? be_->counters().current() : 0;
   e.srvconn = server_ ? server_->counters().current() : 0;
+  e.srv_queue = server_ ? server_->queued() : 0;
+  e.be_queue = be_ ? be_->queued() : 0;
   e.http = true;
   ctx_.access_log().log(e);
 }
@@ -1018,6 +1100,14 @@ void HttpSession::handle_timeout() {
         send_error(408, "cR");
       } else {
         destroy();  // idle keep-alive connection: close quietly
+      }
+      return;
+    case Phase::kQueued:
+      if (be_->timeouts().queue > 0 && now >= t_queue_start_ + be_->timeouts().queue) {
+        // Waited too long for a server slot: 503, queue timeout.
+        be_->cancel(ticket_);
+        ticket_.reset();
+        send_error(503, "sQ");
       }
       return;
     case Phase::kConnecting:
@@ -1071,6 +1161,9 @@ void HttpSession::update_timer() {
       }
       consider(c_last_activity_, fe_to_.client);
       break;
+    case Phase::kQueued:
+      consider(t_queue_start_, be_->timeouts().queue);
+      break;
     case Phase::kConnecting:
       consider(t_connect_start_, be_->timeouts().connect);
       break;
@@ -1114,6 +1207,9 @@ void HttpSession::kill() {
       case Phase::kWaitRequest:
         term_[1] = 'R';
         break;
+      case Phase::kQueued:
+        term_[1] = 'Q';
+        break;
       case Phase::kConnecting:
         term_[1] = 'C';
         break;
@@ -1131,8 +1227,8 @@ void HttpSession::kill() {
 }
 
 std::string HttpSession::describe(int64_t now_ms) const {
-  static const char* kPhases[] = {"wait_request", "connecting", "exchange",
-                                  "closing",      "linger",     "closed"};
+  static const char* kPhases[] = {"wait_request", "queued", "connecting", "exchange",
+                                  "closing",      "linger", "closed"};
   std::string out =
       "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() + " src=" + peer_text_;
   out += " backend=" + (be_ ? be_->name() : std::string("-"));
@@ -1149,6 +1245,10 @@ void HttpSession::destroy() {
   phase_ = Phase::kClosed;
   timer_.disarm();
   release_server(false);
+  if (ticket_) {
+    be_->cancel(ticket_);  // gives back a slot granted while it was going away
+    ticket_.reset();
+  }
   release_slot();
   req_in_.release(ctx_.buffers());
   req_out_.release(ctx_.buffers());

@@ -18,7 +18,7 @@
 
 namespace weir {
 
-class HttpSession final : public Session, public ServerConn::Owner {
+class HttpSession final : public Session, public ServerConn::Owner, public LbWaiter {
  public:
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
   HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
@@ -33,6 +33,7 @@ class HttpSession final : public Session, public ServerConn::Owner {
  private:
   enum class Phase {
     kWaitRequest,  // waiting for (the rest of) a request head
+    kQueued,       // waiting in a queue for a server slot
     kConnecting,   // a server connection is being established
     kExchange,     // request and response are flowing
     kFlushClose,   // sending a final (often proxy-generated) response, then close
@@ -79,7 +80,11 @@ class HttpSession final : public Session, public ServerConn::Owner {
   void release_slot();
   // backend abortonclose: ends the request when the client closed before the
   // response headers; true when it did.
-  bool abort_on_client_close();
+  bool abort_on_client_close(bool hard);
+  void on_server_granted() override;
+  void start_on_server(Server* server, int64_t now);
+  // The request's key for hashing algorithms (lb_req_).
+  void compute_lb_request(const http::MessageHead& h);
   void send_error(int status, const char* term);
   // Answers the request from weir itself (metrics, stats page), then closes the
   // connection. extra_headers: complete header lines, each ending in CRLF.
@@ -133,6 +138,10 @@ class HttpSession final : public Session, public ServerConn::Owner {
   Server* server_ = nullptr;
   Server* slot_server_ = nullptr;  // the server whose slot this request holds
   Backend* slot_backend_ = nullptr;
+  QueueTicket ticket_;          // while waiting in a queue
+  LbRequest lb_req_;            // hashing key of the current request
+  int64_t t_queue_start_ = -1;  // when the current wait in a queue began; -1: not waiting
+  int64_t queue_ms_ = 0;        // time spent in queues by this request
   std::unique_ptr<ServerConn> srv_;
   bool srv_reused_ = false;
   bool s_readable_ = false;

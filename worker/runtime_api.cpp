@@ -158,7 +158,7 @@ std::string set_state(Worker& w, std::string_view target, AdminState st) {
   Server* s = find_server_arg(w, target, &error);
   if (!s) return error;
   AdminState before = s->admin_state();
-  s->set_admin_state(st, EventLoop::monotonic_ms());
+  s->backend()->set_server_state(s, st, EventLoop::monotonic_ms());
   if (before != st) {
     log::notice("server %.*s: state %s -> %s (runtime API)", static_cast<int>(target.size()),
                 target.data(), admin_state_name(before), admin_state_name(st));
@@ -253,7 +253,7 @@ std::string cmd_set_server(Worker& w, const Args& args) {
     auto n = parse_count(v, percent ? 100 : 256);
     if (!n) return "Error: weight must be 0..256, or 0%..100% of the configured weight";
     uint32_t weight = percent ? s->configured_weight() * *n / 100 : *n;
-    s->set_weight(weight);
+    s->backend()->set_server_weight(s, weight, EventLoop::monotonic_ms());
     return "";
   }
   if (args[1] == "maxconn") {
@@ -262,7 +262,7 @@ std::string cmd_set_server(Worker& w, const Args& args) {
     if (!s) return error;
     auto n = parse_count(args[2], kMaxServerMaxconn);
     if (!n) return "Error: maxconn must be 0 (no limit) to " + std::to_string(kMaxServerMaxconn);
-    s->set_maxconn(*n);
+    s->backend()->set_server_maxconn(s, *n);
     return "";
   }
   return "Error: set server: unknown setting '" + std::string(args[1]) +

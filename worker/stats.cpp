@@ -119,6 +119,30 @@ void set_signed(StatRow& row, std::string_view name, int64_t v) {
   set(row, name, std::to_string(v));
 }
 
+const char* balance_name(Balance b) {
+  switch (b) {
+    case Balance::kRoundRobin:
+      return "roundrobin";
+    case Balance::kStaticRr:
+      return "static-rr";
+    case Balance::kLeastConn:
+      return "leastconn";
+    case Balance::kFirst:
+      return "first";
+    case Balance::kSource:
+      return "source";
+    case Balance::kUri:
+      return "uri";
+    case Balance::kUrlParam:
+      return "url_param";
+    case Balance::kHdr:
+      return "hdr";
+    case Balance::kRandom:
+      return "random";
+  }
+  return "?";
+}
+
 const char* mode_name(Mode m) {
   return m == Mode::kHttp ? "http" : "tcp";
 }
@@ -149,8 +173,6 @@ void fill_backend_side(StatRow& row, const CounterTotals& c, const TrafficCounte
   set(row, "wredis", uint64_t{0});
   set(row, "cli_abrt", c.client_aborts);
   set(row, "srv_abrt", c.server_aborts);
-  set(row, "qcur", uint64_t{0});
-  set(row, "qmax", uint64_t{0});
   set_signed(row, "lastsess", tc.seconds_since_last_session(now));
   const char* names[] = {"qtime", "ctime", "rtime", "ttime"};
   for (int i = 0; i < 4; ++i) set_signed(row, names[i], c.avg_ms[i] < 0 ? 0 : c.avg_ms[i]);
@@ -196,7 +218,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     if (!only.empty() && be->name() != only) continue;
     const bool http = be->mode() == Mode::kHttp;
     uint64_t total_weight = 0;
-    int usable = 0;
+    int usable = 0, usable_backups = 0;
     for (Server* s : be->servers()) {
       StatRow r(kStatCount);
       CounterTotals c = s->counters().read(now);
@@ -204,14 +226,17 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       set(r, "svname", s->name());
       fill_traffic(r, c, s->counters(), http, now);
       fill_backend_side(r, c, s->counters(), now);
+      set_signed(r, "qcur", s->queued());
+      set_signed(r, "qmax", s->queue_max());
+      if (s->config().maxqueue) set(r, "qlimit", uint64_t{s->config().maxqueue});
       if (s->maxconn()) set(r, "slim", uint64_t{s->maxconn()});
       const char* status = "UP";
       if (s->admin_state() == AdminState::kMaint) status = "MAINT";
       if (s->admin_state() == AdminState::kDrain) status = "DRAIN";
       set(r, "status", status);
       set(r, "weight", uint64_t{s->weight()});
-      set(r, "act", "1");
-      set(r, "bck", "0");
+      set(r, "act", s->backup() ? "0" : "1");
+      set(r, "bck", s->backup() ? "1" : "0");
       int64_t since = s->last_change_ms() ? s->last_change_ms() : w.start_ms();
       set_signed(r, "lastchg", (now - since) / 1000);
       set(r, "pid", pid);
@@ -224,8 +249,8 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       set(r, "mode", mode_name(be->mode()));
       rows.push_back(std::move(r));
       if (s->selectable()) {
-        ++usable;
-        total_weight += s->weight();
+        ++(s->backup() ? usable_backups : usable);
+        total_weight += s->backup() ? 0 : s->weight();
       }
     }
     StatRow r(kStatCount);
@@ -234,10 +259,12 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     set(r, "svname", "BACKEND");
     fill_traffic(r, c, be->counters(), http, now);
     fill_backend_side(r, c, be->counters(), now);
-    set(r, "status", usable > 0 ? "UP" : "DOWN");
+    set_signed(r, "qcur", be->queued());
+    set_signed(r, "qmax", be->queue_max());
+    set(r, "status", usable + usable_backups > 0 ? "UP" : "DOWN");
     set(r, "weight", total_weight);
     set(r, "act", std::to_string(usable));
-    set(r, "bck", "0");
+    set(r, "bck", std::to_string(usable_backups));
     set(r, "pid", pid);
     set(r, "iid", std::to_string(iid));
     set(r, "sid", "0");
@@ -245,7 +272,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     set(r, "type", "1");
     if (http) set(r, "req_tot", c.sessions_total);
     set(r, "mode", mode_name(be->mode()));
-    set(r, "algo", "roundrobin");
+    set(r, "algo", balance_name(be->config().balance.algorithm));
     rows.push_back(std::move(r));
   }
   return rows;

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/net.h"
+#include "worker/lb.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -60,12 +61,22 @@ void TcpSession::on_side_io(Side side, uint32_t events) {
       (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     connect_done();
   }
+  if (side == kClient && phase_ == Phase::kQueued && (events & (EPOLLHUP | EPOLLERR))) {
+    finish('C', 'Q');  // the client went away while waiting for a server
+    return;
+  }
   run();
 }
 
 void TcpSession::on_timer(void* self) {
   auto* s = static_cast<TcpSession*>(self);
-  if (s->phase_ == Phase::kConnecting) {
+  if (s->phase_ == Phase::kQueued) {
+    if (s->be_->timeouts().queue > 0 &&
+        s->ctx_.loop().now_ms() >= s->t_queue_start_ + s->be_->timeouts().queue) {
+      s->finish('s', 'Q');  // queue timeout
+      return;
+    }
+  } else if (s->phase_ == Phase::kConnecting) {
     s->connect_failed(ETIMEDOUT);
   } else if (s->phase_ == Phase::kForwarding) {
     s->finish('c', 'D');  // inactivity on the tunnel
@@ -90,9 +101,11 @@ void TcpSession::run() {
 
 bool TcpSession::pump(Direction& d) {
   // Until the server is connected, only read the client into the buffer.
-  if (phase_ == Phase::kConnecting && d.src == kServer) return false;
+  if ((phase_ == Phase::kConnecting || phase_ == Phase::kQueued) && d.src == kServer) return false;
   bool progress = d.pipe ? pump_spliced(d) : pump_buffered(d);
-  if (phase_ == Phase::kClosed || phase_ == Phase::kConnecting) return progress;
+  if (phase_ == Phase::kClosed || phase_ == Phase::kConnecting || phase_ == Phase::kQueued) {
+    return progress;
+  }
   if (d.src_eof && d.buf.empty() && (!d.pipe || d.pipe->bytes == 0) && !d.shut_sent) {
     streams_[d.dst].shutdown_write();
     d.shut_sent = true;
@@ -210,12 +223,47 @@ bool TcpSession::pump_spliced(Direction& d) {
 
 void TcpSession::begin_connect() {
   ++attempts_;
+  int64_t now = ctx_.loop().now_ms();
+  Server* previous = server_;
   if (server_) be_->release_server(server_);  // a retry gives back the previous slot first
-  server_ = be_->acquire_server(tried_);
-  if (!server_) {
-    finish('S', 'C');
-    return;
+  server_ = nullptr;
+  LbRequest req;
+  if (be_->config().balance.algorithm == Balance::kSource) {
+    req = LbRequest{true, lb_hash(peer_.host_string())};
   }
+  Server* s = nullptr;
+  switch (be_->acquire(req, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now, &s,
+                       &ticket_)) {
+    case Backend::Acquire::kServer:
+      break;
+    case Backend::Acquire::kQueued:
+      phase_ = Phase::kQueued;
+      t_queue_start_ = now;
+      update_timer();
+      return;
+    case Backend::Acquire::kNoServer:
+      finish('S', 'C');
+      return;
+    case Backend::Acquire::kQueueFull:
+      finish('S', 'Q');
+      return;
+  }
+  connect_to(s);
+}
+
+void TcpSession::on_server_granted() {
+  if (phase_ != Phase::kQueued || !ticket_) return;
+  Server* s = be_->take_grant(ticket_);
+  if (!s) return;  // the queue timeout came first
+  ticket_.reset();
+  queue_ms_ += ctx_.loop().now_ms() - t_queue_start_;
+  t_queue_start_ = -1;
+  connect_to(s);
+  if (phase_ != Phase::kClosed) run();
+}
+
+void TcpSession::connect_to(Server* s) {
+  server_ = s;
   tried_.add(server_->index());
   bool in_progress = false;
   int err = 0;
@@ -265,7 +313,10 @@ void TcpSession::connect_failed(int err) {
 
 void TcpSession::update_timer() {
   int64_t deadline = 0;
-  if (phase_ == Phase::kConnecting) {
+  if (phase_ == Phase::kQueued) {
+    int64_t q = be_->timeouts().queue;
+    if (q > 0) deadline = t_queue_start_ + q;
+  } else if (phase_ == Phase::kConnecting) {
     int64_t c = be_->timeouts().connect;
     if (c > 0) deadline = t_connect_start_ + c;
   } else if (phase_ == Phase::kForwarding) {
@@ -285,7 +336,12 @@ void TcpSession::finish(char who, char phase) {
   term_[0] = who;
   term_[1] = phase;
   int64_t now = ctx_.loop().now_ms();
-  int64_t t_queue = t_connect_start_ >= 0 ? 0 : -1;
+  if (ticket_) {
+    be_->cancel(ticket_);  // still waiting (or just granted): give the place back
+    ticket_.reset();
+  }
+  int64_t t_queue =
+      attempts_ > 0 ? queue_ms_ + (t_queue_start_ >= 0 ? now - t_queue_start_ : 0) : -1;
   int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
   int64_t t_total = now - t_start_;
   TrafficCounters& fc = fe_.counters();
@@ -334,6 +390,8 @@ void TcpSession::finish(char who, char phase) {
     e.feconn = fe_.counters().current();
     e.beconn = be_ ? be_->counters().current() : 0;
     e.srvconn = server_ ? server_->counters().current() : 0;
+    e.srv_queue = server_ ? server_->queued() : 0;
+    e.be_queue = be_ ? be_->queued() : 0;
     ctx_.access_log().log(e);
   }
   if (server_) be_->release_server(server_);
@@ -341,7 +399,7 @@ void TcpSession::finish(char who, char phase) {
 }
 
 void TcpSession::kill() {
-  finish('K', 'D');
+  finish('K', phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'D');
 }
 
 std::string TcpSession::describe(int64_t now_ms) const {
@@ -349,7 +407,9 @@ std::string TcpSession::describe(int64_t now_ms) const {
       "id=" + std::to_string(id()) + " proto=tcp frontend=" + fe_.name() + " src=" + peer_text_;
   out += " backend=" + (be_ ? be_->name() : std::string("-"));
   out += " server=" + (server_ ? server_->name() : std::string("-"));
-  out += phase_ == Phase::kConnecting ? " state=connecting" : " state=forwarding";
+  out += phase_ == Phase::kQueued       ? " state=queued"
+         : phase_ == Phase::kConnecting ? " state=connecting"
+                                        : " state=forwarding";
   out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";
   out += " bytes_in=" + std::to_string(up_.bytes) + " bytes_out=" + std::to_string(down_.bytes);
   return out;

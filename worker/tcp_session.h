@@ -21,7 +21,7 @@
 
 namespace weir {
 
-class TcpSession final : public Session {
+class TcpSession final : public Session, public LbWaiter {
  public:
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
   TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
@@ -34,6 +34,7 @@ class TcpSession final : public Session {
 
  private:
   enum class Phase {
+    kQueued,      // waiting in a queue for a server slot
     kConnecting,  // waiting for the server connection
     kForwarding,  // bytes flow both ways
     kClosed,      // done; waiting to be destroyed
@@ -69,6 +70,8 @@ class TcpSession final : public Session {
   bool pump_buffered(Direction& d);
   bool pump_spliced(Direction& d);
   void begin_connect();
+  void on_server_granted() override;
+  void connect_to(Server* s);
   void connect_done();
   void connect_failed(int err);
   void update_timer();
@@ -97,6 +100,9 @@ class TcpSession final : public Session {
   int64_t t_connect_start_ = -1;
   int64_t t_connected_ = -1;
   char term_[3] = {'-', '-', 0};
+  QueueTicket ticket_;          // while waiting in a queue
+  int64_t t_queue_start_ = -1;  // when the wait began; -1: not waiting
+  int64_t queue_ms_ = 0;        // time spent in queues
 };
 
 }  // namespace weir

@@ -93,6 +93,17 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     Backend* be = bi >= 0 ? backends_[static_cast<size_t>(bi)].get() : nullptr;
     frontends_.push_back(std::make_unique<Frontend>(fc, be, threads));
   }
+  // A backend's fullconn, when not configured: a tenth of the connections its
+  // frontends may bring (as HAProxy does).
+  for (auto& be : backends_) {
+    if (be->config().fullconn) continue;
+    uint64_t total = 0;
+    for (auto& fe : frontends_) {
+      if (fe->default_backend() != be.get()) continue;
+      total += fe->config().maxconn ? fe->config().maxconn : config_.global.maxconn;
+    }
+    be->set_fullconn(static_cast<uint32_t>(std::max<uint64_t>(1, total / 10)));
+  }
   if (!open_access_log_sinks(config_.global, &log_sinks_, &log_captures_, error)) return false;
 
   std::map<std::string, int> by_key;

@@ -151,11 +151,17 @@ TEST_F(RuntimeServers, ServerMaxconnBoundsConcurrentRequests) {
   auto slow =
       std::async(std::launch::async, [this] { return http_get(spec_.port, "/?delay=1500"); });
   ASSERT_TRUE(wait_until([&] { return stat_row("be", "s1")["scur"] == "1"; }, 5000));
-  // The only server is full and there is no queue yet: refused at once.
-  auto second = http_get(spec_.port, "/");
-  ASSERT_TRUE(second);
-  EXPECT_EQ(second->status, 503);
+  // The only server is full: the next request waits in the backend's queue
+  // until the first one ends, then is served.
+  auto second = std::async(std::launch::async, [this] { return http_get(spec_.port, "/"); });
+  ASSERT_TRUE(wait_until([&] { return stat_row("be", "BACKEND")["qcur"] == "1"; }, 5000));
+  EXPECT_EQ(stat_row("be", "s1")["scur"], "1");
   ASSERT_TRUE(slow.get());
+  auto queued = second.get();
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->status, 200);
+  EXPECT_EQ(stat_row("be", "BACKEND")["qcur"], "0");
+  EXPECT_EQ(stat_row("be", "BACKEND")["qmax"], "1");
   EXPECT_EQ(stat_row("be", "s1")["smax"], "1");
   // Raising the limit at runtime lets two run together.
   ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s1", "maxconn", "2"}).exit_code, 0);

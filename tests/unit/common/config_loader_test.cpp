@@ -104,7 +104,7 @@ TEST(ConfigLoader, MinimalFileGetsEveryDefault) {
   const BackendConfig& app = config.backends[0];
   EXPECT_EQ(app.name, "app");
   EXPECT_EQ(app.mode, Mode::kHttp);
-  EXPECT_EQ(app.balance, Balance::kRoundRobin);
+  EXPECT_EQ(app.balance.algorithm, Balance::kRoundRobin);
   EXPECT_EQ(app.retries, 3);
   EXPECT_EQ(app.timeouts.connect, builtin.connect);
   EXPECT_EQ(app.timeouts.server, builtin.server);
@@ -195,7 +195,7 @@ backends:
   EXPECT_EQ(web.binds[1].mark.column, 38);
 
   const BackendConfig& app = config.backends.at(0);
-  EXPECT_EQ(app.balance, Balance::kRoundRobin);
+  EXPECT_EQ(app.balance.algorithm, Balance::kRoundRobin);
   EXPECT_EQ(app.retries, 0);
   EXPECT_EQ(app.timeouts.connect, 250);
   EXPECT_EQ(app.timeouts.server, 60000);
@@ -450,7 +450,7 @@ frontends:
     default_backend: app
 backends:
   app:
-    balance: {algorithm: roundrobin, depth: 2}
+    balance: {algorithm: roundrobin, dpeth: 2}
     servers: {s1: {address: "127.0.0.1:9001", wieght: 2}}
 )");
   EXPECT_EQ(result.errors.size(), 5U) << describe(result.errors);
@@ -461,7 +461,8 @@ backends:
                         "unknown key 'fromat' in global.log entry; did you mean "
                         "'format'?"));
   EXPECT_TRUE(has_error(result, 6, 40, "unknown key 'backlg' in bind of frontend 'web'"));
-  EXPECT_TRUE(has_error(result, 10, 38, "unknown key 'depth' in balance of backend 'app'"));
+  EXPECT_TRUE(has_error(result, 10, 38,
+                        "unknown key 'dpeth' in balance of backend 'app'; did you mean 'depth'?"));
   EXPECT_TRUE(has_error(result, 11, 47, "unknown key 'wieght' in server 's1' of backend 'app'"));
 }
 
@@ -636,19 +637,88 @@ frontends:
   web: {bind: "127.0.0.1:8080", default_backend: app}
 backends:
   app:
-    balance: leastconn
+    balance: leastconns
     servers: {s1: "127.0.0.1:9001"}
   other:
-    balance: {algorithm: random}
+    balance: {algorithm: hdr}
+  third:
+    balance: {algorithm: random, depth: 2}
+  fourth:
+    mode: tcp
+    balance: url_param(id)
+  fifth:
+    balance: {algorithm: roundrobin, hash_type: consistent}
+  sixth:
+    balance: leastconn(x)
 )");
   EXPECT_TRUE(has_error(result, 2, 9, "defaults: mode: unknown mode 'udp' (expected http or tcp)"));
   EXPECT_TRUE(has_error(result, 7, 14,
-                        "backend 'app': unknown balance algorithm 'leastconn' (known: "
-                        "roundrobin)"));
+                        "backend 'app': unknown balance algorithm 'leastconns' (known: "
+                        "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr, "
+                        "random)"));
   EXPECT_TRUE(has_error(result, 10, 26,
-                        "backend 'other': unknown balance algorithm 'random' (known: "
-                        "roundrobin)"));
-  EXPECT_EQ(result.errors.size(), 3U) << describe(result.errors);
+                        "backend 'other': balance hdr needs a header name: hdr(NAME) or "
+                        "{algorithm: hdr, name: NAME}"));
+  EXPECT_TRUE(has_error(result, 12, 41, "backend 'third': balance: depth only applies to uri"));
+  EXPECT_TRUE(
+      has_error(result, 15, 14, "backend 'fourth': balance url_param needs http mode (this "
+                                "backend is tcp)"));
+  EXPECT_TRUE(has_error(result, 17, 49,
+                        "backend 'fifth': balance: hash_type only applies to source, uri, "
+                        "url_param and hdr"));
+  EXPECT_TRUE(has_error(result, 19, 14, "backend 'sixth': balance leastconn takes no argument"));
+  EXPECT_EQ(result.errors.size(), 7U) << describe(result.errors);
+}
+
+TEST(ConfigLoader, EveryBalanceAlgorithmAndServerLimit) {
+  const LoadResult result = load(R"y(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: a}
+backends:
+  a: {balance: static-rr, servers: {s1: "127.0.0.1:9001"}}
+  b: {balance: leastconn, servers: {s1: "127.0.0.1:9001"}}
+  c: {balance: first, servers: {s1: "127.0.0.1:9001"}}
+  d: {balance: {algorithm: source, hash_type: consistent}, servers: {s1: "127.0.0.1:9001"}}
+  e: {balance: {algorithm: uri, depth: 2, whole: true}, servers: {s1: "127.0.0.1:9001"}}
+  f: {balance: url_param(userid), servers: {s1: "127.0.0.1:9001"}}
+  g: {balance: "hdr(X-Tenant)", servers: {s1: "127.0.0.1:9001"}}
+  h:
+    balance: {algorithm: random, draws: 3}
+    redispatch: false
+    all_backups: true
+    fullconn: 200
+    servers:
+      s1: {address: "127.0.0.1:9001", maxconn: 20, maxqueue: 50, minconn: 5, slowstart: 30s}
+      s2: {address: "127.0.0.1:9002", backup: true}
+)y");
+  ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
+  const auto& bs = result.config->backends;
+  ASSERT_EQ(bs.size(), 8U);
+  EXPECT_EQ(bs[0].balance.algorithm, Balance::kStaticRr);
+  EXPECT_EQ(bs[1].balance.algorithm, Balance::kLeastConn);
+  EXPECT_EQ(bs[2].balance.algorithm, Balance::kFirst);
+  EXPECT_EQ(bs[3].balance.algorithm, Balance::kSource);
+  EXPECT_EQ(bs[3].balance.hash_type, HashType::kConsistent);
+  EXPECT_EQ(bs[4].balance.algorithm, Balance::kUri);
+  EXPECT_EQ(bs[4].balance.uri_depth, 2);
+  EXPECT_TRUE(bs[4].balance.uri_whole);
+  EXPECT_EQ(bs[4].balance.hash_type, HashType::kMapBased);
+  EXPECT_EQ(bs[5].balance.algorithm, Balance::kUrlParam);
+  EXPECT_EQ(bs[5].balance.name, "userid");
+  EXPECT_EQ(bs[6].balance.algorithm, Balance::kHdr);
+  EXPECT_EQ(bs[6].balance.name, "x-tenant");
+  const BackendConfig& h = bs[7];
+  EXPECT_EQ(h.balance.algorithm, Balance::kRandom);
+  EXPECT_EQ(h.balance.draws, 3);
+  EXPECT_FALSE(h.redispatch);
+  EXPECT_TRUE(h.all_backups);
+  EXPECT_EQ(h.fullconn, 200U);
+  EXPECT_EQ(h.servers[0].maxconn, 20U);
+  EXPECT_EQ(h.servers[0].maxqueue, 50U);
+  EXPECT_EQ(h.servers[0].minconn, 5U);
+  EXPECT_EQ(h.servers[0].slowstart, 30000);
+  EXPECT_FALSE(h.servers[0].backup);
+  EXPECT_TRUE(h.servers[1].backup);
+  EXPECT_TRUE(bs[0].redispatch);  // the default
 }
 
 TEST(ConfigLoader, BadBindAndServerAddresses) {

@@ -20,9 +20,17 @@ BackendConfig backend_with(const std::vector<std::pair<std::string, uint32_t>>& 
   return b;
 }
 
+// Takes a slot without queueing (nullptr when none is free).
+Server* acquire(Backend& be, const TriedServers& tried) {
+  Server* s = nullptr;
+  QueueTicket ticket;
+  Backend::Acquire r = be.acquire(LbRequest{}, tried, nullptr, nullptr, nullptr, 0, &s, &ticket);
+  return r == Backend::Acquire::kServer ? s : nullptr;
+}
+
 // One pick that gives its slot back at once.
 Server* pick(Backend& be, const TriedServers& tried) {
-  Server* s = be.acquire_server(tried);
+  Server* s = acquire(be, tried);
   if (s) be.release_server(s);
   return s;
 }
@@ -90,15 +98,15 @@ TEST(Backend, MaxconnSkipsFullServersAndCountsExactly) {
   Backend be(cfg, 1);
   TriedServers none;
   std::vector<Server*> held;
-  for (int i = 0; i < 3; ++i) held.push_back(be.acquire_server(none));
+  for (int i = 0; i < 3; ++i) held.push_back(acquire(be, none));
   for (Server* s : held) ASSERT_NE(s, nullptr);
   // a holds 1, b holds 2: every slot is taken.
   EXPECT_EQ(be.find_server("a")->counters().current(), 1);
   EXPECT_EQ(be.find_server("b")->counters().current(), 2);
   EXPECT_EQ(be.counters().current(), 3);
-  EXPECT_EQ(be.acquire_server(none), nullptr);
+  EXPECT_EQ(acquire(be, none), nullptr);
   be.release_server(be.find_server("a"));
-  Server* again = be.acquire_server(none);
+  Server* again = acquire(be, none);
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->name(), "a");
   EXPECT_EQ(be.find_server("a")->counters().max_seen(), 1);
@@ -118,17 +126,17 @@ TEST(Backend, AddAndDeleteServers) {
   EXPECT_EQ(be.servers().size(), 2U);
   // In maint: never picked.
   EXPECT_EQ(picks(be, 4), "aaaa");
-  b->set_admin_state(AdminState::kReady, 1);
+  be.set_server_state(b, AdminState::kReady, 1);
   EXPECT_EQ(picks(be, 4), "abab");
   // Deleting needs maint and no request left.
   EXPECT_FALSE(be.delete_server("b", &error));
   EXPECT_NE(error.find("put it in maint first"), std::string::npos) << error;
-  Server* held = be.acquire_server(TriedServers{});
+  Server* held = acquire(be, TriedServers{});
   while (held->name() != "b") {
     be.release_server(held);
-    held = be.acquire_server(TriedServers{});
+    held = acquire(be, TriedServers{});
   }
-  b->set_admin_state(AdminState::kMaint, 2);
+  be.set_server_state(b, AdminState::kMaint, 2);
   EXPECT_FALSE(be.delete_server("b", &error));
   EXPECT_NE(error.find("still has 1 request"), std::string::npos) << error;
   be.release_server(held);
