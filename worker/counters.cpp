@@ -93,6 +93,7 @@ CounterTotals TrafficCounters::read(int64_t now_ms) const {
     t.response_errors += get(c.response_errors);
     t.request_errors += get(c.request_errors);
     t.retries += get(c.retries);
+    t.redispatches += get(c.redispatches);
     t.client_aborts += get(c.client_aborts);
     t.server_aborts += get(c.server_aborts);
     for (int k = 0; k < 6; ++k) t.responses[k] += get(c.responses[k]);

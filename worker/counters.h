@@ -38,6 +38,7 @@ struct alignas(64) CounterSlot {
   std::atomic<uint64_t> response_errors{0};    // malformed/aborted responses, server timeouts
   std::atomic<uint64_t> request_errors{0};     // malformed requests, client timeouts
   std::atomic<uint64_t> retries{0};            // connection attempts moved to another try
+  std::atomic<uint64_t> redispatches{0};       // retries sent to another server (on the one left)
   std::atomic<uint64_t> client_aborts{0};      // ended by the client after reaching a server
   std::atomic<uint64_t> server_aborts{0};      // ended by the server in headers or data
   std::atomic<uint64_t> responses[6]{};        // by status class: [1]..[5] = 1xx..5xx, [0] other
@@ -64,6 +65,7 @@ struct CounterTotals {
   uint64_t response_errors = 0;
   uint64_t request_errors = 0;
   uint64_t retries = 0;
+  uint64_t redispatches = 0;
   uint64_t client_aborts = 0;
   uint64_t server_aborts = 0;
   uint64_t responses[6] = {};

@@ -490,8 +490,8 @@ void HttpSession::begin_server_attempt() {
     case Backend::Acquire::kServer:
       break;
     case Backend::Acquire::kQueued:
-      // Waits for on_server_granted(), or for the queue timeout.
-      server_ = nullptr;
+      // Waits for on_server_granted(), or for the queue timeout. server_ still
+      // names the previous attempt's server (for redispatch accounting).
       phase_ = Phase::kQueued;
       t_queue_start_ = now;
       return;
@@ -520,6 +520,11 @@ void HttpSession::on_server_granted() {
 }
 
 void HttpSession::start_on_server(Server* server, int64_t now) {
+  if (attempts_ > 1 && server_ && server_ != server) {
+    // A retry that moved to another server: a redispatch, counted on the one left.
+    bump(be_->counters().local().redispatches);
+    bump(server_->counters().local().redispatches);
+  }
   server_ = server;
   slot_server_ = server_;
   slot_backend_ = be_;

@@ -122,6 +122,9 @@ void traffic_families(std::string& out, const std::string& prefix, const std::ve
        [](const Item& i) { return i.totals.response_errors; }, true},
       {"retry_warnings_total", "counter", "Connection attempts moved to another try.",
        [](const Item& i) { return i.totals.retries; }, true},
+      {"redispatch_warnings_total", "counter",
+       "Retries sent to another server (counted on the server left).",
+       [](const Item& i) { return i.totals.redispatches; }, true},
       {"client_aborts_total", "counter", "Sessions ended by the client after reaching a server.",
        [](const Item& i) { return i.totals.client_aborts; }, true},
       {"server_aborts_total", "counter", "Sessions ended by the server in headers or data.",
@@ -234,7 +237,38 @@ std::string render_prometheus(Worker& w) {
       f.sample({{"proxy", be->name()}}, n);
     }
   }
+  {
+    Family f(out, "weir_backend_current_queue", "gauge",
+             "Requests waiting in the backend's queue for any server.");
+    for (auto& [be, servers] : lists) f.sample({{"proxy", be->name()}}, non_negative(be->queued()));
+  }
+  {
+    Family f(out, "weir_backend_max_queue", "gauge",
+             "Most requests ever waiting in the backend's queue.");
+    for (auto& [be, servers] : lists)
+      f.sample({{"proxy", be->name()}}, non_negative(be->queue_max()));
+  }
   traffic_families(out, "weir_server_", srv_items, true, true);
+  {
+    Family f(out, "weir_server_current_queue", "gauge",
+             "Requests waiting in the server's own queue.");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        f.sample({{"proxy", be->name()}, {"server", s->name()}}, non_negative(s->queued()));
+  }
+  {
+    Family f(out, "weir_server_max_queue", "gauge",
+             "Most requests ever waiting in the server's own queue.");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        f.sample({{"proxy", be->name()}, {"server", s->name()}}, non_negative(s->queue_max()));
+  }
+  {
+    Family f(out, "weir_server_backup", "gauge", "1 for a backup server.");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        f.sample({{"proxy", be->name()}, {"server", s->name()}}, s->backup() ? 1 : 0);
+  }
   {
     Family f(out, "weir_server_max_connections", "gauge", "The server's maxconn (0: no limit).");
     for (auto& [be, servers] : lists)

@@ -170,7 +170,7 @@ void fill_backend_side(StatRow& row, const CounterTotals& c, const TrafficCounte
   set(row, "econ", c.connect_errors);
   set(row, "eresp", c.response_errors);
   set(row, "wretr", c.retries);
-  set(row, "wredis", uint64_t{0});
+  set(row, "wredis", c.redispatches);
   set(row, "cli_abrt", c.client_aborts);
   set(row, "srv_abrt", c.server_aborts);
   set_signed(row, "lastsess", tc.seconds_since_last_session(now));

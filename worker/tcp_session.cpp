@@ -227,6 +227,7 @@ void TcpSession::begin_connect() {
   Server* previous = server_;
   if (server_) be_->release_server(server_);  // a retry gives back the previous slot first
   server_ = nullptr;
+  previous_ = previous;
   LbRequest req;
   if (be_->config().balance.algorithm == Balance::kSource) {
     req = LbRequest{true, lb_hash(peer_.host_string())};
@@ -263,6 +264,10 @@ void TcpSession::on_server_granted() {
 }
 
 void TcpSession::connect_to(Server* s) {
+  if (attempts_ > 1 && previous_ && previous_ != s) {
+    bump(be_->counters().local().redispatches);
+    bump(previous_->counters().local().redispatches);
+  }
   server_ = s;
   tried_.add(server_->index());
   bool in_progress = false;

@@ -101,6 +101,7 @@ class TcpSession final : public Session, public LbWaiter {
   int64_t t_connected_ = -1;
   char term_[3] = {'-', '-', 0};
   QueueTicket ticket_;          // while waiting in a queue
+  Server* previous_ = nullptr;  // the server of the previous attempt (retries)
   int64_t t_queue_start_ = -1;  // when the wait began; -1: not waiting
   int64_t queue_ms_ = 0;        // time spent in queues
 };
