@@ -197,6 +197,7 @@ void Backend::enqueue(const QueueTicket& t, Server* target) {
   t->state = QueueEntry::State::kQueued;
   std::list<QueueTicket>& q = target ? target->queue_ : queue_;
   t->pos = q.insert(q.end(), t);
+  if (target) ++server_queued_;
   std::atomic<int64_t>& n = target ? target->queued_ : queued_;
   std::atomic<int64_t>& max = target ? target->queue_max_ : queue_max_;
   int64_t len = n.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -207,6 +208,7 @@ void Backend::unlink(QueueEntry& e) {
   if (e.target) {
     e.target->queue_.erase(e.pos);
     e.target->queued_.fetch_sub(1, std::memory_order_relaxed);
+    --server_queued_;
   } else {
     queue_.erase(e.pos);
     queued_.fetch_sub(1, std::memory_order_relaxed);
@@ -263,6 +265,13 @@ void Backend::requeue_from(Server* s) {
   }
 }
 
+void Backend::settle(int64_t now_ms) {
+  // Limits move with the backend's load (minconn) and with time (slowstart), so
+  // any change may open a slot to a waiter: serve the queues, then check.
+  if (server_queued_ > 0 || queued_.load(std::memory_order_relaxed) > 0) dispatch(now_ms);
+  check_invariants(now_ms);
+}
+
 void Backend::check_invariants([[maybe_unused]] int64_t now_ms) {
 #ifndef NDEBUG
   assert(queued_.load() == static_cast<int64_t>(queue_.size()));  // (3)
@@ -286,7 +295,15 @@ Backend::Acquire Backend::acquire(const LbRequest& req, const TriedServers& trie
   std::lock_guard lock(mu_);
   *server = nullptr;
   // Older waiters first, should a limit have grown since the last release.
-  if (queued_.load(std::memory_order_relaxed) > 0) dispatch(now_ms);
+  if (server_queued_ > 0 || queued_.load(std::memory_order_relaxed) > 0) dispatch(now_ms);
+  Acquire result = choose(req, tried, retry_on, waiter, loop, now_ms, server, ticket);
+  settle(now_ms);
+  return result;
+}
+
+Backend::Acquire Backend::choose(const LbRequest& req, const TriedServers& tried, Server* retry_on,
+                                 LbWaiter* waiter, EventLoop* loop, int64_t now_ms, Server** server,
+                                 QueueTicket* ticket) {
   auto take = [&](Server* s) {
     take_slot(s);
     *server = s;
@@ -301,7 +318,6 @@ Backend::Acquire Backend::acquire(const LbRequest& req, const TriedServers& trie
     t->since_ms = now_ms;
     enqueue(t, target);
     *ticket = t;
-    check_invariants(now_ms);
     return Acquire::kQueued;
   };
   if (retry_on && !cfg_.redispatch && !retry_on->deleted() && usable(*retry_on)) {
@@ -348,7 +364,7 @@ bool Backend::cancel(const QueueTicket& ticket) {
     case QueueEntry::State::kQueued:
       unlink(*ticket);
       ticket->state = QueueEntry::State::kDone;
-      check_invariants(now);
+      settle(now);
       return true;
     case QueueEntry::State::kGranted: {
       // Granted while giving up: the slot goes to the next waiter.
@@ -356,8 +372,7 @@ bool Backend::cancel(const QueueTicket& ticket) {
       Server* s = ticket->granted;
       s->counters_.leave();
       counters_.leave();
-      dispatch(now);  // (4)
-      check_invariants(now);
+      settle(now);  // (4)
       return false;
     }
     case QueueEntry::State::kDone:
@@ -370,9 +385,7 @@ void Backend::release_server(Server* s) {
   std::lock_guard lock(mu_);
   s->counters_.leave();
   counters_.leave();
-  int64_t now = EventLoop::monotonic_ms();
-  if (queued_.load(std::memory_order_relaxed) > 0 || !s->queue_.empty()) dispatch(now);  // (4)
-  check_invariants(now);
+  settle(EventLoop::monotonic_ms());  // (4)
 }
 
 void Backend::set_server_state(Server* s, AdminState st, int64_t now_ms) {
@@ -381,8 +394,7 @@ void Backend::set_server_state(Server* s, AdminState st, int64_t now_ms) {
   s->set_admin_state(st, now_ms);
   if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
   if (!usable(*s)) requeue_from(s);
-  dispatch(now_ms);
-  check_invariants(now_ms);
+  settle(now_ms);
 }
 
 void Backend::set_server_weight(Server* s, uint32_t w, int64_t now_ms) {
@@ -392,16 +404,13 @@ void Backend::set_server_weight(Server* s, uint32_t w, int64_t now_ms) {
   if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
   if (!usable(*s)) requeue_from(s);
   rebuild_lb();  // the consistent-hash ring follows the weights
-  dispatch(now_ms);
-  check_invariants(now_ms);
+  settle(now_ms);
 }
 
 void Backend::set_server_maxconn(Server* s, uint32_t n) {
   std::lock_guard lock(mu_);
   s->set_maxconn(n);
-  int64_t now = EventLoop::monotonic_ms();
-  dispatch(now);
-  check_invariants(now);
+  settle(EventLoop::monotonic_ms());
 }
 
 Server* Backend::add_server(const ServerConfig& cfg, AdminState state, int64_t now_ms,
@@ -419,8 +428,7 @@ Server* Backend::add_server(const ServerConfig& cfg, AdminState state, int64_t n
   Server* raw = server.get();
   servers_.push_back(std::move(server));
   rebuild_lb();
-  dispatch(now_ms);
-  check_invariants(now_ms);
+  settle(now_ms);
   return raw;
 }
 
@@ -449,9 +457,7 @@ bool Backend::delete_server(std::string_view name, std::string* error) {
     retired_.push_back(std::move(*it));
     servers_.erase(it);
     rebuild_lb();
-    int64_t now = EventLoop::monotonic_ms();
-    dispatch(now);
-    check_invariants(now);
+    settle(EventLoop::monotonic_ms());
     return true;
   }
   *error = "backend '" + cfg_.name + "' has no server named '" + std::string(name) + "'";

@@ -205,6 +205,11 @@ class Backend {
   void requeue_from(Server* s);
   void rebuild_lb();
   void check_invariants(int64_t now_ms);
+  // Serves the queues when a change may have opened a slot, then checks.
+  void settle(int64_t now_ms);
+  Acquire choose(const LbRequest& req, const TriedServers& tried, Server* retry_on,
+                 LbWaiter* waiter, EventLoop* loop, int64_t now_ms, Server** server,
+                 QueueTicket* ticket);
 
   BackendConfig cfg_;
   int threads_;
@@ -219,6 +224,7 @@ class Backend {
   std::list<QueueTicket> queue_;         // waiting for any server, oldest first
   std::atomic<int64_t> queued_{0};
   std::atomic<int64_t> queue_max_{0};
+  int64_t server_queued_ = 0;  // entries in all the servers' own queues
   TrafficCounters counters_;
   ErrorCapture errors_;
 };
