@@ -795,8 +795,12 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
       const auto n = int_value(*v, label + ": minconn", 0, 1000000);
       if (n) server.minconn = static_cast<uint32_t>(*n);
       ok = ok && n.has_value();
-      if (n && *n > 0 && server.maxconn == 0 && !fields.get("maxconn")) {
+      if (n && *n > 0 && server.maxconn == 0) {
         error(v->mark, label + ": minconn needs maxconn (the high end of the dynamic limit)");
+        ok = false;
+      } else if (n && *n > server.maxconn) {
+        error(v->mark, label + ": minconn " + std::to_string(*n) + " is above maxconn " +
+                           std::to_string(server.maxconn));
         ok = false;
       }
     }

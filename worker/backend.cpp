@@ -114,14 +114,18 @@ Server* Backend::find_server(std::string_view name) const {
 uint32_t Backend::effective_maxconn(const Server& s, int64_t now_ms) const {
   uint64_t m = s.maxconn();
   if (m == 0) return 0;
-  if (s.cfg_.minconn > 0 && fullconn_ > 0) {
+  if (s.cfg_.minconn > 0 && fullconn_ > 0 && s.cfg_.minconn < m) {
     // A dynamic limit: minconn while the backend is quiet, growing with its
-    // load to maxconn when it carries fullconn requests.
-    uint64_t load = static_cast<uint64_t>(std::max<int64_t>(0, counters_.current()));
-    m = std::clamp<uint64_t>(m * load / fullconn_, s.cfg_.minconn, m);
+    // load (requests in progress and waiting) to maxconn when it carries
+    // fullconn requests.
+    uint64_t load = static_cast<uint64_t>(std::max<int64_t>(
+        0, counters_.current() + queued_.load(std::memory_order_relaxed) + server_queued_));
+    m = std::min<uint64_t>(std::max<uint64_t>(m * load / fullconn_, s.cfg_.minconn), m);
   }
   if (s.ramp_start_ms_ >= 0 && s.cfg_.slowstart > 0) {
-    int64_t elapsed = now_ms - s.ramp_start_ms_;
+    // A thread's cached clock may be a little behind the one that started the
+    // ramp: before its start counts as its start.
+    int64_t elapsed = std::max<int64_t>(0, now_ms - s.ramp_start_ms_);
     if (elapsed < s.cfg_.slowstart) {
       m = std::max<uint64_t>(
           1, m * static_cast<uint64_t>(elapsed) / static_cast<uint64_t>(s.cfg_.slowstart));
@@ -133,7 +137,7 @@ uint32_t Backend::effective_maxconn(const Server& s, int64_t now_ms) const {
 uint32_t Backend::effective_weight(const Server& s, int64_t now_ms) const {
   uint64_t w = s.weight();
   if (w > 0 && s.ramp_start_ms_ >= 0 && s.cfg_.slowstart > 0) {
-    int64_t elapsed = now_ms - s.ramp_start_ms_;
+    int64_t elapsed = std::max<int64_t>(0, now_ms - s.ramp_start_ms_);
     if (elapsed < s.cfg_.slowstart) {
       w = std::max<uint64_t>(
           1, (w * static_cast<uint64_t>(elapsed) + static_cast<uint64_t>(s.cfg_.slowstart) - 1) /
@@ -171,7 +175,7 @@ void Backend::collect_candidates(int64_t now_ms, const TriedServers* tried, bool
       if (first_backup) break;
       continue;
     }
-    candidates_.push_back({&s, s.index(), effective_weight(s, now_ms), s.weight(),
+    candidates_.push_back({&s, s.index(), effective_weight(s, now_ms), s.configured_weight(),
                            s.counters_.current() + s.queued()});
     if (first_backup) break;
   }

@@ -29,7 +29,7 @@ std::string dump_capture(const CapturedError& e) {
   constexpr size_t kPerLine = 64;
   for (size_t start = 0; start < e.bytes.size(); start += kPerLine) {
     size_t end = std::min(e.bytes.size(), start + kPerLine);
-    char prefix[16];
+    char prefix[40];
     std::snprintf(prefix, sizeof prefix, "  %05zu  ", start);
     std::string line = prefix;
     size_t caret_col = std::string::npos;
