@@ -236,6 +236,7 @@ class OriginServer::Impl {
     int fd = -1;  // guarded by mu_; -1 once closed (only the connection's thread closes it)
     std::thread thread;
     std::atomic<bool> finished{false};
+    bool in_request = false;  // guarded by mu_: counted in requests_now_
   };
 
   // Buffered reads on one connection; every byte read is recorded.
@@ -504,6 +505,42 @@ class OriginServer::Impl {
     }
   }
 
+  // current_requests(): a request counts from its parsed head until just before the last
+  // send() of its response (so the count has dropped before the peer can have the whole
+  // response), or until the peer has shut the connection (FIN or RST): a proxy that drops
+  // a server connection frees its slot although the origin thread may still sleep in a
+  // delay. The peer's close is noticed when a request starts (every request in progress is
+  // checked then), which is what matters for the peak. (A Content-Length body whose last
+  // 64 KiB slice is flushed by append_body() stops counting just after its last send(); the
+  // small responses of concurrency tests never do.)
+  static bool peer_gone(int fd) {  // with mu_ held (fd stays open)
+    pollfd p{fd, POLLRDHUP, 0};
+    int r;
+    do r = ::poll(&p, 1, 0);
+    while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+  }
+  void end_request_locked(Conn& c) {
+    if (!c.in_request) return;
+    c.in_request = false;
+    requests_now_.fetch_sub(1);
+  }
+  void end_request(Conn& c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    end_request_locked(c);
+  }
+  void start_request(Conn& c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& other : conns_) {
+      if (other.get() != &c && other->in_request && other->fd >= 0 && peer_gone(other->fd))
+        end_request_locked(*other);
+    }
+    if (c.fd < 0 || peer_gone(c.fd)) return;  // its sender is gone already
+    c.in_request = true;
+    int now = requests_now_.fetch_add(1) + 1;
+    if (now > requests_peak_.load()) requests_peak_.store(now);
+  }
+
   // Writes a small response and asks for the connection to be closed.
   void simple_error(Io& io, int status) {
     std::string body = name_ + "\n";
@@ -555,10 +592,15 @@ class OriginServer::Impl {
         return;
       }
       begin_request();
+      start_request(c);
       struct Done {
-        std::atomic<int>& n;
-        ~Done() { --n; }
-      } done{in_progress_};
+        Impl& impl;
+        Conn& c;
+        ~Done() {
+          --impl.in_progress_;
+          impl.end_request(c);
+        }
+      } done{*this, c};
 
       Params p;
       p.status = default_status_.load();
@@ -657,7 +699,7 @@ class OriginServer::Impl {
       }
       if (p.close) keep_alive = false;
       ++served_;
-      if (!write_response(io, rec, p, keep_alive)) return;
+      if (!write_response(c, io, rec, p, keep_alive)) return;
       if (!keep_alive) return;
     }
   }
@@ -739,7 +781,8 @@ class OriginServer::Impl {
     }
   }
 
-  bool write_response(Io& io, const RecordedRequest& rec, const Params& p, bool keep_alive) {
+  bool write_response(Conn& c, Io& io, const RecordedRequest& rec, const Params& p,
+                      bool keep_alive) {
     const bool no_body_status = p.status == 204 || p.status == 304;
     const bool head_only = rec.method == "HEAD" || no_body_status;
     const std::string literal = name_ + "\n";
@@ -773,7 +816,10 @@ class OriginServer::Impl {
       out += "Connection: keep-alive\r\n";
     }
     out += "\r\n";
-    if (head_only) return io.send_all(out);
+    if (head_only) {
+      end_request(c);
+      return io.send_all(out);
+    }
 
     auto flush_if_full = [&]() {
       if (out.size() < kSlice) return true;
@@ -810,6 +856,7 @@ class OriginServer::Impl {
     } else if (!append_body(0, body_len)) {
       return false;
     }
+    end_request(c);
     return out.empty() || io.send_all(out);
   }
 
@@ -842,6 +889,8 @@ class OriginServer::Impl {
   std::atomic<int> served_{0};
   std::atomic<int> in_progress_{0};
   std::atomic<int> peak_{0};
+  std::atomic<int> requests_now_{0};   // changed with mu_ held
+  std::atomic<int> requests_peak_{0};  // changed with mu_ held
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -897,6 +946,12 @@ int OriginServer::requests_served() const {
 int OriginServer::peak_concurrency() const {
   return impl_->peak_.load();
 }
+int OriginServer::current_requests() const {
+  return impl_->requests_now_.load();
+}
+int OriginServer::peak_concurrent_requests() const {
+  return impl_->requests_peak_.load();
+}
 int OriginServer::current_connections() const {
   std::lock_guard<std::mutex> lock(impl_->mu_);
   return impl_->current_;
@@ -928,6 +983,7 @@ void OriginServer::clear_records() {
   impl_->received_total_ = 0;
   impl_->served_ = 0;
   impl_->peak_ = impl_->in_progress_.load();
+  impl_->requests_peak_ = impl_->requests_now_.load();
 }
 
 bool OriginServer::wait_for_requests(size_t n, int timeout_ms) const {

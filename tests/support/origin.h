@@ -84,6 +84,15 @@ class OriginServer {
   // Peak number of requests in progress at once (head received -> response fully written).
   int peak_concurrency() const;
   int current_connections() const;  // accepted and not yet closed by the origin
+  // Requests in progress now, and the most ever at once (thread-safe), as the origin itself
+  // sees them: a request counts from the moment its head is parsed until its response is
+  // written (the count drops just before the response's last send(), so before the peer
+  // can have read all of it), or until the peer has shut its connection (FIN or RST; a
+  // proxy frees its slot when it drops a server connection, while the delay of that
+  // request may still be running here). The origin checks for such closed peers whenever
+  // a request starts, so the peak never counts a request whose peer was already gone.
+  int current_requests() const;
+  int peak_concurrent_requests() const;
 
   std::vector<RecordedRequest> requests() const;  // recorded once the body has been read
   // Every raw byte received, per connection in arrival order, connections concatenated in
@@ -91,8 +100,8 @@ class OriginServer {
   std::string received_bytes() const;
   std::string received_bytes(int connection_index) const;
   // Forgets requests() and received_bytes(), resets requests_served() to 0 and
-  // peak_concurrency() to the number of requests in progress. connections_accepted() (and
-  // hence connection indexes) keeps counting.
+  // peak_concurrency() and peak_concurrent_requests() to the number of requests in progress.
+  // connections_accepted() (and hence connection indexes) keeps counting.
   void clear_records();
 
   // Waits until requests().size() >= n.
