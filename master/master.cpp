@@ -59,6 +59,9 @@ Master::Master(MasterOptions opts)
           [this](CliClient& c, const std::string& line) { return cli_command(c, line); })) {}
 
 Master::~Master() {
+  // The parent of a daemon (-D) hands everything over to its child: it must not
+  // remove the files the child keeps using.
+  if (daemon_parent_) return;
   if (!pidfile_.empty()) ::unlink(pidfile_.c_str());
   // Runtime-API socket files go with the master that created them.
   for (auto& [key, sock] : listeners_) {
@@ -780,6 +783,7 @@ int Master::run() {
     if (pid < 0) return 1;
     if (pid > 0) {
       // Return once the first worker is ready, so scripts and init systems know.
+      daemon_parent_ = true;
       ::close(pipefd[1]);
       char ok = 0;
       ssize_t n = ::read(pipefd[0], &ok, 1);

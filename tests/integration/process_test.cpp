@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <thread>
@@ -147,12 +148,14 @@ TEST_F(Process, ReloadAddsAServerAndABadReloadChangesNothing) {
   EXPECT_EQ(servers, (std::set<std::string>{"a", "b"}));
 }
 
-TEST_F(Process, DaemonModeWritesPidFile) {
+TEST_F(Process, DaemonModeWritesPidFileAndKeepsItsSockets) {
   OriginServer a("a");
   ProxySpec spec;
   spec.servers = {a.address()};
   std::string dir = make_temp_dir();
   std::string cfg = dir + "/weir.yaml";
+  const std::string admin = dir + "/admin.sock";
+  spec.global_extra = "  runtime_api: " + admin + "\n";
   write_file(cfg, proxy_yaml(spec));
   std::string pidfile = dir + "/weir.pid";
   CommandResult r = run_weir({"-D", "-f", cfg, "-p", pidfile}, 20000);
@@ -164,6 +167,11 @@ TEST_F(Process, DaemonModeWritesPidFile) {
   auto resp = http_get(spec.port, "/");
   ASSERT_TRUE(resp);
   EXPECT_EQ(resp->status, 200);
+  // The parent that returned to the shell must not take the daemon's runtime-API
+  // socket file with it.
+  struct stat st {};
+  EXPECT_EQ(::stat(admin.c_str(), &st), 0) << admin << " is gone";
+  EXPECT_NE(unix_command(admin, "show info").find("Generation: 1"), std::string::npos);
   kill(pid, SIGTERM);
   EXPECT_TRUE(wait_until([&] { return kill(pid, 0) != 0 || !can_connect(spec.port); }, 10000));
   remove_tree(dir);
