@@ -660,9 +660,9 @@ backends:
                         "backend 'other': balance hdr needs a header name: hdr(NAME) or "
                         "{algorithm: hdr, name: NAME}"));
   EXPECT_TRUE(has_error(result, 12, 41, "backend 'third': balance: depth only applies to uri"));
-  EXPECT_TRUE(
-      has_error(result, 15, 14, "backend 'fourth': balance url_param needs http mode (this "
-                                "backend is tcp)"));
+  EXPECT_TRUE(has_error(result, 15, 14,
+                        "backend 'fourth': balance url_param needs http mode (this "
+                        "backend is tcp)"));
   EXPECT_TRUE(has_error(result, 17, 49,
                         "backend 'fifth': balance: hash_type only applies to source, uri, "
                         "url_param and hdr"));
