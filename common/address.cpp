@@ -283,4 +283,12 @@ bool SockAddr::is_loopback() const {
   return false;
 }
 
+void SockAddr::set_port(uint16_t p) {
+  if (family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(p);
+  } else if (family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(p);
+  }
+}
+
 }  // namespace weir

@@ -19,6 +19,7 @@ struct SockAddr {
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
   sockaddr* sa() { return reinterpret_cast<sockaddr*>(&storage); }
   uint16_t port() const;
+  void set_port(uint16_t port);
   // True for 0.0.0.0 and ::.
   bool is_wildcard() const;
   // "1.2.3.4:80" or "[::1]:80".

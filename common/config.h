@@ -123,6 +123,27 @@ struct FrontendConfig {
   SourceMark mark;
 };
 
+// Active health checks of a server (`check:` in a backend, for all its servers,
+// and/or in a server, overriding the backend's).
+struct HealthCheckConfig {
+  bool enabled = false;
+  enum class Type { kTcp, kHttp } type = Type::kTcp;
+  // http
+  std::string method = "GET";
+  std::string path = "/";
+  std::string host;  // Host header; empty: the server's address
+  int status_min = 200;
+  int status_max = 399;
+  // Timing, ms. fastinter: while the state is changing; downinter: while down.
+  int64_t inter = 2000;
+  int64_t fastinter = 0;  // 0: inter
+  int64_t downinter = 0;  // 0: inter
+  int64_t timeout = 0;    // 0: inter (capped at 5s)
+  int rise = 2;           // consecutive successes to be UP again
+  int fall = 3;           // consecutive failures to be DOWN
+  uint16_t port = 0;      // check this port instead of the server's
+};
+
 struct ServerConfig {
   std::string name;
   std::string address_text;  // as written
@@ -133,6 +154,7 @@ struct ServerConfig {
   uint32_t minconn = 0;   // with the backend's fullconn: the low end of a dynamic maxconn
   int64_t slowstart = 0;  // ms over which a returning server ramps its weight and maxconn up
   bool backup = false;    // takes traffic only when no normal server is usable
+  HealthCheckConfig check;
   SourceMark mark;
 };
 

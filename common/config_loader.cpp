@@ -59,9 +59,12 @@ constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn",  
 constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_version"};
 constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
-constexpr std::string_view kBackendKeys[] = {"mode",       "balance",     "retries",
-                                             "timeouts",   "servers",     "abortonclose",
-                                             "redispatch", "all_backups", "fullconn"};
+constexpr std::string_view kBackendKeys[] = {
+    "mode",         "balance",    "retries",     "timeouts", "servers",
+    "abortonclose", "redispatch", "all_backups", "fullconn", "check"};
+constexpr std::string_view kCheckKeys[] = {"type",    "method", "path",      "host",
+                                           "expect",  "inter",  "fastinter", "downinter",
+                                           "timeout", "rise",   "fall",      "port"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
                                              "depth",     "whole",     "draws"};
 constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
@@ -70,8 +73,8 @@ constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
     {"source", Balance::kSource},         {"uri", Balance::kUri},
     {"url_param", Balance::kUrlParam},    {"hdr", Balance::kHdr},
     {"random", Balance::kRandom}};
-constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn",  "maxqueue",
-                                            "minconn", "backup", "slowstart"};
+constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn",   "maxqueue",
+                                            "minconn", "backup", "slowstart", "check"};
 
 // Every timeout weir knows, and where each may be set.
 constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
@@ -148,6 +151,9 @@ class Loader : private config_detail::ValueReader {
   void load_backend(const Field& field);
   void load_server(const Field& field, BackendConfig& backend);
   void load_balance(const YamlNode& node, const std::string& label, BalanceConfig& out);
+  // `check:` of a backend or server: true/false or a map applied over `out`.
+  void load_check(const YamlNode& node, const std::string& label, HealthCheckConfig& out);
+  HealthCheckConfig backend_check_;  // the current backend's check: default for its servers
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
@@ -650,6 +656,8 @@ void Loader::load_backend(const Field& field) {
   if (const YamlNode* v = fields.get("timeouts")) {
     load_timeouts(*v, "timeouts of " + label, label, backend.timeouts, kBackendTimeouts);
   }
+  backend_check_ = HealthCheckConfig{};
+  if (const YamlNode* v = fields.get("check")) load_check(*v, label + ": check", backend_check_);
   const YamlNode* servers = fields.get("servers");
   if (servers) {
     for (const Field& server :
@@ -757,8 +765,92 @@ void Loader::load_balance(const YamlNode& v, const std::string& label, BalanceCo
   }
 }
 
+void Loader::load_check(const YamlNode& node, const std::string& label, HealthCheckConfig& out) {
+  if (node.kind != Kind::kMap) {
+    if (auto b = bool_value(node, label)) out.enabled = *b;
+    return;
+  }
+  out.enabled = true;
+  const Fields f = map_fields(node, label);
+  reject_unknown(f, kCheckKeys, "in " + label);
+  if (const YamlNode* v = f.get("type")) {
+    if (auto t = text_value(*v, label + ": type", "tcp or http")) {
+      if (*t == "tcp") {
+        out.type = HealthCheckConfig::Type::kTcp;
+      } else if (*t == "http") {
+        out.type = HealthCheckConfig::Type::kHttp;
+      } else {
+        error(v->mark, label + ": unknown type " + quoted(*t) + " (expected tcp or http)");
+      }
+    }
+  }
+  for (auto [key, target] : {std::pair<std::string_view, std::string*>{"method", &out.method},
+                             {"path", &out.path},
+                             {"host", &out.host}}) {
+    if (const YamlNode* v = f.get(key)) {
+      if (auto t = text_value(*v, label + ": " + std::string(key), "a string")) {
+        bool bad = t->empty() || t->find_first_of(" \r\n\t") != std::string::npos ||
+                   (key == "path" && t->front() != '/');
+        if (bad) {
+          error(v->mark, label + ": " + std::string(key) + " " + quoted(*t) +
+                             (key == "path" ? " must start with '/' and have no spaces"
+                                            : " must be one word without spaces"));
+        } else {
+          *target = *t;
+        }
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("expect")) {
+    const Fields e = map_fields(*v, label + ": expect");
+    static constexpr std::string_view kExpectKeys[] = {"status"};
+    reject_unknown(e, kExpectKeys, "in " + label + ": expect");
+    if (const YamlNode* st = e.get("status")) {
+      if (auto t = text_value(*st, label + ": expect: status", "200 or a range like 200-399")) {
+        int lo = 0, hi = 0;
+        char extra = 0;
+        int n = std::sscanf(t->c_str(), "%d-%d%c", &lo, &hi, &extra);
+        if (n == 1) hi = lo;
+        if ((n != 1 && n != 2) || lo < 100 || hi > 599 || lo > hi) {
+          error(st->mark, label + ": expect: status " + quoted(*t) +
+                              " is not a status or a range like 200-399");
+        } else {
+          out.status_min = lo;
+          out.status_max = hi;
+        }
+      }
+    }
+  }
+  for (auto [key, target] : {std::pair<std::string_view, int64_t*>{"inter", &out.inter},
+                             {"fastinter", &out.fastinter},
+                             {"downinter", &out.downinter},
+                             {"timeout", &out.timeout}}) {
+    if (const YamlNode* v = f.get(key)) {
+      if (auto d = duration_value(*v, label + ": " + std::string(key))) {
+        if (*d < 10 || *d > 3600000) {
+          error(v->mark, label + ": " + std::string(key) + " must be between 10ms and 1h");
+        } else {
+          *target = *d;
+        }
+      }
+    }
+  }
+  for (auto [key, target] :
+       {std::pair<std::string_view, int*>{"rise", &out.rise}, {"fall", &out.fall}}) {
+    if (const YamlNode* v = f.get(key)) {
+      if (auto n = int_value(*v, label + ": " + std::string(key), 1, 100)) {
+        *target = static_cast<int>(*n);
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("port")) {
+    if (auto n = int_value(*v, label + ": port", 1, 65535)) out.port = static_cast<uint16_t>(*n);
+  }
+}
+
 void Loader::load_server(const Field& field, BackendConfig& backend) {
   ServerConfig server;
+  server.check = backend_check_;
   server.name = field.key;
   server.mark = field.key_node->mark;
   const std::string label = "server " + quoted(server.name) + " of backend " + quoted(backend.name);
@@ -809,6 +901,7 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
       if (b) server.backup = *b;
       ok = ok && b.has_value();
     }
+    if (const YamlNode* v = fields.get("check")) load_check(*v, label + ": check", server.check);
     if (const YamlNode* v = fields.get("slowstart")) {
       const auto d = duration_value(*v, label + ": slowstart");
       if (d) server.slowstart = *d;

@@ -411,6 +411,16 @@ void Backend::set_server_weight(Server* s, uint32_t w, int64_t now_ms) {
   settle(now_ms);
 }
 
+void Backend::set_server_up(Server* s, bool up, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  bool was_usable = usable(*s);
+  s->up_.store(up, std::memory_order_relaxed);
+  s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
+  if (!usable(*s)) requeue_from(s);
+  settle(now_ms);
+}
+
 void Backend::set_server_maxconn(Server* s, uint32_t n) {
   std::lock_guard lock(mu_);
   s->set_maxconn(n);

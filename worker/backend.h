@@ -44,9 +44,27 @@ class Server {
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
   int64_t last_change_ms() const { return last_change_ms_.load(std::memory_order_relaxed); }
   bool backup() const { return cfg_.backup; }
-  // May the load-balancing algorithm send it new traffic (ready, weight > 0)?
+  // May the load-balancing algorithm send it new traffic (ready, up, weight > 0)?
   bool selectable() const {
-    return admin_state() == AdminState::kReady && weight() > 0 && !deleted();
+    return admin_state() == AdminState::kReady && up() && weight() > 0 && !deleted();
+  }
+  // Operational state from health checks (always up without checks).
+  bool up() const { return up_.load(std::memory_order_relaxed); }
+  // What the last health check found, for show stat (empty: not checked).
+  struct CheckStatus {
+    std::string status;  // L4OK, L4CON, L4TOUT, L7OK, L7STS, L7TOUT, L7RSP
+    int code = 0;        // http status of the last check, 0 when none
+    int64_t duration_ms = -1;
+    std::string description;  // "Layer7 wrong status: 503"
+    int health = 0;           // consecutive successes (up) or failures (down) toward rise/fall
+    uint64_t failed = 0;      // failed checks (chkfail)
+    uint64_t down_transitions = 0;  // UP -> DOWN transitions (chkdown)
+    int64_t down_since_ms = -1;     // while down
+    int64_t downtime_ms = 0;        // total time spent down before down_since_ms
+  };
+  CheckStatus check_status() const {
+    std::lock_guard lock(check_mu_);
+    return check_;
   }
   int index() const { return index_; }
   TrafficCounters& counters() { return counters_; }
@@ -64,9 +82,13 @@ class Server {
   // Returns the previous state.
   AdminState set_admin_state(AdminState s, int64_t now_ms);
 
+  friend class HealthChecker;  // records check results
   ServerConfig cfg_;
   int index_;
   Backend* backend_;
+  std::atomic<bool> up_{true};
+  mutable std::mutex check_mu_;
+  CheckStatus check_;
   mutable std::mutex addr_mu_;
   SockAddr addr_;
   std::string addr_text_;
@@ -177,6 +199,9 @@ class Backend {
   void set_server_state(Server* s, AdminState st, int64_t now_ms);
   void set_server_weight(Server* s, uint32_t w, int64_t now_ms);
   void set_server_maxconn(Server* s, uint32_t n);
+  // Health checks mark a server up or down; waiters of a server going down move
+  // to the backend's queue.
+  void set_server_up(Server* s, bool up, int64_t now_ms);
   // Adds a server; nullptr with *error when the name is taken.
   Server* add_server(const ServerConfig& cfg, AdminState state, int64_t now_ms, std::string* error);
   // Removes a server that is in maint with no request or connection left (and

@@ -230,7 +230,30 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       set_signed(r, "qmax", s->queue_max());
       if (s->config().maxqueue) set(r, "qlimit", uint64_t{s->config().maxqueue});
       if (s->maxconn()) set(r, "slim", uint64_t{s->maxconn()});
-      const char* status = "UP";
+      std::string status = s->up() ? "UP" : "DOWN";
+      const HealthCheckConfig& chk = s->config().check;
+      if (chk.enabled) {
+        Server::CheckStatus cs = s->check_status();
+        // "UP 1/3": up, with 1 failure of the 3 that would take it down.
+        if (s->up() && cs.health > 0 && cs.status.find("OK") == std::string::npos) {
+          status += " " + std::to_string(cs.health) + "/" + std::to_string(chk.fall);
+        } else if (!s->up() && cs.health > 0 && cs.status.find("OK") != std::string::npos) {
+          status += " " + std::to_string(cs.health) + "/" + std::to_string(chk.rise);
+        }
+        if (!cs.status.empty()) {
+          set(r, "check_status", cs.status);
+          if (cs.code) set(r, "check_code", uint64_t(cs.code));
+          set_signed(r, "check_duration", cs.duration_ms);
+          set(r, "last_chk", cs.description);
+        }
+        set(r, "chkfail", cs.failed);
+        set(r, "chkdown", cs.down_transitions);
+        int64_t downtime = cs.downtime_ms + (cs.down_since_ms >= 0 ? now - cs.down_since_ms : 0);
+        set_signed(r, "downtime", downtime / 1000);
+        set(r, "check_rise", uint64_t(chk.rise));
+        set(r, "check_fall", uint64_t(chk.fall));
+        set(r, "check_health", uint64_t(cs.health));
+      }
       if (s->admin_state() == AdminState::kMaint) status = "MAINT";
       if (s->admin_state() == AdminState::kDrain) status = "DRAIN";
       set(r, "status", status);

@@ -15,6 +15,7 @@
 #include "common/net.h"
 #include "common/timer.h"
 #include "common/version.h"
+#include "worker/health_check.h"
 #include "worker/listener.h"
 #include "worker/runtime_api.h"
 #include "worker/thread_context.h"
@@ -138,6 +139,13 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     api_listeners_.push_back(
         std::make_unique<ApiListener>(*threads_[0], *this, it->second, ep.level));
   }
+  for (auto& be : backends_) {
+    for (Server* sv : be->servers()) {
+      if (!sv->config().check.enabled) continue;
+      ThreadContext& t = *threads_[checkers_.size() % threads_.size()];
+      checkers_.push_back(std::make_unique<HealthChecker>(t, *be, *sv));
+    }
+  }
   if (!drop_privileges(config_.global, error)) return false;
   start_ms_ = EventLoop::monotonic_ms();
 
@@ -164,6 +172,14 @@ int Worker::run() {
   threads_[0]->loop().post([this] {
     for (auto& api : api_listeners_) api->start();
   });
+  // Health checks start spread over their first interval, so that many servers
+  // are not all checked in the same millisecond.
+  for (size_t i = 0; i < checkers_.size(); ++i) {
+    HealthChecker* c = checkers_[i].get();
+    int64_t inter = c->interval_hint();
+    int64_t delay = 1 + inter * static_cast<int64_t>(i) / static_cast<int64_t>(checkers_.size());
+    c->thread().loop().post([c, delay] { c->start(delay); });
+  }
   for (size_t t = 1; t < threads_.size(); ++t) {
     ThreadContext* ctx = threads_[t].get();
     os_threads_.emplace_back([ctx] { ctx->loop().run(); });

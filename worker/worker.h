@@ -82,6 +82,8 @@ class Worker {
   std::vector<std::vector<std::unique_ptr<Listener>>> listeners_;  // per thread
   std::vector<std::thread> os_threads_;
   std::vector<std::unique_ptr<class ApiListener>> api_listeners_;  // on thread 0
+  // One per checked server, spread over the threads (destroyed before them).
+  std::vector<std::unique_ptr<class HealthChecker>> checkers_;
   int64_t start_ms_ = 0;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> conns_{0};

@@ -1465,3 +1465,63 @@ backends:
 
 }  // namespace
 }  // namespace weir
+
+namespace weir {
+namespace {
+
+TEST(ConfigLoader, HealthChecksFromTheBackendAndPerServer) {
+  const LoadResult ok = load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: http, path: /health, host: app.internal, inter: 2s, fastinter: 500ms,
+            downinter: 5s, timeout: 1s, rise: 3, fall: 2, expect: {status: 200-299}}
+    servers:
+      s1: "127.0.0.1:9001"
+      s2: {address: "127.0.0.1:9002", check: {port: 9102, fall: 5}}
+      s3: {address: "127.0.0.1:9003", check: false}
+  plain:
+    servers: {t1: {address: "127.0.0.1:9004", check: true}, t2: "127.0.0.1:9005"}
+)");
+  ASSERT_TRUE(ok.errors.empty()) << describe(ok.errors);
+  const auto& app = ok.config->backends[0].servers;
+  EXPECT_TRUE(app[0].check.enabled);
+  EXPECT_EQ(app[0].check.type, HealthCheckConfig::Type::kHttp);
+  EXPECT_EQ(app[0].check.path, "/health");
+  EXPECT_EQ(app[0].check.host, "app.internal");
+  EXPECT_EQ(app[0].check.inter, 2000);
+  EXPECT_EQ(app[0].check.fastinter, 500);
+  EXPECT_EQ(app[0].check.downinter, 5000);
+  EXPECT_EQ(app[0].check.timeout, 1000);
+  EXPECT_EQ(app[0].check.rise, 3);
+  EXPECT_EQ(app[0].check.fall, 2);
+  EXPECT_EQ(app[0].check.status_min, 200);
+  EXPECT_EQ(app[0].check.status_max, 299);
+  EXPECT_EQ(app[1].check.port, 9102);  // the server's own settings over the backend's
+  EXPECT_EQ(app[1].check.fall, 5);
+  EXPECT_EQ(app[1].check.path, "/health");
+  EXPECT_FALSE(app[2].check.enabled);
+  const auto& plain = ok.config->backends[1].servers;
+  EXPECT_TRUE(plain[0].check.enabled);
+  EXPECT_EQ(plain[0].check.type, HealthCheckConfig::Type::kTcp);
+  EXPECT_FALSE(plain[1].check.enabled);
+
+  const LoadResult bad = load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: udp, path: health, inter: 1ms, rise: 0, expect: {status: 700}, intervall: 2s}
+    servers: {s1: "127.0.0.1:9001"}
+)");
+  std::string all;
+  for (const ConfigError& e : bad.errors) all += e.to_string() + "\n";
+  EXPECT_NE(all.find("unknown type 'udp' (expected tcp or http)"), std::string::npos) << all;
+  EXPECT_NE(all.find("path 'health' must start with '/'"), std::string::npos) << all;
+  EXPECT_NE(all.find("inter must be between 10ms and 1h"), std::string::npos) << all;
+  EXPECT_NE(all.find("rise"), std::string::npos) << all;
+  EXPECT_NE(all.find("expect: status '700' is not a status"), std::string::npos) << all;
+  EXPECT_NE(all.find("unknown key 'intervall'"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace weir

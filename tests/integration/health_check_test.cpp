@@ -1,0 +1,118 @@
+// Active health checks as an operator sees them: a server that fails its checks
+// leaves the rotation after `fall` failures, with a log line saying why, and
+// comes back after `rise` successes. Short intervals; every wait has a generous
+// deadline and nothing asserts speed.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/support/http_client.h"
+#include "tests/support/launcher.h"
+#include "tests/support/origin.h"
+#include "tests/support/weir_config.h"
+
+namespace weir::test {
+namespace {
+
+class HealthCheck : public ::testing::Test {
+ protected:
+  void start(const std::string& check) {
+    ignore_sigpipe();
+    dir_ = make_temp_dir();
+    admin_ = dir_ + "/admin.sock";
+    spec_.servers = {a_.address(), b_.address()};
+    spec_.global_extra = "  runtime_api: " + admin_ + "\n";
+    spec_.backend_extra = "    check: " + check + "\n";
+    weir_ = WeirProcess::start(proxy_yaml(spec_));
+  }
+  void TearDown() override {
+    weir_.reset();
+    if (!dir_.empty()) remove_tree(dir_);
+  }
+  std::map<std::string, std::string> row(const std::string& sv) {
+    for (auto& r : parse_stat_csv(unix_command(admin_, "show stat"))) {
+      if (r["pxname"] == "be" && r["svname"] == sv) return r;
+    }
+    return {};
+  }
+  bool wait_status(const std::string& sv, const std::string& status) {
+    return wait_until([&] { return row(sv)["status"] == status; }, 10000, 50);
+  }
+  std::set<std::string> servers_of(int n) {
+    std::set<std::string> seen;
+    for (int i = 0; i < n; ++i) {
+      auto r = http_get(spec_.port, "/");
+      seen.insert(r ? (r->status == 200 ? r->header("X-Server") : std::to_string(r->status)) : "?");
+    }
+    return seen;
+  }
+
+  OriginServer a_{"a"}, b_{"b"};
+  ProxySpec spec_;
+  std::string dir_, admin_;
+  std::unique_ptr<WeirProcess> weir_;
+};
+
+TEST_F(HealthCheck, HttpCheckTakesAFailingServerOutAndBringsItBack) {
+  start("{type: http, path: /health, inter: 100ms, rise: 2, fall: 2, expect: {status: 200-399}}");
+  ASSERT_TRUE(weir_);
+  EXPECT_EQ(servers_of(4), (std::set<std::string>{"a", "b"}));
+  ASSERT_TRUE(wait_until([&] { return row("s2")["check_status"] == "L7OK"; }, 10000, 50));
+
+  // b answers 503 from now on: two failed checks take it DOWN.
+  b_.set_default_status(503);
+  ASSERT_TRUE(wait_status("s2", "DOWN")) << unix_command(admin_, "show stat");
+  EXPECT_TRUE(weir_->wait_for_stderr(
+      R"(server be/s2 is DOWN, reason: Layer7 wrong status: 503, check duration: \d+ms\. 1 active and 0 backup servers left\.)",
+      5000));
+  auto r = row("s2");
+  EXPECT_EQ(r["check_status"], "L7STS");
+  EXPECT_EQ(r["check_code"], "503");
+  EXPECT_EQ(r["chkdown"], "1");
+  EXPECT_GE(std::stoi(r["chkfail"]), 2);
+  // No client request reaches it any more.
+  EXPECT_EQ(servers_of(6), (std::set<std::string>{"a"}));
+
+  // Healthy again: two good checks bring it back UP.
+  b_.set_default_status(200);
+  ASSERT_TRUE(wait_status("s2", "UP")) << unix_command(admin_, "show stat");
+  EXPECT_TRUE(
+      weir_->wait_for_stderr(R"(server be/s2 is UP, reason: Layer7 check passed: 200)", 5000));
+  EXPECT_EQ(servers_of(4), (std::set<std::string>{"a", "b"}));
+}
+
+TEST_F(HealthCheck, TcpCheckSeesARefusedConnection) {
+  start("{type: tcp, inter: 100ms, rise: 1, fall: 1}");
+  ASSERT_TRUE(weir_);
+  ASSERT_TRUE(wait_until([&] { return row("s1")["check_status"] == "L4OK"; }, 10000, 50));
+  b_.stop();
+  ASSERT_TRUE(wait_status("s2", "DOWN")) << unix_command(admin_, "show stat");
+  EXPECT_EQ(row("s2")["check_status"], "L4CON");
+  EXPECT_TRUE(weir_->wait_for_stderr(
+      R"(server be/s2 is DOWN, reason: Layer4 connection problem: Connection refused)", 5000));
+  EXPECT_EQ(servers_of(4), (std::set<std::string>{"a"}));
+  // Both down: the backend answers 503 at once rather than queueing.
+  a_.stop();
+  ASSERT_TRUE(wait_status("s1", "DOWN"));
+  auto resp = http_get(spec_.port, "/");
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 503);
+  b_.restart();
+  ASSERT_TRUE(wait_status("s2", "UP"));
+  EXPECT_EQ(servers_of(3), (std::set<std::string>{"b"}));
+}
+
+TEST_F(HealthCheck, ABlackHoleTimesOut) {
+  start("{type: http, inter: 100ms, timeout: 200ms, rise: 1, fall: 1}");
+  ASSERT_TRUE(weir_);
+  b_.set_blackhole(true);  // accepts and reads, never answers
+  ASSERT_TRUE(wait_status("s2", "DOWN")) << unix_command(admin_, "show stat");
+  EXPECT_EQ(row("s2")["check_status"], "L7TOUT");
+  b_.set_blackhole(false);
+  ASSERT_TRUE(wait_status("s2", "UP"));
+}
+
+}  // namespace
+}  // namespace weir::test

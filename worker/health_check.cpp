@@ -1,0 +1,233 @@
+#include "worker/health_check.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "worker/backend.h"
+#include "worker/thread_context.h"
+
+namespace weir {
+namespace {
+constexpr size_t kMaxResponse = 16384;  // enough for a status line and headers
+constexpr int64_t kMaxTimeoutMs = 5000;
+
+bool cfg_type_http(const HealthCheckConfig& c) {
+  return c.type == HealthCheckConfig::Type::kHttp;
+}
+}  // namespace
+
+HealthChecker::HealthChecker(ThreadContext& ctx, Backend& backend, Server& server)
+    : ctx_(ctx),
+      backend_(backend),
+      server_(server),
+      cfg_(server.config().check),
+      timer_(ctx.loop().timers(), &HealthChecker::on_timer, this) {}
+
+HealthChecker::~HealthChecker() {
+  timer_.disarm();
+}
+
+void HealthChecker::start(int64_t first_delay_ms) {
+  stopped_ = false;
+  timer_.set(ctx_.loop().now_ms() + std::max<int64_t>(1, first_delay_ms));
+}
+
+void HealthChecker::stop() {
+  stopped_ = true;
+  timer_.disarm();
+  fd_.reset();
+  running_ = false;
+}
+
+int64_t HealthChecker::interval() const {
+  // Changing state (some failures while up, some successes while down):
+  // fastinter; down: downinter; steady up: inter.
+  const bool up = server_.up();
+  if ((up && failed_in_row_ > 0) || (!up && ok_in_row_ > 0)) {
+    return cfg_.fastinter ? cfg_.fastinter : cfg_.inter;
+  }
+  if (!up) return cfg_.downinter ? cfg_.downinter : cfg_.inter;
+  return cfg_.inter;
+}
+
+void HealthChecker::on_timer(void* self) {
+  auto* c = static_cast<HealthChecker*>(self);
+  if (c->stopped_) return;
+  if (c->server_.deleted()) {  // `del server`: nothing left to check
+    c->stop();
+    return;
+  }
+  if (c->running_) {
+    const bool l7 = cfg_type_http(c->cfg_) && !c->connecting_;
+    c->finish(false, l7 ? "L7TOUT" : "L4TOUT", 0,
+              l7 ? "Layer7 timeout" : "Layer4 timeout: no connection");
+    return;
+  }
+  c->begin();
+}
+
+void HealthChecker::begin() {
+  running_ = true;
+  connecting_ = true;
+  started_ms_ = ctx_.loop().now_ms();
+  response_.clear();
+  sent_ = 0;
+  SockAddr addr = server_.addr();
+  if (cfg_.port) addr.set_port(cfg_.port);
+  int64_t timeout = cfg_.timeout ? cfg_.timeout : std::min(cfg_.inter, kMaxTimeoutMs);
+  timer_.set(started_ms_ + timeout);
+  bool in_progress = false;
+  int err = 0;
+  fd_ = net::connect_tcp(addr, &in_progress, &err);
+  if (!fd_) {
+    finish(false, "L4CON", 0, std::string("Layer4 connection problem: ") + std::strerror(err));
+    return;
+  }
+  if (!ctx_.loop().add(fd_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
+    finish(false, "L4CON", 0, "Layer4 connection problem: cannot poll the socket");
+    return;
+  }
+  if (!in_progress) connected();
+}
+
+void HealthChecker::on_io(uint32_t events) {
+  if (!running_ || !fd_) return;
+  if (connecting_) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = net::socket_error(fd_.get());
+    if (err != 0) {
+      finish(false, "L4CON", 0, std::string("Layer4 connection problem: ") + std::strerror(err));
+      return;
+    }
+    connected();
+    return;
+  }
+  read_response();
+}
+
+void HealthChecker::connected() {
+  connecting_ = false;
+  if (!cfg_type_http(cfg_)) {
+    finish(true, "L4OK", 0, "Layer4 check passed");
+    return;
+  }
+  if (request_.empty()) {
+    std::string host = cfg_.host.empty() ? server_.addr_text() : cfg_.host;
+    request_ = cfg_.method + " " + cfg_.path + " HTTP/1.1\r\nHost: " + host +
+               "\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n";
+  }
+  while (sent_ < request_.size()) {
+    ssize_t n = ::send(fd_.get(), request_.data() + sent_, request_.size() - sent_, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;  // small request: does not happen in practice
+    finish(false, "L7RSP", 0, std::string("Layer7 send error: ") + std::strerror(errno));
+    return;
+  }
+  read_response();
+}
+
+void HealthChecker::read_response() {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    if (n > 0) {
+      response_.append(buf, static_cast<size_t>(n));
+      if (response_.size() > kMaxResponse || response_.find('\n') != std::string::npos) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      if (response_.find('\n') == std::string::npos) return;  // wait for more
+      break;
+    }
+    break;  // closed or error: judge what arrived
+  }
+  // "HTTP/1.1 200 OK": the status is all an http check needs.
+  int code = 0;
+  if (response_.size() >= 12 && response_.compare(0, 5, "HTTP/") == 0) {
+    size_t sp = response_.find(' ');
+    if (sp != std::string::npos && sp + 4 <= response_.size()) {
+      code = std::atoi(response_.c_str() + sp + 1);
+    }
+  }
+  if (code < 100 || code > 599) {
+    finish(false, "L7RSP", 0,
+           response_.empty() ? "Layer7 invalid response: connection closed without a response"
+                             : "Layer7 invalid response");
+    return;
+  }
+  if (code < cfg_.status_min || code > cfg_.status_max) {
+    finish(false, "L7STS", code, "Layer7 wrong status: " + std::to_string(code));
+    return;
+  }
+  finish(true, "L7OK", code, "Layer7 check passed: " + std::to_string(code));
+}
+
+void HealthChecker::finish(bool ok, const char* status, int code, std::string description) {
+  int64_t now = ctx_.loop().now_ms();
+  running_ = false;
+  fd_.reset();  // closing removes it from epoll
+  int64_t duration = now - started_ms_;
+  const bool was_up = server_.up();
+  if (ok) {
+    ++ok_in_row_;
+    failed_in_row_ = 0;
+  } else {
+    ++failed_in_row_;
+    ok_in_row_ = 0;
+  }
+  bool change = (was_up && failed_in_row_ >= cfg_.fall) || (!was_up && ok_in_row_ >= cfg_.rise);
+  {
+    std::lock_guard lock(server_.check_mu_);
+    Server::CheckStatus& c = server_.check_;
+    c.status = status;
+    c.code = code;
+    c.duration_ms = duration;
+    c.description = description;
+    c.health = ok ? ok_in_row_ : failed_in_row_;
+    if (!ok) ++c.failed;
+    if (change && was_up) {
+      ++c.down_transitions;
+      c.down_since_ms = now;
+    } else if (change && !was_up && c.down_since_ms >= 0) {
+      c.downtime_ms += now - c.down_since_ms;
+      c.down_since_ms = -1;
+    }
+  }
+  if (change) {
+    backend_.set_server_up(&server_, !was_up, now);
+    int up_normal = 0, up_backup = 0;
+    for (Server* s : backend_.servers()) {
+      if (s->selectable()) ++(s->backup() ? up_backup : up_normal);
+    }
+    if (was_up) {
+      log::warning(
+          "server %s/%s is DOWN, reason: %s, check duration: %lldms. %d active and %d backup "
+          "servers left.",
+          backend_.name().c_str(), server_.name().c_str(), description.c_str(),
+          static_cast<long long>(duration), up_normal, up_backup);
+    } else {
+      log::notice(
+          "server %s/%s is UP, reason: %s, check duration: %lldms. %d active and %d backup "
+          "servers online.",
+          backend_.name().c_str(), server_.name().c_str(), description.c_str(),
+          static_cast<long long>(duration), up_normal, up_backup);
+    }
+    // A new state starts a new count.
+    ok_in_row_ = failed_in_row_ = 0;
+  }
+  if (!stopped_) timer_.set(now + interval());
+}
+
+}  // namespace weir

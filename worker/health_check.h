@@ -1,0 +1,62 @@
+#pragma once
+// Active health checks: one HealthChecker per checked server, running on one of
+// the worker's event loops (servers are spread over the threads), with no
+// thread of its own. A check is a non-blocking connection (tcp), or a request
+// whose response status is checked (http); `fall` failures in a row take the
+// server DOWN (out of every load-balancing choice), `rise` successes in a row
+// bring it back UP. Checks start spread over the first interval, so that many
+// servers are not all checked in the same millisecond.
+
+#include <cstdint>
+#include <string>
+
+#include "common/config.h"
+#include "common/event_loop.h"
+#include "common/fd.h"
+#include "common/timer.h"
+
+namespace weir {
+
+class Backend;
+class Server;
+class ThreadContext;
+
+class HealthChecker final : public IoHandler {
+ public:
+  HealthChecker(ThreadContext& ctx, Backend& backend, Server& server);
+  ~HealthChecker();
+  // Starts checking after `first_delay_ms` (on the checker's thread).
+  void start(int64_t first_delay_ms);
+  void stop();
+  void on_io(uint32_t events) override;
+  ThreadContext& thread() { return ctx_; }
+  int64_t interval_hint() const { return cfg_.inter; }
+
+ private:
+  static void on_timer(void* self);
+  void begin();
+  void connected();
+  void read_response();
+  // Ends the current check: success or failure with HAProxy's status code
+  // (L4OK, L4CON, L4TOUT, L7OK, L7STS, L7TOUT, L7RSP) and a description.
+  void finish(bool ok, const char* status, int code, std::string description);
+  int64_t interval() const;
+
+  ThreadContext& ctx_;
+  Backend& backend_;
+  Server& server_;
+  const HealthCheckConfig& cfg_;
+  Timer timer_;
+  UniqueFd fd_;
+  bool running_ = false;
+  bool connecting_ = false;
+  int64_t started_ms_ = 0;
+  std::string request_;
+  size_t sent_ = 0;
+  std::string response_;
+  int ok_in_row_ = 0;
+  int failed_in_row_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace weir
