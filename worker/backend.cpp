@@ -4,6 +4,8 @@
 #include <cassert>
 
 #include "common/event_loop.h"
+#include "worker/access_log.h"
+#include "worker/worker.h"
 
 namespace weir {
 
@@ -476,6 +478,17 @@ bool Backend::delete_server(std::string_view name, std::string* error) {
   }
   *error = "backend '" + cfg_.name + "' has no server named '" + std::string(name) + "'";
   return false;
+}
+
+void fill_access_log_counts(AccessLogEntry& e, const Worker& w, Frontend& fe, Backend* be,
+                            Server* server) {
+  e.server_ptr = server;
+  e.actconn = w.current_connections();
+  e.feconn = fe.counters().current();
+  e.beconn = be ? be->counters().current() : 0;
+  e.srvconn = server ? server->counters().current() : 0;
+  e.srv_queue = server ? server->queued() : 0;
+  e.be_queue = be ? be->queued() : 0;
 }
 
 }  // namespace weir

@@ -278,4 +278,10 @@ class Frontend {
   ErrorCapture errors_;
 };
 
+struct AccessLogEntry;
+class Worker;
+// The server, and the connection and queue counts, of an access-log line.
+void fill_access_log_counts(AccessLogEntry& e, const Worker& w, Frontend& fe, Backend* be,
+                            Server* server);
+
 }  // namespace weir

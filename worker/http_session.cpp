@@ -1084,13 +1084,7 @@ void HttpSession::log_transaction() {
   e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
   e.request_line = request_line_;
   e.captures = &captures_;
-  e.server_ptr = server_;
-  e.actconn = ctx_.worker().current_connections();
-  e.feconn = fe_.counters().current();
-  e.beconn = be_ ? be_->counters().current() : 0;
-  e.srvconn = server_ ? server_->counters().current() : 0;
-  e.srv_queue = server_ ? server_->queued() : 0;
-  e.be_queue = be_ ? be_->queued() : 0;
+  fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
   e.http = true;
   ctx_.access_log().log(e);
 }

@@ -390,13 +390,7 @@ void TcpSession::finish(char who, char phase) {
     e.termination[0] = term_[0];
     e.termination[1] = term_[1];
     e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
-    e.server_ptr = server_;
-    e.actconn = ctx_.worker().current_connections();
-    e.feconn = fe_.counters().current();
-    e.beconn = be_ ? be_->counters().current() : 0;
-    e.srvconn = server_ ? server_->counters().current() : 0;
-    e.srv_queue = server_ ? server_->queued() : 0;
-    e.be_queue = be_ ? be_->queued() : 0;
+    fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
     ctx_.access_log().log(e);
   }
   if (server_) be_->release_server(server_);

@@ -24,12 +24,6 @@
 namespace weir::test {
 namespace {
 
-CommandResult weirctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {WEIRCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, 30000);
-}
-
 // Every variable, separated by '|', so that a line splits back into its fields.
 const char* const kAllFields =
     "%ci|%cp|%ft|%b|%s|%si|%sp|%TR|%Tw|%Tc|%Tr|%Ta|%ST|%B|%U|%ts|%ac|%fc|%bc|%sc|%rc|%sq|%bq|"

@@ -43,12 +43,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Row = std::map<std::string, std::string>;
 
-CommandResult weirctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {WEIRCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, 30000);
-}
-
 // The access-log format of these tests: fields split back on '|'.
 constexpr const char* kLogFormat = "%b|%s|%ST|%ts|%Tw|%sq|%bq|%r";
 struct LogLine {

@@ -17,12 +17,6 @@
 namespace weir::test {
 namespace {
 
-CommandResult weirctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {WEIRCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, 30000);
-}
-
 class RuntimeApi : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -16,12 +16,6 @@
 namespace weir::test {
 namespace {
 
-CommandResult weirctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {WEIRCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, 30000);
-}
-
 std::string base64(std::string_view in) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

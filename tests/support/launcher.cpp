@@ -353,4 +353,10 @@ std::string unix_command(const std::string& path, const std::string& command, in
   return out;
 }
 
+CommandResult weirctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {WEIRCTL_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, 30000);
+}
+
 }  // namespace weir::test

@@ -88,6 +88,9 @@ CommandResult run_weir(const std::vector<std::string>& args, int timeout_ms = 20
 // Sends one command line to a Unix stream socket (the master CLI or a runtime-API
 // endpoint), half-closes, and returns everything answered until the peer closes
 // (like `echo CMD | socat - UNIX-CONNECT:PATH`). "" if it cannot connect.
+// Runs weirctl with these arguments (30 s deadline).
+CommandResult weirctl(const std::vector<std::string>& args);
+
 std::string unix_command(const std::string& path, const std::string& command,
                          int timeout_ms = 30000);
 
