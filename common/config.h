@@ -142,6 +142,9 @@ struct HealthCheckConfig {
   int rise = 2;           // consecutive successes to be UP again
   int fall = 3;           // consecutive failures to be DOWN
   uint16_t port = 0;      // check this port instead of the server's
+  // on_marked_down: shutdown_sessions: a server going DOWN also ends the
+  // requests and connections in progress on it.
+  bool shutdown_sessions_on_down = false;
 };
 
 struct ServerConfig {

@@ -62,9 +62,9 @@ constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
 constexpr std::string_view kBackendKeys[] = {
     "mode",         "balance",    "retries",     "timeouts", "servers",
     "abortonclose", "redispatch", "all_backups", "fullconn", "check"};
-constexpr std::string_view kCheckKeys[] = {"type",    "method", "path",      "host",
-                                           "expect",  "inter",  "fastinter", "downinter",
-                                           "timeout", "rise",   "fall",      "port"};
+constexpr std::string_view kCheckKeys[] = {
+    "type",      "method",  "path", "host", "expect", "inter",         "fastinter",
+    "downinter", "timeout", "rise", "fall", "port",   "on_marked_down"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
                                              "depth",     "whole",     "draws"};
 constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
@@ -845,6 +845,18 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
   }
   if (const YamlNode* v = f.get("port")) {
     if (auto n = int_value(*v, label + ": port", 1, 65535)) out.port = static_cast<uint16_t>(*n);
+  }
+  if (const YamlNode* v = f.get("on_marked_down")) {
+    if (auto t = text_value(*v, label + ": on_marked_down", "shutdown_sessions or none")) {
+      if (*t == "shutdown_sessions") {
+        out.shutdown_sessions_on_down = true;
+      } else if (*t == "none") {
+        out.shutdown_sessions_on_down = false;
+      } else {
+        error(v->mark, label + ": on_marked_down: unknown action " + quoted(*t) +
+                           " (expected shutdown_sessions or none)");
+      }
+    }
   }
 }
 

@@ -11,7 +11,9 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "worker/backend.h"
+#include "worker/session.h"
 #include "worker/thread_context.h"
+#include "worker/worker.h"
 
 namespace weir {
 namespace {
@@ -223,6 +225,15 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
           "servers online.",
           backend_.name().c_str(), server_.name().c_str(), description.c_str(),
           static_cast<long long>(duration), up_normal, up_backup);
+    }
+    if (was_up && cfg_.shutdown_sessions_on_down) {
+      // on_marked_down: shutdown_sessions: nobody should wait on a dead server.
+      const Server* dead = &server_;
+      ctx_.worker().post_to_every_thread([dead](ThreadContext& t) {
+        t.for_each_session([dead](Session& sess) {
+          if (sess.server() == dead) sess.kill();
+        });
+      });
     }
     // A new state starts a new count.
     ok_in_row_ = failed_in_row_ = 0;

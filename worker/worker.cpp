@@ -209,6 +209,13 @@ void Worker::on_every_thread(const std::function<void(ThreadContext&)>& fn) {
   for (auto& f : pending) f.wait_for(std::chrono::seconds(5));
 }
 
+void Worker::post_to_every_thread(const std::function<void(ThreadContext&)>& fn) {
+  for (auto& t : threads_) {
+    ThreadContext* ctx = t.get();
+    ctx->loop().post([ctx, fn] { fn(*ctx); });
+  }
+}
+
 bool Worker::admit(Frontend& fe) {
   uint32_t fe_max = fe.maxconn();
   if (fe_max && fe.counters().current() >= fe_max) return false;

@@ -50,6 +50,8 @@ class Worker {
   // Runs fn on every worker thread, each on its own loop, and returns once all
   // have run it (called from thread 0, the runtime API's thread).
   void on_every_thread(const std::function<void(ThreadContext&)>& fn);
+  // Runs fn on every worker thread, each on its own loop, without waiting (any thread).
+  void post_to_every_thread(const std::function<void(ThreadContext&)>& fn);
 
   // Connection accounting for maxconn (global and per frontend).
   bool admit(Frontend& fe);

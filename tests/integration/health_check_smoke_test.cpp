@@ -114,5 +114,25 @@ TEST_F(HealthCheck, ABlackHoleTimesOut) {
   ASSERT_TRUE(wait_status("s2", "UP"));
 }
 
+TEST_F(HealthCheck, OnMarkedDownShutdownSessionsEndsRequestsInProgress) {
+  start(
+      "{type: http, path: /health, inter: 100ms, rise: 1, fall: 1, "
+      "on_marked_down: shutdown_sessions}");
+  ASSERT_TRUE(weir_);
+  ASSERT_TRUE(wait_until([&] { return row("s2")["check_status"] == "L7OK"; }, 10000, 50));
+  // A long request on each server, then b starts failing its checks.
+  HttpClient c1(spec_.port), c2(spec_.port);
+  ASSERT_TRUE(c1.send_raw("GET /?delay=8000&status=200 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(c2.send_raw("GET /?delay=8000&status=200 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      wait_until([&] { return row("s1")["scur"] == "1" && row("s2")["scur"] == "1"; }, 5000, 50));
+  b_.set_default_status(503);
+  ASSERT_TRUE(wait_status("s2", "DOWN"));
+  // The request on b is ended at once (well before its 8 s), the one on a goes on.
+  EXPECT_TRUE(wait_until([&] { return row("s2")["scur"] == "0"; }, 5000, 50));
+  EXPECT_EQ(row("s1")["scur"], "1");
+  EXPECT_TRUE(weir_->wait_for_stderr("server be/s2 is DOWN", 2000));
+}
+
 }  // namespace
 }  // namespace weir::test
