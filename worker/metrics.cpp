@@ -264,6 +264,49 @@ std::string render_prometheus(Worker& w) {
         f.sample({{"proxy", be->name()}, {"server", s->name()}}, non_negative(s->queue_max()));
   }
   {
+    Family f(out, "weir_server_up", "gauge",
+             "1 while the server passes its health checks (always 1 without checks).");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        f.sample({{"proxy", be->name()}, {"server", s->name()}}, s->up() ? 1 : 0);
+  }
+  {
+    Family f(out, "weir_server_last_change_seconds", "gauge",
+             "Seconds since the server's state (admin or health) last changed.");
+    for (auto& [be, servers] : lists) {
+      for (Server* s : servers) {
+        int64_t since = s->last_change_ms() ? s->last_change_ms() : w.start_ms();
+        f.sample({{"proxy", be->name()}, {"server", s->name()}},
+                 non_negative((now - since) / 1000));
+      }
+    }
+  }
+  {
+    Family failed(out, "weir_server_check_failures_total", "counter", "Failed health checks.");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        failed.sample({{"proxy", be->name()}, {"server", s->name()}}, s->check_status().failed);
+  }
+  {
+    Family downs(out, "weir_server_check_down_transitions_total", "counter",
+                 "Times health checks took the server from UP to DOWN.");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        downs.sample({{"proxy", be->name()}, {"server", s->name()}},
+                     s->check_status().down_transitions);
+  }
+  {
+    Family down(out, "weir_server_downtime_seconds_total", "counter",
+                "Seconds the server has spent DOWN.");
+    for (auto& [be, servers] : lists) {
+      for (Server* s : servers) {
+        Server::CheckStatus cs = s->check_status();
+        int64_t ms = cs.downtime_ms + (cs.down_since_ms >= 0 ? now - cs.down_since_ms : 0);
+        down.sample({{"proxy", be->name()}, {"server", s->name()}}, non_negative(ms / 1000));
+      }
+    }
+  }
+  {
     Family f(out, "weir_server_backup", "gauge", "1 for a backup server.");
     for (auto& [be, servers] : lists)
       for (Server* s : servers)

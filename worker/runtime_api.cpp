@@ -115,7 +115,8 @@ std::string cmd_show_servers_state(Worker& w, const Args& args) {
   std::string_view only = args.empty() ? std::string_view() : args[0];
   const int64_t now = EventLoop::monotonic_ms();
   std::string out =
-      "# backend server address admin_state weight configured_weight maxconn scur stot\n";
+      "# backend server address admin_state weight configured_weight maxconn scur stot "
+      "op_state check_status\n";
   bool found = only.empty();
   for (auto& be : w.backends()) {
     if (!only.empty() && be->name() != only) continue;
@@ -126,7 +127,9 @@ std::string cmd_show_servers_state(Worker& w, const Args& args) {
              admin_state_name(s->admin_state()) + " " + std::to_string(s->weight()) + " " +
              std::to_string(s->configured_weight()) + " " + std::to_string(s->maxconn()) + " " +
              std::to_string(s->counters().current()) + " " + std::to_string(c.sessions_total) +
-             "\n";
+             (s->up() ? " up " : " down ");
+      std::string check = s->config().check.enabled ? s->check_status().status : "";
+      out += (check.empty() ? "-" : check) + "\n";
     }
   }
   if (!found) return "Error: no backend named '" + std::string(only) + "'";

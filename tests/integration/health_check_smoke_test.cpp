@@ -72,6 +72,8 @@ TEST_F(HealthCheck, HttpCheckTakesAFailingServerOutAndBringsItBack) {
   EXPECT_EQ(r["check_code"], "503");
   EXPECT_EQ(r["chkdown"], "1");
   EXPECT_GE(std::stoi(r["chkfail"]), 2);
+  EXPECT_NE(unix_command(admin_, "show servers state be").find(" down L7STS\n"), std::string::npos)
+      << unix_command(admin_, "show servers state be");
   // No client request reaches it any more.
   EXPECT_EQ(servers_of(6), (std::set<std::string>{"a"}));
 
