@@ -134,6 +134,8 @@ struct HealthCheckConfig {
   std::string host;  // Host header; empty: the server's address
   int status_min = 200;
   int status_max = 399;
+  std::string body;             // http: an ECMAScript regex the body must match; empty: any
+  bool disable_on_404 = false;  // http: a 404 puts the server in NOLB instead of DOWN
   // Timing, ms. fastinter: while the state is changing; downinter: while down.
   int64_t inter = 2000;
   int64_t fastinter = 0;  // 0: inter

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <regex>
 #include <span>
 #include <string>
 #include <vector>
@@ -63,8 +64,8 @@ constexpr std::string_view kBackendKeys[] = {
     "mode",         "balance",    "retries",     "timeouts", "servers",
     "abortonclose", "redispatch", "all_backups", "fullconn", "check"};
 constexpr std::string_view kCheckKeys[] = {
-    "type",      "method",  "path", "host", "expect", "inter",         "fastinter",
-    "downinter", "timeout", "rise", "fall", "port",   "on_marked_down"};
+    "type",      "method",  "path", "host", "expect", "inter",          "fastinter",
+    "downinter", "timeout", "rise", "fall", "port",   "on_marked_down", "disable_on_404"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
                                              "depth",     "whole",     "draws"};
 constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
@@ -803,7 +804,7 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
   }
   if (const YamlNode* v = f.get("expect")) {
     const Fields e = map_fields(*v, label + ": expect");
-    static constexpr std::string_view kExpectKeys[] = {"status"};
+    static constexpr std::string_view kExpectKeys[] = {"status", "body"};
     reject_unknown(e, kExpectKeys, "in " + label + ": expect");
     if (const YamlNode* st = e.get("status")) {
       if (auto t = text_value(*st, label + ": expect: status", "200 or a range like 200-399")) {
@@ -820,6 +821,20 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
         }
       }
     }
+    if (const YamlNode* b = e.get("body")) {
+      if (auto t = text_value(*b, label + ": expect: body", "a regular expression")) {
+        try {
+          std::regex probe(*t);
+          out.body = *t;
+        } catch (const std::regex_error& ex) {
+          error(b->mark, label + ": expect: body: invalid regular expression " + quoted(*t) + ": " +
+                             ex.what());
+        }
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("disable_on_404")) {
+    if (auto b = bool_value(*v, label + ": disable_on_404")) out.disable_on_404 = *b;
   }
   for (auto [key, target] : {std::pair<std::string_view, int64_t*>{"inter", &out.inter},
                              {"fastinter", &out.fastinter},

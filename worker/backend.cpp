@@ -423,6 +423,14 @@ void Backend::set_server_up(Server* s, bool up, int64_t now_ms) {
   settle(now_ms);
 }
 
+void Backend::set_server_nolb(Server* s, bool nolb, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  s->nolb_.store(nolb, std::memory_order_relaxed);
+  s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  if (!usable(*s)) requeue_from(s);
+  settle(now_ms);
+}
+
 void Backend::set_server_maxconn(Server* s, uint32_t n) {
   std::lock_guard lock(mu_);
   s->set_maxconn(n);

@@ -46,8 +46,10 @@ class Server {
   bool backup() const { return cfg_.backup; }
   // May the load-balancing algorithm send it new traffic (ready, up, weight > 0)?
   bool selectable() const {
-    return admin_state() == AdminState::kReady && up() && weight() > 0 && !deleted();
+    return admin_state() == AdminState::kReady && up() && !nolb() && weight() > 0 && !deleted();
   }
+  // Health checks answered 404 with disable_on_404: alive, but no new traffic.
+  bool nolb() const { return nolb_.load(std::memory_order_relaxed); }
   // Operational state from health checks (always up without checks).
   bool up() const { return up_.load(std::memory_order_relaxed); }
   // What the last health check found, for show stat (empty: not checked).
@@ -87,6 +89,7 @@ class Server {
   int index_;
   Backend* backend_;
   std::atomic<bool> up_{true};
+  std::atomic<bool> nolb_{false};
   mutable std::mutex check_mu_;
   CheckStatus check_;
   mutable std::mutex addr_mu_;
@@ -202,6 +205,7 @@ class Backend {
   // Health checks mark a server up or down; waiters of a server going down move
   // to the backend's queue.
   void set_server_up(Server* s, bool up, int64_t now_ms);
+  void set_server_nolb(Server* s, bool nolb, int64_t now_ms);
   // Adds a server; nullptr with *error when the name is taken.
   Server* add_server(const ServerConfig& cfg, AdminState state, int64_t now_ms, std::string* error);
   // Removes a server that is in maint with no request or connection left (and

@@ -140,17 +140,21 @@ void HealthChecker::connected() {
 }
 
 void HealthChecker::read_response() {
+  // The status line is enough, unless the body must match: then the whole
+  // response, up to the server's close (the request asked for it), or 16 KiB.
+  const bool want_body = !cfg_.body.empty();
   char buf[4096];
   for (;;) {
     ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
     if (n > 0) {
       response_.append(buf, static_cast<size_t>(n));
-      if (response_.size() > kMaxResponse || response_.find('\n') != std::string::npos) break;
+      if (response_.size() > kMaxResponse) break;
+      if (!want_body && response_.find('\n') != std::string::npos) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
-      if (response_.find('\n') == std::string::npos) return;  // wait for more
+      if (want_body || response_.find('\n') == std::string::npos) return;  // wait for more
       break;
     }
     break;  // closed or error: judge what arrived
@@ -169,9 +173,23 @@ void HealthChecker::read_response() {
                              : "Layer7 invalid response");
     return;
   }
+  if (code == 404 && cfg_.disable_on_404) {
+    // Alive but asking for no new traffic: NOLB (requests in progress finish).
+    finish(true, "L7OKC", code, "Layer7 check conditionally passed: 404 (NOLB)");
+    return;
+  }
   if (code < cfg_.status_min || code > cfg_.status_max) {
     finish(false, "L7STS", code, "Layer7 wrong status: " + std::to_string(code));
     return;
+  }
+  if (want_body) {
+    size_t end = response_.find("\r\n\r\n");
+    std::string body = end == std::string::npos ? std::string() : response_.substr(end + 4);
+    if (!body_re_) body_re_ = std::make_unique<std::regex>(cfg_.body);
+    if (!std::regex_search(body, *body_re_)) {
+      finish(false, "L7RSP", code, "Layer7 response body does not match /" + cfg_.body + "/");
+      return;
+    }
   }
   finish(true, "L7OK", code, "Layer7 check passed: " + std::to_string(code));
 }
@@ -205,6 +223,19 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
     } else if (change && !was_up && c.down_since_ms >= 0) {
       c.downtime_ms += now - c.down_since_ms;
       c.down_since_ms = -1;
+    }
+  }
+  if (ok && cfg_.disable_on_404) {
+    const bool nolb = std::strcmp(status, "L7OKC") == 0;
+    if (nolb != server_.nolb()) {
+      backend_.set_server_nolb(&server_, nolb, now);
+      if (nolb) {
+        log::warning("server %s/%s is NOLB (404 on its health check): no new traffic",
+                     backend_.name().c_str(), server_.name().c_str());
+      } else {
+        log::notice("server %s/%s is no longer NOLB", backend_.name().c_str(),
+                    server_.name().c_str());
+      }
     }
   }
   if (change) {

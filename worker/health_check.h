@@ -8,6 +8,8 @@
 // servers are not all checked in the same millisecond.
 
 #include <cstdint>
+#include <memory>
+#include <regex>
 #include <string>
 
 #include "common/config.h"
@@ -57,6 +59,7 @@ class HealthChecker final : public IoHandler {
   int ok_in_row_ = 0;
   int failed_in_row_ = 0;
   bool stopped_ = false;
+  std::unique_ptr<std::regex> body_re_;  // expect: body, compiled at the first use
 };
 
 }  // namespace weir

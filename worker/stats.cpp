@@ -230,7 +230,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       set_signed(r, "qmax", s->queue_max());
       if (s->config().maxqueue) set(r, "qlimit", uint64_t{s->config().maxqueue});
       if (s->maxconn()) set(r, "slim", uint64_t{s->maxconn()});
-      std::string status = s->up() ? "UP" : "DOWN";
+      std::string status = !s->up() ? "DOWN" : s->nolb() ? "NOLB" : "UP";
       const HealthCheckConfig& chk = s->config().check;
       if (chk.enabled) {
         Server::CheckStatus cs = s->check_status();

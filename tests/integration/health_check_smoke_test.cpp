@@ -136,5 +136,42 @@ TEST_F(HealthCheck, OnMarkedDownShutdownSessionsEndsRequestsInProgress) {
   EXPECT_TRUE(weir_->wait_for_stderr("server be/s2 is DOWN", 2000));
 }
 
+TEST_F(HealthCheck, DisableOn404PutsTheServerInNolb) {
+  start("{type: http, path: /health, inter: 100ms, rise: 1, fall: 1, disable_on_404: true}");
+  ASSERT_TRUE(weir_);
+  b_.set_default_status(404);
+  ASSERT_TRUE(wait_status("s2", "NOLB")) << unix_command(admin_, "show stat");
+  EXPECT_EQ(row("s2")["check_status"], "L7OKC");
+  EXPECT_EQ(row("s2")["chkdown"], "0");  // alive: not DOWN
+  EXPECT_EQ(servers_of(4), (std::set<std::string>{"a"}));
+  b_.set_default_status(200);
+  ASSERT_TRUE(wait_status("s2", "UP"));
+  EXPECT_EQ(servers_of(4), (std::set<std::string>{"a", "b"}));
+}
+
+TEST_F(HealthCheck, HttpCheckCanExpectABody) {
+  // The test origin answers its name: "a\n" or "b\n".
+  start(
+      "{type: http, path: /health, inter: 100ms, rise: 1, fall: 1, "
+      "expect: {status: 200, body: \"^a\"}}");
+  ASSERT_TRUE(weir_);
+  ASSERT_TRUE(wait_status("s2", "DOWN")) << unix_command(admin_, "show stat");
+  EXPECT_EQ(row("s2")["check_status"], "L7RSP");
+  EXPECT_EQ(row("s2")["last_chk"], "Layer7 response body does not match /^a/");
+  EXPECT_EQ(row("s1")["status"], "UP");
+}
+
+TEST_F(HealthCheck, DownServersAreCheckedAtDowninter) {
+  // inter 1s, downinter 100ms: once DOWN, b is checked ten times as often. Six
+  // checks within 3 s cannot happen at inter (it would take 6 s).
+  start("{type: http, path: /health, inter: 1s, downinter: 100ms, rise: 100, fall: 1}");
+  ASSERT_TRUE(weir_);
+  b_.set_default_status(503);
+  ASSERT_TRUE(wait_status("s2", "DOWN")) << unix_command(admin_, "show stat");
+  int base = b_.requests_served();
+  EXPECT_TRUE(wait_until([&] { return b_.requests_served() - base >= 6; }, 3000, 20))
+      << b_.requests_served() - base << " checks";
+}
+
 }  // namespace
 }  // namespace weir::test
