@@ -223,6 +223,7 @@ struct GlobalConfig {
   int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
   int max_old_generations = 10;      // draining generations alive at once; oldest forced out
   std::string master_socket;         // master CLI Unix socket; empty = none
+  std::string state_file;            // server states kept across restarts; empty = none
   std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
 };
 

@@ -45,10 +45,10 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 
 // The keys each block accepts (also the candidates for "did you mean").
 constexpr std::string_view kTopKeys[] = {"global", "defaults", "frontends", "backends"};
-constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",    "user",
-                                            "group",         "pidfile",    "log",
-                                            "tune",          "timeouts",   "max_old_generations",
-                                            "master_socket", "runtime_api"};
+constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",     "user",
+                                            "group",         "pidfile",     "log",
+                                            "tune",          "timeouts",    "max_old_generations",
+                                            "master_socket", "runtime_api", "state_file"};
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
 constexpr std::string_view kLogKeys[] = {"target",  "format",   "address",
                                          "framing", "facility", "tag"};
@@ -262,6 +262,14 @@ void Loader::load_global(const YamlNode& node) {
               "global: master_socket: must be an absolute path (got " + quoted(*path) + ")");
       }
       global.master_socket = std::move(*path);
+    }
+  }
+  if (const YamlNode* v = fields.get("state_file")) {
+    if (auto path = string_value(*v, "global: state_file")) {
+      if (!path->empty() && path->front() != '/') {
+        error(v->mark, "global: state_file: must be an absolute path (got " + quoted(*path) + ")");
+      }
+      global.state_file = std::move(*path);
     }
   }
   if (const YamlNode* v = fields.get("max_old_generations")) {

@@ -180,6 +180,34 @@ bool Master::apply_socket_access(const RuntimeApiEndpoint& ep) {
   return true;
 }
 
+void Master::save_state_file() {
+  const std::string& path = config_.global.state_file;
+  if (path.empty()) return;
+  // Written aside, then renamed: a crash never leaves half a file.
+  std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) {
+    log::warning("cannot write state file %s: %s", tmp.c_str(), std::strerror(errno));
+    return;
+  }
+  bool ok = std::fwrite(server_state_.data(), 1, server_state_.size(), f) == server_state_.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    log::warning("cannot write state file %s: %s", path.c_str(), std::strerror(errno));
+  }
+}
+
+void Master::load_state_file() {
+  const std::string& path = config_.global.state_file;
+  if (path.empty()) return;
+  std::ifstream in(path);
+  if (!in) return;  // first start: nothing to restore
+  std::ostringstream text;
+  text << in.rdbuf();
+  server_state_ = text.str();
+  log::notice("server states restored from %s", path.c_str());
+}
+
 bool Master::spawn_worker(int generation) {
   ipc::Channel parent, child;
   if (!ipc::make_pair(&parent, &child)) {
@@ -221,6 +249,7 @@ bool Master::spawn_worker(int generation) {
   }
   bool ok = w->channel.send(ipc::MsgType::kHello, "generation=" + std::to_string(generation)) &&
             w->channel.send(ipc::MsgType::kConfig, payload) &&
+            w->channel.send(ipc::MsgType::kState, server_state_) &&
             w->channel.send(ipc::MsgType::kFdMap, keys, fds);
   if (!ok)
     log::error("worker pid=%d: cannot send start-up data: %s", pid, w->channel.error().c_str());
@@ -283,6 +312,14 @@ void Master::on_worker_readable(WorkerProc& w) {
           uint64_t id = w.command_waiters.front();
           w.command_waiters.erase(w.command_waiters.begin());
           cli_->answer(id, m->payload);
+        }
+        break;
+      case ipc::MsgType::kState:
+        // The serving generation's servers (admin and health state, runtime
+        // weights and addresses): the next generation starts from them.
+        if (w.generation >= serving_generation_ && !w.draining) {
+          server_state_ = m->payload;
+          save_state_file();
         }
         break;
       case ipc::MsgType::kFailed:
@@ -775,6 +812,7 @@ int Master::run() {
   std::map<std::string, ListenSocket> initial;
   if (!open_listeners(config_, &initial)) return 1;
   listeners_ = std::move(initial);
+  load_state_file();
 
   if (opts_.daemonize) {
     int pipefd[2];

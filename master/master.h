@@ -102,8 +102,13 @@ class Master {
   int64_t reload_deadline_ms_ = 0;
   int64_t respawn_at_ms_ = 0;
   int crash_streak_ = 0;
-  int ready_notify_fd_ = -1;    // -D: tells the waiting parent that start-up succeeded
-  bool daemon_parent_ = false;  // -D: the parent that returns once the daemon is ready
+  int ready_notify_fd_ = -1;  // -D: tells the waiting parent that start-up succeeded
+  bool daemon_parent_ = false;
+  // Server states of the serving generation (kState), handed to the next one and
+  // kept in global.state_file across restarts.
+  std::string server_state_;
+  void save_state_file();
+  void load_state_file();  // -D: the parent that returns once the daemon is ready
   std::string pidfile_;
   std::unique_ptr<MasterCli> cli_;
   std::vector<uint64_t> reload_waiters_;   // CLI clients waiting for the reload in progress

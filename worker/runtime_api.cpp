@@ -691,7 +691,9 @@ std::string run_api_command(Worker& worker, ApiLevel level, std::string_view lin
     return "Error: '" + what + "' needs the " + level_name(needed) + " level; this endpoint is " +
            level_name(level);
   }
-  return cmd->run(worker, args);
+  std::string answer = cmd->run(worker, args);
+  worker.publish_state();  // a change reaches the master (and the next generation) at once
+  return answer;
 }
 
 ApiListener::ApiListener(ThreadContext& ctx, Worker& worker, int fd, ApiLevel level)

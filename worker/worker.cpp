@@ -139,6 +139,7 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     api_listeners_.push_back(
         std::make_unique<ApiListener>(*threads_[0], *this, it->second, ep.level));
   }
+  apply_inherited_state();
   for (auto& be : backends_) {
     for (Server* sv : be->servers()) {
       if (!sv->config().check.enabled) continue;
@@ -153,6 +154,14 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
   channel_handler_ = std::make_unique<ChannelHandler>(*this);
   net::set_nonblocking(channel_.fd());
   main.loop().add(channel_.fd(), EPOLLIN | EPOLLET, channel_handler_.get());
+  state_timer_ = std::make_unique<Timer>(
+      main.loop().timers(),
+      [](void* self) {
+        auto* w = static_cast<Worker*>(self);
+        w->publish_state();
+        w->state_timer_->set(w->threads_[0]->loop().now_ms() + 1000);
+      },
+      this);
   drain_timer_ = std::make_unique<Timer>(
       main.loop().timers(), [](void* self) { static_cast<Worker*>(self)->check_drained(); }, this);
   return true;
@@ -171,6 +180,8 @@ int Worker::run() {
   }
   threads_[0]->loop().post([this] {
     for (auto& api : api_listeners_) api->start();
+    published_state_ = server_state_snapshot();  // what the master handed over
+    state_timer_->set(threads_[0]->loop().now_ms() + 1000);
   });
   // Health checks start spread over their first interval, so that many servers
   // are not all checked in the same millisecond.
@@ -207,6 +218,69 @@ void Worker::on_every_thread(const std::function<void(ThreadContext&)>& fn) {
   fn(*threads_[0]);
   // A thread that is shutting down may never run its task: do not wait for ever.
   for (auto& f : pending) f.wait_for(std::chrono::seconds(5));
+}
+
+std::string Worker::server_state_snapshot() const {
+  std::string out;
+  for (auto& be : backends_) {
+    for (Server* s : be->servers()) {
+      out += be->name() + " " + s->name() + " " + admin_state_name(s->admin_state()) + " " +
+             std::to_string(s->weight()) + " " + std::to_string(s->configured_weight()) + " " +
+             s->addr_text() + " " + s->config().address_text + " " + (s->up() ? "up" : "down") +
+             "\n";
+    }
+  }
+  return out;
+}
+
+void Worker::publish_state() {
+  if (draining()) return;  // only the current generation speaks for the servers
+  std::string now = server_state_snapshot();
+  if (now == published_state_) return;
+  if (channel_.valid() && channel_.send(ipc::MsgType::kState, now)) published_state_ = now;
+}
+
+void Worker::apply_inherited_state() {
+  // What an operator or the health checks decided in the previous generation
+  // (or before a restart) survives, for the servers that still exist with the
+  // same name: admin state always; the runtime weight and address only when the
+  // configuration did not change them; DOWN only while the server is checked.
+  int64_t now = EventLoop::monotonic_ms();
+  size_t pos = 0;
+  int applied = 0;
+  while (pos < inherited_state_.size()) {
+    size_t nl = inherited_state_.find('\n', pos);
+    std::string line = inherited_state_.substr(pos, nl == std::string::npos ? nl : nl - pos);
+    pos = nl == std::string::npos ? inherited_state_.size() : nl + 1;
+    std::vector<std::string> f;
+    size_t start = 0;
+    while (start <= line.size()) {
+      size_t sp = line.find(' ', start);
+      f.push_back(line.substr(start, sp == std::string::npos ? sp : sp - start));
+      if (sp == std::string::npos) break;
+      start = sp + 1;
+    }
+    if (f.size() != 8) continue;
+    Backend* be = nullptr;
+    for (auto& b : backends_)
+      if (b->name() == f[0]) be = b.get();
+    Server* s = be ? be->find_server(f[1]) : nullptr;
+    if (!s) continue;
+    if (f[2] == "maint") be->set_server_state(s, AdminState::kMaint, now);
+    if (f[2] == "drain") be->set_server_state(s, AdminState::kDrain, now);
+    uint32_t weight = static_cast<uint32_t>(std::strtoul(f[3].c_str(), nullptr, 10));
+    uint32_t old_configured = static_cast<uint32_t>(std::strtoul(f[4].c_str(), nullptr, 10));
+    if (old_configured == s->configured_weight() && weight != s->weight() && weight <= 256) {
+      be->set_server_weight(s, weight, now);
+    }
+    if (f[6] == s->config().address_text && f[5] != s->addr_text()) {
+      std::string problem;
+      if (auto a = parse_address(f[5], /*allow_wildcard=*/false, &problem)) s->set_addr(*a, f[5]);
+    }
+    if (f[7] == "down" && s->config().check.enabled) be->set_server_up(s, false, now);
+    ++applied;
+  }
+  if (applied) log::info("server states of %d server(s) taken over", applied);
 }
 
 void Worker::post_to_every_thread(const std::function<void(ThreadContext&)>& fn) {
@@ -321,6 +395,7 @@ int worker_main(int channel_fd) {
   int generation = 0;
   std::optional<Config> config;
   std::vector<std::pair<std::string, UniqueFd>> fds;
+  std::string inherited;  // server states from the previous generation (sent before the fds)
   while (!config || fds.empty()) {
     std::optional<ipc::Message> m = channel.receive();
     if (!m) {
@@ -352,11 +427,14 @@ int worker_main(int channel_fd) {
         pos = nl + 1;
       }
       if (fds.empty()) fds.emplace_back("", UniqueFd());  // a config with no listener
+    } else if (m->type == ipc::MsgType::kState) {
+      inherited = std::move(m->payload);
     } else if (m->type == ipc::MsgType::kStop) {
       return 0;
     }
   }
   Worker worker(std::move(*config), generation, std::move(channel));
+  worker.set_inherited_state(std::move(inherited));
   std::string error;
   if (!worker.init(std::move(fds), &error)) {
     log::alert("worker generation %d cannot start: %s", generation, error.c_str());

@@ -41,6 +41,15 @@ class Worker {
   const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
   int64_t start_ms() const { return start_ms_; }
   int64_t current_connections() const { return conns_.load(std::memory_order_relaxed); }
+  // Server states handed over from the previous generation (or the state file)
+  // by the master: applied in init() to the servers that still exist.
+  void set_inherited_state(std::string text) { inherited_state_ = std::move(text); }
+  // Sends the master the servers' states when they changed since the last time
+  // (thread 0: after runtime-API commands and once a second).
+  void publish_state();
+  // One line per server: backend server admin weight configured_weight address
+  // configured_address up|down.
+  std::string server_state_snapshot() const;
   // Request headers that access-log formats print (%hr{}), lower-case.
   const std::vector<std::string>& log_captures() const { return log_captures_; }
   uint64_t dropped_log_lines() const { return dropped_access_log_lines(log_sinks_); }
@@ -80,6 +89,10 @@ class Worker {
   std::vector<UniqueFd> listen_fds_;
   std::vector<AccessLogSink> log_sinks_;
   std::vector<std::string> log_captures_;
+  std::string inherited_state_;
+  std::string published_state_;
+  std::unique_ptr<class Timer> state_timer_;
+  void apply_inherited_state();
   std::vector<std::unique_ptr<ThreadContext>> threads_;
   std::vector<std::vector<std::unique_ptr<Listener>>> listeners_;  // per thread
   std::vector<std::thread> os_threads_;
