@@ -147,6 +147,10 @@ struct HealthCheckConfig {
   // on_marked_down: shutdown_sessions: a server going DOWN also ends the
   // requests and connections in progress on it.
   bool shutdown_sessions_on_down = false;
+  // on_marked_up: shutdown_backup_sessions: a normal server coming UP ends the
+  // sessions on the backend's backup servers, so traffic returns at once.
+  bool shutdown_backup_sessions_on_up = false;
+  std::vector<std::pair<std::string, std::string>> headers;  // http: extra request headers
 };
 
 struct ServerConfig {

@@ -64,8 +64,9 @@ constexpr std::string_view kBackendKeys[] = {
     "mode",         "balance",    "retries",     "timeouts", "servers",
     "abortonclose", "redispatch", "all_backups", "fullconn", "check"};
 constexpr std::string_view kCheckKeys[] = {
-    "type",      "method",  "path", "host", "expect", "inter",          "fastinter",
-    "downinter", "timeout", "rise", "fall", "port",   "on_marked_down", "disable_on_404"};
+    "type",           "method",         "path",         "host",   "expect", "inter",
+    "fastinter",      "downinter",      "timeout",      "rise",   "fall",   "port",
+    "on_marked_down", "disable_on_404", "on_marked_up", "headers"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
                                              "depth",     "whole",     "draws"};
 constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
@@ -838,6 +839,32 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
           error(b->mark, label + ": expect: body: invalid regular expression " + quoted(*t) + ": " +
                              ex.what());
         }
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("on_marked_up")) {
+    if (auto t = text_value(*v, label + ": on_marked_up", "shutdown_backup_sessions or none")) {
+      if (*t == "shutdown_backup_sessions") {
+        out.shutdown_backup_sessions_on_up = true;
+      } else if (*t == "none") {
+        out.shutdown_backup_sessions_on_up = false;
+      } else {
+        error(v->mark, label + ": on_marked_up: unknown action " + quoted(*t) +
+                           " (expected shutdown_backup_sessions or none)");
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("headers")) {
+    out.headers.clear();
+    for (const Field& h : map_fields(*v, label + ": headers", "header", "").list) {
+      auto value = text_value(*h.value, label + ": headers: " + h.key, "a header value");
+      bool name_ok = !h.key.empty() && h.key.find_first_of(" :\r\n\t") == std::string::npos;
+      if (!name_ok) {
+        error(h.key_node->mark, label + ": headers: invalid header name " + quoted(h.key));
+      } else if (value && value->find_first_of("\r\n") != std::string::npos) {
+        error(h.value->mark, label + ": headers: " + h.key + ": a value cannot span lines");
+      } else if (value) {
+        out.headers.emplace_back(h.key, *value);
       }
     }
   }

@@ -123,7 +123,9 @@ void HealthChecker::connected() {
   if (request_.empty()) {
     std::string host = cfg_.host.empty() ? server_.addr_text() : cfg_.host;
     request_ = cfg_.method + " " + cfg_.path + " HTTP/1.1\r\nHost: " + host +
-               "\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n";
+               "\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n";
+    for (const auto& [name, value] : cfg_.headers) request_ += name + ": " + value + "\r\n";
+    request_ += "\r\n";
   }
   while (sent_ < request_.size()) {
     ssize_t n = ::send(fd_.get(), request_.data() + sent_, request_.size() - sent_, MSG_NOSIGNAL);
@@ -263,6 +265,16 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
       ctx_.worker().post_to_every_thread([dead](ThreadContext& t) {
         t.for_each_session([dead](Session& sess) {
           if (sess.server() == dead) sess.kill();
+        });
+      });
+    }
+    if (!was_up && cfg_.shutdown_backup_sessions_on_up && !server_.backup()) {
+      // on_marked_up: shutdown_backup_sessions: back to the normal server at once.
+      const Backend* be = &backend_;
+      ctx_.worker().post_to_every_thread([be](ThreadContext& t) {
+        t.for_each_session([be](Session& sess) {
+          const Server* s = sess.server();
+          if (s && s->backup() && s->backend() == be) sess.kill();
         });
       });
     }

@@ -173,5 +173,54 @@ TEST_F(HealthCheck, DownServersAreCheckedAtDowninter) {
       << b_.requests_served() - base << " checks";
 }
 
+TEST_F(HealthCheck, HttpCheckSendsItsRequestAsConfigured) {
+  start(
+      "{type: http, method: HEAD, path: /ready, host: app.internal, inter: 100ms, "
+      "headers: {X-Check: weir, Authorization: Bearer t0k}}");
+  ASSERT_TRUE(weir_);
+  ASSERT_TRUE(a_.wait_for_requests(1, 10000));
+  RecordedRequest r = a_.requests().front();
+  EXPECT_EQ(r.method, "HEAD");
+  EXPECT_EQ(r.target, "/ready");
+  EXPECT_EQ(r.header("Host"), "app.internal");
+  EXPECT_EQ(r.header("X-Check"), "weir");
+  EXPECT_EQ(r.header("Authorization"), "Bearer t0k");
+  EXPECT_EQ(r.header("User-Agent"), "weir-health-check");
+}
+
+TEST_F(HealthCheck, OnMarkedUpShutdownBackupSessionsMovesTrafficBackAtOnce) {
+  // s1 normal and checked; s2 a backup. While s1 is DOWN a long request runs on
+  // the backup; when s1 comes back UP, that request is ended.
+  ignore_sigpipe();
+  dir_ = make_temp_dir();
+  admin_ = dir_ + "/admin.sock";
+  spec_.servers = {a_.address(), b_.address()};
+  spec_.global_extra = "  runtime_api: " + admin_ + "\n";
+  std::string yaml = proxy_yaml(spec_);
+  size_t s1 = yaml.find("      s1: {address: \"" + a_.address() + "\"}");
+  ASSERT_NE(s1, std::string::npos) << yaml;
+  yaml.replace(s1, std::string("      s1: {address: \"" + a_.address() + "\"}").size(),
+               "      s1: {address: \"" + a_.address() +
+                   "\", check: {type: http, inter: 100ms, rise: 1, fall: 1, "
+                   "on_marked_up: shutdown_backup_sessions}}");
+  size_t s2 = yaml.find("      s2: {address: \"" + b_.address() + "\"}");
+  ASSERT_NE(s2, std::string::npos) << yaml;
+  yaml.replace(s2, std::string("      s2: {address: \"" + b_.address() + "\"}").size(),
+               "      s2: {address: \"" + b_.address() + "\", backup: true}");
+  weir_ = WeirProcess::start(yaml);
+  ASSERT_TRUE(weir_);
+  a_.set_default_status(503);
+  ASSERT_TRUE(wait_status("s1", "DOWN")) << unix_command(admin_, "show stat");
+  HttpClient c(spec_.port);
+  ASSERT_TRUE(c.send_raw("GET /?delay=8000&status=200 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return row("s2")["scur"] == "1"; }, 5000, 50));
+  a_.set_default_status(200);
+  ASSERT_TRUE(wait_status("s1", "UP"));
+  EXPECT_TRUE(wait_until([&] { return row("s2")["scur"] == "0"; }, 5000, 50))
+      << unix_command(admin_, "show stat");
+  EXPECT_TRUE(c.wait_closed(5000));
+  EXPECT_EQ(servers_of(3), (std::set<std::string>{"a"}));
+}
+
 }  // namespace
 }  // namespace weir::test
