@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -94,8 +95,14 @@ TEST_F(StateHandover, TheStateFileCarriesMaintAcrossARestart) {
   weir_ = WeirProcess::start(proxy_yaml(spec_));
   ASSERT_TRUE(weir_);
   ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
+  const std::string state = dir_ + "/state";
   ASSERT_TRUE(wait_until(
-      [&] { return read_file(dir_ + "/state").find("be s2 maint") != std::string::npos; }, 5000));
+      [&] {
+        // The master writes it a moment after the command: it may not exist yet.
+        return ::access(state.c_str(), R_OK) == 0 &&
+               read_file(state).find("be s2 maint") != std::string::npos;
+      },
+      5000));
   weir_.reset();  // stops it
   weir_ = WeirProcess::start(proxy_yaml(spec_));
   ASSERT_TRUE(weir_);
