@@ -101,6 +101,18 @@ struct TimeoutSlot {
   int64_t* target;
 };
 
+// The entries of a list-valued key; a single entry may be written without the
+// list around it, and an empty value has none.
+std::vector<const YamlNode*> entries_of(const YamlNode& node) {
+  std::vector<const YamlNode*> entries;
+  if (node.kind == Kind::kSequence) {
+    for (const auto& item : node.items) entries.push_back(item.get());
+  } else if (node.kind != Kind::kNull) {
+    entries.push_back(&node);
+  }
+  return entries;
+}
+
 bool valid_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -301,13 +313,7 @@ void Loader::load_global(const YamlNode& node) {
 
 void Loader::load_runtime_api(const YamlNode& node) {
   static constexpr std::string_view kApiKeys[] = {"address", "level", "mode", "owner", "group"};
-  std::vector<const YamlNode*> entries;
-  if (node.kind == Kind::kSequence) {
-    for (const auto& item : node.items) entries.push_back(item.get());
-  } else if (node.kind != Kind::kNull) {
-    entries.push_back(&node);
-  }
-  for (const YamlNode* entry : entries) {
+  for (const YamlNode* entry : entries_of(node)) {
     RuntimeApiEndpoint ep;
     ep.mark = entry->mark;
     const YamlNode* address = entry;
@@ -425,14 +431,7 @@ constexpr std::pair<std::string_view, int> kFacilities[] = {
 }  // namespace
 
 void Loader::load_logs(const YamlNode& node) {
-  // A single entry may be written without the list around it.
-  std::vector<const YamlNode*> entries;
-  if (node.kind == Kind::kSequence) {
-    for (const auto& item : node.items) entries.push_back(item.get());
-  } else if (node.kind != Kind::kNull) {
-    entries.push_back(&node);
-  }
-  for (const YamlNode* entry : entries) {
+  for (const YamlNode* entry : entries_of(node)) {
     LogSink sink;
     sink.mark = entry->mark;
     const YamlNode* target = entry;

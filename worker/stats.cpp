@@ -148,8 +148,7 @@ const char* mode_name(Mode m) {
 }
 
 // The columns every kind of row shares.
-void fill_traffic(StatRow& row, const CounterTotals& c, const TrafficCounters& tc, bool http,
-                  int64_t now) {
+void fill_traffic(StatRow& row, const CounterTotals& c, const TrafficCounters& tc, bool http) {
   set_signed(row, "scur", tc.current());
   set_signed(row, "smax", tc.max_seen());
   set(row, "stot", c.sessions_total);
@@ -162,7 +161,6 @@ void fill_traffic(StatRow& row, const CounterTotals& c, const TrafficCounters& t
                            "hrsp_3xx",   "hrsp_4xx", "hrsp_5xx"};
     for (int i = 0; i < 6; ++i) set(row, names[i], c.responses[i]);
   }
-  (void)now;
 }
 
 void fill_backend_side(StatRow& row, const CounterTotals& c, const TrafficCounters& tc,
@@ -193,7 +191,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     CounterTotals c = fe->counters().read(now);
     set(r, "pxname", fe->name());
     set(r, "svname", "FRONTEND");
-    fill_traffic(r, c, fe->counters(), http, now);
+    fill_traffic(r, c, fe->counters(), http);
     // A frontend's sessions are its client connections; in http mode req_tot
     // counts its requests.
     set(r, "stot", http ? c.connections_total : c.sessions_total);
@@ -224,7 +222,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       CounterTotals c = s->counters().read(now);
       set(r, "pxname", be->name());
       set(r, "svname", s->name());
-      fill_traffic(r, c, s->counters(), http, now);
+      fill_traffic(r, c, s->counters(), http);
       fill_backend_side(r, c, s->counters(), now);
       set_signed(r, "qcur", s->queued());
       set_signed(r, "qmax", s->queue_max());
@@ -280,7 +278,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     CounterTotals c = be->counters().read(now);
     set(r, "pxname", be->name());
     set(r, "svname", "BACKEND");
-    fill_traffic(r, c, be->counters(), http, now);
+    fill_traffic(r, c, be->counters(), http);
     fill_backend_side(r, c, be->counters(), now);
     set_signed(r, "qcur", be->queued());
     set_signed(r, "qmax", be->queue_max());
