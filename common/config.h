@@ -151,6 +151,34 @@ struct HealthCheckConfig {
   // sessions on the backend's backup servers, so traffic returns at once.
   bool shutdown_backup_sessions_on_up = false;
   std::vector<std::pair<std::string, std::string>> headers;  // http: extra request headers
+  // Check address instead of the server's (port: `port`, else the server's).
+  std::optional<SockAddr> addr;
+  // tcp: a sequence of steps after the connection (empty: connecting is the check).
+  struct TcpStep {
+    enum class Kind { kSend, kExpectString, kExpectRegex } kind = Kind::kSend;
+    std::string data;  // bytes to send, the string to find, or the regex (ECMAScript)
+  };
+  std::vector<TcpStep> tcp_steps;
+  // Passive checks: errors seen in live traffic count against the server.
+  enum class Observe { kNone, kLayer4, kLayer7 } observe = Observe::kNone;
+  int error_limit = 10;  // consecutive errors that trigger on_error
+  enum class OnError {
+    kFastinter,
+    kFailCheck,
+    kSuddenDeath,
+    kMarkDown
+  } on_error = OnError::kFailCheck;
+};
+
+// `agent:` of a server: a TCP probe to an agent whose one-line reply sets the
+// server's weight, maxconn and state.
+struct AgentConfig {
+  bool enabled = false;
+  uint16_t port = 0;             // required
+  std::optional<SockAddr> addr;  // default: the server's address
+  int64_t inter = 2000;          // ms between probes
+  int64_t timeout = 0;           // 0: inter (capped at 5s)
+  std::string send;              // sent after connecting (e.g. "status\n"); empty: nothing
 };
 
 struct ServerConfig {
@@ -164,6 +192,7 @@ struct ServerConfig {
   int64_t slowstart = 0;  // ms over which a returning server ramps its weight and maxconn up
   bool backup = false;    // takes traffic only when no normal server is usable
   HealthCheckConfig check;
+  AgentConfig agent;
   SourceMark mark;
 };
 
@@ -212,6 +241,10 @@ struct BackendConfig {
   // aborts the request (the server connection is closed) instead of letting it
   // run to the end, as HAProxy's option abortonclose.
   bool abortonclose = false;
+  // The backend's `check:` and `agent:`: every server's starting point, also
+  // for servers added at runtime.
+  HealthCheckConfig default_check;
+  AgentConfig default_agent;
   SourceMark mark;
 };
 

@@ -61,12 +61,14 @@ constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_versi
 constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
 constexpr std::string_view kBackendKeys[] = {
-    "mode",         "balance",    "retries",     "timeouts", "servers",
-    "abortonclose", "redispatch", "all_backups", "fullconn", "check"};
+    "mode",       "balance",     "retries",  "timeouts", "servers", "abortonclose",
+    "redispatch", "all_backups", "fullconn", "check",    "agent"};
 constexpr std::string_view kCheckKeys[] = {
-    "type",           "method",         "path",         "host",   "expect", "inter",
-    "fastinter",      "downinter",      "timeout",      "rise",   "fall",   "port",
-    "on_marked_down", "disable_on_404", "on_marked_up", "headers"};
+    "type",           "method",         "path",         "host",    "expect",  "inter",
+    "fastinter",      "downinter",      "timeout",      "rise",    "fall",    "port",
+    "on_marked_down", "disable_on_404", "on_marked_up", "headers", "address", "send",
+    "sequence",       "observe",        "error_limit",  "on_error"};
+constexpr std::string_view kAgentKeys[] = {"port", "address", "inter", "timeout", "send"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
                                              "depth",     "whole",     "draws"};
 constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
@@ -75,8 +77,8 @@ constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
     {"source", Balance::kSource},         {"uri", Balance::kUri},
     {"url_param", Balance::kUrlParam},    {"hdr", Balance::kHdr},
     {"random", Balance::kRandom}};
-constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn",   "maxqueue",
-                                            "minconn", "backup", "slowstart", "check"};
+constexpr std::string_view kServerKeys[] = {
+    "address", "weight", "maxconn", "maxqueue", "minconn", "backup", "slowstart", "check", "agent"};
 
 // Every timeout weir knows, and where each may be set.
 constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
@@ -168,6 +170,13 @@ class Loader : private config_detail::ValueReader {
   // `check:` of a backend or server: true/false or a map applied over `out`.
   void load_check(const YamlNode& node, const std::string& label, HealthCheckConfig& out);
   HealthCheckConfig backend_check_;  // the current backend's check: default for its servers
+  void load_agent(const YamlNode& node, const std::string& label, AgentConfig& out);
+  AgentConfig backend_agent_;  // the current backend's agent: default for its servers
+  // A check or agent address: an IP or name without a port ("10.0.0.5", "[::1]").
+  std::optional<SockAddr> probe_address(const YamlNode& node, const std::string& label);
+  // tcp check expect: {string: ...} or {regex: ...}
+  std::optional<HealthCheckConfig::TcpStep> tcp_expect(const YamlNode& node,
+                                                       const std::string& label);
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
@@ -667,6 +676,10 @@ void Loader::load_backend(const Field& field) {
   }
   backend_check_ = HealthCheckConfig{};
   if (const YamlNode* v = fields.get("check")) load_check(*v, label + ": check", backend_check_);
+  backend_agent_ = AgentConfig{};
+  if (const YamlNode* v = fields.get("agent")) load_agent(*v, label + ": agent", backend_agent_);
+  backend.default_check = backend_check_;
+  backend.default_agent = backend_agent_;
   const YamlNode* servers = fields.get("servers");
   if (servers) {
     for (const Field& server :
@@ -788,6 +801,7 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
         out.type = HealthCheckConfig::Type::kTcp;
       } else if (*t == "http") {
         out.type = HealthCheckConfig::Type::kHttp;
+        out.tcp_steps.clear();  // a backend's tcp sequence does not carry into an http check
       } else {
         error(v->mark, label + ": unknown type " + quoted(*t) + " (expected tcp or http)");
       }
@@ -810,7 +824,87 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
       }
     }
   }
-  if (const YamlNode* v = f.get("expect")) {
+  const bool tcp = out.type == HealthCheckConfig::Type::kTcp;
+  const YamlNode* expect_node = f.get("expect");
+  // expect: {string|regex: ...} is a tcp check's; {status|body: ...} an http one's.
+  bool tcp_expect_form = false;
+  if (expect_node && expect_node->kind == Kind::kMap) {
+    for (const auto& [k, v] : expect_node->entries) {
+      if (k->kind == Kind::kScalar && (k->scalar == "string" || k->scalar == "regex")) {
+        tcp_expect_form = true;
+      }
+    }
+  }
+  if (tcp_expect_form && !tcp) {
+    error(expect_node->mark,
+          label +
+              ": expect: string and regex belong to tcp checks (an http check expects a "
+              "status or a body)");
+    expect_node = nullptr;
+  }
+  if (tcp && (f.get("send") || f.get("sequence") || tcp_expect_form)) {
+    // A tcp check is a sequence of send/expect steps after connecting; send and
+    // expect are the short form of a two-step sequence.
+    const YamlNode* seq = f.get("sequence");
+    if (seq && (f.get("send") || expect_node)) {
+      error(seq->mark, label + ": give either sequence or send/expect, not both");
+    }
+    std::vector<HealthCheckConfig::TcpStep> steps;
+    if (seq) {
+      if (seq->kind != Kind::kSequence || seq->items.empty()) {
+        error(seq->mark, label +
+                             ": sequence must be a list of steps like {send: ...} or "
+                             "{expect: {string: ...}}");
+      } else {
+        for (const auto& item : seq->items) {
+          const std::string what = label + ": sequence step";
+          if (item->kind != Kind::kMap) {
+            error(item->mark, what + " must be {send: ...} or {expect: {string|regex: ...}}");
+            continue;
+          }
+          const Fields st = map_fields(*item, what);
+          static constexpr std::string_view kStepKeys[] = {"send", "expect"};
+          reject_unknown(st, kStepKeys, "in " + what);
+          if (st.list.size() != 1) {
+            error(item->mark, what + " must hold exactly one of send or expect");
+            continue;
+          }
+          if (const YamlNode* sv = st.get("send")) {
+            if (auto t = text_value(*sv, what + ": send", "the bytes to send")) {
+              if (t->empty()) error(sv->mark, what + ": send: nothing to send");
+              steps.push_back({HealthCheckConfig::TcpStep::Kind::kSend, *t});
+            }
+          } else if (const YamlNode* ev = st.get("expect")) {
+            if (auto step = tcp_expect(*ev, what + ": expect")) steps.push_back(*step);
+          }
+        }
+      }
+    } else {
+      if (const YamlNode* sv = f.get("send")) {
+        if (auto t = text_value(*sv, label + ": send", "the bytes to send")) {
+          if (t->empty()) error(sv->mark, label + ": send: nothing to send");
+          steps.push_back({HealthCheckConfig::TcpStep::Kind::kSend, *t});
+        }
+      }
+      if (expect_node) {
+        if (auto step = tcp_expect(*expect_node, label + ": expect")) steps.push_back(*step);
+      }
+    }
+    out.tcp_steps = std::move(steps);
+    expect_node = nullptr;  // handled
+  } else if (!tcp) {
+    for (std::string_view key : {"send", "sequence"}) {
+      if (const YamlNode* v = f.get(key)) {
+        error(v->mark, label + ": " + std::string(key) +
+                           " belongs to tcp checks (an http check sends its request)");
+      }
+    }
+  }
+  if (tcp && expect_node && f.get("type") && f.get("type")->scalar == "tcp") {
+    error(expect_node->mark, label + ": expect: status and body need type: http");
+    expect_node = nullptr;
+  }
+  if (const YamlNode* v = expect_node) {
     const Fields e = map_fields(*v, label + ": expect");
     static constexpr std::string_view kExpectKeys[] = {"status", "body"};
     reject_unknown(e, kExpectKeys, "in " + label + ": expect");
@@ -907,11 +1001,150 @@ void Loader::load_check(const YamlNode& node, const std::string& label, HealthCh
       }
     }
   }
+  if (const YamlNode* v = f.get("address")) out.addr = probe_address(*v, label + ": address");
+  if (const YamlNode* v = f.get("observe")) {
+    if (auto t = text_value(*v, label + ": observe", "layer4, layer7 or none")) {
+      if (*t == "layer4") {
+        out.observe = HealthCheckConfig::Observe::kLayer4;
+      } else if (*t == "layer7") {
+        out.observe = HealthCheckConfig::Observe::kLayer7;
+      } else if (*t == "none") {
+        out.observe = HealthCheckConfig::Observe::kNone;
+      } else {
+        error(v->mark, label + ": observe: unknown layer " + quoted(*t) +
+                           " (expected layer4, layer7 or none)");
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("error_limit")) {
+    if (auto n = int_value(*v, label + ": error_limit", 1, 1000000)) {
+      out.error_limit = static_cast<int>(*n);
+    }
+  }
+  if (const YamlNode* v = f.get("on_error")) {
+    static constexpr std::pair<std::string_view, HealthCheckConfig::OnError> kActions[] = {
+        {"fastinter", HealthCheckConfig::OnError::kFastinter},
+        {"fail_check", HealthCheckConfig::OnError::kFailCheck},
+        {"sudden_death", HealthCheckConfig::OnError::kSuddenDeath},
+        {"mark_down", HealthCheckConfig::OnError::kMarkDown}};
+    if (auto t = text_value(*v, label + ": on_error",
+                            "fastinter, fail_check, sudden_death or mark_down")) {
+      bool known = false;
+      for (auto [name, action] : kActions) {
+        if (*t == name) {
+          out.on_error = action;
+          known = true;
+        }
+      }
+      if (!known) {
+        error(v->mark, label + ": on_error: unknown action " + quoted(*t) +
+                           " (expected fastinter, fail_check, sudden_death or mark_down)");
+      }
+    }
+  }
+  if (out.observe == HealthCheckConfig::Observe::kNone) {
+    for (std::string_view key : {"error_limit", "on_error"}) {
+      if (const YamlNode* v = f.get(key)) {
+        error(v->mark, label + ": " + std::string(key) + " needs observe: layer4 or layer7");
+      }
+    }
+  }
+}
+
+std::optional<HealthCheckConfig::TcpStep> Loader::tcp_expect(const YamlNode& node,
+                                                             const std::string& label) {
+  const Fields e = map_fields(node, label);
+  static constexpr std::string_view kKeys[] = {"string", "regex"};
+  reject_unknown(e, kKeys, "in " + label);
+  if (e.list.size() != 1) {
+    error(node.mark, label + " needs exactly one of string or regex");
+    return std::nullopt;
+  }
+  if (const YamlNode* v = e.get("string")) {
+    auto t = text_value(*v, label + ": string", "the text to wait for");
+    if (!t) return std::nullopt;
+    if (t->empty()) {
+      error(v->mark, label + ": string: empty (it would match anything)");
+      return std::nullopt;
+    }
+    return HealthCheckConfig::TcpStep{HealthCheckConfig::TcpStep::Kind::kExpectString, *t};
+  }
+  const YamlNode* v = e.get("regex");
+  if (!v) {
+    error(node.mark, label + " needs string or regex");
+    return std::nullopt;
+  }
+  auto t = text_value(*v, label + ": regex", "a regular expression");
+  if (!t) return std::nullopt;
+  try {
+    std::regex probe(*t);
+  } catch (const std::regex_error& ex) {
+    error(v->mark, label + ": regex: invalid regular expression " + quoted(*t) + ": " + ex.what());
+    return std::nullopt;
+  }
+  return HealthCheckConfig::TcpStep{HealthCheckConfig::TcpStep::Kind::kExpectRegex, *t};
+}
+
+std::optional<SockAddr> Loader::probe_address(const YamlNode& node, const std::string& label) {
+  auto t = text_value(node, label, "an IP address or host name without a port");
+  if (!t) return std::nullopt;
+  const bool bracketed = !t->empty() && t->front() == '[';
+  const size_t colons = static_cast<size_t>(std::count(t->begin(), t->end(), ':'));
+  if ((bracketed && t->back() != ']') || (!bracketed && colons == 1)) {
+    error(node.mark, label + " " + quoted(*t) +
+                         " must not carry a port (set the check's or agent's port: key)");
+    return std::nullopt;
+  }
+  // A bare IPv6 literal gets its brackets; port 1 is a placeholder replaced by
+  // the probe's port.
+  std::string host = (!bracketed && colons > 1) ? "[" + *t + "]" : *t;
+  std::string problem;
+  auto addr = parse_address(host + ":1", /*allow_wildcard=*/false, &problem);
+  if (!addr) {
+    error(node.mark, label + " " + quoted(*t) + ": " + problem);
+    return std::nullopt;
+  }
+  return addr;
+}
+
+void Loader::load_agent(const YamlNode& node, const std::string& label, AgentConfig& out) {
+  if (node.kind != Kind::kMap) {
+    if (auto b = bool_value(node, label)) {
+      out.enabled = *b;
+      if (*b && out.port == 0) error(node.mark, label + ": an agent needs a port: {port: N}");
+    }
+    return;
+  }
+  out.enabled = true;
+  const Fields f = map_fields(node, label);
+  reject_unknown(f, kAgentKeys, "in " + label);
+  if (const YamlNode* v = f.get("port")) {
+    if (auto n = int_value(*v, label + ": port", 1, 65535)) out.port = static_cast<uint16_t>(*n);
+  } else if (out.port == 0) {
+    error(node.mark, label + " needs a port (where the agent listens)");
+  }
+  if (const YamlNode* v = f.get("address")) out.addr = probe_address(*v, label + ": address");
+  for (auto [key, target] :
+       {std::pair<std::string_view, int64_t*>{"inter", &out.inter}, {"timeout", &out.timeout}}) {
+    if (const YamlNode* v = f.get(key)) {
+      if (auto d = duration_value(*v, label + ": " + std::string(key))) {
+        if (*d < 10 || *d > 3600000) {
+          error(v->mark, label + ": " + std::string(key) + " must be between 10ms and 1h");
+        } else {
+          *target = *d;
+        }
+      }
+    }
+  }
+  if (const YamlNode* v = f.get("send")) {
+    if (auto t = text_value(*v, label + ": send", "the bytes to send")) out.send = *t;
+  }
 }
 
 void Loader::load_server(const Field& field, BackendConfig& backend) {
   ServerConfig server;
   server.check = backend_check_;
+  server.agent = backend_agent_;
   server.name = field.key;
   server.mark = field.key_node->mark;
   const std::string label = "server " + quoted(server.name) + " of backend " + quoted(backend.name);
@@ -963,6 +1196,7 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
       ok = ok && b.has_value();
     }
     if (const YamlNode* v = fields.get("check")) load_check(*v, label + ": check", server.check);
+    if (const YamlNode* v = fields.get("agent")) load_agent(*v, label + ": agent", server.agent);
     if (const YamlNode* v = fields.get("slowstart")) {
       const auto d = duration_value(*v, label + ": slowstart");
       if (d) server.slowstart = *d;

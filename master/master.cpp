@@ -300,6 +300,14 @@ void Master::on_worker_ready(WorkerProc& w, const std::string& info) {
   }
 }
 
+void Master::absorb_worker_messages() {
+  std::vector<pid_t> pids;
+  for (auto& w : workers_)
+    if (w->channel.valid()) pids.push_back(w->pid);
+  for (pid_t pid : pids)
+    if (WorkerProc* w = find(pid)) on_worker_readable(*w);
+}
+
 void Master::on_worker_readable(WorkerProc& w) {
   ipc::Channel::ReadStatus st = w.channel.read_some();
   while (auto m = w.channel.next()) {
@@ -342,6 +350,10 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
     log::notice("reload requested while one is in progress; it will follow");
     return std::nullopt;
   }
+  // A state change the serving worker reported a moment ago (a server just
+  // marked DOWN, say) may still sit unread in its channel: take it in before
+  // the new generation is handed the server states.
+  absorb_worker_messages();
   capture_ = true;
   if (!carry_log_) startup_log_.clear();
   carry_log_ = false;
@@ -458,6 +470,9 @@ void Master::reexec(const std::vector<uint64_t>& waiters) {
              (w->draining ? "1" : "0") + " " + std::to_string(w->started_ms) + " " +
              (w->version.empty() ? "-" : w->version) + "\n";
   }
+  // The servers' states (health, admin state, runtime weights and addresses)
+  // go over too, so the next generation after the upgrade still has them.
+  state += "server_state " + std::to_string(server_state_.size()) + "\n" + server_state_;
   state += "config_bytes " + std::to_string(config_bytes_.size()) + "\n" + config_bytes_;
   UniqueFd memfd(memfd_create("weir-master-state", 0));
   if (!memfd ||
@@ -540,6 +555,11 @@ bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
       w->ready = ready == 1;
       w->draining = draining == 1;
       workers_.push_back(std::move(w));
+    } else if (kind == "server_state") {
+      size_t len = 0;
+      ls >> len;
+      server_state_.resize(len);
+      in.read(server_state_.data(), static_cast<std::streamsize>(len));
     } else if (kind == "config_bytes") {
       size_t len = 0;
       ls >> len;

@@ -60,6 +60,7 @@ class Master {
   void handle_signal(int sig);
   void reap_children();
   void on_worker_readable(WorkerProc& w);
+  void absorb_worker_messages();
   void on_worker_ready(WorkerProc& w, const std::string& info);
   // Starts a reload. Returns the CLI answer when the reload is over at once
   // (invalid configuration), nullopt when it goes on (the answer then goes to

@@ -401,6 +401,7 @@ void Backend::set_server_state(Server* s, AdminState st, int64_t now_ms) {
   if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
   if (!usable(*s)) requeue_from(s);
   settle(now_ms);
+  if (on_change_) on_change_();
 }
 
 void Backend::set_server_weight(Server* s, uint32_t w, int64_t now_ms) {
@@ -411,6 +412,7 @@ void Backend::set_server_weight(Server* s, uint32_t w, int64_t now_ms) {
   if (!usable(*s)) requeue_from(s);
   rebuild_lb();  // the consistent-hash ring follows the weights
   settle(now_ms);
+  if (on_change_) on_change_();
 }
 
 void Backend::set_server_up(Server* s, bool up, int64_t now_ms) {
@@ -421,6 +423,7 @@ void Backend::set_server_up(Server* s, bool up, int64_t now_ms) {
   if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
   if (!usable(*s)) requeue_from(s);
   settle(now_ms);
+  if (on_change_) on_change_();
 }
 
 void Backend::set_server_nolb(Server* s, bool nolb, int64_t now_ms) {
@@ -429,6 +432,18 @@ void Backend::set_server_nolb(Server* s, bool nolb, int64_t now_ms) {
   s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
   if (!usable(*s)) requeue_from(s);
   settle(now_ms);
+  if (on_change_) on_change_();
+}
+
+void Backend::set_server_agent_down(Server* s, bool down, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  bool was_usable = usable(*s);
+  s->agent_down_.store(down, std::memory_order_relaxed);
+  s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
+  if (!usable(*s)) requeue_from(s);
+  settle(now_ms);
+  if (on_change_) on_change_();
 }
 
 void Backend::set_server_maxconn(Server* s, uint32_t n) {

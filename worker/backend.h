@@ -1,6 +1,7 @@
 #pragma once
 // Runtime backends and servers of one worker generation, shared by its threads.
 
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -50,8 +51,13 @@ class Server {
   }
   // Health checks answered 404 with disable_on_404: alive, but no new traffic.
   bool nolb() const { return nolb_.load(std::memory_order_relaxed); }
-  // Operational state from health checks (always up without checks).
-  bool up() const { return up_.load(std::memory_order_relaxed); }
+  // Operational state: the health checks say up (always, without checks) and
+  // no agent said down.
+  bool up() const { return check_up() && !agent_down(); }
+  // What the active (and passive) checks alone say.
+  bool check_up() const { return up_.load(std::memory_order_relaxed); }
+  // The agent answered down, fail or stopped (until it answers up).
+  bool agent_down() const { return agent_down_.load(std::memory_order_relaxed); }
   // What the last health check found, for show stat (empty: not checked).
   struct CheckStatus {
     std::string status;  // L4OK, L4CON, L4TOUT, L7OK, L7STS, L7TOUT, L7RSP
@@ -68,6 +74,22 @@ class Server {
     std::lock_guard lock(check_mu_);
     return check_;
   }
+  // What the last agent probe found (empty status: no agent, or not probed yet).
+  struct AgentStatus {
+    std::string status;  // L4OK, L4CON, L4TOUT, L7RSP
+    int64_t duration_ms = -1;
+    std::string description;  // the agent's reply, or why there was none
+  };
+  AgentStatus agent_status() const {
+    std::lock_guard lock(check_mu_);
+    return agent_;
+  }
+  // Passive checks (observe: layer4|layer7): the outcome of a connection
+  // attempt (layer7 false) or a response (layer7 true) in live traffic, from
+  // any thread. A failure counts toward error_limit (with the check status it
+  // stands for, L4CON, L7STS, ..., and a description); a success resets the
+  // count. Costs one branch when the server is not observed.
+  void observe_result(bool failed, bool layer7, const char* status = "", const char* what = "");
   int index() const { return index_; }
   TrafficCounters& counters() { return counters_; }
   // Requests waiting in this server's own queue now, and the most ever.
@@ -85,10 +107,16 @@ class Server {
   AdminState set_admin_state(AdminState s, int64_t now_ms);
 
   friend class HealthChecker;  // records check results
+  friend class AgentChecker;
+  friend class Worker;  // attaches the checker
   ServerConfig cfg_;
   int index_;
   Backend* backend_;
   std::atomic<bool> up_{true};
+  std::atomic<bool> agent_down_{false};
+  AgentStatus agent_;                                   // under check_mu_
+  std::atomic<int> observed_errors_{0};                 // consecutive, for observe
+  std::atomic<class HealthChecker*> checker_{nullptr};  // acts on observe's error_limit
   std::atomic<bool> nolb_{false};
   mutable std::mutex check_mu_;
   CheckStatus check_;
@@ -206,6 +234,12 @@ class Backend {
   // to the backend's queue.
   void set_server_up(Server* s, bool up, int64_t now_ms);
   void set_server_nolb(Server* s, bool nolb, int64_t now_ms);
+  // The agent says down (true) or up again (false).
+  void set_server_agent_down(Server* s, bool down, int64_t now_ms);
+  // Called (on the changing thread, backend lock held) after every change of a
+  // server's admin state, weight, health or NOLB flag; the worker uses it to
+  // report the new states to the master at once.
+  void set_change_hook(std::function<void()> hook) { on_change_ = std::move(hook); }
   // Adds a server; nullptr with *error when the name is taken.
   Server* add_server(const ServerConfig& cfg, AdminState state, int64_t now_ms, std::string* error);
   // Removes a server that is in maint with no request or connection left (and
@@ -249,6 +283,7 @@ class Backend {
   int next_index_ = 0;
   uint64_t next_seq_ = 0;
   std::unique_ptr<LbAlgorithm> lb_;
+  std::function<void()> on_change_;
   std::vector<LbCandidate> candidates_;  // scratch for one pick
   std::list<QueueTicket> queue_;         // waiting for any server, oldest first
   std::atomic<int64_t> queued_{0};

@@ -49,10 +49,10 @@ void HealthChecker::stop() {
 }
 
 int64_t HealthChecker::interval() const {
-  // Changing state (some failures while up, some successes while down):
-  // fastinter; down: downinter; steady up: inter.
-  const bool up = server_.up();
-  if ((up && failed_in_row_ > 0) || (!up && ok_in_row_ > 0)) {
+  // Changing state (some failures while up, some successes while down, or live
+  // traffic just reported errors): fastinter; down: downinter; steady up: inter.
+  const bool up = server_.check_up();
+  if (hurry_ || (up && failed_in_row_ > 0) || (!up && ok_in_row_ > 0)) {
     return cfg_.fastinter ? cfg_.fastinter : cfg_.inter;
   }
   if (!up) return cfg_.downinter ? cfg_.downinter : cfg_.inter;
@@ -67,9 +67,12 @@ void HealthChecker::on_timer(void* self) {
     return;
   }
   if (c->running_) {
-    const bool l7 = cfg_type_http(c->cfg_) && !c->connecting_;
-    c->finish(false, l7 ? "L7TOUT" : "L4TOUT", 0,
-              l7 ? "Layer7 timeout" : "Layer4 timeout: no connection");
+    const bool l7 = (cfg_type_http(c->cfg_) || !c->cfg_.tcp_steps.empty()) && !c->connecting_;
+    std::string what = l7 ? "Layer7 timeout" : "Layer4 timeout: no connection";
+    if (l7 && !cfg_type_http(c->cfg_) && c->step_ < c->cfg_.tcp_steps.size()) {
+      what += " at tcp step " + std::to_string(c->step_ + 1);
+    }
+    c->finish(false, l7 ? "L7TOUT" : "L4TOUT", 0, what);
     return;
   }
   c->begin();
@@ -81,7 +84,15 @@ void HealthChecker::begin() {
   started_ms_ = ctx_.loop().now_ms();
   response_.clear();
   sent_ = 0;
+  step_ = 0;
+  peer_closed_ = false;
+  hurry_ = false;
   SockAddr addr = server_.addr();
+  if (cfg_.addr) {  // check address override; the port stays the server's unless set
+    const uint16_t port = addr.port();
+    addr = *cfg_.addr;
+    addr.set_port(port);
+  }
   if (cfg_.port) addr.set_port(cfg_.port);
   int64_t timeout = cfg_.timeout ? cfg_.timeout : std::min(cfg_.inter, kMaxTimeoutMs);
   timer_.set(started_ms_ + timeout);
@@ -111,13 +122,21 @@ void HealthChecker::on_io(uint32_t events) {
     connected();
     return;
   }
+  if (!cfg_type_http(cfg_)) {
+    run_tcp_steps();
+    return;
+  }
   read_response();
 }
 
 void HealthChecker::connected() {
   connecting_ = false;
   if (!cfg_type_http(cfg_)) {
-    finish(true, "L4OK", 0, "Layer4 check passed");
+    if (cfg_.tcp_steps.empty()) {
+      finish(true, "L4OK", 0, "Layer4 check passed");
+    } else {
+      run_tcp_steps();
+    }
     return;
   }
   if (request_.empty()) {
@@ -139,6 +158,74 @@ void HealthChecker::connected() {
     return;
   }
   read_response();
+}
+
+void HealthChecker::run_tcp_steps() {
+  using Kind = HealthCheckConfig::TcpStep::Kind;
+  const auto& steps = cfg_.tcp_steps;
+  while (step_ < steps.size()) {
+    const HealthCheckConfig::TcpStep& st = steps[step_];
+    const std::string label = "tcp step " + std::to_string(step_ + 1);
+    if (st.kind == Kind::kSend) {
+      while (sent_ < st.data.size()) {
+        ssize_t n = ::send(fd_.get(), st.data.data() + sent_, st.data.size() - sent_, MSG_NOSIGNAL);
+        if (n > 0) {
+          sent_ += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;  // EPOLLOUT brings us back
+        finish(false, "L7RSP", 0, "Layer7 send error at " + label + ": " + std::strerror(errno));
+        return;
+      }
+      sent_ = 0;
+      ++step_;
+      continue;
+    }
+    // expect: read what is there, then look for the string or the regex.
+    char buf[4096];
+    while (!peer_closed_ && response_.size() <= kMaxResponse) {
+      ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        response_.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      peer_closed_ = true;  // closed or reset: judge what arrived
+    }
+    size_t match_end = std::string::npos;
+    if (st.kind == Kind::kExpectString) {
+      size_t at = response_.find(st.data);
+      if (at != std::string::npos) match_end = at + st.data.size();
+    } else {
+      if (step_re_.size() < steps.size()) step_re_.resize(steps.size());
+      if (!step_re_[step_]) step_re_[step_] = std::make_unique<std::regex>(st.data);
+      std::smatch m;
+      if (std::regex_search(response_, m, *step_re_[step_])) {
+        match_end = static_cast<size_t>(m.position(0) + m.length(0));
+      }
+    }
+    if (match_end != std::string::npos) {
+      response_.erase(0, match_end);  // the next expect reads what follows
+      ++step_;
+      continue;
+    }
+    if (peer_closed_ || response_.size() > kMaxResponse) {
+      std::string got = response_.substr(0, 64);
+      for (char& c : got)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '.';
+      finish(false, "L7RSP", 0,
+             "Layer7 " + label + ": expected " +
+                 (st.kind == Kind::kExpectString ? "'" + st.data + "'" : "/" + st.data + "/") +
+                 (peer_closed_ ? ", connection closed" : ", too much data") + " after '" + got +
+                 "'");
+      return;
+    }
+    return;  // wait for more
+  }
+  finish(true, "L7OK", 0,
+         "Layer7 check passed: tcp sequence of " + std::to_string(steps.size()) + " steps");
 }
 
 void HealthChecker::read_response() {
@@ -200,8 +287,59 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
   int64_t now = ctx_.loop().now_ms();
   running_ = false;
   fd_.reset();  // closing removes it from epoll
-  int64_t duration = now - started_ms_;
-  const bool was_up = server_.up();
+  record(ok, status, code, now - started_ms_, description);
+  schedule_next(now);
+}
+
+void HealthChecker::schedule_next(int64_t now) {
+  if (stopped_ || running_) return;
+  // From the start of the last check, so that the time a check takes does not
+  // push every later one back (no drift); never in the past.
+  int64_t next = std::max(now + 1, started_ms_ + interval());
+  timer_.set(next);
+}
+
+void HealthChecker::on_observed_errors(const std::string& status, const std::string& what,
+                                       int count) {
+  if (stopped_ || server_.deleted()) return;
+  const std::string description =
+      "Passive check: " + std::to_string(count) + " errors in a row in live traffic, last: " + what;
+  log::warning("server %s/%s: %s", backend_.name().c_str(), server_.name().c_str(),
+               description.c_str());
+  using OnError = HealthCheckConfig::OnError;
+  switch (cfg_.on_error) {
+    case OnError::kFastinter:
+      break;
+    case OnError::kFailCheck:
+      record(false, status, 0, -1, description);
+      break;
+    case OnError::kSuddenDeath:
+      // One failure short of DOWN: the next failed check takes it out.
+      if (server_.check_up() && cfg_.fall > 1) {
+        failed_in_row_ = std::max(failed_in_row_, cfg_.fall - 2);
+        record(false, status, 0, -1, description);
+      }
+      break;
+    case OnError::kMarkDown:
+      if (server_.check_up()) {
+        failed_in_row_ = std::max(failed_in_row_, cfg_.fall - 1);
+        record(false, status, 0, -1, description);
+      }
+      break;
+  }
+  // Every action also checks again soon, at fastinter.
+  hurry_ = true;
+  if (!running_ && !stopped_) {
+    int64_t now = ctx_.loop().now_ms();
+    int64_t soon = now + (cfg_.fastinter ? cfg_.fastinter : cfg_.inter);
+    if (timer_.deadline() == 0 || soon < timer_.deadline()) timer_.set(soon);
+  }
+}
+
+void HealthChecker::record(bool ok, const std::string& status, int code, int64_t duration,
+                           const std::string& description) {
+  int64_t now = ctx_.loop().now_ms();
+  const bool was_up = server_.check_up();
   if (ok) {
     ++ok_in_row_;
     failed_in_row_ = 0;
@@ -215,7 +353,7 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
     Server::CheckStatus& c = server_.check_;
     c.status = status;
     c.code = code;
-    c.duration_ms = duration;
+    if (duration >= 0) c.duration_ms = duration;
     c.description = description;
     c.health = ok ? ok_in_row_ : failed_in_row_;
     if (!ok) ++c.failed;
@@ -228,7 +366,7 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
     }
   }
   if (ok && cfg_.disable_on_404) {
-    const bool nolb = std::strcmp(status, "L7OKC") == 0;
+    const bool nolb = status == "L7OKC";
     if (nolb != server_.nolb()) {
       backend_.set_server_nolb(&server_, nolb, now);
       if (nolb) {
@@ -246,18 +384,16 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
     for (Server* s : backend_.servers()) {
       if (s->selectable()) ++(s->backup() ? up_backup : up_normal);
     }
+    const std::string took =
+        duration >= 0 ? ", check duration: " + std::to_string(duration) + "ms" : std::string();
     if (was_up) {
-      log::warning(
-          "server %s/%s is DOWN, reason: %s, check duration: %lldms. %d active and %d backup "
-          "servers left.",
-          backend_.name().c_str(), server_.name().c_str(), description.c_str(),
-          static_cast<long long>(duration), up_normal, up_backup);
+      log::warning("server %s/%s is DOWN, reason: %s%s. %d active and %d backup servers left.",
+                   backend_.name().c_str(), server_.name().c_str(), description.c_str(),
+                   took.c_str(), up_normal, up_backup);
     } else {
-      log::notice(
-          "server %s/%s is UP, reason: %s, check duration: %lldms. %d active and %d backup "
-          "servers online.",
-          backend_.name().c_str(), server_.name().c_str(), description.c_str(),
-          static_cast<long long>(duration), up_normal, up_backup);
+      log::notice("server %s/%s is UP, reason: %s%s. %d active and %d backup servers online.",
+                  backend_.name().c_str(), server_.name().c_str(), description.c_str(),
+                  took.c_str(), up_normal, up_backup);
     }
     if (was_up && cfg_.shutdown_sessions_on_down) {
       // on_marked_down: shutdown_sessions: nobody should wait on a dead server.
@@ -281,7 +417,30 @@ void HealthChecker::finish(bool ok, const char* status, int code, std::string de
     // A new state starts a new count.
     ok_in_row_ = failed_in_row_ = 0;
   }
-  if (!stopped_) timer_.set(now + interval());
+}
+
+void Server::observe_result(bool failed, bool layer7, const char* status, const char* what) {
+  using Observe = HealthCheckConfig::Observe;
+  const HealthCheckConfig& c = cfg_.check;
+  if (c.observe == Observe::kNone) return;
+  if (!failed) {
+    // A success resets the count at the layer observed: a connection for
+    // layer4, a good response for layer7.
+    if (layer7 == (c.observe == Observe::kLayer7) &&
+        observed_errors_.load(std::memory_order_relaxed) != 0) {
+      observed_errors_.store(0, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (layer7 && c.observe == Observe::kLayer4) return;  // layer4 counts connections only
+  int n = observed_errors_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n < c.error_limit) return;
+  observed_errors_.store(0, std::memory_order_relaxed);
+  HealthChecker* hc = checker_.load(std::memory_order_acquire);
+  if (!hc) return;
+  hc->thread().loop().post([hc, st = std::string(status), w = std::string(what), n] {
+    hc->on_observed_errors(st, w, n);
+  });
 }
 
 }  // namespace weir

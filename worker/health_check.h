@@ -11,6 +11,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/event_loop.h"
@@ -33,16 +34,26 @@ class HealthChecker final : public IoHandler {
   void on_io(uint32_t events) override;
   ThreadContext& thread() { return ctx_; }
   int64_t interval_hint() const { return cfg_.inter; }
+  // Passive checks: live traffic saw `count` errors in a row on the server
+  // (observe + error_limit); applies on_error. On the checker's thread.
+  void on_observed_errors(const std::string& status, const std::string& what, int count);
 
  private:
   static void on_timer(void* self);
   void begin();
   void connected();
   void read_response();
+  // tcp checks with steps: sends and expects in order; false when it waits.
+  void run_tcp_steps();
   // Ends the current check: success or failure with HAProxy's status code
   // (L4OK, L4CON, L4TOUT, L7OK, L7STS, L7TOUT, L7RSP) and a description.
   void finish(bool ok, const char* status, int code, std::string description);
+  // Counts one result (a check's, or a passive one: duration -1) toward
+  // rise/fall and applies a resulting transition.
+  void record(bool ok, const std::string& status, int code, int64_t duration,
+              const std::string& description);
   int64_t interval() const;
+  void schedule_next(int64_t now);
 
   ThreadContext& ctx_;
   Backend& backend_;
@@ -56,10 +67,14 @@ class HealthChecker final : public IoHandler {
   std::string request_;
   size_t sent_ = 0;
   std::string response_;
+  size_t step_ = 0;  // tcp steps: the one in progress
+  bool peer_closed_ = false;
   int ok_in_row_ = 0;
   int failed_in_row_ = 0;
   bool stopped_ = false;
+  bool hurry_ = false;                   // passive fastinter: the next check comes at fastinter
   std::unique_ptr<std::regex> body_re_;  // expect: body, compiled at the first use
+  std::vector<std::unique_ptr<std::regex>> step_re_;  // tcp expect regexes, by step
 };
 
 }  // namespace weir

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "common/log.h"
@@ -577,12 +578,17 @@ void HttpSession::connect_done() {
   s_last_activity_ = t_connected_;
   s_writable_ = true;
   phase_ = Phase::kExchange;
+  server_->observe_result(false, false);
   build_request_head();
 }
 
 void HttpSession::connect_failed(int err) {
   bump(be_->counters().local().connect_errors);
-  if (server_) bump(server_->counters().local().connect_errors);
+  if (server_) {
+    bump(server_->counters().local().connect_errors);
+    server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
+                            err == ETIMEDOUT ? "connect timeout" : std::strerror(err));
+  }
   log::debug("connect to %s/%s failed: %s", be_->name().c_str(),
              server_ ? server_->name().c_str() : "-", std::strerror(err));
   if (srv_) ctx_.close_server_conn(std::move(srv_));
@@ -738,7 +744,10 @@ void HttpSession::server_failed_before_response(const char* term) {
     return;
   }
   bump(be_->counters().local().response_errors);
-  if (server_) bump(server_->counters().local().response_errors);
+  if (server_) {
+    bump(server_->counters().local().response_errors);
+    server_->observe_result(true, true, "L7RSP", "server closed without a response");
+  }
   send_error(502, term);
 }
 
@@ -767,6 +776,7 @@ bool HttpSession::parse_response() {
                server_->name().c_str(), h.error, h.error_offset);
     bump(be_->counters().local().response_errors);
     bump(server_->counters().local().response_errors);
+    server_->observe_result(true, true, "L7RSP", "invalid response");
     be_->errors().record(be_->name() + "/" + server_->name(), h.error, h.error_offset,
                          std::string_view(res_in_.data(), res_in_.size()));
     send_error(502, "PH");
@@ -793,6 +803,14 @@ bool HttpSession::parse_response() {
   t_response_ = ctx_.loop().now_ms();
   res_parsed_ = true;
   res_status_ = h.status;
+  if (server_) {
+    // Passive layer7 checks: 5xx from the server, except 501 and 505 (the
+    // request's fault, not the server's), count as errors.
+    const bool bad = h.status >= 500 && h.status != 501 && h.status != 505;
+    char what[32] = "";
+    if (bad) std::snprintf(what, sizeof what, "HTTP status %d", h.status);
+    server_->observe_result(bad, true, "L7STS", what);
+  }
   res_body_ = h.body;
   res_body_left_ = h.body == http::BodyKind::kContentLength ? h.content_length : 0;
   res_chunks_.reset();
@@ -1118,6 +1136,7 @@ void HttpSession::handle_timeout() {
       if (bt.server && !res_body_complete_ && now >= s_last_activity_ + bt.server) {
         bump(be_->counters().local().response_errors);
         if (!res_parsed_) {
+          if (server_) server_->observe_result(true, true, "L7TOUT", "server timeout");
           send_error(504, "sH");
         } else {
           term_[0] = 's';

@@ -287,15 +287,19 @@ Backend* find_backend(Worker& w, std::string_view name) {
 
 std::string cmd_add_server(Worker& w, const Args& args) {
   // add server <b>/<s> <address> [weight N] [maxconn N] [state ready|drain|maint]
+  //            [check on|off] [agent on|off]
   const char* usage =
       "Error: usage: add server <backend>/<server> <ip:port> [weight <n>] [maxconn <n>] "
-      "[state ready|drain|maint]";
+      "[state ready|drain|maint] [check on|off] [agent on|off]";
   if (args.size() < 2 || args.size() % 2 != 0) return usage;
   size_t slash = args[0].find('/');
   if (slash == std::string_view::npos) return usage;
   Backend* be = find_backend(w, args[0].substr(0, slash));
   if (!be) return "Error: no backend named '" + std::string(args[0].substr(0, slash)) + "'";
   ServerConfig sc;
+  // The backend's check and agent apply, as to the servers of its configuration.
+  sc.check = be->config().default_check;
+  sc.agent = be->config().default_agent;
   sc.name = std::string(args[0].substr(slash + 1));
   bool valid_name = !sc.name.empty();
   for (char c : sc.name) {
@@ -339,17 +343,39 @@ std::string cmd_add_server(Worker& w, const Args& args) {
       } else {
         return "Error: unknown state '" + std::string(value) + "' (ready, drain or maint)";
       }
+    } else if (key == "check" || key == "agent") {
+      if (value != "on" && value != "off") {
+        return "Error: " + std::string(key) + " takes on or off";
+      }
+      const bool on = value == "on";
+      if (key == "check") {
+        if (on && !be->config().default_check.enabled) {
+          return "Error: backend '" + be->name() +
+                 "' has no check: to copy (configure check: in the backend first)";
+        }
+        sc.check.enabled = on;
+      } else {
+        if (on && !be->config().default_agent.enabled) {
+          return "Error: backend '" + be->name() +
+                 "' has no agent: to copy (configure agent: in the backend first)";
+        }
+        sc.agent.enabled = on;
+      }
     } else {
       return "Error: add server: unknown option '" + std::string(key) +
-             "' (weight, maxconn or state)";
+             "' (weight, maxconn, state, check or agent)";
     }
   }
   std::string error;
-  if (!be->add_server(sc, state, EventLoop::monotonic_ms(), &error)) return "Error: " + error;
+  Server* added = be->add_server(sc, state, EventLoop::monotonic_ms(), &error);
+  if (!added) return "Error: " + error;
+  w.start_checks_of_added_server(*be, *added);
   log::notice("server %s/%s added at %s in state %s (runtime API)", be->name().c_str(),
               sc.name.c_str(), sc.address_text.c_str(), admin_state_name(state));
   std::string out = "New server registered: " + be->name() + "/" + sc.name + " " + sc.address_text +
                     " state " + admin_state_name(state);
+  if (sc.check.enabled) out += ", checked";
+  if (sc.agent.enabled) out += ", with its agent";
   if (state == AdminState::kMaint) {
     out += "\n'enable server " + be->name() + "/" + sc.name + "' sends it traffic.";
   }
@@ -511,7 +537,8 @@ constexpr ApiCommand kCommands[] = {
      "addr <ip> [port <p>] (admin)",
      cmd_set_server, set_server_level},
     {"add server", ApiLevel::kAdmin,
-     "add server <b>/<s> <ip:port> [weight <n>] [maxconn <n>] [state ready|drain|maint]",
+     "add server <b>/<s> <ip:port> [weight <n>] [maxconn <n>] [state ready|drain|maint] "
+     "[check on|off] [agent on|off]",
      cmd_add_server},
     {"del server", ApiLevel::kAdmin,
      "del server <b>/<s>  remove a server in maint with no connection left", cmd_del_server},

@@ -228,14 +228,17 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       set_signed(r, "qmax", s->queue_max());
       if (s->config().maxqueue) set(r, "qlimit", uint64_t{s->config().maxqueue});
       if (s->maxconn()) set(r, "slim", uint64_t{s->maxconn()});
-      std::string status = !s->up() ? "DOWN" : s->nolb() ? "NOLB" : "UP";
+      std::string status = !s->check_up()    ? "DOWN"
+                           : s->agent_down() ? "DOWN (agent)"
+                           : s->nolb()       ? "NOLB"
+                                             : "UP";
       const HealthCheckConfig& chk = s->config().check;
       if (chk.enabled) {
         Server::CheckStatus cs = s->check_status();
         // "UP 1/3": up, with 1 failure of the 3 that would take it down.
         if (s->up() && cs.health > 0 && cs.status.find("OK") == std::string::npos) {
           status += " " + std::to_string(cs.health) + "/" + std::to_string(chk.fall);
-        } else if (!s->up() && cs.health > 0 && cs.status.find("OK") != std::string::npos) {
+        } else if (!s->check_up() && cs.health > 0 && cs.status.find("OK") != std::string::npos) {
           status += " " + std::to_string(cs.health) + "/" + std::to_string(chk.rise);
         }
         if (!cs.status.empty()) {
@@ -251,6 +254,15 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
         set(r, "check_rise", uint64_t(chk.rise));
         set(r, "check_fall", uint64_t(chk.fall));
         set(r, "check_health", uint64_t(cs.health));
+      }
+      if (s->config().agent.enabled) {
+        Server::AgentStatus as = s->agent_status();
+        if (!as.status.empty()) {
+          set(r, "agent_status", as.status);
+          set_signed(r, "agent_duration", as.duration_ms);
+          set(r, "last_agt", as.description);
+          set(r, "agent_desc", as.description);
+        }
       }
       if (s->admin_state() == AdminState::kMaint) status = "MAINT";
       if (s->admin_state() == AdminState::kDrain) status = "DRAIN";

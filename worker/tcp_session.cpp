@@ -299,12 +299,17 @@ void TcpSession::connect_done() {
   t_connected_ = ctx_.loop().now_ms();
   last_activity_ = t_connected_;
   writable_[kServer] = true;
+  server_->observe_result(false, false);
   phase_ = Phase::kForwarding;
 }
 
 void TcpSession::connect_failed(int err) {
   bump(be_->counters().local().connect_errors);
-  if (server_) bump(server_->counters().local().connect_errors);
+  if (server_) {
+    bump(server_->counters().local().connect_errors);
+    server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
+                            err == ETIMEDOUT ? "connect timeout" : std::strerror(err));
+  }
   log::debug("tcp connect to %s/%s failed: %s", be_->name().c_str(),
              server_ ? server_->name().c_str() : "-", std::strerror(err));
   streams_[kServer].close();

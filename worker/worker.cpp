@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <map>
@@ -15,6 +16,7 @@
 #include "common/net.h"
 #include "common/timer.h"
 #include "common/version.h"
+#include "worker/agent_check.h"
 #include "worker/health_check.h"
 #include "worker/listener.h"
 #include "worker/runtime_api.h"
@@ -141,11 +143,12 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
   }
   apply_inherited_state();
   for (auto& be : backends_) {
-    for (Server* sv : be->servers()) {
-      if (!sv->config().check.enabled) continue;
-      ThreadContext& t = *threads_[checkers_.size() % threads_.size()];
-      checkers_.push_back(std::make_unique<HealthChecker>(t, *be, *sv));
-    }
+    // A change made by a health check (on any thread) reaches the master at
+    // once, so that a reload a moment later carries it.
+    be->set_change_hook([this] { threads_[0]->loop().post([this] { publish_state(); }); });
+  }
+  for (auto& be : backends_) {
+    for (Server* sv : be->servers()) make_checkers(*be, *sv);
   }
   if (!drop_privileges(config_.global, error)) return false;
   start_ms_ = EventLoop::monotonic_ms();
@@ -183,13 +186,19 @@ int Worker::run() {
     published_state_ = server_state_snapshot();  // what the master handed over
     state_timer_->set(threads_[0]->loop().now_ms() + 1000);
   });
-  // Health checks start spread over their first interval, so that many servers
-  // are not all checked in the same millisecond.
+  // Health checks and agent probes start spread over their first interval, so
+  // that many servers are not all checked in the same millisecond.
   for (size_t i = 0; i < checkers_.size(); ++i) {
     HealthChecker* c = checkers_[i].get();
     int64_t inter = c->interval_hint();
     int64_t delay = 1 + inter * static_cast<int64_t>(i) / static_cast<int64_t>(checkers_.size());
     c->thread().loop().post([c, delay] { c->start(delay); });
+  }
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    AgentChecker* a = agents_[i].get();
+    int64_t inter = a->interval_hint();
+    int64_t delay = 1 + inter * static_cast<int64_t>(i) / static_cast<int64_t>(agents_.size());
+    a->thread().loop().post([a, delay] { a->start(delay); });
   }
   for (size_t t = 1; t < threads_.size(); ++t) {
     ThreadContext* ctx = threads_[t].get();
@@ -226,8 +235,8 @@ std::string Worker::server_state_snapshot() const {
     for (Server* s : be->servers()) {
       out += be->name() + " " + s->name() + " " + admin_state_name(s->admin_state()) + " " +
              std::to_string(s->weight()) + " " + std::to_string(s->configured_weight()) + " " +
-             s->addr_text() + " " + s->config().address_text + " " + (s->up() ? "up" : "down") +
-             "\n";
+             s->addr_text() + " " + s->config().address_text + " " +
+             (s->check_up() ? "up" : "down") + (s->agent_down() ? " agent-down" : "") + "\n";
     }
   }
   return out;
@@ -260,7 +269,7 @@ void Worker::apply_inherited_state() {
       if (sp == std::string::npos) break;
       start = sp + 1;
     }
-    if (f.size() != 8) continue;
+    if (f.size() != 8 && f.size() != 9) continue;
     Backend* be = nullptr;
     for (auto& b : backends_)
       if (b->name() == f[0]) be = b.get();
@@ -278,9 +287,43 @@ void Worker::apply_inherited_state() {
       if (auto a = parse_address(f[5], /*allow_wildcard=*/false, &problem)) s->set_addr(*a, f[5]);
     }
     if (f[7] == "down" && s->config().check.enabled) be->set_server_up(s, false, now);
+    if (f.size() == 9 && f[8] == "agent-down" && s->config().agent.enabled) {
+      be->set_server_agent_down(s, true, now);
+    }
     ++applied;
   }
   if (applied) log::info("server states of %d server(s) taken over", applied);
+}
+
+void Worker::make_checkers(Backend& be, Server& sv) {
+  if (sv.config().check.enabled) {
+    ThreadContext& t = *threads_[checkers_.size() % threads_.size()];
+    checkers_.push_back(std::make_unique<HealthChecker>(t, be, sv));
+    sv.checker_.store(checkers_.back().get(), std::memory_order_release);
+  }
+  if (sv.config().agent.enabled) {
+    ThreadContext& t = *threads_[(agents_.size() + 1) % threads_.size()];
+    agents_.push_back(std::make_unique<AgentChecker>(t, be, sv));
+  }
+}
+
+void Worker::start_checks_of_added_server(Backend& be, Server& sv) {
+  size_t checks = checkers_.size(), agents = agents_.size();
+  make_checkers(be, sv);
+  // A random point in the first interval, like the servers that started with
+  // the generation: many servers added at once are not checked all together.
+  if (checkers_.size() > checks) {
+    HealthChecker* c = checkers_.back().get();
+    int64_t delay =
+        1 + static_cast<int64_t>(std::rand() % std::max<int64_t>(1, c->interval_hint()));
+    c->thread().loop().post([c, delay] { c->start(delay); });
+  }
+  if (agents_.size() > agents) {
+    AgentChecker* a = agents_.back().get();
+    int64_t delay =
+        1 + static_cast<int64_t>(std::rand() % std::max<int64_t>(1, a->interval_hint()));
+    a->thread().loop().post([a, delay] { a->start(delay); });
+  }
 }
 
 void Worker::post_to_every_thread(const std::function<void(ThreadContext&)>& fn) {
@@ -360,6 +403,15 @@ void Worker::start_drain(const char* why) {
   threads_[0]->loop().post([this] {
     for (auto& api : api_listeners_) api->stop();
   });
+  // The next generation checks the servers now; this one stops probing them.
+  for (auto& c : checkers_) {
+    HealthChecker* hc = c.get();
+    hc->thread().loop().post([hc] { hc->stop(); });
+  }
+  for (auto& a : agents_) {
+    AgentChecker* ac = a.get();
+    ac->thread().loop().post([ac] { ac->stop(); });
+  }
   drain_timer_->set(threads_[0]->loop().now_ms() + 50);
 }
 

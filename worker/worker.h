@@ -48,8 +48,10 @@ class Worker {
   // (thread 0: after runtime-API commands and once a second).
   void publish_state();
   // One line per server: backend server admin weight configured_weight address
-  // configured_address up|down.
+  // configured_address up|down [agent-down].
   std::string server_state_snapshot() const;
+  // `add server`: starts the new server's checks (thread 0).
+  void start_checks_of_added_server(Backend& be, Server& sv);
   // Request headers that access-log formats print (%hr{}), lower-case.
   const std::vector<std::string>& log_captures() const { return log_captures_; }
   uint64_t dropped_log_lines() const { return dropped_access_log_lines(log_sinks_); }
@@ -99,6 +101,9 @@ class Worker {
   std::vector<std::unique_ptr<class ApiListener>> api_listeners_;  // on thread 0
   // One per checked server, spread over the threads (destroyed before them).
   std::vector<std::unique_ptr<class HealthChecker>> checkers_;
+  std::vector<std::unique_ptr<class AgentChecker>> agents_;
+  // Creates the server's health checker and agent checker, if configured (not started).
+  void make_checkers(Backend& be, Server& sv);
   int64_t start_ms_ = 0;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> conns_{0};
