@@ -54,11 +54,7 @@ AgentReply parse_agent_reply(std::string_view line) {
     if (word.empty()) continue;
     std::string_view w(word);
     bool ok = true;
-    if (w.back() == '%') {
-      auto n = number(w.substr(0, w.size() - 1), 100000);
-      ok = n.has_value();
-      if (n) r.weight_percent = *n;
-    } else if (w.rfind("weight:", 0) == 0) {
+    if (w.rfind("weight:", 0) == 0) {
       std::string_view v = w.substr(7);
       if (!v.empty() && v.back() == '%') {
         auto n = number(v.substr(0, v.size() - 1), 100000);
@@ -69,6 +65,10 @@ AgentReply parse_agent_reply(std::string_view line) {
         ok = n.has_value();
         if (n) r.weight = *n;
       }
+    } else if (w.back() == '%') {
+      auto n = number(w.substr(0, w.size() - 1), 100000);
+      ok = n.has_value();
+      if (n) r.weight_percent = *n;
     } else if (w.rfind("maxconn:", 0) == 0) {
       auto n = number(w.substr(8), 1000000);
       ok = n.has_value();

@@ -334,7 +334,18 @@ std::string render_stat_csv(const std::vector<StatRow>& rows) {
   out += '\n';
   for (const StatRow& row : rows) {
     for (const std::string& v : row) {
-      out += v;
+      if (v.find_first_of(",\"\r\n") == std::string::npos) {
+        out += v;
+      } else {
+        // A description holding a comma or a quote is quoted (RFC 4180), as
+        // HAProxy does; a line break becomes a space: one row per line.
+        out += '"';
+        for (char c : v) {
+          if (c == '"') out += '"';
+          out += (c == '\r' || c == '\n') ? ' ' : c;
+        }
+        out += '"';
+      }
       out += ',';
     }
     out += '\n';

@@ -280,6 +280,44 @@ TEST(BinaryUpgrade, ReloadReExecutesTheMasterFromTheNewBinaryWithoutLosingReques
   remove_tree(dir);
 }
 
+// An operator's maint and a runtime weight survive the master's re-execution
+// (the upgrade carries the servers' states) into the generation it starts.
+TEST(BinaryUpgrade, ServerStatesSurviveTheMasterReExecution) {
+  ignore_sigpipe();
+  std::string dir = make_temp_dir();
+  std::string bin = dir + "/weir";
+  write_file(bin, read_file(weir_binary()));
+  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
+  OriginServer a("a"), b("b");
+  ProxySpec spec;
+  spec.servers = {a.address(), b.address()};
+  std::string sock = dir + "/master.sock", admin = dir + "/admin.sock";
+  spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
+  ::setenv("WEIR_BINARY", bin.c_str(), 1);
+  WeirOptions opts;
+  opts.extra_args = {"-S", sock};
+  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
+  ::unsetenv("WEIR_BINARY");
+  ASSERT_TRUE(weir);
+  ASSERT_EQ(weirctl({"-s", admin, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
+  ASSERT_EQ(weirctl({"-s", admin, "set", "server", "be/s1", "weight", "7"}).exit_code, 0);
+  write_file(bin + ".new", read_file(WEIR_NEXT_BINARY));
+  ASSERT_EQ(::chmod((bin + ".new").c_str(), 0755), 0);
+  ASSERT_EQ(::rename((bin + ".new").c_str(), bin.c_str()), 0);
+  std::string out = cli(sock, "reload");
+  ASSERT_NE(out.find("master re-executed"), std::string::npos) << out;
+  std::string state = unix_command(admin, "show servers state");
+  EXPECT_EQ(count_matching_lines(state, "^be s2 .* maint "), 1u) << state;
+  EXPECT_EQ(count_matching_lines(state, "^be s1 \\S+ ready 7 "), 1u) << state;
+  for (int i = 0; i < 4; ++i) {
+    auto r = http_get(spec.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("X-Server"), "a");
+  }
+  weir.reset();
+  remove_tree(dir);
+}
+
 TEST(MasterCli, ManyReloadsUnderTrafficLoseNothingAndLeakNoDescriptors) {
   Fixture f("  max_old_generations: 50\n");
   ASSERT_TRUE(f.weir);

@@ -386,11 +386,28 @@ std::vector<std::map<std::string, std::string>> parse_stat_csv(const std::string
     if (line.empty()) continue;
     std::vector<std::string> cells;
     size_t start = line.rfind("# ", 0) == 0 ? 2 : 0;
-    for (;;) {
-      size_t comma = line.find(',', start);
-      if (comma == std::string::npos) break;
-      cells.push_back(line.substr(start, comma - start));
-      start = comma + 1;
+    // Cells end with a comma; a quoted cell may hold commas and doubled quotes.
+    std::string cell;
+    bool quoted = false;
+    for (size_t i = start; i < line.size(); ++i) {
+      char c = line[i];
+      if (quoted) {
+        if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+          cell += '"';
+          ++i;
+        } else if (c == '"') {
+          quoted = false;
+        } else {
+          cell += c;
+        }
+      } else if (c == '"') {
+        quoted = true;
+      } else if (c == ',') {
+        cells.push_back(cell);
+        cell.clear();
+      } else {
+        cell += c;
+      }
     }
     if (header.empty()) {
       header = cells;

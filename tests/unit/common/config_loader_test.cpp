@@ -1525,3 +1525,115 @@ backends:
 
 }  // namespace
 }  // namespace weir
+
+namespace weir {
+namespace {
+
+TEST(ConfigLoader, AgentsTcpSequencesAndPassiveChecks) {
+  const LoadResult ok = load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: tcp, address: 10.0.0.9, port: 6379, observe: layer4, error_limit: 5,
+            on_error: sudden_death, send: "PING\r\n", expect: {string: "+PONG"}}
+    agent: {port: 9999, inter: 500ms, send: "status\n"}
+    servers:
+      s1: "127.0.0.1:9001"
+      s2: {address: "127.0.0.1:9002", agent: {port: 9998, address: "::1"},
+           check: {sequence: [{send: "A"}, {expect: {regex: "^B+"}}, {send: "C"}]}}
+)");
+  ASSERT_TRUE(ok.errors.empty()) << describe(ok.errors);
+  const auto& be = ok.config->backends[0];
+  const auto& s1 = be.servers[0];
+  EXPECT_EQ(s1.check.addr->to_string(), "10.0.0.9:1");  // the port comes from port: or the server
+  EXPECT_EQ(s1.check.port, 6379);
+  EXPECT_EQ(s1.check.observe, HealthCheckConfig::Observe::kLayer4);
+  EXPECT_EQ(s1.check.error_limit, 5);
+  EXPECT_EQ(s1.check.on_error, HealthCheckConfig::OnError::kSuddenDeath);
+  ASSERT_EQ(s1.check.tcp_steps.size(), 2u);
+  EXPECT_EQ(s1.check.tcp_steps[0].kind, HealthCheckConfig::TcpStep::Kind::kSend);
+  EXPECT_EQ(s1.check.tcp_steps[0].data, "PING\r\n");
+  EXPECT_EQ(s1.check.tcp_steps[1].kind, HealthCheckConfig::TcpStep::Kind::kExpectString);
+  EXPECT_TRUE(s1.agent.enabled);
+  EXPECT_EQ(s1.agent.port, 9999);
+  EXPECT_EQ(s1.agent.inter, 500);
+  EXPECT_EQ(s1.agent.send, "status\n");
+  const auto& s2 = be.servers[1];
+  ASSERT_EQ(s2.check.tcp_steps.size(), 3u);
+  EXPECT_EQ(s2.check.tcp_steps[1].kind, HealthCheckConfig::TcpStep::Kind::kExpectRegex);
+  EXPECT_EQ(s2.agent.port, 9998);
+  EXPECT_EQ(s2.agent.addr->to_string(), "[::1]:1");
+  EXPECT_EQ(s2.agent.inter, 500);  // the backend's, under the server's own keys
+  EXPECT_TRUE(be.default_agent.enabled);
+  EXPECT_EQ(be.default_check.tcp_steps.size(), 2u);  // what `add server` copies
+}
+
+TEST(ConfigLoader, BadAgentsSequencesAndPassiveChecksAreErrors) {
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    agent: {inter: 1s}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 12, "needs a port"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: tcp, sequence: [{send: "x", expect: {string: y}}]}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 35, "exactly one of send or expect"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: tcp, expect: {regex: "(unclosed"}}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 40, "invalid regular expression"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: http, send: "x", expect: {string: "y"}}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 44, "belong to tcp checks"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: http, on_error: mark_down, observe: layer9}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 55, "unknown layer 'layer9'"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: http, on_error: explode, observe: layer7}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 35, "unknown action 'explode'"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: http, error_limit: 3}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 38, "needs observe"));
+  EXPECT_TRUE(has_error(load(R"(frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    check: {type: tcp, address: "10.0.0.1:80"}
+    servers: {s1: "127.0.0.1:9001"}
+)"),
+                        5, 33, "must not carry a port"));
+}
+
+}  // namespace
+}  // namespace weir
