@@ -265,7 +265,8 @@ std::string render_prometheus(Worker& w) {
   }
   {
     Family f(out, "weir_server_up", "gauge",
-             "1 while the server passes its health checks (always 1 without checks).");
+             "1 while the server passes its health checks (always 1 without checks) and its "
+             "agent, if any, did not say down.");
     for (auto& [be, servers] : lists)
       for (Server* s : servers)
         f.sample({{"proxy", be->name()}, {"server", s->name()}}, s->up() ? 1 : 0);
@@ -280,6 +281,31 @@ std::string render_prometheus(Worker& w) {
                  non_negative((now - since) / 1000));
       }
     }
+  }
+  {
+    // One sample per check result, 1 for the last one (servers with checks only).
+    static constexpr const char* kStatuses[] = {"L4OK",  "L4CON", "L4TOUT", "L7OK",
+                                                "L7OKC", "L7STS", "L7TOUT", "L7RSP"};
+    Family f(out, "weir_server_check_status", "gauge",
+             "Result of the last health check: 1 for the status it ended with.");
+    for (auto& [be, servers] : lists) {
+      for (Server* s : servers) {
+        if (!s->config().check.enabled) continue;
+        const std::string last = s->check_status().status;
+        for (const char* st : kStatuses) {
+          f.sample({{"proxy", be->name()}, {"server", s->name()}, {"state", st}},
+                   last == st ? 1 : 0);
+        }
+      }
+    }
+  }
+  {
+    Family f(out, "weir_server_agent_down", "gauge",
+             "1 while the server's agent says it is down (servers with an agent only).");
+    for (auto& [be, servers] : lists)
+      for (Server* s : servers)
+        if (s->config().agent.enabled)
+          f.sample({{"proxy", be->name()}, {"server", s->name()}}, s->agent_down() ? 1 : 0);
   }
   {
     Family failed(out, "weir_server_check_failures_total", "counter", "Failed health checks.");

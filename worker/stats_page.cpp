@@ -44,6 +44,9 @@ constexpr Column kColumns[] = {
     {"Server", "Status", "status", "state"},
     {"Server", "LastChk", "check_status", "result of the last health check"},
     {"Server", "LastChg", "lastchg", "time since the last state change"},
+    {"Server", "Chk", "chkfail", "failed health checks"},
+    {"Server", "Dwn", "chkdown", "UP to DOWN transitions"},
+    {"Server", "Dwntme", "downtime", "time spent DOWN"},
     {"Server", "Wght", "weight", "weight (backend: of the usable servers)"},
     {"Server", "Act", "act", "usable servers"},
     {"Server", "Bck", "bck", "backup servers"},
@@ -81,7 +84,7 @@ td.name { font-weight: bold; }
 tr.frontend td, tr.backend td { font-weight: bold; }
 .state-open, .state-up { background: #c8f0c0; }
 tr.backend.state-up td { background: #9ed894; }
-.state-drain { background: #f2e488; }
+.state-drain, .state-nolb { background: #f2e488; }
 .state-maint { background: #b4c4dc; }
 .state-down, .state-stop { background: #f2a2a2; }
 )";
@@ -107,7 +110,7 @@ std::string cell_value(const StatRow& row, const Column& col, bool server) {
   std::string_view field = col.field;
   const std::string& v = stat_field(row, field);
   if (field == "check_status") return server && v.empty() ? "-" : v;
-  if (field == "lastchg" && !v.empty()) {
+  if ((field == "lastchg" || field == "downtime") && !v.empty()) {
     char* end = nullptr;
     const long long s = std::strtoll(v.c_str(), &end, 10);
     return end && *end == '\0' ? human_seconds(s) : v;

@@ -147,5 +147,49 @@ TEST(MetricsSmoke, PrometheusEndpointFollowsTheFormatAndMatchesShowStat) {
   remove_tree(dir);
 }
 
+// Health-check results as Prometheus sees them: the failing server is down,
+// its last check status is L7STS, and its failures and transitions are counted.
+TEST(MetricsSmoke, HealthChecksShowInTheMetrics) {
+  ignore_sigpipe();
+  OriginServer a("a"), b("b");
+  b.set_default_status(503);
+  std::string dir = make_temp_dir();
+  std::string admin = dir + "/admin.sock";
+  ProxySpec spec;
+  spec.servers = {a.address(), b.address()};
+  spec.global_extra = "  runtime_api: " + admin + "\n";
+  spec.backend_extra = "    check: {type: http, inter: 50ms, fall: 1, rise: 1}\n";
+  std::string yaml = proxy_yaml(spec);
+  size_t pos = yaml.find("    default_backend: be\n");
+  ASSERT_NE(pos, std::string::npos);
+  yaml.insert(pos, "    metrics: {uri: /metrics}\n");
+  auto weir = WeirProcess::start(yaml);
+  ASSERT_TRUE(weir);
+  std::vector<Sample> samples;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = http_get(spec.port, "/metrics");
+        if (!r) return false;
+        std::vector<std::string> problems;
+        samples = parse_exposition(r->body, &problems);
+        return value_of(samples, "weir_server_up", R"(proxy="be",server="s2")") == "0";
+      },
+      10000));
+  EXPECT_EQ(value_of(samples, "weir_server_up", R"(proxy="be",server="s1")"), "1");
+  EXPECT_EQ(
+      value_of(samples, "weir_server_check_status", R"(proxy="be",server="s2",state="L7STS")"),
+      "1");
+  EXPECT_EQ(value_of(samples, "weir_server_check_status", R"(proxy="be",server="s2",state="L7OK")"),
+            "0");
+  EXPECT_EQ(value_of(samples, "weir_server_check_status", R"(proxy="be",server="s1",state="L7OK")"),
+            "1");
+  EXPECT_EQ(
+      value_of(samples, "weir_server_check_down_transitions_total", R"(proxy="be",server="s2")"),
+      "1");
+  EXPECT_NE(value_of(samples, "weir_server_check_failures_total", R"(proxy="be",server="s2")"),
+            "0");
+  remove_tree(dir);
+}
+
 }  // namespace
 }  // namespace weir::test
