@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include <cstdio>
 #include <cstring>
@@ -43,6 +45,11 @@ void print_version() {
   std::printf("weir %s\n", weir::version());
   std::printf("  OpenSSL:  %s\n", OpenSSL_version(OPENSSL_VERSION));
   std::printf("  yaml-cpp: %s\n", WEIR_YAML_CPP_VERSION);
+  char pcre[64] = "";
+  pcre2_config(PCRE2_CONFIG_VERSION, pcre);
+  uint32_t jit = 0;
+  pcre2_config(PCRE2_CONFIG_JIT, &jit);
+  std::printf("  PCRE2:    %s%s\n", pcre, jit ? " (JIT)" : "");
 #ifdef WEIR_HAVE_JEMALLOC
   const char* jv = nullptr;
   size_t len = sizeof jv;
