@@ -233,6 +233,8 @@ TEST_F(Checks, ObserveFailCheckCountsOneFailedCheck) {
   spec_.servers = {a_.address()};
   start();
   ASSERT_TRUE(weir_);
+  // The first active check passes first: it would reset the count of failures.
+  ASSERT_TRUE(wait_field("s1", "check_status", "L7OK")) << stat();
   http_get(spec_.port, "/?status=503");
   http_get(spec_.port, "/?status=503");
   ASSERT_TRUE(wait_field("s1", "status", "UP 1/4")) << stat();
@@ -250,6 +252,8 @@ TEST_F(Checks, ObserveSuddenDeathLeavesOneCheckToFall) {
   spec_.servers = {a_.address()};
   start();
   ASSERT_TRUE(weir_);
+  // The first active check passes first: it would reset the count of failures.
+  ASSERT_TRUE(wait_field("s1", "check_status", "L7OK")) << stat();
   http_get(spec_.port, "/?status=503");
   ASSERT_TRUE(wait_field("s1", "status", "UP 3/4")) << stat();
   EXPECT_EQ(row("s1")["chkfail"], "1");

@@ -294,7 +294,7 @@ TEST(FixturesSmoke, PeakConcurrency) {
   std::vector<std::future<std::optional<HttpResponse>>> futures;
   for (int i = 0; i < 3; ++i)
     futures.push_back(
-        std::async(std::launch::async, [&] { return http_get(origin.port(), "/?delay=300"); }));
+        std::async(std::launch::async, [&] { return http_get(origin.port(), "/?delay=1500"); }));
   for (auto& f : futures) {
     auto r = f.get();
     ASSERT_TRUE(r);
