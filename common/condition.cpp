@@ -14,42 +14,82 @@ namespace weir::cond {
 
 // ---------------------------------------------------------------- regexes
 
-class Regex {
- public:
-  static std::shared_ptr<const Regex> compile(const std::string& pattern, bool icase,
-                                              std::string* error) {
-    int code = 0;
-    PCRE2_SIZE where = 0;
-    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   icase ? PCRE2_CASELESS : 0, &code, &where, nullptr);
-    if (!re) {
-      PCRE2_UCHAR buf[256];
-      pcre2_get_error_message(code, buf, sizeof buf);
-      *error = "invalid regular expression '" + pattern +
-               "': " + reinterpret_cast<const char*>(buf) + " at offset " + std::to_string(where);
-      return nullptr;
-    }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if unavailable
-    auto r = std::make_shared<Regex>();
-    r->code_ = re;
-    return r;
+std::shared_ptr<const Regex> Regex::compile(const std::string& pattern, bool icase,
+                                            std::string* error) {
+  int code = 0;
+  PCRE2_SIZE where = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                 icase ? PCRE2_CASELESS : 0, &code, &where, nullptr);
+  if (!re) {
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(code, buf, sizeof buf);
+    *error = "invalid regular expression '" + pattern + "': " + reinterpret_cast<const char*>(buf) +
+             " at offset " + std::to_string(where);
+    return nullptr;
   }
-  ~Regex() {
-    if (code_) pcre2_code_free(code_);
-  }
-  bool search(std::string_view s) const {
-    // One match-data block per thread, large enough for "matched or not".
-    thread_local std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
-        pcre2_match_data_create(1, nullptr), pcre2_match_data_free);
-    int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, md.get(),
-                         nullptr);
-    return rc >= 0;
-  }
-  Regex() = default;
+  pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if unavailable
+  auto r = std::make_shared<Regex>();
+  r->code_ = re;
+  return r;
+}
 
- private:
-  pcre2_code* code_ = nullptr;
-};
+Regex::~Regex() {
+  if (code_) pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
+
+namespace {
+pcre2_match_data* thread_match_data() {
+  // One match-data block per thread, large enough for "matched or not".
+  thread_local std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
+      pcre2_match_data_create(1, nullptr), pcre2_match_data_free);
+  return md.get();
+}
+}  // namespace
+
+bool Regex::search(std::string_view s) const {
+  int rc =
+      pcre2_match(static_cast<const pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(s.data()),
+                  s.size(), 0, 0, thread_match_data(), nullptr);
+  return rc >= 0;
+}
+
+std::optional<std::string> Regex::replace(std::string_view s, std::string_view replacement) const {
+  // HAProxy-style \1 references become PCRE2's $1; a literal '$' is "$$".
+  std::string rep;
+  for (size_t i = 0; i < replacement.size(); ++i) {
+    char c = replacement[i];
+    if (c == '\\' && i + 1 < replacement.size()) {
+      char d = replacement[++i];
+      if (d >= '0' && d <= '9') {
+        rep += '$';
+        rep += d;
+      } else {
+        rep += d == '$' ? "$$" : std::string(1, d);
+      }
+    } else if (c == '$') {
+      rep += "$$";
+    } else {
+      rep += c;
+    }
+  }
+  std::string out(s.size() + rep.size() + 64, '\0');
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    PCRE2_SIZE len = out.size();
+    int rc = pcre2_substitute(static_cast<const pcre2_code*>(code_),
+                              reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0,
+                              PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, nullptr,
+                              nullptr, reinterpret_cast<PCRE2_SPTR>(rep.data()), rep.size(),
+                              reinterpret_cast<PCRE2_UCHAR*>(out.data()), &len);
+    if (rc == PCRE2_ERROR_NOMEMORY) {
+      out.resize(len);
+      continue;
+    }
+    if (rc <= 0) return std::nullopt;  // no match (or an error: leave the value alone)
+    out.resize(len);
+    return out;
+  }
+  return std::nullopt;
+}
 
 namespace {
 
@@ -954,12 +994,14 @@ class Parser {
           return -1;
         }
         if (it->second->sample.fetch.response_only()) cond_->uses_response_ = true;
+        if (it->second->sample.fetch.http_only()) cond_->uses_http_ = true;
         return add({Condition::Node::Kind::kTest, it->second, -1, -1});
       }
       case CTok::Kind::kTest: {
         auto test_ptr = test(t.text, t.offset);
         if (!test_ptr) return -1;
         if (test_ptr->sample.fetch.response_only()) cond_->uses_response_ = true;
+        if (test_ptr->sample.fetch.http_only()) cond_->uses_http_ = true;
         return add({Condition::Node::Kind::kTest, test_ptr, -1, -1});
       }
       case CTok::Kind::kEnd:
@@ -999,6 +1041,18 @@ class Parser {
   const NamedTests* names_ = nullptr;
   Condition* cond_ = nullptr;
 };
+
+std::string ValueTemplate::render(FetchContext& ctx) const {
+  std::string out;
+  for (const Part& p : parts) {
+    if (p.sample) {
+      if (auto v = p.sample->evaluate(ctx)) out += *v;
+    } else {
+      out += p.literal;
+    }
+  }
+  return out;
+}
 
 bool Condition::eval(int node, FetchContext& ctx, std::vector<Sample>& scratch) const {
   const Node& n = nodes_[static_cast<size_t>(node)];
@@ -1050,6 +1104,53 @@ std::optional<SampleExpr> parse_sample(std::string_view text, FileCache& files, 
     }
   }
   return p.sample(text, 0, nullptr);
+}
+
+std::optional<ValueTemplate> parse_template(std::string_view text, FileCache& files,
+                                            ParseError* error) {
+  ValueTemplate t;
+  t.text = std::string(text);
+  std::string lit;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      lit += text[i];
+      continue;
+    }
+    if (i + 1 < text.size() && text[i + 1] == '%') {
+      lit += '%';
+      ++i;
+      continue;
+    }
+    if (i + 1 >= text.size() || text[i + 1] != '[') {
+      *error = {"a '%' starts a sample, %[fetch] (write %% for a percent sign)", i};
+      return std::nullopt;
+    }
+    int depth = 0;
+    size_t end = i + 2;
+    for (; end < text.size(); ++end) {
+      if (text[end] == '(') ++depth;
+      if (text[end] == ')') --depth;
+      if (text[end] == ']' && depth == 0) break;
+    }
+    if (end >= text.size()) {
+      *error = {"missing ']' after %[", i};
+      return std::nullopt;
+    }
+    if (!lit.empty()) {
+      t.parts.push_back({std::move(lit), std::nullopt});
+      lit.clear();
+    }
+    ParseError inner;
+    auto smp = parse_sample(text.substr(i + 2, end - i - 2), files, &inner);
+    if (!smp) {
+      *error = {inner.message, i + 2 + inner.offset};
+      return std::nullopt;
+    }
+    t.parts.push_back({std::string(), std::move(*smp)});
+    i = end;
+  }
+  if (!lit.empty()) t.parts.push_back({std::move(lit), std::nullopt});
+  return t;
 }
 
 }  // namespace weir::cond

@@ -70,6 +70,12 @@ struct FetchSpec {
   Type type() const;
   // True for fetches that only make sense once a response exists.
   bool response_only() const { return fetch == Fetch::kStatus || fetch == Fetch::kResHdr; }
+  // Needs an HTTP request (not available to tcp_request rules).
+  bool http_only() const {
+    return fetch != Fetch::kSrc && fetch != Fetch::kSrcPort && fetch != Fetch::kDst &&
+           fetch != Fetch::kDstPort && fetch != Fetch::kSslFc && fetch != Fetch::kSslSni &&
+           fetch != Fetch::kVar && fetch != Fetch::kAlways;
+  }
 };
 
 // One value produced by a fetch. `str` may point into the request or response
@@ -80,9 +86,33 @@ struct Sample {
   int64_t num = 0;
   IpValue ip;
   std::string own;
+  bool owned = false;  // str views `own` (re-pointed when the sample moves)
   void set_owned(std::string s) {
     own = std::move(s);
     str = own;
+    owned = true;
+  }
+  Sample() = default;
+  Sample(const Sample& o) { *this = o; }
+  Sample(Sample&& o) noexcept { *this = std::move(o); }
+  Sample& operator=(const Sample& o) {
+    type = o.type;
+    num = o.num;
+    ip = o.ip;
+    own = o.own;
+    owned = o.owned;
+    str = owned ? std::string_view(own) : o.str;
+    return *this;
+  }
+  Sample& operator=(Sample&& o) noexcept {
+    type = o.type;
+    num = o.num;
+    ip = o.ip;
+    owned = o.owned;
+    str = o.str;
+    own = std::move(o.own);
+    if (owned) str = own;
+    return *this;
   }
 };
 
@@ -130,7 +160,23 @@ enum class Matcher : unsigned char {
   kBool,   // the value is true (non-zero)
 };
 
-class Regex;  // a compiled PCRE2 pattern (condition.cpp)
+// A compiled PCRE2 pattern (JIT when available).
+class Regex {
+ public:
+  static std::shared_ptr<const Regex> compile(const std::string& pattern, bool icase,
+                                              std::string* error);
+  ~Regex();
+  bool search(std::string_view s) const;
+  // Replaces every match in `s` with `replacement` (\1..\9 name groups; \\ is a
+  // backslash); nullopt when nothing matched.
+  std::optional<std::string> replace(std::string_view s, std::string_view replacement) const;
+  Regex() = default;
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+ private:
+  void* code_ = nullptr;  // pcre2_code*
+};
 
 // One test: a sample, a matcher and its values. True when any value of the
 // sample matches any pattern (kFound / kBool: see above).
@@ -159,6 +205,8 @@ class Condition {
   bool evaluate(FetchContext& ctx) const;
   // Needs the response (status, res_hdr): only valid in response rules.
   bool uses_response() const { return uses_response_; }
+  // Needs an HTTP request: not usable in tcp_request rules.
+  bool uses_http() const { return uses_http_; }
   const std::string& text() const { return text_; }
 
  private:
@@ -172,7 +220,25 @@ class Condition {
   std::vector<Node> nodes_;
   int root_ = -1;
   bool uses_response_ = false;
+  bool uses_http_ = false;
   std::string text_;
+};
+
+// A string with samples in it: "https://%[host]%[url]". "%%" is a '%'.
+struct ValueTemplate {
+  struct Part {
+    std::string literal;
+    std::optional<SampleExpr> sample;
+  };
+  std::vector<Part> parts;
+  std::string text;  // as written
+  bool is_constant() const {
+    for (const Part& p : parts)
+      if (p.sample) return false;
+    return true;
+  }
+  // Missing samples render as nothing.
+  std::string render(FetchContext& ctx) const;
 };
 
 // Where files named in conditions (-f lists, maps) are read from, and a cache
@@ -197,6 +263,10 @@ std::shared_ptr<const Condition> parse_condition(std::string_view text, const Na
                                                  FileCache& files, ParseError* error);
 // A sample expression ("hdr(host),lower"), for log formats, header values and use_backend.
 std::optional<SampleExpr> parse_sample(std::string_view text, FileCache& files, ParseError* error);
+
+// A value template ("text %[sample] text").
+std::optional<ValueTemplate> parse_template(std::string_view text, FileCache& files,
+                                            ParseError* error);
 
 // Reads a file of values (one per line; blank lines and '#' comments skipped).
 bool read_list_file(const std::string& path, std::vector<std::string>* out, std::string* error);

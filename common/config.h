@@ -5,6 +5,7 @@
 // validate) and in each worker (to run).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/address.h"
+#include "common/condition.h"
 
 namespace weir {
 
@@ -109,6 +111,78 @@ struct StatsPageConfig {
   SourceMark mark;
 };
 
+// One rule of `http_request:` / `http_response:` (in order; the first terminal
+// rule ends the list) or `tcp_request:`.
+struct HttpRule {
+  enum class Action : unsigned char {
+    kAllow,          // stop evaluating: the request goes on
+    kDeny,           // answer `status` (403) and close
+    kTarpit,         // hold the client for `delay`, then answer `status` (500)
+    kReturn,         // answer status / content_type / body from weir
+    kRedirect,       // 301/302/303/307/308 with Location
+    kSetHeader,      // replace every `name` header by one with `value`
+    kAddHeader,      // append a `name` header
+    kDelHeader,      // remove every `name` header
+    kReplaceHeader,  // regex over each whole `name` header value
+    kReplaceValue,   // regex over each comma-separated value of `name`
+    kSetPath,        // the path, keeping the query
+    kSetQuery,       // the query string (without '?'; empty removes it)
+    kSetMethod,
+    kSetUri,      // the whole request target
+    kSetVar,      // txn.<name> = value, for later rules and logs
+    kCapture,     // adds `value` to the request's captures (%hr in logs)
+    kUseBackend,  // route to a backend (static or from a template)
+    kSetStatus,   // response: change the status (and reason)
+  };
+  Action action = Action::kAllow;
+  int status = 0;
+  std::string reason;        // set_status
+  std::string body;          // deny / return / tarpit (already read from `file`)
+  std::string content_type;  // deny / return
+  enum class Redirect : unsigned char {
+    kLocation,
+    kPrefix,
+    kScheme
+  } redirect = Redirect::kLocation;
+  bool drop_query = false;
+  std::string name;                             // header or variable name
+  cond::ValueTemplate value;                    // header value, path, location, backend, ...
+  std::shared_ptr<const cond::Regex> match;     // replace_header / replace_value
+  std::string replacement;                      // replace_header / replace_value (\1 groups)
+  int64_t delay = 0;                            // tarpit, ms
+  size_t capture_len = 64;                      // capture: longest value kept
+  std::string backend;                          // use_backend with a constant name
+  std::shared_ptr<const cond::Condition> cond;  // null: always
+  bool unless = false;                          // the rule applies when cond is false
+  SourceMark mark;
+  bool terminal() const {
+    return action == Action::kAllow || action == Action::kDeny || action == Action::kTarpit ||
+           action == Action::kReturn || action == Action::kRedirect ||
+           action == Action::kUseBackend;
+  }
+};
+
+struct TcpRule {
+  enum class Stage : unsigned char { kConnection, kContent } stage = Stage::kConnection;
+  enum class Action : unsigned char { kAccept, kReject, kUseBackend } action = Action::kAccept;
+  std::string backend;
+  std::shared_ptr<const cond::Condition> cond;
+  bool unless = false;
+  SourceMark mark;
+};
+
+// Rules of a frontend or a backend.
+struct RuleSet {
+  std::vector<HttpRule> http_request;
+  std::vector<HttpRule> http_response;
+  std::vector<TcpRule> tcp_request;
+  std::map<int, std::string> errorfiles;  // status -> body of weir's own responses
+  bool empty() const {
+    return http_request.empty() && http_response.empty() && tcp_request.empty() &&
+           errorfiles.empty();
+  }
+};
+
 struct FrontendConfig {
   std::string name;
   Mode mode = Mode::kHttp;
@@ -120,6 +194,7 @@ struct FrontendConfig {
   std::string metrics_uri;  // http mode: path answered by weir with Prometheus metrics
   StatsPageConfig stats;    // http mode: the HTML stats page
   Timeouts timeouts;        // client, http_request, http_keep_alive are used here
+  RuleSet rules;            // acls are compiled into the rules' conditions
   SourceMark mark;
 };
 
@@ -245,6 +320,7 @@ struct BackendConfig {
   // for servers added at runtime.
   HealthCheckConfig default_check;
   AgentConfig default_agent;
+  RuleSet rules;  // http_request runs after the frontend's, http_response before it
   SourceMark mark;
 };
 

@@ -12,10 +12,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -54,15 +56,16 @@ constexpr std::string_view kLogKeys[] = {"target",  "format",   "address",
                                          "framing", "facility", "tag"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor",
                                               "abortonclose"};
-constexpr std::string_view kFrontendKeys[] = {"bind",       "mode", "maxconn",  "default_backend",
-                                              "forwardfor", "log",  "timeouts", "metrics",
-                                              "stats"};
+constexpr std::string_view kFrontendKeys[] = {
+    "bind",    "mode",  "maxconn", "default_backend", "forwardfor",    "log",         "timeouts",
+    "metrics", "stats", "acls",    "http_request",    "http_response", "tcp_request", "errorfiles"};
 constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_version"};
 constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
 constexpr std::string_view kBackendKeys[] = {
-    "mode",       "balance",     "retries",  "timeouts", "servers", "abortonclose",
-    "redispatch", "all_backups", "fullconn", "check",    "agent"};
+    "mode",         "balance",       "retries",     "timeouts",  "servers", "abortonclose",
+    "redispatch",   "all_backups",   "fullconn",    "check",     "agent",   "acls",
+    "http_request", "http_response", "tcp_request", "errorfiles"};
 constexpr std::string_view kCheckKeys[] = {
     "type",           "method",         "path",         "host",    "expect",  "inter",
     "fastinter",      "downinter",      "timeout",      "rise",    "fall",    "port",
@@ -113,6 +116,12 @@ std::vector<const YamlNode*> entries_of(const YamlNode& node) {
     entries.push_back(&node);
   }
   return entries;
+}
+
+// RFC 9110 token character (header names, methods).
+bool is_tchar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool valid_name(std::string_view name) {
@@ -182,6 +191,26 @@ class Loader : private config_detail::ValueReader {
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
   void load_stats(const YamlNode& node, FrontendConfig& frontend, bool mode_known);
   void check_references();
+  // acls, http_request, http_response, tcp_request and errorfiles of a frontend
+  // (frontend_index >= 0) or a backend.
+  void load_rules(const Fields& fields, const std::string& label, Mode mode, bool mode_known,
+                  int frontend_index, RuleSet& out);
+  std::optional<HttpRule> load_http_rule(const YamlNode& node, const std::string& label,
+                                         bool response, bool frontend,
+                                         const cond::NamedTests& acls);
+  std::optional<cond::ValueTemplate> template_value(const YamlNode& node, const std::string& what);
+  std::shared_ptr<const cond::Condition> condition_value(const YamlNode& node,
+                                                         const std::string& what,
+                                                         const cond::NamedTests& acls,
+                                                         bool response);
+  cond::FileCache files_;  // value lists and maps named in conditions, read once
+  struct RuleBackendRef {
+    size_t frontend;
+    std::string name;
+    SourceMark mark;
+  };
+  std::vector<RuleBackendRef> rule_backends_;
+  bool dynamic_backends_ = false;  // some use_backend is computed per request
 
   // Where a character of a scalar value is in the file (for errors inside a
   // string, such as a log format); skips the opening quote of a quoted scalar.
@@ -680,6 +709,7 @@ void Loader::load_backend(const Field& field) {
   if (const YamlNode* v = fields.get("agent")) load_agent(*v, label + ": agent", backend_agent_);
   backend.default_check = backend_check_;
   backend.default_agent = backend_agent_;
+  load_rules(fields, label, backend.mode, true, -1, backend.rules);
   const YamlNode* servers = fields.get("servers");
   if (servers) {
     for (const Field& server :
@@ -1285,6 +1315,8 @@ void Loader::load_frontend(const Field& field) {
       }
     }
   }
+  load_rules(fields, label, frontend.mode, mode_known, static_cast<int>(config_.frontends.size()),
+             frontend.rules);
   if (const YamlNode* v = fields.get("metrics")) {
     // "/metrics" or {uri: /metrics}
     const YamlNode* uri = v;
@@ -1482,6 +1514,619 @@ void Loader::load_bind(const YamlNode& node, FrontendConfig& frontend) {
   frontend.binds.push_back(std::move(bind));
 }
 
+std::optional<cond::ValueTemplate> Loader::template_value(const YamlNode& node,
+                                                          const std::string& what) {
+  auto t = text_value(node, what, "a string (samples as %[fetch])");
+  if (!t) return std::nullopt;
+  cond::ParseError pe;
+  auto tpl = cond::parse_template(*t, files_, &pe);
+  if (!tpl) {
+    error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
+                                            std::to_string(pe.offset + 1) + " of " + quoted(*t) +
+                                            ")");
+  }
+  return tpl;
+}
+
+std::shared_ptr<const cond::Condition> Loader::condition_value(const YamlNode& node,
+                                                               const std::string& what,
+                                                               const cond::NamedTests& acls,
+                                                               bool response) {
+  auto t = text_value(node, what, "a condition such as \"api and not internal\"");
+  if (!t) return nullptr;
+  cond::ParseError pe;
+  auto c = cond::parse_condition(*t, acls, files_, &pe);
+  if (!c) {
+    error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
+                                            std::to_string(pe.offset + 1) + " of " + quoted(*t) +
+                                            ")");
+    return nullptr;
+  }
+  if (c->uses_response() && !response) {
+    error(node.mark, what + ": status and res_hdr exist only in http_response rules");
+    return nullptr;
+  }
+  return c;
+}
+
+std::optional<HttpRule> Loader::load_http_rule(const YamlNode& node, const std::string& label,
+                                               bool response, bool frontend,
+                                               const cond::NamedTests& acls) {
+  using A = HttpRule::Action;
+  static constexpr std::pair<std::string_view, A> kActions[] = {
+      {"allow", A::kAllow},
+      {"deny", A::kDeny},
+      {"tarpit", A::kTarpit},
+      {"return", A::kReturn},
+      {"redirect", A::kRedirect},
+      {"set_header", A::kSetHeader},
+      {"add_header", A::kAddHeader},
+      {"del_header", A::kDelHeader},
+      {"replace_header", A::kReplaceHeader},
+      {"replace_value", A::kReplaceValue},
+      {"set_path", A::kSetPath},
+      {"set_query", A::kSetQuery},
+      {"set_method", A::kSetMethod},
+      {"set_uri", A::kSetUri},
+      {"set_var", A::kSetVar},
+      {"capture", A::kCapture},
+      {"use_backend", A::kUseBackend},
+      {"set_status", A::kSetStatus},
+  };
+  auto allowed = [&](A a) {
+    if (response) {
+      return a == A::kAllow || a == A::kDeny || a == A::kReturn || a == A::kSetHeader ||
+             a == A::kAddHeader || a == A::kDelHeader || a == A::kReplaceHeader ||
+             a == A::kReplaceValue || a == A::kSetVar || a == A::kSetStatus;
+    }
+    return a != A::kSetStatus && (a != A::kUseBackend || frontend);
+  };
+  if (node.kind != Kind::kMap) {
+    error(node.mark, label +
+                         " must be a map with one action and an optional if/unless, such "
+                         "as {deny: {status: 403}, if: blocked}");
+    return std::nullopt;
+  }
+  const Fields f = map_fields(node, label);
+  HttpRule rule;
+  rule.mark = node.mark;
+  const Field* action = nullptr;
+  for (const Field& fl : f.list) {
+    if (fl.key == "if" || fl.key == "unless") continue;
+    bool known = false;
+    for (auto [name, a] : kActions) {
+      if (fl.key != name) continue;
+      known = true;
+      if (!allowed(a)) {
+        error(fl.key_node->mark,
+              label + ": " + fl.key +
+                  (a == A::kUseBackend && !response
+                       ? " belongs to a frontend's http_request (a backend's rules run after "
+                         "the backend was chosen)"
+                       : std::string(" is not a ") + (response ? "response" : "request") +
+                             " action here"));
+        return std::nullopt;
+      }
+      if (action) {
+        error(fl.key_node->mark, label + ": one action per rule (" + action->key + " and " +
+                                     fl.key + "); write two rules");
+        return std::nullopt;
+      }
+      action = &fl;
+      rule.action = a;
+    }
+    if (!known) {
+      std::vector<std::string_view> names;
+      for (auto [name, a] : kActions)
+        if (allowed(a)) names.push_back(name);
+      names.push_back("if");
+      names.push_back("unless");
+      error(fl.key_node->mark,
+            label + ": unknown action " + quoted(fl.key) + suggestion(fl.key, names));
+      return std::nullopt;
+    }
+  }
+  if (!action) {
+    error(node.mark, label + ": no action (allow, deny, return, redirect, set_header, ...)");
+    return std::nullopt;
+  }
+  const YamlNode* cif = f.get("if");
+  const YamlNode* cunless = f.get("unless");
+  if (cif && cunless) {
+    error(cunless->mark, label + ": give if or unless, not both");
+    return std::nullopt;
+  }
+  if (cif || cunless) {
+    rule.unless = cunless != nullptr;
+    rule.cond = condition_value(cif ? *cif : *cunless, label + ": " + (cif ? "if" : "unless"), acls,
+                                response);
+    if (!rule.cond) return std::nullopt;
+  }
+  const YamlNode& v = *action->value;
+  const std::string what = label + ": " + action->key;
+  // The map form of an action's value ({} for a bare `deny:`).
+  auto opts = [&](std::span<const std::string_view> keys) {
+    Fields o = v.kind == Kind::kMap ? map_fields(v, what) : Fields{};
+    if (v.kind == Kind::kMap) reject_unknown(o, keys, "in " + what);
+    return o;
+  };
+  auto read_body = [&](const Fields& o) -> bool {
+    const YamlNode* b = o.get("body");
+    const YamlNode* file = o.get("file");
+    if (b && file) {
+      error(file->mark, what + ": give body or file, not both");
+      return false;
+    }
+    if (b) {
+      if (auto t = text_value(*b, what + ": body", "the response body")) rule.body = *t;
+    }
+    if (file) {
+      auto path = text_value(*file, what + ": file", "a file path");
+      if (!path) return false;
+      std::ifstream in(*path, std::ios::binary);
+      if (!in) {
+        error(file->mark, what + ": cannot read " + *path + ": " + std::strerror(errno));
+        return false;
+      }
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      rule.body = ss.str();
+    }
+    if (const YamlNode* ct = o.get("content_type")) {
+      if (auto t = text_value(*ct, what + ": content_type", "a media type such as text/plain")) {
+        if (t->find_first_of("\r\n") != std::string::npos) {
+          error(ct->mark, what + ": content_type cannot span lines");
+          return false;
+        }
+        rule.content_type = *t;
+      }
+    }
+    return true;
+  };
+  auto read_status = [&](const Fields& o, int def, int lo, int hi) -> bool {
+    rule.status = def;
+    if (const YamlNode* st = o.get("status")) {
+      auto n = int_value(*st, what + ": status", lo, hi);
+      if (!n) return false;
+      rule.status = static_cast<int>(*n);
+    }
+    return true;
+  };
+  auto header_name = [&](const YamlNode& n, const std::string& w) -> bool {
+    auto t = text_value(n, w, "a header name");
+    if (!t) return false;
+    bool ok = !t->empty();
+    for (char c : *t) ok = ok && is_tchar(c);
+    if (!ok) {
+      error(n.mark, w + ": invalid header name " + quoted(*t));
+      return false;
+    }
+    std::string lower_name = *t;
+    for (char& c : lower_name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    if (lower_name == "content-length" || lower_name == "transfer-encoding") {
+      // Changing the framing would make weir and the server disagree on where
+      // the message ends (request smuggling).
+      error(n.mark, w + ": " + *t + " frames the message; weir keeps it as it is");
+      return false;
+    }
+    rule.name = *t;
+    return true;
+  };
+  auto need = [&](const Fields& o, std::string_view key) -> const YamlNode* {
+    const YamlNode* n = o.get(key);
+    if (!n) error(v.mark, what + " needs " + std::string(key));
+    return n;
+  };
+  switch (rule.action) {
+    case A::kAllow:
+      if (v.kind != Kind::kNull && !(v.kind == Kind::kScalar && v.scalar == "true")) {
+        error(v.mark, what + ": write allow: true");
+        return std::nullopt;
+      }
+      break;
+    case A::kDeny:
+    case A::kReturn:
+    case A::kTarpit: {
+      static constexpr std::string_view kKeys[] = {"status", "body", "file", "content_type",
+                                                   "delay"};
+      if (v.kind != Kind::kMap && v.kind != Kind::kNull &&
+          !(v.kind == Kind::kScalar && v.scalar == "true")) {
+        error(v.mark, what + ": a map such as {status: 403, body: \"...\"}, or true");
+        return std::nullopt;
+      }
+      Fields o = opts(kKeys);
+      const int def = rule.action == A::kDeny ? 403 : rule.action == A::kTarpit ? 500 : 200;
+      if (!read_status(o, def, rule.action == A::kReturn ? 200 : 400, 599) || !read_body(o)) {
+        return std::nullopt;
+      }
+      if (const YamlNode* d = o.get("delay")) {
+        if (rule.action != A::kTarpit) {
+          error(d->mark, what + ": delay belongs to tarpit");
+          return std::nullopt;
+        }
+        auto ms = duration_value(*d, what + ": delay");
+        if (!ms) return std::nullopt;
+        rule.delay = *ms;
+      } else if (rule.action == A::kTarpit) {
+        rule.delay = 5000;
+      }
+      break;
+    }
+    case A::kRedirect: {
+      static constexpr std::string_view kKeys[] = {"location", "prefix", "scheme", "code",
+                                                   "drop_query"};
+      if (v.kind != Kind::kMap) {
+        error(v.mark, what + ": a map such as {scheme: https, code: 301}");
+        return std::nullopt;
+      }
+      Fields o = opts(kKeys);
+      int kinds = 0;
+      for (auto [key, kind] : {std::pair<std::string_view, HttpRule::Redirect>{
+                                   "location", HttpRule::Redirect::kLocation},
+                               {"prefix", HttpRule::Redirect::kPrefix},
+                               {"scheme", HttpRule::Redirect::kScheme}}) {
+        if (const YamlNode* n = o.get(key)) {
+          ++kinds;
+          rule.redirect = kind;
+          auto tpl = template_value(*n, what + ": " + std::string(key));
+          if (!tpl) return std::nullopt;
+          rule.value = std::move(*tpl);
+        }
+      }
+      if (kinds != 1) {
+        error(v.mark, what + " needs exactly one of location, prefix or scheme");
+        return std::nullopt;
+      }
+      rule.status = 302;
+      if (const YamlNode* c = o.get("code")) {
+        auto n = int_value(*c, what + ": code", 301, 308);
+        if (!n) return std::nullopt;
+        if (*n != 301 && *n != 302 && *n != 303 && *n != 307 && *n != 308) {
+          error(c->mark, what + ": code must be 301, 302, 303, 307 or 308");
+          return std::nullopt;
+        }
+        rule.status = static_cast<int>(*n);
+      }
+      if (const YamlNode* d = o.get("drop_query")) {
+        auto b = bool_value(*d, what + ": drop_query");
+        if (!b) return std::nullopt;
+        rule.drop_query = *b;
+      }
+      break;
+    }
+    case A::kSetHeader:
+    case A::kAddHeader: {
+      static constexpr std::string_view kKeys[] = {"name", "value"};
+      if (v.kind != Kind::kMap) {
+        error(v.mark, what + ": a map {name: X-Header, value: \"...\"}");
+        return std::nullopt;
+      }
+      Fields o = opts(kKeys);
+      const YamlNode* n = need(o, "name");
+      const YamlNode* val = need(o, "value");
+      if (!n || !val || !header_name(*n, what + ": name")) return std::nullopt;
+      auto tpl = template_value(*val, what + ": value");
+      if (!tpl) return std::nullopt;
+      if (tpl->text.find_first_of("\r\n") != std::string::npos) {
+        error(val->mark, what + ": a header value cannot span lines");
+        return std::nullopt;
+      }
+      rule.value = std::move(*tpl);
+      break;
+    }
+    case A::kDelHeader: {
+      if (v.kind == Kind::kMap) {
+        static constexpr std::string_view kKeys[] = {"name"};
+        Fields o = opts(kKeys);
+        const YamlNode* n = need(o, "name");
+        if (!n || !header_name(*n, what + ": name")) return std::nullopt;
+      } else if (!header_name(v, what)) {
+        return std::nullopt;
+      }
+      break;
+    }
+    case A::kReplaceHeader:
+    case A::kReplaceValue: {
+      static constexpr std::string_view kKeys[] = {"name", "match", "replace"};
+      if (v.kind != Kind::kMap) {
+        error(v.mark, what + ": a map {name: ..., match: REGEX, replace: \"...\\\\1...\"}");
+        return std::nullopt;
+      }
+      Fields o = opts(kKeys);
+      const YamlNode* n = need(o, "name");
+      const YamlNode* m = need(o, "match");
+      const YamlNode* r = need(o, "replace");
+      if (!n || !m || !r || !header_name(*n, what + ": name")) return std::nullopt;
+      auto re = text_value(*m, what + ": match", "a regular expression");
+      auto rp = text_value(*r, what + ": replace", "the replacement");
+      if (!re || !rp) return std::nullopt;
+      std::string err;
+      rule.match = cond::Regex::compile(*re, false, &err);
+      if (!rule.match) {
+        error(m->mark, what + ": match: " + err);
+        return std::nullopt;
+      }
+      if (rp->find_first_of("\r\n") != std::string::npos) {
+        error(r->mark, what + ": a header value cannot span lines");
+        return std::nullopt;
+      }
+      rule.replacement = *rp;
+      break;
+    }
+    case A::kSetPath:
+    case A::kSetQuery:
+    case A::kSetMethod:
+    case A::kSetUri: {
+      auto tpl = template_value(v, what);
+      if (!tpl) return std::nullopt;
+      const std::string& t = tpl->text;
+      bool bad = t.find_first_of(" \t\r\n") != std::string::npos;
+      if (rule.action == A::kSetPath && tpl->is_constant() && (t.empty() || t[0] != '/'))
+        bad = true;
+      if (rule.action == A::kSetMethod && tpl->is_constant()) {
+        for (char c : t) bad = bad || !is_tchar(c);
+        bad = bad || t.empty();
+      }
+      if (bad) {
+        error(v.mark, what + ": " + quoted(t) +
+                          (rule.action == A::kSetPath ? " must start with '/' and have no spaces"
+                           : rule.action == A::kSetMethod ? " is not a method (a token such as GET)"
+                                                          : " cannot contain spaces"));
+        return std::nullopt;
+      }
+      rule.value = std::move(*tpl);
+      break;
+    }
+    case A::kSetVar: {
+      static constexpr std::string_view kKeys[] = {"name", "value"};
+      if (v.kind != Kind::kMap) {
+        error(v.mark, what + ": a map {name: txn.user, value: \"%[hdr(x-user)]\"}");
+        return std::nullopt;
+      }
+      Fields o = opts(kKeys);
+      const YamlNode* n = need(o, "name");
+      const YamlNode* val = need(o, "value");
+      if (!n || !val) return std::nullopt;
+      auto name = text_value(*n, what + ": name", "txn.<name>");
+      if (!name) return std::nullopt;
+      if (name->rfind("txn.", 0) != 0 || name->size() == 4 || !valid_name(name->substr(4))) {
+        error(n->mark, what + ": name " + quoted(*name) +
+                           " must be txn.<name> (letters, digits, '_', '.' and '-')");
+        return std::nullopt;
+      }
+      rule.name = *name;
+      auto tpl = template_value(*val, what + ": value");
+      if (!tpl) return std::nullopt;
+      rule.value = std::move(*tpl);
+      break;
+    }
+    case A::kCapture: {
+      const YamlNode* val = &v;
+      if (v.kind == Kind::kMap) {
+        static constexpr std::string_view kKeys[] = {"value", "len"};
+        Fields o = opts(kKeys);
+        val = need(o, "value");
+        if (!val) return std::nullopt;
+        if (const YamlNode* l = o.get("len")) {
+          auto n = int_value(*l, what + ": len", 1, 65536);
+          if (!n) return std::nullopt;
+          rule.capture_len = static_cast<size_t>(*n);
+        }
+      }
+      auto tpl = template_value(*val, what + (val == &v ? "" : ": value"));
+      if (!tpl) return std::nullopt;
+      rule.value = std::move(*tpl);
+      break;
+    }
+    case A::kUseBackend: {
+      auto tpl = template_value(v, what);
+      if (!tpl) return std::nullopt;
+      if (tpl->is_constant()) {
+        rule.backend = tpl->text;
+        if (!valid_name(rule.backend)) {
+          error(v.mark, what + ": invalid backend name " + quoted(rule.backend));
+          return std::nullopt;
+        }
+      }
+      rule.value = std::move(*tpl);
+      break;
+    }
+    case A::kSetStatus: {
+      static constexpr std::string_view kKeys[] = {"status", "reason"};
+      if (v.kind == Kind::kMap) {
+        Fields o = opts(kKeys);
+        if (!need(o, "status") || !read_status(o, 200, 100, 599)) return std::nullopt;
+        if (const YamlNode* r = o.get("reason")) {
+          auto t = text_value(*r, what + ": reason", "a reason phrase");
+          if (!t) return std::nullopt;
+          if (t->find_first_of("\r\n") != std::string::npos) {
+            error(r->mark, what + ": reason cannot span lines");
+            return std::nullopt;
+          }
+          rule.reason = *t;
+        }
+      } else {
+        auto n = int_value(v, what, 100, 599);
+        if (!n) return std::nullopt;
+        rule.status = static_cast<int>(*n);
+      }
+      break;
+    }
+  }
+  return rule;
+}
+
+void Loader::load_rules(const Fields& fields, const std::string& label, Mode mode, bool mode_known,
+                        int frontend_index, RuleSet& out) {
+  const bool frontend = frontend_index >= 0;
+  cond::NamedTests acls;
+  if (const YamlNode* v = fields.get("acls")) {
+    for (const Field& a : map_fields(*v, label + ": acls", "condition", " in " + label).list) {
+      const std::string what = label + ": acls: " + a.key;
+      if (!valid_name(a.key) || a.key == "and" || a.key == "or" || a.key == "not") {
+        error(a.key_node->mark, what +
+                                    ": invalid condition name (use letters, digits, '_', "
+                                    "'.' and '-'; not and/or/not)");
+        continue;
+      }
+      auto t = text_value(*a.value, what, "a test such as \"path_beg /api/\"");
+      if (!t) continue;
+      cond::ParseError pe;
+      auto test = cond::parse_test(*t, files_, &pe);
+      if (!test) {
+        error(mark_inside(*a.value, pe.offset), what + ": " + pe.message + " (at position " +
+                                                    std::to_string(pe.offset + 1) + " of " +
+                                                    quoted(*t) + ")");
+        continue;
+      }
+      acls[a.key] = std::move(test);
+    }
+  }
+  const bool http = !mode_known || mode == Mode::kHttp;
+  for (const char* key : {"http_request", "http_response"}) {
+    const YamlNode* v = fields.get(key);
+    if (!v) continue;
+    if (!http) {
+      error(v->mark, label + ": " + key + " needs http mode (use tcp_request in tcp mode)");
+      continue;
+    }
+    const bool response = std::string_view(key) == "http_response";
+    std::vector<HttpRule>& rules = response ? out.http_response : out.http_request;
+    if (v->kind != Kind::kSequence) {
+      error(v->mark, label + ": " + key + " must be a list of rules");
+      continue;
+    }
+    size_t n = 0;
+    for (const auto& item : v->items) {
+      ++n;
+      auto rule = load_http_rule(*item, label + ": " + key + " rule " + std::to_string(n), response,
+                                 frontend, acls);
+      if (!rule) continue;
+      if (rule->action == HttpRule::Action::kUseBackend) {
+        if (rule->backend.empty()) {
+          dynamic_backends_ = true;
+        } else {
+          rule_backends_.push_back(
+              {static_cast<size_t>(frontend_index), rule->backend, item->mark});
+        }
+      }
+      rules.push_back(std::move(*rule));
+    }
+  }
+  if (const YamlNode* v = fields.get("tcp_request")) {
+    if (v->kind != Kind::kSequence) {
+      error(v->mark, label + ": tcp_request must be a list of rules");
+    } else {
+      size_t n = 0;
+      for (const auto& item : v->items) {
+        ++n;
+        const std::string what = label + ": tcp_request rule " + std::to_string(n);
+        if (item->kind != Kind::kMap) {
+          error(item->mark, what + " must be a map such as {connection: reject, if: blocked}");
+          continue;
+        }
+        const Fields f = map_fields(*item, what);
+        static constexpr std::string_view kKeys[] = {"connection", "content", "if", "unless"};
+        reject_unknown(f, kKeys, "in " + what);
+        const YamlNode* conn = f.get("connection");
+        const YamlNode* content = f.get("content");
+        if ((conn != nullptr) == (content != nullptr)) {
+          error(item->mark, what + " needs exactly one of connection or content");
+          continue;
+        }
+        TcpRule rule;
+        rule.mark = item->mark;
+        rule.stage = conn ? TcpRule::Stage::kConnection : TcpRule::Stage::kContent;
+        const YamlNode& a = conn ? *conn : *content;
+        if (content && !frontend) {
+          // fine: a backend's content rules run once it is chosen
+        }
+        if (content && mode_known && mode == Mode::kHttp) {
+          error(content->mark, what + ": content rules are for tcp mode (use http_request)");
+          continue;
+        }
+        if (a.kind == Kind::kMap) {
+          const Fields ao = map_fields(a, what);
+          static constexpr std::string_view kAKeys[] = {"use_backend"};
+          reject_unknown(ao, kAKeys, "in " + what);
+          const YamlNode* ub = ao.get("use_backend");
+          if (!ub || !content || !frontend) {
+            error(a.mark, what + ": use_backend is a content rule of a frontend");
+            continue;
+          }
+          auto name = string_value(*ub, what + ": use_backend");
+          if (!name) continue;
+          rule.action = TcpRule::Action::kUseBackend;
+          rule.backend = *name;
+          rule_backends_.push_back({static_cast<size_t>(frontend_index), *name, ub->mark});
+        } else {
+          auto t = text_value(a, what, "accept or reject");
+          if (!t) continue;
+          if (*t == "accept") {
+            rule.action = TcpRule::Action::kAccept;
+          } else if (*t == "reject") {
+            rule.action = TcpRule::Action::kReject;
+          } else {
+            error(a.mark, what + ": unknown action " + quoted(*t) +
+                              " (accept, reject, or {use_backend: NAME} for content rules)");
+            continue;
+          }
+        }
+        const YamlNode* cif = f.get("if");
+        const YamlNode* cunless = f.get("unless");
+        if (cif && cunless) {
+          error(cunless->mark, what + ": give if or unless, not both");
+          continue;
+        }
+        if (cif || cunless) {
+          const YamlNode& cn = cif ? *cif : *cunless;
+          rule.unless = cunless != nullptr;
+          rule.cond = condition_value(cn, what + ": " + (cif ? "if" : "unless"), acls, false);
+          if (!rule.cond) continue;
+          if (rule.cond->uses_http()) {
+            error(cn.mark, what +
+                               ": tcp_request rules see the connection only (src, dst, "
+                               "src_port, dst_port, ssl_fc, ssl_sni, var); HTTP fetches "
+                               "belong to http_request");
+            continue;
+          }
+        }
+        out.tcp_request.push_back(std::move(rule));
+      }
+    }
+  }
+  if (const YamlNode* v = fields.get("errorfiles")) {
+    if (!http) {
+      error(v->mark, label + ": errorfiles needs http mode");
+    } else {
+      for (const Field& e : map_fields(*v, label + ": errorfiles", "status", " in " + label).list) {
+        const std::string what = label + ": errorfiles: " + e.key;
+        static constexpr int kStatuses[] = {400, 401, 403, 404, 405, 407, 408, 410,
+                                            413, 425, 429, 500, 501, 502, 503, 504};
+        int status = std::atoi(e.key.c_str());
+        if (std::find(std::begin(kStatuses), std::end(kStatuses), status) == std::end(kStatuses) ||
+            std::to_string(status) != e.key) {
+          error(e.key_node->mark, what +
+                                      ": not a status weir answers by itself (400, 401, 403, "
+                                      "404, 405, 407, 408, 410, 413, 425, 429, 500, 501, "
+                                      "502, 503, 504)");
+          continue;
+        }
+        auto path = text_value(*e.value, what, "the path of an HTML file");
+        if (!path) continue;
+        std::ifstream in(*path, std::ios::binary);
+        if (!in) {
+          error(e.value->mark, what + ": cannot read " + *path + ": " + std::strerror(errno));
+          continue;
+        }
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        out.errorfiles[status] = ss.str();
+      }
+    }
+  }
+}
+
 void Loader::check_references() {
   std::vector<bool> used(config_.backends.size(), false);
   std::vector<std::string_view> names;
@@ -1505,8 +2150,23 @@ void Loader::check_references() {
                           mode_name(backend.mode) + " mode");
     }
   }
+  for (const RuleBackendRef& ref : rule_backends_) {
+    const FrontendConfig& frontend = config_.frontends[ref.frontend];
+    const int index = config_.backend_index(ref.name);
+    if (index < 0) {
+      error(ref.mark, "frontend " + quoted(frontend.name) + ": use_backend " + quoted(ref.name) +
+                          " does not exist" + suggestion(ref.name, names));
+      continue;
+    }
+    const auto i = static_cast<size_t>(index);
+    used[i] = true;
+    if (backend_mode_known_[i] && frontend.mode != config_.backends[i].mode) {
+      error(ref.mark, "frontend " + quoted(frontend.name) + ": use_backend " + quoted(ref.name) +
+                          " is in another mode than the frontend");
+    }
+  }
   for (size_t i = 0; i < config_.backends.size(); ++i) {
-    if (!used[i]) {
+    if (!used[i] && !dynamic_backends_) {
       warn(config_.backends[i].mark,
            "backend " + quoted(config_.backends[i].name) + " is not used by any frontend");
     }

@@ -92,6 +92,8 @@ CounterTotals TrafficCounters::read(int64_t now_ms) const {
     t.connect_errors += get(c.connect_errors);
     t.response_errors += get(c.response_errors);
     t.request_errors += get(c.request_errors);
+    t.denied_requests += get(c.denied_requests);
+    t.denied_responses += get(c.denied_responses);
     t.retries += get(c.retries);
     t.redispatches += get(c.redispatches);
     t.client_aborts += get(c.client_aborts);

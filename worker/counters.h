@@ -37,6 +37,8 @@ struct alignas(64) CounterSlot {
   std::atomic<uint64_t> connect_errors{0};     // failed connection attempts
   std::atomic<uint64_t> response_errors{0};    // malformed/aborted responses, server timeouts
   std::atomic<uint64_t> request_errors{0};     // malformed requests, client timeouts
+  std::atomic<uint64_t> denied_requests{0};    // refused by a deny or tarpit rule
+  std::atomic<uint64_t> denied_responses{0};   // refused by an http_response deny rule
   std::atomic<uint64_t> retries{0};            // connection attempts moved to another try
   std::atomic<uint64_t> redispatches{0};       // retries sent to another server (on the one left)
   std::atomic<uint64_t> client_aborts{0};      // ended by the client after reaching a server
@@ -64,6 +66,8 @@ struct CounterTotals {
   uint64_t connect_errors = 0;
   uint64_t response_errors = 0;
   uint64_t request_errors = 0;
+  uint64_t denied_requests = 0;
+  uint64_t denied_responses = 0;
   uint64_t retries = 0;
   uint64_t redispatches = 0;
   uint64_t client_aborts = 0;

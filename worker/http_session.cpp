@@ -29,6 +29,26 @@ constexpr StatusText kGenerated[] = {
     {400, "Bad Request", "Your browser sent a request that this server could not understand."},
     {408, "Request Timeout", "The request did not arrive in time."},
     {500, "Internal Server Error", "An internal error occurred."},
+    {200, "OK", ""},
+    {201, "Created", ""},
+    {202, "Accepted", ""},
+    {204, "No Content", ""},
+    {301, "Moved Permanently", ""},
+    {302, "Found", ""},
+    {303, "See Other", ""},
+    {304, "Not Modified", ""},
+    {307, "Temporary Redirect", ""},
+    {308, "Permanent Redirect", ""},
+    {401, "Unauthorized", "This page needs a user name and password."},
+    {403, "Forbidden", "Access to this resource is forbidden."},
+    {404, "Not Found", "The requested resource was not found."},
+    {405, "Method Not Allowed", "This method is not allowed here."},
+    {407, "Proxy Authentication Required", "Authentication is required."},
+    {410, "Gone", "The requested resource is gone."},
+    {413, "Content Too Large", "The request is too large."},
+    {425, "Too Early", "The request came too early."},
+    {429, "Too Many Requests", "Too many requests: try again later."},
+    {501, "Not Implemented", "This request is not supported."},
     {502, "Bad Gateway", "The server returned an invalid or incomplete response."},
     {503, "Service Unavailable", "No server is available to handle this request."},
     {504, "Gateway Timeout", "The server did not respond in time."},
@@ -37,7 +57,8 @@ constexpr StatusText kGenerated[] = {
 const StatusText& status_text(int status) {
   for (const StatusText& s : kGenerated)
     if (s.status == status) return s;
-  return kGenerated[2];
+  static const StatusText kOther = {0, "Status", ""};
+  return kOther;
 }
 
 bool is_hop_by_hop(std::string_view name) {
@@ -91,6 +112,18 @@ void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Soc
   if (!ctx.loop().add(raw->client_.fd(), kEvents, &raw->client_handler_)) {
     raw->destroy();
     return;
+  }
+  if (!fe.config().rules.tcp_request.empty()) {
+    HttpFetch f;
+    f.src = &raw->peer_;
+    f.dst = raw->local_addr();
+    f.vars = &raw->vars_;
+    std::string ignored;
+    if (!run_tcp_rules(fe.config().rules.tcp_request, TcpRule::Stage::kConnection, f, &ignored)) {
+      bump(fe.counters().local().denied_requests);
+      raw->destroy();  // tcp_request connection reject: closed at once, nothing logged
+      return;
+    }
   }
   raw->run();
 }
@@ -293,6 +326,10 @@ bool HttpSession::parse_request() {
   if (!req_keep_alive_ || ctx_.draining()) close_after_response_ = true;
   extend_request_body_window();
   if (phase_ == Phase::kClosed) return true;
+  if (!fe_.config().rules.http_request.empty() ||
+      (be_ && !be_->config().rules.http_request.empty())) {
+    if (!apply_request_rules(h)) return true;
+  }
   if (!fe_.config().metrics_uri.empty() && (req_method_ == "GET" || req_method_ == "HEAD")) {
     std::string_view path = h.target.substr(0, h.target.find('?'));
     if (path == fe_.config().metrics_uri) {
@@ -337,6 +374,124 @@ bool HttpSession::parse_request() {
   begin_server_attempt();
   scratch_fresh_ = false;
   return true;
+}
+
+const SockAddr* HttpSession::local_addr() {
+  if (!local_addr_) {
+    SockAddr a;
+    a.len = sizeof a.storage;
+    if (::getsockname(client_.fd(), a.sa(), &a.len) != 0) return nullptr;
+    local_addr_ = a;
+  }
+  return &*local_addr_;
+}
+
+bool HttpSession::apply_request_rules(http::MessageHead& h) {
+  HttpFetch f;
+  f.src = &peer_;
+  f.dst = local_addr();
+  f.req = &h;
+  f.vars = &vars_;
+  f.req_len = h.head_len;
+  RuleVerdict v;
+  if (!fe_.config().rules.http_request.empty()) {
+    v = run_http_rules(fe_.config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
+                       false);
+    if (v.kind == RuleVerdict::Kind::kContinue && v.use_backend) {
+      // A name no backend has (from a map, say) keeps the default backend.
+      for (const auto& b : ctx_.worker().backends()) {
+        if (b->name() == v.backend && b->config().mode == Mode::kHttp) be_ = b.get();
+      }
+    }
+  }
+  if (v.kind == RuleVerdict::Kind::kContinue && be_ && !be_->config().rules.http_request.empty()) {
+    v = run_http_rules(be_->config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
+                       false);
+  }
+  if (v.kind != RuleVerdict::Kind::kContinue) {
+    answer_rule(v);
+    return false;
+  }
+  if (req_edit_) {
+    edited_head_ = req_edit_->request_text();
+    size_t scan = 0;
+    if (http::parse_request(edited_head_.data(), edited_head_.size(), edited_head_.size() + 1,
+                            &scan, &h) != http::ParseStatus::kComplete) {
+      log::warning("frontend '%s': the request as rules changed it is not valid HTTP: %s",
+                   fe_.name().c_str(), h.error ? h.error : "?");
+      edited_head_.clear();
+      send_error(500, "PR");
+      return false;
+    }
+    req_method_.assign(h.method);
+  }
+  return true;
+}
+
+void HttpSession::answer_rule(const RuleVerdict& v) {
+  const HttpRule& r = *v.rule;
+  req_in_.consume(req_head_raw_);
+  req_head_raw_ = 0;
+  switch (v.kind) {
+    case RuleVerdict::Kind::kDeny:
+      bump(fe_.counters().local().denied_requests);
+      if (r.body.empty()) {
+        send_error(r.status, "PR");
+      } else {
+        respond(r.status, r.content_type.empty() ? "text/plain" : r.content_type, r.body, {}, "PR");
+      }
+      return;
+    case RuleVerdict::Kind::kReturn:
+      respond(r.status, r.content_type.empty() && !r.body.empty() ? "text/plain" : r.content_type,
+              r.body, {}, "LR");
+      return;
+    case RuleVerdict::Kind::kRedirect:
+      respond(r.status, {}, {}, "Location: " + v.location + "\r\n", "LR");
+      return;
+    case RuleVerdict::Kind::kTarpit:
+      bump(fe_.counters().local().denied_requests);
+      tarpit_rule_ = &r;
+      tarpit_until_ = ctx_.loop().now_ms() + r.delay;
+      phase_ = Phase::kTarpit;
+      return;
+    case RuleVerdict::Kind::kContinue:
+      return;
+  }
+}
+
+bool HttpSession::apply_response_rules(const http::MessageHead& h) {
+  HttpFetch f;
+  f.src = &peer_;
+  f.dst = local_addr();
+  f.res = &h;
+  f.status = h.status;
+  f.vars = &vars_;
+  // The request head is gone by now (it may have left with its body); the
+  // request fetches see nothing in response rules.
+  res_edit_.reset();
+  RuleVerdict v;
+  for (const std::vector<HttpRule>* rules :
+       {be_ ? &be_->config().rules.http_response : nullptr, &fe_.config().rules.http_response}) {
+    if (!rules || rules->empty()) continue;
+    v = run_http_rules(*rules, f, h, &res_edit_, &vars_, &rule_captures_, true);
+    if (v.kind != RuleVerdict::Kind::kContinue) break;
+  }
+  if (v.kind == RuleVerdict::Kind::kContinue) return true;
+  // The server's response is dropped: its connection cannot be reused.
+  const HttpRule& r = *v.rule;
+  res_parsed_ = false;
+  if (v.kind == RuleVerdict::Kind::kDeny) {
+    bump(be_->counters().local().denied_responses);
+    if (r.body.empty()) {
+      send_error(r.status == 403 ? 502 : r.status, "PH");
+    } else {
+      respond(r.status, r.content_type.empty() ? "text/plain" : r.content_type, r.body, {}, "PH");
+    }
+  } else {
+    respond(r.status, r.content_type.empty() && !r.body.empty() ? "text/plain" : r.content_type,
+            r.body, {}, "LR");
+  }
+  return false;
 }
 
 void HttpSession::compute_lb_request(const http::MessageHead& h) {
@@ -604,8 +759,11 @@ void HttpSession::connect_failed(int err) {
 bool HttpSession::build_request_head() {
   http::MessageHead& h = ctx_.scratch_head();
   size_t scan = 0;
-  if (!scratch_fresh_ && http::parse_request(req_in_.data(), req_head_raw_, req_head_raw_ + 1,
-                                             &scan, &h) != http::ParseStatus::kComplete) {
+  // The head as rules left it, else as the client sent it.
+  const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
+  const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
+  if (!scratch_fresh_ && http::parse_request(head_src, head_len, head_len + 1, &scan, &h) !=
+                             http::ParseStatus::kComplete) {
     send_error(400, "PR");
     return false;
   }
@@ -819,26 +977,49 @@ bool HttpSession::parse_response() {
   res_server_keep_alive_ = h.keep_alive() && h.body != http::BodyKind::kUntilClose;
   if (h.body == http::BodyKind::kUntilClose || !req_body_complete_) close_after_response_ = true;
   if (ctx_.draining()) close_after_response_ = true;
+  if ((be_ && !be_->config().rules.http_response.empty()) ||
+      !fe_.config().rules.http_response.empty()) {
+    if (!apply_response_rules(h)) return true;
+  }
 
   res_out_.acquire(ctx_.buffers());
   Buffer& o = res_out_;
   bool ok = true;
   auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
-  // Status line as the server wrote it (without its line ending).
-  std::string_view raw(res_in_.data(), h.head_len);
-  size_t eol = raw.find('\n');
-  std::string_view status_line = raw.substr(0, eol);
-  if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
-  put(status_line);
-  put("\r\n");
   const ConnectionNamed connection_named(h);
-  for (size_t i = 0; i < h.header_count; ++i) {
-    const http::Header& hd = h.headers[i];
-    if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
-    put(hd.name);
-    put(": ");
-    put(hd.value);
+  if (res_edit_) {
+    // Rules changed the response: its head as they left it.
+    const EditableHead& e = *res_edit_;
+    put(e.version_minor ? "HTTP/1.1 " : "HTTP/1.0 ");
+    put(std::to_string(e.status));
+    put(" ");
+    put(e.status == h.status && e.reason.empty() ? h.reason
+        : e.reason.empty()                       ? std::string_view(status_text(e.status).reason)
+                                                 : std::string_view(e.reason));
     put("\r\n");
+    for (const auto& [name, value] : e.headers) {
+      if (is_hop_by_hop(name) || connection_named.has(name)) continue;
+      put(name);
+      put(": ");
+      put(value);
+      put("\r\n");
+    }
+  } else {
+    // Status line as the server wrote it (without its line ending).
+    std::string_view raw(res_in_.data(), h.head_len);
+    size_t eol = raw.find('\n');
+    std::string_view status_line = raw.substr(0, eol);
+    if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
+    put(status_line);
+    put("\r\n");
+    for (size_t i = 0; i < h.header_count; ++i) {
+      const http::Header& hd = h.headers[i];
+      if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
+      put(hd.name);
+      put(": ");
+      put(hd.value);
+      put("\r\n");
+    }
   }
   if (close_after_response_) {
     put("Connection: close\r\n");
@@ -981,6 +1162,13 @@ void HttpSession::reset_transaction() {
   close_after_response_ = false;
   req_method_.clear();
   for (std::string& c : captures_) c.clear();
+  be_ = fe_.default_backend();
+  req_edit_.reset();
+  edited_head_.clear();
+  res_edit_.reset();
+  vars_.clear();
+  rule_captures_.clear();
+  tarpit_rule_ = nullptr;
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
   t_head_ = t_connect_start_ = t_connected_ = t_response_ = -1;
@@ -998,6 +1186,30 @@ void HttpSession::reset_transaction() {
 // --- errors, timeouts, logging -----------------------------------------------
 
 void HttpSession::send_error(int status, const char* term) {
+  // An errorfile of the backend, else of the frontend, else weir's own page.
+  const std::string* custom = nullptr;
+  if (be_) {
+    auto it = be_->config().rules.errorfiles.find(status);
+    if (it != be_->config().rules.errorfiles.end()) custom = &it->second;
+  }
+  if (!custom) {
+    auto it = fe_.config().rules.errorfiles.find(status);
+    if (it != fe_.config().rules.errorfiles.end()) custom = &it->second;
+  }
+  if (custom) {
+    respond(status, "text/html", *custom, "Cache-Control: no-cache\r\n", term);
+    return;
+  }
+  const StatusText& st = status_text(status);
+  char body[512];
+  int blen = std::snprintf(body, sizeof body, "<html><body><h1>%d %s</h1>\n%s\n</body></html>\n",
+                           status, st.reason, st.detail);
+  respond(status, "text/html", std::string(body, static_cast<size_t>(blen)),
+          "Cache-Control: no-cache\r\n", term);
+}
+
+void HttpSession::respond(int status, std::string_view content_type, std::string body,
+                          std::string_view extra_headers, const char* term) {
   if (res_parsed_ && (bytes_out_ > 0 || !res_out_.empty())) {
     // Part of the real response already left: all we can do is close.
     term_[0] = term[0];
@@ -1011,20 +1223,20 @@ void HttpSession::send_error(int status, const char* term) {
   req_out_.release(ctx_.buffers());
   res_out_.acquire(ctx_.buffers());
   res_out_.clear();
-  const StatusText& st = status_text(status);
-  char body[512];
-  int blen = std::snprintf(body, sizeof body, "<html><body><h1>%d %s</h1>\n%s\n</body></html>\n",
-                           status, st.reason, st.detail);
-  char head[256];
-  int hlen = std::snprintf(head, sizeof head,
-                           "HTTP/1.1 %d %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n"
-                           "Content-Type: text/html\r\nConnection: close\r\n\r\n",
-                           status, st.reason, blen);
-  res_out_.append(head, static_cast<size_t>(hlen));
-  if (req_method_ != "HEAD") res_out_.append(body, static_cast<size_t>(blen));
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status).reason +
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!content_type.empty()) head += "Content-Type: " + std::string(content_type) + "\r\n";
+  head += extra_headers;
+  head += "Connection: close\r\n\r\n";
+  if (!res_out_.append(head.data(), head.size())) {
+    destroy();
+    return;
+  }
+  local_body_ = req_method_ == "HEAD" ? std::string() : std::move(body);
+  local_sent_ = 0;
   res_status_ = status;
   res_parsed_ = false;
-  bytes_out_ = res_out_.size();  // logged now, before it is written
+  bytes_out_ = res_out_.size() + local_body_.size();  // logged now, before it is written
   term_[0] = term[0];
   term_[1] = term[1];
   close_after_response_ = true;
@@ -1041,7 +1253,7 @@ void HttpSession::serve_local(int status, std::string_view content_type, std::st
   int hlen = std::snprintf(head, sizeof head,
                            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
                            "Cache-Control: no-cache\r\n",
-                           status, status == 401 ? "Unauthorized" : "OK",
+                           status, status_text(status).reason,
                            static_cast<int>(content_type.size()), content_type.data(), body.size());
   res_out_.append(head, static_cast<size_t>(hlen));
   res_out_.append(extra_headers.data(), extra_headers.size());
@@ -1154,6 +1366,18 @@ void HttpSession::handle_timeout() {
       }
       return;
     }
+    case Phase::kTarpit:
+      if (now >= tarpit_until_ && tarpit_rule_) {
+        const HttpRule* r = tarpit_rule_;
+        tarpit_rule_ = nullptr;
+        if (r->body.empty()) {
+          send_error(r->status, "PT");
+        } else {
+          respond(r->status, r->content_type.empty() ? "text/plain" : r->content_type, r->body, {},
+                  "PT");
+        }
+      }
+      return;
     case Phase::kFlushClose:
     case Phase::kLinger:
       destroy();
@@ -1196,6 +1420,9 @@ void HttpSession::update_timer() {
       break;
     case Phase::kLinger:
       deadline = linger_deadline_;
+      break;
+    case Phase::kTarpit:
+      deadline = tarpit_until_;
       break;
     case Phase::kClosed:
       break;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/address.h"
@@ -12,6 +13,7 @@
 #include "common/timer.h"
 #include "worker/backend.h"
 #include "worker/http_codec.h"
+#include "worker/rules.h"
 #include "worker/session.h"
 #include "worker/stream.h"
 #include "worker/thread_context.h"
@@ -36,6 +38,7 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
     kQueued,       // waiting in a queue for a server slot
     kConnecting,   // a server connection is being established
     kExchange,     // request and response are flowing
+    kTarpit,       // a tarpit rule holds the client until tarpit_until_
     kFlushClose,   // sending a final (often proxy-generated) response, then close
     kLinger,       // response sent and write side shut: discard input until the client closes
     kClosed,       // done; waiting to be destroyed
@@ -86,6 +89,18 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // The request's key for hashing algorithms (lb_req_).
   void compute_lb_request(const http::MessageHead& h);
   void send_error(int status, const char* term);
+  // A response of weir's own (errors, rules), then close.
+  void respond(int status, std::string_view content_type, std::string body,
+               std::string_view extra_headers, const char* term);
+  // http_request rules of the frontend, then of the chosen backend. False when a
+  // rule answered (deny, return, redirect, tarpit); `h` then no longer matters.
+  // A rule that changed the request leaves `h` parsed from the edited head.
+  bool apply_request_rules(http::MessageHead& h);
+  // http_response rules of the backend, then of the frontend. False when a rule
+  // answered instead of the server's response.
+  bool apply_response_rules(const http::MessageHead& h);
+  void answer_rule(const RuleVerdict& v);
+  const SockAddr* local_addr();
   // Answers the request from weir itself (metrics, stats page), then closes the
   // connection. extra_headers: complete header lines, each ending in CRLF.
   void serve_local(int status, std::string_view content_type, std::string body,
@@ -180,6 +195,16 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   bool counted_ = false;  // sessions_current incremented for this request
   int64_t linger_deadline_ = 0;
   std::string local_body_;  // body of a response weir generates itself (kFlushClose)
+
+  // Rules.
+  std::optional<EditableHead> req_edit_;    // the request as rules changed it
+  std::string edited_head_;                 // its text; the server gets this head
+  std::optional<EditableHead> res_edit_;    // the response as rules changed it
+  Vars vars_;                               // set_var
+  std::vector<std::string> rule_captures_;  // capture
+  int64_t tarpit_until_ = 0;
+  const HttpRule* tarpit_rule_ = nullptr;
+  std::optional<SockAddr> local_addr_;
   size_t local_sent_ = 0;
 };
 

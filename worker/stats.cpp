@@ -155,6 +155,8 @@ void fill_traffic(StatRow& row, const CounterTotals& c, const TrafficCounters& t
   set(row, "bin", c.bytes_in);
   set(row, "bout", c.bytes_out);
   set(row, "ereq", c.request_errors);
+  set(row, "dreq", c.denied_requests);
+  set(row, "dresp", c.denied_responses);
   set(row, "rate", c.rate);
   if (http) {
     const char* names[] = {"hrsp_other", "hrsp_1xx", "hrsp_2xx",

@@ -1,5 +1,7 @@
 #include "worker/tcp_session.h"
 
+#include "worker/rules.h"
+
 #include <fcntl.h>
 #include <sys/epoll.h>
 
@@ -26,6 +28,33 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
   if (!ctx.loop().add(raw->streams_[kClient].fd(), kEvents, &raw->handlers_[kClient])) {
     raw->destroy();
     return;
+  }
+  if (!fe.config().rules.tcp_request.empty()) {
+    // tcp_request rules: connection rules, then content rules (which see the
+    // same connection facts until content inspection exists).
+    SockAddr local;
+    local.len = sizeof local.storage;
+    const bool have_local = ::getsockname(raw->streams_[kClient].fd(), local.sa(), &local.len) == 0;
+    HttpFetch f;
+    f.src = &peer;
+    f.dst = have_local ? &local : nullptr;
+    std::string backend;
+    const auto& rules = fe.config().rules.tcp_request;
+    if (!run_tcp_rules(rules, TcpRule::Stage::kConnection, f, &backend)) {
+      bump(fe.counters().local().denied_requests);
+      raw->destroy();  // closed at once, nothing logged
+      return;
+    }
+    if (!run_tcp_rules(rules, TcpRule::Stage::kContent, f, &backend)) {
+      bump(fe.counters().local().denied_requests);
+      raw->finish('P', 'R');
+      return;
+    }
+    if (!backend.empty()) {
+      for (const auto& b : ctx.worker().backends()) {
+        if (b->name() == backend && b->config().mode == Mode::kTcp) raw->be_ = b.get();
+      }
+    }
   }
   if (!raw->be_) {
     raw->finish('S', 'C');
