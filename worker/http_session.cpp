@@ -342,7 +342,8 @@ bool HttpSession::parse_request() {
     return true;
   }
   extend_request_body_window();
-  if (phase_ == Phase::kClosed) return true;
+  // A malformed chunked body already here was answered (400) or closed.
+  if (phase_ != Phase::kWaitRequest) return true;
   if (!fe_.config().metrics_uri.empty() && (req_method_ == "GET" || req_method_ == "HEAD")) {
     std::string_view path = h.target.substr(0, h.target.find('?'));
     if (path == fe_.config().metrics_uri) {
@@ -435,6 +436,8 @@ void HttpSession::extend_request_body_window() {
     req_body_window_ += take;
     if (req_chunks_.failed()) {
       bump(fe_.counters().local().request_errors);
+      fe_.errors().record(peer_text_, req_chunks_.error(), base + take,
+                          std::string_view(req_in_.data(), req_in_.size()));
       if (!req_head_built_ || (req_out_.empty() && !req_sent_)) {
         send_error(400, "PR");
       } else {
