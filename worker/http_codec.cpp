@@ -490,7 +490,7 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
           break;
         }
         if (digits_ == 0) return fail(i, "invalid chunk size");
-        ext_len_ = 0;
+        ext_len_ = 1;  // this byte starts the extensions (or ends the line)
         if (c == ';')
           state_ = State::kExtPreName;
         else if (ws)
@@ -509,79 +509,68 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
       case State::kExtToken:
       case State::kExtQuoted:
       case State::kExtQuotedEsc:
-      case State::kExtAfterQuoted: {
+      case State::kExtAfterQuote: {
+        // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
         if (c == '\r' && state_ != State::kExtQuoted && state_ != State::kExtQuotedEsc) {
-          // The line may end after a complete extension (or a name), not after
-          // bare whitespace, a ';' or a '='.
-          if (state_ != State::kExtName && state_ != State::kExtAfterName &&
-              state_ != State::kExtToken && state_ != State::kExtAfterQuoted) {
+          // The line may end right after a name or a value, nowhere else.
+          if (state_ != State::kExtName && state_ != State::kExtToken &&
+              state_ != State::kExtAfterQuote) {
             return fail(i, "invalid chunk extension");
           }
           state_ = State::kSizeLf;
           break;
         }
         if (++ext_len_ > kMaxChunkExtension) return fail(i, "chunk extension too long");
+        State next = State::kError;
         switch (state_) {
-          case State::kExtBws:
-            if (c == ';')
-              state_ = State::kExtPreName;
-            else if (!ws)
-              return fail(i, "invalid chunk extension");
+          case State::kExtBws:  // whitespace: a ';' must follow
+            next = ws ? state_ : c == ';' ? State::kExtPreName : State::kError;
             break;
           case State::kExtPreName:
-            if (tchar(c))
-              state_ = State::kExtName;
-            else if (!ws)
-              return fail(i, "invalid chunk extension");
+            next = ws ? state_ : tchar(c) ? State::kExtName : State::kError;
             break;
           case State::kExtName:
+            next = tchar(c)   ? state_
+                   : c == '=' ? State::kExtPreValue
+                   : c == ';' ? State::kExtPreName
+                   : ws       ? State::kExtAfterName
+                              : State::kError;
+            break;
           case State::kExtAfterName:
-            if (c == '=')
-              state_ = State::kExtPreValue;
-            else if (c == ';')
-              state_ = State::kExtPreName;
-            else if (ws)
-              state_ = State::kExtAfterName;
-            else if (!tchar(c) || state_ == State::kExtAfterName)
-              return fail(i, "invalid chunk extension");
+            next = ws         ? state_
+                   : c == '=' ? State::kExtPreValue
+                   : c == ';' ? State::kExtPreName
+                              : State::kError;
             break;
           case State::kExtPreValue:
-            if (c == '"')
-              state_ = State::kExtQuoted;
-            else if (tchar(c))
-              state_ = State::kExtToken;
-            else if (!ws)
-              return fail(i, "invalid chunk extension");
+            next = ws         ? state_
+                   : c == '"' ? State::kExtQuoted
+                   : tchar(c) ? State::kExtToken
+                              : State::kError;
             break;
           case State::kExtToken:
-            if (c == ';')
-              state_ = State::kExtPreName;
-            else if (ws)
-              state_ = State::kExtAfterQuoted;
-            else if (!tchar(c))
-              return fail(i, "invalid chunk extension");
+            next = tchar(c)   ? state_
+                   : c == ';' ? State::kExtPreName
+                   : ws       ? State::kExtBws
+                              : State::kError;
             break;
           case State::kExtQuoted:
-            if (c == '"')
-              state_ = State::kExtAfterQuoted;
-            else if (c == '\\')
-              state_ = State::kExtQuotedEsc;
-            else if ((c < 0x20 && c != '\t') || c == 0x7f)
-              return fail(i, "invalid chunk extension");
+            next = c == '"'                               ? State::kExtAfterQuote
+                   : c == '\\'                            ? State::kExtQuotedEsc
+                   : (c < 0x20 && c != '\t') || c == 0x7f ? State::kError
+                                                          : state_;
             break;
           case State::kExtQuotedEsc:
-            if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(i, "invalid chunk extension");
-            state_ = State::kExtQuoted;
+            next = (c < 0x20 && c != '\t') || c == 0x7f ? State::kError : State::kExtQuoted;
             break;
-          case State::kExtAfterQuoted:
-            if (c == ';')
-              state_ = State::kExtPreName;
-            else if (!ws)
-              return fail(i, "invalid chunk extension");
+          case State::kExtAfterQuote:
+            next = c == ';' ? State::kExtPreName : ws ? State::kExtBws : State::kError;
             break;
           default:
             break;
         }
+        if (next == State::kError) return fail(i, "invalid chunk extension");
+        state_ = next;
         break;
       }
       case State::kSizeLf:
@@ -608,14 +597,14 @@ size_t ChunkedWalker::feed(const char* data, size_t len) {
       case State::kTrailerStart:
         if (c == '\r') {
           state_ = State::kFinalLf;
-        } else if (tchar(c)) {
-          state_ = State::kTrailerName;
-          name_len_ = 0;
-          name_[name_len_++] = static_cast<char>(c | 0x20);
-        } else {
-          return fail(i, "invalid trailer field");
+          break;
         }
+        if (!tchar(c)) return fail(i, "invalid trailer field");
+        // Field lines count with their CRLF; the final empty line does not.
         if (++trailer_len_ > kMaxTrailerBytes) return fail(i, "trailer section too large");
+        state_ = State::kTrailerName;
+        name_len_ = 0;
+        name_[name_len_++] = static_cast<char>(c | 0x20);  // tchar: only A-Z change
         break;
       case State::kTrailerName:
         if (++trailer_len_ > kMaxTrailerBytes) return fail(i, "trailer section too large");

@@ -23,9 +23,11 @@ namespace weir::http {
 inline constexpr size_t kMaxHeaders = 1000;
 // Header fields allowed in one head unless the caller says otherwise.
 inline constexpr size_t kDefaultMaxHeaders = 100;
-// Bytes of chunk extensions allowed on one chunk-size line.
+// Bytes of chunk extensions allowed on one chunk-size line: everything between
+// the hex digits and the CRLF.
 inline constexpr size_t kMaxChunkExtension = 1024;
-// Bytes allowed in the trailer section of a chunked body.
+// Bytes allowed in the trailer fields of a chunked body, each line with its
+// CRLF (the final empty line not counted).
 inline constexpr size_t kMaxTrailerBytes = 16384;
 
 enum class ParseStatus {
@@ -133,27 +135,27 @@ class ChunkedWalker {
 
  private:
   enum class State : uint8_t {
-    kSize,            // hex digits of the chunk size
-    kExtBws,          // whitespace before a ';'
-    kExtPreName,      // after ';': whitespace, then an extension name
-    kExtName,         // extension name
-    kExtAfterName,    // whitespace after a name: '=', ';' or CR follows
-    kExtPreValue,     // after '=': whitespace, then a token or a quoted string
-    kExtToken,        // token value
-    kExtQuoted,       // inside a quoted-string value
-    kExtQuotedEsc,    // after a backslash in a quoted string
-    kExtAfterQuoted,  // after the closing quote
-    kSizeLf,          // LF after the size line's CR
-    kData,            // chunk data
-    kDataCr,          // CR after the data
-    kDataLf,          // LF after the data
-    kTrailerStart,    // start of a trailer line (or the final CRLF)
-    kTrailerName,     // trailer field name
-    kTrailerValue,    // trailer field value
-    kTrailerLf,       // LF after a trailer line's CR
-    kFinalLf,         // LF of the final empty line
-    kDone,            // the message is complete
-    kError,           // malformed
+    kSize,           // hex digits of the chunk size
+    kExtBws,         // whitespace after the size or a value: a ';' must follow
+    kExtPreName,     // after ';': whitespace, then an extension name
+    kExtName,        // extension name
+    kExtAfterName,   // whitespace after a name: '=' or ';' must follow
+    kExtPreValue,    // after '=': whitespace, then a token or a quoted string
+    kExtToken,       // token value
+    kExtQuoted,      // inside a quoted-string value
+    kExtQuotedEsc,   // after a backslash in a quoted string
+    kExtAfterQuote,  // after the closing quote
+    kSizeLf,         // LF after the size line's CR
+    kData,           // chunk data
+    kDataCr,         // CR after the data
+    kDataLf,         // LF after the data
+    kTrailerStart,   // start of a trailer line (or the final CRLF)
+    kTrailerName,    // trailer field name
+    kTrailerValue,   // trailer field value
+    kTrailerLf,      // LF after a trailer line's CR
+    kFinalLf,        // LF of the final empty line
+    kDone,           // the message is complete
+    kError,          // malformed
   };
   size_t fail(size_t at, const char* msg) {
     state_ = State::kError;

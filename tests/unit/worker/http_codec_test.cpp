@@ -374,7 +374,8 @@ TEST(ChunkedWalker, RejectsGarbage) {
                           "0x5\r\n", "-5\r\n", "+5\r\n", " 5\r\n", "5 \r\n", "5\t\r\n",
                           // extensions: empty, bad names, bad values, unclosed quote, CTLs
                           "5;\r\n", "5;=a\r\n", "5; a b\r\n", "5;a=\r\n", "5;a=\"b\r\n",
-                          "5;a=b c\r\n", "5;a=\"\x01\"\r\n", "5;a\x01\r\n", "5;a=b\nhello",
+                          "5;a=b c\r\n", "5;a \r\n", "5;a=b \r\n", "5;a=\"b\" \r\n",
+                          "5;a=\"b\"c\r\n", "5;a=\"\x01\"\r\n", "5;a\x01\r\n", "5;a=b\nhello",
                           // trailers: no colon, space before colon, obs-fold, framing fields
                           "0\r\nA\r\n\r\n", "0\r\nA : b\r\n\r\n", "0\r\nA: b\r\n c\r\n\r\n",
                           "0\r\nContent-Length: 5\r\n\r\n", "0\r\ntransfer-encoding: x\r\n\r\n",
@@ -407,6 +408,19 @@ TEST(ChunkedWalker, ExtensionAndTrailerLimits) {
   ChunkedWalker w2;
   w2.feed(ok_ext.data(), ok_ext.size());
   EXPECT_TRUE(w2.done());
+  // Exactly at the limits: extensions of kMaxChunkExtension bytes pass, one more
+  // fails; trailer lines (with their CRLF) of kMaxTrailerBytes pass, one more fails.
+  for (size_t extra : {0, 1}) {
+    std::string e =
+        "5;a=" + std::string(kMaxChunkExtension - 3 + extra, 'x') + "\r\nhello\r\n0\r\n\r\n";
+    ChunkedWalker we;
+    we.feed(e.data(), e.size());
+    EXPECT_EQ(we.done(), extra == 0);
+    std::string t = "0\r\nX: " + std::string(kMaxTrailerBytes - 5 + extra, 'v') + "\r\n\r\n";
+    ChunkedWalker wt;
+    wt.feed(t.data(), t.size());
+    EXPECT_EQ(wt.done(), extra == 0) << (wt.error() ? wt.error() : "");
+  }
   std::string trailers = "0\r\n";
   while (trailers.size() < kMaxTrailerBytes + 1000)
     trailers += "X-T: " + std::string(50, 'v') + "\r\n";
