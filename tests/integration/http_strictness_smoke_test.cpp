@@ -98,8 +98,7 @@ class HttpStrictness : public ::testing::Test {
  protected:
   void SetUp() override {
     ignore_sigpipe();
-    spec_.servers = {origin_.address()};
-    spec_.threads = 1;
+    spec_.servers = {origin_.address()};  // two worker threads (ProxySpec's default)
   }
 
   bool start() {
