@@ -195,6 +195,8 @@ struct FrontendConfig {
   StatsPageConfig stats;    // http mode: the HTML stats page
   Timeouts timeouts;        // client, http_request, http_keep_alive are used here
   RuleSet rules;            // acls are compiled into the rules' conditions
+  // http mode: forward CONNECT requests (else 501) and tunnel after a 2xx answer.
+  bool allow_connect = false;
   SourceMark mark;
 };
 
@@ -332,6 +334,7 @@ struct GlobalConfig {
   std::string pidfile;               // master pid, written at start (the -p flag overrides)
   std::vector<LogSink> logs;         // access-log destinations
   size_t bufsize = 16384;            // size of one I/O buffer; bounds a request/response head
+  size_t max_headers = 100;          // header fields allowed in one head (1..http::kMaxHeaders)
   size_t splice_threshold = 65536;   // tcp mode: switch a direction to splice() after this
   int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
   int max_old_generations = 10;      // draining generations alive at once; oldest forced out

@@ -51,14 +51,17 @@ constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",     "use
                                             "group",         "pidfile",     "log",
                                             "tune",          "timeouts",    "max_old_generations",
                                             "master_socket", "runtime_api", "state_file"};
-constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold"};
+constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold", "max_headers"};
+// The capacity of the HTTP parser's header table (worker/http_codec.h kMaxHeaders).
+constexpr int64_t kMaxHeadersLimit = 1000;
 constexpr std::string_view kLogKeys[] = {"target",  "format",   "address",
                                          "framing", "facility", "tag"};
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor",
                                               "abortonclose"};
 constexpr std::string_view kFrontendKeys[] = {
-    "bind",    "mode",  "maxconn", "default_backend", "forwardfor",    "log",         "timeouts",
-    "metrics", "stats", "acls",    "http_request",    "http_response", "tcp_request", "errorfiles"};
+    "bind",         "mode",          "maxconn",     "default_backend", "forwardfor",
+    "log",          "timeouts",      "metrics",     "stats",           "acls",
+    "http_request", "http_response", "tcp_request", "errorfiles",      "allow_connect"};
 constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_version"};
 constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
 constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
@@ -341,6 +344,11 @@ void Loader::load_global(const YamlNode& node) {
     if (const YamlNode* s = tune.get("splice_threshold")) {
       if (const auto n = size_value(*s, "global.tune: splice_threshold", 0, SIZE_MAX)) {
         global.splice_threshold = *n;
+      }
+    }
+    if (const YamlNode* m = tune.get("max_headers")) {
+      if (const auto n = int_value(*m, "global.tune: max_headers", 1, kMaxHeadersLimit)) {
+        global.max_headers = static_cast<size_t>(*n);
       }
     }
   }
@@ -1317,6 +1325,14 @@ void Loader::load_frontend(const Field& field) {
   }
   load_rules(fields, label, frontend.mode, mode_known, static_cast<int>(config_.frontends.size()),
              frontend.rules);
+  if (const YamlNode* v = fields.get("allow_connect")) {
+    if (const auto b = bool_value(*v, label + ": allow_connect")) {
+      frontend.allow_connect = *b;
+      if (*b && mode_known && frontend.mode == Mode::kTcp) {
+        warn(v->mark, label + ": allow_connect has no effect in tcp mode");
+      }
+    }
+  }
   if (const YamlNode* v = fields.get("metrics")) {
     // "/metrics" or {uri: /metrics}
     const YamlNode* uri = v;

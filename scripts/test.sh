@@ -3,8 +3,9 @@
 #   1. checks formatting (clang-format) of weir's C++ sources,
 #   2. builds release with g++ (warnings are errors) and runs every test (ctest),
 #   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the
-#      parsers, builds with ThreadSanitizer and runs the tests labelled "sanitize"
-#      there, then runs the unit and "sanitize" tests under ASan+UBSan.
+#      parsers (scripts/fuzz.sh: every seed replayed, then FUZZ_SECONDS=30 per target),
+#      builds with ThreadSanitizer and runs the tests labelled "sanitize" there, then
+#      runs the unit and "sanitize" tests under ASan+UBSan.
 # Prints the duration of each stage. Exit status is non-zero if anything fails.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,16 +40,10 @@ stage "sanitizer build (clang, ASan+UBSan)"
 CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DWEIR_SANITIZE=ON -DWEIR_TESTS=ON -DWEIR_BENCH=OFF -DWEIR_FUZZ=ON >/dev/null
 ninja -C build-asan -j"$JOBS" weir weir-origin weir_unit_tests weir_integration_smoke_tests \
-  weir_fuzz_http weir_fuzz_config
+  weir_fuzz_request weir_fuzz_response weir_fuzz_chunked weir_fuzz_config
 
-stage "fuzzing (libFuzzer, ${FUZZ_SECONDS:-30} s per parser)"
-for target in http config; do
-  corpus=$(mktemp -d)
-  cp tests/fuzz/corpus/$target/* "$corpus"/
-  ./build-asan/tests/weir_fuzz_$target -max_total_time="${FUZZ_SECONDS:-30}" -timeout=10 \
-    -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
-  rm -rf "$corpus"
-done
+stage "fuzzing (libFuzzer: replay each seed corpus, then ${FUZZ_SECONDS:-30} s per target)"
+FUZZ_BUILD=build-asan FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash scripts/fuzz.sh
 
 stage "thread sanitizer build (clang, TSan) and its tests (label sanitize)"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \

@@ -48,7 +48,7 @@ constexpr StatusText kGenerated[] = {
     {413, "Content Too Large", "The request is too large."},
     {425, "Too Early", "The request came too early."},
     {429, "Too Many Requests", "Too many requests: try again later."},
-    {501, "Not Implemented", "This request is not supported."},
+    {501, "Not Implemented", "This request method is not supported here."},
     {502, "Bad Gateway", "The server returned an invalid or incomplete response."},
     {503, "Service Unavailable", "No server is available to handle this request."},
     {504, "Gateway Timeout", "The server did not respond in time."},
@@ -61,11 +61,52 @@ const StatusText& status_text(int status) {
   return kOther;
 }
 
+// Removed from every forwarded message (RFC 9110 7.6.1). Trailer stays: the
+// trailers it announces are forwarded with the chunked body.
 bool is_hop_by_hop(std::string_view name) {
   return http::iequals(name, "connection") || http::iequals(name, "keep-alive") ||
          http::iequals(name, "proxy-connection") || http::iequals(name, "upgrade") ||
-         http::iequals(name, "te") || http::iequals(name, "trailer") ||
-         http::iequals(name, "proxy-authenticate");
+         http::iequals(name, "te") || http::iequals(name, "proxy-authenticate");
+}
+
+// Fields a Connection header may not remove: dropping the framing, the Host or
+// weir's own X-Forwarded-For on a client's say-so would let it smuggle a body
+// past the server or hide its address.
+bool protected_from_connection(std::string_view name) {
+  return http::iequals(name, "content-length") || http::iequals(name, "transfer-encoding") ||
+         http::iequals(name, "host") || http::iequals(name, "x-forwarded-for");
+}
+
+// Writes a framing header in one canonical form instead of copying it: the
+// parsed Content-Length in decimal; every Transfer-Encoding header merged into
+// one list (written at the first one, `*te_done` then set). Returns false when
+// `hd` is not a framing header.
+template <typename Put>
+bool put_framing(const http::MessageHead& h, const http::Header& hd, bool* te_done, Put& put) {
+  if (http::iequals(hd.name, "content-length")) {
+    char num[24];
+    int n =
+        std::snprintf(num, sizeof num, "%llu", static_cast<unsigned long long>(h.content_length));
+    put("Content-Length: ");
+    put(std::string_view(num, static_cast<size_t>(n)));
+    put("\r\n");
+    return true;
+  }
+  if (!http::iequals(hd.name, "transfer-encoding")) return false;
+  if (*te_done) return true;
+  *te_done = true;
+  put("Transfer-Encoding: ");
+  bool first = true;
+  for (size_t i = 0; i < h.header_count; ++i) {
+    if (!http::iequals(h.headers[i].name, "transfer-encoding")) continue;
+    http::for_each_list_element(h.headers[i].value, [&](std::string_view tok) {
+      if (!first) put(", ");
+      first = false;
+      put(http::iequals(tok, "chunked") ? std::string_view("chunked") : tok);
+    });
+  }
+  put("\r\n");
+  return true;
 }
 
 // The header names listed in the message's Connection headers (other than
@@ -83,7 +124,7 @@ class ConnectionNamed {
         while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
         while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
         if (!tok.empty() && !http::iequals(tok, "close") && !http::iequals(tok, "keep-alive") &&
-            !http::iequals(tok, "upgrade") && count_ < kMax) {
+            !http::iequals(tok, "upgrade") && !protected_from_connection(tok) && count_ < kMax) {
           names_[count_++] = tok;
         }
         if (comma == std::string_view::npos) break;
@@ -211,6 +252,8 @@ void HttpSession::run() {
     progress |= write_client();
     if (phase_ == Phase::kClosed) return;
     progress |= check_transaction_end();
+    if (phase_ == Phase::kClosed) return;
+    progress |= pump_tunnel();
     if (!progress) break;
   }
   if (phase_ != Phase::kClosed) update_timer();
@@ -287,8 +330,8 @@ bool HttpSession::parse_request() {
   if (phase_ != Phase::kWaitRequest || req_in_.empty()) return false;
   http::MessageHead& h = ctx_.scratch_head();
   size_t max_head = req_in_.capacity();
-  http::ParseStatus st =
-      http::parse_request(req_in_.data(), req_in_.size(), max_head, &req_scan_, &h);
+  http::ParseStatus st = http::parse_request(req_in_.data(), req_in_.size(), max_head, &req_scan_,
+                                             &h, ctx_.worker().config().global.max_headers);
   if (st == http::ParseStatus::kIncomplete) return false;
   t_head_ = ctx_.loop().now_ms();
   if (st == http::ParseStatus::kError) {
@@ -324,8 +367,15 @@ bool HttpSession::parse_request() {
     }
   }
   if (!req_keep_alive_ || ctx_.draining()) close_after_response_ = true;
+  req_connect_ = h.method == "CONNECT";
+  if (req_connect_ && !fe_.config().allow_connect) {
+    req_in_.clear();
+    send_error(501, "PR");  // weir is not a forward proxy unless told so
+    return true;
+  }
   extend_request_body_window();
-  if (phase_ == Phase::kClosed) return true;
+  // A malformed chunked body already here was answered (400) or closed.
+  if (phase_ != Phase::kWaitRequest) return true;
   if (!fe_.config().rules.http_request.empty() ||
       (be_ && !be_->config().rules.http_request.empty())) {
     if (!apply_request_rules(h)) return true;
@@ -416,7 +466,8 @@ bool HttpSession::apply_request_rules(http::MessageHead& h) {
     edited_head_ = req_edit_->request_text();
     size_t scan = 0;
     if (http::parse_request(edited_head_.data(), edited_head_.size(), edited_head_.size() + 1,
-                            &scan, &h) != http::ParseStatus::kComplete) {
+                            &scan, &h, ctx_.worker().config().global.max_headers) !=
+        http::ParseStatus::kComplete) {
       log::warning("frontend '%s': the request as rules changed it is not valid HTTP: %s",
                    fe_.name().c_str(), h.error ? h.error : "?");
       edited_head_.clear();
@@ -540,6 +591,8 @@ void HttpSession::extend_request_body_window() {
     req_body_window_ += take;
     if (req_chunks_.failed()) {
       bump(fe_.counters().local().request_errors);
+      fe_.errors().record(peer_text_, req_chunks_.error(), base + take,
+                          std::string_view(req_in_.data(), req_in_.size()));
       if (!req_head_built_ || (req_out_.empty() && !req_sent_)) {
         send_error(400, "PR");
       } else {
@@ -762,7 +815,8 @@ bool HttpSession::build_request_head() {
   // The head as rules left it, else as the client sent it.
   const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
   const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
-  if (!scratch_fresh_ && http::parse_request(head_src, head_len, head_len + 1, &scan, &h) !=
+  if (!scratch_fresh_ && http::parse_request(head_src, head_len, head_len + 1, &scan, &h,
+                                             ctx_.worker().config().global.max_headers) !=
                              http::ParseStatus::kComplete) {
     send_error(400, "PR");
     return false;
@@ -777,8 +831,10 @@ bool HttpSession::build_request_head() {
   put(h.target);
   put(h.version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
   const ConnectionNamed connection_named(h);
+  bool te_done = false;
   for (size_t i = 0; i < h.header_count; ++i) {
     const http::Header& hd = h.headers[i];
+    if (put_framing(h, hd, &te_done, put)) continue;
     if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
     if (fe_.config().forwardfor && http::iequals(hd.name, "x-forwarded-for")) {
       // Extend the client's list with the address that connected to us.
@@ -806,8 +862,16 @@ bool HttpSession::build_request_head() {
     put(peer_.host_string());
     put("\r\n");
   }
-  // Ask for a persistent server connection whatever the client does.
-  if (h.version_minor == 0) put("Connection: keep-alive\r\n");
+  // A WebSocket handshake keeps its Upgrade (only "websocket": weir cannot
+  // tunnel what it does not know); anything else asks for a persistent server
+  // connection whatever the client does.
+  req_upgrade_ = h.version_minor == 1 && h.conn_upgrade && h.upgrade_websocket &&
+                 h.method == "GET" && h.body == http::BodyKind::kNone;
+  if (req_upgrade_) {
+    put("Connection: upgrade\r\nUpgrade: websocket\r\n");
+  } else if (h.version_minor == 0) {
+    put("Connection: keep-alive\r\n");
+  }
   put("\r\n");
   if (!ok) {
     send_error(400, "PR");
@@ -919,8 +983,9 @@ bool HttpSession::parse_response() {
     return false;
   }
   http::MessageHead& h = ctx_.scratch_head();
-  http::ParseStatus st = http::parse_response(res_in_.data(), res_in_.size(), res_in_.capacity(),
-                                              &res_scan_, req_method_, &h);
+  http::ParseStatus st =
+      http::parse_response(res_in_.data(), res_in_.size(), res_in_.capacity(), &res_scan_,
+                           req_method_, &h, ctx_.worker().config().global.max_headers);
   if (st == http::ParseStatus::kIncomplete) {
     if (s_eof_) {
       bump(be_->counters().local().response_errors);
@@ -941,9 +1006,12 @@ bool HttpSession::parse_response() {
     return true;
   }
   res_scan_ = 0;
-  if (h.status >= 100 && h.status < 200) {
+  // A 101 to the WebSocket upgrade weir forwarded, or a 2xx to an allowed
+  // CONNECT: the response is relayed, then the connection becomes a tunnel.
+  const bool switching = h.status == 101 && req_upgrade_ && h.upgrade_websocket;
+  if (h.status >= 100 && h.status < 200 && !switching) {
     if (h.status == 101) {
-      // We never forward Upgrade, so a switch of protocols is a server error.
+      // Only a forwarded WebSocket upgrade may switch protocols.
       send_error(502, "PH");
       return true;
     }
@@ -977,8 +1045,9 @@ bool HttpSession::parse_response() {
   res_server_keep_alive_ = h.keep_alive() && h.body != http::BodyKind::kUntilClose;
   if (h.body == http::BodyKind::kUntilClose || !req_body_complete_) close_after_response_ = true;
   if (ctx_.draining()) close_after_response_ = true;
-  if ((be_ && !be_->config().rules.http_response.empty()) ||
-      !fe_.config().rules.http_response.empty()) {
+  tunnel_pending_ = switching || (req_connect_ && h.status / 100 == 2);
+  if (!tunnel_pending_ && ((be_ && !be_->config().rules.http_response.empty()) ||
+                           !fe_.config().rules.http_response.empty())) {
     if (!apply_response_rules(h)) return true;
   }
 
@@ -987,8 +1056,18 @@ bool HttpSession::parse_response() {
   bool ok = true;
   auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
   const ConnectionNamed connection_named(h);
+  bool te_done = false;
+  auto put_header = [&](const http::Header& hd) {
+    if (put_framing(h, hd, &te_done, put)) return;
+    if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) return;
+    put(hd.name);
+    put(": ");
+    put(hd.value);
+    put("\r\n");
+  };
   if (res_edit_) {
-    // Rules changed the response: its head as they left it.
+    // Rules changed the response: its head as they left it (rules cannot touch
+    // the framing headers).
     const EditableHead& e = *res_edit_;
     put(e.version_minor ? "HTTP/1.1 " : "HTTP/1.0 ");
     put(std::to_string(e.status));
@@ -997,13 +1076,7 @@ bool HttpSession::parse_response() {
         : e.reason.empty()                       ? std::string_view(status_text(e.status).reason)
                                                  : std::string_view(e.reason));
     put("\r\n");
-    for (const auto& [name, value] : e.headers) {
-      if (is_hop_by_hop(name) || connection_named.has(name)) continue;
-      put(name);
-      put(": ");
-      put(value);
-      put("\r\n");
-    }
+    for (const auto& [name, value] : e.headers) put_header(http::Header{name, value});
   } else {
     // Status line as the server wrote it (without its line ending).
     std::string_view raw(res_in_.data(), h.head_len);
@@ -1012,16 +1085,13 @@ bool HttpSession::parse_response() {
     if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
     put(status_line);
     put("\r\n");
-    for (size_t i = 0; i < h.header_count; ++i) {
-      const http::Header& hd = h.headers[i];
-      if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
-      put(hd.name);
-      put(": ");
-      put(hd.value);
-      put("\r\n");
-    }
+    for (size_t i = 0; i < h.header_count; ++i) put_header(h.headers[i]);
   }
-  if (close_after_response_) {
+  if (switching) {
+    put("Connection: upgrade\r\nUpgrade: websocket\r\n");
+  } else if (tunnel_pending_) {
+    // CONNECT: nothing to add, the tunnel follows the blank line.
+  } else if (close_after_response_) {
     put("Connection: close\r\n");
   } else if (req_minor_ == 0) {
     put("Connection: keep-alive\r\n");
@@ -1114,6 +1184,10 @@ void HttpSession::release_slot() {
 }
 
 void HttpSession::finish_transaction() {
+  if (tunnel_pending_) {
+    start_tunnel();
+    return;
+  }
   bool reusable = res_server_keep_alive_ && req_sent_ && res_in_.empty() && !s_eof_;
   if (reusable && s_readable_) {
     // Bytes may wait beyond the response: a server that sends more than it was
@@ -1146,6 +1220,7 @@ void HttpSession::reset_transaction() {
   req_body_complete_ = false;
   req_sent_ = false;
   req_head_built_ = false;
+  req_upgrade_ = req_connect_ = tunnel_pending_ = false;
   server_ = nullptr;
   srv_reused_ = false;
   s_readable_ = s_writable_ = s_eof_ = false;
@@ -1378,6 +1453,13 @@ void HttpSession::handle_timeout() {
         }
       }
       return;
+    case Phase::kTunnel:
+      // Nothing moved either way for `tunnel_timeout()`.
+      term_[0] = 'c';
+      term_[1] = 'D';
+      log_transaction();
+      destroy();
+      return;
     case Phase::kFlushClose:
     case Phase::kLinger:
       destroy();
@@ -1414,6 +1496,9 @@ void HttpSession::update_timer() {
       if (!req_body_complete_ || (!c_writable_ && (!res_out_.empty() || res_body_window_))) {
         consider(c_last_activity_, fe_to_.client);
       }
+      break;
+    case Phase::kTunnel:
+      consider(std::max(c_last_activity_, s_last_activity_), tunnel_timeout());
       break;
     case Phase::kFlushClose:
       consider(c_last_activity_, fe_to_.client ? fe_to_.client : kLingerMs);
@@ -1472,8 +1557,8 @@ void HttpSession::kill() {
 }
 
 std::string HttpSession::describe(int64_t now_ms) const {
-  static const char* kPhases[] = {"wait_request", "queued", "connecting", "exchange",
-                                  "closing",      "linger", "closed"};
+  static const char* kPhases[] = {"wait_request", "queued",  "connecting", "exchange",
+                                  "tunnel",       "closing", "linger",     "closed"};
   std::string out =
       "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() + " src=" + peer_text_;
   out += " backend=" + (be_ ? be_->name() : std::string("-"));

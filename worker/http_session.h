@@ -1,7 +1,9 @@
 #pragma once
 // One client connection in http mode: reads requests (keep-alive, pipelined),
 // sends each to a server chosen by the backend (reusing idle server
-// connections), relays the response, and logs one line per request.
+// connections), relays the response, and logs one line per request. A
+// WebSocket upgrade (101) or an allowed CONNECT (2xx) turns the connection
+// into a tunnel (http_tunnel.cpp) until either side closes.
 
 #include <cstdint>
 #include <memory>
@@ -39,6 +41,7 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
     kConnecting,   // a server connection is being established
     kExchange,     // request and response are flowing
     kTarpit,       // a tarpit rule holds the client until tarpit_until_
+    kTunnel,       // after 101 Switching Protocols or a CONNECT's 2xx: bytes both ways
     kFlushClose,   // sending a final (often proxy-generated) response, then close
     kLinger,       // response sent and write side shut: discard input until the client closes
     kClosed,       // done; waiting to be destroyed
@@ -67,6 +70,12 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   bool parse_response();
   bool write_client();
   bool check_transaction_end();
+  // Tunnel mode (http_tunnel.cpp): moves bytes both ways; true on progress.
+  bool pump_tunnel();
+  void start_tunnel();
+  // The timeout of an established tunnel: the backend's `tunnel`, else the
+  // shorter of client and server.
+  int64_t tunnel_timeout() const;
 
   void begin_server_attempt();
   void connect_done();
@@ -147,7 +156,10 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   bool req_body_complete_ = false;  // every body byte has entered the window
   bool req_sent_ = false;           // head and whole body written to the server
   bool req_head_built_ = false;
-  bool scratch_fresh_ = false;  // the thread's scratch head holds this request's parse
+  bool req_upgrade_ = false;     // a WebSocket upgrade was forwarded with this request
+  bool req_connect_ = false;     // this request is an (allowed) CONNECT
+  bool tunnel_pending_ = false;  // the response switches to a tunnel once it is sent
+  bool scratch_fresh_ = false;   // the thread's scratch head holds this request's parse
 
   // Server side.
   Server* server_ = nullptr;
@@ -206,6 +218,9 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   const HttpRule* tarpit_rule_ = nullptr;
   std::optional<SockAddr> local_addr_;
   size_t local_sent_ = 0;
+  // Tunnel: the FIN of one side was passed on to the other.
+  bool tun_client_shut_ = false;  // client -> server direction finished
+  bool tun_server_shut_ = false;  // server -> client direction finished
 };
 
 }  // namespace weir

@@ -20,6 +20,7 @@ std::string proxy_yaml(ProxySpec& spec) {
   y += "    default_backend: be\n";
   y += std::string("    forwardfor: ") + (spec.forwardfor ? "true" : "false") + "\n";
   if (!spec.frontend_timeouts.empty()) y += "    timeouts: {" + spec.frontend_timeouts + "}\n";
+  y += spec.frontend_extra;
   y += "backends:\n";
   y += "  be:\n";
   y += "    mode: " + spec.mode + "\n";
