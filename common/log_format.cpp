@@ -1,5 +1,7 @@
 #include "common/log_format.h"
 
+#include "common/condition.h"
+
 #include <cctype>
 
 namespace weir::logfmt {
@@ -30,7 +32,7 @@ constexpr Name kNames[] = {
     {"HV", Var::kVersion},   {"f", Var::kFrontend},     {"b", Var::kBackend},
     {"s", Var::kServer},     {"t", Var::kAcceptDate},   {"T", Var::kAcceptIso},
     {"B", Var::kBytesOut},   {"U", Var::kBytesIn},      {"r", Var::kRequest},
-    {"H", Var::kHostname},
+    {"H", Var::kHostname},   {"hr", Var::kCaptures},
 };
 
 bool header_char(char c) {
@@ -90,6 +92,36 @@ std::optional<Template> parse(std::string_view format, std::string* error, size_
       if (slot == t.headers.size()) t.headers.push_back(lower);
       flush_literal();
       t.tokens.push_back({Var::kReqHeader, lower, slot});
+      i += 1 + close + 1;
+      continue;
+    }
+    if (rest.substr(0, 1) == "[") {
+      // %[sample]: checked with the condition language's own parser.
+      int depth = 0;
+      size_t close = 1;
+      for (; close < rest.size(); ++close) {
+        if (rest[close] == '(') ++depth;
+        if (rest[close] == ')') --depth;
+        if (rest[close] == ']' && depth == 0) break;
+      }
+      if (close >= rest.size()) {
+        *error = "missing ']' after %[";
+        *error_offset = at;
+        return std::nullopt;
+      }
+      std::string expr(rest.substr(1, close - 1));
+      cond::FileCache files;
+      cond::ParseError pe;
+      if (!cond::parse_sample(expr, files, &pe)) {
+        *error = "%[" + expr + "]: " + pe.message;
+        *error_offset = at + 2 + pe.offset;
+        return std::nullopt;
+      }
+      size_t slot = 0;
+      while (slot < t.samples.size() && t.samples[slot] != expr) ++slot;
+      if (slot == t.samples.size()) t.samples.push_back(expr);
+      flush_literal();
+      t.tokens.push_back({Var::kSample, expr, slot});
       i += 1 + close + 1;
       continue;
     }

@@ -52,18 +52,22 @@ enum class Var : unsigned char {
   kPid,           // %pid
   kHostname,      // %H
   kMode,          // %mode: http or tcp
+  kSample,        // %[fetch,converter...]: any fetch of the condition language
+  kCaptures,      // %hr: the values kept by capture rules, as {a|b}
 };
 
 struct Token {
   Var var = Var::kLiteral;
   std::string text;  // the literal, or the header name of %hr{...} (lower-case)
-  size_t slot = 0;   // %hr: index into the captured request headers
+  size_t slot = 0;   // %hr{}: index into headers; %[]: index into samples
 };
 
 struct Template {
   std::vector<Token> tokens;
   // Lower-case names of the request headers %hr{} prints, in slot order.
   std::vector<std::string> headers;
+  // The sample expressions %[...] prints, in slot order (as written).
+  std::vector<std::string> samples;
 };
 
 // Parses a format string. On error returns nullopt, sets *error to a one-line

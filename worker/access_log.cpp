@@ -125,6 +125,21 @@ int nonblocking_pipe(int fd) {
   return ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 }
 
+// For each name of a format: its index in the worker-wide list (added when new).
+std::vector<size_t> slot_map(const std::vector<std::string>& names,
+                             std::vector<std::string>* all) {
+  std::vector<size_t> map;
+  for (const std::string& n : names) {
+    auto it = std::find(all->begin(), all->end(), n);
+    if (it == all->end()) {
+      all->push_back(n);
+      it = all->end() - 1;
+    }
+    map.push_back(static_cast<size_t>(it - all->begin()));
+  }
+  return map;
+}
+
 std::vector<size_t> capture_map(const logfmt::Template& t, std::vector<std::string>* captures) {
   std::vector<size_t> map;
   for (const std::string& h : t.headers) {
@@ -160,6 +175,7 @@ const std::string& AccessLogWriter::date_for(int64_t epoch_ms) {
 
 void AccessLogWriter::format_template(const logfmt::Template& t,
                                       const std::vector<size_t>& capture_map,
+                                      const std::vector<size_t>& sample_map,
                                       const AccessLogEntry& e, std::string& out) {
   using logfmt::Var;
   auto timer = [&out](int64_t v) { append_int(out, v); };
@@ -321,6 +337,30 @@ void AccessLogWriter::format_template(const logfmt::Template& t,
       case Var::kMode:
         out += e.http ? "http" : "tcp";
         break;
+      case Var::kSample: {
+        std::string_view v;
+        if (e.samples && tok.slot < sample_map.size() && sample_map[tok.slot] < e.samples->size()) {
+          v = (*e.samples)[sample_map[tok.slot]];
+        }
+        if (v.empty()) {
+          out += '-';
+        } else {
+          append_sanitized(out, v);
+        }
+        break;
+      }
+      case Var::kCaptures:
+        if (!e.rule_captures || e.rule_captures->empty()) {
+          out += '-';
+        } else {
+          out += '{';
+          for (size_t k = 0; k < e.rule_captures->size(); ++k) {
+            if (k) out += '|';
+            append_sanitized(out, (*e.rule_captures)[k]);
+          }
+          out += '}';
+        }
+        break;
     }
   }
 }
@@ -430,9 +470,9 @@ void AccessLogWriter::log(const AccessLogEntry& e) {
     if (sink.config.format == LogFormat::kJson) {
       format_json(e, line_);
     } else if (e.http) {
-      format_template(sink.http_format, sink.http_capture_map, e, line_);
+      format_template(sink.http_format, sink.http_capture_map, sink.http_sample_map, e, line_);
     } else {
-      format_template(sink.tcp_format, sink.tcp_capture_map, e, line_);
+      format_template(sink.tcp_format, sink.tcp_capture_map, sink.tcp_sample_map, e, line_);
     }
     line_ += '\n';
     std::string& p = pending_[i];
@@ -615,7 +655,8 @@ bool open_sink(const LogSink& s, AccessLogSink* sink, std::string* error) {
 }  // namespace
 
 bool open_access_log_sinks(const GlobalConfig& g, std::vector<AccessLogSink>* sinks,
-                           std::vector<std::string>* captures, std::string* error) {
+                           std::vector<std::string>* captures, std::vector<std::string>* samples,
+                           std::string* error) {
   for (const LogSink& s : g.logs) {
     AccessLogSink sink;
     if (!open_sink(s, &sink, error)) return false;
@@ -637,6 +678,8 @@ bool open_access_log_sinks(const GlobalConfig& g, std::vector<AccessLogSink>* si
     if (s.format != LogFormat::kJson) {
       sink.http_capture_map = capture_map(sink.http_format, captures);
       sink.tcp_capture_map = capture_map(sink.tcp_format, captures);
+      sink.http_sample_map = slot_map(sink.http_format.samples, samples);
+      sink.tcp_sample_map = slot_map(sink.tcp_format.samples, samples);
     }
     sinks->push_back(std::move(sink));
   }

@@ -55,6 +55,10 @@ struct AccessLogEntry {
   // http only: values of the request headers named by %hr{} in any format, in
   // the order of Worker::log_captures() ("" when absent).
   const std::vector<std::string>* captures = nullptr;
+  // Values of the %[...] samples of any format, in the order of
+  // Worker::log_samples() ("" when absent), and the values of capture rules.
+  const std::vector<std::string>* samples = nullptr;
+  const std::vector<std::string>* rule_captures = nullptr;
   bool http = true;
 };
 
@@ -80,6 +84,9 @@ struct AccessLogSink {
   // For each %hr slot of http_format and tcp_format: its index in the captures.
   std::vector<size_t> http_capture_map;
   std::vector<size_t> tcp_capture_map;
+  // For each %[] slot of http_format and tcp_format: its index in the samples.
+  std::vector<size_t> http_sample_map;
+  std::vector<size_t> tcp_sample_map;
   std::string hostname;  // syslog header
   std::string name;
   std::unique_ptr<AccessLogSinkState> state = std::make_unique<AccessLogSinkState>();
@@ -99,6 +106,7 @@ class AccessLogWriter {
 
  private:
   void format_template(const logfmt::Template& t, const std::vector<size_t>& capture_map,
+                       const std::vector<size_t>& sample_map,
                        const AccessLogEntry& e, std::string& out);
   void format_json(const AccessLogEntry& e, std::string& out);
   void syslog_header(const AccessLogSink& sink, std::string& out);
@@ -119,7 +127,8 @@ class AccessLogWriter {
 // *error set. A syslog socket that cannot be reached now is not an error: its
 // lines are dropped and counted until it can.
 bool open_access_log_sinks(const GlobalConfig& g, std::vector<AccessLogSink>* sinks,
-                           std::vector<std::string>* captures, std::string* error);
+                           std::vector<std::string>* captures, std::vector<std::string>* samples,
+                           std::string* error);
 
 // Re-opens the log files (after logrotate moved them) and re-connects Unix syslog
 // sockets; the same file descriptor numbers keep being used, so threads writing

@@ -379,6 +379,8 @@ bool HttpSession::parse_request() {
   if (!fe_.config().rules.http_request.empty() ||
       (be_ && !be_->config().rules.http_request.empty())) {
     if (!apply_request_rules(h)) return true;
+  } else if (!ctx_.worker().log_samples().empty()) {
+    eval_log_samples(LogStage::kRequest, &h, nullptr);
   }
   if (!fe_.config().metrics_uri.empty() && (req_method_ == "GET" || req_method_ == "HEAD")) {
     std::string_view path = h.target.substr(0, h.target.find('?'));
@@ -436,6 +438,32 @@ const SockAddr* HttpSession::local_addr() {
   return &*local_addr_;
 }
 
+void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
+                                   const http::MessageHead* res) {
+  const auto& samples = ctx_.worker().log_samples();
+  sample_values_.resize(samples.size());
+  HttpFetch f;
+  f.src = &peer_;
+  f.dst = local_addr();
+  f.req = req;
+  f.req_edit = req && req_edit_ ? &*req_edit_ : nullptr;
+  f.res = res;
+  f.res_edit = res && res_edit_ ? &*res_edit_ : nullptr;
+  f.status = res ? (res_edit_ ? res_edit_->status : res->status) : res_status_;
+  f.vars = &vars_;
+  f.req_len = req ? req->head_len : 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const cond::FetchSpec& fs = samples[i].fetch;
+    // Request fetches when the request is there, response ones with the
+    // response; the rest (addresses, variables, status) when the line is written.
+    const LogStage when = fs.response_only() && fs.fetch != cond::Fetch::kStatus ? LogStage::kResponse
+                          : fs.http_only() && !fs.response_only()             ? LogStage::kRequest
+                                                                               : LogStage::kLog;
+    if (when != stage) continue;
+    sample_values_[i] = samples[i].evaluate(f).value_or(std::string());
+  }
+}
+
 bool HttpSession::apply_request_rules(http::MessageHead& h) {
   HttpFetch f;
   f.src = &peer_;
@@ -458,6 +486,7 @@ bool HttpSession::apply_request_rules(http::MessageHead& h) {
     v = run_http_rules(be_->config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
                        false);
   }
+  if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kRequest, &h, nullptr);
   if (v.kind != RuleVerdict::Kind::kContinue) {
     answer_rule(v);
     return false;
@@ -1050,6 +1079,7 @@ bool HttpSession::parse_response() {
                            !fe_.config().rules.http_response.empty())) {
     if (!apply_response_rules(h)) return true;
   }
+  if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kResponse, nullptr, &h);
 
   res_out_.acquire(ctx_.buffers());
   Buffer& o = res_out_;
@@ -1243,6 +1273,7 @@ void HttpSession::reset_transaction() {
   res_edit_.reset();
   vars_.clear();
   rule_captures_.clear();
+  for (std::string& v : sample_values_) v.clear();
   tarpit_rule_ = nullptr;
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
@@ -1389,6 +1420,11 @@ void HttpSession::log_transaction() {
   e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
   e.request_line = request_line_;
   e.captures = &captures_;
+  if (!ctx_.worker().log_samples().empty()) {
+    eval_log_samples(LogStage::kLog, nullptr, nullptr);
+    e.samples = &sample_values_;
+  }
+  e.rule_captures = &rule_captures_;
   fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
   e.http = true;
   ctx_.access_log().log(e);

@@ -109,6 +109,11 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // answered instead of the server's response.
   bool apply_response_rules(const http::MessageHead& h);
   void answer_rule(const RuleVerdict& v);
+  // Fills sample_values_ for the %[...] of access-log formats, each at the
+  // moment its fetch has a value.
+  enum class LogStage { kRequest, kResponse, kLog };
+  void eval_log_samples(LogStage stage, const http::MessageHead* req,
+                        const http::MessageHead* res);
   const SockAddr* local_addr();
   // Answers the request from weir itself (metrics, stats page), then closes the
   // connection. extra_headers: complete header lines, each ending in CRLF.
@@ -217,6 +222,7 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   int64_t tarpit_until_ = 0;
   const HttpRule* tarpit_rule_ = nullptr;
   std::optional<SockAddr> local_addr_;
+  std::vector<std::string> sample_values_;  // log samples, Worker::log_samples() order
   size_t local_sent_ = 0;
   // Tunnel: the FIN of one side was passed on to the other.
   bool tun_client_shut_ = false;  // client -> server direction finished

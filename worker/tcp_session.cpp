@@ -425,6 +425,18 @@ void TcpSession::finish(char who, char phase) {
     e.termination[1] = term_[1];
     e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
     fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
+    std::vector<std::string> samples;
+    if (const auto& list = ctx_.worker().log_samples(); !list.empty()) {
+      // tcp mode: the connection's fetches (addresses, ports); HTTP ones are empty.
+      SockAddr local;
+      local.len = sizeof local.storage;
+      const bool have_local = ::getsockname(streams_[kClient].fd(), local.sa(), &local.len) == 0;
+      HttpFetch f;
+      f.src = &peer_;
+      f.dst = have_local ? &local : nullptr;
+      for (const auto& smp : list) samples.push_back(smp.evaluate(f).value_or(std::string()));
+      e.samples = &samples;
+    }
     ctx_.access_log().log(e);
   }
   if (server_) be_->release_server(server_);

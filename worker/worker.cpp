@@ -107,7 +107,20 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     }
     be->set_fullconn(static_cast<uint32_t>(std::max<uint64_t>(1, total / 10)));
   }
-  if (!open_access_log_sinks(config_.global, &log_sinks_, &log_captures_, error)) return false;
+  std::vector<std::string> sample_texts;
+  if (!open_access_log_sinks(config_.global, &log_sinks_, &log_captures_, &sample_texts, error)) {
+    return false;
+  }
+  cond::FileCache files;
+  for (const std::string& text : sample_texts) {
+    cond::ParseError pe;
+    auto smp = cond::parse_sample(text, files, &pe);
+    if (!smp) {
+      *error = "log format: %[" + text + "]: " + pe.message;
+      return false;
+    }
+    log_samples_.push_back(std::move(*smp));
+  }
 
   std::map<std::string, int> by_key;
   for (auto& [key, fd] : listen_fds) {

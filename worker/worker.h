@@ -54,6 +54,9 @@ class Worker {
   void start_checks_of_added_server(Backend& be, Server& sv);
   // Request headers that access-log formats print (%hr{}), lower-case.
   const std::vector<std::string>& log_captures() const { return log_captures_; }
+  // The %[...] samples access-log formats print, in the order of
+  // AccessLogEntry::samples.
+  const std::vector<cond::SampleExpr>& log_samples() const { return log_samples_; }
   uint64_t dropped_log_lines() const { return dropped_access_log_lines(log_sinks_); }
   // `reopen logs`: one line per log file; *ok false when one failed.
   std::string reopen_logs(bool* ok) { return reopen_access_log_sinks(&log_sinks_, ok); }
@@ -91,6 +94,7 @@ class Worker {
   std::vector<UniqueFd> listen_fds_;
   std::vector<AccessLogSink> log_sinks_;
   std::vector<std::string> log_captures_;
+  std::vector<cond::SampleExpr> log_samples_;
   std::string inherited_state_;
   std::string published_state_;
   std::unique_ptr<class Timer> state_timer_;

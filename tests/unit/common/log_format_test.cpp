@@ -68,5 +68,28 @@ TEST(LogFormat, ErrorsNameTheProblemAndItsPosition) {
   EXPECT_NE(parse_error("%bogus", &offset).find("'%bogus'"), std::string::npos);
 }
 
+TEST(LogFormat, SamplesAndCaptures) {
+  std::string error;
+  size_t offset = 0;
+  auto t = parse("%[hdr(host),lower] %[var(txn.user)] %hr %[hdr(host),lower] %hr{X-Id}", &error,
+                 &offset);
+  ASSERT_TRUE(t) << error;
+  ASSERT_EQ(t->samples.size(), 2u);  // one slot per distinct expression
+  EXPECT_EQ(t->samples[0], "hdr(host),lower");
+  EXPECT_EQ(t->samples[1], "var(txn.user)");
+  std::vector<Var> vars;
+  for (const Token& tok : t->tokens)
+    if (tok.var != Var::kLiteral) vars.push_back(tok.var);
+  EXPECT_EQ(vars, (std::vector<Var>{Var::kSample, Var::kSample, Var::kCaptures, Var::kSample,
+                                    Var::kReqHeader}));
+  EXPECT_EQ(t->tokens[4].slot, 0u);
+
+  EXPECT_NE(parse_error("%ci %[hdr(host),lowr]", &offset).find("unknown converter 'lowr'"),
+            std::string::npos);
+  EXPECT_EQ(offset, 16u);  // at the converter, inside the brackets
+  EXPECT_NE(parse_error("%[path", &offset).find("missing ']'"), std::string::npos);
+  EXPECT_EQ(offset, 0u);
+}
+
 }  // namespace
 }  // namespace weir::logfmt
