@@ -382,6 +382,15 @@ bool HttpSession::parse_request() {
   } else if (!ctx_.worker().log_samples().empty()) {
     eval_log_samples(LogStage::kRequest, &h, nullptr);
   }
+  if (!fe_.config().rules.http_response.empty() ||
+      (be_ && !be_->config().rules.http_response.empty())) {
+    // Response rules may look at the request: keep its head (as rules left it).
+    if (edited_head_.empty()) {
+      req_head_copy_.assign(req_in_.data(), req_head_raw_);
+    } else {
+      req_head_copy_ = edited_head_;
+    }
+  }
   if (!fe_.config().metrics_uri.empty() && (req_method_ == "GET" || req_method_ == "HEAD")) {
     std::string_view path = h.target.substr(0, h.target.find('?'));
     if (path == fe_.config().metrics_uri) {
@@ -456,9 +465,10 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
     const cond::FetchSpec& fs = samples[i].fetch;
     // Request fetches when the request is there, response ones with the
     // response; the rest (addresses, variables, status) when the line is written.
-    const LogStage when = fs.response_only() && fs.fetch != cond::Fetch::kStatus ? LogStage::kResponse
-                          : fs.http_only() && !fs.response_only()             ? LogStage::kRequest
-                                                                               : LogStage::kLog;
+    const LogStage when = fs.response_only() && fs.fetch != cond::Fetch::kStatus
+                              ? LogStage::kResponse
+                          : fs.http_only() && !fs.response_only() ? LogStage::kRequest
+                                                                  : LogStage::kLog;
     if (when != stage) continue;
     sample_values_[i] = samples[i].evaluate(f).value_or(std::string());
   }
@@ -546,8 +556,18 @@ bool HttpSession::apply_response_rules(const http::MessageHead& h) {
   f.res = &h;
   f.status = h.status;
   f.vars = &vars_;
-  // The request head is gone by now (it may have left with its body); the
-  // request fetches see nothing in response rules.
+  // The request as it was sent (kept for the response rules: the original may
+  // have left with its body).
+  std::unique_ptr<http::MessageHead> req;
+  if (!req_head_copy_.empty()) {
+    req = std::make_unique<http::MessageHead>();
+    size_t scan = 0;
+    if (http::parse_request(req_head_copy_.data(), req_head_copy_.size(), req_head_copy_.size() + 1,
+                            &scan, req.get(), http::kMaxHeaders) == http::ParseStatus::kComplete) {
+      f.req = req.get();
+      f.req_len = req->head_len;
+    }
+  }
   res_edit_.reset();
   RuleVerdict v;
   for (const std::vector<HttpRule>* rules :
@@ -563,7 +583,7 @@ bool HttpSession::apply_response_rules(const http::MessageHead& h) {
   if (v.kind == RuleVerdict::Kind::kDeny) {
     bump(be_->counters().local().denied_responses);
     if (r.body.empty()) {
-      send_error(r.status == 403 ? 502 : r.status, "PH");
+      send_error(r.status, "PH");
     } else {
       respond(r.status, r.content_type.empty() ? "text/plain" : r.content_type, r.body, {}, "PH");
     }
@@ -1270,6 +1290,7 @@ void HttpSession::reset_transaction() {
   be_ = fe_.default_backend();
   req_edit_.reset();
   edited_head_.clear();
+  req_head_copy_.clear();
   res_edit_.reset();
   vars_.clear();
   rule_captures_.clear();

@@ -112,8 +112,7 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // Fills sample_values_ for the %[...] of access-log formats, each at the
   // moment its fetch has a value.
   enum class LogStage { kRequest, kResponse, kLog };
-  void eval_log_samples(LogStage stage, const http::MessageHead* req,
-                        const http::MessageHead* res);
+  void eval_log_samples(LogStage stage, const http::MessageHead* req, const http::MessageHead* res);
   const SockAddr* local_addr();
   // Answers the request from weir itself (metrics, stats page), then closes the
   // connection. extra_headers: complete header lines, each ending in CRLF.
@@ -216,6 +215,7 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // Rules.
   std::optional<EditableHead> req_edit_;    // the request as rules changed it
   std::string edited_head_;                 // its text; the server gets this head
+  std::string req_head_copy_;               // the request head, kept for response rules
   std::optional<EditableHead> res_edit_;    // the response as rules changed it
   Vars vars_;                               // set_var
   std::vector<std::string> rule_captures_;  // capture
