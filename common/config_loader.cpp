@@ -1751,7 +1751,7 @@ std::optional<HttpRule> Loader::load_http_rule(const YamlNode& node, const std::
         return std::nullopt;
       }
       Fields o = opts(kKeys);
-      const int def = rule.action == A::kDeny    ? (response ? 502 : 403)
+      const int def = rule.action == A::kDeny     ? (response ? 502 : 403)
                       : rule.action == A::kTarpit ? 500
                                                   : 200;
       if (!read_status(o, def, rule.action == A::kReturn ? 200 : 400, 599) || !read_body(o)) {

@@ -126,8 +126,7 @@ int nonblocking_pipe(int fd) {
 }
 
 // For each name of a format: its index in the worker-wide list (added when new).
-std::vector<size_t> slot_map(const std::vector<std::string>& names,
-                             std::vector<std::string>* all) {
+std::vector<size_t> slot_map(const std::vector<std::string>& names, std::vector<std::string>* all) {
   std::vector<size_t> map;
   for (const std::string& n : names) {
     auto it = std::find(all->begin(), all->end(), n);

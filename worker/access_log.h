@@ -106,8 +106,8 @@ class AccessLogWriter {
 
  private:
   void format_template(const logfmt::Template& t, const std::vector<size_t>& capture_map,
-                       const std::vector<size_t>& sample_map,
-                       const AccessLogEntry& e, std::string& out);
+                       const std::vector<size_t>& sample_map, const AccessLogEntry& e,
+                       std::string& out);
   void format_json(const AccessLogEntry& e, std::string& out);
   void syslog_header(const AccessLogSink& sink, std::string& out);
   void flush_stream(const AccessLogSink& sink, std::string& p);
