@@ -8,7 +8,8 @@ pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libyaml-cpp-dev li
       libpcre2-dev curl ca-certificates)
 if [[ $what == test ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
-         procps iproute2 chromium)  # chromium: the stats page test renders it headless
+         procps iproute2 chromium  # chromium: the stats page test renders it headless
+         python3-yaml python3-jsonschema)  # scripts/check-schema.py
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 #!/bin/bash
 # test.sh: installs what the tests need, then
-#   1. checks formatting (clang-format) of weir's C++ sources,
+#   1. checks formatting (clang-format) of weir's C++ sources, and every configuration
+#      example (etc/, README.md, doc/) against doc/weir.schema.json (scripts/check-schema.py),
 #   2. builds release with g++ (warnings are errors) and runs every test (ctest),
 #   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the
 #      parsers (scripts/fuzz.sh: every seed replayed, then FUZZ_SECONDS=30 per target),
@@ -27,6 +28,9 @@ if ! clang-format --dry-run --Werror "${sources[@]}"; then
   echo "format check failed: run clang-format -i on the files above" >&2
   exit 1
 fi
+
+stage "configuration schema (doc/weir.schema.json against every example)"
+python3 scripts/check-schema.py
 
 JOBS=$(nproc)
 stage "release build (g++, -Werror)"

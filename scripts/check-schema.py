@@ -1,0 +1,691 @@
+#!/usr/bin/env python3
+"""check-schema.py: checks every configuration example against doc/weir.schema.json.
+
+Checked: every etc/**/*.yaml (and .yml), and every ```yaml block of README.md and
+doc/*.md whose first key is a top-level key of weir.yaml (global, defaults,
+frontends, backends). A block without frontends is a fragment: checked like a
+whole file except that frontends may be missing. A block whose keys all belong to
+a backend or a frontend (such as the list of `balance:` alternatives) has each of
+its entries checked on its own against that block's schema. Other yaml blocks
+(not weir configurations) are skipped, and the reason is printed.
+
+The YAML is read the way weir and editors read it (YAML 1.2 core schema): only
+true/false (True, TRUE, ...) are booleans, so `yes`/`on` are strings, as weir
+refuses them; 0600 is a decimal integer; duplicate keys are errors.
+
+Before that, a self-test: a few deliberately wrong snippets (unknown key, bad
+enum value, wrong type, ...) must fail validation and a few right ones must pass,
+so that the check cannot pass vacuously. --self-test runs only that. And the
+lists of keys and values in common/config_loader.cpp (kFrontendKeys,
+kCheckKeys, kAlgorithms, the rule actions, ...) must be the schema's, so that a
+key added to the loader cannot be missing from the schema.
+
+Prints `file:line: message` for each problem; exit status 1 on any.
+Needs python3-yaml and python3-jsonschema (Debian), listed in scripts/deps.sh.
+"""
+import argparse
+import copy
+import decimal
+import difflib
+import glob
+import json
+import numbers
+import os
+import re
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMA_PATH = os.path.join(ROOT, "doc", "weir.schema.json")
+TOP_KEYS = ("global", "defaults", "frontends", "backends")
+
+try:
+    import jsonschema
+    import yaml
+except ImportError as missing:
+    # The Debian packages install into the system python; a python3 found first on the
+    # PATH (pyenv, a venv) may not see them.
+    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
+            os.path.realpath("/usr/bin/python3") and not os.environ.get("CHECK_SCHEMA_REEXEC"):
+        os.environ["CHECK_SCHEMA_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    sys.exit(f"check-schema: {missing}: install python3-yaml and python3-jsonschema "
+             "(bash scripts/deps.sh test)")
+
+
+# ---- YAML as weir reads it ---------------------------------------------------------------
+class WeirLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core-schema scalars, raw-text keys and duplicate-key errors."""
+
+
+WeirLoader.yaml_implicit_resolvers = {}
+for tag, pattern, first in [
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("tag:yaml.org,2002:int", r"^-?[0-9]+$", "-0123456789"),  # weir refuses +1
+        ("tag:yaml.org,2002:float",
+         r"^(?:-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])]:
+    WeirLoader.add_implicit_resolver(tag, re.compile(pattern), list(first))
+
+
+def _construct_int(loader, node):
+    return int(loader.construct_scalar(node), 10)  # decimal: 0600 is 600, not octal
+
+
+def _construct_float(loader, node):
+    # A Decimal is a number but never an integer, as weir refuses 2.0 where it wants one.
+    text = loader.construct_scalar(node)
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return float(text.replace(".", "").lower())  # .inf, -.inf, .nan
+
+
+def _construct_mapping(loader, node, deep=False):
+    loader.flatten_mapping(node)
+    out = {}
+    first_line = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "keys must be plain strings", key_node.start_mark)
+        key = key_node.value  # the key's text, as weir sees it (503, not the integer 503)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first defined "
+                f"{key_node.start_mark.line - first_line[key]} lines above)", key_node.start_mark)
+        first_line[key] = key_node.start_mark.line
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+WeirLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+WeirLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+WeirLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+class Problem(Exception):
+    def __init__(self, line, message):
+        super().__init__(message)
+        self.line = line  # 0-based, within the text
+        self.message = message
+
+
+def compose(text):
+    """The node tree of the single YAML document in text (None when empty)."""
+    loader = WeirLoader(text)
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise Problem(mark.line if mark else 0, f"YAML: {e.problem or e.context}") from None
+    finally:
+        loader.dispose()
+
+
+def construct(node):
+    loader = WeirLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise Problem(mark.line if mark else 0, f"YAML: {e.problem}") from None
+    finally:
+        loader.dispose()
+
+
+def node_at(node, path):
+    """The node at a JSON path (keys and indexes), as deep as it goes."""
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
+                    node = value_node
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) \
+                and step < len(node.value):
+            node = node.value[step]
+        else:
+            return node
+    return node
+
+
+def key_node_at(node, path, key):
+    parent = node_at(node, path)
+    if isinstance(parent, yaml.MappingNode):
+        for key_node, _ in parent.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return key_node
+    return parent
+
+
+# ---- messages --------------------------------------------------------------------------
+def where(path):
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "top level"
+
+
+def type_name(value):
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Number):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a map"
+
+
+PREFERRED = ("additionalProperties", "required", "enum", "const", "minimum", "maximum",
+             "minItems", "minProperties", "maxProperties", "oneOf", "not", "pattern", "type")
+
+
+def rank(error):
+    validator = error.validator if error.validator in PREFERRED else "pattern"
+    return (-len(error.absolute_path), PREFERRED.index(validator))
+
+
+DEFINITIONS = {}  # the schema's definitions, for $ref
+# Readable names of the schema's value patterns.
+PATTERNS = {
+    "^-?[0-9]+$": "an integer",
+    "^[0-9]+(ms|s|m|h|d)?$": "a duration (whole number and ms, s, m, h or d, such as 5s)",
+    "^[0-9]+[kKmMgG]?$": "a size (whole number and k, m or g, such as 16k)",
+    "^(true|True|TRUE|false|False|FALSE)$": "true or false",
+}
+
+
+def resolve(schema):
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = DEFINITIONS[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+JSON_TYPES = {"null": lambda v: v is None, "boolean": lambda v: isinstance(v, bool),
+              "string": lambda v: isinstance(v, str), "array": lambda v: isinstance(v, list),
+              "object": lambda v: isinstance(v, dict),
+              "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "number": lambda v: isinstance(v, numbers.Number) and not isinstance(v, bool)}
+
+
+def accepts_type(schema, value):
+    """Whether a schema takes values of the type of value (whatever else it asks)."""
+    schema = resolve(schema)
+    if not isinstance(schema, dict):
+        return bool(schema)
+    if "type" in schema:
+        types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+        if not any(JSON_TYPES[t](value) for t in types):
+            return False
+    if "const" in schema and type_name(schema["const"]) != type_name(value):
+        return False
+    if "enum" in schema and type_name(value) not in {type_name(e) for e in schema["enum"]}:
+        return False
+    for key in ("anyOf", "oneOf"):
+        if key in schema and not any(accepts_type(s, value) for s in schema[key]):
+            return False
+    return all(accepts_type(s, value) for s in schema.get("allOf", []))
+
+
+def branch_types(schema):
+    """The JSON types a schema takes, in words."""
+    schema = resolve(schema)
+    if not isinstance(schema, dict):
+        return []
+    if "type" in schema:
+        types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+        return ["a map" if t == "object" else "a list" if t == "array" else
+                "nothing" if t == "null" else "an integer" if t == "integer" else
+                f"a {t}" for t in types]
+    for key in ("const", "enum"):
+        if key in schema:
+            values = [schema[key]] if key == "const" else schema[key]
+            return [json.dumps(v) for v in values]
+    out = []
+    for key in ("anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            out += [t for t in branch_types(sub) if t not in out]
+    return out
+
+
+def explain(error, what=None):
+    """(error, key or None, message) for the most telling part of a validation error (the
+    error itself or one of its branches); what: the description of the value expected,
+    from an enclosing schema."""
+    if error.validator == "oneOf" and all(
+            isinstance(s, dict) and set(s) == {"required"} for s in error.validator_value):
+        names = [s["required"][0] for s in error.validator_value]
+        found = [n for n in names if isinstance(error.instance, dict) and n in error.instance]
+        if len(found) > 1:
+            return error, None, f"one action per rule (found {', '.join(found)}); " \
+                               "write a rule for each"
+        return error, None, f"needs one of: {', '.join(names)}"
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        fitting = [i for i, s in enumerate(error.validator_value)
+                   if accepts_type(s, error.instance)]
+        if not fitting:
+            types = []
+            for branch in error.validator_value:
+                for t in branch_types(branch):
+                    if t not in types:
+                        types.append(t)
+            got = repr(error.instance) if isinstance(error.instance, str) else \
+                str(error.instance) if isinstance(error.instance, numbers.Number) else \
+                type_name(error.instance)
+            description = resolve(error.schema).get("description") or what
+            return error, None, f"expected {' or '.join(types)} (got {got})" + \
+                (f": {description}" if description else "")
+        best = min((e for e in error.context if e.relative_schema_path[0] in fitting), key=rank,
+                   default=None)
+        if best is None:  # a fitting branch rejected the value only through a sub-branch
+            best = min(error.context, key=rank)
+        return explain(best, resolve(error.schema).get("description") or what)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in known]
+        if extra:
+            key = extra[0]
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else \
+                f" (known here: {', '.join(known)})" if len(known) <= 12 else ""
+            return error, key, f"unknown key '{key}'{hint}"
+    if error.validator == "not":
+        if error.validator_value == {"required": ["if", "unless"]}:
+            return error, None, "give if or unless, not both"
+        return error, None, error.schema.get("description") or "not allowed here"
+    if error.validator == "propertyNames":
+        return error, None, f"invalid name {error.instance!r}"
+    if error.validator == "pattern" and error.validator_value in PATTERNS:
+        return error, None, f"{error.instance!r} is not {PATTERNS[error.validator_value]}"
+    what = error.schema.get("description") if isinstance(error.schema, dict) and \
+        error.schema.get("description") else what
+    if error.validator == "pattern" and what:
+        return error, None, f"{error.instance!r} is not valid here: {what}"
+    if error.validator == "type":
+        expected = " or ".join(branch_types({"type": error.validator_value}))
+        return error, None, f"expected {expected} (got {type_name(error.instance)})"
+    return error, None, error.message
+
+
+def validate(validator, data, root_node, base_line):
+    """[(line, message)] for every schema error in data (line: 1-based in the file)."""
+    problems = []
+    for error in validator.iter_errors(data):
+        leaf, key, message = explain(error)
+        path = list(leaf.absolute_path)
+        node = key_node_at(root_node, path, key) if key is not None else node_at(root_node, path)
+        if leaf.validator == "not" and leaf.validator_value == {} and path:
+            node = key_node_at(root_node, path[:-1], path[-1])  # the key, not its value
+        shown = path + ([key] if key is not None else [])
+        problems.append((base_line + node.start_mark.line + 1, f"{where(shown)}: {message}"))
+    return sorted(set(problems))
+
+
+# ---- what is checked -------------------------------------------------------------------
+class Checker:
+    def __init__(self, schema):
+        jsonschema.Draft7Validator.check_schema(schema)
+        DEFINITIONS.update(schema["definitions"])
+        self.schema = schema
+        self.whole = jsonschema.Draft7Validator(schema)
+        fragment = copy.deepcopy(schema)
+        fragment.pop("required", None)  # a fragment may leave frontends out,
+        fragment.pop("allOf", None)  # and its blocks' mode may come from defaults elsewhere
+        self.fragment = jsonschema.Draft7Validator(fragment)
+        self.blocks = {}
+        for name in ("backend", "frontend"):
+            sub = {"allOf": [{"$ref": f"#/definitions/{name}"}],
+                   "definitions": schema["definitions"]}
+            self.blocks[name] = (jsonschema.Draft7Validator(sub),
+                                 set(schema["definitions"][name]["properties"]))
+
+    def check_text(self, text, base_line=0, whole_file=False):
+        """(kind, problems): kind says what was checked, or starts with "skip:" and says why."""
+        try:
+            node = compose(text)
+        except Problem as p:
+            return "unreadable YAML", [(base_line + p.line + 1, p.message)]
+        if node is None:
+            return ("whole file", [(base_line + 1, "empty: no frontends defined")]) \
+                if whole_file else ("skip: empty", [])
+        keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)] \
+            if isinstance(node, yaml.MappingNode) else []
+        if whole_file or (keys and keys[0] in TOP_KEYS):
+            validator = self.whole
+            kind = "whole configuration"
+            if not whole_file and "frontends" not in keys:
+                validator = self.fragment
+                kind = "fragment (" + ", ".join(k for k in keys if k in TOP_KEYS) + ")"
+            try:
+                data = construct(node)
+            except Problem as p:
+                return kind, [(base_line + p.line + 1, p.message)]
+            return kind, validate(validator, data, node, base_line)
+        if not keys:
+            return "skip: not a map of settings", []
+        for name, (validator, known) in self.blocks.items():
+            if set(keys) <= known:
+                problems = []
+                for pair in node.value:
+                    one = yaml.MappingNode("tag:yaml.org,2002:map", [pair])
+                    try:
+                        data = construct(one)
+                    except Problem as p:
+                        problems.append((base_line + p.line + 1, p.message))
+                        continue
+                    problems += validate(validator, data, one, base_line)
+                return (f"{name} settings ({', '.join(dict.fromkeys(keys))}), each entry on "
+                        "its own", problems)
+        return f"skip: not a weir configuration (keys: {', '.join(keys[:4])})", []
+
+
+FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([A-Za-z0-9_+-]*)")
+
+
+def markdown_blocks(text):
+    """(language, line of the opening fence (1-based), content) for each fenced block."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence, lang = m.group(1), m.group(2), m.group(3).lower()
+        start = i
+        body = []
+        i += 1
+        while i < len(lines) and not lines[i].strip().startswith(fence[0] * len(fence)):
+            line = lines[i]
+            body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
+            i += 1
+        yield lang, start + 1, "\n".join(body) + "\n"
+        i += 1
+
+
+# ---- the loader's own lists --------------------------------------------------------------
+LOADER = os.path.join(ROOT, "common", "config_loader.cpp")
+
+
+def object_branch(schema):
+    """The map form of a schema that also has short forms."""
+    schema = resolve(schema)
+    if "properties" in schema:
+        return schema
+    for branch in schema.get("anyOf", []):
+        branch = resolve(branch)
+        if isinstance(branch, dict) and "properties" in branch:
+            return branch
+        if isinstance(branch, dict) and "allOf" in branch:
+            return object_branch(branch["allOf"][0])
+    raise KeyError("no map form")
+
+
+def keys_of(schema):
+    return set(object_branch(schema)["properties"])
+
+
+def enum_of(schema):
+    schema = resolve(schema)
+    if "enum" in schema:
+        return set(schema["enum"])
+    return set().union(*(enum_of(b) for b in schema.get("anyOf", [])
+                         if isinstance(resolve(b), dict)))
+
+
+def loader_tables(schema):
+    """(loader list, what the schema says) pairs: the loader's key and value lists."""
+    d = schema["definitions"]
+    timeouts = keys_of(d["defaults_timeouts"]) | keys_of(d["global"]["properties"]["timeouts"])
+    stats = object_branch(d["stats"])["properties"]
+    return {
+        "kTopKeys": set(schema["properties"]),
+        "kGlobalKeys": keys_of(d["global"]),
+        "kTuneKeys": keys_of(d["global"]["properties"]["tune"]),
+        "kLogKeys": keys_of(d["log_target"]),
+        "kApiKeys": keys_of(d["runtime_api_endpoint"]),
+        "kFacilities": enum_of(object_branch(d["log_target"])["properties"]["facility"]),
+        "kDefaultsKeys": keys_of(d["defaults"]),
+        "kFrontendKeys": keys_of(d["frontend"]),
+        "kStatsKeys": set(stats),
+        "kStatsAuthKeys": keys_of(stats["auth"]),
+        "kMetricsKeys": keys_of(d["metrics"]),
+        "kBindKeys": keys_of(d["bind"]),
+        "kBackendKeys": keys_of(d["backend"]),
+        "kBalanceKeys": keys_of(d["balance"]),
+        "kAlgorithms": enum_of(object_branch(d["balance"])["properties"]["algorithm"]),
+        "kServerKeys": keys_of(d["server"]),
+        "kCheckKeys": keys_of(d["check_map"]),
+        "kStepKeys": set(d["check_map"]["properties"]["sequence"]["items"]["properties"]),
+        "kExpectKeys": keys_of(d["check_expect_http"]),
+        "kActions<HealthCheckConfig::OnError>": enum_of(d["check_map"]["properties"]["on_error"]),
+        "kAgentKeys": keys_of(d["agent_map"]),
+        "kAllTimeouts": timeouts,
+        "kDefaultsTimeouts": keys_of(d["defaults_timeouts"]),
+        "kFrontendTimeouts": keys_of(d["frontend_timeouts"]),
+        "kBackendTimeouts": keys_of(d["backend_timeouts"]),
+        "kActions<A>": (keys_of(d["frontend_http_request_rule"])
+                        | keys_of(d["http_response_rule"])) - {"if", "unless"},
+        "kAKeys": keys_of(object_branch(d["frontend_tcp_request_rule"])["properties"]["content"]),
+        "kStatuses": {int(status) for status in d["errorfiles"]["propertyNames"]["enum"]},
+    }
+
+
+def check_loader(schema):
+    """[(line, message)]: where the loader's lists of keys and values and the schema differ."""
+    if not os.path.exists(LOADER):
+        return []
+    with open(LOADER, encoding="utf-8") as f:
+        text = f.read()
+    found = {}
+    for m in re.finditer(r"constexpr\s+(std::string_view|int|std::pair<std::string_view,\s*"
+                         r"([^>]+)>)\s+(k\w+)\[\]\s*=\s*\{(.*?)\};", text, re.S):
+        name = m.group(3) + (f"<{m.group(2).strip()}>" if m.group(3) == "kActions" else "")
+        body = m.group(4)
+        values = re.findall(r'\{"([^"]*)"', body) if m.group(2) else re.findall(r'"([^"]*)"', body)
+        if m.group(1) == "int":
+            values = [int(v) for v in re.findall(r"\d+", body)]
+        found.setdefault(name, []).append((text.count("\n", 0, m.start()) + 1, set(values)))
+    problems = []
+    for name, expected in loader_tables(schema).items():
+        places = found.get(name, [])
+        if len(places) != 1:
+            problems.append((1, f"{name}: found {len(places)} times, expected once; update the "
+                                "table in scripts/check-schema.py"))
+            continue
+        line, values = places[0]
+        for value in sorted(values - expected, key=str):
+            problems.append((line, f"{name} has {value!r}, which doc/weir.schema.json lacks"))
+        for value in sorted(expected - values, key=str):
+            problems.append((line, f"doc/weir.schema.json has {value!r}, which {name} lacks"))
+    return problems
+
+
+# ---- self-test -------------------------------------------------------------------------
+MINIMAL = """\
+frontends:
+  web: {bind: ["127.0.0.1:8080"], default_backend: app}
+backends:
+  app: {servers: {s1: "127.0.0.1:9001"}}
+"""
+
+MUST_FAIL = [
+    ("unknown top-level key", MINIMAL + "frontend: {}\n", "unknown key 'frontend'"),
+    ("unknown key in a frontend (did you mean)", MINIMAL.replace(
+        "default_backend: app}", "default_backend: app, maxconns: 10}"), "maxconns"),
+    ("unknown key in a server", MINIMAL.replace(
+        '"127.0.0.1:9001"', '{address: "127.0.0.1:9001", wieght: 2}'), "wieght"),
+    ("bad mode", "defaults: {mode: htttp}\n" + MINIMAL, "htttp"),
+    ("bad balance algorithm", MINIMAL.replace("app: {", "app: {balance: leastconns, "), ""),
+    ("bad hash_type", MINIMAL.replace(
+        "app: {", "app: {balance: {algorithm: source, hash_type: ring}, "), "ring"),
+    ("bad log format", "global: {log: [{target: stdout, format: xml}]}\n" + MINIMAL, ""),
+    ("syslog-only key on stdout", "global: {log: [{target: stdout, facility: local0}]}\n"
+     + MINIMAL, "facility"),
+    ("bad on_error", MINIMAL.replace(
+        "app: {", "app: {check: {observe: layer7, on_error: panic}, "), "panic"),
+    ("wrong type: threads is a word", "global: {threads: four}\n" + MINIMAL, ""),
+    ("wrong type: bind is a number", MINIMAL.replace('["127.0.0.1:8080"]', "8080"), ""),
+    ("wrong type: servers is a list", MINIMAL.replace(
+        '{servers: {s1: "127.0.0.1:9001"}}', '{servers: ["127.0.0.1:9001"]}'), ""),
+    ("out of range: threads 65", "global: {threads: 65}\n" + MINIMAL, ""),
+    ("fractional duration", "defaults: {timeouts: {client: 1.5s}}\n" + MINIMAL, ""),
+    ("yes is not a boolean", MINIMAL.replace("default_backend: app}",
+                                             "default_backend: app, forwardfor: yes}"), ""),
+    ("timeout in the wrong block", MINIMAL.replace(
+        "default_backend: app}", "default_backend: app, timeouts: {connect: 5s}}"), "connect"),
+    ("server without address", MINIMAL.replace(
+        '"127.0.0.1:9001"', '{weight: 2}'), "address"),
+    ("frontend without default_backend", MINIMAL.replace(", default_backend: app", ""),
+     "default_backend"),
+    ("rule with two actions", MINIMAL.replace(
+        "default_backend: app}",
+        "default_backend: app, http_request: [{deny: true, allow: true}]}"), "one action"),
+    ("unknown rule action", MINIMAL.replace(
+        "default_backend: app}", "default_backend: app, http_request: [{denyy: true}]}"),
+     "denyy"),
+    ("use_backend in a response rule", MINIMAL.replace(
+        "default_backend: app}",
+        "default_backend: app, http_response: [{use_backend: app}]}"), "use_backend"),
+    ("bad tcp_request action", MINIMAL.replace(
+        "default_backend: app}",
+        "default_backend: app, tcp_request: [{connection: drop}]}"), "drop"),
+    ("errorfiles for a status weir never sends", MINIMAL.replace(
+        "default_backend: app}",
+        "default_backend: app, errorfiles: {418: /tmp/teapot.html}}"), "418"),
+    ("duplicate key", MINIMAL + "backends:\n  other: {}\n", "duplicate key"),
+    ("merge key", MINIMAL.replace("  web: {", "  web: {<<: {mode: http}, "), "'<<'"),
+]
+
+MUST_PASS = [
+    ("minimal", MINIMAL),
+    ("short forms", """\
+global:
+  log: stdout
+  runtime_api: 9999
+frontends:
+  web: {bind: ":8080", default_backend: app, metrics: /metrics, stats: /stats}
+backends:
+  app:
+    balance: hdr(X-Tenant)
+    check: true
+    servers: {s1: "127.0.0.1:9001", s2: {address: "127.0.0.1:9002", check: false}}
+"""),
+    ("environment references", """\
+global:
+  threads: "${THREADS:-2}"
+  maxconn: ${MAXCONN:-1000}
+defaults: {mode: "${MODE:-http}", timeouts: {client: "${CLIENT_TIMEOUT:-30s}"}}
+frontends:
+  web: {bind: ["0.0.0.0:${PORT:-8080}"], default_backend: app, forwardfor: "${XFF:-false}"}
+backends:
+  app: {servers: {s1: "${APP1:-127.0.0.1:9001}"}}
+"""),
+]
+
+
+def self_test(checker):
+    failures = []
+    for name, text, expected in MUST_FAIL:
+        _, problems = checker.check_text(text, whole_file=True)
+        if not problems:
+            failures.append(f"self-test '{name}': the schema accepted it")
+        elif expected and not any(expected in message for _, message in problems):
+            failures.append(f"self-test '{name}': no message mentions '{expected}' "
+                            f"(got: {'; '.join(m for _, m in problems)})")
+    for name, text in MUST_PASS:
+        _, problems = checker.check_text(text, whole_file=True)
+        for line, message in problems:
+            failures.append(f"self-test '{name}': line {line}: {message}")
+    return failures
+
+
+# ---- main ------------------------------------------------------------------------------
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--self-test", action="store_true", help="run only the self-test")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only problems and the summary")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        schema = json.load(f)
+    try:
+        checker = Checker(schema)
+    except jsonschema.SchemaError as e:
+        print(f"doc/weir.schema.json: not a valid draft-07 schema: {e.message}")
+        return 1
+    failures = self_test(checker)
+    for failure in failures:
+        print(f"scripts/check-schema.py: {failure}")
+    print(f"self-test: {len(MUST_FAIL)} wrong snippets rejected, {len(MUST_PASS)} right ones "
+          f"accepted" if not failures else f"self-test: {len(failures)} failures")
+    if args.self_test:
+        return 1 if failures else 0
+
+    mismatches = check_loader(schema)
+    for line, message in mismatches:
+        print(f"common/config_loader.cpp:{line}: {message}")
+    if not args.quiet and os.path.exists(LOADER):
+        print(f"common/config_loader.cpp: the schema's keys and values compared with "
+              f"{len(loader_tables(schema))} of the loader's lists"
+              f"{': ' + str(len(mismatches)) + ' differences' if mismatches else ''}")
+
+    checked = 0
+    problems = 0
+    files = sorted(set(glob.glob(os.path.join(ROOT, "etc", "**", "*.yaml"), recursive=True)
+                       + glob.glob(os.path.join(ROOT, "etc", "**", "*.yml"), recursive=True)))
+    for path in files:
+        rel = os.path.relpath(path, ROOT)
+        with open(path, encoding="utf-8") as f:
+            kind, found = checker.check_text(f.read(), whole_file=True)
+        checked += 1
+        problems += len(found)
+        for line, message in found:
+            print(f"{rel}:{line}: {message}")
+        if not args.quiet:
+            print(f"{rel}: checked ({kind}){': ' + str(len(found)) + ' problems' if found else ''}")
+    docs = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "doc", "*.md")))
+    for path in docs:
+        rel = os.path.relpath(path, ROOT)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        in_file = skipped = other = 0
+        for lang, line, body in markdown_blocks(text):
+            if lang not in ("yaml", "yml"):
+                other += 1
+                continue
+            kind, found = checker.check_text(body, base_line=line)
+            if kind.startswith("skip:"):
+                skipped += 1
+                if not args.quiet:
+                    print(f"{rel}:{line}: skipped ({kind[5:].strip()})")
+                continue
+            in_file += 1
+            problems += len(found)
+            for at, message in found:
+                print(f"{rel}:{at}: {message}")
+            if not args.quiet:
+                print(f"{rel}:{line}: checked ({kind})"
+                      f"{': ' + str(len(found)) + ' problems' if found else ''}")
+        checked += in_file
+        if not args.quiet or in_file or skipped:
+            print(f"{rel}: {in_file} yaml blocks checked, {skipped} skipped, "
+                  f"{other} other code blocks ignored")
+    elapsed = time.monotonic() - started
+    print(f"check-schema: {checked} examples checked, {problems} problems, "
+          f"{len(mismatches)} differences from the loader, {len(failures)} self-test failures "
+          f"({elapsed:.2f} s)")
+    return 1 if problems or failures or mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
