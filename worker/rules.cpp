@@ -404,6 +404,12 @@ RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
         std::string v = r.value.render(ctx);
         bool ok = !v.empty();
         for (char c : v) ok = ok && http::is_tchar(static_cast<unsigned char>(c));
+        // The client frames the response by the method it sent: a HEAD turned
+        // into another method (or the reverse) would get a body it does not
+        // expect (or miss one it does), and CONNECT changes what follows the
+        // head. Such changes are ignored.
+        const std::string_view now = *edit ? std::string_view((*edit)->method) : head.method;
+        ok = ok && (now == "HEAD") == (v == "HEAD") && now != "CONNECT" && v != "CONNECT";
         if (ok) editable().method = std::move(v);
         break;
       }
@@ -430,6 +436,13 @@ RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
         verdict.backend = r.backend.empty() ? r.value.render(ctx) : r.backend;
         return verdict;
       case A::kSetStatus: {
+        // A status without a body (204, 304) for a response that has one, or
+        // the reverse, would make the client read the message differently from
+        // weir and the server, and a 1xx is no final response: such changes
+        // are ignored.
+        const int now = *edit ? (*edit)->status : head.status;
+        const auto bodiless = [](int s) { return s == 204 || s == 304; };
+        if (now < 200 || r.status < 200 || bodiless(now) != bodiless(r.status)) break;
         EditableHead& e = editable();
         e.status = r.status;
         e.reason = r.reason;
