@@ -1350,8 +1350,12 @@ void HttpSession::respond(int status, std::string_view content_type, std::string
   req_out_.release(ctx_.buffers());
   res_out_.acquire(ctx_.buffers());
   res_out_.clear();
-  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status).reason +
-                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  // 204 and 304 carry neither a body nor a Content-Length (RFC 9110 8.6).
+  const bool bodiless = status == 204 || status == 304;
+  if (bodiless) body.clear();
+  std::string head =
+      "HTTP/1.1 " + std::to_string(status) + " " + status_text(status).reason + "\r\n";
+  if (!bodiless) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (!content_type.empty()) head += "Content-Type: " + std::string(content_type) + "\r\n";
   head += extra_headers;
   head += "Connection: close\r\n\r\n";
