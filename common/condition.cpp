@@ -935,31 +935,23 @@ class Parser {
     return static_cast<int>(cond_->nodes_.size() - 1);
   }
 
-  int parse_or() {
-    int left = parse_and();
+  // Left-associative chains: "or" over "and" over "not".
+  int parse_binary(CTok::Kind op) {
+    const bool is_or = op == CTok::Kind::kOr;
+    auto operand = [&] { return is_or ? parse_binary(CTok::Kind::kAnd) : parse_not(); };
+    int left = operand();
     if (left < 0) return -1;
     CTok t;
-    while (peek(&t) && t.kind == CTok::Kind::kOr) {
+    while (peek(&t) && t.kind == op) {
       next(&t);
-      int right = parse_and();
+      int right = operand();
       if (right < 0) return -1;
-      left = add({Condition::Node::Kind::kOr, nullptr, left, right});
+      left = add(
+          {is_or ? Condition::Node::Kind::kOr : Condition::Node::Kind::kAnd, nullptr, left, right});
     }
     return failed_ ? -1 : left;
   }
-
-  int parse_and() {
-    int left = parse_not();
-    if (left < 0) return -1;
-    CTok t;
-    while (peek(&t) && t.kind == CTok::Kind::kAnd) {
-      next(&t);
-      int right = parse_not();
-      if (right < 0) return -1;
-      left = add({Condition::Node::Kind::kAnd, nullptr, left, right});
-    }
-    return failed_ ? -1 : left;
-  }
+  int parse_or() { return parse_binary(CTok::Kind::kOr); }
 
   int parse_not() {
     CTok t;
