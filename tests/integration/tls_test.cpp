@@ -1680,14 +1680,28 @@ TEST_F(Tls, ShowSslCertsListsEveryLoadedCertificate) {
                     {{"@EC@", ec.pem}, {"@RSA@", rsa.pem}}));
   const std::string out = unix_command(user_api(), "show ssl certs");
   ASSERT_EQ(out.rfind("Error", 0), std::string::npos) << out;
-  const size_t ec_at = out.find(ec.pem), rsa_at = out.find(rsa.pem);
-  ASSERT_NE(ec_at, std::string::npos) << out;
-  ASSERT_NE(rsa_at, std::string::npos) << out;
-  // Each certificate's part of the answer: from its file to the other's (or the end).
-  auto part = [&](size_t at, size_t other) {
-    return out.substr(at, other > at ? other - at : std::string::npos);
+  ASSERT_NE(out.find(ec.pem), std::string::npos) << out;
+  ASSERT_NE(out.find(rsa.pem), std::string::npos) << out;
+  // Each certificate's record: the blank-line separated block naming its file, or its line
+  // when the answer is a table with one line per certificate.
+  auto record = [&](const std::string& file) {
+    std::vector<std::string> blocks;
+    for (size_t pos = 0; pos < out.size();) {
+      size_t end = out.find("\n\n", pos);
+      if (end == std::string::npos) end = out.size();
+      blocks.push_back(out.substr(pos, end - pos));
+      pos = end + 2;
+    }
+    for (const std::string& b : blocks) {
+      if (b.find(file) == std::string::npos) continue;
+      if (b.find(ec.pem) != std::string::npos && b.find(rsa.pem) != std::string::npos) {
+        for (const std::string& line : matching_lines(b, regex_escape(file))) return line;
+      }
+      return b;
+    }
+    return std::string();
   };
-  const std::string ec_part = part(ec_at, rsa_at), rsa_part = part(rsa_at, ec_at);
+  const std::string ec_part = record(ec.pem), rsa_part = record(rsa.pem);
   auto year = [](long long t) { return asn1_time(t).substr(0, 4); };
   for (const auto& [c, text, key] : std::vector<std::tuple<const Cert*, std::string, std::string>>{
            {&ec, ec_part, "(EC|ECDSA|ec|ecdsa)"}, {&rsa, rsa_part, "(RSA|rsa)"}}) {
@@ -1788,15 +1802,15 @@ TEST_F(Tls, HealthChecksRunOverTls) {
 backends:
   http_checked:
     tls: {enabled: true, verify: required, ca_file: @ROOT@, sni: backend.internal}
-    check: {type: http, path: /id.txt, inter: 200ms, rise: 1, fall: 1}
+    check: {type: http, path: /id.txt, inter: 300ms, timeout: 3s, rise: 1, fall: 2}
     servers: {good: "@GOOD@", bad: "@BAD@"}
   tcp_checked:
     tls: {enabled: true, verify: required, ca_file: @ROOT@, sni: backend.internal}
-    check: {type: tcp, inter: 200ms, rise: 1, fall: 1}
+    check: {type: tcp, inter: 300ms, timeout: 3s, rise: 1, fall: 2}
     servers: {good: "@GOOD@", bad: "@BAD@"}
   lax_checked:
     tls: {enabled: true, verify: none}
-    check: {type: http, path: /id.txt, inter: 200ms, rise: 1, fall: 1}
+    check: {type: http, path: /id.txt, inter: 300ms, timeout: 3s, rise: 1, fall: 2}
     servers: {bad: "@BAD@"}
 )y",
                     {{"@GOOD@", good.address()}, {"@BAD@", bad.address()}}));
