@@ -300,6 +300,7 @@ std::string cmd_add_server(Worker& w, const Args& args) {
   // The backend's check and agent apply, as to the servers of its configuration.
   sc.check = be->config().default_check;
   sc.agent = be->config().default_agent;
+  sc.tls = be->config().default_tls;
   sc.name = std::string(args[0].substr(slash + 1));
   bool valid_name = !sc.name.empty();
   for (char c : sc.name) {
