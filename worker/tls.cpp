@@ -124,7 +124,7 @@ EVP_CIPHER* aes256cbc() {
   return c;
 }
 
-int ticket_key_cb(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+int ticket_key_cb(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
                   EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
   const ThreadKeys& tk = current_keys();
   const TicketKey* k = nullptr;
@@ -138,7 +138,10 @@ int ticket_key_cb(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_
     for (int i = 0; i < 4; ++i) {
       if (std::memcmp(key_name, tk.keys[i].name, 16) == 0) {
         k = &tk.keys[i];
-        ret = i == 0 ? 1 : 2;  // 2: valid, but issue a ticket with the current key
+        // 2: valid, and a new ticket follows. TLS 1.3 always wants one (OpenSSL
+        // sends none after a resumption otherwise, and clients use each ticket
+        // once); TLS 1.2 only when the key is not the current one.
+        ret = (i == 0 && SSL_version(ssl) < TLS1_3_VERSION) ? 1 : 2;
         break;
       }
     }
