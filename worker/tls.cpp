@@ -413,6 +413,16 @@ int verify_optional_cb(int, X509_STORE_CTX*) {
   return 1;
 }
 
+bool readable(const std::string& path, std::string* why) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) {
+    *why = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::fclose(f);
+  return true;
+}
+
 bool load_crls(X509_STORE* store, const std::string& path, std::string* error) {
   BioPtr bio(BIO_new_file(path.c_str(), "r"));
   if (!bio) {
@@ -622,7 +632,11 @@ struct FrontBuilder {
                           reinterpret_cast<void (*)()>(ocsp_status_cb));
     SSL_CTX_set_tlsext_status_arg(ctx, &fc);
     if (cfg.verify != TlsBindConfig::Verify::kNone) {
-      if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
+      std::string why;
+      if (!readable(cfg.ca_file, &why)) {
+        p.error(cfg.mark, what + ": ca_file: " + why);
+        ok = false;
+      } else if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
         p.error(cfg.mark, what + ": ca_file " + cfg.ca_file + ": " + openssl_error());
         ok = false;
       } else if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(cfg.ca_file.c_str())) {
@@ -648,13 +662,14 @@ struct FrontBuilder {
 };
 
 std::shared_ptr<FrontContext> FrontContext::build(const TlsBindConfig& cfg, Mode mode,
-                                                  const std::string& bind_key, const Problems& p) {
+                                                  const std::string& bind_key,
+                                                  const std::string& label, const Problems& p) {
   std::shared_ptr<FrontContext> fc(new FrontContext());
   fc->cfg_ = cfg;
   std::vector<std::string> protos = cfg.alpn;
   if (!cfg.alpn_set && mode == Mode::kHttp) protos = {"http/1.1"};
   fc->alpn_wire_ = alpn_wire(protos);
-  const std::string what = "tls";
+  const std::string& what = label;
   FrontBuilder b{*fc, p, bind_key, what};
 
   // Every certificate file, in order, the default first when it is named.
@@ -764,10 +779,11 @@ SSL* FrontContext::new_ssl(int fd) const {
 
 // ---- BackContext ------------------------------------------------------------
 
-std::shared_ptr<BackContext> BackContext::build(const TlsServerConfig& cfg, const Problems& p) {
+std::shared_ptr<BackContext> BackContext::build(const TlsServerConfig& cfg,
+                                                const std::string& label, const Problems& p) {
   std::shared_ptr<BackContext> bc(new BackContext());
   bc->cfg_ = cfg;
-  const std::string what = "tls";
+  const std::string& what = label;
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) {
     p.error(cfg.mark, what + ": " + openssl_error());
@@ -792,7 +808,11 @@ std::shared_ptr<BackContext> BackContext::build(const TlsServerConfig& cfg, cons
   }
   if (cfg.verify) {
     if (!cfg.ca_file.empty()) {
-      if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
+      std::string why;
+      if (!readable(cfg.ca_file, &why)) {
+        p.error(cfg.mark, what + ": ca_file: " + why);
+        ok = false;
+      } else if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
         p.error(cfg.mark, what + ": ca_file " + cfg.ca_file + ": " + openssl_error());
         ok = false;
       }
@@ -803,7 +823,11 @@ std::shared_ptr<BackContext> BackContext::build(const TlsServerConfig& cfg, cons
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
-  if (!cfg.cert.empty()) {
+  std::string why;
+  if (!cfg.cert.empty() && !readable(cfg.cert, &why)) {
+    p.error(cfg.mark, what + ": cert: " + why);
+    ok = false;
+  } else if (!cfg.cert.empty()) {
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert.c_str()) != 1) {
       p.error(cfg.mark, what + ": cert " + cfg.cert + ": " + openssl_error());
       ok = false;
@@ -879,15 +903,16 @@ bool check_config(const Config& cfg, std::vector<ConfigError>* errors,
   size_t before = errors->size();
   for (const FrontendConfig& fe : cfg.frontends) {
     for (const BindConfig& b : fe.binds) {
-      if (b.tls.enabled) FrontContext::build(b.tls, fe.mode, b.key(), p);
+      if (b.tls.enabled) FrontContext::build(b.tls, fe.mode, b.key(), bind_label(fe, b), p);
     }
   }
   for (const BackendConfig& be : cfg.backends) {
-    if (be.default_tls.enabled) BackContext::build(be.default_tls, p);
+    if (be.default_tls.enabled) BackContext::build(be.default_tls, backend_label(be), p);
     for (const ServerConfig& s : be.servers) {
       // A server that only inherits the backend's settings was checked with them.
-      if (s.tls.enabled && s.tls.mark.line != be.default_tls.mark.line)
-        BackContext::build(s.tls, p);
+      if (s.tls.enabled && !same_mark(s.tls.mark, be.default_tls.mark)) {
+        BackContext::build(s.tls, server_label(be, s), p);
+      }
     }
   }
   if (!cfg.global.tls_ticket_secret_file.empty()) {
@@ -897,6 +922,19 @@ bool check_config(const Config& cfg, std::vector<ConfigError>* errors,
     }
   }
   return errors->size() == before;
+}
+
+std::string bind_label(const FrontendConfig& fe, const BindConfig& b) {
+  return "frontend '" + fe.name + "': bind " + b.address_text + ": tls";
+}
+std::string backend_label(const BackendConfig& be) {
+  return "backend '" + be.name + "': tls";
+}
+std::string server_label(const BackendConfig& be, const ServerConfig& s) {
+  return "server '" + s.name + "' of backend '" + be.name + "': tls";
+}
+bool same_mark(const SourceMark& a, const SourceMark& b) {
+  return a.line == b.line && a.column == b.column;
 }
 
 // ---- Connection -------------------------------------------------------------

@@ -53,8 +53,10 @@ struct Problems {
 class FrontContext {
  public:
   // Null when a certificate or setting does not load (reported to `p`).
+  // `label` starts every message ("frontend 'web': bind :443: tls").
   static std::shared_ptr<FrontContext> build(const TlsBindConfig& cfg, Mode mode,
-                                             const std::string& bind_key, const Problems& p);
+                                             const std::string& bind_key, const std::string& label,
+                                             const Problems& p);
   ~FrontContext();
   FrontContext(const FrontContext&) = delete;
   FrontContext& operator=(const FrontContext&) = delete;
@@ -83,7 +85,8 @@ class FrontContext {
 // The TLS settings toward one server (or a backend's default).
 class BackContext {
  public:
-  static std::shared_ptr<BackContext> build(const TlsServerConfig& cfg, const Problems& p);
+  static std::shared_ptr<BackContext> build(const TlsServerConfig& cfg, const std::string& label,
+                                            const Problems& p);
   ~BackContext();
   BackContext(const BackContext&) = delete;
   BackContext& operator=(const BackContext&) = delete;
@@ -116,6 +119,12 @@ class SessionSlot {
   SSL_SESSION* session_ = nullptr;
 };
 void set_session_slot(SSL* ssl, SessionSlot* slot);
+
+// Labels of configuration messages about TLS.
+std::string bind_label(const FrontendConfig& fe, const BindConfig& b);
+std::string backend_label(const BackendConfig& be);
+std::string server_label(const BackendConfig& be, const ServerConfig& s);
+bool same_mark(const SourceMark& a, const SourceMark& b);
 
 // Builds every context of a configuration to report problems (weir -c, reloads).
 bool check_config(const Config& cfg, std::vector<ConfigError>* errors,

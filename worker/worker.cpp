@@ -141,7 +141,8 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
   };
   for (auto& be : backends_) {
     if (be->config().default_tls.enabled) {
-      auto c = tls::BackContext::build(be->config().default_tls, problems);
+      auto c = tls::BackContext::build(be->config().default_tls, tls::backend_label(be->config()),
+                                       problems);
       if (!c) return tls_failed();
       be->set_default_tls(c);
     }
@@ -149,9 +150,9 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
       const TlsServerConfig& tc = sv->config().tls;
       if (!tc.enabled) continue;
       std::shared_ptr<const tls::BackContext> c = be->default_tls();
-      if (!c || tc.mark.line != be->config().default_tls.mark.line ||
-          tc.mark.column != be->config().default_tls.mark.column) {
-        c = tls::BackContext::build(tc, problems);  // the server's own settings
+      if (!c || !tls::same_mark(tc.mark, be->config().default_tls.mark)) {
+        // The server's own settings.
+        c = tls::BackContext::build(tc, tls::server_label(be->config(), sv->config()), problems);
         if (!c) return tls_failed();
       }
       sv->set_tls(c, threads);
@@ -167,7 +168,8 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
       }
       std::shared_ptr<const tls::FrontContext> front;
       if (b.tls.enabled) {
-        auto c = tls::FrontContext::build(b.tls, fe->mode(), b.key(), problems);
+        auto c = tls::FrontContext::build(b.tls, fe->mode(), b.key(),
+                                          tls::bind_label(fe->config(), b), problems);
         if (!c) return tls_failed();
         front = c;
         tls_fronts_.push_back({fe.get(), c});
