@@ -176,6 +176,17 @@ constexpr FetchInfo kFetches[] = {
     {"http_version", Fetch::kHttpVersion, false},
     {"ssl_fc", Fetch::kSslFc, false},
     {"ssl_sni", Fetch::kSslSni, false},
+    {"ssl_version", Fetch::kSslVersion, false},
+    {"ssl_cipher", Fetch::kSslCipher, false},
+    {"ssl_alpn", Fetch::kSslAlpn, false},
+    {"ssl_c_used", Fetch::kSslCUsed, false},
+    {"ssl_c_verify", Fetch::kSslCVerify, false},
+    {"ssl_c_s_dn", Fetch::kSslCSDn, false},
+    {"ssl_c_i_dn", Fetch::kSslCIDn, false},
+    {"ssl_c_serial", Fetch::kSslCSerial, false},
+    {"req_ssl_sni", Fetch::kReqSslSni, false},
+    {"req_ssl_ver", Fetch::kReqSslVer, false},
+    {"req_ssl_hello", Fetch::kReqSslHello, false},
     {"status", Fetch::kStatus, false},
     {"res_hdr", Fetch::kResHdr, true},
     {"var", Fetch::kVar, true},
@@ -387,8 +398,11 @@ Type FetchSpec::type() const {
     case Fetch::kHdrCnt:
     case Fetch::kReqLen:
     case Fetch::kStatus:
+    case Fetch::kSslCVerify:
       return Type::kInt;
     case Fetch::kSslFc:
+    case Fetch::kSslCUsed:
+    case Fetch::kReqSslHello:
     case Fetch::kAlways:
       return Type::kBool;
     default:

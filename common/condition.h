@@ -47,6 +47,17 @@ enum class Fetch : unsigned char {
   kHttpVersion,  // "1.1" or "1.0"
   kSslFc,        // the client connection uses TLS (bool)
   kSslSni,       // the TLS SNI the client sent
+  kSslVersion,   // negotiated TLS version ("TLSv1.3")
+  kSslCipher,    // negotiated cipher (OpenSSL's name)
+  kSslAlpn,      // negotiated ALPN protocol
+  kSslCUsed,     // the client presented a certificate (bool)
+  kSslCVerify,   // verification result of the client certificate (int; 0: valid or none)
+  kSslCSDn,      // client certificate subject (/C=../CN=..)
+  kSslCIDn,      // client certificate issuer
+  kSslCSerial,   // client certificate serial, upper-case hex
+  kReqSslSni,    // tcp content inspection: the SNI of the ClientHello
+  kReqSslVer,    // tcp content inspection: the highest version offered ("TLSv1.3")
+  kReqSslHello,  // tcp content inspection: a whole ClientHello was read (bool)
   kStatus,       // response status (int; response rules only)
   kResHdr,       // res_hdr(name[,occurrence]): response header values (response rules only)
   kVar,          // var(txn.name): a variable set by set_var
@@ -72,9 +83,9 @@ struct FetchSpec {
   bool response_only() const { return fetch == Fetch::kStatus || fetch == Fetch::kResHdr; }
   // Needs an HTTP request (not available to tcp_request rules).
   bool http_only() const {
-    return fetch != Fetch::kSrc && fetch != Fetch::kSrcPort && fetch != Fetch::kDst &&
-           fetch != Fetch::kDstPort && fetch != Fetch::kSslFc && fetch != Fetch::kSslSni &&
-           fetch != Fetch::kVar && fetch != Fetch::kAlways;
+    return !(fetch == Fetch::kSrc || fetch == Fetch::kSrcPort || fetch == Fetch::kDst ||
+             fetch == Fetch::kDstPort || (fetch >= Fetch::kSslFc && fetch <= Fetch::kReqSslHello) ||
+             fetch == Fetch::kVar || fetch == Fetch::kAlways);
   }
 };
 

@@ -91,11 +91,54 @@ struct Timeouts {
   int64_t tunnel = 3600000;
 };
 
+// TLS versions as OpenSSL numbers them (TLS1_2_VERSION = 0x0303).
+inline constexpr int kTls10 = 0x0301, kTls11 = 0x0302, kTls12 = 0x0303, kTls13 = 0x0304;
+
+// `tls:` of a bind: weir terminates TLS (doc/tls.md).
+struct TlsBindConfig {
+  bool enabled = false;
+  std::vector<std::string> certificates;  // PEM files and directories, as written
+  std::string default_certificate;        // empty: the first certificate loaded
+  std::vector<std::string> alpn;          // in preference order; empty: no ALPN
+  bool alpn_set = false;                  // false: http/1.1 in http mode, none in tcp mode
+  int min_version = kTls12;
+  int max_version = kTls13;
+  std::string ciphers;       // TLS <= 1.2, OpenSSL syntax; empty: OpenSSL's default
+  std::string ciphersuites;  // TLS 1.3
+  std::string curves;        // key-exchange groups
+  bool session_tickets = true;
+  uint32_t session_cache = 20000;  // sessions kept for id-based resumption; 0: off
+  int64_t session_timeout = 300000;
+  enum class Verify : unsigned char { kNone, kOptional, kRequired } verify = Verify::kNone;
+  std::string ca_file;               // CAs of client certificates
+  std::string crl_file;              // revocation lists of client certificates
+  bool client_cert_headers = false;  // http: X-Client-Cert-* toward servers
+  SourceMark mark;                   // the `tls:` key
+};
+
+// `tls:` of a server or backend: weir connects to the server with TLS.
+struct TlsServerConfig {
+  bool enabled = false;
+  bool verify = true;       // the server's certificate must chain to ca_file (and name)
+  std::string ca_file;      // empty: OpenSSL's default store
+  std::string verify_name;  // empty: the SNI (when there is one)
+  std::string sni_text;     // as written; empty: no SNI
+  cond::ValueTemplate sni;  // sni_text compiled
+  std::vector<std::string> alpn;
+  std::string cert;  // client certificate (and key) PEM
+  int min_version = kTls12;
+  int max_version = kTls13;
+  std::string ciphers;
+  std::string ciphersuites;
+  SourceMark mark;
+};
+
 struct BindConfig {
   std::string address_text;  // as written
   SockAddr addr;
   int backlog = 1024;
   bool v6only = true;  // only meaningful for IPv6 binds; true by default for [::]
+  TlsBindConfig tls;
   SourceMark mark;
   // A stable key that identifies this listener across reloads ("tcp:[::]:8080").
   std::string key() const;
@@ -197,6 +240,9 @@ struct FrontendConfig {
   RuleSet rules;            // acls are compiled into the rules' conditions
   // http mode: forward CONNECT requests (else 501) and tunnel after a 2xx answer.
   bool allow_connect = false;
+  // tcp mode: how long tcp_request content rules may wait for the client's first
+  // bytes (a TLS ClientHello); 0: they run at once.
+  int64_t inspect_delay = 0;
   SourceMark mark;
 };
 
@@ -270,6 +316,7 @@ struct ServerConfig {
   bool backup = false;    // takes traffic only when no normal server is usable
   HealthCheckConfig check;
   AgentConfig agent;
+  TlsServerConfig tls;
   SourceMark mark;
 };
 
@@ -322,7 +369,8 @@ struct BackendConfig {
   // for servers added at runtime.
   HealthCheckConfig default_check;
   AgentConfig default_agent;
-  RuleSet rules;  // http_request runs after the frontend's, http_response before it
+  TlsServerConfig default_tls;  // `tls:` of the backend: every server's starting point
+  RuleSet rules;                // http_request runs after the frontend's, http_response before it
   SourceMark mark;
 };
 
@@ -341,6 +389,7 @@ struct GlobalConfig {
   std::string master_socket;         // master CLI Unix socket; empty = none
   std::string state_file;            // server states kept across restarts; empty = none
   std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
+  std::string tls_ticket_secret_file;  // TLS ticket keys from this secret; empty: random per master
 };
 
 struct Config {

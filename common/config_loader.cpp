@@ -47,10 +47,19 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 
 // The keys each block accepts (also the candidates for "did you mean").
 constexpr std::string_view kTopKeys[] = {"global", "defaults", "frontends", "backends"};
-constexpr std::string_view kGlobalKeys[] = {"threads",       "maxconn",     "user",
-                                            "group",         "pidfile",     "log",
-                                            "tune",          "timeouts",    "max_old_generations",
-                                            "master_socket", "runtime_api", "state_file"};
+constexpr std::string_view kGlobalKeys[] = {"threads",
+                                            "maxconn",
+                                            "user",
+                                            "group",
+                                            "pidfile",
+                                            "log",
+                                            "tune",
+                                            "timeouts",
+                                            "max_old_generations",
+                                            "master_socket",
+                                            "runtime_api",
+                                            "state_file",
+                                            "tls_ticket_secret_file"};
 constexpr std::string_view kTuneKeys[] = {"bufsize", "splice_threshold", "max_headers"};
 // The capacity of the HTTP parser's header table (worker/http_codec.h kMaxHeaders).
 constexpr int64_t kMaxHeadersLimit = 1000;
@@ -59,16 +68,37 @@ constexpr std::string_view kLogKeys[] = {"target",  "format",   "address",
 constexpr std::string_view kDefaultsKeys[] = {"mode", "timeouts", "retries", "forwardfor",
                                               "abortonclose"};
 constexpr std::string_view kFrontendKeys[] = {
-    "bind",         "mode",          "maxconn",     "default_backend", "forwardfor",
-    "log",          "timeouts",      "metrics",     "stats",           "acls",
-    "http_request", "http_response", "tcp_request", "errorfiles",      "allow_connect"};
+    "bind",        "mode",       "maxconn",       "default_backend",
+    "forwardfor",  "log",        "timeouts",      "metrics",
+    "stats",       "acls",       "http_request",  "http_response",
+    "tcp_request", "errorfiles", "allow_connect", "inspect_delay"};
 constexpr std::string_view kStatsKeys[] = {"uri", "refresh", "auth", "hide_version"};
 constexpr std::string_view kStatsAuthKeys[] = {"realm", "users"};
-constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only"};
+constexpr std::string_view kBindKeys[] = {"address", "backlog", "v6only", "tls"};
+constexpr std::string_view kTlsBindKeys[] = {"certificates",
+                                             "default_certificate",
+                                             "alpn",
+                                             "min_version",
+                                             "max_version",
+                                             "ciphers",
+                                             "ciphersuites",
+                                             "curves",
+                                             "session_tickets",
+                                             "session_cache",
+                                             "session_timeout",
+                                             "verify",
+                                             "ca_file",
+                                             "crl_file",
+                                             "client_cert_headers"};
+constexpr std::string_view kTlsServerKeys[] = {
+    "enabled", "verify",      "ca_file",     "verify_name", "sni",         "alpn",
+    "cert",    "min_version", "max_version", "ciphers",     "ciphersuites"};
+constexpr std::pair<std::string_view, int> kTlsVersions[] = {
+    {"TLSv1", kTls10}, {"TLSv1.1", kTls11}, {"TLSv1.2", kTls12}, {"TLSv1.3", kTls13}};
 constexpr std::string_view kBackendKeys[] = {
-    "mode",         "balance",       "retries",     "timeouts",  "servers", "abortonclose",
-    "redispatch",   "all_backups",   "fullconn",    "check",     "agent",   "acls",
-    "http_request", "http_response", "tcp_request", "errorfiles"};
+    "mode",         "balance",       "retries",     "timeouts",   "servers", "abortonclose",
+    "redispatch",   "all_backups",   "fullconn",    "check",      "agent",   "acls",
+    "http_request", "http_response", "tcp_request", "errorfiles", "tls"};
 constexpr std::string_view kCheckKeys[] = {
     "type",           "method",         "path",         "host",    "expect",  "inter",
     "fastinter",      "downinter",      "timeout",      "rise",    "fall",    "port",
@@ -83,8 +113,9 @@ constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
     {"source", Balance::kSource},         {"uri", Balance::kUri},
     {"url_param", Balance::kUrlParam},    {"hdr", Balance::kHdr},
     {"random", Balance::kRandom}};
-constexpr std::string_view kServerKeys[] = {
-    "address", "weight", "maxconn", "maxqueue", "minconn", "backup", "slowstart", "check", "agent"};
+constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn",   "maxqueue",
+                                            "minconn", "backup", "slowstart", "check",
+                                            "agent",   "tls"};
 
 // Every timeout weir knows, and where each may be set.
 constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
@@ -192,6 +223,13 @@ class Loader : private config_detail::ValueReader {
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
+  // `tls:` of a bind; of a backend or server (applied over `out`, key by key).
+  void load_tls_bind(const YamlNode& node, const std::string& label, TlsBindConfig& out);
+  void load_tls_server(const YamlNode& node, const std::string& label, TlsServerConfig& out);
+  std::optional<int> tls_version(const YamlNode& node, const std::string& what);
+  std::optional<std::vector<std::string>> string_list(const YamlNode& node,
+                                                      const std::string& what);
+  TlsServerConfig backend_tls_;  // the current backend's tls: default for its servers
   void load_stats(const YamlNode& node, FrontendConfig& frontend, bool mode_known);
   void check_references();
   // acls, http_request, http_response, tcp_request and errorfiles of a frontend
@@ -316,6 +354,11 @@ void Loader::load_global(const YamlNode& node) {
               "global: master_socket: must be an absolute path (got " + quoted(*path) + ")");
       }
       global.master_socket = std::move(*path);
+    }
+  }
+  if (const YamlNode* v = fields.get("tls_ticket_secret_file")) {
+    if (auto path = string_value(*v, "global: tls_ticket_secret_file")) {
+      global.tls_ticket_secret_file = std::move(*path);
     }
   }
   if (const YamlNode* v = fields.get("state_file")) {
@@ -715,8 +758,11 @@ void Loader::load_backend(const Field& field) {
   if (const YamlNode* v = fields.get("check")) load_check(*v, label + ": check", backend_check_);
   backend_agent_ = AgentConfig{};
   if (const YamlNode* v = fields.get("agent")) load_agent(*v, label + ": agent", backend_agent_);
+  backend_tls_ = TlsServerConfig{};
+  if (const YamlNode* v = fields.get("tls")) load_tls_server(*v, label + ": tls", backend_tls_);
   backend.default_check = backend_check_;
   backend.default_agent = backend_agent_;
+  backend.default_tls = backend_tls_;
   load_rules(fields, label, backend.mode, true, -1, backend.rules);
   const YamlNode* servers = fields.get("servers");
   if (servers) {
@@ -1183,6 +1229,7 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
   ServerConfig server;
   server.check = backend_check_;
   server.agent = backend_agent_;
+  server.tls = backend_tls_;
   server.name = field.key;
   server.mark = field.key_node->mark;
   const std::string label = "server " + quoted(server.name) + " of backend " + quoted(backend.name);
@@ -1235,6 +1282,7 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
     }
     if (const YamlNode* v = fields.get("check")) load_check(*v, label + ": check", server.check);
     if (const YamlNode* v = fields.get("agent")) load_agent(*v, label + ": agent", server.agent);
+    if (const YamlNode* v = fields.get("tls")) load_tls_server(*v, label + ": tls", server.tls);
     if (const YamlNode* v = fields.get("slowstart")) {
       const auto d = duration_value(*v, label + ": slowstart");
       if (d) server.slowstart = *d;
@@ -1325,6 +1373,14 @@ void Loader::load_frontend(const Field& field) {
   }
   load_rules(fields, label, frontend.mode, mode_known, static_cast<int>(config_.frontends.size()),
              frontend.rules);
+  if (const YamlNode* v = fields.get("inspect_delay")) {
+    if (const auto d = duration_value(*v, label + ": inspect_delay")) {
+      frontend.inspect_delay = *d;
+      if (*d > 0 && mode_known && frontend.mode == Mode::kHttp) {
+        warn(v->mark, label + ": inspect_delay has no effect in http mode");
+      }
+    }
+  }
   if (const YamlNode* v = fields.get("allow_connect")) {
     if (const auto b = bool_value(*v, label + ": allow_connect")) {
       frontend.allow_connect = *b;
@@ -1482,6 +1538,179 @@ void Loader::load_stats(const YamlNode& node, FrontendConfig& frontend, bool mod
   if (ok) frontend.stats = std::move(stats);
 }
 
+std::optional<int> Loader::tls_version(const YamlNode& node, const std::string& what) {
+  const auto text = text_value(node, what, "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3");
+  if (!text) return std::nullopt;
+  for (const auto& [name, v] : kTlsVersions) {
+    if (*text == name) return v;
+  }
+  std::vector<std::string_view> names;
+  for (const auto& [name, v] : kTlsVersions) names.push_back(name);
+  error(node.mark, what + ": unknown TLS version " + quoted(*text) +
+                       " (expected TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3)" + suggestion(*text, names));
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> Loader::string_list(const YamlNode& node,
+                                                            const std::string& what) {
+  std::vector<std::string> out;
+  if (node.kind == Kind::kSequence) {
+    bool ok = true;
+    for (const auto& item : node.items) {
+      auto t = string_value(*item, what);
+      if (t && !t->empty()) {
+        out.push_back(std::move(*t));
+      } else {
+        if (t) error(item->mark, what + ": empty entry");
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+  auto t = string_value(node, what);
+  if (!t) return std::nullopt;
+  if (!t->empty()) out.push_back(std::move(*t));
+  return out;
+}
+
+void Loader::load_tls_bind(const YamlNode& node, const std::string& label, TlsBindConfig& out) {
+  out.mark = node.mark;
+  const Fields fields = map_fields(node, label);
+  reject_unknown(fields, kTlsBindKeys, "in " + label);
+  out.enabled = true;
+  if (const YamlNode* v = fields.get("certificates")) {
+    if (auto list = string_list(*v, label + ": certificates")) out.certificates = std::move(*list);
+  }
+  if (const YamlNode* v = fields.get("default_certificate")) {
+    if (auto t = string_value(*v, label + ": default_certificate")) {
+      out.default_certificate = std::move(*t);
+    }
+  }
+  if (out.certificates.empty() && out.default_certificate.empty()) {
+    error(node.mark,
+          label + ": certificates: at least one certificate file or directory is needed");
+  }
+  if (const YamlNode* v = fields.get("alpn")) {
+    if (auto list = string_list(*v, label + ": alpn")) {
+      for (const std::string& p : *list) {
+        if (p.size() > 255) error(v->mark, label + ": alpn: protocol name longer than 255 bytes");
+      }
+      out.alpn = std::move(*list);
+      out.alpn_set = true;
+    }
+  }
+  if (const YamlNode* v = fields.get("min_version")) {
+    if (auto n = tls_version(*v, label + ": min_version")) out.min_version = *n;
+  }
+  if (const YamlNode* v = fields.get("max_version")) {
+    if (auto n = tls_version(*v, label + ": max_version")) out.max_version = *n;
+  }
+  if (out.min_version > out.max_version) {
+    error(node.mark, label + ": min_version is above max_version");
+  }
+  for (auto [key, target] :
+       {std::pair{"ciphers", &out.ciphers}, std::pair{"ciphersuites", &out.ciphersuites},
+        std::pair{"curves", &out.curves}, std::pair{"ca_file", &out.ca_file},
+        std::pair{"crl_file", &out.crl_file}}) {
+    if (const YamlNode* v = fields.get(key)) {
+      if (auto t = string_value(*v, label + ": " + key)) *target = std::move(*t);
+    }
+  }
+  if (const YamlNode* v = fields.get("session_tickets")) {
+    if (auto b = bool_value(*v, label + ": session_tickets")) out.session_tickets = *b;
+  }
+  if (const YamlNode* v = fields.get("session_cache")) {
+    if (auto n = int_value(*v, label + ": session_cache", 0, 10000000)) {
+      out.session_cache = static_cast<uint32_t>(*n);
+    }
+  }
+  if (const YamlNode* v = fields.get("session_timeout")) {
+    if (auto d = duration_value(*v, label + ": session_timeout")) {
+      if (*d < 1000 || *d > 7 * 86400000LL) {
+        error(v->mark, label + ": session_timeout: must be between 1s and 7d");
+      } else {
+        out.session_timeout = *d;
+      }
+    }
+  }
+  if (const YamlNode* v = fields.get("verify")) {
+    if (auto t = text_value(*v, label + ": verify", "none, optional or required")) {
+      if (*t == "none") {
+        out.verify = TlsBindConfig::Verify::kNone;
+      } else if (*t == "optional") {
+        out.verify = TlsBindConfig::Verify::kOptional;
+      } else if (*t == "required") {
+        out.verify = TlsBindConfig::Verify::kRequired;
+      } else {
+        error(v->mark, label + ": verify: unknown value " + quoted(*t) +
+                           " (expected none, optional or required)");
+      }
+    }
+  }
+  if (out.verify != TlsBindConfig::Verify::kNone && out.ca_file.empty()) {
+    error(node.mark, label + ": verify: " +
+                         std::string(out.verify == TlsBindConfig::Verify::kOptional ? "optional"
+                                                                                    : "required") +
+                         " needs ca_file (the CAs that sign client certificates)");
+  }
+  if (const YamlNode* v = fields.get("client_cert_headers")) {
+    if (auto b = bool_value(*v, label + ": client_cert_headers")) out.client_cert_headers = *b;
+  }
+}
+
+void Loader::load_tls_server(const YamlNode& node, const std::string& label, TlsServerConfig& out) {
+  out.mark = node.mark;
+  if (node.kind != Kind::kMap) {
+    if (auto b = bool_value(node, label)) out.enabled = *b;  // tls: true | false
+    return;
+  }
+  const Fields fields = map_fields(node, label);
+  reject_unknown(fields, kTlsServerKeys, "in " + label);
+  out.enabled = true;  // a map turns TLS on unless it says enabled: false
+  if (const YamlNode* v = fields.get("enabled")) {
+    if (auto b = bool_value(*v, label + ": enabled")) out.enabled = *b;
+  }
+  if (const YamlNode* v = fields.get("verify")) {
+    if (auto t = text_value(*v, label + ": verify", "none or required")) {
+      if (*t == "none") {
+        out.verify = false;
+      } else if (*t == "required") {
+        out.verify = true;
+      } else {
+        error(v->mark,
+              label + ": verify: unknown value " + quoted(*t) + " (expected none or required)");
+      }
+    }
+  }
+  for (auto [key, target] :
+       {std::pair{"ca_file", &out.ca_file}, std::pair{"verify_name", &out.verify_name},
+        std::pair{"cert", &out.cert}, std::pair{"ciphers", &out.ciphers},
+        std::pair{"ciphersuites", &out.ciphersuites}}) {
+    if (const YamlNode* v = fields.get(key)) {
+      if (auto t = string_value(*v, label + ": " + key)) *target = std::move(*t);
+    }
+  }
+  if (const YamlNode* v = fields.get("sni")) {
+    if (auto tpl = template_value(*v, label + ": sni")) {
+      out.sni = std::move(*tpl);
+      out.sni_text = out.sni.text;
+    }
+  }
+  if (const YamlNode* v = fields.get("alpn")) {
+    if (auto list = string_list(*v, label + ": alpn")) out.alpn = std::move(*list);
+  }
+  if (const YamlNode* v = fields.get("min_version")) {
+    if (auto n = tls_version(*v, label + ": min_version")) out.min_version = *n;
+  }
+  if (const YamlNode* v = fields.get("max_version")) {
+    if (auto n = tls_version(*v, label + ": max_version")) out.max_version = *n;
+  }
+  if (out.min_version > out.max_version) {
+    error(node.mark, label + ": min_version is above max_version");
+  }
+}
+
 void Loader::load_bind(const YamlNode& node, FrontendConfig& frontend) {
   const std::string label = "frontend " + quoted(frontend.name);
   BindConfig bind;
@@ -1500,6 +1729,7 @@ void Loader::load_bind(const YamlNode& node, FrontendConfig& frontend) {
     if (v6only) {
       if (const auto b = bool_value(*v6only, label + ": bind: v6only")) bind.v6only = *b;
     }
+    if (const YamlNode* v = fields.get("tls")) load_tls_bind(*v, label + ": bind: tls", bind.tls);
     if (!address) {
       error(node.mark, label + ": bind entry has no address");
       return;
@@ -2104,8 +2334,8 @@ void Loader::load_rules(const Fields& fields, const std::string& label, Mode mod
           if (rule.cond->uses_http()) {
             error(cn.mark, what +
                                ": tcp_request rules see the connection only (src, dst, "
-                               "src_port, dst_port, ssl_fc, ssl_sni, var); HTTP fetches "
-                               "belong to http_request");
+                               "src_port, dst_port, ssl_* and req_ssl_* fetches, var); HTTP "
+                               "fetches belong to http_request");
             continue;
           }
         }

@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/version.h"
 #include "master/master.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 #ifdef WEIR_HAVE_JEMALLOC
@@ -96,6 +97,10 @@ std::string resolve_binary(const char* argv0) {
 
 int check_config(const std::string& path) {
   weir::LoadResult r = weir::load_config_file(path);
+  if (r.config) {
+    weir::tls::check_config(*r.config, &r.errors, &r.warnings);
+    if (!r.errors.empty()) r.config.reset();
+  }
   for (const weir::ConfigError& w : r.warnings) {
     std::fprintf(stderr, "%s\n", w.to_warning_string().c_str());
   }

@@ -1,5 +1,7 @@
 #include "master/master.h"
 
+#include "worker/tls.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -28,6 +30,31 @@
 #include "master/build_id.h"
 
 namespace weir {
+namespace {
+std::string to_hex(std::string_view bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+std::string from_hex(std::string_view hex) {
+  auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    int a = val(hex[i]), b = val(hex[i + 1]);
+    if (a < 0 || b < 0) return {};
+    out.push_back(static_cast<char>(a * 16 + b));
+  }
+  return out;
+}
+}  // namespace
 namespace {
 
 constexpr int64_t kReadyTimeoutMs = 60000;  // a new generation must be READY within this
@@ -87,9 +114,23 @@ bool Master::load_config(Config* out, std::string* bytes) {
   // Validate the exact bytes that the worker will receive, so an edit to the file
   // in the middle of a reload cannot make master and worker disagree.
   LoadResult r = load_config_text(*bytes, opts_.config_path);
+  // Certificates, keys, CAs: a reload whose new ones do not load is refused here,
+  // before any worker starts, and the running generation goes on.
+  if (r.config) tls::check_config(*r.config, &r.errors, &r.warnings);
   for (const ConfigError& w : r.warnings) log::warning("%s", w.to_warning_string().c_str());
   for (const ConfigError& e : r.errors) log::error("%s", e.to_string().c_str());
-  if (!r.config) return false;
+  if (!r.config || !r.errors.empty()) return false;
+  if (!r.config->global.tls_ticket_secret_file.empty()) {
+    std::string secret, error;
+    if (!tls::read_secret_file(r.config->global.tls_ticket_secret_file, &secret, &error)) {
+      log::error("global: tls_ticket_secret_file: %s", error.c_str());
+      return false;
+    }
+    ticket_secret_ = std::move(secret);
+  } else if (ticket_secret_.empty() || ticket_secret_from_file_) {
+    ticket_secret_ = tls::random_secret();
+  }
+  ticket_secret_from_file_ = !r.config->global.tls_ticket_secret_file.empty();
   *out = std::move(*r.config);
   return true;
 }
@@ -247,7 +288,9 @@ bool Master::spawn_worker(int generation) {
     keys += '\n';
     fds.push_back(sock.fd.get());
   }
-  bool ok = w->channel.send(ipc::MsgType::kHello, "generation=" + std::to_string(generation)) &&
+  bool ok = w->channel.send(ipc::MsgType::kHello, "generation=" + std::to_string(generation) +
+                                                      "\nticket_secret=" + to_hex(ticket_secret_) +
+                                                      "\n") &&
             w->channel.send(ipc::MsgType::kConfig, payload) &&
             w->channel.send(ipc::MsgType::kState, server_state_) &&
             w->channel.send(ipc::MsgType::kFdMap, keys, fds);
@@ -472,6 +515,8 @@ void Master::reexec(const std::vector<uint64_t>& waiters) {
   }
   // The servers' states (health, admin state, runtime weights and addresses)
   // go over too, so the next generation after the upgrade still has them.
+  state += "ticket_secret " + to_hex(ticket_secret_) + " " +
+           (ticket_secret_from_file_ ? "1" : "0") + "\n";
   state += "server_state " + std::to_string(server_state_.size()) + "\n" + server_state_;
   state += "config_bytes " + std::to_string(config_bytes_.size()) + "\n" + config_bytes_;
   UniqueFd memfd(memfd_create("weir-master-state", 0));
@@ -555,6 +600,12 @@ bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
       w->ready = ready == 1;
       w->draining = draining == 1;
       workers_.push_back(std::move(w));
+    } else if (kind == "ticket_secret") {
+      std::string hex;
+      int from_file = 0;
+      ls >> hex >> from_file;
+      ticket_secret_ = from_hex(hex);
+      ticket_secret_from_file_ = from_file == 1;
     } else if (kind == "server_state") {
       size_t len = 0;
       ls >> len;

@@ -108,6 +108,10 @@ class Master {
   // Server states of the serving generation (kState), handed to the next one and
   // kept in global.state_file across restarts.
   std::string server_state_;
+  // TLS ticket keys of every worker generation derive from this (kept across
+  // reloads and binary upgrades, so tickets stay valid).
+  std::string ticket_secret_;
+  bool ticket_secret_from_file_ = false;
   void save_state_file();
   void load_state_file();  // -D: the parent that returns once the daemon is ready
   std::string pidfile_;

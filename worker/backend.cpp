@@ -462,6 +462,7 @@ Server* Backend::add_server(const ServerConfig& cfg, AdminState state, int64_t n
     }
   }
   auto server = std::make_unique<Server>(cfg, next_index_++, threads_, this);
+  if (cfg.tls.enabled && default_tls_) server->set_tls(default_tls_, threads_);
   server->set_admin_state(state, now_ms);
   if (server->cfg_.slowstart > 0 && state == AdminState::kReady) server->ramp_start_ms_ = now_ms;
   Server* raw = server.get();

@@ -12,6 +12,7 @@
 #include "worker/counters.h"
 #include "worker/error_capture.h"
 #include "worker/lb.h"
+#include "worker/tls.h"
 
 namespace weir {
 
@@ -98,6 +99,19 @@ class Server {
   // Removed by `del server`: kept allocated (sessions may still name it in logs)
   // but no longer listed.
   bool deleted() const { return deleted_.load(std::memory_order_relaxed); }
+  // TLS toward this server; null: plain TCP. Set before traffic starts.
+  const tls::BackContext* tls() const { return tls_.get(); }
+  void set_tls(std::shared_ptr<const tls::BackContext> ctx, int threads) {
+    tls_ = std::move(ctx);
+    tls_sessions_.clear();
+    for (int i = 0; i < threads + 1; ++i)
+      tls_sessions_.push_back(std::make_unique<tls::SessionSlot>());
+  }
+  // The session a thread offers on its next connection (`threads` is the
+  // health checks' own slot).
+  tls::SessionSlot* tls_session(int thread) const {
+    return tls_sessions_[static_cast<size_t>(thread)].get();
+  }
 
  private:
   friend class Backend;  // the setters below keep the backend's queues right
@@ -131,6 +145,8 @@ class Server {
   std::atomic<int64_t> queued_{0};
   std::atomic<int64_t> queue_max_{0};
   TrafficCounters counters_;
+  std::shared_ptr<const tls::BackContext> tls_;
+  std::vector<std::unique_ptr<tls::SessionSlot>> tls_sessions_;
   // Under the backend's lock:
   std::list<std::shared_ptr<struct QueueEntry>> queue_;  // its own waiters, oldest first
   int64_t ramp_start_ms_ = -1;                           // slowstart began here; -1: none
@@ -190,6 +206,9 @@ class Backend {
   Mode mode() const { return cfg_.mode; }
   const Timeouts& timeouts() const { return cfg_.timeouts; }
   int retries() const { return cfg_.retries; }
+  // The backend's `tls:` built once: what servers added at runtime get.
+  const std::shared_ptr<const tls::BackContext>& default_tls() const { return default_tls_; }
+  void set_default_tls(std::shared_ptr<const tls::BackContext> c) { default_tls_ = std::move(c); }
   // The servers listed now, in order (a copy: the list changes with add/del server).
   std::vector<Server*> servers() const;
   TrafficCounters& counters() { return counters_; }
@@ -279,6 +298,7 @@ class Backend {
   uint32_t fullconn_ = 0;
   mutable std::mutex mu_;  // guards the server list, queues and the algorithm
   std::vector<std::unique_ptr<Server>> servers_;
+  std::shared_ptr<const tls::BackContext> default_tls_;
   std::vector<std::unique_ptr<Server>> retired_;  // deleted at runtime
   int next_index_ = 0;
   uint64_t next_seq_ = 0;
@@ -308,8 +328,12 @@ class Frontend {
   // 0: no frontend limit. Starts at the configured value; the runtime API changes it.
   uint32_t maxconn() const { return maxconn_.load(std::memory_order_relaxed); }
   void set_maxconn(uint32_t n) { maxconn_.store(n, std::memory_order_relaxed); }
+  // TLS handshakes that failed on this frontend's binds (any thread).
+  void count_tls_failure() { tls_failures_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t tls_failures() const { return tls_failures_.load(std::memory_order_relaxed); }
 
  private:
+  std::atomic<uint64_t> tls_failures_{0};
   FrontendConfig cfg_;
   Backend* backend_;
   TrafficCounters counters_;

@@ -146,7 +146,8 @@ class ConnectionNamed {
 
 }  // namespace
 
-void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer) {
+void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                        const tls::FrontContext* tls) {
   auto s = std::make_unique<HttpSession>(ctx, fe, std::move(fd), peer);
   HttpSession* raw = s.get();
   ctx.add_session(std::move(s));
@@ -154,9 +155,22 @@ void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Soc
     raw->destroy();
     return;
   }
+  if (tls) {
+    SSL* ssl = tls->new_ssl(raw->client_.fd());
+    if (!ssl) {
+      raw->destroy();
+      return;
+    }
+    auto conn = std::make_unique<tls::Connection>(ssl);
+    raw->c_tls_ = conn.get();
+    raw->c_tls_cfg_ = &tls->config();
+    raw->c_handshake_ = true;
+    raw->client_.set_secure(std::move(conn));
+  }
   if (!fe.config().rules.tcp_request.empty()) {
     HttpFetch f;
     f.src = &raw->peer_;
+    f.tls_client = raw->c_tls_ != nullptr;
     f.dst = raw->local_addr();
     f.vars = &raw->vars_;
     std::string ignored;
@@ -224,7 +238,8 @@ void HttpSession::on_server_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s_writable_ = true;
-  if (phase_ == Phase::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+  if (phase_ == Phase::kConnecting &&
+      (s_handshake_ || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
     connect_done();
   }
   run();
@@ -237,6 +252,10 @@ void HttpSession::on_timer(void* self) {
 }
 
 void HttpSession::run() {
+  if (c_handshake_ && !client_handshake()) {
+    if (phase_ != Phase::kClosed) update_timer();
+    return;
+  }
   for (int round = 0; round < 1000 && phase_ != Phase::kClosed; ++round) {
     bool progress = false;
     progress |= read_client();
@@ -260,6 +279,28 @@ void HttpSession::run() {
 }
 
 // --- client side -----------------------------------------------------------
+
+bool HttpSession::client_handshake() {
+  switch (c_tls_->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      c_handshake_ = false;
+      // Bytes that came with the end of the handshake may wait inside the TLS
+      // layer: read as if the socket had signalled.
+      c_readable_ = true;
+      c_writable_ = true;
+      c_last_activity_ = ctx_.loop().now_ms();
+      return true;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return false;
+    case SecureLayer::Handshake::kFailed:
+      fe_.count_tls_failure();
+      tls::note_handshake_failure(fe_.name(), peer_text_, c_tls_->failure());
+      destroy();
+      return false;
+  }
+  return false;
+}
 
 bool HttpSession::read_client() {
   if (!c_readable_ || c_eof_) return false;
@@ -453,6 +494,8 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
   sample_values_.resize(samples.size());
   HttpFetch f;
   f.src = &peer_;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
   f.dst = local_addr();
   f.req = req;
   f.req_edit = req && req_edit_ ? &*req_edit_ : nullptr;
@@ -477,6 +520,8 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
 bool HttpSession::apply_request_rules(http::MessageHead& h) {
   HttpFetch f;
   f.src = &peer_;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
   f.dst = local_addr();
   f.req = &h;
   f.vars = &vars_;
@@ -552,6 +597,8 @@ void HttpSession::answer_rule(const RuleVerdict& v) {
 bool HttpSession::apply_response_rules(const http::MessageHead& h) {
   HttpFetch f;
   f.src = &peer_;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
   f.dst = local_addr();
   f.res = &h;
   f.status = h.status;
@@ -814,6 +861,8 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
   srv_ = std::make_unique<ServerConn>(ctx_, server_, Stream(std::move(fd)));
   srv_->attach(this);
   s_readable_ = s_writable_ = false;
+  s_tcp_up_ = false;
+  s_handshake_ = false;
   t_connect_start_ = now;
   s_last_activity_ = now;
   phase_ = Phase::kConnecting;
@@ -826,11 +875,26 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
 
 void HttpSession::connect_done() {
   if (phase_ != Phase::kConnecting || !srv_) return;
-  int err = net::socket_error(srv_->stream().fd());
-  if (err != 0) {
-    connect_failed(err);
-    return;
+  if (!s_tcp_up_) {
+    int err = net::socket_error(srv_->stream().fd());
+    if (err != 0) {
+      connect_failed(err);
+      return;
+    }
+    s_tcp_up_ = true;
+    if (const tls::BackContext* tc = server_->tls()) {
+      tls::SessionSlot* slot = server_->tls_session(ctx_.id());
+      SSL* ssl = tc->new_ssl(srv_->stream().fd(), server_sni(), slot->get());
+      if (!ssl) {
+        connect_failed(ENOMEM);
+        return;
+      }
+      tls::set_session_slot(ssl, slot);
+      srv_->stream().set_secure(std::make_unique<tls::Connection>(ssl));
+      s_handshake_ = true;
+    }
   }
+  if (s_handshake_ && !server_handshake()) return;
   t_connected_ = ctx_.loop().now_ms();
   s_last_activity_ = t_connected_;
   s_writable_ = true;
@@ -839,15 +903,71 @@ void HttpSession::connect_done() {
   build_request_head();
 }
 
+bool HttpSession::server_handshake() {
+  auto* conn = static_cast<tls::Connection*>(srv_->stream().secure());
+  switch (conn->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      s_handshake_ = false;
+      s_readable_ = true;
+      return true;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return false;
+    case SecureLayer::Handshake::kFailed:
+      break;
+  }
+  // A failed handshake (verification, protocol) counts as a connection error.
+  // The session offered may be the cause: the next connection starts afresh.
+  server_->tls_session(ctx_.id())->clear();
+  tls::note_server_failure(be_->name(), server_->name(), conn->failure());
+  tls_failure_ = conn->failure();
+  connect_failed(EPROTO);
+  return false;
+}
+
+std::string HttpSession::server_sni() {
+  const TlsServerConfig& c = server_->tls()->config();
+  if (c.sni_text.empty()) return {};
+  if (c.sni.is_constant()) return c.sni.text;
+  http::MessageHead& h = ctx_.scratch_head();
+  const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
+  const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
+  size_t scan = 0;
+  HttpFetch f;
+  f.src = &peer_;
+  f.dst = local_addr();
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ ? c_tls_->ssl() : nullptr;
+  f.vars = &vars_;
+  if (head_len > 0 && http::parse_request(head_src, head_len, head_len + 1, &scan, &h,
+                                          ctx_.worker().config().global.max_headers) ==
+                          http::ParseStatus::kComplete) {
+    f.req = &h;
+    f.req_len = h.head_len;
+  }
+  scratch_fresh_ = false;
+  std::string name = c.sni.render(f);
+  // A Host header's port is not part of a server name.
+  if (!name.empty() && name.front() != '[') {
+    size_t colon = name.rfind(':');
+    if (colon != std::string::npos) name.resize(colon);
+  }
+  return name;
+}
+
 void HttpSession::connect_failed(int err) {
   bump(be_->counters().local().connect_errors);
   if (server_) {
     bump(server_->counters().local().connect_errors);
     server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
-                            err == ETIMEDOUT ? "connect timeout" : std::strerror(err));
+                            err == ETIMEDOUT        ? "connect timeout"
+                            : !tls_failure_.empty() ? tls_failure_.c_str()
+                                                    : std::strerror(err));
   }
   log::debug("connect to %s/%s failed: %s", be_->name().c_str(),
-             server_ ? server_->name().c_str() : "-", std::strerror(err));
+             server_ ? server_->name().c_str() : "-",
+             tls_failure_.empty() ? std::strerror(err) : tls_failure_.c_str());
+  tls_failure_.clear();
   if (srv_) ctx_.close_server_conn(std::move(srv_));
   if (attempts_ <= be_->retries() && server_) {
     bump(be_->counters().local().retries);
@@ -881,10 +1001,16 @@ bool HttpSession::build_request_head() {
   put(h.version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
   const ConnectionNamed connection_named(h);
   bool te_done = false;
+  const bool cert_headers = c_tls_ && c_tls_cfg_->client_cert_headers;
   for (size_t i = 0; i < h.header_count; ++i) {
     const http::Header& hd = h.headers[i];
     if (put_framing(h, hd, &te_done, put)) continue;
     if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
+    // Only weir may tell the server about the client's certificate.
+    if (cert_headers && hd.name.size() > 14 &&
+        http::iequals(hd.name.substr(0, 14), "x-client-cert-")) {
+      continue;
+    }
     if (fe_.config().forwardfor && http::iequals(hd.name, "x-forwarded-for")) {
       // Extend the client's list with the address that connected to us.
       put(hd.name);
@@ -910,6 +1036,22 @@ bool HttpSession::build_request_head() {
     put("X-Forwarded-For: ");
     put(peer_.host_string());
     put("\r\n");
+  }
+  if (cert_headers) {
+    const SSL* ssl = c_tls_->ssl();
+    const bool used = tls::peer_cert_used(ssl);
+    put("X-Client-Cert-Verify: ");
+    put(!used ? "NONE" : tls::peer_verify_result(ssl) == X509_V_OK ? "SUCCESS" : "FAILED");
+    put("\r\n");
+    if (used) {
+      put("X-Client-Cert-Subject: ");
+      put(tls::peer_subject(ssl));
+      put("\r\nX-Client-Cert-Issuer: ");
+      put(tls::peer_issuer(ssl));
+      put("\r\nX-Client-Cert-Serial: ");
+      put(tls::peer_serial(ssl));
+      put("\r\n");
+    }
   }
   // A WebSocket handshake keeps its Upgrade (only "websocket": weir cannot
   // tunnel what it does not know); anything else asks for a persistent server
@@ -1457,6 +1599,13 @@ void HttpSession::log_transaction() {
 
 void HttpSession::handle_timeout() {
   int64_t now = ctx_.loop().now_ms();
+  if (c_handshake_) {
+    // A client stalled in its TLS handshake: nothing can be answered.
+    fe_.count_tls_failure();
+    tls::note_handshake_failure(fe_.name(), peer_text_, "timeout client during the handshake");
+    destroy();
+    return;
+  }
   switch (phase_) {
     case Phase::kWaitRequest:
       if (!req_in_.empty()) {
@@ -1537,6 +1686,11 @@ void HttpSession::update_timer() {
     int64_t d = base + timeout;
     if (deadline == 0 || d < deadline) deadline = d;
   };
+  if (c_handshake_) {
+    consider(t_start_, fe_to_.client ? fe_to_.client : fe_to_.http_request);
+    timer_.set(deadline);
+    return;
+  }
   switch (phase_) {
     case Phase::kWaitRequest:
       if (req_in_.empty()) {

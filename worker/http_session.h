@@ -19,12 +19,15 @@
 #include "worker/session.h"
 #include "worker/stream.h"
 #include "worker/thread_context.h"
+#include "worker/tls.h"
 
 namespace weir {
 
 class HttpSession final : public Session, public ServerConn::Owner, public LbWaiter {
  public:
-  static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  // tls: the bind's TLS (null: plain TCP).
+  static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                    const tls::FrontContext* tls);
   HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
   ~HttpSession() override;
 
@@ -57,6 +60,13 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   };
 
   void on_client_io(uint32_t events);
+  // Drives the client's TLS handshake; true once it is done.
+  bool client_handshake();
+  // Drives the server's TLS handshake (phase kConnecting); true once it is done.
+  bool server_handshake();
+  // The SNI toward the server (its `sni` template over the current request).
+  std::string server_sni();
+
   static void on_timer(void* self);
   void handle_timeout();
   void run();
@@ -138,6 +148,12 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   bool c_eof_ = false;
   bool c_hup_ = false;  // the peer shut its side (sticky): keep reading to see the end
   int64_t c_last_activity_ = 0;
+  tls::Connection* c_tls_ = nullptr;  // the client's TLS layer (owned by client_)
+  const TlsBindConfig* c_tls_cfg_ = nullptr;
+  bool c_handshake_ = false;  // the client's TLS handshake is under way
+  bool s_handshake_ = false;  // the server's TLS handshake is under way (kConnecting)
+  bool s_tcp_up_ = false;     // the server's TCP connection is established
+  std::string tls_failure_;   // why the server's TLS handshake failed
 
   Buffer req_in_;   // raw bytes from the client
   Buffer req_out_;  // rewritten request head for the server

@@ -11,14 +11,17 @@
 #include "worker/http_session.h"
 #include "worker/tcp_session.h"
 #include "worker/thread_context.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 namespace weir {
 
-Listener::Listener(ThreadContext& ctx, Frontend& frontend, int fd)
+Listener::Listener(ThreadContext& ctx, Frontend& frontend, int fd,
+                   std::shared_ptr<const tls::FrontContext> tls)
     : ctx_(ctx),
       frontend_(frontend),
       fd_(fd),
+      tls_(std::move(tls)),
       retry_(
           ctx.loop().timers(),
           [](void* self) {
@@ -69,9 +72,9 @@ void Listener::on_io(uint32_t) {
     }
     SockAddr peer = sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
     if (frontend_.mode() == Mode::kHttp) {
-      HttpSession::start(ctx_, frontend_, UniqueFd(fd), peer);
+      HttpSession::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
     } else {
-      TcpSession::start(ctx_, frontend_, UniqueFd(fd), peer);
+      TcpSession::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
     }
   }
 }

@@ -4,6 +4,7 @@
 // one thread.
 
 #include <cstdint>
+#include <memory>
 
 #include "common/event_loop.h"
 #include "common/timer.h"
@@ -11,11 +12,16 @@
 namespace weir {
 
 class Frontend;
+namespace tls {
+class FrontContext;
+}
 class ThreadContext;
 
 class Listener final : public IoHandler {
  public:
-  Listener(ThreadContext& ctx, Frontend& frontend, int fd);
+  // tls: the bind's TLS (null: plain TCP).
+  Listener(ThreadContext& ctx, Frontend& frontend, int fd,
+           std::shared_ptr<const tls::FrontContext> tls);
   ~Listener();
   void on_io(uint32_t events) override;
 
@@ -29,6 +35,7 @@ class Listener final : public IoHandler {
   ThreadContext& ctx_;
   Frontend& frontend_;
   int fd_;  // owned by the Worker
+  std::shared_ptr<const tls::FrontContext> tls_;
   bool paused_ = true;
   Timer retry_;  // resumes after running out of file descriptors
 };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 
 #include <functional>
 #include <vector>
@@ -215,6 +216,42 @@ std::string render_prometheus(Worker& w) {
     Family f(out, "weir_frontend_current_connections", "gauge",
              "Client connections open on the frontend.");
     for (const Item& i : fe_items) f.sample(i.labels, non_negative(i.live->current()));
+  }
+  if (!w.tls_fronts().empty()) {
+    {
+      Family f(out, "weir_frontend_tls_handshake_failures_total", "counter",
+               "TLS handshakes with clients that failed (or timed out) on the frontend.");
+      for (auto& fe : w.frontends()) {
+        bool tls = false;
+        for (const auto& t : w.tls_fronts()) tls = tls || t.fe == fe.get();
+        if (tls) f.sample({{"proxy", fe->name()}}, fe->tls_failures());
+      }
+    }
+    // One sample per certificate file (a file served by several binds once).
+    std::vector<std::pair<std::string, const tls::CertInfo*>> certs;
+    for (const auto& t : w.tls_fronts()) {
+      for (const tls::CertInfo& c : t.ctx->certs()) {
+        bool seen = false;
+        for (const auto& [file, ci] : certs) seen = seen || file == c.file;
+        if (!seen) certs.emplace_back(c.file, &c);
+      }
+    }
+    const int64_t wall = static_cast<int64_t>(time(nullptr));
+    {
+      Family f(out, "weir_tls_certificate_expiry_seconds", "gauge",
+               "Seconds until the certificate's notAfter (negative once expired).");
+      for (const auto& [file, c] : certs) {
+        f.sample_text({{"file", file}, {"subject", c->subject}},
+                      std::to_string(c->not_after - wall));
+      }
+    }
+    {
+      Family f(out, "weir_tls_certificate_not_after_seconds", "gauge",
+               "The certificate's notAfter as a Unix time.");
+      for (const auto& [file, c] : certs) {
+        f.sample_text({{"file", file}, {"subject", c->subject}}, std::to_string(c->not_after));
+      }
+    }
   }
 
   std::vector<Item> be_items, srv_items;

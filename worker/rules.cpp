@@ -1,5 +1,7 @@
 #include "worker/rules.h"
 
+#include "worker/tls.h"
+
 #include <netinet/in.h>
 
 #include <cstring>
@@ -262,9 +264,43 @@ void HttpFetch::fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) 
       }
       return;
     case Fetch::kSslFc:
-      num(0, cond::Type::kBool);  // TLS is not terminated yet
+      num(tls_client ? 1 : 0, cond::Type::kBool);
       return;
     case Fetch::kSslSni:
+      if (ssl && !tls::sni(ssl).empty()) str(tls::sni(ssl));
+      return;
+    case Fetch::kSslVersion:
+      if (ssl) str(tls::version_name(ssl));
+      return;
+    case Fetch::kSslCipher:
+      if (ssl) str(tls::cipher_name(ssl));
+      return;
+    case Fetch::kSslAlpn:
+      if (ssl && !tls::alpn(ssl).empty()) str(tls::alpn(ssl));
+      return;
+    case Fetch::kSslCUsed:
+      if (ssl) num(tls::peer_cert_used(ssl) ? 1 : 0, cond::Type::kBool);
+      return;
+    case Fetch::kSslCVerify:
+      if (ssl) num(tls::peer_verify_result(ssl));
+      return;
+    case Fetch::kSslCSDn:
+      if (ssl && tls::peer_cert_used(ssl)) owned(tls::peer_subject(ssl));
+      return;
+    case Fetch::kSslCIDn:
+      if (ssl && tls::peer_cert_used(ssl)) owned(tls::peer_issuer(ssl));
+      return;
+    case Fetch::kSslCSerial:
+      if (ssl && tls::peer_cert_used(ssl)) owned(tls::peer_serial(ssl));
+      return;
+    case Fetch::kReqSslSni:
+      if (hello && !hello_sni.empty()) str(hello_sni);
+      return;
+    case Fetch::kReqSslVer:
+      if (hello && !hello_version.empty()) str(hello_version);
+      return;
+    case Fetch::kReqSslHello:
+      num(hello ? 1 : 0, cond::Type::kBool);
       return;
     case Fetch::kStatus:
       if (status) num(status);

@@ -15,6 +15,8 @@
 #include "common/config.h"
 #include "worker/http_codec.h"
 
+struct ssl_st;
+
 namespace weir {
 
 // A message head that rules may change. Built from a parsed head the first time
@@ -45,6 +47,12 @@ class HttpFetch final : public cond::FetchContext {
   const Vars* vars = nullptr;
   size_t req_len = 0;
   int status = 0;
+  const ssl_st* ssl = nullptr;  // the client connection's TLS, once its handshake is done
+  bool tls_client = false;      // the client connection is TLS (ssl_fc)
+  // tcp content inspection of a ClientHello (req_ssl_*).
+  bool hello = false;
+  std::string_view hello_sni;
+  std::string_view hello_version;
   void fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) override;
 };
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -82,6 +83,9 @@ std::string cmd_show_info(Worker& w, const Args&) {
   line("ConnRate", std::to_string(conn_rate));
   line("SessRate", std::to_string(req_rate));
   line("DroppedLogs", std::to_string(w.dropped_log_lines()));
+  uint64_t tls_failures = 0;
+  for (auto& fe : w.frontends()) tls_failures += fe->tls_failures();
+  line("SslHandshakeFailures", std::to_string(tls_failures));
   line("Frontends", std::to_string(w.frontends().size()));
   line("Backends", std::to_string(w.backends().size()));
   line("State", w.draining() ? "draining" : "current");
@@ -89,6 +93,40 @@ std::string cmd_show_info(Worker& w, const Args&) {
 }
 
 std::string cmd_help(Worker&, const Args&);
+
+// Every certificate the TLS binds serve, with what an operator checks first.
+std::string cmd_show_ssl_certs(Worker& w, const Args&) {
+  std::string out;
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  auto date = [](int64_t t) {
+    char buf[32];
+    time_t tt = static_cast<time_t>(t);
+    tm tmv{};
+    gmtime_r(&tt, &tmv);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return std::string(buf);
+  };
+  for (const auto& t : w.tls_fronts()) {
+    for (const tls::CertInfo& c : t.ctx->certs()) {
+      std::string sans;
+      for (const std::string& n : c.names) sans += (sans.empty() ? "" : ",") + n;
+      out += "frontend: " + t.fe->name() + "\n";
+      out += "file: " + c.file + "\n";
+      out += "key: " + c.key_type + "\n";
+      out += "subject: " + c.subject + "\n";
+      out += "sans: " + sans + "\n";
+      out += "issuer: " + c.issuer + "\n";
+      out += "serial: " + c.serial + "\n";
+      out += "not_before: " + date(c.not_before) + "\n";
+      out += "not_after: " + date(c.not_after) + "\n";
+      out += "expires_in: " + std::to_string(c.not_after - now) + "s" +
+             (c.not_after < now ? " (expired)" : "") + "\n\n";
+    }
+  }
+  if (out.empty()) return "No TLS certificate is loaded (no bind has tls:).";
+  out.pop_back();
+  return out;
+}
 
 // --- statistics ---------------------------------------------------------------
 
@@ -300,6 +338,7 @@ std::string cmd_add_server(Worker& w, const Args& args) {
   // The backend's check and agent apply, as to the servers of its configuration.
   sc.check = be->config().default_check;
   sc.agent = be->config().default_agent;
+  sc.tls = be->config().default_tls;
   sc.name = std::string(args[0].substr(slash + 1));
   bool valid_name = !sc.name.empty();
   for (char c : sc.name) {
@@ -527,6 +566,9 @@ constexpr ApiCommand kCommands[] = {
      cmd_help},
     {"show info", ApiLevel::kUser,
      "show info           version, pid, generation, uptime, threads, connections", cmd_show_info},
+    {"show ssl certs", ApiLevel::kUser,
+     "show ssl certs     every served certificate: file, subject, SANs, issuer, expiry",
+     cmd_show_ssl_certs},
     {"show stat", ApiLevel::kUser,
      "show stat [csv|json] [name]   counters per frontend, backend and server", cmd_show_stat},
     {"show servers state", ApiLevel::kUser,

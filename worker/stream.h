@@ -13,11 +13,17 @@
 
 namespace weir {
 
-// A security layer over a socket (TLS arrives with its own issue). Same contract as
-// read(2)/writev(2): >0 bytes, 0 on orderly end, -1 with errno (EAGAIN to wait).
+// A security layer over a socket (TLS, worker/tls.h). read and writev keep the
+// contract of read(2)/writev(2): >0 bytes, 0 on orderly end, -1 with errno
+// (EAGAIN to wait). As with a socket, a read shorter than asked means nothing
+// more is buffered anywhere, and a short write means the socket is full, so the
+// sessions' edge-triggered bookkeeping holds unchanged.
 class SecureLayer {
  public:
+  enum class Handshake { kDone, kWantRead, kWantWrite, kFailed };
   virtual ~SecureLayer() = default;
+  // Drives the handshake; called until kDone before read/writev.
+  virtual Handshake handshake() = 0;
   virtual ssize_t read(char* buf, size_t len) = 0;
   virtual ssize_t writev(const iovec* iov, int count) = 0;
   virtual void shutdown_write() = 0;
@@ -32,6 +38,8 @@ class Stream {
   bool valid() const { return fd_.valid(); }
   // Raw byte splicing is only possible without a security layer.
   bool plain() const { return !secure_; }
+  SecureLayer* secure() const { return secure_.get(); }
+  void set_secure(std::unique_ptr<SecureLayer> layer) { secure_ = std::move(layer); }
 
   ssize_t read(char* buf, size_t len) {
     if (secure_) return secure_->read(buf, len);

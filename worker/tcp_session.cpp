@@ -21,7 +21,8 @@ constexpr size_t kPipeChunk = 64 * 1024;
 constexpr size_t kSmallSplice = 8 * 1024;
 }  // namespace
 
-void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer) {
+void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                       const tls::FrontContext* tls) {
   auto s = std::make_unique<TcpSession>(ctx, fe, std::move(fd), peer);
   TcpSession* raw = s.get();
   ctx.add_session(std::move(s));
@@ -29,39 +30,107 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
     raw->destroy();
     return;
   }
-  if (!fe.config().rules.tcp_request.empty()) {
-    // tcp_request rules: connection rules, then content rules (which see the
-    // same connection facts until content inspection exists).
-    SockAddr local;
-    local.len = sizeof local.storage;
-    const bool have_local = ::getsockname(raw->streams_[kClient].fd(), local.sa(), &local.len) == 0;
+  if (tls) {
+    SSL* ssl = tls->new_ssl(raw->streams_[kClient].fd());
+    if (!ssl) {
+      raw->destroy();
+      return;
+    }
+    auto conn = std::make_unique<tls::Connection>(ssl);
+    raw->c_tls_ = conn.get();
+    raw->streams_[kClient].set_secure(std::move(conn));
+    raw->phase_ = Phase::kHandshake;
+  }
+  const auto& rules = fe.config().rules.tcp_request;
+  if (!rules.empty()) {
     HttpFetch f;
-    f.src = &peer;
-    f.dst = have_local ? &local : nullptr;
-    std::string backend;
-    const auto& rules = fe.config().rules.tcp_request;
-    if (!run_tcp_rules(rules, TcpRule::Stage::kConnection, f, &backend)) {
+    SockAddr local;
+    bool have_local = false;
+    raw->fill_fetch(f, &local, &have_local);
+    std::string ignored;
+    if (!run_tcp_rules(rules, TcpRule::Stage::kConnection, f, &ignored)) {
       bump(fe.counters().local().denied_requests);
       raw->destroy();  // closed at once, nothing logged
       return;
     }
+  }
+  if (raw->phase_ == Phase::kHandshake) {
+    raw->run();  // goes on in begin_content() once the handshake is done
+    return;
+  }
+  raw->begin_content();
+  if (raw->phase_ != Phase::kClosed) raw->run();
+}
+
+void TcpSession::fill_fetch(HttpFetch& f, SockAddr* local, bool* have_local) {
+  local->len = sizeof local->storage;
+  *have_local = ::getsockname(streams_[kClient].fd(), local->sa(), &local->len) == 0;
+  f.src = &peer_;
+  f.dst = *have_local ? local : nullptr;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && phase_ != Phase::kHandshake ? c_tls_->ssl() : nullptr;
+  f.hello = hello_done_;
+  f.hello_sni = hello_.sni;
+  f.hello_version = tls::version_name(hello_.max_version);
+}
+
+bool TcpSession::client_handshake() {
+  switch (c_tls_->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      readable_[kClient] = true;  // bytes may wait inside the TLS layer
+      writable_[kClient] = true;
+      last_activity_ = ctx_.loop().now_ms();
+      begin_content();
+      return phase_ != Phase::kClosed;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return false;
+    case SecureLayer::Handshake::kFailed:
+      break;
+  }
+  fe_.count_tls_failure();
+  tls::note_handshake_failure(fe_.name(), peer_text_, c_tls_->failure());
+  destroy();
+  return false;
+}
+
+void TcpSession::begin_content() {
+  const auto& rules = fe_.config().rules.tcp_request;
+  bool content = false;
+  for (const TcpRule& r : rules) content = content || r.stage == TcpRule::Stage::kContent;
+  if (content && fe_.config().inspect_delay > 0) {
+    // Wait for the ClientHello (or the delay, or a full buffer); see pump().
+    phase_ = Phase::kInspect;
+    t_inspect_start_ = ctx_.loop().now_ms();
+    return;
+  }
+  run_content_rules();
+}
+
+void TcpSession::run_content_rules() {
+  const auto& rules = fe_.config().rules.tcp_request;
+  if (!rules.empty()) {
+    HttpFetch f;
+    SockAddr local;
+    bool have_local = false;
+    fill_fetch(f, &local, &have_local);
+    std::string backend;
     if (!run_tcp_rules(rules, TcpRule::Stage::kContent, f, &backend)) {
-      bump(fe.counters().local().denied_requests);
-      raw->finish('P', 'R');
+      bump(fe_.counters().local().denied_requests);
+      finish('P', 'R');
       return;
     }
     if (!backend.empty()) {
-      for (const auto& b : ctx.worker().backends()) {
-        if (b->name() == backend && b->config().mode == Mode::kTcp) raw->be_ = b.get();
+      for (const auto& b : ctx_.worker().backends()) {
+        if (b->name() == backend && b->config().mode == Mode::kTcp) be_ = b.get();
       }
     }
   }
-  if (!raw->be_) {
-    raw->finish('S', 'C');
+  if (!be_) {
+    finish('S', 'C');
     return;
   }
-  raw->begin_connect();
-  if (raw->phase_ != Phase::kClosed) raw->run();
+  begin_connect();
 }
 
 TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer)
@@ -87,7 +156,7 @@ void TcpSession::on_side_io(Side side, uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_[side] = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
   if (side == kServer && phase_ == Phase::kConnecting &&
-      (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      (s_handshake_ || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
     connect_done();
   }
   if (side == kClient && phase_ == Phase::kQueued && (events & (EPOLLHUP | EPOLLERR))) {
@@ -99,6 +168,18 @@ void TcpSession::on_side_io(Side side, uint32_t events) {
 
 void TcpSession::on_timer(void* self) {
   auto* s = static_cast<TcpSession*>(self);
+  if (s->phase_ == Phase::kHandshake) {
+    s->fe_.count_tls_failure();
+    tls::note_handshake_failure(s->fe_.name(), s->peer_text_,
+                                "timeout client during the handshake");
+    s->destroy();
+    return;
+  }
+  if (s->phase_ == Phase::kInspect) {
+    s->run_content_rules();  // inspect_delay is over: decide with what has arrived
+    if (s->phase_ != Phase::kClosed) s->run();
+    return;
+  }
   if (s->phase_ == Phase::kQueued) {
     if (s->be_->timeouts().queue > 0 &&
         s->ctx_.loop().now_ms() >= s->t_queue_start_ + s->be_->timeouts().queue) {
@@ -114,6 +195,10 @@ void TcpSession::on_timer(void* self) {
 }
 
 void TcpSession::run() {
+  if (phase_ == Phase::kHandshake && !client_handshake()) {
+    if (phase_ != Phase::kClosed) update_timer();
+    return;
+  }
   for (int round = 0; round < 1000 && phase_ != Phase::kClosed; ++round) {
     bool progress = pump(up_);
     if (phase_ == Phase::kClosed) return;
@@ -130,11 +215,23 @@ void TcpSession::run() {
 
 bool TcpSession::pump(Direction& d) {
   // Until the server is connected, only read the client into the buffer.
-  if ((phase_ == Phase::kConnecting || phase_ == Phase::kQueued) && d.src == kServer) return false;
+  if (phase_ != Phase::kForwarding && d.src == kServer) return false;
   bool progress = d.pipe ? pump_spliced(d) : pump_buffered(d);
-  if (phase_ == Phase::kClosed || phase_ == Phase::kConnecting || phase_ == Phase::kQueued) {
-    return progress;
+  if (phase_ == Phase::kInspect && progress) {
+    // Content inspection: decide once the ClientHello is whole, the bytes are
+    // not one, the buffer is full, or the client has finished sending.
+    tls::ClientHello h;
+    auto st = tls::parse_client_hello(std::string_view(d.buf.data(), d.buf.size()), h);
+    if (st == tls::HelloStatus::kComplete) {
+      hello_ = std::move(h);
+      hello_done_ = true;
+    }
+    if (st != tls::HelloStatus::kNeedMore || d.buf.space() == 0 || d.src_eof) {
+      run_content_rules();
+      return true;
+    }
   }
+  if (phase_ != Phase::kForwarding) return progress;
   if (d.src_eof && d.buf.empty() && (!d.pipe || d.pipe->bytes == 0) && !d.shut_sent) {
     streams_[d.dst].shutdown_write();
     d.shut_sent = true;
@@ -308,6 +405,8 @@ void TcpSession::connect_to(Server* s) {
   }
   streams_[kServer] = Stream(std::move(fd));
   readable_[kServer] = writable_[kServer] = hup_[kServer] = false;
+  s_tcp_up_ = false;
+  s_handshake_ = false;
   t_connect_start_ = ctx_.loop().now_ms();
   phase_ = Phase::kConnecting;
   if (!ctx_.loop().add(streams_[kServer].fd(), kEvents, &handlers_[kServer])) {
@@ -320,16 +419,58 @@ void TcpSession::connect_to(Server* s) {
 
 void TcpSession::connect_done() {
   if (phase_ != Phase::kConnecting) return;
-  int err = net::socket_error(streams_[kServer].fd());
-  if (err != 0) {
-    connect_failed(err);
-    return;
+  if (!s_tcp_up_) {
+    int err = net::socket_error(streams_[kServer].fd());
+    if (err != 0) {
+      connect_failed(err);
+      return;
+    }
+    s_tcp_up_ = true;
+    if (const tls::BackContext* tc = server_->tls()) {
+      tls::SessionSlot* slot = server_->tls_session(ctx_.id());
+      std::string sni;
+      if (!tc->config().sni_text.empty()) {
+        HttpFetch f;
+        SockAddr local;
+        bool have_local = false;
+        fill_fetch(f, &local, &have_local);
+        sni = tc->config().sni.render(f);
+      }
+      SSL* ssl = tc->new_ssl(streams_[kServer].fd(), sni, slot->get());
+      if (!ssl) {
+        connect_failed(ENOMEM);
+        return;
+      }
+      tls::set_session_slot(ssl, slot);
+      streams_[kServer].set_secure(std::make_unique<tls::Connection>(ssl));
+      s_handshake_ = true;
+    }
   }
+  if (s_handshake_ && !server_handshake()) return;
   t_connected_ = ctx_.loop().now_ms();
   last_activity_ = t_connected_;
   writable_[kServer] = true;
   server_->observe_result(false, false);
   phase_ = Phase::kForwarding;
+}
+
+bool TcpSession::server_handshake() {
+  auto* conn = static_cast<tls::Connection*>(streams_[kServer].secure());
+  switch (conn->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      s_handshake_ = false;
+      readable_[kServer] = true;
+      return true;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return false;
+    case SecureLayer::Handshake::kFailed:
+      break;
+  }
+  server_->tls_session(ctx_.id())->clear();
+  tls::note_server_failure(be_->name(), server_->name(), conn->failure());
+  connect_failed(EPROTO);
+  return false;
 }
 
 void TcpSession::connect_failed(int err) {
@@ -352,7 +493,12 @@ void TcpSession::connect_failed(int err) {
 
 void TcpSession::update_timer() {
   int64_t deadline = 0;
-  if (phase_ == Phase::kQueued) {
+  if (phase_ == Phase::kHandshake) {
+    int64_t c = fe_.config().timeouts.client;
+    if (c > 0) deadline = t_start_ + c;
+  } else if (phase_ == Phase::kInspect) {
+    deadline = t_inspect_start_ + fe_.config().inspect_delay;
+  } else if (phase_ == Phase::kQueued) {
     int64_t q = be_->timeouts().queue;
     if (q > 0) deadline = t_queue_start_ + q;
   } else if (phase_ == Phase::kConnecting) {
@@ -429,11 +575,9 @@ void TcpSession::finish(char who, char phase) {
     if (const auto& list = ctx_.worker().log_samples(); !list.empty()) {
       // tcp mode: the connection's fetches (addresses, ports); HTTP ones are empty.
       SockAddr local;
-      local.len = sizeof local.storage;
-      const bool have_local = ::getsockname(streams_[kClient].fd(), local.sa(), &local.len) == 0;
+      bool have_local = false;
       HttpFetch f;
-      f.src = &peer_;
-      f.dst = have_local ? &local : nullptr;
+      fill_fetch(f, &local, &have_local);
       for (const auto& smp : list) samples.push_back(smp.evaluate(f).value_or(std::string()));
       e.samples = &samples;
     }
@@ -452,7 +596,9 @@ std::string TcpSession::describe(int64_t now_ms) const {
       "id=" + std::to_string(id()) + " proto=tcp frontend=" + fe_.name() + " src=" + peer_text_;
   out += " backend=" + (be_ ? be_->name() : std::string("-"));
   out += " server=" + (server_ ? server_->name() : std::string("-"));
-  out += phase_ == Phase::kQueued       ? " state=queued"
+  out += phase_ == Phase::kHandshake    ? " state=handshake"
+         : phase_ == Phase::kInspect    ? " state=inspecting"
+         : phase_ == Phase::kQueued     ? " state=queued"
          : phase_ == Phase::kConnecting ? " state=connecting"
                                         : " state=forwarding";
   out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";

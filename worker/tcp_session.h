@@ -14,16 +14,21 @@
 #include "common/address.h"
 #include "common/buffer.h"
 #include "common/timer.h"
+#include "common/tls_hello.h"
 #include "worker/backend.h"
+#include "worker/rules.h"
 #include "worker/session.h"
 #include "worker/stream.h"
 #include "worker/thread_context.h"
+#include "worker/tls.h"
 
 namespace weir {
 
 class TcpSession final : public Session, public LbWaiter {
  public:
-  static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  // tls: the bind's TLS (null: plain TCP): weir terminates it and forwards clear bytes.
+  static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                    const tls::FrontContext* tls);
   TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
   ~TcpSession() override;
 
@@ -34,6 +39,8 @@ class TcpSession final : public Session, public LbWaiter {
 
  private:
   enum class Phase {
+    kHandshake,   // the client's TLS handshake
+    kInspect,     // tcp_request content rules wait for the client's first bytes
     kQueued,      // waiting in a queue for a server slot
     kConnecting,  // waiting for the server connection
     kForwarding,  // bytes flow both ways
@@ -69,6 +76,13 @@ class TcpSession final : public Session, public LbWaiter {
   bool pump(Direction& d);
   bool pump_buffered(Direction& d);
   bool pump_spliced(Direction& d);
+  // After the connection rules (and the handshake): content rules, then connect.
+  void begin_content();
+  void run_content_rules();
+  bool client_handshake();
+  bool server_handshake();
+  // Fetch context of the connection (addresses, TLS, the inspected ClientHello).
+  void fill_fetch(HttpFetch& f, SockAddr* local, bool* have_local);
   void begin_connect();
   void on_server_granted() override;
   void connect_to(Server* s);
@@ -100,10 +114,16 @@ class TcpSession final : public Session, public LbWaiter {
   int64_t t_connect_start_ = -1;
   int64_t t_connected_ = -1;
   char term_[3] = {'-', '-', 0};
-  QueueTicket ticket_;          // while waiting in a queue
-  Server* previous_ = nullptr;  // the server of the previous attempt (retries)
-  int64_t t_queue_start_ = -1;  // when the wait began; -1: not waiting
-  int64_t queue_ms_ = 0;        // time spent in queues
+  QueueTicket ticket_;                // while waiting in a queue
+  Server* previous_ = nullptr;        // the server of the previous attempt (retries)
+  int64_t t_queue_start_ = -1;        // when the wait began; -1: not waiting
+  int64_t queue_ms_ = 0;              // time spent in queues
+  tls::Connection* c_tls_ = nullptr;  // the client's TLS layer (owned by streams_[kClient])
+  bool s_tcp_up_ = false;             // the server's TCP connection is established
+  bool s_handshake_ = false;          // the server's TLS handshake is under way
+  int64_t t_inspect_start_ = -1;
+  tls::ClientHello hello_;  // what content inspection found
+  bool hello_done_ = false;
 };
 
 }  // namespace weir

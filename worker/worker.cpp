@@ -21,6 +21,7 @@
 #include "worker/listener.h"
 #include "worker/runtime_api.h"
 #include "worker/thread_context.h"
+#include "worker/tls.h"
 
 namespace weir {
 namespace {
@@ -131,6 +132,32 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     threads_.push_back(
         std::make_unique<ThreadContext>(*this, t, config_.global.bufsize, &log_sinks_));
   }
+  // TLS: certificates and keys are read here, before privileges are dropped.
+  std::vector<ConfigError> tls_errors, tls_warnings;
+  tls::Problems problems{config_.source_name, &tls_errors, &tls_warnings};
+  auto tls_failed = [&] {
+    *error = tls_errors.empty() ? "TLS set-up failed" : tls_errors.front().to_string();
+    return false;
+  };
+  for (auto& be : backends_) {
+    if (be->config().default_tls.enabled) {
+      auto c = tls::BackContext::build(be->config().default_tls, tls::backend_label(be->config()),
+                                       problems);
+      if (!c) return tls_failed();
+      be->set_default_tls(c);
+    }
+    for (Server* sv : be->servers()) {
+      const TlsServerConfig& tc = sv->config().tls;
+      if (!tc.enabled) continue;
+      std::shared_ptr<const tls::BackContext> c = be->default_tls();
+      if (!c || !tls::same_mark(tc.mark, be->config().default_tls.mark)) {
+        // The server's own settings.
+        c = tls::BackContext::build(tc, tls::server_label(be->config(), sv->config()), problems);
+        if (!c) return tls_failed();
+      }
+      sv->set_tls(c, threads);
+    }
+  }
   listeners_.resize(static_cast<size_t>(threads));
   for (auto& fe : frontends_) {
     for (const BindConfig& b : fe->config().binds) {
@@ -139,8 +166,17 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
         *error = "the master did not pass a socket for " + b.key();
         return false;
       }
+      std::shared_ptr<const tls::FrontContext> front;
+      if (b.tls.enabled) {
+        auto c = tls::FrontContext::build(b.tls, fe->mode(), b.key(),
+                                          tls::bind_label(fe->config(), b), problems);
+        if (!c) return tls_failed();
+        front = c;
+        tls_fronts_.push_back({fe.get(), c});
+      }
       for (int t = 0; t < threads; ++t) {
-        auto l = std::make_unique<Listener>(*threads_[static_cast<size_t>(t)], *fe, it->second);
+        auto l =
+            std::make_unique<Listener>(*threads_[static_cast<size_t>(t)], *fe, it->second, front);
         listeners_[static_cast<size_t>(t)].push_back(std::move(l));
       }
     }
@@ -469,6 +505,18 @@ int worker_main(int channel_fd) {
     }
     if (m->type == ipc::MsgType::kHello) {
       if (m->payload.rfind("generation=", 0) == 0) generation = std::atoi(m->payload.c_str() + 11);
+      size_t at = m->payload.find("\nticket_secret=");
+      if (at != std::string::npos) {
+        std::string_view hex(m->payload);
+        hex.remove_prefix(at + 15);
+        hex = hex.substr(0, hex.find('\n'));
+        std::string secret;
+        for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+          secret.push_back(
+              static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+        }
+        tls::set_ticket_secret(secret);
+      }
     } else if (m->type == ipc::MsgType::kConfig) {
       size_t nul = m->payload.find('\0');
       std::string name = m->payload.substr(0, nul);

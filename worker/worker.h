@@ -101,6 +101,16 @@ class Worker {
   void apply_inherited_state();
   std::vector<std::unique_ptr<ThreadContext>> threads_;
   std::vector<std::vector<std::unique_ptr<Listener>>> listeners_;  // per thread
+ public:
+  // The TLS binds, for show ssl certs and /metrics.
+  struct TlsFront {
+    Frontend* fe;
+    std::shared_ptr<const tls::FrontContext> ctx;
+  };
+  const std::vector<TlsFront>& tls_fronts() const { return tls_fronts_; }
+
+ private:
+  std::vector<TlsFront> tls_fronts_;
   std::vector<std::thread> os_threads_;
   std::vector<std::unique_ptr<class ApiListener>> api_listeners_;  // on thread 0
   // One per checked server, spread over the threads (destroyed before them).
