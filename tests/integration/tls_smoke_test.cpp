@@ -51,14 +51,21 @@ class TlsSmoke : public ::testing::Test {
   // Waits for an access-log line matching regex and returns it ("" when none came).
   std::string log_line(const std::string& regex) {
     std::string found;
+    const std::regex re(regex);
     wait_until(
         [&] {
           std::string text = weir_->stdout_text();
-          std::smatch m;
-          if (!std::regex_search(text, m, std::regex("(^|\n)([^\n]*" + regex + "[^\n]*)")))
-            return false;
-          found = m[2];
-          return true;
+          for (size_t pos = 0; pos < text.size();) {
+            size_t eol = text.find('\n', pos);
+            if (eol == std::string::npos) eol = text.size();
+            std::string line = text.substr(pos, eol - pos);
+            if (std::regex_search(line, re)) {
+              found = line;
+              return true;
+            }
+            pos = eol + 1;
+          }
+          return false;
         },
         10000);
     return found;

@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/launcher.h"
+
 namespace weir::test {
 
 namespace {
@@ -430,7 +432,13 @@ std::string ChildProcess::output() const {
 
 TlsServer::TlsServer(std::string name, const Cert& cert, TlsServerOptions options)
     : name_(std::move(name)), dir_(make_temp_dir()), cert_(cert), options_(std::move(options)) {
-  write_file(dir_ + "/id.txt", name_ + "\n");
+  const std::string body = name_ + "\n";
+  write_file(dir_ + "/id.txt", options_.close_delimited
+                                   ? body
+                                   : "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                     "Content-Length: " +
+                                         std::to_string(body.size()) +
+                                         "\r\nConnection: close\r\n\r\n" + body);
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = free_tcp_port();
     if (start()) return;
@@ -451,6 +459,14 @@ void TlsServer::stop() {
   process_.reset();
 }
 
+int TlsServer::handshakes() const {
+  return static_cast<int>(count_matching_lines(log(), R"(^<<< TLS.*, ClientHello$)"));
+}
+
+int TlsServer::full_handshakes() const {
+  return static_cast<int>(count_matching_lines(log(), R"(^>>> TLS.*, Certificate$)"));
+}
+
 bool TlsServer::start() {
   process_.reset();
   std::vector<std::string> argv = {
@@ -468,7 +484,8 @@ bool TlsServer::start() {
   if (!options_.client_ca.empty()) {
     argv.insert(argv.end(), {"-Verify", "1", "-CAfile", options_.client_ca});
   }
-  argv.push_back(options_.www ? "-www" : "-WWW");
+  argv.push_back(options_.close_delimited ? "-WWW" : "-HTTP");
+  if (options_.trace) argv.push_back("-msg");
   argv.insert(argv.end(), options_.extra.begin(), options_.extra.end());
   process_.emplace(argv, dir_, dir_ + "/s_server.log");
   const bool ready = wait_until(

@@ -165,15 +165,18 @@ class ChildProcess {
   std::string log_;
 };
 
-// `openssl s_server` on 127.0.0.1, a free port, in a directory of its own holding id.txt
-// ("<name>\n"). Mode -WWW (default): "GET /id.txt" answers the file (HTTP/1.0, then closes);
-// www: -www, every GET answers a status page that says "New, " or "Reused, " for the session.
+// `openssl s_server` on 127.0.0.1, a free port, in a directory of its own. By default
+// (-HTTP) "GET /id.txt" answers "HTTP/1.1 200 OK" with Content-Length and "<name>\n" as the
+// body, then closes. close_delimited (-WWW): "HTTP/1.0 200 ok" without Content-Length, the
+// body ending when the server closes. trace (-msg): the log shows every handshake message,
+// so full handshakes (">>> ... Certificate") can be told from resumed ones.
 struct TlsServerOptions {
   std::string client_ca{};  // -Verify 1 -CAfile: a client certificate is required
   std::string sni_name{};   // -servername with -cert2/-key2 of sni_cert (issued by a root:
                             // s_server sends no chain with it)
   const Cert* sni_cert = nullptr;
-  bool www = false;
+  bool close_delimited = false;
+  bool trace = false;
   std::vector<std::string> extra{};  // more s_server options
 };
 
@@ -185,6 +188,10 @@ class TlsServer {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& name() const { return name_; }
   std::string log() const;
+  // Handshakes seen (ClientHellos received) and full ones (Certificate messages sent); needs
+  // trace.
+  int handshakes() const;
+  int full_handshakes() const;
   void stop();
   // Starts again on the same port (after stop()).
   bool start();
