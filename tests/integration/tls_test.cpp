@@ -44,6 +44,10 @@ std::string replace_all(std::string s, const Vars& vars) {
   return s;
 }
 
+std::string regex_escape(const std::string& s) {
+  return std::regex_replace(s, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
+}
+
 // The 1-based line of the first line of text containing needle (0 when none).
 int line_of(const std::string& text, const std::string& needle) {
   size_t pos = text.find(needle);
@@ -78,6 +82,13 @@ UniqueFd connect_raw(uint16_t port) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return UniqueFd();
   return fd;
+}
+
+uint16_t local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
 }
 
 // True when the peer closes (EOF or reset) within timeout_ms; bytes received are dropped.
@@ -565,7 +576,7 @@ TEST_F(Tls, MinVersionTls13RefusesTls12ClientsAndCountsTheFailures) {
   Cert site = pki_->server("site", {.dns = {"site.example.com"}});
   ASSERT_TRUE(start(web("certificates: [@SITE@], min_version: TLSv1.3", app.address()),
                     {{"@SITE@", site.pem}}));
-  ASSERT_EQ(info("ssl_handshake_failures"), "0") << unix_command(admin(), "show info");
+  EXPECT_EQ(info("ssl_handshake_failures"), "0") << unix_command(admin(), "show info");
   SClient t12 = sc({"-tls1_2", "-servername", "site.example.com"});
   EXPECT_FALSE(t12.handshake()) << t12.out;
   EXPECT_FALSE(t12.has("HTTP/1.1 200"));
@@ -629,10 +640,13 @@ TEST_F(Tls, CurvesAreHonoured) {
   Cert site = pki_->server("site", {.dns = {"site.example.com"}});
   ASSERT_TRUE(start(web("certificates: [@SITE@], curves: \"P-384\"", app.address()),
                     {{"@SITE@", site.pem}}));
+  // In TLS 1.2 the client's groups also name the curves of ECDSA certificates it accepts:
+  // the TLS 1.2 clients list P-256, the certificate's curve, too.
   for (const char* version : {"-tls1_3", "-tls1_2"}) {
-    SClient x = sc({version, "-groups", "X25519"});
+    const bool v12 = std::string(version) == "-tls1_2";
+    SClient x = sc({version, "-groups", v12 ? "X25519:P-256" : "X25519"});
     EXPECT_FALSE(x.handshake()) << version << x.out;
-    SClient p = sc({version, "-groups", "P-384"});
+    SClient p = sc({version, "-groups", v12 ? "P-384:P-256" : "P-384"});
     EXPECT_TRUE(p.handshake()) << version << p.out << p.err;
     EXPECT_TRUE(p.has("Server Temp Key: ECDH, secp384r1")) << p.out;
     EXPECT_TRUE(p.has("HTTP/1.1 200"));
@@ -961,6 +975,40 @@ TEST_F(Tls, OptionalClientCertificateFetchesInTheLogAndInRules) {
   }
 }
 
+// The doc's verify: optional example as written (ports and paths are the test's).
+TEST_F(Tls, OptionalClientCertificateDocExample) {
+  OriginServer app("app");
+  Cert site = pki_->server("site", {.dns = {"api.example.com"}});
+  Cert alice = pki_->client("alice", {.subject = "/C=FR/O=weir-tests/CN=alice"});
+  Cert mallory = pki_->untrusted_client("mallory", {.subject = "/C=FR/O=elsewhere/CN=mallory"});
+  ASSERT_TRUE(start(R"y(frontends:
+  api:
+    bind:
+      - address: "127.0.0.1:@PORT@"
+        tls:
+          certificates: [@SITE@]
+          verify: optional
+          ca_file: @CLIENTCA@
+          client_cert_headers: true
+    http_request:
+      - deny: {status: 403}
+        unless: "{ ssl_c_used } and { ssl_c_verify 0 }"
+    default_backend: app
+backends:
+  app:
+    servers: {a: "@APP@"}
+)y",
+                    {{"@SITE@", site.pem}, {"@APP@", app.address()}}));
+  EXPECT_EQ(curl("api.example.com", "/none").status, 403);
+  EXPECT_EQ(curl("api.example.com", "/mallory", {"--cert", mallory.pem}).status, 403);
+  CurlResult ok = curl("api.example.com", "/alice", {"--cert", alice.pem});
+  EXPECT_EQ(ok.status, 200) << ok.err;
+  ASSERT_EQ(app.requests().size(), 1u);
+  EXPECT_EQ(app.requests()[0].target, "/alice");
+  EXPECT_NE(app.requests()[0].header("X-Client-Cert-Subject").find("CN=alice"), std::string::npos)
+      << app.requests()[0].head;
+}
+
 // client_cert_headers: the server learns who the client is; what a client sends under
 // those names never reaches it.
 TEST_F(Tls, ClientCertHeadersReachTheServerAndForgedOnesDoNot) {
@@ -999,9 +1047,12 @@ TEST_F(Tls, ClientCertHeadersReachTheServerAndForgedOnesDoNot) {
     return out;
   };
   // Alice: one of each, describing her certificate.
+  // The doc does not say how the verdict is written: ssl_c_verify's number (0) or words
+  // (SUCCESS, FAILED...) are both taken; it must tell a valid certificate from a bad one.
   const RecordedRequest& a = reqs[0];
   ASSERT_EQ(values(a, "X-Client-Cert-Verify").size(), 1u) << a.head;
-  EXPECT_EQ(a.header("X-Client-Cert-Verify"), "0");
+  EXPECT_TRUE(std::regex_match(a.header("X-Client-Cert-Verify"), std::regex("0|SUCCESS")))
+      << a.head;
   ASSERT_EQ(values(a, "X-Client-Cert-Subject").size(), 1u) << a.head;
   EXPECT_NE(a.header("X-Client-Cert-Subject").find("CN=alice"), std::string::npos) << a.head;
   ASSERT_EQ(values(a, "X-Client-Cert-Issuer").size(), 1u) << a.head;
@@ -1012,8 +1063,9 @@ TEST_F(Tls, ClientCertHeadersReachTheServerAndForgedOnesDoNot) {
   // Mallory: the verdict is not 0.
   const RecordedRequest& m = reqs[1];
   ASSERT_EQ(values(m, "X-Client-Cert-Verify").size(), 1u) << m.head;
-  EXPECT_TRUE(std::regex_match(m.header("X-Client-Cert-Verify"), std::regex("20|21")))
+  EXPECT_TRUE(std::regex_match(m.header("X-Client-Cert-Verify"), std::regex("20|21|FAILED.*")))
       << m.head;  // unable to get local issuer certificate, or to verify the first certificate
+  EXPECT_NE(m.header("X-Client-Cert-Verify"), a.header("X-Client-Cert-Verify"));
   EXPECT_NE(m.header("X-Client-Cert-Subject").find("CN=mallory"), std::string::npos) << m.head;
   // No certificate: at most one Verify header, no subject from the client.
   const RecordedRequest& n = reqs[2];
@@ -1091,6 +1143,14 @@ TEST_F(Tls, StalledHandshakesAreCutByTheClientTimeout) {
   EXPECT_TRUE(closed_by_peer(half.get(), 10000));
   auto lines = log_lines("^web cR ", 2);
   EXPECT_EQ(lines.size(), 2u) << weir_->stdout_text();
+  // Each failed handshake is logged once on the error stream, with the client's address.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  for (int fd : {silent.get(), half.get()}) {
+    const std::string peer = "127.0.0.1:" + std::to_string(local_port(fd));
+    EXPECT_EQ(count_matching_lines(weir_->stderr_text(), regex_escape(peer) + "\\b"), 1u)
+        << peer << "\n"
+        << weir_->stderr_text();
+  }
   EXPECT_EQ(app.connections_accepted(), 0);
   // weir still serves.
   CurlResult r = curl("site.example.com", "/after");
@@ -1331,9 +1391,12 @@ backends:
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << server.log();
   EXPECT_EQ(ok->body, "mtls-origin\n");
+  // Without a certificate the server refuses the handshake. With TLS 1.3 weir learns it only
+  // once its handshake is over (the server's alert comes with the response it waits for):
+  // the doc does not say whether that is a connection error (503) or a failed response (502).
   auto refused = http_get(port_, "/without/x");
   ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->status, 503);
+  EXPECT_TRUE(refused->status == 503 || refused->status == 502) << refused->status;
 }
 
 // Every thread keeps the last session of each server: later connections resume.
@@ -1368,6 +1431,40 @@ backends:
                           ", Handshake"),
         std::string::npos);
     weir_.reset();
+  }
+}
+
+// A session made under one backend's settings is never offered under another's: a backend
+// that does not verify the server must not open the way for one that does.
+TEST_F(Tls, BackendSessionsAreNotSharedAcrossDifferentTlsSettings) {
+  Cert stranger = pki_->untrusted_server("stranger", {.dns = {"backend.internal"}});
+  TlsServer server("stranger", stranger, {.trace = true});
+  threads_ = 1;
+  ASSERT_TRUE(start(R"y(frontends:
+  web:
+    bind: ["127.0.0.1:@PORT@"]
+    default_backend: lax
+    http_request:
+      - use_backend: strict
+        if: "{ path_beg /strict/ }"
+backends:
+  lax:
+    tls: {enabled: true, verify: none, sni: backend.internal}
+    servers: {s1: "@SRV@"}
+  strict:
+    retries: 0
+    tls: {enabled: true, verify: required, ca_file: @ROOT@, sni: backend.internal}
+    http_request: [{set_path: /id.txt}]
+    servers: {s1: "@SRV@"}
+)y",
+                    {{"@SRV@", server.address()}}));
+  for (int i = 0; i < 3; ++i) {
+    auto lax = http_get(port_, "/id.txt");
+    ASSERT_TRUE(lax);
+    EXPECT_EQ(lax->status, 200);
+    auto strict = http_get(port_, "/strict/x");
+    ASSERT_TRUE(strict);
+    EXPECT_EQ(strict->status, 503) << i;
   }
 }
 
@@ -1546,10 +1643,6 @@ backends:
 // ---------------------------------------------------------------------------
 // Certificates at runtime
 
-std::string regex_escape(const std::string& s) {
-  return std::regex_replace(s, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
-}
-
 // A reload whose certificate does not load is refused; the old generation serves on with
 // the old certificate. A renewed certificate is picked up by the next reload.
 TEST_F(Tls, BadCertificateOnReloadKeepsTheOldGenerationServing) {
@@ -1599,14 +1692,15 @@ TEST_F(Tls, BadCertificateOnReloadKeepsTheOldGenerationServing) {
       << served();
 }
 
-// Every load error names the file and the position of its tls entry; all in one run.
+// Every load error names the file and the position of its tls entry; weir -c lists them all.
 TEST_F(Tls, LoadErrorsNameTheFileAndThePositionOfTheTlsEntry) {
   Cert good = pki_->server("good", {.dns = {"good.example.com"}});
   const std::string missing = dir_ + "/nonexistent.pem";
   struct Case {
     std::string what, tls, file;  // file: must be named in the message ("" no check)
   };
-  const std::vector<Case> cases = {
+  // Files that do not load.
+  const std::vector<Case> files = {
       {"missing file", "certificates: [" + missing + "]", missing},
       {"no certificate", "certificates: [" + pki_->garbage("garbage") + "]", "garbage.pem"},
       {"a key alone", "certificates: [" + pki_->key_only("keyonly") + "]", "keyonly.pem"},
@@ -1616,7 +1710,6 @@ TEST_F(Tls, LoadErrorsNameTheFileAndThePositionOfTheTlsEntry) {
       {"missing default",
        "certificates: [" + good.pem + "], default_certificate: " + dir_ + "/absent.pem",
        "absent.pem"},
-      {"verify without ca_file", "certificates: [" + good.pem + "], verify: required", ""},
       {"missing ca_file",
        "certificates: [" + good.pem + "], verify: optional, ca_file: " + dir_ + "/noca.pem",
        "noca.pem"},
@@ -1624,38 +1717,55 @@ TEST_F(Tls, LoadErrorsNameTheFileAndThePositionOfTheTlsEntry) {
        "certificates: [" + good.pem + "], verify: required, ca_file: " + pki_->client_ca() +
            ", crl_file: " + dir_ + "/nocrl.pem",
        "nocrl.pem"},
+  };
+  // Settings that are wrong whatever the files.
+  const std::vector<Case> settings = {
+      {"verify without ca_file", "certificates: [" + good.pem + "], verify: required", ""},
       {"unknown version", "certificates: [" + good.pem + "], min_version: TLSv9", ""},
       {"unknown verify", "certificates: [" + good.pem + "], verify: sometimes", ""},
   };
-  std::string yaml =
-      "global:\n  tls_ticket_secret_file: " + pki_->write("short.key", "0123456789abcdef") +
-      "\nfrontends:\n";
-  for (size_t i = 0; i < cases.size(); ++i) {
-    yaml += "  f" + std::to_string(i) +
-            ":\n    bind:\n      - address: \"127.0.0.1:" + std::to_string(20000 + i) +
-            "\"\n        tls: {" + cases[i].tls + "}\n    default_backend: app\n";
-  }
-  yaml += "backends:\n  app:\n    servers: {s1: \"127.0.0.1:9\"}\n";
-  const std::string path = pki_->write("bad.yaml", yaml);
-  CommandResult r = run_weir({"-c", "-f", path});
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  for (const Case& c : cases) {
-    const int line = line_of(yaml, "tls: {" + c.tls + "}");
-    ASSERT_GT(line, 0);
-    std::smatch m;
-    const std::string re =
-        "(^|\n)" + regex_escape(path) + ":" + std::to_string(line) + R"(:\d+: ([^\n]*))";
-    ASSERT_TRUE(std::regex_search(r.err, m, std::regex(re))) << c.what << "\n" << r.err;
-    if (!c.file.empty()) {
-      EXPECT_NE(m[2].str().find(c.file), std::string::npos) << m[2];
+  const std::string short_secret = pki_->write("short.key", "0123456789abcdef");
+  // Writes a file with one frontend per case (and the short ticket secret), runs weir -c and
+  // checks every case's line.
+  auto check = [&](const std::string& name, const std::vector<Case>& cases) {
+    std::string yaml = "global:\n  tls_ticket_secret_file: " + short_secret + "\nfrontends:\n";
+    for (size_t i = 0; i < cases.size(); ++i) {
+      yaml += "  f" + std::to_string(i) +
+              ":\n    bind:\n      - address: \"127.0.0.1:" + std::to_string(20000 + i) +
+              "\"\n        tls: {" + cases[i].tls + "}\n    default_backend: app\n";
     }
-  }
-  // The ticket secret must be at least 32 bytes.
-  EXPECT_TRUE(std::regex_search(
-      r.err, std::regex(regex_escape(path) + ":" +
-                        std::to_string(line_of(yaml, "tls_ticket_secret_file")) + R"(:\d+: )")))
-      << r.err;
-  EXPECT_EQ(run_weir({"-f", path}).exit_code, 1);
+    yaml += "backends:\n  app:\n    servers: {s1: \"127.0.0.1:9\"}\n";
+    const std::string path = pki_->write(name, yaml);
+    CommandResult r = run_weir({"-c", "-f", path});
+    EXPECT_EQ(r.exit_code, 1) << name << "\n" << r.err;
+    for (const Case& c : cases) {
+      const int line = line_of(yaml, "tls: {" + c.tls + "}");
+      ASSERT_GT(line, 0);
+      std::smatch m;
+      const std::string re =
+          "(^|\n)" + regex_escape(path) + ":" + std::to_string(line) + R"(:\d+: ([^\n]*))";
+      if (!std::regex_search(r.err, m, std::regex(re))) {
+        ADD_FAILURE() << name << ": " << c.what << ": no error at line " << line << "\n" << r.err;
+        continue;
+      }
+      if (!c.file.empty()) {
+        EXPECT_NE(m[2].str().find(c.file), std::string::npos) << m[2];
+      }
+    }
+    // The ticket secret must be at least 32 bytes.
+    EXPECT_TRUE(std::regex_search(
+        r.err, std::regex(regex_escape(path) + ":" +
+                          std::to_string(line_of(yaml, "tls_ticket_secret_file")) + R"(:\d+: )")))
+        << name << ": short tls_ticket_secret_file\n"
+        << r.err;
+    EXPECT_EQ(run_weir({"-f", path}).exit_code, 1);
+  };
+  check("files.yaml", files);
+  check("settings.yaml", settings);
+  // One run lists every problem (doc/configuration.md), of both kinds.
+  std::vector<Case> all = files;
+  all.insert(all.end(), settings.begin(), settings.end());
+  check("all.yaml", all);
 }
 
 // Expired and not yet valid certificates load, with a warning from weir -c, at start and at
@@ -1737,7 +1847,7 @@ TEST_F(Tls, ShowSslCertsListsEveryLoadedCertificate) {
     // The seconds left: some number within an hour of the truth.
     const long long left = c->not_after - unix_now();
     bool found = false;
-    std::regex number(R"(\b[0-9]{5,}\b)");
+    std::regex number(R"([0-9]{5,})");
     for (auto it = std::sregex_iterator(text.begin(), text.end(), number);
          it != std::sregex_iterator(); ++it) {
       long long v = std::stoll(it->str());
