@@ -963,7 +963,10 @@ SecureLayer::Handshake Connection::handshake() {
 }
 
 ssize_t Connection::read(char* buf, size_t len) {
-  if (eof_) return 0;
+  if (eof_) {
+    eof_pending_ = false;
+    return 0;
+  }
   size_t got = 0;
   while (got < len) {
     size_t n = 0;
@@ -986,7 +989,10 @@ ssize_t Connection::read(char* buf, size_t len) {
                      : openssl_error();
     }
     ERR_clear_error();
-    if (got) return static_cast<ssize_t>(got);
+    if (got) {
+      eof_pending_ = true;
+      return static_cast<ssize_t>(got);
+    }
     if (e == SSL_ERROR_ZERO_RETURN) return 0;
     errno = saved && saved != EAGAIN ? saved : ECONNRESET;
     return -1;
