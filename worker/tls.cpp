@@ -940,6 +940,12 @@ bool same_mark(const SourceMark& a, const SourceMark& b) {
 // ---- Connection -------------------------------------------------------------
 
 Connection::~Connection() {
+  // OpenSSL takes a connection freed without a close_notify exchange for a
+  // truncated one and makes its session unresumable, yet weir closes most
+  // connections that way (a server's idle connection, a client gone after its
+  // response). Fatal errors still void the session (OpenSSL does that when it
+  // sends the alert).
+  if (SSL_is_init_finished(ssl_)) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   SSL_free(ssl_);
 }
 
