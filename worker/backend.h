@@ -61,7 +61,8 @@ class Server {
   bool agent_down() const { return agent_down_.load(std::memory_order_relaxed); }
   // What the last health check found, for show stat (empty: not checked).
   struct CheckStatus {
-    std::string status;  // L4OK, L4CON, L4TOUT, L7OK, L7STS, L7TOUT, L7RSP
+    std::string status;  // L4OK, L4CON, L4TOUT, L6OK, L6RSP, L6TOUT, L7OK, L7OKC, L7STS,
+                         // L7TOUT, L7RSP
     int code = 0;        // http status of the last check, 0 when none
     int64_t duration_ms = -1;
     std::string description;  // "Layer7 wrong status: 503"

@@ -11,8 +11,10 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "worker/backend.h"
+#include "worker/rules.h"
 #include "worker/session.h"
 #include "worker/thread_context.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -22,6 +24,20 @@ constexpr int64_t kMaxTimeoutMs = 5000;
 
 bool cfg_type_http(const HealthCheckConfig& c) {
   return c.type == HealthCheckConfig::Type::kHttp;
+}
+
+// The SNI of a check: a fixed name as written; a template is rendered without
+// a request (so only what does not need one gives anything).
+std::string check_sni(const TlsServerConfig& c) {
+  if (c.sni_text.empty()) return {};
+  if (c.sni.is_constant()) return c.sni.text;
+  HttpFetch f;
+  std::string name = c.sni.render(f);
+  if (!name.empty() && name.front() != '[') {  // a port is not part of a server name
+    size_t colon = name.rfind(':');
+    if (colon != std::string::npos) name.resize(colon);
+  }
+  return name;
 }
 }  // namespace
 
@@ -44,8 +60,10 @@ void HealthChecker::start(int64_t first_delay_ms) {
 void HealthChecker::stop() {
   stopped_ = true;
   timer_.disarm();
+  tls_.reset();
   fd_.reset();
   running_ = false;
+  handshaking_ = false;
 }
 
 int64_t HealthChecker::interval() const {
@@ -67,6 +85,10 @@ void HealthChecker::on_timer(void* self) {
     return;
   }
   if (c->running_) {
+    if (c->handshaking_) {
+      c->finish(false, "L6TOUT", 0, "Layer6 timeout: TLS handshake not done");
+      return;
+    }
     const bool l7 = (cfg_type_http(c->cfg_) || !c->cfg_.tcp_steps.empty()) && !c->connecting_;
     std::string what = l7 ? "Layer7 timeout" : "Layer4 timeout: no connection";
     if (l7 && !cfg_type_http(c->cfg_) && c->step_ < c->cfg_.tcp_steps.size()) {
@@ -81,6 +103,8 @@ void HealthChecker::on_timer(void* self) {
 void HealthChecker::begin() {
   running_ = true;
   connecting_ = true;
+  handshaking_ = false;
+  tls_.reset();
   started_ms_ = ctx_.loop().now_ms();
   response_.clear();
   sent_ = 0;
@@ -122,8 +146,16 @@ void HealthChecker::on_io(uint32_t events) {
     connected();
     return;
   }
+  if (handshaking_) {
+    run_handshake();
+    return;
+  }
   if (!cfg_type_http(cfg_)) {
     run_tcp_steps();
+    return;
+  }
+  if (sent_ < request_.size()) {  // the request did not go out at once: go on
+    exchange();
     return;
   }
   read_response();
@@ -131,9 +163,62 @@ void HealthChecker::on_io(uint32_t events) {
 
 void HealthChecker::connected() {
   connecting_ = false;
+  if (const tls::BackContext* tc = server_.tls()) {
+    // The same settings as traffic, with the checks' own session slot.
+    tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
+    SSL* ssl = tc->new_ssl(fd_.get(), check_sni(tc->config()), slot->get());
+    if (!ssl) {
+      finish(false, "L6RSP", 0, "TLS handshake failed: cannot create the TLS connection");
+      return;
+    }
+    tls::set_session_slot(ssl, slot);
+    tls_ = std::make_unique<tls::Connection>(ssl);
+    handshaking_ = true;
+    run_handshake();
+    return;
+  }
+  exchange();
+}
+
+void HealthChecker::run_handshake() {
+  switch (tls_->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      handshaking_ = false;
+      exchange();
+      return;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return;  // the socket's next event (edge-triggered, both ways) brings us back
+    case SecureLayer::Handshake::kFailed:
+      break;
+  }
+  // The session offered may be the cause: the next check starts afresh.
+  server_.tls_session(ctx_.worker().config().global.threads)->clear();
+  finish(false, "L6RSP", 0, "TLS handshake failed: " + tls_->failure());
+}
+
+ssize_t HealthChecker::send_some(const char* data, size_t len) {
+  if (tls_) {
+    iovec v{const_cast<char*>(data), len};
+    return tls_->writev(&v, 1);
+  }
+  return ::send(fd_.get(), data, len, MSG_NOSIGNAL);
+}
+
+ssize_t HealthChecker::recv_some(char* buf, size_t len) {
+  if (tls_) return tls_->read(buf, len);
+  return ::recv(fd_.get(), buf, len, 0);
+}
+
+void HealthChecker::exchange() {
   if (!cfg_type_http(cfg_)) {
     if (cfg_.tcp_steps.empty()) {
-      finish(true, "L4OK", 0, "Layer4 check passed");
+      // A TLS server passes a connection check once the handshake is done.
+      if (tls_) {
+        finish(true, "L6OK", 0, "Layer6 check passed: TLS handshake done");
+      } else {
+        finish(true, "L4OK", 0, "Layer4 check passed");
+      }
     } else {
       run_tcp_steps();
     }
@@ -147,13 +232,13 @@ void HealthChecker::connected() {
     request_ += "\r\n";
   }
   while (sent_ < request_.size()) {
-    ssize_t n = ::send(fd_.get(), request_.data() + sent_, request_.size() - sent_, MSG_NOSIGNAL);
+    ssize_t n = send_some(request_.data() + sent_, request_.size() - sent_);
     if (n > 0) {
       sent_ += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;  // small request: does not happen in practice
+    if (n < 0 && errno == EAGAIN) return;  // rare (a small request): the next event goes on
     finish(false, "L7RSP", 0, std::string("Layer7 send error: ") + std::strerror(errno));
     return;
   }
@@ -168,7 +253,7 @@ void HealthChecker::run_tcp_steps() {
     const std::string label = "tcp step " + std::to_string(step_ + 1);
     if (st.kind == Kind::kSend) {
       while (sent_ < st.data.size()) {
-        ssize_t n = ::send(fd_.get(), st.data.data() + sent_, st.data.size() - sent_, MSG_NOSIGNAL);
+        ssize_t n = send_some(st.data.data() + sent_, st.data.size() - sent_);
         if (n > 0) {
           sent_ += static_cast<size_t>(n);
           continue;
@@ -185,7 +270,7 @@ void HealthChecker::run_tcp_steps() {
     // expect: read what is there, then look for the string or the regex.
     char buf[4096];
     while (!peer_closed_ && response_.size() <= kMaxResponse) {
-      ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+      ssize_t n = recv_some(buf, sizeof buf);
       if (n > 0) {
         response_.append(buf, static_cast<size_t>(n));
         continue;
@@ -234,7 +319,7 @@ void HealthChecker::read_response() {
   const bool want_body = !cfg_.body.empty();
   char buf[4096];
   for (;;) {
-    ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    ssize_t n = recv_some(buf, sizeof buf);
     if (n > 0) {
       response_.append(buf, static_cast<size_t>(n));
       if (response_.size() > kMaxResponse) break;
@@ -286,6 +371,11 @@ void HealthChecker::read_response() {
 void HealthChecker::finish(bool ok, const char* status, int code, std::string description) {
   int64_t now = ctx_.loop().now_ms();
   running_ = false;
+  if (tls_) {
+    if (!handshaking_) tls_->shutdown_write();  // close_notify, best effort
+    tls_.reset();
+  }
+  handshaking_ = false;
   fd_.reset();  // closing removes it from epoll
   record(ok, status, code, now - started_ms_, description);
   schedule_next(now);

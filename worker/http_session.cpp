@@ -335,7 +335,7 @@ bool HttpSession::read_client() {
   ssize_t n = client_.read(req_in_.write_ptr(), want_bytes);
   if (n > 0) {
     // A short read drained the socket; the next bytes bring a new edge.
-    if (static_cast<size_t>(n) < want_bytes && !c_hup_) c_readable_ = false;
+    if (static_cast<size_t>(n) < want_bytes && !c_hup_ && client_.drained()) c_readable_ = false;
     if (phase_ == Phase::kWaitRequest && req_in_.empty()) t_req_first_byte_ = ctx_.loop().now_ms();
     req_in_.produce(static_cast<size_t>(n));
     bytes_in_ += static_cast<uint64_t>(n);
@@ -1127,7 +1127,9 @@ bool HttpSession::read_server() {
   size_t want_bytes = res_in_.space();
   ssize_t n = srv_->stream().read(res_in_.write_ptr(), want_bytes);
   if (n > 0) {
-    if (static_cast<size_t>(n) < want_bytes && !s_hup_) s_readable_ = false;
+    if (static_cast<size_t>(n) < want_bytes && !s_hup_ && srv_->stream().drained()) {
+      s_readable_ = false;
+    }
     res_in_.produce(static_cast<size_t>(n));
     s_last_activity_ = ctx_.loop().now_ms();
     if (res_parsed_) extend_response_body_window();

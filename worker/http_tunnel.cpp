@@ -84,7 +84,7 @@ bool HttpSession::pump_tunnel() {
         ssize_t n = w.src.read(w.in.write_ptr(), want);
         if (n > 0) {
           w.in.produce(static_cast<size_t>(n));
-          if (static_cast<size_t>(n) < want && !w.hup) w.readable = false;
+          if (static_cast<size_t>(n) < want && !w.hup && w.src.drained()) w.readable = false;
           if (w.from_client) {
             bytes_in_ += static_cast<uint64_t>(n);
             c_last_activity_ = now;

@@ -321,8 +321,9 @@ std::string render_prometheus(Worker& w) {
   }
   {
     // One sample per check result, 1 for the last one (servers with checks only).
-    static constexpr const char* kStatuses[] = {"L4OK",  "L4CON", "L4TOUT", "L7OK",
-                                                "L7OKC", "L7STS", "L7TOUT", "L7RSP"};
+    static constexpr const char* kStatuses[] = {"L4OK",  "L4CON",  "L4TOUT", "L6OK",
+                                                "L6RSP", "L6TOUT", "L7OK",   "L7OKC",
+                                                "L7STS", "L7TOUT", "L7RSP"};
     Family f(out, "weir_server_check_status", "gauge",
              "Result of the last health check: 1 for the status it ended with.");
     for (auto& [be, servers] : lists) {

@@ -24,6 +24,9 @@ class SecureLayer {
   virtual ~SecureLayer() = default;
   // Drives the handshake; called until kDone before read/writev.
   virtual Handshake handshake() = 0;
+  // Something can be read without the socket signalling: decrypted bytes kept
+  // back, or the end of the stream seen but not reported yet.
+  virtual bool pending() const = 0;
   virtual ssize_t read(char* buf, size_t len) = 0;
   virtual ssize_t writev(const iovec* iov, int count) = 0;
   virtual void shutdown_write() = 0;
@@ -39,6 +42,8 @@ class Stream {
   // Raw byte splicing is only possible without a security layer.
   bool plain() const { return !secure_; }
   SecureLayer* secure() const { return secure_.get(); }
+  // After a short read: is it safe to wait for the socket's next edge?
+  bool drained() const { return !secure_ || !secure_->pending(); }
   void set_secure(std::unique_ptr<SecureLayer> layer) { secure_ = std::move(layer); }
 
   ssize_t read(char* buf, size_t len) {

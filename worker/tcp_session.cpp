@@ -254,7 +254,7 @@ bool TcpSession::pump_buffered(Direction& d) {
         d.buf.produce(static_cast<size_t>(n));
         if (static_cast<size_t>(n) < want) {
           d.bulk = 0;
-          if (!hup_[d.src]) readable_[d.src] = false;
+          if (!hup_[d.src] && src.drained()) readable_[d.src] = false;
         } else {
           d.bulk += static_cast<uint64_t>(n);
         }

@@ -462,6 +462,84 @@ int new_session_cb(SSL* ssl, SSL_SESSION* sess) {
   return 1;  // the slot holds the reference
 }
 
+// ---- the socket BIO ---------------------------------------------------------
+// OpenSSL's socket BIO, plus one fact: whether the last recv() returned less
+// than asked (the socket is drained, so its next data brings a new edge). A read
+// that has emptied OpenSSL's buffers then needs no extra recv() just to see EAGAIN.
+
+struct SockBio {
+  int fd = -1;
+  bool drained = false;
+};
+
+int sock_bio_read(BIO* b, char* buf, int len) {
+  auto* sb = static_cast<SockBio*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(sb->fd, buf, static_cast<size_t>(len), 0);
+  if (n < 0) {
+    sb->drained = errno == EAGAIN || errno == EWOULDBLOCK;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
+    return -1;
+  }
+  sb->drained = n < len;
+  return static_cast<int>(n);
+}
+
+int sock_bio_write(BIO* b, const char* buf, int len) {
+  auto* sb = static_cast<SockBio*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(sb->fd, buf, static_cast<size_t>(len), MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
+    return -1;
+  }
+  return static_cast<int>(n);
+}
+
+long sock_bio_ctrl(BIO*, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+    case BIO_CTRL_PUSH:
+    case BIO_CTRL_POP:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int sock_bio_destroy(BIO* b) {
+  delete static_cast<SockBio*>(BIO_get_data(b));
+  BIO_set_data(b, nullptr);
+  return 1;
+}
+
+BIO_METHOD* sock_bio_method() {
+  static BIO_METHOD* m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weir socket");
+    BIO_meth_set_read(bm, sock_bio_read);
+    BIO_meth_set_write(bm, sock_bio_write);
+    BIO_meth_set_ctrl(bm, sock_bio_ctrl);
+    BIO_meth_set_destroy(bm, sock_bio_destroy);
+    return bm;
+  }();
+  return m;
+}
+
+// Attaches `fd` to `ssl` through the BIO above; false when out of memory.
+bool attach_socket(SSL* ssl, int fd) {
+  BIO* b = BIO_new(sock_bio_method());
+  if (!b) return false;
+  BIO_set_data(b, new SockBio{fd, false});
+  BIO_set_init(b, 1);
+  SSL_set_bio(ssl, b, b);
+  return true;
+}
+
+bool socket_drained(const SSL* ssl) {
+  const auto* sb = static_cast<const SockBio*>(BIO_get_data(SSL_get_rbio(ssl)));
+  return sb && sb->drained;
+}
+
 }  // namespace
 
 // ---- public helpers ---------------------------------------------------------
@@ -772,7 +850,10 @@ SSL* FrontContext::new_ssl(int fd) const {
     ERR_clear_error();
     return nullptr;
   }
-  SSL_set_fd(ssl, fd);
+  if (!attach_socket(ssl, fd)) {
+    SSL_free(ssl);
+    return nullptr;
+  }
   SSL_set_accept_state(ssl);
   return ssl;
 }
@@ -867,7 +948,10 @@ SSL* BackContext::new_ssl(int fd, std::string_view sni, SSL_SESSION* session) co
     ERR_clear_error();
     return nullptr;
   }
-  SSL_set_fd(ssl, fd);
+  if (!attach_socket(ssl, fd)) {
+    SSL_free(ssl);
+    return nullptr;
+  }
   SSL_set_connect_state(ssl);
   std::string name(sni);
   if (!name.empty()) {
@@ -940,6 +1024,12 @@ bool same_mark(const SourceMark& a, const SourceMark& b) {
 // ---- Connection -------------------------------------------------------------
 
 Connection::~Connection() {
+  // OpenSSL takes a connection freed without a close_notify exchange for a
+  // truncated one and makes its session unresumable, yet weir closes most
+  // connections that way (a server's idle connection, a client gone after its
+  // response). Fatal errors still void the session (OpenSSL does that when it
+  // sends the alert).
+  if (SSL_is_init_finished(ssl_)) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   SSL_free(ssl_);
 }
 
@@ -963,13 +1053,19 @@ SecureLayer::Handshake Connection::handshake() {
 }
 
 ssize_t Connection::read(char* buf, size_t len) {
-  if (eof_) return 0;
+  if (eof_) {
+    eof_pending_ = false;
+    return 0;
+  }
   size_t got = 0;
   while (got < len) {
     size_t n = 0;
     int r = SSL_read_ex(ssl_, buf + got, len - got, &n);
     if (r == 1) {
       got += n;
+      // Nothing left in OpenSSL's buffers and the socket was found drained:
+      // stop here rather than pay a recv() only to hear EAGAIN.
+      if (got < len && SSL_has_pending(ssl_) == 0 && socket_drained(ssl_)) break;
       continue;
     }
     int e = SSL_get_error(ssl_, r);
@@ -986,7 +1082,10 @@ ssize_t Connection::read(char* buf, size_t len) {
                      : openssl_error();
     }
     ERR_clear_error();
-    if (got) return static_cast<ssize_t>(got);
+    if (got) {
+      eof_pending_ = true;
+      return static_cast<ssize_t>(got);
+    }
     if (e == SSL_ERROR_ZERO_RETURN) return 0;
     errno = saved && saved != EAGAIN ? saved : ECONNRESET;
     return -1;

@@ -142,6 +142,7 @@ class Connection final : public SecureLayer {
   ssize_t read(char* buf, size_t len) override;
   ssize_t writev(const iovec* iov, int count) override;
   void shutdown_write() override;
+  bool pending() const override { return eof_pending_ || SSL_has_pending(ssl_) == 1; }
   SSL* ssl() const { return ssl_; }
   // Why the handshake (or the connection) failed, in OpenSSL's words.
   const std::string& failure() const { return failure_; }
@@ -149,6 +150,7 @@ class Connection final : public SecureLayer {
  private:
   SSL* ssl_;
   bool eof_ = false;
+  bool eof_pending_ = false;  // eof_ seen after returning bytes: the next read says so
   bool shut_ = false;
   std::string failure_;
 };
