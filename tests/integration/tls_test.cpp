@@ -576,7 +576,7 @@ TEST_F(Tls, MinVersionTls13RefusesTls12ClientsAndCountsTheFailures) {
   Cert site = pki_->server("site", {.dns = {"site.example.com"}});
   ASSERT_TRUE(start(web("certificates: [@SITE@], min_version: TLSv1.3", app.address()),
                     {{"@SITE@", site.pem}}));
-  EXPECT_EQ(info("ssl_handshake_failures"), "0") << unix_command(admin(), "show info");
+  EXPECT_EQ(info("SslHandshakeFailures"), "0") << unix_command(admin(), "show info");
   SClient t12 = sc({"-tls1_2", "-servername", "site.example.com"});
   EXPECT_FALSE(t12.handshake()) << t12.out;
   EXPECT_FALSE(t12.has("HTTP/1.1 200"));
@@ -588,7 +588,7 @@ TEST_F(Tls, MinVersionTls13RefusesTls12ClientsAndCountsTheFailures) {
   EXPECT_TRUE(t13.has("HTTP/1.1 200"));
   EXPECT_EQ(app.requests().size(), 1u);
   // Counted and logged, with the client's address and OpenSSL's reason.
-  EXPECT_TRUE(wait_until([&] { return info("ssl_handshake_failures") == "2"; }, 10000))
+  EXPECT_TRUE(wait_until([&] { return info("SslHandshakeFailures") == "2"; }, 10000))
       << unix_command(admin(), "show info");
   auto samples = metric_samples(metrics(), "weir_frontend_tls_handshake_failures_total");
   bool found = false;
@@ -865,7 +865,7 @@ TEST_F(Tls, RequiredClientCertificateFromTheCaOnly) {
   EXPECT_EQ(app.requests()[1].target, "/sclient-alice");
 
   // Four failed handshakes, counted and logged with the client's address and the reason.
-  EXPECT_TRUE(wait_until([&] { return info("ssl_handshake_failures") == "4"; }, 10000))
+  EXPECT_TRUE(wait_until([&] { return info("SslHandshakeFailures") == "4"; }, 10000))
       << unix_command(admin(), "show info");
   EXPECT_TRUE(
       wait_until([&] { return stderr_lines_with_client_address() >= logged_before + 4; }, 10000))
@@ -1123,11 +1123,12 @@ backends:
 // ---------------------------------------------------------------------------
 // Handshakes
 
-// A client that stalls in the handshake is cut by `timeout client` (cR), nothing forwarded.
+// A client that stalls in the handshake is cut by `timeout client`: nothing reaches a server,
+// no access-log line, the failure is counted and logged once on the error stream.
 TEST_F(Tls, StalledHandshakesAreCutByTheClientTimeout) {
   OriginServer app("app");
   Cert site = pki_->server("site", {.dns = {"site.example.com"}});
-  log_format_ = "'%ft %ts %ST %HP'";
+  log_format_ = "'%ft %ci:%cp %ts %ST %HP'";
   ASSERT_TRUE(start(web("certificates: [@SITE@]", app.address(), "    timeouts: {client: 1s}\n"),
                     {{"@SITE@", site.pem}}));
   // Nothing at all.
@@ -1141,10 +1142,11 @@ TEST_F(Tls, StalledHandshakesAreCutByTheClientTimeout) {
             static_cast<ssize_t>(partial.size()));
   EXPECT_TRUE(closed_by_peer(silent.get(), 10000));
   EXPECT_TRUE(closed_by_peer(half.get(), 10000));
-  auto lines = log_lines("^web cR ", 2);
-  EXPECT_EQ(lines.size(), 2u) << weir_->stdout_text();
+  EXPECT_TRUE(wait_until([&] { return info("SslHandshakeFailures") == "2"; }, 10000))
+      << unix_command(admin(), "show info");
   // Each failed handshake is logged once on the error stream, with the client's address.
   std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(info("SslHandshakeFailures"), "2");
   for (int fd : {silent.get(), half.get()}) {
     const std::string peer = "127.0.0.1:" + std::to_string(local_port(fd));
     EXPECT_EQ(count_matching_lines(weir_->stderr_text(), regex_escape(peer) + "\\b"), 1u)
@@ -1152,9 +1154,15 @@ TEST_F(Tls, StalledHandshakesAreCutByTheClientTimeout) {
         << weir_->stderr_text();
   }
   EXPECT_EQ(app.connections_accepted(), 0);
-  // weir still serves.
+  // weir still serves; that request is the only access-log line.
   CurlResult r = curl("site.example.com", "/after");
   EXPECT_EQ(r.status, 200) << r.err;
+  auto lines = log_lines("^web ", 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  lines = log_lines("^web ", 1);
+  ASSERT_EQ(lines.size(), 1u) << weir_->stdout_text();
+  EXPECT_TRUE(std::regex_match(lines[0], std::regex(R"(web 127\.0\.0\.1:\d+ -- 200 /after)")))
+      << lines[0];
 }
 
 // Failed handshakes are all counted; the error stream gets at most 10 lines a second per
@@ -1176,7 +1184,7 @@ TEST_F(Tls, FailedHandshakesAreCountedAndTheirLogLinesRateLimited) {
   }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_TRUE(wait_until([&] { return info("ssl_handshake_failures") == "60"; }, 10000))
+  EXPECT_TRUE(wait_until([&] { return info("SslHandshakeFailures") == "60"; }, 10000))
       << unix_command(admin(), "show info");
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const size_t logged = stderr_lines_with_client_address() - before;
@@ -1345,7 +1353,7 @@ TEST_F(Tls, BackendSniFromTheRequestsHost) {
 backends:
   app:
     retries: 0
-    tls: {enabled: true, verify: required, ca_file: @ROOT@, sni: "%[req.hdr(host)]"}
+    tls: {enabled: true, verify: required, ca_file: @ROOT@, sni: "%[hdr(host)]"}
     servers: {s1: "@SRV@"}
 )y",
                     {{"@SRV@", server.address()}}));
@@ -1954,13 +1962,20 @@ backends:
   };
   EXPECT_TRUE(wait_until([&] { return status_of("http_checked", "bad") == "DOWN"; }, 20000, 100))
       << unix_command(admin(), "show stat");
+  auto bad_row = stat_row("http_checked", "bad");
+  EXPECT_EQ(bad_row["check_status"], "L6RSP");
+  EXPECT_NE(bad_row["last_chk"].find("TLS handshake failed: certificate verify failed"),
+            std::string::npos)
+      << bad_row["last_chk"];
   EXPECT_TRUE(wait_until([&] { return stat_row("http_checked", "good")["check_status"] == "L7OK"; },
                          20000, 100))
       << unix_command(admin(), "show stat");
   EXPECT_EQ(status_of("http_checked", "good"), "UP");
   EXPECT_TRUE(wait_until([&] { return status_of("tcp_checked", "bad") == "DOWN"; }, 20000, 100))
       << unix_command(admin(), "show stat");
+  EXPECT_EQ(stat_row("tcp_checked", "bad")["check_status"], "L6RSP");
   EXPECT_EQ(status_of("tcp_checked", "good"), "UP");
+  EXPECT_EQ(stat_row("tcp_checked", "good")["check_status"], "L6OK");  // once the handshake is done
   EXPECT_TRUE(wait_until([&] { return stat_row("lax_checked", "bad")["check_status"] == "L7OK"; },
                          20000, 100))
       << unix_command(admin(), "show stat");
