@@ -390,6 +390,7 @@ struct GlobalConfig {
   std::string state_file;            // server states kept across restarts; empty = none
   std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
   std::string tls_ticket_secret_file;  // TLS ticket keys from this secret; empty: random per master
+  SourceMark tls_ticket_secret_mark;
 };
 
 struct Config {

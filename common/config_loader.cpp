@@ -359,6 +359,7 @@ void Loader::load_global(const YamlNode& node) {
   if (const YamlNode* v = fields.get("tls_ticket_secret_file")) {
     if (auto path = string_value(*v, "global: tls_ticket_secret_file")) {
       global.tls_ticket_secret_file = std::move(*path);
+      global.tls_ticket_secret_mark = v->mark;
     }
   }
   if (const YamlNode* v = fields.get("state_file")) {

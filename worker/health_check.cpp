@@ -166,7 +166,8 @@ void HealthChecker::connected() {
   if (const tls::BackContext* tc = server_.tls()) {
     // The same settings as traffic, with the checks' own session slot.
     tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
-    SSL* ssl = tc->new_ssl(fd_.get(), check_sni(tc->config()), slot->get());
+    const std::string sni = check_sni(tc->config());
+    SSL* ssl = tc->new_ssl(fd_.get(), sni, slot->get(sni));
     if (!ssl) {
       finish(false, "L6RSP", 0, "TLS handshake failed: cannot create the TLS connection");
       return;

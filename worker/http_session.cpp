@@ -252,6 +252,7 @@ void HttpSession::on_timer(void* self) {
 }
 
 void HttpSession::run() {
+  if (phase_ == Phase::kClosed) return;
   if (c_handshake_ && !client_handshake()) {
     if (phase_ != Phase::kClosed) update_timer();
     return;
@@ -884,7 +885,8 @@ void HttpSession::connect_done() {
     s_tcp_up_ = true;
     if (const tls::BackContext* tc = server_->tls()) {
       tls::SessionSlot* slot = server_->tls_session(ctx_.id());
-      SSL* ssl = tc->new_ssl(srv_->stream().fd(), server_sni(), slot->get());
+      const std::string sni = server_sni();
+      SSL* ssl = tc->new_ssl(srv_->stream().fd(), sni, slot->get(sni));
       if (!ssl) {
         connect_failed(ENOMEM);
         return;
@@ -1802,6 +1804,8 @@ void HttpSession::destroy() {
   res_in_.release(ctx_.buffers());
   res_out_.release(ctx_.buffers());
   client_.close();
+  c_tls_ = nullptr;
+  c_handshake_ = false;
   ctx_.worker().release(fe_);
   ctx_.remove_session(this);
 }

@@ -195,6 +195,7 @@ void TcpSession::on_timer(void* self) {
 }
 
 void TcpSession::run() {
+  if (phase_ == Phase::kClosed) return;
   if (phase_ == Phase::kHandshake && !client_handshake()) {
     if (phase_ != Phase::kClosed) update_timer();
     return;
@@ -436,7 +437,7 @@ void TcpSession::connect_done() {
         fill_fetch(f, &local, &have_local);
         sni = tc->config().sni.render(f);
       }
-      SSL* ssl = tc->new_ssl(streams_[kServer].fd(), sni, slot->get());
+      SSL* ssl = tc->new_ssl(streams_[kServer].fd(), sni, slot->get(sni));
       if (!ssl) {
         connect_failed(ENOMEM);
         return;
@@ -616,6 +617,7 @@ void TcpSession::destroy() {
   if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
   streams_[kClient].close();
   streams_[kServer].close();
+  c_tls_ = nullptr;
   ctx_.worker().release(fe_);
   ctx_.remove_session(this);
 }

@@ -458,7 +458,8 @@ int slot_index() {
 int new_session_cb(SSL* ssl, SSL_SESSION* sess) {
   auto* slot = static_cast<SessionSlot*>(SSL_get_ex_data(ssl, slot_index()));
   if (!slot) return 0;
-  slot->replace(sess);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  slot->replace(sess, name ? std::string_view(name) : std::string_view());
   return 1;  // the slot holds the reference
 }
 
@@ -683,12 +684,18 @@ struct FrontBuilder {
       p.error(cfg.mark, what + ": curves " + cfg.curves + ": " + openssl_error());
       ok = false;
     }
-    // Sessions: one id context for the bind, so that a session made on one
-    // certificate's context resumes on another.
-    std::string sid = "weir:" + bind_key;
-    if (sid.size() > SSL_MAX_SID_CTX_LENGTH) sid.resize(SSL_MAX_SID_CTX_LENGTH);
-    SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(sid.data()),
-                                   static_cast<unsigned int>(sid.size()));
+    // Sessions: the id context names what a resumption skips, the client
+    // certificate check: binds (and cluster nodes) with the same verify
+    // settings resume each other's sessions, a bind that checks clients never
+    // resumes a session made without that check.
+    std::string what_is_checked = "weir verify=" + std::to_string(static_cast<int>(cfg.verify)) +
+                                  " ca=" + cfg.ca_file + " crl=" + cfg.crl_file;
+    unsigned char sid[32];
+    unsigned int sid_len = 0;
+    EVP_Digest(what_is_checked.data(), what_is_checked.size(), sid, &sid_len, EVP_sha256(),
+               nullptr);
+    SSL_CTX_set_session_id_context(ctx, sid,
+                                   std::min<unsigned int>(sid_len, SSL_MAX_SID_CTX_LENGTH));
     SSL_CTX_set_timeout(ctx, static_cast<long>(cfg.session_timeout / 1000));
     if (cfg.session_cache > 0) {
       SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -970,9 +977,10 @@ SessionSlot::~SessionSlot() {
   SSL_SESSION_free(session_);
 }
 
-void SessionSlot::replace(SSL_SESSION* s) {
+void SessionSlot::replace(SSL_SESSION* s, std::string_view sni) {
   if (session_) SSL_SESSION_free(session_);
   session_ = s;
+  sni_.assign(sni);
 }
 
 void set_session_slot(SSL* ssl, SessionSlot* slot) {
@@ -1002,7 +1010,7 @@ bool check_config(const Config& cfg, std::vector<ConfigError>* errors,
   if (!cfg.global.tls_ticket_secret_file.empty()) {
     std::string secret, err;
     if (!read_secret_file(cfg.global.tls_ticket_secret_file, &secret, &err)) {
-      errors->push_back({cfg.source_name, 0, 0, "global: tls_ticket_secret_file: " + err});
+      p.error(cfg.global.tls_ticket_secret_mark, "global: tls_ticket_secret_file: " + err);
     }
   }
   return errors->size() == before;

@@ -111,12 +111,16 @@ class SessionSlot {
   ~SessionSlot();
   SessionSlot(const SessionSlot&) = delete;
   SessionSlot& operator=(const SessionSlot&) = delete;
-  SSL_SESSION* get() const { return session_; }
-  void replace(SSL_SESSION* s);  // takes ownership
-  void clear() { replace(nullptr); }
+  // The session made for server name `sni`, or null: a session is offered only
+  // to a connection asking for the same name (its certificate was checked
+  // against that name, and resuming skips the check).
+  SSL_SESSION* get(std::string_view sni) const { return sni == sni_ ? session_ : nullptr; }
+  void replace(SSL_SESSION* s, std::string_view sni);  // takes ownership
+  void clear() { replace(nullptr, {}); }
 
  private:
   SSL_SESSION* session_ = nullptr;
+  std::string sni_;
 };
 void set_session_slot(SSL* ssl, SessionSlot* slot);
 
