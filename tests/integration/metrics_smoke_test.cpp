@@ -158,7 +158,9 @@ TEST(MetricsSmoke, HealthChecksShowInTheMetrics) {
   ProxySpec spec;
   spec.servers = {a.address(), b.address()};
   spec.global_extra = "  runtime_api: " + admin + "\n";
-  spec.backend_extra = "    check: {type: http, inter: 50ms, fall: 1, rise: 1}\n";
+  // A check timeout well above inter: under TSan a first check can take longer
+  // than 50 ms and would end as L7TOUT instead of the L7STS asserted below.
+  spec.backend_extra = "    check: {type: http, inter: 50ms, timeout: 3s, fall: 1, rise: 1}\n";
   std::string yaml = proxy_yaml(spec);
   size_t pos = yaml.find("    default_backend: be\n");
   ASSERT_NE(pos, std::string::npos);
@@ -172,7 +174,10 @@ TEST(MetricsSmoke, HealthChecksShowInTheMetrics) {
         if (!r) return false;
         std::vector<std::string> problems;
         samples = parse_exposition(r->body, &problems);
-        return value_of(samples, "weir_server_up", R"(proxy="be",server="s2")") == "0";
+        return value_of(samples, "weir_server_up", R"(proxy="be",server="s2")") == "0" &&
+               value_of(samples, "weir_server_up", R"(proxy="be",server="s1")") == "1" &&
+               value_of(samples, "weir_server_check_status",
+                        R"(proxy="be",server="s2",state="L7STS")") == "1";
       },
       10000));
   EXPECT_EQ(value_of(samples, "weir_server_up", R"(proxy="be",server="s1")"), "1");
