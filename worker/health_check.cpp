@@ -167,13 +167,11 @@ void HealthChecker::connected() {
     // The same settings as traffic, with the checks' own session slot.
     tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
     const std::string sni = check_sni(tc->config());
-    SSL* ssl = tc->new_ssl(fd_.get(), sni, slot->get(sni));
-    if (!ssl) {
+    tls_ = tc->connect(fd_.get(), sni, slot);
+    if (!tls_) {
       finish(false, "L6RSP", 0, "TLS handshake failed: cannot create the TLS connection");
       return;
     }
-    tls::set_session_slot(ssl, slot);
-    tls_ = std::make_unique<tls::Connection>(ssl);
     handshaking_ = true;
     run_handshake();
     return;

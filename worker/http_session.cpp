@@ -156,12 +156,11 @@ void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Soc
     return;
   }
   if (tls) {
-    SSL* ssl = tls->new_ssl(raw->client_.fd());
-    if (!ssl) {
+    auto conn = tls->accept(raw->client_.fd());
+    if (!conn) {
       raw->destroy();
       return;
     }
-    auto conn = std::make_unique<tls::Connection>(ssl);
     raw->c_tls_ = conn.get();
     raw->c_tls_cfg_ = &tls->config();
     raw->c_handshake_ = true;
@@ -884,15 +883,12 @@ void HttpSession::connect_done() {
     }
     s_tcp_up_ = true;
     if (const tls::BackContext* tc = server_->tls()) {
-      tls::SessionSlot* slot = server_->tls_session(ctx_.id());
-      const std::string sni = server_sni();
-      SSL* ssl = tc->new_ssl(srv_->stream().fd(), sni, slot->get(sni));
-      if (!ssl) {
+      auto conn = tc->connect(srv_->stream().fd(), server_sni(), server_->tls_session(ctx_.id()));
+      if (!conn) {
         connect_failed(ENOMEM);
         return;
       }
-      tls::set_session_slot(ssl, slot);
-      srv_->stream().set_secure(std::make_unique<tls::Connection>(ssl));
+      srv_->stream().set_secure(std::move(conn));
       s_handshake_ = true;
     }
   }

@@ -31,12 +31,11 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
     return;
   }
   if (tls) {
-    SSL* ssl = tls->new_ssl(raw->streams_[kClient].fd());
-    if (!ssl) {
+    auto conn = tls->accept(raw->streams_[kClient].fd());
+    if (!conn) {
       raw->destroy();
       return;
     }
-    auto conn = std::make_unique<tls::Connection>(ssl);
     raw->c_tls_ = conn.get();
     raw->streams_[kClient].set_secure(std::move(conn));
     raw->phase_ = Phase::kHandshake;
@@ -428,7 +427,6 @@ void TcpSession::connect_done() {
     }
     s_tcp_up_ = true;
     if (const tls::BackContext* tc = server_->tls()) {
-      tls::SessionSlot* slot = server_->tls_session(ctx_.id());
       std::string sni;
       if (!tc->config().sni_text.empty()) {
         HttpFetch f;
@@ -437,13 +435,12 @@ void TcpSession::connect_done() {
         fill_fetch(f, &local, &have_local);
         sni = tc->config().sni.render(f);
       }
-      SSL* ssl = tc->new_ssl(streams_[kServer].fd(), sni, slot->get(sni));
-      if (!ssl) {
+      auto conn = tc->connect(streams_[kServer].fd(), sni, server_->tls_session(ctx_.id()));
+      if (!conn) {
         connect_failed(ENOMEM);
         return;
       }
-      tls::set_session_slot(ssl, slot);
-      streams_[kServer].set_secure(std::make_unique<tls::Connection>(ssl));
+      streams_[kServer].set_secure(std::move(conn));
       s_handshake_ = true;
     }
   }

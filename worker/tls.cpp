@@ -647,10 +647,35 @@ int ocsp_status_cb(SSL* ssl, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
+// What both sides set the same way: versions, options, I/O modes, ciphers.
+// `Cfg` is TlsBindConfig or TlsServerConfig. False when a setting is refused.
+template <typename Cfg>
+bool common_settings(SSL_CTX* ctx, const Cfg& cfg, uint64_t extra_options, const std::string& what,
+                     const Problems& p) {
+  SSL_CTX_set_min_proto_version(ctx, cfg.min_version);
+  SSL_CTX_set_max_proto_version(ctx, cfg.max_version);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_IGNORE_UNEXPECTED_EOF | extra_options);
+  // Partial and moving writes: Connection::writev's contract; buffers released
+  // while a connection is idle.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_read_ahead(ctx, 1);
+  bool ok = true;
+  if (!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
+    p.error(cfg.mark, what + ": ciphers " + cfg.ciphers + ": " + openssl_error());
+    ok = false;
+  }
+  if (!cfg.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
+    p.error(cfg.mark, what + ": ciphersuites " + cfg.ciphersuites + ": " + openssl_error());
+    ok = false;
+  }
+  return ok;
+}
+
 struct FrontBuilder {
   FrontContext& fc;
   const Problems& p;
-  const std::string& bind_key;
   const std::string what;
 
   // Everything but the certificates; the same on every context of the bind.
@@ -662,24 +687,9 @@ struct FrontBuilder {
       return nullptr;
     }
     fc.ctxs_.push_back(ctx);
-    SSL_CTX_set_min_proto_version(ctx, cfg.min_version);
-    SSL_CTX_set_max_proto_version(ctx, cfg.max_version);
-    uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF;
+    uint64_t opts = SSL_OP_CIPHER_SERVER_PREFERENCE;
     if (!cfg.session_tickets) opts |= SSL_OP_NO_TICKET;
-    SSL_CTX_set_options(ctx, opts);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_read_ahead(ctx, 1);
-    bool ok = true;
-    if (!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
-      p.error(cfg.mark, what + ": ciphers " + cfg.ciphers + ": " + openssl_error());
-      ok = false;
-    }
-    if (!cfg.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
-      p.error(cfg.mark, what + ": ciphersuites " + cfg.ciphersuites + ": " + openssl_error());
-      ok = false;
-    }
+    bool ok = common_settings(ctx, cfg, opts, what, p);
     if (!cfg.curves.empty() && SSL_CTX_set1_groups_list(ctx, cfg.curves.c_str()) != 1) {
       p.error(cfg.mark, what + ": curves " + cfg.curves + ": " + openssl_error());
       ok = false;
@@ -747,7 +757,6 @@ struct FrontBuilder {
 };
 
 std::shared_ptr<FrontContext> FrontContext::build(const TlsBindConfig& cfg, Mode mode,
-                                                  const std::string& bind_key,
                                                   const std::string& label, const Problems& p) {
   std::shared_ptr<FrontContext> fc(new FrontContext());
   fc->cfg_ = cfg;
@@ -755,7 +764,7 @@ std::shared_ptr<FrontContext> FrontContext::build(const TlsBindConfig& cfg, Mode
   if (!cfg.alpn_set && mode == Mode::kHttp) protos = {"http/1.1"};
   fc->alpn_wire_ = alpn_wire(protos);
   const std::string& what = label;
-  FrontBuilder b{*fc, p, bind_key, what};
+  FrontBuilder b{*fc, p, what};
 
   // Every certificate file, in order, the default first when it is named.
   std::vector<std::string> files;
@@ -851,7 +860,7 @@ SSL_CTX* FrontContext::select(std::string_view name) const {
   return default_;
 }
 
-SSL* FrontContext::new_ssl(int fd) const {
+std::unique_ptr<Connection> FrontContext::accept(int fd) const {
   SSL* ssl = SSL_new(default_);
   if (!ssl) {
     ERR_clear_error();
@@ -862,7 +871,7 @@ SSL* FrontContext::new_ssl(int fd) const {
     return nullptr;
   }
   SSL_set_accept_state(ssl);
-  return ssl;
+  return std::make_unique<Connection>(ssl);
 }
 
 // ---- BackContext ------------------------------------------------------------
@@ -878,22 +887,7 @@ std::shared_ptr<BackContext> BackContext::build(const TlsServerConfig& cfg,
     return nullptr;
   }
   bc->ctx_ = ctx;
-  SSL_CTX_set_min_proto_version(ctx, cfg.min_version);
-  SSL_CTX_set_max_proto_version(ctx, cfg.max_version);
-  SSL_CTX_set_options(
-      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_read_ahead(ctx, 1);
-  bool ok = true;
-  if (!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) {
-    p.error(cfg.mark, what + ": ciphers " + cfg.ciphers + ": " + openssl_error());
-    ok = false;
-  }
-  if (!cfg.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) {
-    p.error(cfg.mark, what + ": ciphersuites " + cfg.ciphersuites + ": " + openssl_error());
-    ok = false;
-  }
+  bool ok = common_settings(ctx, cfg, 0, what, p);
   if (cfg.verify) {
     if (!cfg.ca_file.empty()) {
       std::string why;
@@ -949,7 +943,8 @@ BackContext::~BackContext() {
   SSL_CTX_free(ctx_);
 }
 
-SSL* BackContext::new_ssl(int fd, std::string_view sni, SSL_SESSION* session) const {
+std::unique_ptr<Connection> BackContext::connect(int fd, std::string_view sni,
+                                                 SessionSlot* slot) const {
   SSL* ssl = SSL_new(ctx_);
   if (!ssl) {
     ERR_clear_error();
@@ -968,9 +963,10 @@ SSL* BackContext::new_ssl(int fd, std::string_view sni, SSL_SESSION* session) co
     const std::string& check = cfg_.verify_name.empty() ? name : cfg_.verify_name;
     if (!check.empty()) SSL_set1_host(ssl, check.c_str());
   }
-  if (session) SSL_set_session(ssl, session);
+  if (SSL_SESSION* session = slot->get(sni)) SSL_set_session(ssl, session);
+  SSL_set_ex_data(ssl, slot_index(), slot);  // new sessions go there
   ERR_clear_error();
-  return ssl;
+  return std::make_unique<Connection>(ssl);
 }
 
 SessionSlot::~SessionSlot() {
@@ -983,10 +979,6 @@ void SessionSlot::replace(SSL_SESSION* s, std::string_view sni) {
   sni_.assign(sni);
 }
 
-void set_session_slot(SSL* ssl, SessionSlot* slot) {
-  SSL_set_ex_data(ssl, slot_index(), slot);
-}
-
 // ---- check_config -----------------------------------------------------------
 
 bool check_config(const Config& cfg, std::vector<ConfigError>* errors,
@@ -995,7 +987,7 @@ bool check_config(const Config& cfg, std::vector<ConfigError>* errors,
   size_t before = errors->size();
   for (const FrontendConfig& fe : cfg.frontends) {
     for (const BindConfig& b : fe.binds) {
-      if (b.tls.enabled) FrontContext::build(b.tls, fe.mode, b.key(), bind_label(fe, b), p);
+      if (b.tls.enabled) FrontContext::build(b.tls, fe.mode, bind_label(fe, b), p);
     }
   }
   for (const BackendConfig& be : cfg.backends) {

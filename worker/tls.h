@@ -19,6 +19,9 @@
 
 namespace weir::tls {
 
+class Connection;
+class SessionSlot;
+
 // What `show ssl certs` and /metrics say about one loaded certificate.
 struct CertInfo {
   std::string file;
@@ -55,14 +58,14 @@ class FrontContext {
   // Null when a certificate or setting does not load (reported to `p`).
   // `label` starts every message ("frontend 'web': bind :443: tls").
   static std::shared_ptr<FrontContext> build(const TlsBindConfig& cfg, Mode mode,
-                                             const std::string& bind_key, const std::string& label,
-                                             const Problems& p);
+                                             const std::string& label, const Problems& p);
   ~FrontContext();
   FrontContext(const FrontContext&) = delete;
   FrontContext& operator=(const FrontContext&) = delete;
 
-  // A server-side SSL for an accepted socket; null when OpenSSL is out of memory.
-  SSL* new_ssl(int fd) const;
+  // The TLS layer of an accepted socket (its handshake not started); null when
+  // OpenSSL is out of memory.
+  std::unique_ptr<Connection> accept(int fd) const;
   const TlsBindConfig& config() const { return cfg_; }
   const std::vector<CertInfo>& certs() const { return certs_; }
   // The context serving `name` (lower-case): exact, then wildcard, then default.
@@ -91,9 +94,11 @@ class BackContext {
   BackContext(const BackContext&) = delete;
   BackContext& operator=(const BackContext&) = delete;
 
-  // A client-side SSL on `fd`, offering `session` (may be null) and sending
-  // `sni` (empty: none). The certificate must name verify_name, else the SNI.
-  SSL* new_ssl(int fd, std::string_view sni, SSL_SESSION* session) const;
+  // The TLS layer of a connection to the server on `fd`, sending `sni` (empty:
+  // none) and offering the session `slot` holds for that name; the sessions the
+  // server hands out go to `slot`. The certificate must name verify_name, else
+  // the SNI. Null when OpenSSL is out of memory.
+  std::unique_ptr<Connection> connect(int fd, std::string_view sni, SessionSlot* slot) const;
   const TlsServerConfig& config() const { return cfg_; }
 
  private:
@@ -104,7 +109,7 @@ class BackContext {
 
 // The last session of a server, per thread, offered on the next connection.
 // Sessions arrive through OpenSSL's new-session callback into the slot set on
-// the SSL (set_session_slot), which must outlive the connection's handshake.
+// the connection (BackContext::connect), which must outlive the connection's handshake.
 class SessionSlot {
  public:
   SessionSlot() = default;
@@ -122,7 +127,6 @@ class SessionSlot {
   SSL_SESSION* session_ = nullptr;
   std::string sni_;
 };
-void set_session_slot(SSL* ssl, SessionSlot* slot);
 
 // Labels of configuration messages about TLS.
 std::string bind_label(const FrontendConfig& fe, const BindConfig& b);

@@ -168,8 +168,8 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
       }
       std::shared_ptr<const tls::FrontContext> front;
       if (b.tls.enabled) {
-        auto c = tls::FrontContext::build(b.tls, fe->mode(), b.key(),
-                                          tls::bind_label(fe->config(), b), problems);
+        auto c =
+            tls::FrontContext::build(b.tls, fe->mode(), tls::bind_label(fe->config(), b), problems);
         if (!c) return tls_failed();
         front = c;
         tls_fronts_.push_back({fe.get(), c});
