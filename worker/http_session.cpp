@@ -351,8 +351,9 @@ bool HttpSession::read_client() {
   // End of stream or error from the client.
   c_eof_ = true;
   if (phase_ == Phase::kWaitRequest) {
-    if (!req_in_.empty()) bump(fe_.counters().local().request_errors);
-    destroy();  // an idle or half-sent request: nothing to answer
+    // Whole requests already read (pipelined before the end) are answered;
+    // parse_request drops a partial one.
+    if (req_in_.empty()) destroy();  // an idle connection: nothing to answer
     return true;
   }
   if (!req_body_complete_) {
@@ -363,7 +364,9 @@ bool HttpSession::read_client() {
     destroy();
     return true;
   }
-  close_after_response_ = true;
+  // The client shut its side after a whole request: it is answered, and so is
+  // every request it sent before (pipelined); the connection closes once
+  // nothing that was read is left unanswered (finish_transaction).
   return true;
 }
 
@@ -373,7 +376,15 @@ bool HttpSession::parse_request() {
   size_t max_head = req_in_.capacity();
   http::ParseStatus st = http::parse_request(req_in_.data(), req_in_.size(), max_head, &req_scan_,
                                              &h, ctx_.worker().config().global.max_headers);
-  if (st == http::ParseStatus::kIncomplete) return false;
+  if (st == http::ParseStatus::kIncomplete) {
+    if (c_eof_) {
+      // The client ended its side in the middle of a (pipelined) request.
+      bump(fe_.counters().local().request_errors);
+      destroy();
+      return true;
+    }
+    return false;
+  }
   t_head_ = ctx_.loop().now_ms();
   if (st == http::ParseStatus::kError) {
     log::debug("bad request from %s on frontend '%s': %s at offset %zu", peer_text_.c_str(),
@@ -407,7 +418,7 @@ bool HttpSession::parse_request() {
       captures_[i].assign(hd ? hd->value : std::string_view());
     }
   }
-  if (!req_keep_alive_ || ctx_.draining()) close_after_response_ = true;
+  if (!req_keep_alive_) close_after_response_ = true;
   req_connect_ = h.method == "CONNECT";
   if (req_connect_ && !fe_.config().allow_connect) {
     req_in_.clear();
@@ -1235,7 +1246,10 @@ bool HttpSession::parse_response() {
   res_body_complete_ = h.body == http::BodyKind::kNone;
   res_server_keep_alive_ = h.keep_alive() && h.body != http::BodyKind::kUntilClose;
   if (h.body == http::BodyKind::kUntilClose || !req_body_complete_) close_after_response_ = true;
-  if (ctx_.draining()) close_after_response_ = true;
+  // A draining worker, or a client that shut its side, closes after this
+  // response, unless a next request has already been read: that one is
+  // answered first, and the last one read says "Connection: close".
+  if ((ctx_.draining() || c_eof_) && !next_request_buffered()) close_after_response_ = true;
   tunnel_pending_ = switching || (req_connect_ && h.status / 100 == 2);
   if (!tunnel_pending_ && ((be_ && !be_->config().rules.http_response.empty()) ||
                            !fe_.config().rules.http_response.empty())) {
@@ -1390,11 +1404,19 @@ void HttpSession::finish_transaction() {
   }
   release_server(reusable);
   log_transaction();
+  // Only a close this response announced ends the connection here: a client
+  // that read a head without "Connection: close" may already be sending its
+  // next request. A draining worker answers that one with the close instead.
   if (close_after_response_) {
     close_client();
     return;
   }
   reset_transaction();
+  if (c_eof_ && req_in_.empty()) close_client();  // the client ended, and all it sent is answered
+}
+
+bool HttpSession::next_request_buffered() const {
+  return req_body_complete_ && req_in_.size() > req_head_raw_ + req_body_window_;
 }
 
 void HttpSession::reset_transaction() {
@@ -1731,10 +1753,11 @@ void HttpSession::update_timer() {
 }
 
 void HttpSession::drain() {
-  // Idle keep-alive connections are not cut here: closing one while its client
-  // may already be sending the next request would lose that request. They get
-  // "Connection: close" on their next response, or end at http_keep_alive.
-  close_after_response_ = true;
+  // Nothing is closed here. A connection whose current response head already
+  // went out without "Connection: close" stays open: its client may be sending
+  // the next request as we speak. The next response head says "Connection:
+  // close" (parse_response checks draining()), and an idle connection ends at
+  // http_keep_alive.
   if (phase_ == Phase::kWaitRequest && req_in_.empty()) {
     // Shorten the wait to the keep-alive timeout from now at most.
     update_timer();

@@ -95,6 +95,9 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   void extend_response_body_window();
   void server_failed_before_response(const char* term);
   void finish_transaction();
+  // Bytes of a next request have been read already (pipelining): closing after
+  // the current response would leave them unanswered.
+  bool next_request_buffered() const;
   void reset_transaction();
   void release_server(bool reusable);
   // Counts the request on `server` (sessions_current), uncounting the previous one.

@@ -162,6 +162,9 @@ struct Params {
   bool close = false;
   bool blackhole = false;
   bool reset = false;
+  int split_ms = -1;  // >= 0: the head and the body leave in separate writes, this far apart
+  int pause_ms = -1;  // >= 0: each chunk of a chunked body is a write of its own, this far apart
+  int interim = 0;    // an interim (1xx) response sent before the final one
   std::vector<std::pair<std::string, std::string>> extra_headers;
 };
 
@@ -194,6 +197,12 @@ void apply_query(std::string_view target, Params& p) {
       p.blackhole = flag();
     } else if (key == "reset") {
       p.reset = flag();
+    } else if (key == "split") {
+      if (auto v = parse_number<int>(val); v && *v >= 0) p.split_ms = *v;
+    } else if (key == "pause") {
+      if (auto v = parse_number<int>(val); v && *v >= 0) p.pause_ms = *v;
+    } else if (key == "interim") {
+      if (auto v = parse_number<int>(val); v && *v >= 100 && *v <= 199 && *v != 101) p.interim = *v;
     } else if (key == "header") {
       std::string h = percent_decode(val);
       size_t colon = h.find(':');
@@ -792,6 +801,20 @@ class OriginServer::Impl {
                                      ? sha256_hex("")
                                      : (pattern ? pattern_sha256(body_len) : sha256_hex(literal));
 
+    // Waits ms (cut short by stop()); false when the server is stopping.
+    auto pause = [&](int ms) {
+      if (ms <= 0) return true;
+      std::unique_lock<std::mutex> lock(mu_);
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping_; });
+      return !stopping_;
+    };
+    if (p.interim && rec.version == "HTTP/1.1") {
+      const std::string interim = "HTTP/1.1 " + std::to_string(p.interim) +
+                                  (p.interim == 103 ? " Early Hints" : " Continue") +
+                                  "\r\nLink: </style.css>; rel=preload\r\n\r\n";
+      if (!io.send_all(interim) || !pause(p.split_ms)) return false;
+    }
+
     std::string out;
     out.reserve(kSlice + 1024);
     out += "HTTP/1.1 " + std::to_string(p.status) + " " + reason_phrase(p.status) + "\r\n";
@@ -819,6 +842,12 @@ class OriginServer::Impl {
     if (head_only) {
       end_request(c);
       return io.send_all(out);
+    }
+    if (p.split_ms >= 0) {
+      // The head alone, then the body later: as a server that produces the body
+      // after the head (or Nagle and delayed ACKs) does.
+      if (!io.send_all(out) || !pause(p.split_ms)) return false;
+      out.clear();
     }
 
     auto flush_if_full = [&]() {
@@ -851,6 +880,10 @@ class OriginServer::Impl {
         if (!append_body(off, n)) return false;
         out += "\r\n";
         off += n;
+        if (p.pause_ms >= 0) {
+          if (!io.send_all(out) || !pause(p.pause_ms)) return false;
+          out.clear();
+        }
       }
       out += "0\r\n\r\n";
     } else if (!append_body(0, body_len)) {

@@ -13,6 +13,10 @@
 //                (blackhole=0 overrides set_blackhole(true))
 //   reset=1      close the socket without answering, with SO_LINGER 0 (the peer sees a RST)
 //   header=N:V   add response header "N: V" (value percent-decoded; may be repeated)
+//   split=MS     write the head, wait MS, then write the body (two writes, as most servers do)
+//   pause=MS     chunked: each chunk is a write of its own, MS apart (the last one too)
+//   interim=N    send an interim response N (1xx, e.g. 103) before the final one (HTTP/1.1);
+//                with split=MS the final response follows MS later
 // The request body (Content-Length or chunked) is always read completely and hashed.
 // "Expect: 100-continue" gets an interim "100 Continue" (except for blackholed requests).
 // Response headers: X-Server, X-Body-Size, X-Body-Sha256, X-Conn-Index, X-Request-Index,
