@@ -497,6 +497,7 @@ void Master::reexec(const std::vector<uint64_t>& waiters) {
   state += "reloads " + std::to_string(reloads_) + "\n";
   state += "start_ms " + std::to_string(start_ms_) + "\n";
   state += "crash_streak " + std::to_string(crash_streak_) + "\n";
+  state += "crashes " + std::to_string(crashes_) + "\n";
   if (!pidfile_.empty()) state += "pidfile " + pidfile_ + "\n";
   for (auto& [key, sock] : listeners_) {
     state += "listener " + inherit(sock.fd.get()) + " " + key + "\n";
@@ -568,6 +569,8 @@ bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
       ls >> start_ms_;
     } else if (kind == "crash_streak") {
       ls >> crash_streak_;
+    } else if (kind == "crashes") {
+      ls >> crashes_;
     } else if (kind == "pidfile") {
       ls >> pidfile_;
     } else if (kind == "listener") {
@@ -672,12 +675,13 @@ std::optional<std::string> Master::forward_command(CliClient& client, const std:
 
 std::string Master::show_proc() {
   std::string out =
-      "#<PID>   <type>   <generation>  <state>    <uptime>       <reloads>  <version>\n";
+      "#<PID>   <type>   <generation>  <state>    <uptime>       <reloads>  <crashes>  "
+      "<version>\n";
   char line[256];
   int64_t now = now_ms();
-  std::snprintf(line, sizeof line, "%-9d %-8s %-13s %-10s %-14s %-10d %s\n", getpid(), "master",
-                "-", stopping_ ? "stopping" : "running", format_uptime_ms(now - start_ms_).c_str(),
-                reloads_, version());
+  std::snprintf(line, sizeof line, "%-9d %-8s %-13s %-10s %-14s %-10d %-10d %s\n", getpid(),
+                "master", "-", stopping_ ? "stopping" : "running",
+                format_uptime_ms(now - start_ms_).c_str(), reloads_, crashes_, version());
   out += line;
   std::vector<WorkerProc*> ws;
   for (auto& w : workers_) ws.push_back(w.get());
@@ -685,9 +689,9 @@ std::string Master::show_proc() {
             [](WorkerProc* a, WorkerProc* b) { return a->generation > b->generation; });
   for (WorkerProc* w : ws) {
     const char* state = w->draining ? "draining" : (w->ready ? "current" : "starting");
-    std::snprintf(line, sizeof line, "%-9d %-8s %-13d %-10s %-14s %-10s %s\n", w->pid, "worker",
-                  w->generation, state, format_uptime_ms(now - w->started_ms).c_str(), "-",
-                  w->version.empty() ? "-" : w->version.c_str());
+    std::snprintf(line, sizeof line, "%-9d %-8s %-13d %-10s %-14s %-10s %-10s %s\n", w->pid,
+                  "worker", w->generation, state, format_uptime_ms(now - w->started_ms).c_str(),
+                  "-", "-", w->version.empty() ? "-" : w->version.c_str());
     out += line;
   }
   return out;
@@ -747,6 +751,7 @@ void Master::reap_children() {
     }
     log::error("worker pid=%d generation=%d exited unexpectedly (%s)", pid, gen,
                describe_exit(status).c_str());
+    ++crashes_;
     bool any_serving = false;
     for (auto& o : workers_)
       if (!o->draining) any_serving = true;

@@ -126,6 +126,7 @@ class Master {
   bool initial_ready_ = false;
   bool carry_log_ = false;  // keep the captured lines into the next reload (after a re-exec)
   int reloads_ = 0;
+  int crashes_ = 0;  // workers that exited without being asked to (show proc)
   int64_t start_ms_ = 0;
   std::string running_id_;  // executable_id() of the binary this master runs
 };

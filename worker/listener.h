@@ -29,9 +29,16 @@ class Listener final : public IoHandler {
   void pause();
   void resume();
   bool paused() const { return paused_; }
+  // Accepts every connection waiting in the backlog, polled or not (the
+  // master is gone and the socket is about to be closed); returns how many.
+  int accept_backlog();
   Frontend& frontend() { return frontend_; }
 
  private:
+  // Accepts up to max connections, while polled (or always, with paused_too),
+  // within maxconn; returns how many.
+  int accept_up_to(int max, bool paused_too);
+
   ThreadContext& ctx_;
   Frontend& frontend_;
   int fd_;  // owned by the Worker

@@ -432,6 +432,27 @@ void Worker::on_channel_closed() {
   threads_[0]->loop().remove(channel_.fd());
   channel_.close();
   start_drain("the master is gone");
+  release_listening_sockets();
+}
+
+void Worker::release_listening_sockets() {
+  // No master will pass these sockets to a next generation, and while this
+  // worker holds them a new master cannot bind the same ports. Once every
+  // thread has stopped polling them (start_drain's posts run first), the last
+  // thread accepts what waits in the backlogs, then closes them.
+  auto left = std::make_shared<std::atomic<size_t>>(threads_.size());
+  for (size_t t = 0; t < threads_.size(); ++t) {
+    threads_[t]->loop().post([this, t, left] {
+      if (left->fetch_sub(1) != 1) return;
+      int accepted = 0;
+      for (auto& l : listeners_[t]) accepted += l->accept_backlog();
+      listen_fds_.clear();
+      log::notice(
+          "worker generation %d: accepted %d waiting connection(s) and closed its listening "
+          "sockets; finishing the connections in flight",
+          generation_, accepted);
+    });
+  }
 }
 
 void Worker::start_drain(const char* why) {

@@ -81,6 +81,9 @@ class Worker {
   void on_channel_message(ipc::Message& msg);
   void on_channel_closed();
   void start_drain(const char* why);
+  // The master is gone: serve what waits in the listeners' backlogs, then close
+  // this worker's copies of the listening sockets.
+  void release_listening_sockets();
   void check_drained();
   void stop_all();
   void resume_listeners();
