@@ -131,7 +131,9 @@ TEST(ProcessFaults, WhenTheMasterDiesItsWorkerServesTheBacklogAndFreesThePorts) 
   const pid_t worker = first->current_worker();
 
   HttpClient slow(spec.port);
-  ASSERT_TRUE(slow.send_raw("GET /?delay=3000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Long enough to outlast every step below on a loaded machine: the old worker
+  // must still be draining it when the new master starts.
+  ASSERT_TRUE(slow.send_raw("GET /?delay=12000 HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(wait_until([&] { return origin.current_requests() == 1; }, 5000));
 
   // Connections that the kernel completes while nobody accepts: the backlog.
@@ -162,7 +164,7 @@ TEST(ProcessFaults, WhenTheMasterDiesItsWorkerServesTheBacklogAndFreesThePorts) 
   EXPECT_EQ(fresh->status, 200);
   EXPECT_TRUE(process_running(worker)) << "the old worker should still be finishing its request";
 
-  auto r = slow.read_response(10000);
+  auto r = slow.read_response(30000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_TRUE(wait_until([&] { return !process_running(worker); }, 10000))
