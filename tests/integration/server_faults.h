@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <map>
@@ -109,6 +110,28 @@ class RawClient {
   bool reset_ = false;
 };
 
+// The target of a request head ("GET /x HTTP/1.1\r\n..." -> "/x").
+inline std::string target_of(const std::string& head) {
+  size_t sp1 = head.find(' ');
+  size_t sp2 = head.find(' ', sp1 + 1);
+  if (sp1 == std::string::npos || sp2 == std::string::npos) return {};
+  return head.substr(sp1 + 1, sp2 - sp1 - 1);
+}
+
+// The request body's length announced by a head (0 without Content-Length).
+inline size_t content_length_of(const std::string& head) {
+  std::string lower = ascii_lower(head);
+  size_t at = lower.find("\r\ncontent-length:");
+  return at == std::string::npos ? 0 : std::stoul(head.substr(at + 17));
+}
+
+// Occurrences of `needle` in `hay`.
+inline int count_of(const std::string& hay, const std::string& needle) {
+  int n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
 class ServerFaults : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -202,31 +225,88 @@ class ServerFaults : public ::testing::Test {
     return wait_until([&] { return in_progress() == zero; }, timeout_ms, 50);
   }
 
+  // One `method` request (with `body`, without one: "Content-Length: 0") on a
+  // client connection whose pooled server connection the reuse_race server
+  // closes under it: replayed once, on a fresh connection, and answered; or
+  // refused with a 502 and received by the server once.
+  void expect_reuse_race_outcome(const ScriptServer& server, const std::string& method,
+                                 const std::string& target, const std::string& body,
+                                 bool replayed) {
+    SCOPED_TRACE(method + " " + target + " body '" + body + "'");
+    HttpClient c(spec_.port);
+    ASSERT_TRUE(c.request("GET", "/warm"));  // leaves a pooled server connection behind
+    ASSERT_TRUE(c.send_raw(method + " " + target + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+    auto r = c.read_response(10000, method == "HEAD");
+    ASSERT_TRUE(r);
+    auto line = wait_log(" " + target + " ");
+    ASSERT_TRUE(line);
+    // Once on the closed connection, once more on a fresh one only when replayed.
+    EXPECT_EQ(count_of(server.received(), " " + target + " "), replayed ? 2 : 1);
+    EXPECT_EQ(r->status, replayed ? 200 : 502);
+    if (replayed && method != "HEAD") {
+      EXPECT_EQ(r->body, "answered");
+    }
+    EXPECT_EQ(line->status, replayed ? "200" : "502") << line->text();
+    EXPECT_EQ(line->term, replayed ? "--" : "SH") << line->text();
+    EXPECT_EQ(line->retries, replayed ? "1" : "0") << line->text();
+  }
+
+  // Starts weir in front of a server that, once `request_end` has arrived,
+  // sends `answer` (which ends with "first-part"), waits until the client has
+  // it, then resets. The client sends `request`: its connection must end with
+  // a reset too (not a FIN that would pass the cut stream off as whole), the
+  // log line (the one containing `log_key`) say SD, and the counters return to 0.
+  void expect_reset_passed_on(const std::string& request_end, const std::string& answer,
+                              const std::string& request, const std::string& log_key) {
+    std::atomic<bool> client_has_part{false};
+    ScriptServer server([&](ScriptConn& c) {
+      if (c.read_until(request_end, 10000).empty()) return;
+      c.send(answer);
+      wait_until([&] { return client_has_part.load(); }, 10000);
+      c.reset();
+    });
+    ASSERT_TRUE(start({server.address()}));
+    RawClient c(spec_.port);
+    ASSERT_TRUE(c.send(request));
+    ASSERT_TRUE(c.read_until("first-part", 10000)) << c.received();
+    client_has_part = true;
+    ASSERT_TRUE(c.wait_closed(10000));
+    EXPECT_TRUE(c.reset_seen());
+    auto line = wait_log(log_key);
+    ASSERT_TRUE(line);
+    EXPECT_EQ(line->term, "SD") << line->text();
+    EXPECT_TRUE(counters_back_to_zero()) << in_progress();
+  }
+
   ProxySpec spec_;
   std::string dir_, admin_, json_;
   std::unique_ptr<WeirProcess> weir_;
 };
 
-// The target of a request head ("GET /x HTTP/1.1\r\n..." -> "/x").
-inline std::string target_of(const std::string& head) {
-  size_t sp1 = head.find(' ');
-  size_t sp2 = head.find(' ', sp1 + 1);
-  if (sp1 == std::string::npos || sp2 == std::string::npos) return {};
-  return head.substr(sp1 + 1, sp2 - sp1 - 1);
-}
-
-// The request body's length announced by a head (0 without Content-Length).
-inline size_t content_length_of(const std::string& head) {
-  std::string lower = ascii_lower(head);
-  size_t at = lower.find("\r\ncontent-length:");
-  return at == std::string::npos ? 0 : std::stoul(head.substr(at + 17));
-}
-
-// Occurrences of `needle` in `hay`.
-inline int count_of(const std::string& hay, const std::string& needle) {
-  int n = 0;
-  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
-  return n;
+// A server for the reused-connection race: every connection answers its first
+// request and /warm requests (keep-alive, body "answered"); any other request on
+// a connection that already served one is read whole, then the server closes
+// without answering (with a RST when the target contains "-rst"), as if it had
+// closed the idle connection just as weir reused it.
+inline void reuse_race(ScriptConn& c) {
+  for (int n = 0;; ++n) {
+    bool ok = false;
+    std::string head = c.read_until("\r\n\r\n", 10000, &ok);
+    if (!ok) return;
+    c.read_exact(content_length_of(head));
+    const std::string target = target_of(head);
+    if (n > 0 && target != "/warm") {
+      if (target.find("-rst") != std::string::npos) {
+        c.reset();
+      } else {
+        c.close();
+      }
+      return;
+    }
+    const std::string body = head.rfind("HEAD ", 0) == 0 ? "" : "answered";
+    c.send("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n" + body);
+  }
 }
 
 }  // namespace weir::test::faults

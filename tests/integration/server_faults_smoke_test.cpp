@@ -65,60 +65,15 @@ TEST_F(ServerFaults, AResetInTheMiddleOfABodyClosesTheClientAtOnce) {
   EXPECT_EQ(stat_row("s1")["srv_abrt"], "2");
 }
 
-// Every connection answers its first request and /warm requests (keep-alive);
-// any other request arriving on a connection that already served one is read
-// whole, then the server closes without answering: as if it had closed the idle
-// connection just as weir reused it.
+// A pooled server connection that the server closes just as weir sends the
+// next request on it (the server of server_faults.h's reuse_race).
 TEST_F(ServerFaults, AReusedConnectionClosedUnderARequestReplaysOnlyWhatIsSafe) {
-  ScriptServer server([](ScriptConn& c) {
-    for (int n = 0;; ++n) {
-      bool ok = false;
-      std::string head = c.read_until("\r\n\r\n", 10000, &ok);
-      if (!ok) return;
-      c.read_exact(content_length_of(head));
-      const std::string target = target_of(head);
-      if (n > 0 && target != "/warm") {
-        c.close();
-        return;
-      }
-      const std::string body = head.rfind("HEAD ", 0) == 0 ? "" : "answered";
-      c.send("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n" + body);
-    }
-  });
+  ScriptServer server(reuse_race);
   ASSERT_TRUE(start({server.address()}));
 
-  struct Case {
-    std::string method, target, body;
-    bool replayed;
-  };
-  const std::vector<Case> cases = {
-      {"GET", "/get", "", true},
-      {"POST", "/post-empty", "", false},
-      {"POST", "/post-body", "payload", false},
-  };
-  for (const Case& k : cases) {
-    SCOPED_TRACE(k.method + " " + k.target);
-    HttpClient c(spec_.port);
-    ASSERT_TRUE(c.request("GET", "/warm"));  // leaves a pooled server connection behind
-    std::vector<std::pair<std::string, std::string>> headers;
-    if (k.method == "POST" && k.body.empty()) headers.push_back({"Content-Length", "0"});
-    auto r = c.request(k.method, k.target, headers, k.body);
-    ASSERT_TRUE(r);
-    auto line = wait_log(k.target);
-    ASSERT_TRUE(line);
-    // What the server received: the request once on the closed connection, and
-    // once more on a fresh one only when it is safe to replay.
-    EXPECT_EQ(count_of(server.received(), " " + k.target + " "), k.replayed ? 2 : 1);
-    if (k.replayed) {
-      EXPECT_EQ(r->status, 200);
-      EXPECT_EQ(r->body, "answered");
-      EXPECT_EQ(line->term, "--") << line->text();
-    } else {
-      EXPECT_EQ(r->status, 502);
-      EXPECT_EQ(line->status, "502") << line->text();
-      EXPECT_EQ(line->term, "SH") << line->text();
-    }
-  }
+  expect_reuse_race_outcome(server, "GET", "/get", "", true);
+  expect_reuse_race_outcome(server, "POST", "/post-empty", "", false);
+  expect_reuse_race_outcome(server, "POST", "/post-body", "payload", false);
   EXPECT_TRUE(counters_back_to_zero()) << in_progress();
 }
 
