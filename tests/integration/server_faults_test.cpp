@@ -4,6 +4,8 @@
 // server misbehaves") documents each outcome. The most essential cases run
 // under the sanitizers too, from server_faults_smoke_test.cpp.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -277,6 +279,43 @@ TEST_F(ServerFaults, AClientThatLeavesTheQueueGivesItsPlaceBack) {
   holder.close();
   EXPECT_TRUE(counters_back_to_zero()) << in_progress();
   EXPECT_EQ(origin.requests().size(), 1u);  // the queued request never reached the server
+}
+
+// A client that leaves while weir is still connecting to the server: a server
+// whose accept queue is full (listen backlog 0, one connection already waiting)
+// drops weir's SYN, so the connection attempt hangs until the client leaves.
+TEST_F(ServerFaults, AClientThatLeavesWhileWeirConnectsIsLoggedCC) {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener.get(), 0), 0);
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const uint16_t port = ntohs(a.sin_port);
+  UniqueFd filler(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(filler.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  spec_.backend_timeouts = "server: 60s, connect: 60s";
+  spec_.retries = 0;
+  ASSERT_TRUE(start({"127.0.0.1:" + std::to_string(port)}));
+  {
+    HttpClient c(spec_.port);
+    ASSERT_TRUE(c.send_raw("GET /connecting HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return weirctl({"-s", admin_, "show", "sess"}).out.find("state=connecting") !=
+                 std::string::npos;
+        },
+        10000));
+    c.close();
+  }
+  auto line = wait_log("/connecting");
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->term, "CC") << line->text();
+  EXPECT_EQ(line->status, "-") << line->text();
+  EXPECT_TRUE(counters_back_to_zero()) << in_progress();
 }
 
 // A client that sends a second request behind the first and then shuts its
