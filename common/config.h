@@ -361,10 +361,12 @@ struct BackendConfig {
   std::vector<ServerConfig> servers;  // in file order
   Timeouts timeouts;                  // connect, server, queue, tunnel are used here
   int retries = 3;                    // extra connection attempts after the first
-  // http: a client that closes its side before the response headers arrive
-  // aborts the request (the server connection is closed) instead of letting it
-  // run to the end, as HAProxy's option abortonclose.
-  bool abortonclose = false;
+  // http: a client that closes its side (FIN) while its request waits for the
+  // response headers has given up: the request is cancelled (the server
+  // connection is closed, the slot or queue place freed). false: a FIN is a
+  // half-close and the request runs to its end (HAProxy's default). A reset
+  // always cancels.
+  bool abortonclose = true;
   // The backend's `check:` and `agent:`: every server's starting point, also
   // for servers added at runtime.
   HealthCheckConfig default_check;

@@ -264,7 +264,7 @@ class Loader : private config_detail::ValueReader {
   Timeouts default_timeouts_;
   int default_retries_ = 3;
   bool default_forwardfor_ = false;
-  bool default_abortonclose_ = false;
+  bool default_abortonclose_ = true;
   std::vector<bool> backend_mode_known_;  // parallel to config_.backends
   std::vector<BackendReference> references_;
   std::map<std::string, std::pair<std::string, SourceMark>> binds_;  // key -> frontend, mark

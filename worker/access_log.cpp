@@ -248,10 +248,10 @@ void AccessLogWriter::format_template(const logfmt::Template& t,
         timer(e.t_total);
         break;
       case Var::kStatus:
-        if (e.http) {
-          append_int(out, e.status ? e.status : -1);  // -1: no response was sent
+        if (e.http && e.status) {
+          append_int(out, e.status);
         } else {
-          out += '-';
+          out += '-';  // tcp mode, or no response was sent
         }
         break;
       case Var::kBytesOut:
@@ -393,7 +393,7 @@ void AccessLogWriter::format_json(const AccessLogEntry& e, std::string& out) {
   append_int(out, e.t_total);
   if (e.http) {
     out += ",\"status\":";
-    append_int(out, e.status ? e.status : -1);
+    append_int(out, e.status);  // 0: no response was sent
   }
   out += ",\"bytes_out\":";
   append_int(out, static_cast<int64_t>(e.bytes_out));

@@ -102,6 +102,17 @@ bool parse_version(Cursor& c, int* minor) {
   return true;
 }
 
+// Why the first bytes of a response (as many as have arrived) cannot start a
+// status line "HTTP/1.0" or "HTTP/1.1"; nullptr when they still can.
+const char* bad_response_start(const char* data, size_t len) {
+  constexpr std::string_view kStart = "HTTP/1.";
+  for (size_t i = 0; i < len && i <= kStart.size(); ++i) {
+    const bool ok = i < kStart.size() ? data[i] == kStart[i] : data[i] == '0' || data[i] == '1';
+    if (!ok) return i < 5 ? "not an HTTP response" : "invalid HTTP version";
+  }
+  return nullptr;
+}
+
 // 1*DIGIT, at most 19 digits (fits in 64 bits).
 bool parse_u64(std::string_view s, uint64_t* v) {
   if (s.empty() || s.size() > 19) return false;
@@ -424,10 +435,14 @@ ParseStatus parse_response(const char* data, size_t len, size_t max_head, size_t
   size_t end = find_head_end(data, len, scan_from);
   if (end == 0) {
     if (len >= max_head) return fail(out, "response head too large", max_head);
+    // A server speaking another protocol (an SSH or Redis banner, a TLS alert)
+    // may then wait for ever: its first bytes already tell.
+    if (const char* e = bad_response_start(data, len)) return fail(out, e, 0);
     return ParseStatus::kIncomplete;
   }
   if (end > max_head) return fail(out, "response head too large", max_head);
   Cursor c{data, 0, end};
+  if (const char* e = bad_response_start(data, end)) return fail(out, e, 0);
   if (!parse_version(c, &out->version_minor)) return fail(out, "invalid HTTP version", c.pos);
   if (c.at_end() || c.peek() != ' ') return fail(out, "invalid status line", c.pos);
   ++c.pos;

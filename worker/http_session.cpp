@@ -144,6 +144,12 @@ class ConnectionNamed {
   size_t count_ = 0;
 };
 
+// RFC 9110 9.2.2: sending the request twice has the effect of sending it once.
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
 }  // namespace
 
 void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
@@ -204,24 +210,23 @@ void HttpSession::on_client_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
-  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-      abort_on_client_close((events & (EPOLLHUP | EPOLLERR)) != 0)) {
+  // A reset (or both directions shut): nobody is left to answer. A FIN is
+  // looked at once it is read (read_client).
+  if ((events & (EPOLLHUP | EPOLLERR)) && waiting_for_response()) {
+    cancel_request();
     return;
   }
   run();
 }
 
-bool HttpSession::abort_on_client_close(bool hard) {
-  // Once the whole request was read, before any response header. A hard close
-  // (reset, or both directions shut) always ends it: nobody is left to answer.
-  // A plain FIN ends it only with abortonclose, as the client may have only
-  // shut its sending side. Finishing the request would keep a server slot (or
-  // a queue place) busy for nobody.
-  if (!hard && (!be_ || !be_->config().abortonclose)) return false;
-  if (!be_ || !req_parsed_ || !req_body_complete_ || res_parsed_ ||
-      (phase_ != Phase::kQueued && phase_ != Phase::kConnecting && phase_ != Phase::kExchange)) {
-    return false;
-  }
+bool HttpSession::waiting_for_response() const {
+  return be_ && req_parsed_ && req_body_complete_ && !res_parsed_ &&
+         (phase_ == Phase::kQueued || phase_ == Phase::kConnecting || phase_ == Phase::kExchange);
+}
+
+void HttpSession::cancel_request() {
+  // Finishing the request would keep a server slot (or a queue place) busy for
+  // nobody: the server connection is closed, the slot or the place given back.
   term_[0] = 'C';
   term_[1] = phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'H';
   if (ticket_) {
@@ -230,7 +235,6 @@ bool HttpSession::abort_on_client_close(bool hard) {
   }
   log_transaction();
   destroy();
-  return true;
 }
 
 void HttpSession::on_server_io(uint32_t events) {
@@ -309,9 +313,13 @@ bool HttpSession::read_client() {
     case Phase::kWaitRequest:
       want = true;
       break;
+    case Phase::kQueued:
     case Phase::kConnecting:
     case Phase::kExchange:
-      want = req_parsed_ && !req_body_complete_;
+      // The rest of an upload; or, once the client has shut its side while its
+      // request waits, what it sent before its end (see the end of stream below).
+      want = (req_parsed_ && !req_body_complete_ && phase_ != Phase::kQueued) ||
+             (c_hup_ && waiting_for_response());
       break;
     case Phase::kLinger: {
       char sink[4096];
@@ -350,6 +358,7 @@ bool HttpSession::read_client() {
   if (n < 0 && errno == EINTR) return true;
   // End of stream or error from the client.
   c_eof_ = true;
+  const bool reset = n < 0;
   if (phase_ == Phase::kWaitRequest) {
     // Whole requests already read (pipelined before the end) are answered;
     // parse_request drops a partial one.
@@ -364,9 +373,17 @@ bool HttpSession::read_client() {
     destroy();
     return true;
   }
-  // The client shut its side after a whole request: it is answered, and so is
-  // every request it sent before (pipelined); the connection closes once
-  // nothing that was read is left unanswered (finish_transaction).
+  // The client ended while its request waits for the response head. A reset
+  // leaves nobody to answer. A FIN with nothing sent behind the request means
+  // the client gave up (curl -m, a browser's stop) unless abortonclose is off;
+  // after further requests (pipelining, then shutting its side, as `printf ... |
+  // nc -N` does), or when it came with the request itself, it is a half-close:
+  // every request read is answered, and the connection closes once nothing
+  // read is left unanswered (finish_transaction).
+  if (waiting_for_response() && (reset || (be_->config().abortonclose && !req_after_client_end_ &&
+                                           !next_request_buffered()))) {
+    cancel_request();
+  }
   return true;
 }
 
@@ -398,6 +415,7 @@ bool HttpSession::parse_request() {
     return true;
   }
   req_parsed_ = true;
+  req_after_client_end_ = c_hup_ || c_eof_;
   req_head_raw_ = h.head_len;
   req_method_.assign(h.method);
   req_minor_ = h.version_minor;
@@ -847,8 +865,10 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
   tried_.add(server_->index());
   s_eof_ = false;
   s_hup_ = false;
+  s_reset_ = false;
   srv_reused_ = false;
-  if (auto idle = ctx_.take_idle(server_)) {
+  // A replay goes on a fresh connection: another pooled one may be as stale.
+  if (auto idle = replayed_ ? nullptr : ctx_.take_idle(server_)) {
     srv_ = std::move(idle);
     srv_->attach(this);
     srv_reused_ = true;
@@ -1150,16 +1170,33 @@ bool HttpSession::read_server() {
   }
   if (n < 0 && errno == EINTR) return true;
   s_eof_ = true;
-  if (res_parsed_ && res_body_ == http::BodyKind::kUntilClose) res_body_complete_ = true;
+  // A reset is no end of message: it cuts a body delimited by the close short.
+  s_reset_ = n < 0;
+  if (res_parsed_ && res_body_ == http::BodyKind::kUntilClose && !s_reset_) {
+    res_body_complete_ = true;
+  }
   return true;
 }
 
+void HttpSession::count_response_error() {
+  bump(be_->counters().local().response_errors);
+  if (server_) bump(server_->counters().local().response_errors);
+}
+
 void HttpSession::server_failed_before_response(const char* term) {
-  bool retryable = srv_reused_ && res_in_.empty() && req_head_raw_ > 0 && !res_parsed_;
+  // A kept-alive connection that the server closed just as weir reused it is a
+  // classic race, not a server failure; but the server may also have received
+  // the request and died working on it. The request is replayed, once and on a
+  // fresh connection, only when a second copy cannot do harm: an idempotent
+  // method without a body, whose head weir still holds (no byte of a response).
+  const bool replay = srv_reused_ && !replayed_ && res_in_.empty() && !res_parsed_ &&
+                      req_head_raw_ > 0 && req_body_ == http::BodyKind::kNone &&
+                      idempotent(req_method_);
   if (srv_) ctx_.close_server_conn(std::move(srv_));
-  if (retryable) {
-    // A kept-alive connection the server closed just as we reused it: a classic
-    // race, not a server failure. Replay the request on a fresh connection.
+  if (replay) {
+    replayed_ = true;
+    bump(be_->counters().local().retries);
+    if (server_) bump(server_->counters().local().retries);
     req_out_.clear();
     req_head_built_ = false;
     res_scan_ = 0;
@@ -1167,11 +1204,8 @@ void HttpSession::server_failed_before_response(const char* term) {
     begin_server_attempt();
     return;
   }
-  bump(be_->counters().local().response_errors);
-  if (server_) {
-    bump(server_->counters().local().response_errors);
-    server_->observe_result(true, true, "L7RSP", "server closed without a response");
-  }
+  count_response_error();
+  if (server_) server_->observe_result(true, true, "L7RSP", "server closed without a response");
   send_error(502, term);
 }
 
@@ -1190,7 +1224,8 @@ bool HttpSession::parse_response() {
                            req_method_, &h, ctx_.worker().config().global.max_headers);
   if (st == http::ParseStatus::kIncomplete) {
     if (s_eof_) {
-      bump(be_->counters().local().response_errors);
+      // The server closed in the middle of a response head.
+      count_response_error();
       send_error(502, "SH");
       return true;
     }
@@ -1199,8 +1234,7 @@ bool HttpSession::parse_response() {
   if (st == http::ParseStatus::kError) {
     log::debug("bad response from %s/%s: %s at offset %zu", be_->name().c_str(),
                server_->name().c_str(), h.error, h.error_offset);
-    bump(be_->counters().local().response_errors);
-    bump(server_->counters().local().response_errors);
+    count_response_error();
     server_->observe_result(true, true, "L7RSP", "invalid response");
     be_->errors().record(be_->name() + "/" + server_->name(), h.error, h.error_offset,
                          std::string_view(res_in_.data(), res_in_.size()));
@@ -1314,7 +1348,7 @@ bool HttpSession::parse_response() {
     req_head_raw_ = 0;
   }
   extend_response_body_window();
-  if (s_eof_ && res_body_ == http::BodyKind::kUntilClose) res_body_complete_ = true;
+  if (s_eof_ && !s_reset_ && res_body_ == http::BodyKind::kUntilClose) res_body_complete_ = true;
   return true;
 }
 
@@ -1336,7 +1370,7 @@ void HttpSession::extend_response_body_window() {
       if (res_chunks_.failed()) {
         log::debug("bad chunked response from %s/%s: %s", be_->name().c_str(),
                    server_->name().c_str(), res_chunks_.error());
-        bump(be_->counters().local().response_errors);
+        count_response_error();
         s_eof_ = true;  // treat like a truncated response: relay what is valid, then abort
         res_server_keep_alive_ = false;
       }
@@ -1362,11 +1396,14 @@ bool HttpSession::check_transaction_end() {
   }
   if (s_eof_) {
     // The server closed in the middle of the body: the client cannot get a whole
-    // response, so close its connection too rather than let it wait.
+    // response, so close its connection too rather than let it wait. A body
+    // delimited by the close is ended with a reset, or the client would take
+    // what it got for the whole body.
     term_[0] = 'S';
     term_[1] = 'D';
-    bump(be_->counters().local().response_errors);
+    count_response_error();
     log_transaction();
+    if (res_body_ == http::BodyKind::kUntilClose) client_.abort();
     destroy();
     return true;
   }
@@ -1437,7 +1474,8 @@ void HttpSession::reset_transaction() {
   req_upgrade_ = req_connect_ = tunnel_pending_ = false;
   server_ = nullptr;
   srv_reused_ = false;
-  s_readable_ = s_writable_ = s_eof_ = false;
+  replayed_ = false;
+  s_readable_ = s_writable_ = s_eof_ = s_reset_ = false;
   tried_.clear();
   attempts_ = 0;
   res_scan_ = 0;
@@ -1653,7 +1691,7 @@ void HttpSession::handle_timeout() {
     case Phase::kExchange: {
       const Timeouts& bt = be_->timeouts();
       if (bt.server && !res_body_complete_ && now >= s_last_activity_ + bt.server) {
-        bump(be_->counters().local().response_errors);
+        count_response_error();
         if (!res_parsed_) {
           if (server_) server_->observe_result(true, true, "L7TOUT", "server timeout");
           send_error(504, "sH");
@@ -1795,7 +1833,7 @@ void HttpSession::kill() {
 }
 
 std::string HttpSession::describe(int64_t now_ms) const {
-  static const char* kPhases[] = {"wait_request", "queued",  "connecting", "exchange",
+  static const char* kPhases[] = {"wait_request", "queued",  "connecting", "exchange", "tarpit",
                                   "tunnel",       "closing", "linger",     "closed"};
   std::string out =
       "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() + " src=" + peer_text_;

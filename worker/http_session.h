@@ -94,18 +94,20 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   void extend_request_body_window();
   void extend_response_body_window();
   void server_failed_before_response(const char* term);
+  // An invalid, truncated or timed-out response: counted on the backend and the server.
+  void count_response_error();
   void finish_transaction();
   // Bytes of a next request have been read already (pipelining): closing after
   // the current response would leave them unanswered.
   bool next_request_buffered() const;
   void reset_transaction();
   void release_server(bool reusable);
-  // Counts the request on `server` (sessions_current), uncounting the previous one.
   // Gives back the server slot taken by acquire_server(), if any.
   void release_slot();
-  // backend abortonclose: ends the request when the client closed before the
-  // response headers; true when it did.
-  bool abort_on_client_close(bool hard);
+  // A whole request waits for the response head (queued, connecting or sent).
+  bool waiting_for_response() const;
+  // The client left while its request waits: cancel it (CQ, CC or CH).
+  void cancel_request();
   void on_server_granted() override;
   void start_on_server(Server* server, int64_t now);
   // The request's key for hashing algorithms (lb_req_).
@@ -167,6 +169,7 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   size_t req_scan_ = 0;      // where the search for the end of the head resumes
   size_t req_head_raw_ = 0;  // raw head bytes still at the front of req_in_ (kept for a retry)
   bool req_parsed_ = false;
+  bool req_after_client_end_ = false;  // the client had shut its side when the head was parsed
   std::string req_method_;
   std::string request_line_;           // for the access log
   std::vector<std::string> captures_;  // request headers printed by %hr{} in log formats
@@ -194,9 +197,11 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   int64_t queue_ms_ = 0;        // time spent in queues by this request
   std::unique_ptr<ServerConn> srv_;
   bool srv_reused_ = false;
+  bool replayed_ = false;  // the request was replayed after a reused connection failed
   bool s_readable_ = false;
   bool s_writable_ = false;
   bool s_eof_ = false;
+  bool s_reset_ = false;  // the server's side ended with an error (a reset), not a FIN
   bool s_hup_ = false;
   int64_t s_last_activity_ = 0;
   TriedServers tried_;
@@ -227,7 +232,6 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   char term_[3] = {'-', '-', 0};
   bool first_request_ = true;
   bool logged_ = false;
-  bool counted_ = false;  // sessions_current incremented for this request
   int64_t linger_deadline_ = 0;
   std::string local_body_;  // body of a response weir generates itself (kFlushClose)
 

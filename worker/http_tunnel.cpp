@@ -47,10 +47,14 @@ bool HttpSession::pump_tunnel() {
   bool progress = false;
   int64_t now = ctx_.loop().now_ms();
   // Ends the tunnel after a socket error on one side ('C' client, 'S' server).
+  // Both connections are reset: a FIN would pass the broken stream off as a
+  // whole one.
   auto abort = [this](char who) {
     term_[0] = who;
     term_[1] = 'D';
     log_transaction();
+    client_.abort();
+    srv_->stream().abort();
     destroy();
   };
   // One direction: read src into `in`, write `pending` (a head not fully sent

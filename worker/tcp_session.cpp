@@ -266,7 +266,7 @@ bool TcpSession::pump_buffered(Direction& d) {
       } else if (errno == EAGAIN) {
         readable_[d.src] = false;
       } else if (errno != EINTR) {
-        finish(d.src == kClient ? 'C' : 'S', 'D');
+        fail(d.src);
         return true;
       }
     }
@@ -283,7 +283,7 @@ bool TcpSession::pump_buffered(Direction& d) {
     } else if (n < 0 && errno == EAGAIN) {
       writable_[d.dst] = false;
     } else if (n < 0 && errno != EINTR) {
-      finish(d.dst == kClient ? 'C' : 'S', 'D');
+      fail(d.dst);
       return true;
     }
   }
@@ -320,7 +320,7 @@ bool TcpSession::pump_spliced(Direction& d) {
       // partly full one the pipe may be out of slots, so try again after it drains.
       if (p.bytes == 0) readable_[d.src] = false;
     } else if (errno != EINTR) {
-      finish(d.src == kClient ? 'C' : 'S', 'D');
+      fail(d.src);
       return true;
     }
   }
@@ -336,7 +336,7 @@ bool TcpSession::pump_spliced(Direction& d) {
     } else if (n < 0 && errno == EAGAIN) {
       writable_[d.dst] = false;
     } else if (n < 0 && errno != EINTR) {
-      finish(d.dst == kClient ? 'C' : 'S', 'D');
+      fail(d.dst);
       return true;
     }
   }
@@ -585,6 +585,13 @@ void TcpSession::finish(char who, char phase) {
   destroy();
 }
 
+void TcpSession::fail(Side side) {
+  // The other side is reset too: a FIN would pass the broken stream off as a
+  // whole one.
+  reset_both_ = true;
+  finish(side == kClient ? 'C' : 'S', 'D');
+}
+
 void TcpSession::kill() {
   finish('K', phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'D');
 }
@@ -612,8 +619,13 @@ void TcpSession::destroy() {
   down_.buf.release(ctx_.buffers());
   if (up_.pipe) ctx_.put_pipe(std::move(up_.pipe));
   if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
-  streams_[kClient].close();
-  streams_[kServer].close();
+  for (Stream& st : streams_) {
+    if (reset_both_ && st.valid()) {
+      st.abort();
+    } else {
+      st.close();
+    }
+  }
   c_tls_ = nullptr;
   ctx_.worker().release(fe_);
   ctx_.remove_session(this);

@@ -90,6 +90,8 @@ class TcpSession final : public Session, public LbWaiter {
   void connect_failed(int err);
   void update_timer();
   void finish(char who, char phase);
+  // A read or write on `side` failed (a reset, mostly): ends the session in the data phase.
+  void fail(Side side);
   void destroy();
 
   Frontend& fe_;
@@ -124,6 +126,7 @@ class TcpSession final : public Session, public LbWaiter {
   int64_t t_inspect_start_ = -1;
   tls::ClientHello hello_;  // what content inspection found
   bool hello_done_ = false;
+  bool reset_both_ = false;  // close both connections with a reset (fail())
 };
 
 }  // namespace weir

@@ -1055,7 +1055,9 @@ SecureLayer::Handshake Connection::handshake() {
 ssize_t Connection::read(char* buf, size_t len) {
   if (eof_) {
     eof_pending_ = false;
-    return 0;
+    if (eof_errno_ == 0) return 0;
+    errno = eof_errno_;
+    return -1;
   }
   size_t got = 0;
   while (got < len) {
@@ -1082,12 +1084,13 @@ ssize_t Connection::read(char* buf, size_t len) {
                      : openssl_error();
     }
     ERR_clear_error();
+    if (e != SSL_ERROR_ZERO_RETURN) eof_errno_ = saved && saved != EAGAIN ? saved : ECONNRESET;
     if (got) {
       eof_pending_ = true;
       return static_cast<ssize_t>(got);
     }
-    if (e == SSL_ERROR_ZERO_RETURN) return 0;
-    errno = saved && saved != EAGAIN ? saved : ECONNRESET;
+    if (eof_errno_ == 0) return 0;
+    errno = eof_errno_;
     return -1;
   }
   return static_cast<ssize_t>(got);

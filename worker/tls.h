@@ -159,6 +159,7 @@ class Connection final : public SecureLayer {
   SSL* ssl_;
   bool eof_ = false;
   bool eof_pending_ = false;  // eof_ seen after returning bytes: the next read says so
+  int eof_errno_ = 0;         // the stream ended with an error (a reset): reads say so, not 0
   bool shut_ = false;
   std::string failure_;
 };

@@ -187,7 +187,7 @@ TEST_F(AccessLog, CustomFormatFieldsForANormalRequestA503AndAClientAbort) {
   ASSERT_EQ(lines.size(), 1u);
   f = split_fields(lines[0]);
   EXPECT_EQ(f["ts"], "CH") << lines[0];  // client, while waiting for the response headers
-  EXPECT_EQ(f["ST"], "-1");              // no response was sent
+  EXPECT_EQ(f["ST"], "-");               // no response was sent
   EXPECT_EQ(f["Tr"], "-1");
   EXPECT_GE(std::stoi(f["Ta"]), 150);
   EXPECT_LT(std::stoi(f["Ta"]), 4000);

@@ -376,8 +376,8 @@ std::vector<Outcome> run_crowd(uint16_t port, int first, int n, uint32_t seed,
 // 1. 200 clients at once against two servers that each take at most 5 requests at
 // once (50 ms each). Each client makes two requests (400 in all): two thirds on one
 // keep-alive connection; the other third connect for each request and give up 0..100 ms
-// after sending it (half with a RST, which cancels the request in weir, half with a FIN,
-// which lets it run to its end), mostly while queued.
+// after sending it (half with a RST, half with a FIN: either cancels the request in weir,
+// abortonclose being on by default), mostly while queued.
 // `timeouts: {queue: 60s}` is generous on purpose: no request may time out in the
 // queue, so every request that was not aborted must get a 200 (a 503 would fail).
 TEST_F(Queue, ConcurrencyNeverExceedsMaxconnAndCountersReturnToZero) {
@@ -433,7 +433,7 @@ TEST_F(Queue, ConcurrencyNeverExceedsMaxconnAndCountersReturnToZero) {
 
   // The access log agrees: one 200 line per completed request, on s1 or s2, no queue
   // timeout anywhere; aborted requests (when they were logged at all) show a client
-  // abort or a normal end (a FIN leaves the request running), never a 5xx.
+  // abort or a normal end (answered before the client left), never a 5xx.
   std::map<std::string, std::vector<LogLine>> by_target;
   wait_until(
       [&] {

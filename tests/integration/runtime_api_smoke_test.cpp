@@ -313,7 +313,7 @@ TEST_F(RuntimeApiServers, ShowSessAndShutdownEndLiveConnections) {
   // The killed request is logged with a K (killed) termination state, waiting for
   // the headers; the idle keep-alive connection had no request to log.
   EXPECT_TRUE(
-      weir_->wait_for_stdout(R"( -1 \d+ KH .*"GET /\?delay=20000&blackhole=0 HTTP/1.1")", 5000))
+      weir_->wait_for_stdout(R"( - \d+ KH .*"GET /\?delay=20000&blackhole=0 HTTP/1.1")", 5000))
       << weir_->stdout_text();
 }
 

@@ -109,6 +109,21 @@ void ScriptConn::shutdown_write() {
   ::shutdown(fd_, SHUT_WR);
 }
 
+void ScriptConn::reset() {
+  linger lg{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close();
+}
+
+void ScriptConn::close() {
+  if (fd_ < 0) return;
+  std::lock_guard lock(server_->mu_);
+  server_->fds_.remove(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  eof_ = true;
+}
+
 ScriptServer::ScriptServer(Handler handler) : handler_(std::move(handler)) {
   ignore_sigpipe();
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -173,9 +188,7 @@ void ScriptServer::run() {
       conn.fd_ = fd;
       conn.index_ = index;
       handler_(conn);
-      std::lock_guard inner(mu_);
-      fds_.remove(fd);
-      ::close(fd);
+      conn.close();
     });
   }
 }

@@ -35,6 +35,10 @@ class ScriptConn {
   bool wait_eof(int timeout_ms);
   bool send(std::string_view bytes);
   void shutdown_write();
+  // Closes the connection now: with a FIN, or (reset) with a RST. Reads and
+  // writes fail afterwards.
+  void close();
+  void reset();
   int index() const { return index_; }
 
  private:

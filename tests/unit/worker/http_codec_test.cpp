@@ -342,6 +342,28 @@ TEST(HttpCodec, BadResponses) {
       ParseStatus::kError);
 }
 
+// Bytes that cannot begin a status line are refused before the head ends: a
+// server speaking another protocol may never send a blank line.
+TEST(HttpCodec, ResponseThatIsNotHttpIsRefusedAtItsFirstBytes) {
+  MessageHead h;
+  for (const char* partial : {"", "H", "HTTP/", "HTTP/1.", "HTTP/1.1", "HTTP/1.0 200 OK\r\n"}) {
+    EXPECT_EQ(parse_res(partial, &h), ParseStatus::kIncomplete) << partial;
+  }
+  EXPECT_EQ(parse_res("SSH-2.0-OpenSSH_9.2p1\r\n", &h), ParseStatus::kError);
+  EXPECT_STREQ(h.error, "not an HTTP response");
+  EXPECT_EQ(h.error_offset, 0u);
+  EXPECT_EQ(parse_res("-ERR", &h), ParseStatus::kError);
+  EXPECT_EQ(parse_res(std::string("\x15\x03\x01", 3), &h), ParseStatus::kError);
+  EXPECT_EQ(parse_res("HTTX", &h), ParseStatus::kError);
+  EXPECT_STREQ(h.error, "not an HTTP response");
+  EXPECT_EQ(parse_res("HTTP/2 200\r\n", &h), ParseStatus::kError);
+  EXPECT_STREQ(h.error, "invalid HTTP version");
+  EXPECT_EQ(parse_res("HTTP/1.2", &h), ParseStatus::kError);
+  EXPECT_STREQ(h.error, "invalid HTTP version");
+  EXPECT_EQ(parse_res("ICY 200 OK\r\n\r\n", &h), ParseStatus::kError);
+  EXPECT_STREQ(h.error, "not an HTTP response");
+}
+
 TEST(ChunkedWalker, FindsTheEndOfTheBody) {
   std::string body =
       "5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: x\r\n\r\n";
