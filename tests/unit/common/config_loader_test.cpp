@@ -379,11 +379,14 @@ TEST(ConfigLoader, MissingFileCannotBeOpened) {
             "/nonexistent/weir.yaml: cannot open: No such file or directory");
 }
 
-TEST(ConfigLoader, EmptyFileHasNoFrontends) {
+TEST(ConfigLoader, EmptyFileHasNoFrontendsAtLineOneColumnOne) {
   for (const char* text : {"", "# nothing but a comment\n", "---\n"}) {
     const LoadResult result = load(text);
     ASSERT_EQ(result.errors.size(), 1U) << describe(result.errors);
-    EXPECT_EQ(result.errors[0].to_string(), "test.yaml: no frontends defined") << text;
+    EXPECT_EQ(result.errors[0].to_string(),
+              "test.yaml:1:1: no frontends defined (the file holds no configuration; see "
+              "etc/weir.yaml)")
+        << text;
   }
 }
 
