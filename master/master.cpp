@@ -964,7 +964,9 @@ void Master::tell_daemon_parent(bool ready) {
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
-  ::close(ready_notify_fd_);
+  // On failure the pipe closes when this process exits, with its listening
+  // sockets: the parent returns once a retry can bind them again.
+  if (ready) ::close(ready_notify_fd_);
   ready_notify_fd_ = -1;
 }
 
