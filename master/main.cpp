@@ -35,6 +35,7 @@ void usage(FILE* out) {
                "  -f FILE     configuration file (default %s)\n"
                "  -c          check the configuration and exit (0: valid, 1: errors)\n"
                "  -D          run in the background; return once the first worker is ready\n"
+               "              (or print why start-up failed and exit 1)\n"
                "  -p PIDFILE  write the master's pid to PIDFILE (overrides global.pidfile)\n"
                "  -S SOCKET   serve the master CLI on this Unix socket (overrides\n"
                "              global.master_socket)\n"
