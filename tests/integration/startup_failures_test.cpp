@@ -13,6 +13,7 @@
 #include <cstring>
 #include <regex>
 
+#include "common/net.h"
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
@@ -225,12 +226,9 @@ TEST_F(StartupFailures, DaemonReturnsOneAndPrintsWhyWhateverFailed) {
   // A master CLI socket that another process listens on: the daemon finds out
   // after the fork, and its parent still prints why.
   const std::string taken = dir_ + "/taken.sock";
-  UniqueFd other(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, taken.c_str(), taken.size());
-  ASSERT_EQ(::bind(other.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(other.get(), 4), 0);
+  std::string error;
+  UniqueFd other = net::listen_unix(taken, 0600, 4, &error);
+  ASSERT_TRUE(other) << error;
   r = run_weir({"-D", "-f", good, "-S", taken, "-p", pidfile});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("master socket: socket " + taken + " is in use by another process"),

@@ -4,15 +4,13 @@
 #include "master/startup_check.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <string>
 
+#include "common/net.h"
 #include "tests/support/util.h"
 
 namespace weir {
@@ -110,11 +108,9 @@ TEST_F(StartupCheck, ALogPathThatIsADirectoryAndASocketPathThatIsAFile) {
 
 TEST_F(StartupCheck, ASocketLeftByAnEarlierRunIsFineAndAPathTooLongIsNot) {
   const std::string left = dir_ + "/left.sock";
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, left.c_str(), left.size());
-  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string error;
+  UniqueFd fd = net::listen_unix(left, 0600, 1, &error);
+  ASSERT_TRUE(fd) << error;
   add_api(left, 4);
   add_api(dir_ + "/" + std::string(120, 'x') + ".sock", 5);
   const std::string out = check();
