@@ -1,5 +1,9 @@
 #include "common/config.h"
 
+#include <algorithm>
+#include <climits>
+#include <tuple>
+
 namespace weir {
 
 std::string BindConfig::key() const {
@@ -34,6 +38,25 @@ std::string ConfigError::to_warning_string() const {
   ConfigError w = *this;
   w.message = "warning: " + message;
   return w.to_string();
+}
+
+std::vector<ConfigMessage> in_file_order(const std::vector<ConfigError>& errors,
+                                         const std::vector<ConfigError>& warnings) {
+  std::vector<std::pair<const ConfigError*, bool>> all;
+  for (const ConfigError& e : errors) all.emplace_back(&e, false);
+  for (const ConfigError& w : warnings) all.emplace_back(&w, true);
+  // Messages without a position (a file that cannot be read, a command-line
+  // option) last; at the same place an error before a warning.
+  const auto position = [](const std::pair<const ConfigError*, bool>& m) {
+    return std::tuple(m.first->line > 0 ? m.first->line : INT_MAX, m.first->column, m.second);
+  };
+  std::stable_sort(all.begin(), all.end(),
+                   [&](const auto& a, const auto& b) { return position(a) < position(b); });
+  std::vector<ConfigMessage> out;
+  for (const auto& [message, warning] : all) {
+    out.push_back({warning ? message->to_warning_string() : message->to_string(), warning});
+  }
+  return out;
 }
 
 }  // namespace weir

@@ -61,7 +61,7 @@ struct RuntimeApiEndpoint {
   uint32_t mode = 0600;  // Unix socket permissions
   std::string owner;     // Unix socket owner (user name); empty: the master's user
   std::string group;     // Unix socket group; empty: the master's group
-  SourceMark mark;
+  SourceMark mark;       // the address value
   // A stable key across reloads ("unix:/run/weir/admin.sock", "tcp:127.0.0.1:9999").
   std::string key() const;
 };
@@ -76,7 +76,7 @@ struct LogSink {
   SyslogFraming framing = SyslogFraming::kRfc3164;
   int facility = 16;         // local0
   std::string tag = "weir";  // the program name in each message
-  SourceMark mark;
+  SourceMark mark;           // the target value
 };
 
 // Every timeout, in milliseconds, resolved (built-in default < defaults < section).
@@ -381,7 +381,8 @@ struct GlobalConfig {
   uint32_t maxconn = 100000;
   std::string user;  // drop to this user after loading (when started as root)
   std::string group;
-  std::string pidfile;               // master pid, written at start (the -p flag overrides)
+  std::string pidfile;  // master pid, written at start (the -p flag overrides)
+  SourceMark pidfile_mark;
   std::vector<LogSink> logs;         // access-log destinations
   size_t bufsize = 16384;            // size of one I/O buffer; bounds a request/response head
   size_t max_headers = 100;          // header fields allowed in one head (1..http::kMaxHeaders)
@@ -389,7 +390,9 @@ struct GlobalConfig {
   int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
   int max_old_generations = 10;      // draining generations alive at once; oldest forced out
   std::string master_socket;         // master CLI Unix socket; empty = none
-  std::string state_file;            // server states kept across restarts; empty = none
+  SourceMark master_socket_mark;
+  std::string state_file;  // server states kept across restarts; empty = none
+  SourceMark state_file_mark;
   std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
   std::string tls_ticket_secret_file;  // TLS ticket keys from this secret; empty: random per master
   SourceMark tls_ticket_secret_mark;
@@ -415,6 +418,15 @@ struct ConfigError {
   // The same with "warning: " before the message.
   std::string to_warning_string() const;
 };
+
+// One line of `weir -c` or of the master's log about the configuration.
+struct ConfigMessage {
+  std::string text;  // ConfigError::to_string() or to_warning_string()
+  bool warning = false;
+};
+// Errors and warnings together, in file order (what `weir -c` prints).
+std::vector<ConfigMessage> in_file_order(const std::vector<ConfigError>& errors,
+                                         const std::vector<ConfigError>& warnings);
 
 struct LoadResult {
   std::optional<Config> config;       // set only when errors is empty

@@ -339,35 +339,26 @@ void Loader::load_global(const YamlNode& node) {
       global.group = std::move(*group_name);
     }
   }
-  if (const YamlNode* v = fields.get("pidfile")) {
-    if (auto path = string_value(*v, "global: pidfile")) {
+  // Paths the master itself uses; their marks let the start-up checks point at them.
+  const auto absolute_path = [&](std::string_view key, std::string* out, SourceMark* mark) {
+    const YamlNode* v = fields.get(key);
+    if (!v) return;
+    const std::string label = "global: " + std::string(key);
+    if (auto path = string_value(*v, label)) {
       if (!path->empty() && path->front() != '/') {
-        error(v->mark, "global: pidfile: must be an absolute path (got " + quoted(*path) + ")");
+        error(v->mark, label + ": must be an absolute path (got " + quoted(*path) + ")");
       }
-      global.pidfile = std::move(*path);
+      *out = std::move(*path);
+      *mark = v->mark;
     }
-  }
-  if (const YamlNode* v = fields.get("master_socket")) {
-    if (auto path = string_value(*v, "global: master_socket")) {
-      if (!path->empty() && path->front() != '/') {
-        error(v->mark,
-              "global: master_socket: must be an absolute path (got " + quoted(*path) + ")");
-      }
-      global.master_socket = std::move(*path);
-    }
-  }
+  };
+  absolute_path("pidfile", &global.pidfile, &global.pidfile_mark);
+  absolute_path("master_socket", &global.master_socket, &global.master_socket_mark);
+  absolute_path("state_file", &global.state_file, &global.state_file_mark);
   if (const YamlNode* v = fields.get("tls_ticket_secret_file")) {
     if (auto path = string_value(*v, "global: tls_ticket_secret_file")) {
       global.tls_ticket_secret_file = std::move(*path);
       global.tls_ticket_secret_mark = v->mark;
-    }
-  }
-  if (const YamlNode* v = fields.get("state_file")) {
-    if (auto path = string_value(*v, "global: state_file")) {
-      if (!path->empty() && path->front() != '/') {
-        error(v->mark, "global: state_file: must be an absolute path (got " + quoted(*path) + ")");
-      }
-      global.state_file = std::move(*path);
     }
   }
   if (const YamlNode* v = fields.get("max_old_generations")) {
@@ -421,6 +412,7 @@ void Loader::load_runtime_api(const YamlNode& node) {
         continue;
       }
     }
+    ep.mark = address->mark;  // where a socket that cannot be made is reported
     const auto text = text_value(*address, "global: runtime_api: address",
                                  "an absolute socket path or host:port");
     if (!text) continue;
@@ -535,6 +527,7 @@ void Loader::load_logs(const YamlNode& node) {
         continue;
       }
     }
+    sink.mark = target->mark;  // where a file that cannot be opened is reported
     const auto target_text =
         text_value(*target, "global: log", "stdout, stderr, syslog or a file path");
     if (!target_text) continue;
@@ -2446,7 +2439,8 @@ LoadResult Loader::load(std::string_view text) {
   }
   const YamlNode* root = doc.root.get();
   if (!root || root->kind == Kind::kNull) {
-    error({}, "no frontends defined");
+    // Every message has a position, even about a file with nothing in it.
+    error({1, 1}, "no frontends defined (the file holds no configuration; see etc/weir.yaml)");
   } else if (root->kind != Kind::kMap) {
     error(root->mark, "expected a map with global, defaults, frontends and backends (got " +
                           describe(*root) + ")");

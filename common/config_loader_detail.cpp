@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "common/units.h"
+#include "common/yaml_errors.h"
 
 namespace weir::config_detail {
 namespace {
@@ -145,6 +146,39 @@ bool is_variable_name(std::string_view name) {
   return true;
 }
 
+// The quoted scalar that starts last in the text (its mark), if any: the only one
+// that can have run to the end of the file for want of its closing quote.
+SourceMark last_quoted_scalar(const YamlNodePtr& root, std::string_view text) {
+  std::vector<size_t> line_start{0};
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') line_start.push_back(i + 1);
+  }
+  const auto quoted_at = [&](const SourceMark& m) {
+    if (m.line < 1 || m.column < 1 || static_cast<size_t>(m.line) > line_start.size()) return false;
+    const size_t at =
+        line_start[static_cast<size_t>(m.line - 1)] + static_cast<size_t>(m.column - 1);
+    return at < text.size() && (text[at] == '"' || text[at] == '\'');
+  };
+  SourceMark last;
+  std::set<const YamlNode*> seen;  // aliases share nodes
+  std::vector<const YamlNode*> todo{root.get()};
+  while (!todo.empty()) {
+    const YamlNode* node = todo.back();
+    todo.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    if (node->kind == Kind::kScalar && quoted_at(node->mark) &&
+        std::pair(node->mark.line, node->mark.column) > std::pair(last.line, last.column)) {
+      last = node->mark;
+    }
+    for (const auto& item : node->items) todo.push_back(item.get());
+    for (const auto& [key, value] : node->entries) {
+      todo.push_back(key.get());
+      todo.push_back(value.get());
+    }
+  }
+  return last;
+}
+
 }  // namespace
 
 YamlDocument parse_yaml(std::string_view text, const std::string& name) {
@@ -159,13 +193,20 @@ YamlDocument parse_yaml(std::string_view text, const std::string& name) {
     if (!parser.HandleNextDocument(first)) return doc;
     doc.root = first.root();
     for (const auto& [mark, message] : first.problems()) add_error(mark, message);
+    // yaml-cpp lets a string whose closing quote is missing run to the end of the file.
+    if (auto unclosed = unclosed_quote_at(text, last_quoted_scalar(doc.root, text))) {
+      add_error(unclosed->mark, unclosed->message);
+      return doc;
+    }
     TreeBuilder second;
     if (parser.HandleNextDocument(second) && second.root() && second.root()->kind != Kind::kNull) {
       add_error(second.document_mark(),
                 "only one YAML document is allowed; remove the second '---' and what follows");
     }
   } catch (const YAML::Exception& e) {
-    add_error(to_source_mark(e.mark), e.msg);
+    // Where the mistake is and what to write, rather than where yaml-cpp stopped.
+    const SyntaxError explained = explain_syntax_error(text, to_source_mark(e.mark), e.msg);
+    add_error(explained.mark, explained.message);
   }
   return doc;
 }
@@ -309,7 +350,8 @@ Fields ValueReader::map_fields(const YamlNode& node, const std::string& label,
   Fields fields;
   if (node.kind == Kind::kNull) return fields;
   if (node.kind != Kind::kMap) {
-    error(node.mark, label + ": expected a map (got " + describe(node) + ")");
+    error(node.mark, label + ": expected a map (got " + describe(node) + ")" +
+                         (node.kind == Kind::kScalar ? missing_space_hint(node.scalar) : ""));
     return fields;
   }
   for (const auto& [key, value] : node.entries) {
@@ -336,8 +378,10 @@ void ValueReader::reject_unknown(const Fields& fields, std::span<const std::stri
       error(field.key_node->mark, "merge keys ('<<') are not supported");
       continue;
     }
-    error(field.key_node->mark,
-          "unknown key " + quoted(field.key) + " " + where + suggestion(field.key, known));
+    // "user:weir" is a key with no value for YAML: say what was meant.
+    const std::string hint = missing_space_hint(field.key);
+    error(field.key_node->mark, "unknown key " + quoted(field.key) + " " + where +
+                                    (hint.empty() ? suggestion(field.key, known) : hint));
   }
 }
 

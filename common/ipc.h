@@ -28,7 +28,7 @@ enum class MsgType : uint16_t {
   kReady = 4,    // worker -> master: start-up log lines (may be empty)
   kDrain = 5,    // master -> worker: stop accepting, finish in-flight work, then exit
   kStop = 6,     // master -> worker: exit now
-  kFailed = 7,   // worker -> master: could not start; payload is the reason
+  kFailed = 7,   // worker -> master: could not start; payload: why, one line (file:line:column:)
   kCommand = 8,  // master -> worker: a runtime command line (reserved for the runtime API)
   kReply = 9,    // worker -> master: the answer to kCommand (reserved)
   kState = 10,   // either way: state hand-over snapshot (reserved for reloads)

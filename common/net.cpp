@@ -68,6 +68,12 @@ UniqueFd listen_unix(const std::string& path, unsigned mode, int backlog, std::s
     *error = "socket " + path + " is in use by another process";
     return {};
   }
+  // A socket left by an earlier run is replaced; anything else stays.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    *error = path + " exists and is not a socket; weir does not replace it";
+    return {};
+  }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     *error = std::string("socket: ") + std::strerror(errno);

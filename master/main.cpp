@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/version.h"
 #include "master/master.h"
+#include "master/startup_check.h"
 #include "worker/tls.h"
 #include "worker/worker.h"
 
@@ -34,6 +35,7 @@ void usage(FILE* out) {
                "  -f FILE     configuration file (default %s)\n"
                "  -c          check the configuration and exit (0: valid, 1: errors)\n"
                "  -D          run in the background; return once the first worker is ready\n"
+               "              (or print why start-up failed and exit 1)\n"
                "  -p PIDFILE  write the master's pid to PIDFILE (overrides global.pidfile)\n"
                "  -S SOCKET   serve the master CLI on this Unix socket (overrides\n"
                "              global.master_socket)\n"
@@ -95,19 +97,24 @@ std::string resolve_binary(const char* argv0) {
   return argv0;
 }
 
-int check_config(const std::string& path) {
+// weir -c: the loader's checks, then the files TLS reads and what start-up needs
+// from the machine; every message in file order, then one line with the verdict.
+int check_config(const weir::MasterOptions& opts) {
+  const std::string& path = opts.config_path;
   weir::LoadResult r = weir::load_config_file(path);
   if (r.config) {
     weir::tls::check_config(*r.config, &r.errors, &r.warnings);
-    if (!r.errors.empty()) r.config.reset();
+    weir::StartupCheckOptions startup;
+    startup.master_socket = opts.master_socket;
+    startup.pidfile = opts.pidfile;
+    weir::check_startup_environment(*r.config, startup, &r.errors, &r.warnings);
   }
-  for (const weir::ConfigError& w : r.warnings) {
-    std::fprintf(stderr, "%s\n", w.to_warning_string().c_str());
+  for (const weir::ConfigMessage& m : weir::in_file_order(r.errors, r.warnings)) {
+    std::fprintf(stderr, "%s\n", m.text.c_str());
   }
-  for (const weir::ConfigError& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-  if (!r.config) {
-    std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), r.errors.size(),
-                 r.errors.size() == 1 ? "" : "s");
+  if (!r.errors.empty()) {
+    std::fprintf(stderr, "Configuration file is not valid: %s (%zu error%s)\n", path.c_str(),
+                 r.errors.size(), r.errors.size() == 1 ? "" : "s");
     return 1;
   }
   std::printf("Configuration file is valid: %s\n", path.c_str());
@@ -167,7 +174,7 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  if (check) return check_config(opts.config_path);
+  if (check) return check_config(opts);
   opts.binary = resolve_binary(argv[0]);
   if (!opts.pidfile.empty() && opts.pidfile[0] != '/') {
     char cwd[PATH_MAX];

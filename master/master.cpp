@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "common/units.h"
 #include "common/version.h"
 #include "master/build_id.h"
+#include "master/startup_check.h"
 
 namespace weir {
 namespace {
@@ -61,6 +63,26 @@ constexpr int64_t kReadyTimeoutMs = 60000;  // a new generation must be READY wi
 constexpr int64_t kFastStopGraceMs = 3000;  // SIGTERM to workers, then SIGKILL
 constexpr int64_t kStableWorkerMs = 30000;  // a worker alive this long resets the back-off
 constexpr int64_t kMaxRespawnDelayMs = 10000;
+// -D: what the daemon writes to its waiting parent once the first worker is
+// ready; anything else is the reason start-up failed, printed by the parent.
+constexpr std::string_view kDaemonReady = "ready\n";
+
+// The "[error]" and "[alert]" lines of a captured log.
+std::string error_lines(const std::string& text) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    size_t end = eol == std::string::npos ? text.size() : eol + 1;
+    std::string_view line(text.data() + pos, end - pos);
+    if (line.find(" [error] ") != std::string_view::npos ||
+        line.find(" [alert] ") != std::string_view::npos) {
+      out += line;
+    }
+    pos = end;
+  }
+  return out;
+}
 
 // The message of the first "[error]" line of a captured log ("" when none).
 std::string first_error_line(const std::string& text) {
@@ -116,9 +138,26 @@ bool Master::load_config(Config* out, std::string* bytes) {
   LoadResult r = load_config_text(*bytes, opts_.config_path);
   // Certificates, keys, CAs: a reload whose new ones do not load is refused here,
   // before any worker starts, and the running generation goes on.
-  if (r.config) tls::check_config(*r.config, &r.errors, &r.warnings);
-  for (const ConfigError& w : r.warnings) log::warning("%s", w.to_warning_string().c_str());
-  for (const ConfigError& e : r.errors) log::error("%s", e.to_string().c_str());
+  if (r.config) {
+    tls::check_config(*r.config, &r.errors, &r.warnings);
+    // What start-up needs from the machine (log and socket directories): a reload
+    // that would fail there is refused here, with the key to blame.
+    StartupCheckOptions startup;
+    startup.master_socket = opts_.master_socket;
+    startup.pidfile = opts_.pidfile;
+    startup.reload = generation_ > 0;
+    for (const auto& [key, sock] : listeners_) {
+      if (key.rfind("unix:", 0) == 0) startup.bound_sockets.insert(key.substr(5));
+    }
+    check_startup_environment(*r.config, startup, &r.errors, &r.warnings);
+  }
+  for (const ConfigMessage& m : in_file_order(r.errors, r.warnings)) {
+    if (m.warning) {
+      log::warning("%s", m.text.c_str());
+    } else {
+      log::error("%s", m.text.c_str());
+    }
+  }
   if (!r.config || !r.errors.empty()) return false;
   if (!r.config->global.tls_ticket_secret_file.empty()) {
     std::string secret, error;
@@ -334,13 +373,7 @@ void Master::on_worker_ready(WorkerProc& w, const std::string& info) {
     sd::notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\nSTATUS=generation " +
                std::to_string(w.generation) + " serving");
   }
-  if (ready_notify_fd_ >= 0) {
-    char ok = 1;
-    ssize_t ignored = ::write(ready_notify_fd_, &ok, 1);
-    (void)ignored;
-    ::close(ready_notify_fd_);
-    ready_notify_fd_ = -1;
-  }
+  tell_daemon_parent(true);
 }
 
 void Master::absorb_worker_messages() {
@@ -374,8 +407,9 @@ void Master::on_worker_readable(WorkerProc& w) {
         }
         break;
       case ipc::MsgType::kFailed:
-        log::error("worker pid=%d generation=%d failed to start: %s", w.pid, w.generation,
-                   m->payload.c_str());
+        // Logged when the worker exits, with what its failure means (a failed
+        // reload, a failed start, a respawn that did not work).
+        w.failure = m->payload;
         break;
       default:
         log::warning("worker pid=%d: unexpected message type %d", w.pid, static_cast<int>(m->type));
@@ -443,7 +477,8 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
   return std::nullopt;
 }
 
-std::optional<std::string> Master::finish_reload(bool ok, uint64_t immediate_waiter) {
+std::optional<std::string> Master::finish_reload(bool ok, uint64_t immediate_waiter,
+                                                 const std::string& reason) {
   if (!ok && reload_in_progress_) {
     // Back to the configuration and sockets that the serving generation runs with.
     for (auto& [k, v] : retiring_listeners_) listeners_[k] = std::move(v);
@@ -461,8 +496,9 @@ std::optional<std::string> Master::finish_reload(bool ok, uint64_t immediate_wai
   if (ok) {
     sd::notify("READY=1\nSTATUS=generation " + std::to_string(serving_generation_) + " serving");
   } else {
-    sd::notify("READY=1\nSTATUS=reload failed: " + first_error_line(startup_log_) +
-               "; generation " + std::to_string(serving_generation_) + " serving");
+    sd::notify("READY=1\nSTATUS=reload failed: " +
+               (reason.empty() ? first_error_line(startup_log_) : reason) + "; generation " +
+               std::to_string(serving_generation_) + " serving");
   }
   std::vector<uint64_t> waiters;
   waiters.swap(reload_waiters_);
@@ -722,6 +758,8 @@ void Master::reap_children() {
     if (pid <= 0) return;
     WorkerProc* w = find(pid);
     if (!w) continue;
+    // Its last words (why it could not start) may still wait in the channel.
+    if (w->channel.valid()) on_worker_readable(*w);
     for (uint64_t id : w->command_waiters) {
       cli_->answer(id, "Error: worker " + std::to_string(pid) + " exited before answering");
     }
@@ -729,6 +767,7 @@ void Master::reap_children() {
     bool was_ready = w->ready;
     bool draining = w->draining;
     int gen = w->generation;
+    std::string failure = w->failure;
     int64_t lived = now_ms() - w->started_ms;
     for (auto it = workers_.begin(); it != workers_.end(); ++it) {
       if (it->get() == w) {
@@ -741,16 +780,28 @@ void Master::reap_children() {
                   describe_exit(status).c_str());
       continue;
     }
+    // Why a worker that never became ready is gone: what it said, or how it died.
+    std::string why =
+        "generation " + std::to_string(gen) + " could not start: " +
+        (failure.empty() ? "its worker (pid " + std::to_string(pid) +
+                               ") died before it was ready (" + describe_exit(status) + ")"
+                         : failure);
     if (!was_ready && gen == generation_ && reload_in_progress_) {
-      log::error(
-          "reload failed: worker pid=%d generation=%d died before it was ready (%s); "
-          "generation %d keeps serving",
-          pid, gen, describe_exit(status).c_str(), serving_generation_);
-      finish_reload(false);
+      log::error("reload failed: %s; generation %d keeps serving", why.c_str(),
+                 serving_generation_);
+      finish_reload(false, 0, why);
       continue;
     }
-    log::error("worker pid=%d generation=%d exited unexpectedly (%s)", pid, gen,
-               describe_exit(status).c_str());
+    if (!was_ready && !initial_ready_) {
+      fail_start(why);
+      continue;
+    }
+    if (!was_ready && !failure.empty()) {
+      log::error("worker pid=%d %s", pid, why.c_str());
+    } else {
+      log::error("worker pid=%d generation=%d exited unexpectedly (%s)", pid, gen,
+                 describe_exit(status).c_str());
+    }
     ++crashes_;
     bool any_serving = false;
     for (auto& o : workers_)
@@ -768,13 +819,23 @@ void Master::reap_children() {
             crash_streak_, static_cast<long long>(kStableWorkerMs / 1000),
             static_cast<long long>(delay));
         sd::notify("STATUS=crash loop: " + std::to_string(crash_streak_) +
-                   " worker deaths in a row");
+                   " worker deaths in a row" + (failure.empty() ? "" : ", last: " + failure));
       } else {
         log::notice("respawning a worker for generation %d in %lld ms", gen,
                     static_cast<long long>(delay));
       }
     }
   }
+}
+
+void Master::fail_start(const std::string& reason) {
+  log::alert("start-up failed: %s", reason.c_str());
+  sd::notify("STATUS=start-up failed: " + reason);
+  exit_code_ = 1;
+  stopping_ = true;
+  respawn_at_ms_ = 0;
+  // Any other worker of this start goes too.
+  for (auto& w : workers_) kill(w->pid, SIGTERM);
 }
 
 void Master::stop_workers_fast() {
@@ -841,6 +902,15 @@ void Master::tick() {
     }
     finish_reload(false);
   }
+  if (!initial_ready_ && !stopping_) {
+    // The first start has the same deadline as a reload; then it fails.
+    for (auto& w : workers_) {
+      if (!w->ready && w->failure.empty() && now - w->started_ms >= kReadyTimeoutMs) {
+        w->failure = "not ready within " + std::to_string(kReadyTimeoutMs / 1000) + " s";
+        kill(w->pid, SIGKILL);
+      }
+    }
+  }
 }
 
 void Master::write_pidfile() {
@@ -876,6 +946,47 @@ void Master::raise_fd_limit() {
 }
 
 int Master::run() {
+  int rc = serve();
+  // A daemon that stops before its first worker was ready says why to the
+  // parent still waiting in the shell.
+  tell_daemon_parent(false);
+  return rc;
+}
+
+void Master::tell_daemon_parent(bool ready) {
+  if (ready_notify_fd_ < 0) return;
+  std::string text = ready ? std::string(kDaemonReady) : error_lines(startup_log_);
+  if (text.empty()) text = "weir: the master stopped before its first worker was ready\n";
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(ready_notify_fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  // On failure the pipe closes when this process exits, with its listening
+  // sockets: the parent returns once a retry can bind them again.
+  if (ready) ::close(ready_notify_fd_);
+  ready_notify_fd_ = -1;
+}
+
+int Master::wait_for_daemon(int fd) {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (text == kDaemonReady) return 0;
+  if (text.empty()) text = "weir: the master stopped before its first worker was ready\n";
+  std::fputs(text.c_str(), stderr);
+  return 1;
+}
+
+int Master::serve() {
   log::set_process_tag("weir-master");
   start_ms_ = now_ms();
   log::set_observer([this](std::string_view line) {
@@ -883,25 +994,35 @@ int Master::run() {
   });
   running_id_ = executable_id(opts_.binary);
   if (opts_.state_fd >= 0) return run_after_reexec();
-  if (!load_config(&config_, &config_bytes_)) return 1;
+  if (!load_config(&config_, &config_bytes_)) {
+    log::alert("start-up failed: the configuration is not valid (nothing was started)");
+    return 1;
+  }
   raise_fd_limit();
   std::map<std::string, ListenSocket> initial;
-  if (!open_listeners(config_, &initial)) return 1;
+  if (!open_listeners(config_, &initial)) {
+    log::alert("start-up failed: cannot open the listening sockets (nothing was started)");
+    return 1;
+  }
   listeners_ = std::move(initial);
   load_state_file();
 
   if (opts_.daemonize) {
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return 1;
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+      log::alert("cannot go to the background: pipe: %s", std::strerror(errno));
+      return 1;
+    }
     pid_t pid = fork();
-    if (pid < 0) return 1;
+    if (pid < 0) {
+      log::alert("cannot go to the background: fork: %s", std::strerror(errno));
+      return 1;
+    }
     if (pid > 0) {
       // Return once the first worker is ready, so scripts and init systems know.
       daemon_parent_ = true;
       ::close(pipefd[1]);
-      char ok = 0;
-      ssize_t n = ::read(pipefd[0], &ok, 1);
-      return n == 1 && ok == 1 ? 0 : 1;
+      return wait_for_daemon(pipefd[0]);
     }
     ::close(pipefd[0]);
     ready_notify_fd_ = pipefd[1];
@@ -1010,10 +1131,13 @@ int Master::loop() {
     }
     reap_children();
     tick();
-    if (ready_notify_fd_ >= 0 && workers_.empty() && !respawn_at_ms_) break;
   }
-  log::notice("master exiting (%s stop)", graceful_stop_ ? "graceful" : "fast");
-  return 0;
+  if (exit_code_ != 0) {
+    log::notice("master exiting: start-up failed");
+  } else {
+    log::notice("master exiting (%s stop)", graceful_stop_ ? "graceful" : "fast");
+  }
+  return exit_code_;
 }
 
 }  // namespace weir

@@ -45,6 +45,7 @@ class Master {
     bool draining = false;
     int64_t started_ms = 0;
     std::string version;                    // from its READY message
+    std::string failure;                    // from its kFailed message: why it could not start
     std::vector<uint64_t> command_waiters;  // CLI clients waiting for a kReply, in order
   };
   struct ListenSocket {
@@ -66,7 +67,20 @@ class Master {
   // (invalid configuration), nullopt when it goes on (the answer then goes to
   // `waiter`, a CLI client id, once the new generation is ready or has failed).
   std::optional<std::string> start_reload(uint64_t waiter);
-  std::optional<std::string> finish_reload(bool ok, uint64_t immediate_waiter = 0);
+  // `reason`: why it failed, for systemd's STATUS= (default: the first error logged).
+  std::optional<std::string> finish_reload(bool ok, uint64_t immediate_waiter = 0,
+                                           const std::string& reason = "");
+  // The first generation died before READY or was not READY in time: the start
+  // fails (exit 1) instead of respawning a worker that cannot start.
+  void fail_start(const std::string& reason);
+  // run() but for the -D hand-over: the master's whole life.
+  int serve();
+  // -D: the parent returns once the daemon says "ready" on `fd`, or prints what
+  // it says instead and returns 1.
+  int wait_for_daemon(int fd);
+  // -D, in the daemon: tells the waiting parent that start-up succeeded, or why it
+  // failed (the error lines logged since the start).
+  void tell_daemon_parent(bool ready);
   void enforce_max_old_generations();
   std::optional<std::string> cli_command(CliClient& client, const std::string& line);
   std::string show_proc();
@@ -103,7 +117,8 @@ class Master {
   int64_t reload_deadline_ms_ = 0;
   int64_t respawn_at_ms_ = 0;
   int crash_streak_ = 0;
-  int ready_notify_fd_ = -1;  // -D: tells the waiting parent that start-up succeeded
+  int ready_notify_fd_ = -1;  // -D: tells the waiting parent how start-up went
+  int exit_code_ = 0;         // 1 once the start has failed
   bool daemon_parent_ = false;
   // Server states of the serving generation (kState), handed to the next one and
   // kept in global.state_file across restarts.

@@ -22,30 +22,11 @@ MasterCli::~MasterCli() {
 }
 
 bool MasterCli::listen(const std::string& path, std::string* error) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    *error = "master socket path too long: " + path;
-    return false;
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  // A socket file left by a master that died is stale and replaced; one that
+  // answers belongs to another running weir.
+  UniqueFd fd = net::listen_unix(path, 0600, 16, error);
   if (!fd) {
-    *error = std::string("socket: ") + std::strerror(errno);
-    return false;
-  }
-  // A socket file left by a master that died is stale: nobody answers on it.
-  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    *error = "master socket " + path + " is in use by another running weir";
-    return false;
-  }
-  ::unlink(path.c_str());
-  mode_t old = umask(0177);
-  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  umask(old);
-  if (rc != 0 || ::listen(fd.get(), 16) != 0) {
-    *error = "cannot listen on master socket " + path + ": " + std::strerror(errno);
+    *error = "master socket: " + *error;
     return false;
   }
   listen_fd_ = std::move(fd);

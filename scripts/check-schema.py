@@ -2,12 +2,23 @@
 """check-schema.py: checks every configuration example against doc/weir.schema.json.
 
 Checked: every etc/**/*.yaml (and .yml), and every ```yaml block of README.md and
-doc/*.md whose first key is a top-level key of weir.yaml (global, defaults,
-frontends, backends). A block without frontends is a fragment: checked like a
-whole file except that frontends may be missing. A block whose keys all belong to
-a backend or a frontend (such as the list of `balance:` alternatives) has each of
-its entries checked on its own against that block's schema. Other yaml blocks
-(not weir configurations) are skipped, and the reason is printed.
+doc/*.md. A block is a complete configuration that can be pasted as it is, or is
+marked as a fragment by the line `<!-- fragment -->` just before its fence (blank
+lines between are allowed); an unmarked block that is not a complete
+configuration (a map of global, defaults, frontends, backends, with frontends) is
+a problem. A fragment whose first key is a top-level key is checked like a whole
+file except that frontends may be missing; one whose keys all belong to a backend
+or a frontend (such as the list of `balance:` alternatives) has each of its
+entries checked on its own against that block's schema; other fragments (not
+weir configurations) are skipped, and the reason is printed.
+
+With --weir BINARY, every complete configuration (etc/ and the unmarked blocks)
+is also given to `BINARY -c`, in a temporary directory where its absolute paths
+under /etc, /var, /run, /srv, /opt, /tmp and /home are moved and the files it
+names are created: certificates and keys (openssl), CA files, the ticket secret,
+error pages, the map and list files of conditions, and the directories of log
+files, sockets, the pid file and the state file. What weir -c says is reported
+at the example's line. CTest runs this (DocExamples.WeirAcceptsEveryExample).
 
 The YAML is read the way weir and editors read it (YAML 1.2 core schema): only
 true/false (True, TRUE, ...) are booleans, so `yes`/`on` are strings, as weir
@@ -390,8 +401,12 @@ class Checker:
 FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([A-Za-z0-9_+-]*)")
 
 
+FRAGMENT_MARK = "<!-- fragment -->"
+
+
 def markdown_blocks(text):
-    """(language, line of the opening fence (1-based), content) for each fenced block."""
+    """(language, line of the opening fence (1-based), content, fragment) for each fenced
+    block; fragment: the last non-blank line before the fence is FRAGMENT_MARK."""
     lines = text.split("\n")
     i = 0
     while i < len(lines):
@@ -401,13 +416,17 @@ def markdown_blocks(text):
             continue
         indent, fence, lang = m.group(1), m.group(2), m.group(3).lower()
         start = i
+        before = i - 1
+        while before >= 0 and not lines[before].strip():
+            before -= 1
+        fragment = before >= 0 and lines[before].strip() == FRAGMENT_MARK
         body = []
         i += 1
         while i < len(lines) and not lines[i].strip().startswith(fence[0] * len(fence)):
             line = lines[i]
             body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
             i += 1
-        yield lang, start + 1, "\n".join(body) + "\n"
+        yield lang, start + 1, "\n".join(body) + "\n", fragment
         i += 1
 
 
@@ -509,6 +528,123 @@ def check_loader(schema):
     return problems
 
 
+# ---- weir -c on complete examples ------------------------------------------------------
+MOVED = re.compile(r"(?<![\w.:/-])(/(?:etc|var|run|srv|opt|tmp|home)/[^\s\"',\]}){)#]*)")
+CERT_KEYS = ("certificates", "default_certificate", "cert")
+CONDITION_FILE = re.compile(r"(?:-f\s+|map\w*\()([^\s),]+)")
+
+
+def is_complete(text):
+    """Whether text is a whole configuration: a map of top-level keys with frontends."""
+    try:
+        node = compose(text)
+    except Problem:
+        return True  # the schema check reports the YAML error
+    if not isinstance(node, yaml.MappingNode):
+        return False
+    keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+    return bool(keys) and all(k in TOP_KEYS for k in keys) and "frontends" in keys
+
+
+class Sandbox:
+    """A temporary root in which an example's absolute paths exist."""
+
+    def __init__(self, root):
+        self.root = root
+        self.pem_cache = {}
+
+    def move(self, text):
+        return MOVED.sub(lambda m: self.root + m.group(1), text)
+
+    def certificate(self, path):
+        name = os.path.basename(path.rstrip("/"))
+        name = name[:-4] if name.endswith((".pem", ".crt")) else name
+        cn = name if "." in name else "example.com"
+        if cn not in self.pem_cache:
+            import subprocess
+            key, crt = path + ".key.tmp", path + ".crt.tmp"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+                            "-subj", f"/CN={cn}", "-addext", f"subjectAltName=DNS:{cn}",
+                            "-keyout", key, "-out", crt], check=True, capture_output=True)
+            with open(crt, encoding="ascii") as c, open(key, encoding="ascii") as k:
+                self.pem_cache[cn] = c.read() + k.read()
+            os.remove(key)
+            os.remove(crt)
+        return self.pem_cache[cn]
+
+    def create(self, key, path, parents):
+        if key in CERT_KEYS:
+            if path.endswith("/"):
+                os.makedirs(path, exist_ok=True)
+                path += "example.com.pem"
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if not os.path.exists(path):
+                with open(path, "w", encoding="ascii") as f:
+                    f.write(self.certificate(path))
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if key == "ca_file":
+            with open(path, "w", encoding="ascii") as f:
+                f.write(self.certificate(path))
+        elif key == "tls_ticket_secret_file":
+            with open(path, "wb") as f:
+                f.write(os.urandom(48))
+        elif "errorfiles" in parents:
+            with open(path, "w", encoding="ascii") as f:
+                f.write("<html><body>Sorry, try again later.</body></html>\n")
+        elif key == "condition file":
+            # One entry that suits a list of addresses or of words, and a map.
+            with open(path, "w", encoding="ascii") as f:
+                f.write("192.0.2.1 app\n" if path.endswith(".map") else "192.0.2.1\n")
+        # Anything else (log files, sockets, pid and state files): its directory.
+
+    def populate(self, data, parents=()):
+        if isinstance(data, dict):
+            for k, v in data.items():
+                self.populate(v, parents + (str(k),))
+        elif isinstance(data, list):
+            for v in data:
+                self.populate(v, parents)
+        elif isinstance(data, str) and self.root in data:
+            key = parents[-1] if parents else ""
+            if data.startswith(self.root):
+                self.create(key, data, parents)
+            for m in CONDITION_FILE.finditer(data):
+                if m.group(1).startswith(self.root):
+                    self.create("condition file", m.group(1), parents)
+
+
+def check_with_weir(weir, text, base_line):
+    """[(line, message)]: what `weir -c` says about text, its files created aside."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="weir-example-") as root:
+        sandbox = Sandbox(root)
+        moved = sandbox.move(text)
+        try:
+            data = yaml.load(moved, Loader=WeirLoader)
+        except yaml.YAMLError:
+            return []  # reported by the schema check
+        sandbox.populate(data)
+        path = os.path.join(root, "weir.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(moved)
+        run = subprocess.run([weir, "-c", "-f", path], capture_output=True, text=True,
+                             timeout=60)
+        if run.returncode == 0:
+            return []
+        problems = []
+        for line in run.stderr.splitlines():
+            m = re.match(re.escape(path) + r":(\d+):(\d+): (.*)", line)
+            if m:
+                problems.append((base_line + int(m.group(1)),
+                                 "weir -c: " + m.group(3).replace(root, "")))
+            elif not line.startswith("Configuration file is not valid"):
+                problems.append((base_line + 1, "weir -c: " + line.replace(root, "")))
+        return problems or [(base_line + 1, f"weir -c exited with {run.returncode}")]
+
+
 # ---- self-test -------------------------------------------------------------------------
 MINIMAL = """\
 frontends:
@@ -592,8 +728,42 @@ backends:
 ]
 
 
-def self_test(checker):
+MARKDOWN = """\
+```yaml
+global: {threads: 2}
+```
+
+<!-- fragment -->
+
+```yaml
+global: {threads: 2}
+```
+"""
+
+# Complete configurations for weir -c, with the paths their files are created at.
+WEIR_MUST_PASS = MINIMAL.replace('"127.0.0.1:8080"]', '"127.0.0.1:8080", {address: "127.0.0.1:8443", '
+                                 'tls: {certificates: [/etc/weir/certs/], ca_file: '
+                                 '/etc/weir/ca.pem, verify: optional}}]') + """\
+global:
+  log: [/var/log/weir/access.log]
+  runtime_api: /run/weir/admin.sock
+  tls_ticket_secret_file: /etc/weir/ticket.secret
+"""
+WEIR_MUST_FAIL = MINIMAL.replace("default_backend: app", "default_backend: nope")
+
+
+def self_test(checker, weir=None):
     failures = []
+    blocks = [(fragment, is_complete(body)) for _, _, body, fragment in markdown_blocks(MARKDOWN)]
+    if blocks != [(False, False), (True, False)]:
+        failures.append(f"self-test: fragment marks and completeness read as {blocks}")
+    if weir:
+        found = check_with_weir(weir, WEIR_MUST_PASS, 0)
+        if found:
+            failures.append(f"self-test: weir -c refused a configuration whose files were created: "
+                            f"{found}")
+        if not check_with_weir(weir, WEIR_MUST_FAIL, 0):
+            failures.append("self-test: weir -c accepted a default_backend that does not exist")
     for name, text, expected in MUST_FAIL:
         _, problems = checker.check_text(text, whole_file=True)
         if not problems:
@@ -614,6 +784,8 @@ def main():
     parser.add_argument("--self-test", action="store_true", help="run only the self-test")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print only problems and the summary")
+    parser.add_argument("--weir", metavar="BINARY",
+                        help="also run BINARY -c on every complete configuration")
     args = parser.parse_args()
     started = time.monotonic()
     with open(SCHEMA_PATH, encoding="utf-8") as f:
@@ -623,7 +795,7 @@ def main():
     except jsonschema.SchemaError as e:
         print(f"doc/weir.schema.json: not a valid draft-07 schema: {e.message}")
         return 1
-    failures = self_test(checker)
+    failures = self_test(checker, args.weir)
     for failure in failures:
         print(f"scripts/check-schema.py: {failure}")
     print(f"self-test: {len(MUST_FAIL)} wrong snippets rejected, {len(MUST_PASS)} right ones "
@@ -643,10 +815,15 @@ def main():
     problems = 0
     files = sorted(set(glob.glob(os.path.join(ROOT, "etc", "**", "*.yaml"), recursive=True)
                        + glob.glob(os.path.join(ROOT, "etc", "**", "*.yml"), recursive=True)))
+    by_weir = 0
     for path in files:
         rel = os.path.relpath(path, ROOT)
         with open(path, encoding="utf-8") as f:
-            kind, found = checker.check_text(f.read(), whole_file=True)
+            text = f.read()
+        kind, found = checker.check_text(text, whole_file=True)
+        if args.weir:
+            found += check_with_weir(args.weir, text, 0)
+            by_weir += 1
         checked += 1
         problems += len(found)
         for line, message in found:
@@ -659,11 +836,24 @@ def main():
         with open(path, encoding="utf-8") as f:
             text = f.read()
         in_file = skipped = other = 0
-        for lang, line, body in markdown_blocks(text):
+        for lang, line, body, fragment in markdown_blocks(text):
             if lang not in ("yaml", "yml"):
                 other += 1
                 continue
-            kind, found = checker.check_text(body, base_line=line)
+            if fragment:
+                kind, found = checker.check_text(body, base_line=line)
+            elif not is_complete(body):
+                kind, found = "not complete", [(line, (
+                    "not a complete configuration (a map of global, defaults, frontends and "
+                    "backends, with frontends): complete it so that it can be pasted as it is, "
+                    f"or mark it as a fragment with {FRAGMENT_MARK} on the line before the "
+                    "fence (doc/testing.md)"))]
+            else:
+                kind, found = checker.check_text(body, base_line=line, whole_file=True)
+                if args.weir:
+                    found += check_with_weir(args.weir, body, line)
+                    by_weir += 1
+                    kind += ", weir -c"
             if kind.startswith("skip:"):
                 skipped += 1
                 if not args.quiet:
@@ -681,9 +871,10 @@ def main():
             print(f"{rel}: {in_file} yaml blocks checked, {skipped} skipped, "
                   f"{other} other code blocks ignored")
     elapsed = time.monotonic() - started
-    print(f"check-schema: {checked} examples checked, {problems} problems, "
-          f"{len(mismatches)} differences from the loader, {len(failures)} self-test failures "
-          f"({elapsed:.2f} s)")
+    print(f"check-schema: {checked} examples checked"
+          f"{f' ({by_weir} complete ones also by weir -c)' if args.weir else ''}, "
+          f"{problems} problems, {len(mismatches)} differences from the loader, "
+          f"{len(failures)} self-test failures ({elapsed:.2f} s)")
     return 1 if problems or failures or mismatches else 0
 
 

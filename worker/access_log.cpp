@@ -603,6 +603,8 @@ bool open_sink(const LogSink& s, AccessLogSink* sink, std::string* error) {
       int fd = ::open(s.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
       if (fd < 0) {
         *error = "cannot open access log " + s.path + ": " + std::strerror(errno);
+        // A named pipe opened without blocking needs its reader to be there.
+        if (errno == ENXIO) *error += " (a named pipe that no process reads)";
         return false;
       }
       sink->owned.reset(fd);
@@ -653,12 +655,16 @@ bool open_sink(const LogSink& s, AccessLogSink* sink, std::string* error) {
 
 }  // namespace
 
-bool open_access_log_sinks(const GlobalConfig& g, std::vector<AccessLogSink>* sinks,
-                           std::vector<std::string>* captures, std::vector<std::string>* samples,
-                           std::string* error) {
+bool open_access_log_sinks(const GlobalConfig& g, const std::string& source_name,
+                           std::vector<AccessLogSink>* sinks, std::vector<std::string>* captures,
+                           std::vector<std::string>* samples, std::string* error) {
   for (const LogSink& s : g.logs) {
     AccessLogSink sink;
-    if (!open_sink(s, &sink, error)) return false;
+    if (!open_sink(s, &sink, error)) {
+      *error = ConfigError{source_name, s.mark.line, s.mark.column, "global: log: " + *error}
+                   .to_string();
+      return false;
+    }
     std::string http_text = logfmt::kHttpFormat;
     std::string tcp_text = logfmt::kTcpFormat;
     if (s.format == LogFormat::kHttp) tcp_text = http_text;

@@ -124,11 +124,12 @@ class AccessLogWriter {
 
 // Opens the sinks of global.log and compiles their formats; `captures` receives
 // the request headers that formats print (%hr{}). On failure returns false with
-// *error set. A syslog socket that cannot be reached now is not an error: its
-// lines are dropped and counted until it can.
-bool open_access_log_sinks(const GlobalConfig& g, std::vector<AccessLogSink>* sinks,
-                           std::vector<std::string>* captures, std::vector<std::string>* samples,
-                           std::string* error);
+// *error set ("file:line:column: global: log: ..." at the target, `source_name`
+// being the configuration's name). A Unix syslog socket that cannot be reached
+// now is not an error: its lines are dropped and counted until it can.
+bool open_access_log_sinks(const GlobalConfig& g, const std::string& source_name,
+                           std::vector<AccessLogSink>* sinks, std::vector<std::string>* captures,
+                           std::vector<std::string>* samples, std::string* error);
 
 // Re-opens the log files (after logrotate moved them) and re-connects Unix syslog
 // sockets; the same file descriptor numbers keep being used, so threads writing

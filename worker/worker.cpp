@@ -109,7 +109,8 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     be->set_fullconn(static_cast<uint32_t>(std::max<uint64_t>(1, total / 10)));
   }
   std::vector<std::string> sample_texts;
-  if (!open_access_log_sinks(config_.global, &log_sinks_, &log_captures_, &sample_texts, error)) {
+  if (!open_access_log_sinks(config_.global, config_.source_name, &log_sinks_, &log_captures_,
+                             &sample_texts, error)) {
     return false;
   }
   cond::FileCache files;
@@ -408,6 +409,14 @@ void Worker::resume_listeners() {
   }
 }
 
+void Worker::report_start_failure(const std::string& reason) {
+  // The master logs the reason, answers the reload with it and, at the first
+  // start, stops with it; the worker's own stderr is the last resort.
+  if (!channel_.valid() || !channel_.send(ipc::MsgType::kFailed, reason)) {
+    log::alert("worker generation %d cannot start: %s", generation_, reason.c_str());
+  }
+}
+
 void Worker::on_channel_message(ipc::Message& msg) {
   switch (msg.type) {
     case ipc::MsgType::kDrain:
@@ -546,7 +555,9 @@ int worker_main(int channel_fd) {
       LoadResult r = load_config_text(text, name);
       if (!r.config) {
         std::string why = r.errors.empty() ? "invalid configuration" : r.errors[0].to_string();
-        channel.send(ipc::MsgType::kFailed, why);
+        if (!channel.send(ipc::MsgType::kFailed, why)) {
+          log::alert("worker generation %d cannot start: %s", generation, why.c_str());
+        }
         return 1;
       }
       config = std::move(r.config);
@@ -571,7 +582,7 @@ int worker_main(int channel_fd) {
   worker.set_inherited_state(std::move(inherited));
   std::string error;
   if (!worker.init(std::move(fds), &error)) {
-    log::alert("worker generation %d cannot start: %s", generation, error.c_str());
+    worker.report_start_failure(error);
     return 1;
   }
   return worker.run();

@@ -32,6 +32,9 @@ class Worker {
   bool init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error);
   // Runs until stopped; returns the exit code.
   int run();
+  // init() failed: tells the master why (kFailed), so that it fails the start
+  // or the reload with this reason instead of respawning.
+  void report_start_failure(const std::string& reason);
 
   const Config& config() const { return config_; }
   int generation() const { return generation_; }

@@ -98,33 +98,6 @@ TEST(MasterCli, InvalidReloadReturnsTheErrorAndTrafficGoesOn) {
   EXPECT_EQ(count_matching_lines(cli(f.sock, "show proc"), R"(worker\s+1\s+current)"), 1u);
 }
 
-TEST(MasterCli, NewGenerationThatCannotStartLeavesTheOldOneServing) {
-  Fixture f;
-  ASSERT_TRUE(f.weir);
-  // Valid for the master, fatal for the worker: its access log cannot be opened.
-  ProxySpec broken = f.spec;
-  broken.global_extra = "  max_old_generations: 5\n";
-  std::string yaml = proxy_yaml(broken);
-  size_t pos = yaml.find("  log: [{target: stdout");
-  ASSERT_NE(pos, std::string::npos);
-  yaml.replace(pos, yaml.find('\n', pos) - pos, "  log: [{target: /nonexistent-dir/x/access.log}]");
-  f.weir->write_config(yaml);
-  std::string out = cli(f.sock, "reload");
-  EXPECT_EQ(out.rfind("Success=0\n--\n", 0), 0u) << out;
-  EXPECT_NE(out.find("died before it was ready"), std::string::npos) << out;
-  for (int i = 0; i < 3; ++i) {
-    auto r = http_get(f.spec.port, "/");
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 200);
-  }
-  // The rolled-back configuration is what a respawn uses.
-  kill(f.weir->current_worker(), SIGKILL);
-  ASSERT_TRUE(f.weir->wait_ready_count(2, 15000));
-  auto r = http_get(f.spec.port, "/");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
-}
-
 TEST(MasterCli, OldestDrainingGenerationIsForcedOutBeyondTheCap) {
   Fixture f("  max_old_generations: 1\n");
   ASSERT_TRUE(f.weir);

@@ -261,26 +261,5 @@ TEST_F(Process, HardStopAfterEndsADrainingGenerationHeldByATunnel) {
   EXPECT_TRUE(tunnel.wait_closed(5000));
 }
 
-TEST_F(Process, ACrashLoopIsReportedAndBackedOff) {
-  // Valid for the master, fatal for every worker: the access log cannot be opened.
-  OriginServer a("a");
-  ProxySpec spec;
-  spec.servers = {a.address()};
-  std::string yaml = proxy_yaml(spec);
-  size_t pos = yaml.find("  log: [{target: stdout");
-  ASSERT_NE(pos, std::string::npos);
-  yaml.replace(pos, yaml.find('\n', pos) - pos, "  log: [{target: /nonexistent-dir/x/access.log}]");
-  WeirOptions opts;
-  opts.wait_ready = false;
-  auto weir = WeirProcess::start(yaml, opts);
-  ASSERT_TRUE(weir);
-  EXPECT_TRUE(weir->wait_for_stderr("crash loop: workers died 3 times in a row", 15000))
-      << weir->stderr_text();
-  // Backed off: after a few seconds there have been only a handful of attempts.
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_LE(count_matching_lines(weir->stderr_text(), "generation=1 started"), 6u);
-  EXPECT_TRUE(weir->alive());
-}
-
 }  // namespace
 }  // namespace weir::test
