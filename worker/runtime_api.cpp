@@ -291,10 +291,20 @@ std::string cmd_set_server(Worker& w, const Args& args) {
     std::string v(args[2]);
     bool percent = !v.empty() && v.back() == '%';
     if (percent) v.pop_back();
-    auto n = parse_count(v, percent ? 100 : 256);
-    if (!n) return "Error: weight must be 0..256, or 0%..100% of the configured weight";
-    uint32_t weight = percent ? s->configured_weight() * *n / 100 : *n;
+    auto n = parse_count(v, percent ? kMaxWeightPercent : kMaxServerWeight);
+    if (!n) {
+      return "Error: weight must be 0..256, or a percentage of the configured weight (0%..100000%, "
+             "giving at most 256)";
+    }
+    // A percentage is of the weight in the configuration, as in HAProxy, so that
+    // 100% always restores it whatever was set in between.
+    uint32_t weight = percent ? weight_from_percent(s->configured_weight(), *n) : *n;
+    uint32_t before = s->weight();
     s->backend()->set_server_weight(s, weight, EventLoop::monotonic_ms());
+    if (before != weight) {
+      log::notice("server %.*s: weight %u -> %u (runtime API)", static_cast<int>(args[0].size()),
+                  args[0].data(), before, weight);
+    }
     return "";
   }
   if (args[1] == "maxconn") {
@@ -365,7 +375,7 @@ std::string cmd_add_server(Worker& w, const Args& args) {
   for (size_t i = 2; i < args.size(); i += 2) {
     std::string_view key = args[i], value = args[i + 1];
     if (key == "weight") {
-      auto n = parse_count(value, 256);
+      auto n = parse_count(value, kMaxServerWeight);
       if (!n) return "Error: weight must be 0..256";
       sc.weight = *n;
     } else if (key == "maxconn") {
