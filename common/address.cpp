@@ -144,6 +144,56 @@ std::optional<SockAddr> parse_host(std::string_view host, bool bracketed, bool a
 
 }  // namespace
 
+std::optional<SockAddr> parse_numeric_address(std::string_view text, bool* has_port,
+                                              std::string* error) {
+  *has_port = false;
+  if (text.empty()) {
+    set_error(error, "empty address");
+    return std::nullopt;
+  }
+  std::string_view host = text, port_text;
+  const bool bracketed = !text.empty() && text.front() == '[';
+  if (bracketed) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      set_error(error, "missing ']' after IPv6 address");
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        set_error(error, "expected ':' and a port after ']'");
+        return std::nullopt;
+      }
+      *has_port = true;
+      port_text = rest.substr(1);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    const size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    *has_port = true;
+    port_text = text.substr(colon + 1);
+  }
+  const bool v6 = bracketed || host.find(':') != std::string_view::npos;
+  const bool numeric_v4 = std::all_of(host.begin(), host.end(),
+                                      [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  if (!v6 && (host.empty() || !numeric_v4)) {
+    set_error(error, "'" + std::string(host) +
+                         "' is not an IP address: give the server's IP (names are not "
+                         "resolved at runtime: the lookup would stall traffic)");
+    return std::nullopt;
+  }
+  auto addr = parse_host(host, v6, /*allow_wildcard=*/false, error);
+  if (!addr) return std::nullopt;
+  if (*has_port) {
+    auto port = parse_port(port_text, error);
+    if (!port) return std::nullopt;
+    set_port(*addr, *port);
+  }
+  return addr;
+}
+
 uint16_t SockAddr::port() const {
   if (family() == AF_INET) return ntohs(as_v4(storage)->sin_port);
   if (family() == AF_INET6) return ntohs(as_v6(storage)->sin6_port);

@@ -94,7 +94,13 @@ TEST_F(RuntimeApi, SetMaxconnFrontendTakesEffectAtOnce) {
   HttpClient second(spec_.port);
   ASSERT_TRUE(second.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_FALSE(second.read_response(500));
-  ASSERT_EQ(weirctl({"-s", admin_, "set", "maxconn", "frontend", "fe", "0"}).exit_code, 0);
+  // An empty answer prints nothing (doc/management.md), directly or through the master.
+  CommandResult set = weirctl({"-s", admin_, "set", "maxconn", "frontend", "fe", "0"});
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  EXPECT_EQ(set.out, "");
+  set = weirctl({"-m", master_, "@1", "set", "maxconn", "frontend", "fe", "0"});
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  EXPECT_EQ(set.out, "");
   auto r = second.read_response(10000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -135,6 +141,10 @@ TEST_F(RuntimeApi, WeirctlReadsCommandsFromStandardInput) {
   EXPECT_NE(r.out.find("Commands"), std::string::npos);
   r = run_command(argv, 30000, "show info\nnonsense\n");
   EXPECT_EQ(r.exit_code, 1);
+  // A command that answers nothing leaves no empty line in the output.
+  r = run_command(argv, 30000, "set maxconn frontend fe 0\nshow info\n");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("Name: weir\n", 0), 0u) << r.out;
 }
 
 }  // namespace
