@@ -142,7 +142,66 @@ std::optional<SockAddr> parse_host(std::string_view host, bool bracketed, bool a
   return resolved;
 }
 
+// "[host]" or "[host]:port": the host, and the port's text (nullopt without one).
+bool split_bracketed(std::string_view text, std::string_view* host,
+                     std::optional<std::string_view>* port, std::string* error) {
+  const size_t close = text.find(']');
+  if (close == std::string_view::npos) {
+    set_error(error, "missing ']' after IPv6 address");
+    return false;
+  }
+  *host = text.substr(1, close - 1);
+  const std::string_view rest = text.substr(close + 1);
+  port->reset();
+  if (rest.empty()) return true;
+  if (rest.front() != ':') {
+    set_error(error, "expected ':' and a port after ']'");
+    return false;
+  }
+  *port = rest.substr(1);
+  return true;
+}
+
 }  // namespace
+
+std::optional<SockAddr> parse_numeric_address(std::string_view text, bool* has_port,
+                                              std::string* error) {
+  *has_port = false;
+  if (text.empty()) {
+    set_error(error, "empty address");
+    return std::nullopt;
+  }
+  std::string_view host = text, port_text;
+  const bool bracketed = text.front() == '[';
+  if (bracketed) {
+    std::optional<std::string_view> port;
+    if (!split_bracketed(text, &host, &port, error)) return std::nullopt;
+    *has_port = port.has_value();
+    port_text = port.value_or(std::string_view());
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    const size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    *has_port = true;
+    port_text = text.substr(colon + 1);
+  }
+  const bool v6 = bracketed || host.find(':') != std::string_view::npos;
+  const bool numeric_v4 = std::all_of(host.begin(), host.end(),
+                                      [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  if (!v6 && (host.empty() || !numeric_v4)) {
+    set_error(error, "'" + std::string(host) +
+                         "' is not an IP address: give the server's IP (names are not "
+                         "resolved at runtime: the lookup would stall traffic)");
+    return std::nullopt;
+  }
+  auto addr = parse_host(host, v6, /*allow_wildcard=*/false, error);
+  if (!addr) return std::nullopt;
+  if (*has_port) {
+    auto port = parse_port(port_text, error);
+    if (!port) return std::nullopt;
+    set_port(*addr, *port);
+  }
+  return addr;
+}
 
 uint16_t SockAddr::port() const {
   if (family() == AF_INET) return ntohs(as_v4(storage)->sin_port);
@@ -220,22 +279,13 @@ std::optional<SockAddr> parse_address(std::string_view text, bool allow_wildcard
   std::string_view port_text;
   const bool bracketed = text.front() == '[';
   if (bracketed) {
-    const size_t close = text.find(']');
-    if (close == std::string_view::npos) {
-      set_error(error, "missing ']' after IPv6 address");
-      return std::nullopt;
-    }
-    host = text.substr(1, close - 1);
-    const std::string_view rest = text.substr(close + 1);
-    if (rest.empty()) {
+    std::optional<std::string_view> port;
+    if (!split_bracketed(text, &host, &port, error)) return std::nullopt;
+    if (!port) {
       set_error(error, "missing port");
       return std::nullopt;
     }
-    if (rest.front() != ':') {
-      set_error(error, "expected ':' and a port after ']'");
-      return std::nullopt;
-    }
-    port_text = rest.substr(1);
+    port_text = *port;
   } else {
     const size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {

@@ -37,6 +37,14 @@ struct SockAddr {
 std::optional<SockAddr> parse_address(std::string_view text, bool allow_wildcard,
                                       std::string* error);
 
+// An address as an operator types it at runtime, numeric only (a name lookup
+// would stall the event loop): "10.0.0.7", "10.0.0.7:8080", "::1", "[::1]" or
+// "[::1]:8080" (with a port, IPv6 needs brackets: "::1:8080" is an address).
+// *has_port says whether the text gave a port; without one, the port is 0.
+// On failure returns nullopt and sets *error to a one-line reason.
+std::optional<SockAddr> parse_numeric_address(std::string_view text, bool* has_port,
+                                              std::string* error);
+
 // Builds a SockAddr from a kernel-provided sockaddr (accept, getsockname).
 SockAddr sockaddr_from(const sockaddr* sa, socklen_t len);
 

@@ -999,6 +999,11 @@ class Parser {
                t.offset);
           return -1;
         }
+        if (!it->second) {
+          fail("condition '" + t.text + "' is invalid (see its definition)", t.offset);
+          error_->reported_already = true;
+          return -1;
+        }
         if (it->second->sample.fetch.response_only()) cond_->uses_response_ = true;
         if (it->second->sample.fetch.http_only()) cond_->uses_http_ = true;
         return add({Condition::Node::Kind::kTest, it->second, -1, -1});

@@ -261,10 +261,14 @@ struct FileCache {
 
 struct ParseError {
   std::string message;
-  size_t offset = 0;  // 0-based position in the text
+  size_t offset = 0;              // 0-based position in the text
+  bool reported_already = false;  // names an acl whose own definition failed (and was reported)
 };
 
 // Named conditions visible to an expression (a frontend's or backend's acls).
+// A null test stands for an acl that is defined but failed to load: an
+// expression that names it fails with `reported_already`, so that one mistake
+// (a missing list file, say) is reported once, where it is.
 using NamedTests = std::map<std::string, std::shared_ptr<const Test>, std::less<>>;
 
 // A test on its own (an `acls:` entry).

@@ -1777,6 +1777,7 @@ std::shared_ptr<const cond::Condition> Loader::condition_value(const YamlNode& n
   cond::ParseError pe;
   auto c = cond::parse_condition(*t, acls, files_, &pe);
   if (!c) {
+    if (pe.reported_already) return nullptr;
     error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
                                             std::to_string(pe.offset + 1) + " of " + quoted(*t) +
                                             ")");
@@ -2211,6 +2212,9 @@ void Loader::load_rules(const Fields& fields, const std::string& label, Mode mod
                                     "'.' and '-'; not and/or/not)");
         continue;
       }
+      // A failed acl stays defined (as null), so that rules naming it do not
+      // report a second, wrong error ("unknown condition").
+      acls[a.key] = nullptr;
       auto t = text_value(*a.value, what, "a test such as \"path_beg /api/\"");
       if (!t) continue;
       cond::ParseError pe;

@@ -93,6 +93,8 @@ bool exchange(const std::string& target, const std::string& command, std::string
   while (answer->size() >= 2 && answer->compare(answer->size() - 2, 2, "\n\n") == 0) {
     answer->pop_back();
   }
+  // An empty answer is the empty line alone: nothing to print.
+  if (*answer == "\n") answer->clear();
   return true;
 }
 

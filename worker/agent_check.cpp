@@ -57,16 +57,16 @@ AgentReply parse_agent_reply(std::string_view line) {
     if (w.rfind("weight:", 0) == 0) {
       std::string_view v = w.substr(7);
       if (!v.empty() && v.back() == '%') {
-        auto n = number(v.substr(0, v.size() - 1), 100000);
+        auto n = number(v.substr(0, v.size() - 1), kMaxWeightPercent);
         ok = n.has_value();
         if (n) r.weight_percent = *n;
       } else {
-        auto n = number(v, 256);
+        auto n = number(v, kMaxServerWeight);
         ok = n.has_value();
         if (n) r.weight = *n;
       }
     } else if (w.back() == '%') {
-      auto n = number(w.substr(0, w.size() - 1), 100000);
+      auto n = number(w.substr(0, w.size() - 1), kMaxWeightPercent);
       ok = n.has_value();
       if (n) r.weight_percent = *n;
     } else if (w.rfind("maxconn:", 0) == 0) {
@@ -239,7 +239,7 @@ void AgentChecker::apply(const AgentReply& r, const std::string& line) {
   int weight = r.weight;
   if (r.weight_percent >= 0) {
     weight = static_cast<int>(
-        std::min<int64_t>(256, int64_t{server_.configured_weight()} * r.weight_percent / 100));
+        weight_from_percent(server_.configured_weight(), static_cast<uint32_t>(r.weight_percent)));
   }
   if (weight >= 0 && static_cast<uint32_t>(weight) != server_.weight()) {
     log::notice("server %s/%s: weight %u -> %d (agent: %s)", be, sv, server_.weight(), weight,

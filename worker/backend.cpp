@@ -21,6 +21,12 @@ const char* admin_state_name(AdminState s) {
   return "?";
 }
 
+uint32_t weight_from_percent(uint32_t configured, uint32_t percent) {
+  if (configured == 0 || percent == 0) return 0;
+  const uint64_t w = uint64_t{configured} * percent / 100;
+  return static_cast<uint32_t>(std::clamp<uint64_t>(w, 1, kMaxServerWeight));
+}
+
 // --- Server ------------------------------------------------------------------
 
 Server::Server(const ServerConfig& cfg, int index, int threads, Backend* backend)

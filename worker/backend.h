@@ -25,6 +25,16 @@ enum class AdminState : uint8_t {
 
 const char* admin_state_name(AdminState s);
 
+// The largest weight a server can have, and the largest percentage
+// `set server ... weight N%` and an agent's `N%` take.
+constexpr uint32_t kMaxServerWeight = 256;
+constexpr uint32_t kMaxWeightPercent = 100000;
+
+// `percent`% of a server's configured weight, as `set server ... weight N%` and an
+// agent's `N%` set it: rounded down, at most 256, but at least 1 when neither is 0,
+// so that a small percentage slows a server down and only 0% takes it out of rotation.
+uint32_t weight_from_percent(uint32_t configured, uint32_t percent);
+
 class Backend;
 class EventLoop;
 

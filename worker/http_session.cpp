@@ -1596,6 +1596,9 @@ void HttpSession::serve_local(int status, std::string_view content_type, std::st
   local_sent_ = 0;
   res_status_ = status;
   bytes_out_ = res_out_.size() + local_body_.size();  // logged now, before it is written
+  // weir answered itself (stats page, metrics): logged like a return rule.
+  term_[0] = 'L';
+  term_[1] = 'R';
   close_after_response_ = true;
   phase_ = Phase::kFlushClose;
   c_writable_ = true;
@@ -1821,6 +1824,9 @@ void HttpSession::kill() {
         break;
       case Phase::kExchange:
         term_[1] = res_parsed_ ? 'D' : 'H';
+        break;
+      case Phase::kTarpit:
+        term_[1] = 'T';
         break;
       default:
         term_[1] = 'D';

@@ -221,41 +221,29 @@ std::optional<uint32_t> parse_count(std::string_view text, uint32_t max) {
 
 constexpr uint32_t kMaxServerMaxconn = 1000000;
 
-// "10.0.0.7" + port -> "10.0.0.7:port"; "::1" -> "[::1]:port".
-std::string join_host_port(std::string_view host, uint16_t port) {
-  std::string h(host);
-  if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
-  return h + ":" + std::to_string(port);
-}
-
-// "10.0.0.7", "::1", "[::1]": a numeric address, which needs no (blocking) DNS lookup.
-bool is_ip_literal(std::string_view host) {
-  std::string h(host);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  unsigned char buf[16];
-  return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
-}
-
 std::string set_server_addr(Worker& w, Server* s, const Args& args) {
-  // set server <b>/<s> addr <ip> [port <p>]
-  if (args.size() != 3 && !(args.size() == 5 && args[3] == "port")) {
-    return "Error: usage: set server <backend>/<server> addr <ip> [port <port>]";
-  }
+  // set server <b>/<s> addr <ip>[:<port>] [port <port>]: HAProxy's form, and the
+  // ip:port form of add server and of the configuration.
+  const char* usage =
+      "Error: usage: set server <backend>/<server> addr <ip>[:<port>] [port <port>]";
+  if (args.size() != 3 && !(args.size() == 5 && args[3] == "port")) return usage;
+  bool has_port = false;
+  std::string problem;
+  auto addr = parse_numeric_address(args[2], &has_port, &problem);
+  if (!addr) return "Error: address '" + std::string(args[2]) + "': " + problem;
   uint16_t port = s->addr().port();
+  if (has_port) port = addr->port();
   if (args.size() == 5) {
+    if (has_port) {
+      return "Error: the port is given twice ('" + std::string(args[2]) + "' and port " +
+             std::string(args[4]) + "): give it once";
+    }
     auto p = parse_count(args[4], 65535);
     if (!p || *p == 0) return "Error: port must be 1..65535, got '" + std::string(args[4]) + "'";
     port = static_cast<uint16_t>(*p);
   }
-  if (!is_ip_literal(args[2])) {
-    return "Error: '" + std::string(args[2]) +
-           "' is not an IP address (names are not resolved at runtime: resolving would "
-           "stall traffic)";
-  }
-  std::string text = join_host_port(args[2], port);
-  std::string problem;
-  auto addr = parse_address(text, /*allow_wildcard=*/false, &problem);
-  if (!addr) return "Error: address '" + text + "': " + problem;
+  addr->set_port(port);
+  std::string text = addr->to_string();
   std::string before = s->addr_text();
   s->set_addr(*addr, text);
   // Connections kept open for reuse still go to the old address: close them.
@@ -268,7 +256,7 @@ std::string set_server_addr(Worker& w, Server* s, const Args& args) {
 std::string cmd_set_server(Worker& w, const Args& args) {
   if (args.size() < 3) {
     return "Error: usage: set server <backend>/<server> state ready|drain|maint | "
-           "weight <n>|<n>% | maxconn <n> | addr <ip> [port <port>]";
+           "weight <n>|<n>% | maxconn <n> | addr <ip>[:<port>] [port <port>]";
   }
   if (args[1] == "addr") {
     std::string error;
@@ -291,10 +279,20 @@ std::string cmd_set_server(Worker& w, const Args& args) {
     std::string v(args[2]);
     bool percent = !v.empty() && v.back() == '%';
     if (percent) v.pop_back();
-    auto n = parse_count(v, percent ? 100 : 256);
-    if (!n) return "Error: weight must be 0..256, or 0%..100% of the configured weight";
-    uint32_t weight = percent ? s->configured_weight() * *n / 100 : *n;
+    auto n = parse_count(v, percent ? kMaxWeightPercent : kMaxServerWeight);
+    if (!n) {
+      return "Error: weight must be 0..256, or a percentage of the configured weight (0%..100000%, "
+             "giving at most 256)";
+    }
+    // A percentage is of the weight in the configuration, as in HAProxy, so that
+    // 100% always restores it whatever was set in between.
+    uint32_t weight = percent ? weight_from_percent(s->configured_weight(), *n) : *n;
+    uint32_t before = s->weight();
     s->backend()->set_server_weight(s, weight, EventLoop::monotonic_ms());
+    if (before != weight) {
+      log::notice("server %.*s: weight %u -> %u (runtime API)", static_cast<int>(args[0].size()),
+                  args[0].data(), before, weight);
+    }
     return "";
   }
   if (args[1] == "maxconn") {
@@ -349,23 +347,19 @@ std::string cmd_add_server(Worker& w, const Args& args) {
     return "Error: invalid server name '" + sc.name + "' (use letters, digits, '_', '.' and '-')";
   }
   std::string problem;
-  size_t colon = args[1].rfind(':');
-  if (colon != std::string_view::npos && !is_ip_literal(args[1].substr(0, colon))) {
-    return "Error: '" + std::string(args[1].substr(0, colon)) +
-           "' is not an IP address (names are not resolved at runtime: resolving would "
-           "stall traffic)";
-  }
-  auto addr = parse_address(args[1], /*allow_wildcard=*/false, &problem);
-  if (!addr) return "Error: address '" + std::string(args[1]) + "': " + problem;
+  bool has_port = false;
+  auto addr = parse_numeric_address(args[1], &has_port, &problem);
+  if (addr && !has_port) problem = "missing port (ip:port, [ipv6]:port)";
+  if (!addr || !has_port) return "Error: address '" + std::string(args[1]) + "': " + problem;
   sc.addr = *addr;
-  sc.address_text = std::string(args[1]);
+  sc.address_text = addr->to_string();
   // Like HAProxy, a new server starts in maintenance: the operator enables it
   // once it is ready (or asks for another state here).
   AdminState state = AdminState::kMaint;
   for (size_t i = 2; i < args.size(); i += 2) {
     std::string_view key = args[i], value = args[i + 1];
     if (key == "weight") {
-      auto n = parse_count(value, 256);
+      auto n = parse_count(value, kMaxServerWeight);
       if (!n) return "Error: weight must be 0..256";
       sc.weight = *n;
     } else if (key == "maxconn") {
@@ -576,7 +570,7 @@ constexpr ApiCommand kCommands[] = {
      cmd_show_servers_state},
     {"set server", ApiLevel::kOperator,
      "set server <b>/<s> state ready|drain|maint | weight <n>|<n>% | maxconn <n> (admin) | "
-     "addr <ip> [port <p>] (admin)",
+     "addr <ip>[:<p>] [port <p>] (admin)",
      cmd_set_server, set_server_level},
     {"add server", ApiLevel::kAdmin,
      "add server <b>/<s> <ip:port> [weight <n>] [maxconn <n>] [state ready|drain|maint] "

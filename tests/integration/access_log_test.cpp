@@ -386,5 +386,57 @@ TEST_F(AccessLog, ALogTargetThatStopsReadingCostsLinesNotTraffic) {
   EXPECT_GT(std::stoi(m[1]), 100) << info;
 }
 
+// The termination states of doc/operations.md for answers that never reach a
+// server: weir's own (the stats page and a return rule: LR) and a tarpit, which
+// is PT when its delay ends and KT when the operator kills the held request.
+TEST_F(AccessLog, WeirsOwnAnswersAndTarpitsHaveTheirTerminationStates) {
+  OriginServer a("a");
+  spec_.servers = {a.address()};
+  admin_ = dir_ + "/admin.sock";
+  spec_.global_extra = "  runtime_api: [{address: " + admin_ + ", level: admin}]\n";
+  spec_.frontend_extra =
+      "    stats: {uri: /stats}\n"
+      "    http_request:\n"
+      "      - return: {status: 200, body: pong}\n"
+      "        if: \"{ path /ping }\"\n"
+      "      - tarpit: {delay: 60s}\n"
+      "        if: \"{ path_beg /held }\"\n"
+      "      - tarpit: {delay: 100ms, status: 429}\n"
+      "        if: \"{ path_beg /slowed }\"\n";
+  weir_ = WeirProcess::start(proxy_yaml(spec_));
+  ASSERT_TRUE(weir_);
+  auto r = http_get(spec_.port, "/stats");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = http_get(spec_.port, "/ping");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "pong");
+  r = http_get(spec_.port, "/slowed");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429);
+
+  HttpClient held(spec_.port);
+  ASSERT_TRUE(held.send_raw("GET /held HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::smatch m;
+  std::string sess;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        sess = weirctl({"-s", admin_, "show", "sess"}).out;
+        return std::regex_search(sess, m, std::regex(R"(id=(\d+) [^\n]*GET /held)"));
+      },
+      5000))
+      << sess;
+  ASSERT_EQ(weirctl({"-s", admin_, "shutdown", "session", m[1].str()}).exit_code, 0);
+  EXPECT_TRUE(held.wait_closed(5000));
+
+  EXPECT_TRUE(weir_->wait_for_stdout(R"( 200 \d+ LR .*"GET /stats HTTP/1.1")", 5000))
+      << weir_->stdout_text();
+  EXPECT_TRUE(weir_->wait_for_stdout(R"( 200 \d+ LR .*"GET /ping HTTP/1.1")", 5000));
+  EXPECT_TRUE(weir_->wait_for_stdout(R"( 429 \d+ PT .*"GET /slowed HTTP/1.1")", 5000));
+  EXPECT_TRUE(weir_->wait_for_stdout(R"( KT .*"GET /held HTTP/1.1")", 5000))
+      << weir_->stdout_text();
+  EXPECT_EQ(a.requests().size(), 0u);
+}
+
 }  // namespace
 }  // namespace weir::test

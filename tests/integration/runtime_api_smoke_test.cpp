@@ -94,7 +94,13 @@ TEST_F(RuntimeApi, SetMaxconnFrontendTakesEffectAtOnce) {
   HttpClient second(spec_.port);
   ASSERT_TRUE(second.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_FALSE(second.read_response(500));
-  ASSERT_EQ(weirctl({"-s", admin_, "set", "maxconn", "frontend", "fe", "0"}).exit_code, 0);
+  // An empty answer prints nothing (doc/management.md), directly or through the master.
+  CommandResult set = weirctl({"-s", admin_, "set", "maxconn", "frontend", "fe", "0"});
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  EXPECT_EQ(set.out, "");
+  set = weirctl({"-m", master_, "@1", "set", "maxconn", "frontend", "fe", "0"});
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  EXPECT_EQ(set.out, "");
   auto r = second.read_response(10000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -135,6 +141,10 @@ TEST_F(RuntimeApi, WeirctlReadsCommandsFromStandardInput) {
   EXPECT_NE(r.out.find("Commands"), std::string::npos);
   r = run_command(argv, 30000, "show info\nnonsense\n");
   EXPECT_EQ(r.exit_code, 1);
+  // A command that answers nothing leaves no empty line in the output.
+  r = run_command(argv, 30000, "set maxconn frontend fe 0\nshow info\n");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("Name: weir\n", 0), 0u) << r.out;
 }
 
 }  // namespace
@@ -222,6 +232,23 @@ TEST_F(RuntimeApiServers, ServerStatesAndWeightsSteerTrafficAtOnce) {
   ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "3"}).exit_code, 0);
   std::string mix = servers_of(8);
   EXPECT_EQ(std::count(mix.begin(), mix.end(), 'b'), 6) << mix;
+  // A percentage is of the configured weight (1 here): 50% slows the server down as
+  // far as it goes but keeps it in rotation (only 0% takes it out); above 100% raises
+  // the weight, up to 256.
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "50%"}).exit_code, 0);
+  st = weirctl({"-s", admin_, "show", "servers", "state", "be"});
+  EXPECT_NE(st.out.find("be s2 " + b_.address() + " ready 1 1"), std::string::npos) << st.out;
+  EXPECT_EQ(servers_of(4), "abab");
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "300%"}).exit_code, 0);
+  mix = servers_of(8);
+  EXPECT_EQ(std::count(mix.begin(), mix.end(), 'b'), 6) << mix;
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "100000%"}).exit_code, 0);
+  st = weirctl({"-s", admin_, "show", "servers", "state", "be"});
+  EXPECT_NE(st.out.find("be s2 " + b_.address() + " ready 256 1"), std::string::npos) << st.out;
+  CommandResult bad = weirctl({"-s", admin_, "set", "server", "be/s2", "weight", "100001%"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("0%..100000%"), std::string::npos) << bad.out;
+  EXPECT_TRUE(weir_->wait_for_stderr(R"(server be/s2: weight 3 -> 1 \(runtime API\))", 2000));
   // Refusals: level, unknown names, bad values.
   EXPECT_EQ(weirctl({"-s", user_, "disable", "server", "be/s1"}).exit_code, 1);
   EXPECT_EQ(weirctl({"-s", admin_, "set", "server", "be/zz", "state", "maint"}).exit_code, 1);

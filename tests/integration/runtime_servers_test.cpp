@@ -145,6 +145,53 @@ TEST_F(RuntimeServers, SetServerAddrMovesTrafficIncludingReusedConnections) {
   EXPECT_EQ(servers_of(1), "b");
 }
 
+// `set server ... addr` takes HAProxy's `<ip> port <port>`, the `ip:port` of the
+// configuration and of `add server`, and IPv6 with or without brackets. A name is
+// refused with what to give instead.
+TEST_F(RuntimeServers, SetServerAddrTakesIpPortAndIpv6Forms) {
+  start();
+  ASSERT_TRUE(weir_);
+  EXPECT_EQ(servers_of(2), "aa");
+  CommandResult r = weirctl({"-s", admin_, "set", "server", "be/s1", "addr", b_.address()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(servers_of(2), "bb");
+
+  OriginServer c6("c", 0, "::1");
+  r = weirctl(
+      {"-s", admin_, "set", "server", "be/s1", "addr", "[::1]", "port", std::to_string(c6.port())});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(servers_of(2), "cc");
+  EXPECT_EQ(stat_row("be", "s1")["addr"], c6.address());
+  r = weirctl({"-s", admin_, "set", "server", "be/s1", "addr", a_.address()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(servers_of(2), "aa");
+  // Without brackets and without a port: the port stays.
+  r = weirctl({"-s", admin_, "set", "server", "be/s1", "addr", "::1"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(stat_row("be", "s1")["addr"], "[::1]:" + std::to_string(a_.port()));
+  r = weirctl({"-s", admin_, "set", "server", "be/s1", "addr", c6.address()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(servers_of(2), "cc");
+
+  r = weirctl({"-s", admin_, "set", "server", "be/s1", "addr", "app.internal", "port", "80"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("'app.internal' is not an IP address: give the server's IP"),
+            std::string::npos)
+      << r.out;
+  r = weirctl({"-s", admin_, "set", "server", "be/s1", "addr", b_.address(), "port", "80"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("the port is given twice"), std::string::npos) << r.out;
+  r = weirctl({"-s", admin_, "add", "server", "be/x", "app.internal:80"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("is not an IP address"), std::string::npos) << r.out;
+  EXPECT_EQ(servers_of(1), "c");
+  EXPECT_TRUE(weir_->wait_for_stderr(R"(server be/s1: address \[::1\]:\d+ -> )" +
+                                         std::string("127\\.0\\.0\\.1:") +
+                                         std::to_string(a_.port()) + R"( \(runtime API\))",
+                                     2000));
+}
+
 TEST_F(RuntimeServers, ServerMaxconnBoundsConcurrentRequests) {
   start("maxconn: 1");
   ASSERT_TRUE(weir_);

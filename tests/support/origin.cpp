@@ -337,31 +337,46 @@ class OriginServer::Impl {
 
   // ---- lifecycle ----
 
+  // "127.0.0.1:PORT", or "[::1]:PORT" for an IPv6 host.
+  std::string address() const {
+    const bool v6 = host_.find(':') != std::string::npos;
+    return (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+  }
+
   void listen_now(bool retry) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) throw std::runtime_error("OriginServer: socket: " + std::string(strerror(errno)));
-    int one = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port_);
     std::string h = host_;
     if (h.empty() || h == "*") h = "0.0.0.0";
     if (h == "localhost") h = "127.0.0.1";
-    if (::inet_pton(AF_INET, h.c_str(), &a.sin_addr) != 1)
+    sockaddr_storage a{};
+    socklen_t alen = 0;
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&a);
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&a);
+    if (::inet_pton(AF_INET, h.c_str(), &a4->sin_addr) == 1) {
+      a4->sin_family = AF_INET;
+      a4->sin_port = htons(port_);
+      alen = sizeof(sockaddr_in);
+    } else if (::inet_pton(AF_INET6, h.c_str(), &a6->sin6_addr) == 1) {
+      a6->sin6_family = AF_INET6;
+      a6->sin6_port = htons(port_);
+      alen = sizeof(sockaddr_in6);
+    } else {
       throw std::runtime_error("OriginServer: bad listen host '" + host_ + "'");
+    }
+    UniqueFd fd(::socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw std::runtime_error("OriginServer: socket: " + std::string(strerror(errno)));
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     const auto deadline = Clock::now() + std::chrono::seconds(2);
-    while (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    while (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), alen) != 0) {
       if (!retry || errno != EADDRINUSE || Clock::now() > deadline)
-        throw std::runtime_error("OriginServer: bind " + host_ + ":" + std::to_string(port_) +
-                                 ": " + strerror(errno));
+        throw std::runtime_error("OriginServer: bind " + address() + ": " + strerror(errno));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (::listen(fd.get(), 1024) != 0)
       throw std::runtime_error("OriginServer: listen: " + std::string(strerror(errno)));
-    socklen_t len = sizeof a;
+    socklen_t len = alen;
     ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    port_ = ntohs(a.ss_family == AF_INET6 ? a6->sin6_port : a4->sin_port);
 
     int p[2];
     if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -943,7 +958,7 @@ const std::string& OriginServer::host() const {
   return impl_->host_;
 }
 std::string OriginServer::address() const {
-  return impl_->host_ + ":" + std::to_string(impl_->port_);
+  return impl_->address();
 }
 
 void OriginServer::stop() {

@@ -56,7 +56,7 @@ struct RecordedRequest {
 
 class OriginServer {
  public:
-  // Listens on host (numeric IPv4, default 127.0.0.1) at once; port 0 picks an ephemeral
+  // Listens on host (numeric IPv4 or IPv6, default 127.0.0.1) at once; port 0 picks an ephemeral
   // port. Throws std::runtime_error if it cannot listen.
   explicit OriginServer(std::string name, uint16_t port = 0, std::string host = "127.0.0.1");
   ~OriginServer();  // stop()
@@ -66,7 +66,7 @@ class OriginServer {
   uint16_t port() const;
   const std::string& name() const;
   const std::string& host() const;
-  std::string address() const;  // "127.0.0.1:PORT"
+  std::string address() const;  // "127.0.0.1:PORT", "[::1]:PORT"
 
   // Closes the listener and every open connection (pending delays are cut short); the port
   // refuses connections afterwards. Joins every thread. Idempotent.

@@ -99,6 +99,50 @@ TEST(ParseAddress, BadHosts) {
   EXPECT_EQ(parse_error("bad host:80"), "invalid host name 'bad host'");
 }
 
+// What `set server ... addr` and `add server` take: numeric addresses, with or
+// without a port, IPv6 with or without brackets (with brackets when a port follows).
+TEST(ParseNumericAddress, FormsAnOperatorTypes) {
+  struct Case {
+    const char* text;
+    const char* address;  // to_string(), port 0 when none was given
+    bool has_port;
+  };
+  for (const Case& c : {Case{"10.0.0.7", "10.0.0.7:0", false},
+                        Case{"10.0.0.7:8080", "10.0.0.7:8080", true}, Case{"::1", "[::1]:0", false},
+                        Case{"[::1]", "[::1]:0", false}, Case{"[::1]:8080", "[::1]:8080", true},
+                        Case{"2001:db8::7:80", "[2001:db8::7:80]:0", false}}) {
+    bool has_port = true;
+    std::string error;
+    auto addr = parse_numeric_address(c.text, &has_port, &error);
+    ASSERT_TRUE(addr) << c.text << ": " << error;
+    EXPECT_EQ(addr->to_string(), c.address) << c.text;
+    EXPECT_EQ(has_port, c.has_port) << c.text;
+  }
+}
+
+TEST(ParseNumericAddress, RefusesNamesAndMalformedAddresses) {
+  auto error_of = [](std::string_view text) {
+    bool has_port = false;
+    std::string error;
+    EXPECT_FALSE(parse_numeric_address(text, &has_port, &error)) << text;
+    return error;
+  };
+  // A name would need a DNS lookup on the event loop.
+  EXPECT_EQ(error_of("app.internal"),
+            "'app.internal' is not an IP address: give the server's IP (names are not resolved "
+            "at runtime: the lookup would stall traffic)");
+  EXPECT_NE(error_of("localhost:8080").find("'localhost' is not an IP address"), std::string::npos);
+  EXPECT_EQ(error_of(""), "empty address");
+  EXPECT_EQ(error_of("10.0.0.7:0"), "port 0 is not allowed");
+  EXPECT_EQ(error_of("10.0.0.7:"), "missing port");
+  EXPECT_EQ(error_of("10.0.0.7:http"), "invalid port 'http'");
+  EXPECT_EQ(error_of("10.1"), "invalid IPv4 address '10.1'");
+  EXPECT_EQ(error_of("[::1"), "missing ']' after IPv6 address");
+  EXPECT_EQ(error_of("[::1]8080"), "expected ':' and a port after ']'");
+  EXPECT_EQ(error_of("[10.0.0.7]:80"), "invalid IPv6 address '10.0.0.7'");
+  EXPECT_EQ(error_of("::g"), "invalid IPv6 address '::g'");
+}
+
 // A minimal chroot may have no /etc/hosts: then "localhost" is not a name the
 // system can resolve and the resolution tests have nothing to check.
 bool system_resolves_localhost() {

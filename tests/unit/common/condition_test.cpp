@@ -248,6 +248,14 @@ TEST(Condition, ErrorsSayWhatAndWhere) {
   e = cond_error("api api");
   EXPECT_NE(e.message.find("expected 'and', 'or'"), std::string::npos);
   EXPECT_EQ(e.offset, 4u);
+  // An acl whose definition failed (null) is known: naming it fails without a new
+  // message to report, since its own error has been reported where it is defined.
+  names["blocked"] = nullptr;
+  e = cond_error("api or blocked");
+  EXPECT_TRUE(e.reported_already) << e.message;
+  e = cond_error("api and missing");
+  EXPECT_FALSE(e.reported_already);
+  EXPECT_NE(e.message.find("(defined here: api, blocked)"), std::string::npos) << e.message;
   e = cond_error("{ path_beg /x");
   EXPECT_NE(e.message.find("missing '}'"), std::string::npos);
   e = cond_error("api and { pth /x }");

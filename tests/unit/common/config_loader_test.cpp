@@ -1414,7 +1414,8 @@ backends:
   EXPECT_EQ(logs[1].facility, 19);
   EXPECT_EQ(logs[1].tag, "edge");
   EXPECT_EQ(logs[1].format, LogFormat::kJson);
-  EXPECT_EQ(logs[2].syslog_addr.port(), 514);
+  // An IPv6 address in brackets without a port gets syslog's port (doc/configuration.md).
+  EXPECT_EQ(logs[2].syslog_addr.to_string(), "[::1]:514");
   EXPECT_EQ(logs[2].framing, SyslogFraming::kRfc3164);
   EXPECT_EQ(logs[3].format, LogFormat::kCustom);
   EXPECT_EQ(logs[3].custom, "%ci %ST %hr{Host}");
@@ -1426,6 +1427,7 @@ backends:
     - {target: syslog, facility: local9}
     - {target: syslog, framing: rfc9999, tag: "a b"}
     - {target: stdout, address: "127.0.0.1:514"}
+    - {target: syslog, address: "::1"}
 frontends:
   web: {bind: "127.0.0.1:8080", default_backend: app}
 backends:
@@ -1445,6 +1447,10 @@ backends:
   EXPECT_NE(all.find("unknown framing 'rfc9999'"), std::string::npos) << all;
   EXPECT_NE(all.find("tag 'a b' must be 1 to 32 characters"), std::string::npos) << all;
   EXPECT_NE(all.find("test.yaml:7:33: global: log: address only applies to target: syslog"),
+            std::string::npos)
+      << all;  // Without brackets, an IPv6 address cannot be told from host:port.
+  EXPECT_NE(all.find("test.yaml:8:33: global: log: syslog address '::1': IPv6 addresses must be "
+                     "written in brackets"),
             std::string::npos)
       << all;
 }

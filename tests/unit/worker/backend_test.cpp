@@ -42,6 +42,21 @@ std::string picks(Backend& be, int n) {
   return out;
 }
 
+// `set server ... weight N%` and an agent's `N%`: of the configured weight,
+// rounded down but never to 0 unless asked for 0, and capped at 256.
+TEST(WeightFromPercent, KeepsASlowedServerInRotation) {
+  EXPECT_EQ(weight_from_percent(10, 50), 5u);
+  EXPECT_EQ(weight_from_percent(10, 100), 10u);
+  EXPECT_EQ(weight_from_percent(3, 50), 1u);  // 1.5, rounded down
+  EXPECT_EQ(weight_from_percent(1, 50), 1u);  // not 0: the server stays in rotation
+  EXPECT_EQ(weight_from_percent(1, 1), 1u);
+  EXPECT_EQ(weight_from_percent(1, 0), 0u);        // 0% takes it out
+  EXPECT_EQ(weight_from_percent(0, 50), 0u);       // 50% of nothing
+  EXPECT_EQ(weight_from_percent(1, 250), 2u);      // above 100% raises the weight
+  EXPECT_EQ(weight_from_percent(100, 300), 256u);  // up to 256
+  EXPECT_EQ(weight_from_percent(256, kMaxWeightPercent), 256u);
+}
+
 TEST(SmoothRoundRobin, EqualWeightsAlternate) {
   Backend be(backend_with({{"a", 1}, {"b", 1}, {"c", 1}}), 1);
   EXPECT_EQ(picks(be, 9), "abcabcabc");
