@@ -3,6 +3,7 @@
 // A connection holds buffers only while it has bytes in flight, so an idle
 // keep-alive connection costs no buffer memory.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -10,6 +11,29 @@
 #include <vector>
 
 namespace weir {
+
+class BufferPool;
+
+// Something that takes buffers from a pool and can wait for them: a session.
+// Before its first buffer it claims the most it will hold at once; once the
+// claim is granted, its buffers come without waiting (while memory lasts), so
+// that sessions already at work always finish and give their buffers back.
+class BufferUser {
+ public:
+  // The claim was granted, or a buffer came back while this user waited for
+  // memory: try again (called at the end of an event-loop iteration).
+  virtual void on_buffers_available() = 0;
+
+ protected:
+  virtual ~BufferUser() = default;
+
+ private:
+  friend class BufferPool;
+  unsigned claimed_ = 0;  // buffers claimed (0: none)
+  unsigned wanted_ = 0;   // the claim it waits for in the queue (0: it waits for memory)
+  bool queued_ = false;   // waiting in the pool's queue
+  bool woken_ = false;    // in the pool's list of users to call back
+};
 
 class BufferPool {
  public:
@@ -19,16 +43,84 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
+  // At most `n` buffers out at once (0: no limit but memory); at least 4, what
+  // one http session claims.
+  void set_limit(size_t n) { limit_ = n == 0 ? 0 : (n < 4 ? 4 : n); }
+  size_t limit() const { return limit_; }
+
+  // A claim of `n` buffers for `u`. True when granted (or already held); false
+  // when `u` must wait: it is queued, first come first served, and called back.
+  bool claim(BufferUser& u, unsigned n) {
+    if (u.claimed_) return true;
+    if (limit_ && (claim_waiters_ > 0 || claimed_ + n > limit_)) {
+      if (!u.queued_) {
+        u.wanted_ = n;
+        ++claim_waiters_;
+        enqueue(u);
+      }
+      return false;
+    }
+    u.claimed_ = n;
+    claimed_ += n;
+    return true;
+  }
+  // Gives the claim back: the user holds no buffer any more. A place in the
+  // queue for a claim is kept.
+  void unclaim(BufferUser& u) {
+    if (!u.claimed_) return;
+    if (u.queued_ || u.woken_) forget(u);  // it waited for memory: it needs none now
+    claimed_ -= u.claimed_;
+    u.claimed_ = 0;
+    if (!queue_.empty()) dispatch();
+  }
+  // The user goes away: its claim and its place in the queue.
+  void leave(BufferUser& u) {
+    if (u.queued_ || u.woken_) forget(u);
+    unclaim(u);
+  }
+  // Memory ran out under a granted claim: `u` is called back when a buffer returns.
+  void wait_for_memory(BufferUser& u) {
+    if (!u.queued_) {
+      u.wanted_ = 0;
+      enqueue(u);
+    }
+  }
+  // Calls back the users whose turn came (end of every event-loop iteration).
+  void run_callbacks() {
+    while (!woken_.empty()) {
+      BufferUser* u = woken_.front();
+      woken_.erase(woken_.begin());
+      u->woken_ = false;
+      u->on_buffers_available();
+    }
+  }
+
+  // A block of bufsize() bytes, or nullptr when memory is out (never throws).
   char* get();
   void put(char* block);
   size_t bufsize() const { return bufsize_; }
   size_t in_use() const { return in_use_; }
+  size_t claimed() const { return claimed_; }
+  size_t waiting() const { return queue_.size(); }
+  // Times a user had to wait (for a claim or for memory), since the start; any thread.
+  uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
 
  private:
+  void enqueue(BufferUser& u);
+  void forget(BufferUser& u);
+  // Grants queued claims in order while they fit; wakes users waiting for memory.
+  void dispatch();
+
   size_t bufsize_;
   size_t max_cached_;
   size_t in_use_ = 0;
+  size_t limit_ = 0;
+  size_t claimed_ = 0;
+  size_t claim_waiters_ = 0;  // users in queue_ waiting for a claim
+  std::atomic<uint64_t> waits_{0};
   std::vector<char*> free_;
+  std::vector<BufferUser*> queue_;  // waiting for a claim (claimed_ 0) or for memory
+  std::vector<BufferUser*> woken_;
 };
 
 // A window [head, tail) over one pooled block.
@@ -40,12 +132,15 @@ class Buffer {
   ~Buffer() = default;  // the owner must release() into its pool first
 
   bool allocated() const { return data_ != nullptr; }
-  void acquire(BufferPool& pool) {
+  // Takes a block from the pool unless one is held; false when memory is out.
+  bool acquire(BufferPool& pool) {
     if (!data_) {
       data_ = pool.get();
+      if (!data_) return false;
       cap_ = pool.bufsize();
       head_ = tail_ = 0;
     }
+    return true;
   }
   // Returns the block to the pool (any bytes left are dropped).
   void release(BufferPool& pool) {

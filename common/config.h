@@ -378,7 +378,10 @@ struct BackendConfig {
 
 struct GlobalConfig {
   int threads = 1;  // event loops in each worker, 1..64
-  uint32_t maxconn = 100000;
+  // Client connections open at once, all frontends together; 0: not set, the
+  // largest value up to kDefaultMaxconn that the open-file limit holds
+  // (common/fd_budget.h). Workers replace it by the value they run with.
+  uint32_t maxconn = 0;
   std::string user;  // drop to this user after loading (when started as root)
   std::string group;
   std::string pidfile;  // master pid, written at start (the -p flag overrides)

@@ -104,4 +104,14 @@ WEIR_LOG_FN(error, Level::kError)
 WEIR_LOG_FN(alert, Level::kAlert)
 #undef WEIR_LOG_FN
 
+bool Throttle::allow(int64_t now_ms, uint64_t* held_back) {
+  int64_t next = next_ms_.load(std::memory_order_relaxed);
+  if (now_ms < next || !next_ms_.compare_exchange_strong(next, now_ms + interval_ms_)) {
+    held_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  *held_back = held_.exchange(0, std::memory_order_relaxed);
+  return true;
+}
+
 }  // namespace weir::log

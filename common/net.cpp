@@ -109,6 +109,10 @@ UniqueFd connect_tcp(const SockAddr& addr, bool* in_progress, int* err) {
   return fd;
 }
 
+bool out_of_descriptors(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 int socket_error(int fd) {
   int err = 0;
   socklen_t len = sizeof err;

@@ -26,6 +26,10 @@ UniqueFd listen_unix(const std::string& path, unsigned mode, int backlog, std::s
 // when the connection completes later (EPOLLOUT, then check socket_error()).
 UniqueFd connect_tcp(const SockAddr& addr, bool* in_progress, int* err);
 
+// The error of socket(), accept() or pipe() means the process (or the system)
+// is out of file descriptors or socket memory: EMFILE, ENFILE, ENOBUFS, ENOMEM.
+bool out_of_descriptors(int err);
+
 // Pending error on a socket (SO_ERROR), 0 when none.
 int socket_error(int fd);
 

@@ -18,11 +18,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
 
+#include "common/fd_budget.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/sd_notify.h"
@@ -83,6 +85,7 @@ std::string error_lines(const std::string& text) {
   }
   return out;
 }
+constexpr int64_t kRespawnAfterForkFailureMs = 1000;  // fork() failed: try again after this
 
 // The message of the first "[error]" line of a captured log ("" when none).
 std::string first_error_line(const std::string& text) {
@@ -92,6 +95,17 @@ std::string first_error_line(const std::string& text) {
   size_t eol = text.find('\n', pos);
   if (colon == std::string::npos || colon > eol) return "";
   return text.substr(colon + 3, eol - colon - 3);
+}
+
+// fork(), or its failure as the kernel reports it when out of processes or
+// memory (EAGAIN) while the test hook's file exists (doc/testing.md).
+pid_t fork_for_worker() {
+  const char* hook = std::getenv("WEIR_TEST_FAIL_FORK");
+  if (hook && *hook && ::access(hook, F_OK) == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return fork();
 }
 
 std::string describe_exit(int status) {
@@ -266,15 +280,44 @@ void Master::save_state_file() {
   // Written aside, then renamed: a crash never leaves half a file.
   std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f) {
-    log::warning("cannot write state file %s: %s", tmp.c_str(), std::strerror(errno));
+  bool ok = f != nullptr;
+  if (f) {
+    ok = std::fwrite(server_state_.data(), 1, server_state_.size(), f) == server_state_.size();
+    ok = std::fclose(f) == 0 && ok;
+    ok = ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+  }
+  // A full disk (or a read-only one) costs this write, never traffic: the
+  // states stay in memory, go to the next generation through the master, and
+  // are written again at the next change. Warned once per failing spell.
+  if (!ok) {
+    const int err = errno;
+    ::unlink(tmp.c_str());  // what was written of it takes room the next try needs
+    ++state_file_.failed;
+    state_file_.last_error = std::strerror(err);
+    if (!state_file_.failing) {
+      state_file_.failing = true;
+      log::warning(
+          "cannot write state file %s: %s; the server states stay in memory and are written "
+          "again at the next change (master CLI: show state-file)",
+          path.c_str(), std::strerror(err));
+    }
     return;
   }
-  bool ok = std::fwrite(server_state_.data(), 1, server_state_.size(), f) == server_state_.size();
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    log::warning("cannot write state file %s: %s", path.c_str(), std::strerror(errno));
+  ++state_file_.written;
+  if (state_file_.failing) {
+    state_file_.failing = false;
+    log::notice("state file %s written again (%llu failed write(s) so far)", path.c_str(),
+                static_cast<unsigned long long>(state_file_.failed));
   }
+}
+
+std::string Master::show_state_file() const {
+  const std::string& path = config_.global.state_file;
+  if (path.empty()) return "No state file (global.state_file is not set).";
+  return "path: " + path + "\nwrites: " + std::to_string(state_file_.written) +
+         "\nfailed: " + std::to_string(state_file_.failed) +
+         "\nlast_error: " + (state_file_.last_error.empty() ? "-" : state_file_.last_error) +
+         "\nstate: " + (state_file_.failing ? "failing" : "ok") + "\n";
 }
 
 void Master::load_state_file() {
@@ -291,12 +334,12 @@ void Master::load_state_file() {
 bool Master::spawn_worker(int generation) {
   ipc::Channel parent, child;
   if (!ipc::make_pair(&parent, &child)) {
-    log::error("socketpair: %s", std::strerror(errno));
+    log::error("cannot start a worker: socketpair: %s", std::strerror(errno));
     return false;
   }
-  pid_t pid = fork();
+  pid_t pid = fork_for_worker();
   if (pid < 0) {
-    log::error("fork: %s", std::strerror(errno));
+    log::error("cannot start a worker: fork: %s", std::strerror(errno));
     return false;
   }
   if (pid == 0) {
@@ -454,6 +497,11 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
                serving_generation_);
     return finish_reload(false, waiter);
   }
+  if (!apply_fd_limit(next)) {
+    log::error("reload failed: the open-file limit is too low; generation %d keeps serving",
+               serving_generation_);
+    return finish_reload(false, waiter);
+  }
   std::map<std::string, ListenSocket> next_listeners;
   if (!open_listeners(next, &next_listeners)) {
     log::error("reload failed: cannot open listeners; generation %d keeps serving",
@@ -471,7 +519,8 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
   reload_deadline_ms_ = now_ms() + kReadyTimeoutMs;
   if (waiter) reload_waiters_.push_back(waiter);
   if (!spawn_worker(++generation_)) {
-    log::error("reload failed: cannot start generation %d", generation_);
+    log::error("reload failed: cannot start generation %d; generation %d keeps serving",
+               generation_, serving_generation_);
     finish_reload(false);
   }
   return std::nullopt;
@@ -741,11 +790,13 @@ std::optional<std::string> Master::cli_command(CliClient& client, const std::str
         "reload             reload the configuration; answers Success=1 or Success=0, then the\n"
         "                   log lines of the reload after a \"--\" line\n"
         "show startup-logs  the log lines of the last start or reload\n"
+        "show state-file    global.state_file: path, writes, failed writes, last error\n"
         "@<gen> <command>   run a runtime-API command in the worker of a generation\n"
         "@!<pid> <command>  same, by worker pid\n");
   }
   if (line == "show proc") return show_proc();
   if (line == "show startup-logs") return last_startup_log_;
+  if (line == "show state-file") return show_state_file();
   if (line == "reload") return start_reload(client.id());
   if (line[0] == '@') return forward_command(client, line);
   return "Unknown command: '" + line + "'. Type 'help' for the list of commands.";
@@ -889,7 +940,11 @@ void Master::tick() {
   int64_t now = now_ms();
   if (respawn_at_ms_ && now >= respawn_at_ms_ && !stopping_) {
     respawn_at_ms_ = 0;
-    spawn_worker(serving_generation_ ? serving_generation_ : generation_);
+    if (!spawn_worker(serving_generation_ ? serving_generation_ : generation_)) {
+      log::error("cannot respawn the worker; next attempt in %lld ms",
+                 static_cast<long long>(kRespawnAfterForkFailureMs));
+      respawn_at_ms_ = now + kRespawnAfterForkFailureMs;
+    }
   }
   if (reload_in_progress_ && now >= reload_deadline_ms_) {
     for (auto& w : workers_) {
@@ -925,24 +980,49 @@ void Master::write_pidfile() {
   out << getpid() << "\n";
 }
 
-void Master::raise_fd_limit() {
-  // Each proxied connection needs two descriptors (client and server), plus
-  // listeners, logs and pipes. Raise the limit so maxconn can actually be met;
-  // workers inherit it.
-  rlim_t want = static_cast<rlim_t>(config_.global.maxconn) * 2 + 1024;
+bool Master::apply_fd_limit(const Config& cfg) {
   rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
-  rlimit next{want, rl.rlim_max >= want ? rl.rlim_max : want};
-  if (setrlimit(RLIMIT_NOFILE, &next) != 0) {
-    next.rlim_cur = rl.rlim_max;
-    next.rlim_max = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &next);
-    log::warning(
-        "cannot raise the open-file limit to %llu (global.maxconn %u needs it); "
-        "it is %llu",
-        static_cast<unsigned long long>(want), config_.global.maxconn,
-        static_cast<unsigned long long>(next.rlim_cur));
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    log::warning("cannot read the open-file limit: %s", std::strerror(errno));
+    return true;
   }
+  // Raise the soft limit toward what the wanted maxconn needs (never above the
+  // hard limit, which only root can raise); workers inherit it.
+  FdBudget b = plan_fd_budget(cfg, rl.rlim_cur);
+  const uint64_t need = fds_needed(cfg, b.wanted);
+  if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+    rlimit next = rl;
+    next.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &next) == 0) {
+      rl = next;
+      b = plan_fd_budget(cfg, rl.rlim_cur);
+    }
+  }
+  const auto limit = static_cast<unsigned long long>(rl.rlim_cur);
+  const auto hard = static_cast<unsigned long long>(rl.rlim_max);
+  if (b.maxconn == 0) {
+    log::error(
+        "the open-file limit of %llu (hard limit %llu) is too low: this configuration needs "
+        "%llu descriptors for its listeners, logs and checks, plus at least 2 per connection; "
+        "raise LimitNOFILE= in the systemd unit or `ulimit -n` before starting weir",
+        limit, hard, static_cast<unsigned long long>(b.reserved));
+    return false;
+  }
+  if (b.lowered()) {
+    log::warning(
+        "global.maxconn %u needs %llu open files but the limit is %llu (hard limit %llu): weir "
+        "runs with maxconn %u; raise LimitNOFILE= in the systemd unit or `ulimit -n` (soft and "
+        "hard) before starting weir, or set a lower global.maxconn",
+        b.wanted, static_cast<unsigned long long>(need), limit, hard, b.maxconn);
+  } else if (b.explicit_maxconn) {
+    log::notice("maxconn %u (global.maxconn; the open-file limit of %llu holds it)", b.maxconn,
+                limit);
+  } else {
+    log::notice("maxconn %u: %s the open-file limit of %llu%s (global.maxconn is not set)",
+                b.maxconn, b.maxconn < b.wanted ? "the most" : "the default;", limit,
+                b.maxconn < b.wanted ? " holds" : " holds it");
+  }
+  return true;
 }
 
 int Master::run() {
@@ -998,7 +1078,10 @@ int Master::serve() {
     log::alert("start-up failed: the configuration is not valid (nothing was started)");
     return 1;
   }
-  raise_fd_limit();
+  if (!apply_fd_limit(config_)) {
+    log::alert("start-up failed: the open-file limit is too low (nothing was started)");
+    return 1;
+  }
   std::map<std::string, ListenSocket> initial;
   if (!open_listeners(config_, &initial)) {
     log::alert("start-up failed: cannot open the listening sockets (nothing was started)");

@@ -96,7 +96,9 @@ class Master {
   void tick();
   void stop_workers_fast();
   void write_pidfile();
-  void raise_fd_limit();
+  // Raises the open-file limit toward what `cfg` needs and logs the maxconn that
+  // the workers will run with; false when the limit cannot hold one connection.
+  bool apply_fd_limit(const Config& cfg);
   WorkerProc* find(pid_t pid);
   int64_t now_ms() const;
 
@@ -128,7 +130,15 @@ class Master {
   std::string ticket_secret_;
   bool ticket_secret_from_file_ = false;
   void save_state_file();
-  void load_state_file();  // -D: the parent that returns once the daemon is ready
+  void load_state_file();
+  // The master CLI's `show state-file`.
+  std::string show_state_file() const;
+  struct StateFileCounts {
+    uint64_t written = 0;    // writes that succeeded
+    uint64_t failed = 0;     // writes that failed (full disk, ...); the states stayed in memory
+    std::string last_error;  // of the last failed write
+    bool failing = false;    // the last write failed
+  } state_file_;
   std::string pidfile_;
   std::unique_ptr<MasterCli> cli_;
   std::vector<uint64_t> reload_waiters_;   // CLI clients waiting for the reload in progress

@@ -18,6 +18,8 @@ namespace weir {
 namespace {
 
 constexpr int64_t kLingerMs = 1000;
+// Out of file descriptors: how soon a server connection is tried again.
+constexpr int64_t kFdRetryMs = 100;
 constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 struct StatusText {
@@ -336,7 +338,7 @@ bool HttpSession::read_client() {
       break;
   }
   if (!want) return false;
-  req_in_.acquire(ctx_.buffers());
+  if (!take_buffer(req_in_, kBufferClaim)) return false;  // run() again once it can be had
   req_in_.make_room();
   if (req_in_.space() == 0) return false;
   size_t want_bytes = req_in_.space();
@@ -799,12 +801,18 @@ bool HttpSession::write_client() {
   return true;
 }
 
+bool HttpSession::request_unread() {
+  char probe;
+  return c_readable_ && !c_tls_ && ::recv(client_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
 void HttpSession::close_client() {
   // Shut our side, then read and drop what the client still sends until it closes,
   // so that the kernel does not answer late bytes with a reset that could destroy
   // the response before the client has read it.
   release_server(false);
   release_slot();
+  release_buffers();  // what is read from here on is dropped
   client_.shutdown_write();
   phase_ = Phase::kLinger;
   c_readable_ = true;
@@ -867,6 +875,7 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
   s_hup_ = false;
   s_reset_ = false;
   srv_reused_ = false;
+  fd_wait_ = false;
   // A replay goes on a fresh connection: another pooled one may be as stale.
   if (auto idle = replayed_ ? nullptr : ctx_.take_idle(server_)) {
     srv_ = std::move(idle);
@@ -885,7 +894,11 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
   int err = 0;
   UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
   if (!fd) {
-    connect_failed(err);
+    if (net::out_of_descriptors(err)) {
+      wait_for_fd(err, now);
+    } else {
+      connect_failed(err);
+    }
     return;
   }
   int raw_fd = fd.get();
@@ -902,6 +915,15 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
     return;
   }
   if (!in_progress) connect_done();
+}
+
+void HttpSession::wait_for_fd(int err, int64_t now) {
+  ctx_.worker().note_fd_shortage("connection to server " + be_->name() + "/" + server_->name(),
+                                 err);
+  if (phase_ != Phase::kConnecting) t_connect_start_ = now;  // timeout connect runs from here
+  phase_ = Phase::kConnecting;
+  fd_wait_ = true;
+  fd_retry_at_ = now + kFdRetryMs;
 }
 
 void HttpSession::connect_done() {
@@ -1019,7 +1041,8 @@ bool HttpSession::build_request_head() {
     send_error(400, "PR");
     return false;
   }
-  req_out_.acquire(ctx_.buffers());
+  // Without a buffer now, write_server() builds the head once one comes.
+  if (!take_buffer(req_out_, kBufferClaim)) return false;
   req_out_.clear();
   Buffer& o = req_out_;
   bool ok = true;
@@ -1110,6 +1133,7 @@ bool HttpSession::build_request_head() {
 
 bool HttpSession::write_server() {
   if (phase_ != Phase::kExchange || !s_writable_ || !srv_) return false;
+  if (!req_head_built_ && !build_request_head()) return phase_ != Phase::kExchange;
   if (req_out_.empty() && req_body_window_ == 0) return false;
   iovec iov[2];
   int cnt = 0;
@@ -1150,7 +1174,7 @@ bool HttpSession::write_server() {
 bool HttpSession::read_server() {
   if (phase_ != Phase::kExchange || !s_readable_ || s_eof_ || !srv_) return false;
   if (res_parsed_ && res_body_complete_) return false;
-  res_in_.acquire(ctx_.buffers());
+  if (!take_buffer(res_in_, kBufferClaim)) return false;
   res_in_.make_room();
   if (res_in_.space() == 0) return false;
   size_t want_bytes = res_in_.space();
@@ -1218,6 +1242,9 @@ bool HttpSession::parse_response() {
     }
     return false;
   }
+  // The head weir writes to the client goes there (taken first: nothing is
+  // decided about the response until it can be relayed).
+  if (!take_buffer(res_out_, kBufferClaim)) return false;
   http::MessageHead& h = ctx_.scratch_head();
   http::ParseStatus st =
       http::parse_response(res_in_.data(), res_in_.size(), res_in_.capacity(), &res_scan_,
@@ -1253,7 +1280,6 @@ bool HttpSession::parse_response() {
     }
     // Interim response (100 Continue, 103 Early Hints): relay to HTTP/1.1 clients.
     if (req_minor_ == 1) {
-      res_out_.acquire(ctx_.buffers());
       if (!res_out_.append(res_in_.data(), h.head_len)) {
         send_error(502, "PH");
         return true;
@@ -1291,7 +1317,6 @@ bool HttpSession::parse_response() {
   }
   if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kResponse, nullptr, &h);
 
-  res_out_.acquire(ctx_.buffers());
   Buffer& o = res_out_;
   bool ok = true;
   auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
@@ -1461,6 +1486,7 @@ void HttpSession::reset_transaction() {
   res_in_.release(ctx_.buffers());
   res_out_.release(ctx_.buffers());
   req_in_.release_if_empty(ctx_.buffers());
+  if (!req_in_.allocated()) drop_buffer_claim();  // an idle connection holds no buffer
   release_slot();
   req_scan_ = 0;
   req_head_raw_ = 0;
@@ -1548,10 +1574,9 @@ void HttpSession::respond(int status, std::string_view content_type, std::string
     return;
   }
   release_server(false);
-  res_in_.release(ctx_.buffers());
-  req_out_.release(ctx_.buffers());
-  res_out_.acquire(ctx_.buffers());
-  res_out_.clear();
+  // The whole answer is built in local_body_, outside the buffer pool, so that
+  // an error can always be sent, also to a client that waited for a buffer.
+  release_buffers();
   // 204 and 304 carry neither a body nor a Content-Length (RFC 9110 8.6).
   const bool bodiless = status == 204 || status == 304;
   if (bodiless) body.clear();
@@ -1561,48 +1586,54 @@ void HttpSession::respond(int status, std::string_view content_type, std::string
   if (!content_type.empty()) head += "Content-Type: " + std::string(content_type) + "\r\n";
   head += extra_headers;
   head += "Connection: close\r\n\r\n";
-  if (!res_out_.append(head.data(), head.size())) {
-    destroy();
+  if (head.size() > ctx_.buffers().bufsize()) {
+    destroy();  // as when it did not fit the response buffer
     return;
   }
-  local_body_ = req_method_ == "HEAD" ? std::string() : std::move(body);
-  local_sent_ = 0;
-  res_status_ = status;
+  set_local_response(std::move(head), std::move(body), status);
   res_parsed_ = false;
-  bytes_out_ = res_out_.size() + local_body_.size();  // logged now, before it is written
   term_[0] = term[0];
   term_[1] = term[1];
-  close_after_response_ = true;
-  phase_ = Phase::kFlushClose;
-  c_writable_ = true;
   log_transaction();
 }
 
 void HttpSession::serve_local(int status, std::string_view content_type, std::string body,
                               std::string_view extra_headers) {
-  res_out_.acquire(ctx_.buffers());
-  res_out_.clear();
+  release_server(false);
+  release_buffers();
   char head[256];
   int hlen = std::snprintf(head, sizeof head,
                            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
                            "Cache-Control: no-cache\r\n",
                            status, status_text(status).reason,
                            static_cast<int>(content_type.size()), content_type.data(), body.size());
-  res_out_.append(head, static_cast<size_t>(hlen));
-  res_out_.append(extra_headers.data(), extra_headers.size());
-  constexpr std::string_view kEnd = "Connection: close\r\n\r\n";
-  res_out_.append(kEnd.data(), kEnd.size());
-  local_body_ = req_method_ == "HEAD" ? std::string() : std::move(body);
-  local_sent_ = 0;
-  res_status_ = status;
-  bytes_out_ = res_out_.size() + local_body_.size();  // logged now, before it is written
+  std::string text(head, static_cast<size_t>(hlen));
+  text += extra_headers;
+  text += "Connection: close\r\n\r\n";
+  set_local_response(std::move(text), std::move(body), status);
   // weir answered itself (stats page, metrics): logged like a return rule.
   term_[0] = 'L';
   term_[1] = 'R';
+  log_transaction();
+}
+
+void HttpSession::release_buffers() {
+  req_in_.release(ctx_.buffers());
+  req_out_.release(ctx_.buffers());
+  res_in_.release(ctx_.buffers());
+  res_out_.release(ctx_.buffers());
+  leave_buffer_pool();
+}
+
+void HttpSession::set_local_response(std::string head, std::string body, int status) {
+  local_body_ = std::move(head);
+  if (req_method_ != "HEAD") local_body_ += body;
+  local_sent_ = 0;
+  res_status_ = status;
+  bytes_out_ = local_body_.size();  // logged now, before it is written
   close_after_response_ = true;
   phase_ = Phase::kFlushClose;
   c_writable_ = true;
-  log_transaction();
 }
 
 void HttpSession::log_transaction() {
@@ -1675,6 +1706,10 @@ void HttpSession::handle_timeout() {
         bump(fe_.counters().local().request_errors);
         request_line_.assign("<BADREQ>");
         send_error(408, "cR");
+      } else if (request_unread()) {
+        // The request came, but no buffer could be had to read it in time.
+        request_line_.assign("<BADREQ>");
+        send_error(503, "RR");
       } else {
         destroy();  // idle keep-alive connection: close quietly
       }
@@ -1688,6 +1723,16 @@ void HttpSession::handle_timeout() {
       }
       return;
     case Phase::kConnecting:
+      if (fd_wait_) {
+        const int64_t limit = be_->timeouts().connect;
+        if (limit > 0 && now >= t_connect_start_ + limit) {
+          fd_wait_ = false;
+          send_error(503, "RC");  // weir ran out of a resource, not the server
+        } else if (now >= fd_retry_at_) {
+          start_on_server(server_, now);
+        }
+        return;
+      }
       if (srv_) ctx_.close_server_conn(std::move(srv_));
       connect_failed(ETIMEDOUT);
       return;
@@ -1768,6 +1813,7 @@ void HttpSession::update_timer() {
       break;
     case Phase::kConnecting:
       consider(t_connect_start_, be_->timeouts().connect);
+      if (fd_wait_ && (deadline == 0 || fd_retry_at_ < deadline)) deadline = fd_retry_at_;
       break;
     case Phase::kExchange:
       if (!res_body_complete_) consider(s_last_activity_, be_->timeouts().server);
@@ -1862,10 +1908,7 @@ void HttpSession::destroy() {
     ticket_.reset();
   }
   release_slot();
-  req_in_.release(ctx_.buffers());
-  req_out_.release(ctx_.buffers());
-  res_in_.release(ctx_.buffers());
-  res_out_.release(ctx_.buffers());
+  release_buffers();
   client_.close();
   c_tls_ = nullptr;
   c_handshake_ = false;

@@ -34,10 +34,14 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   void drain() override;
   void kill() override;
   void on_server_io(uint32_t events) override;
+  void on_buffers_available() override { run(); }
   std::string describe(int64_t now_ms) const override;
   const Server* server() const override { return server_; }
 
  private:
+  // Buffers a session holds at most: req_in_, req_out_, res_in_, res_out_.
+  static constexpr unsigned kBufferClaim = 4;
+
   enum class Phase {
     kWaitRequest,  // waiting for (the rest of) a request head
     kQueued,       // waiting in a queue for a server slot
@@ -133,6 +137,16 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // connection. extra_headers: complete header lines, each ending in CRLF.
   void serve_local(int status, std::string_view content_type, std::string body,
                    std::string_view extra_headers = {});
+  // Returns every buffer, and the claim, to the pool, and leaves its queue: for
+  // a session that reads and relays nothing more.
+  void release_buffers();
+  // Bytes of a request wait unread in the socket (no buffer could be had).
+  bool request_unread();
+  // Sends head + body (kFlushClose), then closes.
+  void set_local_response(std::string head, std::string body, int status);
+  // The server connection found weir out of file descriptors: try again soon,
+  // until timeout connect, keeping the server slot (the server is not at fault).
+  void wait_for_fd(int err, int64_t now);
   void close_client();
   void destroy();
   void log_transaction();
@@ -206,6 +220,8 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   int64_t s_last_activity_ = 0;
   TriedServers tried_;
   int attempts_ = 0;
+  bool fd_wait_ = false;     // kConnecting without a socket: waiting for a descriptor
+  int64_t fd_retry_at_ = 0;  // when to try for one again
 
   // Current response.
   size_t res_scan_ = 0;

@@ -80,8 +80,7 @@ bool HttpSession::pump_tunnel() {
        tun_server_shut_, 'S', 'C', false},
   };
   for (Way& w : ways) {
-    if (w.readable && !w.eof) {
-      w.in.acquire(ctx_.buffers());
+    if (w.readable && !w.eof && take_buffer(w.in, kBufferClaim)) {
       w.in.make_room();
       size_t want = w.in.space();
       if (want > 0) {

@@ -16,6 +16,10 @@
 #include "worker/worker.h"
 
 namespace weir {
+namespace {
+// Out of file descriptors: how long a listener stops polling.
+constexpr int64_t kRetryAfterShortageMs = 100;
+}  // namespace
 
 Listener::Listener(ThreadContext& ctx, Frontend& frontend, int fd,
                    std::shared_ptr<const tls::FrontContext> tls)
@@ -75,17 +79,22 @@ int Listener::accept_up_to(int max, bool paused_too) {
     socklen_t len = sizeof ss;
     int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
+      const int err = errno;
       worker.release(frontend_);
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EAGAIN) return accepted;
-      log::error("accept on frontend '%s': %s", frontend_.name().c_str(), std::strerror(errno));
-      if (!paused_too &&
-          (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
-        // Out of resources: the connection stays in the backlog. Stop polling for
-        // a moment instead of spinning on a listener that stays readable.
-        pause();
-        retry_.set(ctx_.loop().now_ms() + 100);
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EAGAIN) return accepted;
+      if (net::out_of_descriptors(err)) {
+        // The connection stays in the backlog; the line is throttled.
+        worker.note_fd_shortage("accept on frontend '" + frontend_.name() + "'", err);
+        if (!paused_too) {
+          // Stop polling for a moment instead of spinning on a listener that
+          // stays readable.
+          pause();
+          retry_.set(ctx_.loop().now_ms() + kRetryAfterShortageMs);
+        }
+        return accepted;
       }
+      log::error("accept on frontend '%s': %s", frontend_.name().c_str(), std::strerror(err));
       return accepted;
     }
     ++accepted;

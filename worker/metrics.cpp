@@ -186,7 +186,8 @@ std::string render_prometheus(Worker& w) {
     f.sample({}, static_cast<uint64_t>(w.current_connections()));
   }
   {
-    Family f(out, "weir_process_max_connections", "gauge", "global.maxconn.");
+    Family f(out, "weir_process_max_connections", "gauge",
+             "The maxconn the worker runs with (global.maxconn, lowered to the open-file limit).");
     f.sample({}, w.config().global.maxconn);
   }
   {
@@ -199,6 +200,16 @@ std::string render_prometheus(Worker& w) {
     Family f(out, "weir_process_dropped_logs_total", "counter",
              "Access-log lines dropped because a log target was slow or unreachable.");
     f.sample({}, w.dropped_log_lines());
+  }
+  {
+    Family f(out, "weir_process_fd_shortages_total", "counter",
+             "Accepts and server connections delayed because no file descriptor was free.");
+    f.sample({}, w.fd_shortages());
+  }
+  {
+    Family f(out, "weir_process_buffer_waits_total", "counter",
+             "Times a connection waited for an I/O buffer.");
+    f.sample({}, w.buffer_waits());
   }
   std::vector<Item> fe_items;
   bool any_http = false;

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "common/net.h"
 #include "common/units.h"
 #include "common/version.h"
 #include "worker/backend.h"
@@ -76,13 +77,20 @@ std::string cmd_show_info(Worker& w, const Args&) {
   line("Uptime", format_uptime_ms(up));
   line("Uptime_sec", std::to_string(up / 1000));
   line("Threads", std::to_string(w.config().global.threads));
+  line("Ulimit-n", std::to_string(w.fd_budget().limit));
+  line("Maxsock", std::to_string(w.fd_budget().needed));
   line("Maxconn", std::to_string(w.config().global.maxconn));
+  line("Hard_maxconn", std::to_string(w.fd_budget().wanted));
+  line("Maxpipes", std::to_string(w.fd_budget().pipes));
+  line("Pipes", std::to_string(w.pipes()));
   line("CurrConns", std::to_string(w.current_connections()));
   line("CumConns", std::to_string(connections));
   line("CumReq", std::to_string(requests));
   line("ConnRate", std::to_string(conn_rate));
   line("SessRate", std::to_string(req_rate));
   line("DroppedLogs", std::to_string(w.dropped_log_lines()));
+  line("FdShortages", std::to_string(w.fd_shortages()));
+  line("BufferWaits", std::to_string(w.buffer_waits()));
   uint64_t tls_failures = 0;
   for (auto& fe : w.frontends()) tls_failures += fe->tls_failures();
   line("SslHandshakeFailures", std::to_string(tls_failures));
@@ -760,7 +768,13 @@ std::string run_api_command(Worker& worker, ApiLevel level, std::string_view lin
 }
 
 ApiListener::ApiListener(ThreadContext& ctx, Worker& worker, int fd, ApiLevel level)
-    : ctx_(ctx), worker_(worker), fd_(fd), level_(level) {}
+    : ctx_(ctx),
+      worker_(worker),
+      fd_(fd),
+      level_(level),
+      retry_(
+          ctx.loop().timers(),
+          [](void* self) { static_cast<ApiListener*>(self)->update_polling(); }, this) {}
 
 ApiListener::~ApiListener() {
   stop();
@@ -771,27 +785,49 @@ void ApiListener::release(ApiConnection* conn) {
     if (it->get() == conn) {
       ctx_.loop().retire(std::move(*it));  // destroyed after the current batch of events
       conns_.erase(it);
+      update_polling();
       return;
     }
   }
 }
 
 void ApiListener::start() {
-  if (!polling_) polling_ = ctx_.loop().add(fd_, EPOLLIN, this);
+  active_ = true;
+  update_polling();
 }
 
 void ApiListener::stop() {
-  if (polling_) ctx_.loop().remove(fd_);
-  polling_ = false;
+  active_ = false;
+  retry_.disarm();
+  update_polling();
+}
+
+void ApiListener::update_polling() {
+  const bool want = active_ && conns_.size() < kApiConnectionsPerEndpoint && !retry_.deadline();
+  if (want && !polling_) {
+    polling_ = ctx_.loop().add(fd_, EPOLLIN, this);
+  } else if (!want && polling_) {
+    ctx_.loop().remove(fd_);
+    polling_ = false;
+  }
 }
 
 void ApiListener::on_io(uint32_t) {
-  for (int i = 0; i < 16; ++i) {
+  while (polling_ && conns_.size() < kApiConnectionsPerEndpoint) {
     int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (net::out_of_descriptors(errno)) {
+        // Level-triggered: stop polling for a moment rather than spin.
+        worker_.note_fd_shortage("accept on the runtime API", errno);
+        retry_.set(ctx_.loop().now_ms() + 100);
+        update_polling();
+      }
+      return;
+    }
     conns_.push_back(std::make_unique<ApiConnection>(*this, ctx_, worker_, UniqueFd(fd), level_));
     conns_.back()->start();
   }
+  update_polling();
 }
 
 }  // namespace weir

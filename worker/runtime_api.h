@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/event_loop.h"
 #include "common/fd.h"
+#include "common/timer.h"
 
 namespace weir {
 
@@ -39,8 +40,13 @@ class ApiListener final : public IoHandler {
   Worker& worker_;
   int fd_;  // owned by the Worker
   ApiLevel level_;
-  bool polling_ = false;
+  bool active_ = false;   // between start() and stop()
+  bool polling_ = false;  // in the event loop: active, with room for a connection
   std::vector<std::unique_ptr<ApiConnection>> conns_;
+  Timer retry_;  // polls again after running out of file descriptors
+  // Polls while active and under kApiConnectionsPerEndpoint connections (the
+  // descriptor budget counts that many); otherwise clients wait in the backlog.
+  void update_polling();
 };
 
 }  // namespace weir

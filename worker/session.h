@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/buffer.h"
 #include "common/event_loop.h"
 
 namespace weir {
@@ -14,10 +15,10 @@ namespace weir {
 class ThreadContext;
 class Server;
 
-class Session : public Retired {
+class Session : public Retired, public BufferUser {
  public:
   explicit Session(ThreadContext& ctx) : ctx_(ctx), id_(next_id_.fetch_add(1) + 1) {}
-  ~Session() override = default;
+  ~Session() override;
   // The worker is stopping: close if idle, otherwise finish the current
   // request/connection and close after it.
   virtual void drain() = 0;
@@ -34,6 +35,16 @@ class Session : public Retired {
   Session* next_ = nullptr;
 
  protected:
+  // The buffer `b` from this thread's pool: true when it is held; false when the
+  // session must wait (pool limit or memory out): it is queued, and
+  // on_buffers_available() runs it again. `claim` is the most buffers the
+  // session holds at once.
+  bool take_buffer(Buffer& b, unsigned claim);
+  // The session holds no buffer any more: its claim goes back to the pool.
+  void drop_buffer_claim();
+  // The session ends: its claim, and its place in the pool's queue.
+  void leave_buffer_pool();
+
   ThreadContext& ctx_;
   uint64_t id_;
   static inline std::atomic<uint64_t> next_id_{0};

@@ -19,6 +19,8 @@ constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 constexpr size_t kPipeChunk = 64 * 1024;
 // A splice that moves less than this means the flow is no longer bulk.
 constexpr size_t kSmallSplice = 8 * 1024;
+// Out of file descriptors: how soon a server connection is tried again.
+constexpr int64_t kFdRetryMs = 100;
 }  // namespace
 
 void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
@@ -185,6 +187,14 @@ void TcpSession::on_timer(void* self) {
       s->finish('s', 'Q');  // queue timeout
       return;
     }
+  } else if (s->phase_ == Phase::kConnecting && s->fd_wait_) {
+    const int64_t limit = s->be_->timeouts().connect;
+    const int64_t now = s->ctx_.loop().now_ms();
+    if (limit > 0 && now >= s->t_connect_start_ + limit) {
+      s->finish('R', 'C');  // weir ran out of a resource, not the server
+      return;
+    }
+    if (now >= s->fd_retry_at_) s->connect_to(s->server_);
   } else if (s->phase_ == Phase::kConnecting) {
     s->connect_failed(ETIMEDOUT);
   } else if (s->phase_ == Phase::kForwarding) {
@@ -214,8 +224,12 @@ void TcpSession::run() {
 }
 
 bool TcpSession::pump(Direction& d) {
-  // Until the server is connected, only read the client into the buffer.
+  // Until the server is connected, only read the client into the buffer; and
+  // not while waiting in a queue: a connection without a server slot holds no
+  // buffer, so that buffers short (the pool's limit) cannot all be held by
+  // connections that wait for the slot of one that waits for a buffer.
   if (phase_ != Phase::kForwarding && d.src == kServer) return false;
+  if (phase_ == Phase::kQueued) return false;
   bool progress = d.pipe ? pump_spliced(d) : pump_buffered(d);
   if (phase_ == Phase::kInspect && progress) {
     // Content inspection: decide once the ClientHello is whole, the bytes are
@@ -244,8 +258,7 @@ bool TcpSession::pump_buffered(Direction& d) {
   bool progress = false;
   Stream& src = streams_[d.src];
   Stream& dst = streams_[d.dst];
-  if (readable_[d.src] && !d.src_eof) {
-    d.buf.acquire(ctx_.buffers());
+  if (readable_[d.src] && !d.src_eof && take_buffer(d.buf, kBufferClaim)) {
     d.buf.make_room();
     size_t want = d.buf.space();
     if (want > 0) {
@@ -289,6 +302,7 @@ bool TcpSession::pump_buffered(Direction& d) {
   }
   if (d.buf.empty()) {
     d.buf.release(ctx_.buffers());
+    if (!up_.buf.allocated() && !down_.buf.allocated()) drop_buffer_claim();
     size_t threshold = ctx_.worker().config().global.splice_threshold;
     // Bulk transfer: move to splice() once enough bytes have streamed this way.
     if (phase_ == Phase::kForwarding && threshold > 0 && d.bulk >= threshold && !d.src_eof &&
@@ -390,7 +404,7 @@ void TcpSession::on_server_granted() {
 }
 
 void TcpSession::connect_to(Server* s) {
-  if (attempts_ > 1 && previous_ && previous_ != s) {
+  if (attempts_ > 1 && previous_ && previous_ != s && !fd_wait_) {
     bump(be_->counters().local().redispatches);
     bump(previous_->counters().local().redispatches);
   }
@@ -398,16 +412,30 @@ void TcpSession::connect_to(Server* s) {
   tried_.add(server_->index());
   bool in_progress = false;
   int err = 0;
+  const int64_t now = ctx_.loop().now_ms();
   UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
   if (!fd) {
-    connect_failed(err);
+    if (!net::out_of_descriptors(err)) {
+      connect_failed(err);
+      return;
+    }
+    // weir is out of descriptors, the server is not at fault: keep the slot and
+    // try again soon, until timeout connect.
+    ctx_.worker().note_fd_shortage("connection to server " + be_->name() + "/" + server_->name(),
+                                   err);
+    if (!fd_wait_) t_connect_start_ = now;
+    fd_wait_ = true;
+    fd_retry_at_ = now + kFdRetryMs;
+    phase_ = Phase::kConnecting;
+    update_timer();
     return;
   }
+  fd_wait_ = false;
   streams_[kServer] = Stream(std::move(fd));
   readable_[kServer] = writable_[kServer] = hup_[kServer] = false;
   s_tcp_up_ = false;
   s_handshake_ = false;
-  t_connect_start_ = ctx_.loop().now_ms();
+  t_connect_start_ = now;
   phase_ = Phase::kConnecting;
   if (!ctx_.loop().add(streams_[kServer].fd(), kEvents, &handlers_[kServer])) {
     connect_failed(EMFILE);
@@ -502,6 +530,7 @@ void TcpSession::update_timer() {
   } else if (phase_ == Phase::kConnecting) {
     int64_t c = be_->timeouts().connect;
     if (c > 0) deadline = t_connect_start_ + c;
+    if (fd_wait_ && (deadline == 0 || fd_retry_at_ < deadline)) deadline = fd_retry_at_;
   } else if (phase_ == Phase::kForwarding) {
     int64_t t = be_->timeouts().tunnel;
     if (t <= 0) {
@@ -617,6 +646,7 @@ void TcpSession::destroy() {
   timer_.disarm();
   up_.buf.release(ctx_.buffers());
   down_.buf.release(ctx_.buffers());
+  leave_buffer_pool();
   if (up_.pipe) ctx_.put_pipe(std::move(up_.pipe));
   if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
   for (Stream& st : streams_) {

@@ -34,10 +34,14 @@ class TcpSession final : public Session, public LbWaiter {
 
   void drain() override {}  // a tunnel ends when its peers end it (or at hard_stop_after)
   void kill() override;
+  void on_buffers_available() override { run(); }
   std::string describe(int64_t now_ms) const override;
   const Server* server() const override { return t_connected_ >= 0 ? server_ : nullptr; }
 
  private:
+  // Buffers a connection holds at most: one per direction.
+  static constexpr unsigned kBufferClaim = 2;
+
   enum class Phase {
     kHandshake,   // the client's TLS handshake
     kInspect,     // tcp_request content rules wait for the client's first bytes
@@ -127,6 +131,8 @@ class TcpSession final : public Session, public LbWaiter {
   tls::ClientHello hello_;  // what content inspection found
   bool hello_done_ = false;
   bool reset_both_ = false;  // close both connections with a reset (fail())
+  bool fd_wait_ = false;     // kConnecting without a socket: waiting for a descriptor
+  int64_t fd_retry_at_ = 0;  // when to try for one again
 };
 
 }  // namespace weir

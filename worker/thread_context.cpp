@@ -31,13 +31,25 @@ ThreadContext::ThreadContext(Worker& worker, int id, size_t bufsize,
       buffers_(bufsize),
       access_log_(log_sinks),
       scratch_head_(std::make_unique<http::MessageHead>()) {
-  loop_.add_iteration_hook([this] { access_log_.flush(); });
+  loop_.add_iteration_hook([this] {
+    buffers_.run_callbacks();
+    access_log_.flush();
+  });
 }
 
 ThreadContext::~ThreadContext() {
   kill_sessions();
-  idle_.clear();
+  idle_.clear();  // the worker (and its counts) may be going away too
   loop_.destroy_retired();
+}
+
+void ThreadContext::unpooled(size_t n) {
+  idle_count_ -= n;
+}
+
+void ThreadContext::clear_idle() {
+  idle_count_ = 0;
+  idle_.clear();
 }
 
 void ThreadContext::add_session(std::unique_ptr<Session> s) {
@@ -59,7 +71,7 @@ void ThreadContext::remove_session(Session* s) {
 
 void ThreadContext::drain_sessions() {
   draining_ = true;
-  idle_.clear();
+  clear_idle();
   for (Session* s = sessions_head_; s;) {
     Session* next = s->next_;
     s->drain();  // may remove s from the list
@@ -76,6 +88,7 @@ std::unique_ptr<ServerConn> ThreadContext::take_idle(Server* server) {
   if (it == idle_.end() || it->second.empty()) return nullptr;
   std::unique_ptr<ServerConn> c = std::move(it->second.back());
   it->second.pop_back();
+  unpooled(1);
   return c;
 }
 
@@ -88,7 +101,16 @@ void ThreadContext::put_idle(std::unique_ptr<ServerConn> conn) {
   if (list.size() >= kMaxIdlePerServer) {
     close_server_conn(std::move(list.front()));
     list.erase(list.begin());
+    unpooled(1);
   }
+  // Idle connections outlive their clients: this thread's share of the
+  // worker's descriptor budget bounds them (common/fd_budget.h), so that
+  // accepted clients never lack a descriptor.
+  if (idle_count_ >= idle_limit_) {
+    close_server_conn(std::move(conn));
+    return;
+  }
+  ++idle_count_;
   conn->attach(nullptr);
   conn->idle_since = loop_.now_ms();
   list.push_back(std::move(conn));
@@ -102,6 +124,7 @@ void ThreadContext::drop_idle(ServerConn* conn) {
     if (list[i].get() == conn) {
       std::unique_ptr<ServerConn> c = std::move(list[i]);
       list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+      unpooled(1);
       close_server_conn(std::move(c));
       return;
     }
@@ -118,6 +141,7 @@ void ThreadContext::close_idle_to(const Server* server) {
   auto it = idle_.find(const_cast<Server*>(server));
   if (it == idle_.end()) return;
   for (auto& c : it->second) close_server_conn(std::move(c));
+  unpooled(it->second.size());
   idle_.erase(it);
 }
 
@@ -126,6 +150,7 @@ void ThreadContext::purge_idle(int64_t older_than_ms) {
     while (!list.empty() && list.front()->idle_since < older_than_ms) {
       close_server_conn(std::move(list.front()));
       list.erase(list.begin());
+      unpooled(1);
     }
   }
 }
@@ -149,8 +174,13 @@ std::unique_ptr<SplicePipe> ThreadContext::take_pipe() {
     pipes_.pop_back();
     return p;
   }
+  // Pipes cost descriptors: this thread's share of the worker's budget bounds
+  // them (common/fd_budget.h); without one, bytes are copied through a buffer.
+  const int64_t open = pipes_open_.load(std::memory_order_relaxed);
+  if (open >= static_cast<int64_t>(pipe_limit_)) return nullptr;
   int fds[2];
   if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return nullptr;
+  pipes_open_.store(open + 1, std::memory_order_relaxed);
   auto p = std::make_unique<SplicePipe>();
   p->rd.reset(fds[0]);
   p->wr.reset(fds[1]);
@@ -158,8 +188,14 @@ std::unique_ptr<SplicePipe> ThreadContext::take_pipe() {
 }
 
 void ThreadContext::put_pipe(std::unique_ptr<SplicePipe> p) {
+  if (!p) return;
   // A pipe that still holds bytes cannot be reused for another connection.
-  if (p && p->bytes == 0 && pipes_.size() < 64) pipes_.push_back(std::move(p));
+  if (p->bytes == 0 && pipes_.size() < 64) {
+    pipes_.push_back(std::move(p));
+    return;
+  }
+  // Closed here.
+  pipes_open_.store(pipes_open_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 }  // namespace weir

@@ -102,6 +102,14 @@ class ThreadContext {
   // Starts the periodic work of this thread (closing stale idle server connections).
   void start_housekeeping();
 
+  // This thread's shares of the worker's descriptor budget: idle server
+  // connections kept, and pipes open, at most.
+  void set_fd_shares(size_t idle_server_conns, size_t pipes) {
+    idle_limit_ = idle_server_conns;
+    pipe_limit_ = pipes;
+  }
+  int64_t pipes_open() const { return pipes_open_.load(std::memory_order_relaxed); }
+
   // Pipes for splice(), reused across sessions.
   std::unique_ptr<SplicePipe> take_pipe();
   void put_pipe(std::unique_ptr<SplicePipe> p);
@@ -117,7 +125,13 @@ class ThreadContext {
   std::atomic<int64_t> session_count_{0};
   bool draining_ = false;
   std::unordered_map<Server*, std::vector<std::unique_ptr<ServerConn>>> idle_;
+  size_t idle_count_ = 0;   // connections in idle_
+  size_t idle_limit_ = 0;   // this thread's share of FdBudget::idle_server_conns
+  void unpooled(size_t n);  // n connections left idle_
+  void clear_idle();
   std::vector<std::unique_ptr<SplicePipe>> pipes_;
+  size_t pipe_limit_ = 0;               // this thread's share of FdBudget::pipes
+  std::atomic<int64_t> pipes_open_{0};  // in use or in pipes_ (written by this thread only)
   std::unique_ptr<Timer> housekeeping_;
 };
 

@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -90,6 +91,16 @@ Worker::~Worker() = default;
 
 bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error) {
   const int threads = config_.global.threads;
+  // The same plan as the master's, from the limit inherited from it.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  fd_budget_ = plan_fd_budget(config_, rl.rlim_cur);
+  if (fd_budget_.maxconn == 0) {
+    *error = "the open-file limit of " + std::to_string(rl.rlim_cur) +
+             " cannot hold a single connection";
+    return false;
+  }
+  config_.global.maxconn = fd_budget_.maxconn;
   for (const BackendConfig& bc : config_.backends)
     backends_.push_back(std::make_unique<Backend>(bc, threads));
   for (const FrontendConfig& fc : config_.frontends) {
@@ -129,9 +140,19 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
     by_key[key] = fd.get();
     listen_fds_.push_back(std::move(fd));
   }
+  // Test hook (doc/testing.md): at most this many buffers per thread, so that
+  // tests can run weir out of buffer memory.
+  const char* buffer_limit = std::getenv("WEIR_TEST_BUFFER_LIMIT");
   for (int t = 0; t < threads; ++t) {
     threads_.push_back(
         std::make_unique<ThreadContext>(*this, t, config_.global.bufsize, &log_sinks_));
+    // Each thread keeps to its share of the descriptor budget, without sharing
+    // a counter on the traffic path.
+    threads_.back()->set_fd_shares(fd_budget_.idle_server_conns / threads,
+                                   fd_budget_.pipes / threads);
+    if (buffer_limit) {
+      threads_.back()->buffers().set_limit(std::strtoul(buffer_limit, nullptr, 10));
+    }
   }
   // TLS: certificates and keys are read here, before privileges are dropped.
   std::vector<ConfigError> tls_errors, tls_warnings;
@@ -396,6 +417,32 @@ void Worker::release(Frontend& fe) {
   fe.counters().leave();
   conns_.fetch_sub(1, std::memory_order_relaxed);
   if (paused_listeners_.load(std::memory_order_relaxed) > 0 && !draining()) resume_listeners();
+}
+
+uint64_t Worker::buffer_waits() const {
+  uint64_t n = 0;
+  for (const auto& t : threads_) n += t->buffers().waits();
+  return n;
+}
+
+int64_t Worker::pipes() const {
+  int64_t n = 0;
+  for (const auto& t : threads_) n += t->pipes_open();
+  return n;
+}
+
+void Worker::note_fd_shortage(const std::string& what, int err) {
+  fd_shortages_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t held_back = 0;
+  if (!fd_shortage_log_.allow(EventLoop::monotonic_ms(), &held_back)) return;
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  log::error(
+      "out of file descriptors: %s: %s (open-file limit %llu, maxconn %u%s); it waits for one "
+      "and tries again; %llu more such error(s) since the previous line",
+      what.c_str(), std::strerror(err), static_cast<unsigned long long>(rl.rlim_cur),
+      config_.global.maxconn, err == ENFILE ? "; the system-wide limit fs.file-max is reached" : "",
+      static_cast<unsigned long long>(held_back));
 }
 
 void Worker::resume_listeners() {

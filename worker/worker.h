@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/fd_budget.h"
 #include "common/ipc.h"
+#include "common/log.h"
 #include "worker/access_log.h"
 #include "worker/backend.h"
 
@@ -78,6 +80,18 @@ class Worker {
   }
   void release(Frontend& fe);
 
+  // How this worker spends its open-file limit (maxconn, idle server
+  // connections, pipes); config().global.maxconn is budget().maxconn.
+  const FdBudget& fd_budget() const { return fd_budget_; }
+  // splice() pipes open, all threads together.
+  int64_t pipes() const;
+  // `what` (an accept, a server connection) found no file descriptor: counted,
+  // and logged at most once every 10 s with the count of the others.
+  void note_fd_shortage(const std::string& what, int err);
+  uint64_t fd_shortages() const { return fd_shortages_.load(std::memory_order_relaxed); }
+  // Times a session waited for an I/O buffer (all threads).
+  uint64_t buffer_waits() const;
+
  private:
   class ChannelHandler;
   friend class ChannelHandler;
@@ -128,6 +142,9 @@ class Worker {
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> conns_{0};
   std::atomic<int> paused_listeners_{0};
+  FdBudget fd_budget_;
+  std::atomic<uint64_t> fd_shortages_{0};
+  log::Throttle fd_shortage_log_{10000};
   int64_t drain_deadline_ms_ = 0;
   std::unique_ptr<class Timer> drain_timer_;
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +148,10 @@ std::unique_ptr<WeirProcess> WeirProcess::start(const std::string& yaml, WeirOpt
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (opts.nofile > 0) {
+      rlimit rl{static_cast<rlim_t>(opts.nofile), static_cast<rlim_t>(opts.nofile)};
+      if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
+    }
     ::execve(argv[0], argv.data(), envp.data());
     const char msg[] = "WeirProcess: exec failed\n";
     [[maybe_unused]] ssize_t w = ::write(2, msg, sizeof msg - 1);

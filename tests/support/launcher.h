@@ -26,6 +26,9 @@ struct WeirOptions {
   std::vector<std::string> extra_args{};                   // appended after -f FILE
   std::vector<std::pair<std::string, std::string>> env{};  // added to / overriding the env
   int ready_timeout_ms = 20000;
+  // > 0: weir starts with this open-file limit, soft and hard (as after
+  // `ulimit -n N`), so it cannot raise it.
+  uint64_t nofile = 0;
   bool wait_ready = true;  // false: start() returns as soon as the process is spawned
 };
 

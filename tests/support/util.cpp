@@ -420,4 +420,13 @@ std::vector<std::map<std::string, std::string>> parse_stat_csv(const std::string
   return rows;
 }
 
+int64_t info_number(const std::string& text, const std::string& name) {
+  const std::string key = name + ": ";
+  size_t at = text.rfind('\n' + key) != std::string::npos ? text.rfind('\n' + key) + 1 : 0;
+  if (text.compare(at, key.size(), key) != 0) return -1;
+  const char* digits = text.c_str() + at + key.size();
+  if (*digits < '0' || *digits > '9') return -1;
+  return std::strtoll(digits, nullptr, 10);
+}
+
 }  // namespace weir::test

@@ -96,6 +96,10 @@ std::string tail_lines(std::string_view text, size_t n);
 // ASCII case-insensitive comparison.
 bool iequals(std::string_view a, std::string_view b);
 
+// The number of a "Name: 123" line of `show info` (and other answers made of
+// such lines); -1 when there is none.
+int64_t info_number(const std::string& text, const std::string& name);
+
 // `show stat` CSV (header line "# pxname,svname,...") -> one map per row, keyed
 // by column name.
 std::vector<std::map<std::string, std::string>> parse_stat_csv(const std::string& text);

@@ -69,7 +69,7 @@ TEST(ConfigLoader, MinimalFileGetsEveryDefault) {
   EXPECT_EQ(config.source_name, "test.yaml");
 
   EXPECT_EQ(config.global.threads, 1);
-  EXPECT_EQ(config.global.maxconn, 100000U);
+  EXPECT_EQ(config.global.maxconn, 0U);  // not set: derived from the open-file limit
   EXPECT_EQ(config.global.user, "");
   EXPECT_EQ(config.global.group, "");
   EXPECT_EQ(config.global.pidfile, "");

@@ -1,0 +1,93 @@
+// A buffer pool that runs dry (issue 13, item 3): connections wait for buffers
+// instead of the worker dying, and every client gets its whole response. In a
+// smoke file so that ASan and TSan watch the waiting connections come and go.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/support/client_swarm.h"
+#include "tests/support/launcher.h"
+#include "tests/support/origin.h"
+
+namespace weir::test {
+namespace {
+
+std::string get_request(const std::string& target) {
+  return "GET " + target + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+}
+
+// With the buffer pool capped (test hook WEIR_TEST_BUFFER_LIMIT: 8 buffers per
+// thread, so two http transactions per thread at a time), many more clients
+// than buffers, with big downloads, uploads and tcp-mode connections: they
+// wait for buffers and every one gets its whole, correct response.
+TEST(ResourcesSmoke, SessionsWaitForBuffersUnderAPoolLimit) {
+  OriginServer origin("o");
+  const uint16_t port = free_tcp_port();
+  const uint16_t tcp_port = free_tcp_port();
+  const std::string api = make_temp_dir() + "/api.sock";
+  // An http frontend, and a tcp one (whose connections claim two buffers each).
+  const std::string yaml =
+      "global:\n"
+      "  threads: 2\n"
+      "  runtime_api: [" +
+      yaml_quote(api) +
+      "]\n"
+      "frontends:\n"
+      "  web: {bind: [\"127.0.0.1:" +
+      std::to_string(port) +
+      "\"], default_backend: app}\n"
+      "  raw: {mode: tcp, bind: [\"127.0.0.1:" +
+      std::to_string(tcp_port) +
+      "\"], default_backend: rawapp}\n"
+      "backends:\n"
+      "  app: {servers: {s1: \"" +
+      origin.address() +
+      "\"}}\n"
+      "  rawapp: {mode: tcp, servers: {s1: \"" +
+      origin.address() + "\"}}\n";
+  WeirOptions opts;
+  opts.env = {{"WEIR_TEST_BUFFER_LIMIT", "8"}};
+  auto weir = WeirProcess::start(yaml, opts);
+  ASSERT_NE(weir, nullptr);
+  const pid_t worker = weir->current_worker();
+
+  constexpr size_t kBody = 300000;
+  const std::string upload(kBody, 'u');
+  SwarmOptions get;
+  get.request = get_request("/?size=" + std::to_string(kBody) + "&delay=20");
+  SwarmOptions post;
+  post.request = "POST /?delay=20 HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: " +
+                 std::to_string(kBody) + "\r\n\r\n" + upload;
+  origin.clear_records();
+  ClientSwarm downloads(port, 40, get);
+  ClientSwarm uploads(port, 20, post);
+  ASSERT_TRUE(downloads.wait_finished(60000));
+  ASSERT_TRUE(uploads.wait_finished(60000));
+  // Two transactions per thread at most: the cap held.
+  EXPECT_LE(origin.peak_concurrent_requests(), 4);
+  for (const SwarmResult& r : downloads.results()) {
+    ASSERT_EQ(r.status(), 200) << r.response.substr(0, 300);
+    EXPECT_EQ(r.body().size(), kBody);
+    EXPECT_EQ(sha256_hex(r.body()), pattern_sha256(kBody));
+  }
+  const std::string upload_sha = sha256_hex(upload);
+  for (const SwarmResult& r : uploads.results()) {
+    ASSERT_EQ(r.status(), 200) << r.response.substr(0, 300);
+    EXPECT_NE(r.response.find("X-Body-Sha256: " + upload_sha), std::string::npos);
+  }
+  // tcp mode: the same through a tcp frontend.
+  ClientSwarm raw(tcp_port, 30, get);
+  ASSERT_TRUE(raw.wait_finished(60000));
+  for (const SwarmResult& r : raw.results()) {
+    ASSERT_EQ(r.status(), 200) << r.response.substr(0, 300);
+    EXPECT_EQ(sha256_hex(r.body()), pattern_sha256(kBody));
+  }
+  const std::string info = unix_command(api, "show info");
+  EXPECT_GT(info_number(info, "BufferWaits"), 0) << info;
+  EXPECT_EQ(weir->current_worker(), worker);  // nothing crashed
+  EXPECT_EQ(count_matching_lines(weir->stderr_text(), "exited unexpectedly"), 0u);
+}
+
+}  // namespace
+}  // namespace weir::test
