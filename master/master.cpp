@@ -517,12 +517,15 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
   config_bytes_ = std::move(bytes);
   reload_in_progress_ = true;
   reload_deadline_ms_ = now_ms() + kReadyTimeoutMs;
-  if (waiter) reload_waiters_.push_back(waiter);
   if (!spawn_worker(++generation_)) {
     log::error("reload failed: cannot start generation %d; generation %d keeps serving",
                generation_, serving_generation_);
-    finish_reload(false);
+    // Answered here, as for an invalid configuration: the CLI client waiting
+    // for this command is not in reload_waiters_ (answering it from there,
+    // inside its own command, left its connection open for ever).
+    return finish_reload(false, waiter);
   }
+  if (waiter) reload_waiters_.push_back(waiter);
   return std::nullopt;
 }
 
