@@ -44,8 +44,9 @@ std::string create_problem(const std::string& path) {
   if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
   // AT_EACCESS: the effective identity, as open() and bind() will use it.
   if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+    const int err = errno;  // this_user() may change errno
     return "cannot create " + path + ": the directory " + dir + " is not writable by " +
-           this_user() + " (" + std::strerror(errno) + ")";
+           this_user() + " (" + std::strerror(err) + ")";
   }
   return "";
 }
@@ -59,7 +60,8 @@ std::string log_file_problem(const std::string& path) {
   }
   if (S_ISDIR(st.st_mode)) return path + " is a directory; give the path of a file";
   if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
-    return "cannot write " + path + " as " + this_user() + ": " + std::strerror(errno);
+    const int err = errno;  // this_user() may change errno
+    return "cannot write " + path + " as " + this_user() + ": " + std::strerror(err);
   }
   return "";
 }
