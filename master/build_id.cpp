@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "common/fd.h"
+#include "common/base/fd.h"
 
 namespace weir {
 namespace {

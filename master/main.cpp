@@ -14,11 +14,11 @@
 #include <cstring>
 #include <string>
 
-#include "common/config.h"
-#include "common/version.h"
+#include "common/base/version.h"
+#include "common/config/config.h"
 #include "master/master.h"
 #include "master/startup_check.h"
-#include "worker/tls.h"
+#include "worker/tls/tls.h"
 #include "worker/worker.h"
 
 #ifdef WEIR_HAVE_JEMALLOC

@@ -1,6 +1,6 @@
 #include "master/master.h"
 
-#include "worker/tls.h"
+#include "worker/tls/tls.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -24,13 +24,13 @@
 #include <functional>
 #include <sstream>
 
-#include "common/fd_budget.h"
-#include "common/log.h"
-#include "common/net.h"
-#include "common/sd_notify.h"
-#include "common/units.h"
-#include "common/version.h"
+#include "common/base/fd_budget.h"
+#include "common/base/log.h"
+#include "common/base/net.h"
+#include "common/base/units.h"
+#include "common/base/version.h"
 #include "master/build_id.h"
+#include "master/sd_notify.h"
 #include "master/startup_check.h"
 
 namespace weir {

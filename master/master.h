@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "common/config.h"
-#include "common/fd.h"
-#include "common/ipc.h"
-#include "master/master_cli.h"
+#include "common/base/fd.h"
+#include "common/config/config.h"
+#include "common/ipc/ipc.h"
+#include "master/cli/master_cli.h"
 
 namespace weir {
 

@@ -17,8 +17,8 @@
 #include <iostream>
 #include <string>
 
-#include "common/address.h"
-#include "common/fd.h"
+#include "common/base/address.h"
+#include "common/base/fd.h"
 
 namespace {
 

@@ -27,7 +27,7 @@ refuses them; 0600 is a decimal integer; duplicate keys are errors.
 Before that, a self-test: a few deliberately wrong snippets (unknown key, bad
 enum value, wrong type, ...) must fail validation and a few right ones must pass,
 so that the check cannot pass vacuously. --self-test runs only that. And the
-lists of keys and values in common/config_loader.cpp (kFrontendKeys,
+lists of keys and values in common/config/config_loader.cpp (kFrontendKeys,
 kCheckKeys, kAlgorithms, the rule actions, ...) must be the schema's, so that a
 key added to the loader cannot be missing from the schema.
 
@@ -431,7 +431,7 @@ def markdown_blocks(text):
 
 
 # ---- the loader's own lists --------------------------------------------------------------
-LOADER = os.path.join(ROOT, "common", "config_loader.cpp")
+LOADER = os.path.join(ROOT, "common", "config", "config_loader.cpp")
 
 
 def object_branch(schema):
@@ -805,9 +805,9 @@ def main():
 
     mismatches = check_loader(schema)
     for line, message in mismatches:
-        print(f"common/config_loader.cpp:{line}: {message}")
+        print(f"common/config/config_loader.cpp:{line}: {message}")
     if not args.quiet and os.path.exists(LOADER):
-        print(f"common/config_loader.cpp: the schema's keys and values compared with "
+        print(f"common/config/config_loader.cpp: the schema's keys and values compared with "
               f"{len(loader_tables(schema))} of the loader's lists"
               f"{': ' + str(len(mismatches)) + ' differences' if mismatches else ''}")
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "common/buffer.h"
-#include "common/event_loop.h"
+#include "common/event/buffer.h"
+#include "common/event/event_loop.h"
 
 namespace weir {
 

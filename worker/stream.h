@@ -9,11 +9,11 @@
 
 #include <memory>
 
-#include "common/fd.h"
+#include "common/base/fd.h"
 
 namespace weir {
 
-// A security layer over a socket (TLS, worker/tls.h). read and writev keep the
+// A security layer over a socket (TLS, worker/tls/tls.h). read and writev keep the
 // contract of read(2)/writev(2): >0 bytes, 0 on orderly end, -1 with errno
 // (EAGAIN to wait). As with a socket, a read shorter than asked means nothing
 // more is buffered anywhere, and a short write means the socket is full, so the

@@ -4,7 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "worker/backend.h"
+#include "worker/backend/backend.h"
 
 namespace weir {
 namespace {
@@ -104,7 +104,7 @@ void ThreadContext::put_idle(std::unique_ptr<ServerConn> conn) {
     unpooled(1);
   }
   // Idle connections outlive their clients: this thread's share of the
-  // worker's descriptor budget bounds them (common/fd_budget.h), so that
+  // worker's descriptor budget bounds them (common/base/fd_budget.h), so that
   // accepted clients never lack a descriptor.
   if (idle_count_ >= idle_limit_) {
     close_server_conn(std::move(conn));
@@ -175,7 +175,7 @@ std::unique_ptr<SplicePipe> ThreadContext::take_pipe() {
     return p;
   }
   // Pipes cost descriptors: this thread's share of the worker's budget bounds
-  // them (common/fd_budget.h); without one, bytes are copied through a buffer.
+  // them (common/base/fd_budget.h); without one, bytes are copied through a buffer.
   const int64_t open = pipes_open_.load(std::memory_order_relaxed);
   if (open >= static_cast<int64_t>(pipe_limit_)) return nullptr;
   int fds[2];

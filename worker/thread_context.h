@@ -7,10 +7,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/buffer.h"
-#include "common/event_loop.h"
-#include "worker/access_log.h"
-#include "worker/http_codec.h"
+#include "common/event/buffer.h"
+#include "common/event/event_loop.h"
+#include "worker/http/http_codec.h"
+#include "worker/observe/access_log.h"
 #include "worker/session.h"
 #include "worker/stream.h"
 

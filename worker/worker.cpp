@@ -13,16 +13,16 @@
 #include <future>
 #include <map>
 
-#include "common/log.h"
-#include "common/net.h"
-#include "common/timer.h"
-#include "common/version.h"
-#include "worker/agent_check.h"
-#include "worker/health_check.h"
-#include "worker/listener.h"
-#include "worker/runtime_api.h"
+#include "common/base/log.h"
+#include "common/base/net.h"
+#include "common/base/version.h"
+#include "common/event/timer.h"
+#include "worker/accept/listener.h"
+#include "worker/api/runtime_api.h"
+#include "worker/checks/agent_check.h"
+#include "worker/checks/health_check.h"
 #include "worker/thread_context.h"
-#include "worker/tls.h"
+#include "worker/tls/tls.h"
 
 namespace weir {
 namespace {

@@ -10,12 +10,12 @@
 #include <thread>
 #include <vector>
 
-#include "common/config.h"
-#include "common/fd_budget.h"
-#include "common/ipc.h"
-#include "common/log.h"
-#include "worker/access_log.h"
-#include "worker/backend.h"
+#include "common/base/fd_budget.h"
+#include "common/base/log.h"
+#include "common/config/config.h"
+#include "common/ipc/ipc.h"
+#include "worker/backend/backend.h"
+#include "worker/observe/access_log.h"
 
 namespace weir {
 

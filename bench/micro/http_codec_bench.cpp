@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "worker/http_codec.h"
+#include "worker/http/http_codec.h"
 
 namespace {
 

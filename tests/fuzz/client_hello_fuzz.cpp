@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/tls_hello.h"
+#include "common/tls/tls_hello.h"
 #include "tests/fuzz/fuzz_common.h"
 
 namespace {

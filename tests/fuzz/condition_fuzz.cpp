@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/condition.h"
+#include "common/cond/condition.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <regex>
 
-#include "common/net.h"
+#include "common/base/net.h"
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/fd.h"
+#include "common/base/fd.h"
 
 struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 

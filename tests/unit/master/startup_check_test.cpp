@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "common/net.h"
+#include "common/base/net.h"
 #include "tests/support/util.h"
 
 namespace weir {

@@ -1,0 +1,446 @@
+#pragma once
+// The configuration model: what a validated weir.yaml means, with every default
+// resolved, so that the rest of weir never looks at YAML. Built by
+// load_config_*() (config_loader.cpp) from the same bytes in the master (to
+// validate) and in each worker (to run).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/base/address.h"
+#include "common/cond/condition.h"
+
+namespace weir {
+
+enum class Mode {
+  kHttp,  // HTTP/1.1 request/response proxying
+  kTcp,   // raw bidirectional byte forwarding
+};
+
+enum class LogTarget {
+  kStdout,  // the process's standard output
+  kStderr,  // the process's standard error
+  kFile,    // a file opened in append mode (path in LogSink::path)
+  kSyslog,  // a syslog server: UDP (LogSink::syslog_addr) or a Unix datagram socket (path)
+};
+
+enum class LogFormat {
+  kText,    // kHttp for http frontends, kTcp for tcp frontends
+  kHttp,    // HAProxy's httplog layout (logfmt::kHttpFormat)
+  kTcp,     // HAProxy's tcplog layout (logfmt::kTcpFormat)
+  kJson,    // one JSON object per line
+  kCustom,  // LogSink::custom, a format string with %-variables
+};
+
+enum class SyslogFraming {
+  kRfc3164,  // <PRI>Mmm dd hh:mm:ss host tag[pid]: message
+  kRfc5424,  // <PRI>1 timestamp host tag pid - - message
+};
+
+struct SourceMark {
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+};
+
+enum class ApiLevel {
+  kUser,      // read-only commands
+  kOperator,  // + server state and weight changes
+  kAdmin,     // everything
+};
+
+// One runtime-API endpoint: a Unix socket (path) or a TCP address.
+struct RuntimeApiEndpoint {
+  std::string path;  // Unix socket when non-empty
+  SockAddr addr;     // TCP otherwise
+  ApiLevel level = ApiLevel::kAdmin;
+  uint32_t mode = 0600;  // Unix socket permissions
+  std::string owner;     // Unix socket owner (user name); empty: the master's user
+  std::string group;     // Unix socket group; empty: the master's group
+  SourceMark mark;       // the address value
+  // A stable key across reloads ("unix:/run/weir/admin.sock", "tcp:127.0.0.1:9999").
+  std::string key() const;
+};
+
+struct LogSink {
+  LogTarget target = LogTarget::kStdout;
+  std::string path;  // kFile: the file; kSyslog: a Unix datagram socket (empty for UDP)
+  LogFormat format = LogFormat::kText;
+  std::string custom;  // kCustom: the format string
+  // kSyslog only.
+  SockAddr syslog_addr;  // UDP server when path is empty
+  SyslogFraming framing = SyslogFraming::kRfc3164;
+  int facility = 16;         // local0
+  std::string tag = "weir";  // the program name in each message
+  SourceMark mark;           // the target value
+};
+
+// Every timeout, in milliseconds, resolved (built-in default < defaults < section).
+// 0 means "no timeout".
+struct Timeouts {
+  int64_t connect = 5000;
+  int64_t client = 30000;
+  int64_t server = 30000;
+  int64_t queue = 5000;
+  int64_t http_request = 10000;
+  int64_t http_keep_alive = 5000;
+  int64_t tunnel = 3600000;
+};
+
+// TLS versions as OpenSSL numbers them (TLS1_2_VERSION = 0x0303).
+inline constexpr int kTls10 = 0x0301, kTls11 = 0x0302, kTls12 = 0x0303, kTls13 = 0x0304;
+
+// `tls:` of a bind: weir terminates TLS (doc/tls.md).
+struct TlsBindConfig {
+  bool enabled = false;
+  std::vector<std::string> certificates;  // PEM files and directories, as written
+  std::string default_certificate;        // empty: the first certificate loaded
+  std::vector<std::string> alpn;          // in preference order; empty: no ALPN
+  bool alpn_set = false;                  // false: http/1.1 in http mode, none in tcp mode
+  int min_version = kTls12;
+  int max_version = kTls13;
+  std::string ciphers;       // TLS <= 1.2, OpenSSL syntax; empty: OpenSSL's default
+  std::string ciphersuites;  // TLS 1.3
+  std::string curves;        // key-exchange groups
+  bool session_tickets = true;
+  uint32_t session_cache = 20000;  // sessions kept for id-based resumption; 0: off
+  int64_t session_timeout = 300000;
+  enum class Verify : unsigned char { kNone, kOptional, kRequired } verify = Verify::kNone;
+  std::string ca_file;               // CAs of client certificates
+  std::string crl_file;              // revocation lists of client certificates
+  bool client_cert_headers = false;  // http: X-Client-Cert-* toward servers
+  SourceMark mark;                   // the `tls:` key
+};
+
+// `tls:` of a server or backend: weir connects to the server with TLS.
+struct TlsServerConfig {
+  bool enabled = false;
+  bool verify = true;       // the server's certificate must chain to ca_file (and name)
+  std::string ca_file;      // empty: OpenSSL's default store
+  std::string verify_name;  // empty: the SNI (when there is one)
+  std::string sni_text;     // as written; empty: no SNI
+  cond::ValueTemplate sni;  // sni_text compiled
+  std::vector<std::string> alpn;
+  std::string cert;  // client certificate (and key) PEM
+  int min_version = kTls12;
+  int max_version = kTls13;
+  std::string ciphers;
+  std::string ciphersuites;
+  SourceMark mark;
+};
+
+struct BindConfig {
+  std::string address_text;  // as written
+  SockAddr addr;
+  int backlog = 1024;
+  bool v6only = true;  // only meaningful for IPv6 binds; true by default for [::]
+  TlsBindConfig tls;
+  SourceMark mark;
+  // A stable key that identifies this listener across reloads ("tcp:[::]:8080").
+  std::string key() const;
+};
+
+// The HTML statistics page of an http frontend (and its CSV export at uri + ";csv").
+struct StatsPageConfig {
+  std::string uri;                        // path answered by weir; empty: no stats page
+  int64_t refresh_ms = 0;                 // auto-refresh period (whole seconds); 0: no auto-refresh
+  std::string realm = "weir statistics";  // basic-auth realm
+  std::vector<std::pair<std::string, std::string>> users;  // name, password; empty: no auth
+  bool hide_version = false;                               // leave weir's version out of the page
+  SourceMark mark;
+};
+
+// One rule of `http_request:` / `http_response:` (in order; the first terminal
+// rule ends the list) or `tcp_request:`.
+struct HttpRule {
+  enum class Action : unsigned char {
+    kAllow,          // stop evaluating: the request goes on
+    kDeny,           // answer `status` (403) and close
+    kTarpit,         // hold the client for `delay`, then answer `status` (500)
+    kReturn,         // answer status / content_type / body from weir
+    kRedirect,       // 301/302/303/307/308 with Location
+    kSetHeader,      // replace every `name` header by one with `value`
+    kAddHeader,      // append a `name` header
+    kDelHeader,      // remove every `name` header
+    kReplaceHeader,  // regex over each whole `name` header value
+    kReplaceValue,   // regex over each comma-separated value of `name`
+    kSetPath,        // the path, keeping the query
+    kSetQuery,       // the query string (without '?'; empty removes it)
+    kSetMethod,
+    kSetUri,      // the whole request target
+    kSetVar,      // txn.<name> = value, for later rules and logs
+    kCapture,     // adds `value` to the request's captures (%hr in logs)
+    kUseBackend,  // route to a backend (static or from a template)
+    kSetStatus,   // response: change the status (and reason)
+  };
+  Action action = Action::kAllow;
+  int status = 0;
+  std::string reason;        // set_status
+  std::string body;          // deny / return / tarpit (already read from `file`)
+  std::string content_type;  // deny / return
+  enum class Redirect : unsigned char {
+    kLocation,
+    kPrefix,
+    kScheme
+  } redirect = Redirect::kLocation;
+  bool drop_query = false;
+  std::string name;                             // header or variable name
+  cond::ValueTemplate value;                    // header value, path, location, backend, ...
+  std::shared_ptr<const cond::Regex> match;     // replace_header / replace_value
+  std::string replacement;                      // replace_header / replace_value (\1 groups)
+  int64_t delay = 0;                            // tarpit, ms
+  size_t capture_len = 64;                      // capture: longest value kept
+  std::string backend;                          // use_backend with a constant name
+  std::shared_ptr<const cond::Condition> cond;  // null: always
+  bool unless = false;                          // the rule applies when cond is false
+  SourceMark mark;
+  bool terminal() const {
+    return action == Action::kAllow || action == Action::kDeny || action == Action::kTarpit ||
+           action == Action::kReturn || action == Action::kRedirect ||
+           action == Action::kUseBackend;
+  }
+};
+
+struct TcpRule {
+  enum class Stage : unsigned char { kConnection, kContent } stage = Stage::kConnection;
+  enum class Action : unsigned char { kAccept, kReject, kUseBackend } action = Action::kAccept;
+  std::string backend;
+  std::shared_ptr<const cond::Condition> cond;
+  bool unless = false;
+  SourceMark mark;
+};
+
+// Rules of a frontend or a backend.
+struct RuleSet {
+  std::vector<HttpRule> http_request;
+  std::vector<HttpRule> http_response;
+  std::vector<TcpRule> tcp_request;
+  std::map<int, std::string> errorfiles;  // status -> body of weir's own responses
+  bool empty() const {
+    return http_request.empty() && http_response.empty() && tcp_request.empty() &&
+           errorfiles.empty();
+  }
+};
+
+struct FrontendConfig {
+  std::string name;
+  Mode mode = Mode::kHttp;
+  std::vector<BindConfig> binds;
+  uint32_t maxconn = 0;  // 0: only global.maxconn applies
+  std::string default_backend;
+  bool forwardfor = false;  // add X-Forwarded-For with the client address
+  bool log = true;          // send one access-log line per request/connection
+  std::string metrics_uri;  // http mode: path answered by weir with Prometheus metrics
+  StatsPageConfig stats;    // http mode: the HTML stats page
+  Timeouts timeouts;        // client, http_request, http_keep_alive are used here
+  RuleSet rules;            // acls are compiled into the rules' conditions
+  // http mode: forward CONNECT requests (else 501) and tunnel after a 2xx answer.
+  bool allow_connect = false;
+  // tcp mode: how long tcp_request content rules may wait for the client's first
+  // bytes (a TLS ClientHello); 0: they run at once.
+  int64_t inspect_delay = 0;
+  SourceMark mark;
+};
+
+// Active health checks of a server (`check:` in a backend, for all its servers,
+// and/or in a server, overriding the backend's).
+struct HealthCheckConfig {
+  bool enabled = false;
+  enum class Type { kTcp, kHttp } type = Type::kTcp;
+  // http
+  std::string method = "GET";
+  std::string path = "/";
+  std::string host;  // Host header; empty: the server's address
+  int status_min = 200;
+  int status_max = 399;
+  std::string body;             // http: an ECMAScript regex the body must match; empty: any
+  bool disable_on_404 = false;  // http: a 404 puts the server in NOLB instead of DOWN
+  // Timing, ms. fastinter: while the state is changing; downinter: while down.
+  int64_t inter = 2000;
+  int64_t fastinter = 0;  // 0: inter
+  int64_t downinter = 0;  // 0: inter
+  int64_t timeout = 0;    // 0: inter (capped at 5s)
+  int rise = 2;           // consecutive successes to be UP again
+  int fall = 3;           // consecutive failures to be DOWN
+  uint16_t port = 0;      // check this port instead of the server's
+  // on_marked_down: shutdown_sessions: a server going DOWN also ends the
+  // requests and connections in progress on it.
+  bool shutdown_sessions_on_down = false;
+  // on_marked_up: shutdown_backup_sessions: a normal server coming UP ends the
+  // sessions on the backend's backup servers, so traffic returns at once.
+  bool shutdown_backup_sessions_on_up = false;
+  std::vector<std::pair<std::string, std::string>> headers;  // http: extra request headers
+  // Check address instead of the server's (port: `port`, else the server's).
+  std::optional<SockAddr> addr;
+  // tcp: a sequence of steps after the connection (empty: connecting is the check).
+  struct TcpStep {
+    enum class Kind { kSend, kExpectString, kExpectRegex } kind = Kind::kSend;
+    std::string data;  // bytes to send, the string to find, or the regex (ECMAScript)
+  };
+  std::vector<TcpStep> tcp_steps;
+  // Passive checks: errors seen in live traffic count against the server.
+  enum class Observe { kNone, kLayer4, kLayer7 } observe = Observe::kNone;
+  int error_limit = 10;  // consecutive errors that trigger on_error
+  enum class OnError {
+    kFastinter,
+    kFailCheck,
+    kSuddenDeath,
+    kMarkDown
+  } on_error = OnError::kFailCheck;
+};
+
+// `agent:` of a server: a TCP probe to an agent whose one-line reply sets the
+// server's weight, maxconn and state.
+struct AgentConfig {
+  bool enabled = false;
+  uint16_t port = 0;             // required
+  std::optional<SockAddr> addr;  // default: the server's address
+  int64_t inter = 2000;          // ms between probes
+  int64_t timeout = 0;           // 0: inter (capped at 5s)
+  std::string send;              // sent after connecting (e.g. "status\n"); empty: nothing
+};
+
+struct ServerConfig {
+  std::string name;
+  std::string address_text;  // as written
+  SockAddr addr;
+  uint32_t weight = 1;    // 0..256
+  uint32_t maxconn = 0;   // most concurrent requests (http) or connections (tcp); 0: no limit
+  uint32_t maxqueue = 0;  // most requests waiting in this server's own queue; 0: no limit
+  uint32_t minconn = 0;   // with the backend's fullconn: the low end of a dynamic maxconn
+  int64_t slowstart = 0;  // ms over which a returning server ramps its weight and maxconn up
+  bool backup = false;    // takes traffic only when no normal server is usable
+  HealthCheckConfig check;
+  AgentConfig agent;
+  TlsServerConfig tls;
+  SourceMark mark;
+};
+
+enum class Balance {
+  kRoundRobin,  // smooth weighted round robin; weights may change at runtime
+  kStaticRr,    // weighted round robin on the configured weights
+  kLeastConn,   // fewest (active + queued) / weight, round robin among equals
+  kFirst,       // the first server (in order) with a free slot
+  kSource,      // hash of the client address
+  kUri,         // hash of the request path (or whole uri)
+  kUrlParam,    // hash of a query-string parameter
+  kHdr,         // hash of a request header
+  kRandom,      // best of N weighted random draws
+};
+
+enum class HashType {
+  kMapBased,    // hash modulo the total weight of the usable servers
+  kConsistent,  // a hash ring: most keys stay where they are when servers change
+};
+
+struct BalanceConfig {
+  Balance algorithm = Balance::kRoundRobin;
+  HashType hash_type = HashType::kMapBased;
+  std::string name;        // kUrlParam: parameter name; kHdr: header name (lower-case)
+  int uri_depth = 0;       // kUri: hash only the first N path segments; 0: all
+  bool uri_whole = false;  // kUri: include the query string
+  int draws = 2;           // kRandom: servers drawn per pick
+  // Hashing algorithms: is the choice made from the request (not round robin)?
+  bool hashed() const {
+    return algorithm == Balance::kSource || algorithm == Balance::kUri ||
+           algorithm == Balance::kUrlParam || algorithm == Balance::kHdr;
+  }
+};
+
+struct BackendConfig {
+  std::string name;
+  Mode mode = Mode::kHttp;
+  BalanceConfig balance;
+  bool redispatch = true;    // a retry goes to another server (false: the same one)
+  bool all_backups = false;  // spread over every backup server, not only the first
+  uint32_t fullconn = 0;     // backend load at which minconn servers reach maxconn; 0: auto
+  std::vector<ServerConfig> servers;  // in file order
+  Timeouts timeouts;                  // connect, server, queue, tunnel are used here
+  int retries = 3;                    // extra connection attempts after the first
+  // http: a client that closes its side (FIN) while its request waits for the
+  // response headers has given up: the request is cancelled (the server
+  // connection is closed, the slot or queue place freed). false: a FIN is a
+  // half-close and the request runs to its end (HAProxy's default). A reset
+  // always cancels.
+  bool abortonclose = true;
+  // The backend's `check:` and `agent:`: every server's starting point, also
+  // for servers added at runtime.
+  HealthCheckConfig default_check;
+  AgentConfig default_agent;
+  TlsServerConfig default_tls;  // `tls:` of the backend: every server's starting point
+  RuleSet rules;                // http_request runs after the frontend's, http_response before it
+  SourceMark mark;
+};
+
+struct GlobalConfig {
+  int threads = 1;  // event loops in each worker, 1..64
+  // Client connections open at once, all frontends together; 0: not set, the
+  // largest value up to kDefaultMaxconn that the open-file limit holds
+  // (common/base/fd_budget.h). Workers replace it by the value they run with.
+  uint32_t maxconn = 0;
+  std::string user;  // drop to this user after loading (when started as root)
+  std::string group;
+  std::string pidfile;  // master pid, written at start (the -p flag overrides)
+  SourceMark pidfile_mark;
+  std::vector<LogSink> logs;         // access-log destinations
+  size_t bufsize = 16384;            // size of one I/O buffer; bounds a request/response head
+  size_t max_headers = 100;          // header fields allowed in one head (1..http::kMaxHeaders)
+  size_t splice_threshold = 65536;   // tcp mode: switch a direction to splice() after this
+  int64_t hard_stop_after = 900000;  // ms a draining worker may live; 0 = unbounded
+  int max_old_generations = 10;      // draining generations alive at once; oldest forced out
+  std::string master_socket;         // master CLI Unix socket; empty = none
+  SourceMark master_socket_mark;
+  std::string state_file;  // server states kept across restarts; empty = none
+  SourceMark state_file_mark;
+  std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
+  std::string tls_ticket_secret_file;  // TLS ticket keys from this secret; empty: random per master
+  SourceMark tls_ticket_secret_mark;
+};
+
+struct Config {
+  std::string source_name;  // file name used in messages
+  GlobalConfig global;
+  std::vector<FrontendConfig> frontends;  // in file order
+  std::vector<BackendConfig> backends;    // in file order
+
+  const BackendConfig* find_backend(std::string_view name) const;
+  int backend_index(std::string_view name) const;  // -1 when absent
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+  // "file:line:column: message" (or "file: message" when no position is known).
+  std::string to_string() const;
+  // The same with "warning: " before the message.
+  std::string to_warning_string() const;
+};
+
+// One line of `weir -c` or of the master's log about the configuration.
+struct ConfigMessage {
+  std::string text;  // ConfigError::to_string() or to_warning_string()
+  bool warning = false;
+};
+// Errors and warnings together, in file order (what `weir -c` prints).
+std::vector<ConfigMessage> in_file_order(const std::vector<ConfigError>& errors,
+                                         const std::vector<ConfigError>& warnings);
+
+struct LoadResult {
+  std::optional<Config> config;       // set only when errors is empty
+  std::vector<ConfigError> errors;    // every error found, in file order
+  std::vector<ConfigError> warnings;  // things that do not prevent running
+};
+
+// Reads and validates a configuration file. `${VAR}` and `${VAR:-default}` in
+// scalar values are expanded from the environment.
+LoadResult load_config_file(const std::string& path);
+// Same, from bytes already in memory; `name` is used in messages.
+LoadResult load_config_text(std::string_view text, const std::string& name);
+
+}  // namespace weir

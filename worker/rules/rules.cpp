@@ -1,0 +1,511 @@
+#include "worker/rules/rules.h"
+
+#include "worker/tls/tls.h"
+
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace weir {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls fn(name, value) for every header of the head or its edited copy.
+template <typename Fn>
+void each_header(const http::MessageHead* h, const EditableHead* e, Fn fn) {
+  if (e) {
+    for (const auto& [n, v] : e->headers) fn(std::string_view(n), std::string_view(v));
+  } else if (h) {
+    for (size_t i = 0; i < h->header_count; ++i) fn(h->headers[i].name, h->headers[i].value);
+  }
+}
+
+// The values of header `name` (comma-separated lists split), all or the Nth (-1: last).
+void header_values(const http::MessageHead* h, const EditableHead* e, std::string_view name,
+                   int occurrence, std::vector<cond::Sample>& out, bool count_only,
+                   int64_t* count) {
+  std::vector<std::string_view> vals;
+  each_header(h, e, [&](std::string_view n, std::string_view v) {
+    if (!http::iequals(n, name)) return;
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      std::string_view item =
+          trim(v.substr(pos, comma == std::string_view::npos ? v.npos : comma - pos));
+      vals.push_back(item);
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+  });
+  if (count_only) {
+    *count = static_cast<int64_t>(vals.size());
+    return;
+  }
+  auto push = [&](std::string_view v) {
+    cond::Sample s;
+    s.str = v;
+    out.push_back(s);
+  };
+  if (occurrence == 0) {
+    for (auto v : vals) push(v);
+  } else if (occurrence == -1) {
+    if (!vals.empty()) push(vals.back());
+  } else if (static_cast<size_t>(occurrence) <= vals.size()) {
+    push(vals[static_cast<size_t>(occurrence) - 1]);
+  }
+}
+
+cond::IpValue ip_of(const SockAddr& a) {
+  cond::IpValue v;
+  if (a.family() == AF_INET) {
+    v.v4 = true;
+    v.bytes[10] = v.bytes[11] = 0xff;
+    std::memcpy(v.bytes + 12, &reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr, 4);
+  } else if (a.family() == AF_INET6) {
+    std::memcpy(v.bytes, &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr, 16);
+  }
+  return v;
+}
+
+// The path of a request target (origin-form or absolute-form), without the query.
+std::string_view path_of(std::string_view target) {
+  if (!target.empty() && target[0] != '/') {
+    size_t scheme = target.find("://");
+    if (scheme != std::string_view::npos) {
+      size_t slash = target.find('/', scheme + 3);
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+  }
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view query_of(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
+void set_header(EditableHead& e, const std::string& name, std::string value) {
+  bool placed = false;
+  for (auto it = e.headers.begin(); it != e.headers.end();) {
+    if (http::iequals(it->first, name)) {
+      if (!placed) {
+        it->second = value;
+        placed = true;
+        ++it;
+      } else {
+        it = e.headers.erase(it);
+      }
+    } else {
+      ++it;
+    }
+  }
+  if (!placed) e.headers.emplace_back(name, std::move(value));
+}
+
+void del_header(EditableHead& e, const std::string& name) {
+  std::erase_if(e.headers, [&](const auto& h) { return http::iequals(h.first, name); });
+}
+
+}  // namespace
+
+EditableHead EditableHead::from(const http::MessageHead& h) {
+  EditableHead e;
+  e.method = std::string(h.method);
+  e.target = std::string(h.target);
+  e.status = h.status;
+  e.reason = std::string(h.reason);
+  e.version_minor = h.version_minor;
+  e.headers.reserve(h.header_count + 2);
+  for (size_t i = 0; i < h.header_count; ++i) {
+    e.headers.emplace_back(std::string(h.headers[i].name), std::string(h.headers[i].value));
+  }
+  return e;
+}
+
+std::string EditableHead::request_text() const {
+  std::string out = method + " " + target + (version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+  for (const auto& [n, v] : headers) out += n + ": " + v + "\r\n";
+  out += "\r\n";
+  return out;
+}
+
+void HttpFetch::fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) {
+  using cond::Fetch;
+  auto str = [&](std::string_view v) {
+    cond::Sample s;
+    s.str = v;
+    out.push_back(s);
+  };
+  auto owned = [&](std::string v) {
+    cond::Sample s;
+    s.set_owned(std::move(v));
+    out.push_back(std::move(s));
+  };
+  auto num = [&](int64_t n, cond::Type t = cond::Type::kInt) {
+    cond::Sample s;
+    s.type = t;
+    s.num = n;
+    out.push_back(s);
+  };
+  const bool have_req = req || req_edit;
+  std::string_view method = req_edit ? std::string_view(req_edit->method)
+                            : req    ? req->method
+                                     : std::string_view();
+  std::string_view target = req_edit ? std::string_view(req_edit->target)
+                            : req    ? req->target
+                                     : std::string_view();
+  switch (f.fetch) {
+    case Fetch::kSrc:
+    case Fetch::kDst: {
+      const SockAddr* a = f.fetch == Fetch::kSrc ? src : dst;
+      if (!a) return;
+      cond::Sample s;
+      s.type = cond::Type::kIp;
+      s.ip = ip_of(*a);
+      s.set_owned(a->host_string());
+      s.type = cond::Type::kIp;
+      out.push_back(std::move(s));
+      return;
+    }
+    case Fetch::kSrcPort:
+      if (src) num(src->port());
+      return;
+    case Fetch::kDstPort:
+      if (dst) num(dst->port());
+      return;
+    case Fetch::kMethod:
+      if (have_req) str(method);
+      return;
+    case Fetch::kUrl:
+      if (have_req) str(target);
+      return;
+    case Fetch::kPath:
+      if (have_req) str(path_of(target));
+      return;
+    case Fetch::kQuery:
+      if (have_req && target.find('?') != std::string_view::npos) str(query_of(target));
+      return;
+    case Fetch::kUrlParam: {
+      std::string_view q = query_of(target);
+      size_t pos = 0;
+      while (have_req && pos < q.size()) {
+        size_t amp = q.find('&', pos);
+        std::string_view kv = q.substr(pos, amp == std::string_view::npos ? q.npos : amp - pos);
+        size_t eq = kv.find('=');
+        if (kv.substr(0, eq) == f.arg) {
+          str(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1));
+          return;
+        }
+        if (amp == std::string_view::npos) break;
+        pos = amp + 1;
+      }
+      return;
+    }
+    case Fetch::kHdr:
+      header_values(req, req_edit, f.arg, f.occurrence, out, false, nullptr);
+      return;
+    case Fetch::kHdrCnt: {
+      int64_t n = 0;
+      header_values(req, req_edit, f.arg, 0, out, true, &n);
+      if (have_req) num(n);
+      return;
+    }
+    case Fetch::kResHdr:
+      header_values(res, res_edit, f.arg, f.occurrence, out, false, nullptr);
+      return;
+    case Fetch::kHost: {
+      std::string_view host;
+      bool found = false;
+      each_header(req, req_edit, [&](std::string_view n, std::string_view v) {
+        if (!found && http::iequals(n, "host")) {
+          host = trim(v);
+          found = true;
+        }
+      });
+      if (!found) return;
+      // Without the port: "[::1]:80" -> "[::1]", "example.com:8080" -> "example.com".
+      size_t colon = host.rfind(':');
+      if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos &&
+          (host.front() != '[' || (colon > 0 && host[colon - 1] == ']'))) {
+        host = host.substr(0, colon);
+      }
+      std::string lower(host);
+      for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+      owned(std::move(lower));
+      return;
+    }
+    case Fetch::kCookie:
+      each_header(req, req_edit, [&](std::string_view n, std::string_view v) {
+        if (!http::iequals(n, "cookie")) return;
+        size_t pos = 0;
+        while (pos < v.size()) {
+          size_t semi = v.find(';', pos);
+          std::string_view kv =
+              trim(v.substr(pos, semi == std::string_view::npos ? v.npos : semi - pos));
+          size_t eq = kv.find('=');
+          if (eq != std::string_view::npos && kv.substr(0, eq) == f.arg) str(kv.substr(eq + 1));
+          if (semi == std::string_view::npos) break;
+          pos = semi + 1;
+        }
+      });
+      return;
+    case Fetch::kReqLen:
+      if (have_req) num(static_cast<int64_t>(req_len));
+      return;
+    case Fetch::kHttpVersion:
+      if (have_req) {
+        int minor = req_edit ? req_edit->version_minor : req->version_minor;
+        str(minor ? "1.1" : "1.0");
+      }
+      return;
+    case Fetch::kSslFc:
+      num(tls_client ? 1 : 0, cond::Type::kBool);
+      return;
+    case Fetch::kSslSni:
+      if (ssl && !tls::sni(ssl).empty()) str(tls::sni(ssl));
+      return;
+    case Fetch::kSslVersion:
+      if (ssl) str(tls::version_name(ssl));
+      return;
+    case Fetch::kSslCipher:
+      if (ssl) str(tls::cipher_name(ssl));
+      return;
+    case Fetch::kSslAlpn:
+      if (ssl && !tls::alpn(ssl).empty()) str(tls::alpn(ssl));
+      return;
+    case Fetch::kSslCUsed:
+      if (ssl) num(tls::peer_cert_used(ssl) ? 1 : 0, cond::Type::kBool);
+      return;
+    case Fetch::kSslCVerify:
+      if (ssl) num(tls::peer_verify_result(ssl));
+      return;
+    case Fetch::kSslCSDn:
+      if (ssl && tls::peer_cert_used(ssl)) owned(tls::peer_subject(ssl));
+      return;
+    case Fetch::kSslCIDn:
+      if (ssl && tls::peer_cert_used(ssl)) owned(tls::peer_issuer(ssl));
+      return;
+    case Fetch::kSslCSerial:
+      if (ssl && tls::peer_cert_used(ssl)) owned(tls::peer_serial(ssl));
+      return;
+    case Fetch::kReqSslSni:
+      if (hello && !hello_sni.empty()) str(hello_sni);
+      return;
+    case Fetch::kReqSslVer:
+      if (hello && !hello_version.empty()) str(hello_version);
+      return;
+    case Fetch::kReqSslHello:
+      num(hello ? 1 : 0, cond::Type::kBool);
+      return;
+    case Fetch::kStatus:
+      if (status) num(status);
+      return;
+    case Fetch::kVar:
+      if (vars) {
+        for (const auto& [k, v] : *vars) {
+          if (k == f.arg) {
+            str(v);
+            return;
+          }
+        }
+      }
+      return;
+    case Fetch::kAlways:
+      num(f.constant ? 1 : 0, cond::Type::kBool);
+      return;
+  }
+}
+
+RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
+                           const http::MessageHead& head, std::optional<EditableHead>* edit,
+                           Vars* vars, std::vector<std::string>* captures, bool response) {
+  using A = HttpRule::Action;
+  RuleVerdict verdict;
+  auto editable = [&]() -> EditableHead& {
+    if (!*edit) {
+      *edit = EditableHead::from(head);
+      if (response) {
+        ctx.res_edit = &**edit;
+      } else {
+        ctx.req_edit = &**edit;
+      }
+    }
+    return **edit;
+  };
+  for (const HttpRule& r : rules) {
+    if (r.cond && r.cond->evaluate(ctx) == r.unless) continue;
+    switch (r.action) {
+      case A::kAllow:
+        return verdict;
+      case A::kDeny:
+        verdict.kind = RuleVerdict::Kind::kDeny;
+        verdict.rule = &r;
+        return verdict;
+      case A::kTarpit:
+        verdict.kind = RuleVerdict::Kind::kTarpit;
+        verdict.rule = &r;
+        return verdict;
+      case A::kReturn:
+        verdict.kind = RuleVerdict::Kind::kReturn;
+        verdict.rule = &r;
+        return verdict;
+      case A::kRedirect: {
+        verdict.kind = RuleVerdict::Kind::kRedirect;
+        verdict.rule = &r;
+        std::string value = r.value.render(ctx);
+        std::string_view target =
+            ctx.req_edit ? std::string_view(ctx.req_edit->target) : ctx.req->target;
+        std::string_view rest = r.drop_query ? path_of(target) : target;
+        if (!rest.empty() && rest[0] != '/') rest = path_of(target);  // absolute-form
+        if (r.redirect == HttpRule::Redirect::kLocation) {
+          verdict.location = std::move(value);
+        } else if (r.redirect == HttpRule::Redirect::kPrefix) {
+          while (!value.empty() && value.back() == '/') value.pop_back();
+          verdict.location = value + std::string(rest);
+        } else {
+          std::vector<cond::Sample> host;
+          cond::FetchSpec hf;
+          hf.fetch = cond::Fetch::kHost;
+          std::string host_header;
+          each_header(ctx.req, ctx.req_edit, [&](std::string_view n, std::string_view v) {
+            if (host_header.empty() && http::iequals(n, "host")) host_header = std::string(trim(v));
+          });
+          verdict.location = value + "://" + host_header + std::string(rest);
+        }
+        return verdict;
+      }
+      case A::kSetHeader:
+        set_header(editable(), r.name, r.value.render(ctx));
+        break;
+      case A::kAddHeader: {
+        std::string v = r.value.render(ctx);
+        editable().headers.emplace_back(r.name, std::move(v));
+        break;
+      }
+      case A::kDelHeader:
+        del_header(editable(), r.name);
+        break;
+      case A::kReplaceHeader:
+      case A::kReplaceValue: {
+        EditableHead& e = editable();
+        for (auto& [n, v] : e.headers) {
+          if (!http::iequals(n, r.name)) continue;
+          if (r.action == A::kReplaceHeader) {
+            if (auto nv = r.match->replace(v, r.replacement)) v = std::move(*nv);
+            continue;
+          }
+          // Each comma-separated value on its own.
+          std::string out;
+          size_t pos = 0;
+          while (pos <= v.size()) {
+            size_t comma = v.find(',', pos);
+            std::string_view item = trim(
+                std::string_view(v).substr(pos, comma == std::string::npos ? v.npos : comma - pos));
+            auto nv = r.match->replace(item, r.replacement);
+            if (!out.empty()) out += ", ";
+            out += nv ? *nv : std::string(item);
+            if (comma == std::string::npos) break;
+            pos = comma + 1;
+          }
+          v = std::move(out);
+        }
+        break;
+      }
+      case A::kSetPath:
+      case A::kSetQuery:
+      case A::kSetUri: {
+        std::string v = r.value.render(ctx);
+        EditableHead& e = editable();
+        std::string path(path_of(e.target));
+        std::string query(query_of(e.target));
+        bool had_query = e.target.find('?') != std::string::npos;
+        if (r.action == A::kSetPath) {
+          if (v.empty() || v[0] != '/' || v.find_first_of(" \t\r\n") != std::string::npos) break;
+          e.target = v + (had_query ? "?" + query : "");
+        } else if (r.action == A::kSetQuery) {
+          if (v.find_first_of(" \t\r\n#") != std::string::npos) break;
+          e.target = path + (v.empty() ? "" : "?" + v);
+        } else {
+          if (v.empty() || v.find_first_of(" \t\r\n") != std::string::npos) break;
+          e.target = std::move(v);
+        }
+        break;
+      }
+      case A::kSetMethod: {
+        std::string v = r.value.render(ctx);
+        bool ok = !v.empty();
+        for (char c : v) ok = ok && http::is_tchar(static_cast<unsigned char>(c));
+        // The client frames the response by the method it sent: a HEAD turned
+        // into another method (or the reverse) would get a body it does not
+        // expect (or miss one it does), and CONNECT changes what follows the
+        // head. Such changes are ignored.
+        const std::string_view now = *edit ? std::string_view((*edit)->method) : head.method;
+        ok = ok && (now == "HEAD") == (v == "HEAD") && now != "CONNECT" && v != "CONNECT";
+        if (ok) editable().method = std::move(v);
+        break;
+      }
+      case A::kSetVar: {
+        std::string v = r.value.render(ctx);
+        bool set = false;
+        for (auto& [k, val] : *vars) {
+          if (k == r.name) {
+            val = v;
+            set = true;
+          }
+        }
+        if (!set) vars->emplace_back(r.name, std::move(v));
+        break;
+      }
+      case A::kCapture: {
+        std::string v = r.value.render(ctx);
+        if (v.size() > r.capture_len) v.resize(r.capture_len);
+        captures->push_back(std::move(v));
+        break;
+      }
+      case A::kUseBackend:
+        verdict.use_backend = true;
+        verdict.backend = r.backend.empty() ? r.value.render(ctx) : r.backend;
+        return verdict;
+      case A::kSetStatus: {
+        // A status without a body (204, 304) for a response that has one, or
+        // the reverse, would make the client read the message differently from
+        // weir and the server, and a 1xx is no final response: such changes
+        // are ignored.
+        const int now = *edit ? (*edit)->status : head.status;
+        const auto bodiless = [](int s) { return s == 204 || s == 304; };
+        if (now < 200 || r.status < 200 || bodiless(now) != bodiless(r.status)) break;
+        EditableHead& e = editable();
+        e.status = r.status;
+        e.reason = r.reason;
+        ctx.status = r.status;
+        break;
+      }
+    }
+  }
+  return verdict;
+}
+
+bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, HttpFetch& ctx,
+                   std::string* backend) {
+  for (const TcpRule& r : rules) {
+    if (r.stage != stage) continue;
+    if (r.cond && r.cond->evaluate(ctx) == r.unless) continue;
+    switch (r.action) {
+      case TcpRule::Action::kAccept:
+        return true;
+      case TcpRule::Action::kReject:
+        return false;
+      case TcpRule::Action::kUseBackend:
+        *backend = r.backend;
+        return true;
+    }
+  }
+  return true;
+}
+
+}  // namespace weir

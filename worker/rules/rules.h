@@ -1,0 +1,80 @@
+#pragma once
+// Running http_request / http_response / tcp_request rules on the traffic path:
+// the fetches of the condition language over a request, a response or a
+// connection, an editable copy of a message head for the rules that change it,
+// and the evaluation loop (first terminal rule wins).
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/base/address.h"
+#include "common/cond/condition.h"
+#include "common/config/config.h"
+#include "worker/http/http_codec.h"
+
+struct ssl_st;
+
+namespace weir {
+
+// A message head that rules may change. Built from a parsed head the first time
+// a rule changes something; serialized again for the server or the client.
+struct EditableHead {
+  std::string method, target;  // requests
+  int status = 0;              // responses
+  std::string reason;
+  int version_minor = 1;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static EditableHead from(const http::MessageHead& h);
+  // Request head text, through the blank line.
+  std::string request_text() const;
+};
+
+using Vars = std::vector<std::pair<std::string, std::string>>;
+
+// Fetches over what a rule can see. Either parsed heads or their edited copies.
+class HttpFetch final : public cond::FetchContext {
+ public:
+  const SockAddr* src = nullptr;
+  const SockAddr* dst = nullptr;  // may be null until asked for (see local())
+  const http::MessageHead* req = nullptr;
+  const EditableHead* req_edit = nullptr;  // wins over req when set
+  const http::MessageHead* res = nullptr;
+  const EditableHead* res_edit = nullptr;
+  const Vars* vars = nullptr;
+  size_t req_len = 0;
+  int status = 0;
+  const ssl_st* ssl = nullptr;  // the client connection's TLS, once its handshake is done
+  bool tls_client = false;      // the client connection is TLS (ssl_fc)
+  // tcp content inspection of a ClientHello (req_ssl_*).
+  bool hello = false;
+  std::string_view hello_sni;
+  std::string_view hello_version;
+  void fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) override;
+};
+
+// What a list of request or response rules decided.
+struct RuleVerdict {
+  enum class Kind { kContinue, kDeny, kTarpit, kReturn, kRedirect } kind = Kind::kContinue;
+  const HttpRule* rule = nullptr;  // the terminal rule, when not kContinue
+  std::string location;            // redirect
+  std::string backend;             // use_backend: the chosen name ("" : none)
+  bool use_backend = false;
+};
+
+// Runs `rules` in order. Rules that change the head edit *edit (created from the
+// parsed head on the first change; the fetch context then reads it). set_var and
+// capture fill *vars and *captures.
+RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
+                           const http::MessageHead& head, std::optional<EditableHead>* edit,
+                           Vars* vars, std::vector<std::string>* captures, bool response);
+
+// tcp_request rules of one stage: true when the connection may go on;
+// *backend names a use_backend choice.
+bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, HttpFetch& ctx,
+                   std::string* backend);
+
+}  // namespace weir

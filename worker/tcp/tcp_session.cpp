@@ -1,0 +1,664 @@
+#include "worker/tcp/tcp_session.h"
+
+#include "worker/rules/rules.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/base/log.h"
+#include "common/base/net.h"
+#include "worker/backend/lb/lb.h"
+#include "worker/worker.h"
+
+namespace weir {
+namespace {
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr size_t kPipeChunk = 64 * 1024;
+// A splice that moves less than this means the flow is no longer bulk.
+constexpr size_t kSmallSplice = 8 * 1024;
+// Out of file descriptors: how soon a server connection is tried again.
+constexpr int64_t kFdRetryMs = 100;
+}  // namespace
+
+void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                       const tls::FrontContext* tls) {
+  auto s = std::make_unique<TcpSession>(ctx, fe, std::move(fd), peer);
+  TcpSession* raw = s.get();
+  ctx.add_session(std::move(s));
+  if (!ctx.loop().add(raw->streams_[kClient].fd(), kEvents, &raw->handlers_[kClient])) {
+    raw->destroy();
+    return;
+  }
+  if (tls) {
+    auto conn = tls->accept(raw->streams_[kClient].fd());
+    if (!conn) {
+      raw->destroy();
+      return;
+    }
+    raw->c_tls_ = conn.get();
+    raw->streams_[kClient].set_secure(std::move(conn));
+    raw->phase_ = Phase::kHandshake;
+  }
+  const auto& rules = fe.config().rules.tcp_request;
+  if (!rules.empty()) {
+    HttpFetch f;
+    SockAddr local;
+    bool have_local = false;
+    raw->fill_fetch(f, &local, &have_local);
+    std::string ignored;
+    if (!run_tcp_rules(rules, TcpRule::Stage::kConnection, f, &ignored)) {
+      bump(fe.counters().local().denied_requests);
+      raw->destroy();  // closed at once, nothing logged
+      return;
+    }
+  }
+  if (raw->phase_ == Phase::kHandshake) {
+    raw->run();  // goes on in begin_content() once the handshake is done
+    return;
+  }
+  raw->begin_content();
+  if (raw->phase_ != Phase::kClosed) raw->run();
+}
+
+void TcpSession::fill_fetch(HttpFetch& f, SockAddr* local, bool* have_local) {
+  local->len = sizeof local->storage;
+  *have_local = ::getsockname(streams_[kClient].fd(), local->sa(), &local->len) == 0;
+  f.src = &peer_;
+  f.dst = *have_local ? local : nullptr;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && phase_ != Phase::kHandshake ? c_tls_->ssl() : nullptr;
+  f.hello = hello_done_;
+  f.hello_sni = hello_.sni;
+  f.hello_version = tls::version_name(hello_.max_version);
+}
+
+bool TcpSession::client_handshake() {
+  switch (c_tls_->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      readable_[kClient] = true;  // bytes may wait inside the TLS layer
+      writable_[kClient] = true;
+      last_activity_ = ctx_.loop().now_ms();
+      begin_content();
+      return phase_ != Phase::kClosed;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return false;
+    case SecureLayer::Handshake::kFailed:
+      break;
+  }
+  fe_.count_tls_failure();
+  tls::note_handshake_failure(fe_.name(), peer_text_, c_tls_->failure());
+  destroy();
+  return false;
+}
+
+void TcpSession::begin_content() {
+  const auto& rules = fe_.config().rules.tcp_request;
+  bool content = false;
+  for (const TcpRule& r : rules) content = content || r.stage == TcpRule::Stage::kContent;
+  if (content && fe_.config().inspect_delay > 0) {
+    // Wait for the ClientHello (or the delay, or a full buffer); see pump().
+    phase_ = Phase::kInspect;
+    t_inspect_start_ = ctx_.loop().now_ms();
+    return;
+  }
+  run_content_rules();
+}
+
+void TcpSession::run_content_rules() {
+  const auto& rules = fe_.config().rules.tcp_request;
+  if (!rules.empty()) {
+    HttpFetch f;
+    SockAddr local;
+    bool have_local = false;
+    fill_fetch(f, &local, &have_local);
+    std::string backend;
+    if (!run_tcp_rules(rules, TcpRule::Stage::kContent, f, &backend)) {
+      bump(fe_.counters().local().denied_requests);
+      finish('P', 'R');
+      return;
+    }
+    if (!backend.empty()) {
+      for (const auto& b : ctx_.worker().backends()) {
+        if (b->name() == backend && b->config().mode == Mode::kTcp) be_ = b.get();
+      }
+    }
+  }
+  if (!be_) {
+    finish('S', 'C');
+    return;
+  }
+  begin_connect();
+}
+
+TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer)
+    : Session(ctx),
+      fe_(fe),
+      be_(fe.default_backend()),
+      handlers_{SideHandler(*this, kClient), SideHandler(*this, kServer)},
+      peer_(peer),
+      peer_text_(peer.to_string()),
+      timer_(ctx.loop().timers(), &TcpSession::on_timer, this) {
+  streams_[kClient] = Stream(std::move(fd));
+  net::set_nodelay(streams_[kClient].fd());
+  t_start_ = ctx_.loop().now_ms();
+  t_start_wall_ = log::wall_clock_ms();
+  last_activity_ = t_start_;
+  fe_.counters().add_connection(t_start_);
+}
+
+TcpSession::~TcpSession() = default;
+
+void TcpSession::on_side_io(Side side, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[side] = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_[side] = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
+  if (side == kServer && phase_ == Phase::kConnecting &&
+      (s_handshake_ || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
+    connect_done();
+  }
+  if (side == kClient && phase_ == Phase::kQueued && (events & (EPOLLHUP | EPOLLERR))) {
+    finish('C', 'Q');  // the client went away while waiting for a server
+    return;
+  }
+  run();
+}
+
+void TcpSession::on_timer(void* self) {
+  auto* s = static_cast<TcpSession*>(self);
+  if (s->phase_ == Phase::kHandshake) {
+    s->fe_.count_tls_failure();
+    tls::note_handshake_failure(s->fe_.name(), s->peer_text_,
+                                "timeout client during the handshake");
+    s->destroy();
+    return;
+  }
+  if (s->phase_ == Phase::kInspect) {
+    s->run_content_rules();  // inspect_delay is over: decide with what has arrived
+    if (s->phase_ != Phase::kClosed) s->run();
+    return;
+  }
+  if (s->phase_ == Phase::kQueued) {
+    if (s->be_->timeouts().queue > 0 &&
+        s->ctx_.loop().now_ms() >= s->t_queue_start_ + s->be_->timeouts().queue) {
+      s->finish('s', 'Q');  // queue timeout
+      return;
+    }
+  } else if (s->phase_ == Phase::kConnecting && s->fd_wait_) {
+    const int64_t limit = s->be_->timeouts().connect;
+    const int64_t now = s->ctx_.loop().now_ms();
+    if (limit > 0 && now >= s->t_connect_start_ + limit) {
+      s->finish('R', 'C');  // weir ran out of a resource, not the server
+      return;
+    }
+    if (now >= s->fd_retry_at_) s->connect_to(s->server_);
+  } else if (s->phase_ == Phase::kConnecting) {
+    s->connect_failed(ETIMEDOUT);
+  } else if (s->phase_ == Phase::kForwarding) {
+    s->finish('c', 'D');  // inactivity on the tunnel
+  }
+  if (s->phase_ != Phase::kClosed) s->run();
+}
+
+void TcpSession::run() {
+  if (phase_ == Phase::kClosed) return;
+  if (phase_ == Phase::kHandshake && !client_handshake()) {
+    if (phase_ != Phase::kClosed) update_timer();
+    return;
+  }
+  for (int round = 0; round < 1000 && phase_ != Phase::kClosed; ++round) {
+    bool progress = pump(up_);
+    if (phase_ == Phase::kClosed) return;
+    progress |= pump(down_);
+    if (phase_ == Phase::kClosed) return;
+    if (up_.shut_sent && down_.shut_sent) {
+      finish('-', '-');
+      return;
+    }
+    if (!progress) break;
+  }
+  if (phase_ != Phase::kClosed) update_timer();
+}
+
+bool TcpSession::pump(Direction& d) {
+  // Until the server is connected, only read the client into the buffer; and
+  // not while waiting in a queue: a connection without a server slot holds no
+  // buffer, so that buffers short (the pool's limit) cannot all be held by
+  // connections that wait for the slot of one that waits for a buffer.
+  if (phase_ != Phase::kForwarding && d.src == kServer) return false;
+  if (phase_ == Phase::kQueued) return false;
+  bool progress = d.pipe ? pump_spliced(d) : pump_buffered(d);
+  if (phase_ == Phase::kInspect && progress) {
+    // Content inspection: decide once the ClientHello is whole, the bytes are
+    // not one, the buffer is full, or the client has finished sending.
+    tls::ClientHello h;
+    auto st = tls::parse_client_hello(std::string_view(d.buf.data(), d.buf.size()), h);
+    if (st == tls::HelloStatus::kComplete) {
+      hello_ = std::move(h);
+      hello_done_ = true;
+    }
+    if (st != tls::HelloStatus::kNeedMore || d.buf.space() == 0 || d.src_eof) {
+      run_content_rules();
+      return true;
+    }
+  }
+  if (phase_ != Phase::kForwarding) return progress;
+  if (d.src_eof && d.buf.empty() && (!d.pipe || d.pipe->bytes == 0) && !d.shut_sent) {
+    streams_[d.dst].shutdown_write();
+    d.shut_sent = true;
+    progress = true;
+  }
+  return progress;
+}
+
+bool TcpSession::pump_buffered(Direction& d) {
+  bool progress = false;
+  Stream& src = streams_[d.src];
+  Stream& dst = streams_[d.dst];
+  if (readable_[d.src] && !d.src_eof && take_buffer(d.buf, kBufferClaim)) {
+    d.buf.make_room();
+    size_t want = d.buf.space();
+    if (want > 0) {
+      ssize_t n = src.read(d.buf.write_ptr(), want);
+      if (n > 0) {
+        d.buf.produce(static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < want) {
+          d.bulk = 0;
+          if (!hup_[d.src] && src.drained()) readable_[d.src] = false;
+        } else {
+          d.bulk += static_cast<uint64_t>(n);
+        }
+        last_activity_ = ctx_.loop().now_ms();
+        progress = true;
+      } else if (n == 0) {
+        d.src_eof = true;
+        progress = true;
+      } else if (errno == EAGAIN) {
+        readable_[d.src] = false;
+      } else if (errno != EINTR) {
+        fail(d.src);
+        return true;
+      }
+    }
+  }
+  if (phase_ == Phase::kForwarding && writable_[d.dst] && !d.buf.empty()) {
+    iovec iov{d.buf.data(), d.buf.size()};
+    ssize_t n = dst.writev(&iov, 1);
+    if (n > 0) {
+      if (static_cast<size_t>(n) < d.buf.size()) writable_[d.dst] = false;
+      d.buf.consume(static_cast<size_t>(n));
+      d.bytes += static_cast<uint64_t>(n);
+      last_activity_ = ctx_.loop().now_ms();
+      progress = true;
+    } else if (n < 0 && errno == EAGAIN) {
+      writable_[d.dst] = false;
+    } else if (n < 0 && errno != EINTR) {
+      fail(d.dst);
+      return true;
+    }
+  }
+  if (d.buf.empty()) {
+    d.buf.release(ctx_.buffers());
+    if (!up_.buf.allocated() && !down_.buf.allocated()) drop_buffer_claim();
+    size_t threshold = ctx_.worker().config().global.splice_threshold;
+    // Bulk transfer: move to splice() once enough bytes have streamed this way.
+    if (phase_ == Phase::kForwarding && threshold > 0 && d.bulk >= threshold && !d.src_eof &&
+        src.plain() && dst.plain()) {
+      d.pipe = ctx_.take_pipe();
+    }
+  }
+  return progress;
+}
+
+bool TcpSession::pump_spliced(Direction& d) {
+  bool progress = false;
+  SplicePipe& p = *d.pipe;
+  int src = streams_[d.src].fd();
+  int dst = streams_[d.dst].fd();
+  if (readable_[d.src] && !d.src_eof && p.bytes < kPipeChunk) {
+    size_t want = kPipeChunk - p.bytes;
+    ssize_t n = splice(src, nullptr, p.wr.get(), nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      p.bytes += static_cast<size_t>(n);
+      last_activity_ = ctx_.loop().now_ms();
+      progress = true;
+      if (static_cast<size_t>(n) < kSmallSplice) d.bulk = 0;
+    } else if (n == 0) {
+      d.src_eof = true;
+      progress = true;
+    } else if (errno == EAGAIN) {
+      // With an empty pipe this can only mean the socket is drained; with a
+      // partly full one the pipe may be out of slots, so try again after it drains.
+      if (p.bytes == 0) readable_[d.src] = false;
+    } else if (errno != EINTR) {
+      fail(d.src);
+      return true;
+    }
+  }
+  if (writable_[d.dst] && p.bytes > 0) {
+    ssize_t n =
+        splice(p.rd.get(), nullptr, dst, nullptr, p.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      if (static_cast<size_t>(n) < p.bytes) writable_[d.dst] = false;
+      p.bytes -= static_cast<size_t>(n);
+      d.bytes += static_cast<uint64_t>(n);
+      last_activity_ = ctx_.loop().now_ms();
+      progress = true;
+    } else if (n < 0 && errno == EAGAIN) {
+      writable_[d.dst] = false;
+    } else if (n < 0 && errno != EINTR) {
+      fail(d.dst);
+      return true;
+    }
+  }
+  if (p.bytes == 0 && d.bulk == 0) {
+    // Small messages again: back to read/write, which costs fewer system calls.
+    ctx_.put_pipe(std::move(d.pipe));
+  }
+  return progress;
+}
+
+void TcpSession::begin_connect() {
+  ++attempts_;
+  int64_t now = ctx_.loop().now_ms();
+  Server* previous = server_;
+  if (server_) be_->release_server(server_);  // a retry gives back the previous slot first
+  server_ = nullptr;
+  previous_ = previous;
+  LbRequest req;
+  if (be_->config().balance.algorithm == Balance::kSource) {
+    req = LbRequest{true, lb_hash(peer_.host_string())};
+  }
+  Server* s = nullptr;
+  switch (be_->acquire(req, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now, &s,
+                       &ticket_)) {
+    case Backend::Acquire::kServer:
+      break;
+    case Backend::Acquire::kQueued:
+      phase_ = Phase::kQueued;
+      t_queue_start_ = now;
+      update_timer();
+      return;
+    case Backend::Acquire::kNoServer:
+      finish('S', 'C');
+      return;
+    case Backend::Acquire::kQueueFull:
+      finish('S', 'Q');
+      return;
+  }
+  connect_to(s);
+}
+
+void TcpSession::on_server_granted() {
+  if (phase_ != Phase::kQueued || !ticket_) return;
+  Server* s = be_->take_grant(ticket_);
+  if (!s) return;  // the queue timeout came first
+  ticket_.reset();
+  queue_ms_ += ctx_.loop().now_ms() - t_queue_start_;
+  t_queue_start_ = -1;
+  connect_to(s);
+  if (phase_ != Phase::kClosed) run();
+}
+
+void TcpSession::connect_to(Server* s) {
+  if (attempts_ > 1 && previous_ && previous_ != s && !fd_wait_) {
+    bump(be_->counters().local().redispatches);
+    bump(previous_->counters().local().redispatches);
+  }
+  server_ = s;
+  tried_.add(server_->index());
+  bool in_progress = false;
+  int err = 0;
+  const int64_t now = ctx_.loop().now_ms();
+  UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
+  if (!fd) {
+    if (!net::out_of_descriptors(err)) {
+      connect_failed(err);
+      return;
+    }
+    // weir is out of descriptors, the server is not at fault: keep the slot and
+    // try again soon, until timeout connect.
+    ctx_.worker().note_fd_shortage("connection to server " + be_->name() + "/" + server_->name(),
+                                   err);
+    if (!fd_wait_) t_connect_start_ = now;
+    fd_wait_ = true;
+    fd_retry_at_ = now + kFdRetryMs;
+    phase_ = Phase::kConnecting;
+    update_timer();
+    return;
+  }
+  fd_wait_ = false;
+  streams_[kServer] = Stream(std::move(fd));
+  readable_[kServer] = writable_[kServer] = hup_[kServer] = false;
+  s_tcp_up_ = false;
+  s_handshake_ = false;
+  t_connect_start_ = now;
+  phase_ = Phase::kConnecting;
+  if (!ctx_.loop().add(streams_[kServer].fd(), kEvents, &handlers_[kServer])) {
+    connect_failed(EMFILE);
+    return;
+  }
+  if (!in_progress) connect_done();
+  update_timer();
+}
+
+void TcpSession::connect_done() {
+  if (phase_ != Phase::kConnecting) return;
+  if (!s_tcp_up_) {
+    int err = net::socket_error(streams_[kServer].fd());
+    if (err != 0) {
+      connect_failed(err);
+      return;
+    }
+    s_tcp_up_ = true;
+    if (const tls::BackContext* tc = server_->tls()) {
+      std::string sni;
+      if (!tc->config().sni_text.empty()) {
+        HttpFetch f;
+        SockAddr local;
+        bool have_local = false;
+        fill_fetch(f, &local, &have_local);
+        sni = tc->config().sni.render(f);
+      }
+      auto conn = tc->connect(streams_[kServer].fd(), sni, server_->tls_session(ctx_.id()));
+      if (!conn) {
+        connect_failed(ENOMEM);
+        return;
+      }
+      streams_[kServer].set_secure(std::move(conn));
+      s_handshake_ = true;
+    }
+  }
+  if (s_handshake_ && !server_handshake()) return;
+  t_connected_ = ctx_.loop().now_ms();
+  last_activity_ = t_connected_;
+  writable_[kServer] = true;
+  server_->observe_result(false, false);
+  phase_ = Phase::kForwarding;
+}
+
+bool TcpSession::server_handshake() {
+  auto* conn = static_cast<tls::Connection*>(streams_[kServer].secure());
+  switch (conn->handshake()) {
+    case SecureLayer::Handshake::kDone:
+      s_handshake_ = false;
+      readable_[kServer] = true;
+      return true;
+    case SecureLayer::Handshake::kWantRead:
+    case SecureLayer::Handshake::kWantWrite:
+      return false;
+    case SecureLayer::Handshake::kFailed:
+      break;
+  }
+  server_->tls_session(ctx_.id())->clear();
+  tls::note_server_failure(be_->name(), server_->name(), conn->failure());
+  connect_failed(EPROTO);
+  return false;
+}
+
+void TcpSession::connect_failed(int err) {
+  bump(be_->counters().local().connect_errors);
+  if (server_) {
+    bump(server_->counters().local().connect_errors);
+    server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
+                            err == ETIMEDOUT ? "connect timeout" : std::strerror(err));
+  }
+  log::debug("tcp connect to %s/%s failed: %s", be_->name().c_str(),
+             server_ ? server_->name().c_str() : "-", std::strerror(err));
+  streams_[kServer].close();
+  if (server_ && attempts_ <= be_->retries()) {
+    bump(be_->counters().local().retries);
+    begin_connect();
+    return;
+  }
+  finish(err == ETIMEDOUT ? 's' : 'S', 'C');
+}
+
+void TcpSession::update_timer() {
+  int64_t deadline = 0;
+  if (phase_ == Phase::kHandshake) {
+    int64_t c = fe_.config().timeouts.client;
+    if (c > 0) deadline = t_start_ + c;
+  } else if (phase_ == Phase::kInspect) {
+    deadline = t_inspect_start_ + fe_.config().inspect_delay;
+  } else if (phase_ == Phase::kQueued) {
+    int64_t q = be_->timeouts().queue;
+    if (q > 0) deadline = t_queue_start_ + q;
+  } else if (phase_ == Phase::kConnecting) {
+    int64_t c = be_->timeouts().connect;
+    if (c > 0) deadline = t_connect_start_ + c;
+    if (fd_wait_ && (deadline == 0 || fd_retry_at_ < deadline)) deadline = fd_retry_at_;
+  } else if (phase_ == Phase::kForwarding) {
+    int64_t t = be_->timeouts().tunnel;
+    if (t <= 0) {
+      int64_t a = fe_.config().timeouts.client;
+      int64_t b = be_->timeouts().server;
+      t = (a > 0 && b > 0) ? std::min(a, b) : (a > 0 ? a : b);
+    }
+    if (t > 0) deadline = last_activity_ + t;
+  }
+  timer_.set(deadline);
+}
+
+void TcpSession::finish(char who, char phase) {
+  if (phase_ == Phase::kClosed) return;
+  term_[0] = who;
+  term_[1] = phase;
+  int64_t now = ctx_.loop().now_ms();
+  if (ticket_) {
+    be_->cancel(ticket_);  // still waiting (or just granted): give the place back
+    ticket_.reset();
+  }
+  int64_t t_queue =
+      attempts_ > 0 ? queue_ms_ + (t_queue_start_ >= 0 ? now - t_queue_start_ : 0) : -1;
+  int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
+  int64_t t_total = now - t_start_;
+  TrafficCounters& fc = fe_.counters();
+  fc.add_session(now);
+  bump(fc.local().bytes_in, up_.bytes);
+  bump(fc.local().bytes_out, down_.bytes);
+  if (be_ && attempts_ > 0) {
+    TrafficCounters& bc = be_->counters();
+    bc.add_session(now);
+    bump(bc.local().bytes_in, up_.bytes);
+    bump(bc.local().bytes_out, down_.bytes);
+    if (server_ && t_connected_ >= 0) {
+      bc.add_times(t_queue, t_connect, -1, t_total);
+      bc.add_termination(term_);
+      fc.add_termination(term_);
+    }
+  }
+  if (server_) {
+    TrafficCounters& sc = server_->counters();
+    if (t_connected_ >= 0) {
+      sc.add_session(now);
+      bump(sc.local().bytes_in, up_.bytes);
+      bump(sc.local().bytes_out, down_.bytes);
+      sc.add_times(t_queue, t_connect, -1, t_total);
+      sc.add_termination(term_);
+    }
+  }
+  if (fe_.config().log && ctx_.access_log().enabled()) {
+    AccessLogEntry e;
+    e.http = false;
+    e.client = peer_text_;
+    e.frontend = fe_.name();
+    e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
+    e.server = server_ ? std::string_view(server_->name()) : std::string_view();
+    e.accept_epoch_ms = t_start_wall_;
+    e.t_queue = t_queue;
+    e.t_connect = t_connected_ >= 0 ? t_connect : -1;
+    e.t_total = t_total;
+    e.bytes_out = down_.bytes;
+    e.bytes_in = up_.bytes;
+    e.termination[0] = term_[0];
+    e.termination[1] = term_[1];
+    e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+    fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
+    std::vector<std::string> samples;
+    if (const auto& list = ctx_.worker().log_samples(); !list.empty()) {
+      // tcp mode: the connection's fetches (addresses, ports); HTTP ones are empty.
+      SockAddr local;
+      bool have_local = false;
+      HttpFetch f;
+      fill_fetch(f, &local, &have_local);
+      for (const auto& smp : list) samples.push_back(smp.evaluate(f).value_or(std::string()));
+      e.samples = &samples;
+    }
+    ctx_.access_log().log(e);
+  }
+  if (server_) be_->release_server(server_);
+  destroy();
+}
+
+void TcpSession::fail(Side side) {
+  // The other side is reset too: a FIN would pass the broken stream off as a
+  // whole one.
+  reset_both_ = true;
+  finish(side == kClient ? 'C' : 'S', 'D');
+}
+
+void TcpSession::kill() {
+  finish('K', phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'D');
+}
+
+std::string TcpSession::describe(int64_t now_ms) const {
+  std::string out =
+      "id=" + std::to_string(id()) + " proto=tcp frontend=" + fe_.name() + " src=" + peer_text_;
+  out += " backend=" + (be_ ? be_->name() : std::string("-"));
+  out += " server=" + (server_ ? server_->name() : std::string("-"));
+  out += phase_ == Phase::kHandshake    ? " state=handshake"
+         : phase_ == Phase::kInspect    ? " state=inspecting"
+         : phase_ == Phase::kQueued     ? " state=queued"
+         : phase_ == Phase::kConnecting ? " state=connecting"
+                                        : " state=forwarding";
+  out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";
+  out += " bytes_in=" + std::to_string(up_.bytes) + " bytes_out=" + std::to_string(down_.bytes);
+  return out;
+}
+
+void TcpSession::destroy() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  timer_.disarm();
+  up_.buf.release(ctx_.buffers());
+  down_.buf.release(ctx_.buffers());
+  leave_buffer_pool();
+  if (up_.pipe) ctx_.put_pipe(std::move(up_.pipe));
+  if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
+  for (Stream& st : streams_) {
+    if (reset_both_ && st.valid()) {
+      st.abort();
+    } else {
+      st.close();
+    }
+  }
+  c_tls_ = nullptr;
+  ctx_.worker().release(fe_);
+  ctx_.remove_session(this);
+}
+
+}  // namespace weir
