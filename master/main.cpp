@@ -16,9 +16,9 @@
 
 #include "common/base/version.h"
 #include "common/config/config.h"
+#include "common/tls/tls_context.h"
 #include "master/master.h"
 #include "master/startup_check.h"
-#include "worker/tls/tls.h"
 #include "worker/worker.h"
 
 #ifdef WEIR_HAVE_JEMALLOC

@@ -1,6 +1,6 @@
 #include "master/master.h"
 
-#include "worker/tls/tls.h"
+#include "common/tls/tls_context.h"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -167,7 +167,7 @@ void HealthChecker::connected() {
     // The same settings as traffic, with the checks' own session slot.
     tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
     const std::string sni = check_sni(tc->config());
-    tls_ = tc->connect(fd_.get(), sni, slot);
+    tls_ = tls::connect(*tc, fd_.get(), sni, slot);
     if (!tls_) {
       finish(false, "L6RSP", 0, "TLS handshake failed: cannot create the TLS connection");
       return;

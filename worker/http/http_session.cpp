@@ -164,7 +164,7 @@ void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Soc
     return;
   }
   if (tls) {
-    auto conn = tls->accept(raw->client_.fd());
+    auto conn = tls::accept(*tls, raw->client_.fd());
     if (!conn) {
       raw->destroy();
       return;
@@ -936,7 +936,8 @@ void HttpSession::connect_done() {
     }
     s_tcp_up_ = true;
     if (const tls::BackContext* tc = server_->tls()) {
-      auto conn = tc->connect(srv_->stream().fd(), server_sni(), server_->tls_session(ctx_.id()));
+      auto conn =
+          tls::connect(*tc, srv_->stream().fd(), server_sni(), server_->tls_session(ctx_.id()));
       if (!conn) {
         connect_failed(ENOMEM);
         return;

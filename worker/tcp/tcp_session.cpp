@@ -33,7 +33,7 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
     return;
   }
   if (tls) {
-    auto conn = tls->accept(raw->streams_[kClient].fd());
+    auto conn = tls::accept(*tls, raw->streams_[kClient].fd());
     if (!conn) {
       raw->destroy();
       return;
@@ -463,7 +463,7 @@ void TcpSession::connect_done() {
         fill_fetch(f, &local, &have_local);
         sni = tc->config().sni.render(f);
       }
-      auto conn = tc->connect(streams_[kServer].fd(), sni, server_->tls_session(ctx_.id()));
+      auto conn = tls::connect(*tc, streams_[kServer].fd(), sni, server_->tls_session(ctx_.id()));
       if (!conn) {
         connect_failed(ENOMEM);
         return;
