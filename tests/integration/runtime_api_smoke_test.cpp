@@ -52,7 +52,15 @@ TEST_F(RuntimeApi, ShowInfoOverTheUnixSocketWithWeirctl) {
   ASSERT_EQ(::stat(admin_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   ASSERT_TRUE(http_get(spec_.port, "/"));
-  CommandResult r = weirctl({"-s", admin_, "show", "info"});
+  // The worker counts the request once its last byte is written, which the
+  // client may see first: wait for the count.
+  CommandResult r;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        r = weirctl({"-s", admin_, "show", "info"});
+        return r.out.find("CumReq: 1\n") != std::string::npos;
+      },
+      5000));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Pid: " + std::to_string(weir_->current_worker())), std::string::npos)
       << r.out;

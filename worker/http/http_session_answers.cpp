@@ -1,0 +1,529 @@
+// HttpSession (http_session.h): http rules, weir's own answers (errors, return,
+// redirect, stats page, metrics), the access-log line and the timeouts.
+#include "worker/http/http_session.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/base/log.h"
+#include "common/base/net.h"
+#include "worker/backend/lb/lb.h"
+#include "worker/http/http_session_detail.h"
+#include "worker/observe/metrics.h"
+#include "worker/observe/stats_page.h"
+#include "worker/worker.h"
+
+namespace weir {
+
+using namespace http_session_detail;
+
+namespace http_session_detail {
+namespace {
+
+constexpr StatusText kGenerated[] = {
+    {400, "Bad Request", "Your browser sent a request that this server could not understand."},
+    {408, "Request Timeout", "The request did not arrive in time."},
+    {500, "Internal Server Error", "An internal error occurred."},
+    {200, "OK", ""},
+    {201, "Created", ""},
+    {202, "Accepted", ""},
+    {204, "No Content", ""},
+    {301, "Moved Permanently", ""},
+    {302, "Found", ""},
+    {303, "See Other", ""},
+    {304, "Not Modified", ""},
+    {307, "Temporary Redirect", ""},
+    {308, "Permanent Redirect", ""},
+    {401, "Unauthorized", "This page needs a user name and password."},
+    {403, "Forbidden", "Access to this resource is forbidden."},
+    {404, "Not Found", "The requested resource was not found."},
+    {405, "Method Not Allowed", "This method is not allowed here."},
+    {407, "Proxy Authentication Required", "Authentication is required."},
+    {410, "Gone", "The requested resource is gone."},
+    {413, "Content Too Large", "The request is too large."},
+    {425, "Too Early", "The request came too early."},
+    {429, "Too Many Requests", "Too many requests: try again later."},
+    {501, "Not Implemented", "This request method is not supported here."},
+    {502, "Bad Gateway", "The server returned an invalid or incomplete response."},
+    {503, "Service Unavailable", "No server is available to handle this request."},
+    {504, "Gateway Timeout", "The server did not respond in time."},
+};
+
+}  // namespace
+
+const StatusText& status_text(int status) {
+  for (const StatusText& s : kGenerated)
+    if (s.status == status) return s;
+  static const StatusText kOther = {0, "Status", ""};
+  return kOther;
+}
+
+}  // namespace http_session_detail
+
+const SockAddr* HttpSession::local_addr() {
+  if (!local_addr_) {
+    SockAddr a;
+    a.len = sizeof a.storage;
+    if (::getsockname(client_.fd(), a.sa(), &a.len) != 0) return nullptr;
+    local_addr_ = a;
+  }
+  return &*local_addr_;
+}
+
+void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
+                                   const http::MessageHead* res) {
+  const auto& samples = ctx_.worker().log_samples();
+  sample_values_.resize(samples.size());
+  HttpFetch f;
+  f.src = &peer_;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
+  f.dst = local_addr();
+  f.req = req;
+  f.req_edit = req && req_edit_ ? &*req_edit_ : nullptr;
+  f.res = res;
+  f.res_edit = res && res_edit_ ? &*res_edit_ : nullptr;
+  f.status = res ? (res_edit_ ? res_edit_->status : res->status) : res_status_;
+  f.vars = &vars_;
+  f.req_len = req ? req->head_len : 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const cond::FetchSpec& fs = samples[i].fetch;
+    // Request fetches when the request is there, response ones with the
+    // response; the rest (addresses, variables, status) when the line is written.
+    const LogStage when = fs.response_only() && fs.fetch != cond::Fetch::kStatus
+                              ? LogStage::kResponse
+                          : fs.http_only() && !fs.response_only() ? LogStage::kRequest
+                                                                  : LogStage::kLog;
+    if (when != stage) continue;
+    sample_values_[i] = samples[i].evaluate(f).value_or(std::string());
+  }
+}
+
+bool HttpSession::apply_request_rules(http::MessageHead& h) {
+  HttpFetch f;
+  f.src = &peer_;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
+  f.dst = local_addr();
+  f.req = &h;
+  f.vars = &vars_;
+  f.req_len = h.head_len;
+  RuleVerdict v;
+  if (!fe_.config().rules.http_request.empty()) {
+    v = run_http_rules(fe_.config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
+                       false);
+    if (v.kind == RuleVerdict::Kind::kContinue && v.use_backend) {
+      // A name no backend has (from a map, say) keeps the default backend.
+      for (const auto& b : ctx_.worker().backends()) {
+        if (b->name() == v.backend && b->config().mode == Mode::kHttp) be_ = b.get();
+      }
+    }
+  }
+  if (v.kind == RuleVerdict::Kind::kContinue && be_ && !be_->config().rules.http_request.empty()) {
+    v = run_http_rules(be_->config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
+                       false);
+  }
+  if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kRequest, &h, nullptr);
+  if (v.kind != RuleVerdict::Kind::kContinue) {
+    answer_rule(v);
+    return false;
+  }
+  if (req_edit_) {
+    edited_head_ = req_edit_->request_text();
+    size_t scan = 0;
+    if (http::parse_request(edited_head_.data(), edited_head_.size(), edited_head_.size() + 1,
+                            &scan, &h, ctx_.worker().config().global.max_headers) !=
+        http::ParseStatus::kComplete) {
+      log::warning("frontend '%s': the request as rules changed it is not valid HTTP: %s",
+                   fe_.name().c_str(), h.error ? h.error : "?");
+      edited_head_.clear();
+      send_error(500, "PR");
+      return false;
+    }
+    req_method_.assign(h.method);
+  }
+  return true;
+}
+
+void HttpSession::answer_rule(const RuleVerdict& v) {
+  const HttpRule& r = *v.rule;
+  req_in_.consume(req_head_raw_);
+  req_head_raw_ = 0;
+  switch (v.kind) {
+    case RuleVerdict::Kind::kDeny:
+      bump(fe_.counters().local().denied_requests);
+      if (r.body.empty()) {
+        send_error(r.status, "PR");
+      } else {
+        respond(r.status, r.content_type.empty() ? "text/plain" : r.content_type, r.body, {}, "PR");
+      }
+      return;
+    case RuleVerdict::Kind::kReturn:
+      respond(r.status, r.content_type.empty() && !r.body.empty() ? "text/plain" : r.content_type,
+              r.body, {}, "LR");
+      return;
+    case RuleVerdict::Kind::kRedirect:
+      respond(r.status, {}, {}, "Location: " + v.location + "\r\n", "LR");
+      return;
+    case RuleVerdict::Kind::kTarpit:
+      bump(fe_.counters().local().denied_requests);
+      tarpit_rule_ = &r;
+      tarpit_until_ = ctx_.loop().now_ms() + r.delay;
+      phase_ = Phase::kTarpit;
+      return;
+    case RuleVerdict::Kind::kContinue:
+      return;
+  }
+}
+
+bool HttpSession::apply_response_rules(const http::MessageHead& h) {
+  HttpFetch f;
+  f.src = &peer_;
+  f.tls_client = c_tls_ != nullptr;
+  f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
+  f.dst = local_addr();
+  f.res = &h;
+  f.status = h.status;
+  f.vars = &vars_;
+  // The request as it was sent (kept for the response rules: the original may
+  // have left with its body).
+  std::unique_ptr<http::MessageHead> req;
+  if (!req_head_copy_.empty()) {
+    req = std::make_unique<http::MessageHead>();
+    size_t scan = 0;
+    if (http::parse_request(req_head_copy_.data(), req_head_copy_.size(), req_head_copy_.size() + 1,
+                            &scan, req.get(), http::kMaxHeaders) == http::ParseStatus::kComplete) {
+      f.req = req.get();
+      f.req_len = req->head_len;
+    }
+  }
+  res_edit_.reset();
+  RuleVerdict v;
+  for (const std::vector<HttpRule>* rules :
+       {be_ ? &be_->config().rules.http_response : nullptr, &fe_.config().rules.http_response}) {
+    if (!rules || rules->empty()) continue;
+    v = run_http_rules(*rules, f, h, &res_edit_, &vars_, &rule_captures_, true);
+    if (v.kind != RuleVerdict::Kind::kContinue) break;
+  }
+  if (v.kind == RuleVerdict::Kind::kContinue) return true;
+  // The server's response is dropped: its connection cannot be reused.
+  const HttpRule& r = *v.rule;
+  res_parsed_ = false;
+  if (v.kind == RuleVerdict::Kind::kDeny) {
+    bump(be_->counters().local().denied_responses);
+    if (r.body.empty()) {
+      send_error(r.status, "PH");
+    } else {
+      respond(r.status, r.content_type.empty() ? "text/plain" : r.content_type, r.body, {}, "PH");
+    }
+  } else {
+    respond(r.status, r.content_type.empty() && !r.body.empty() ? "text/plain" : r.content_type,
+            r.body, {}, "LR");
+  }
+  return false;
+}
+
+void HttpSession::send_error(int status, const char* term) {
+  // An errorfile of the backend, else of the frontend, else weir's own page.
+  const std::string* custom = nullptr;
+  if (be_) {
+    auto it = be_->config().rules.errorfiles.find(status);
+    if (it != be_->config().rules.errorfiles.end()) custom = &it->second;
+  }
+  if (!custom) {
+    auto it = fe_.config().rules.errorfiles.find(status);
+    if (it != fe_.config().rules.errorfiles.end()) custom = &it->second;
+  }
+  if (custom) {
+    respond(status, "text/html", *custom, "Cache-Control: no-cache\r\n", term);
+    return;
+  }
+  const StatusText& st = status_text(status);
+  char body[512];
+  int blen = std::snprintf(body, sizeof body, "<html><body><h1>%d %s</h1>\n%s\n</body></html>\n",
+                           status, st.reason, st.detail);
+  respond(status, "text/html", std::string(body, static_cast<size_t>(blen)),
+          "Cache-Control: no-cache\r\n", term);
+}
+
+void HttpSession::respond(int status, std::string_view content_type, std::string body,
+                          std::string_view extra_headers, const char* term) {
+  if (res_parsed_ && (bytes_out_ > 0 || !res_out_.empty())) {
+    // Part of the real response already left: all we can do is close.
+    term_[0] = term[0];
+    term_[1] = term[1];
+    log_transaction();
+    destroy();
+    return;
+  }
+  release_server(false);
+  // The whole answer is built in local_body_, outside the buffer pool, so that
+  // an error can always be sent, also to a client that waited for a buffer.
+  release_buffers();
+  // 204 and 304 carry neither a body nor a Content-Length (RFC 9110 8.6).
+  const bool bodiless = status == 204 || status == 304;
+  if (bodiless) body.clear();
+  std::string head =
+      "HTTP/1.1 " + std::to_string(status) + " " + status_text(status).reason + "\r\n";
+  if (!bodiless) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!content_type.empty()) head += "Content-Type: " + std::string(content_type) + "\r\n";
+  head += extra_headers;
+  head += "Connection: close\r\n\r\n";
+  if (head.size() > ctx_.buffers().bufsize()) {
+    destroy();  // as when it did not fit the response buffer
+    return;
+  }
+  set_local_response(std::move(head), std::move(body), status);
+  res_parsed_ = false;
+  term_[0] = term[0];
+  term_[1] = term[1];
+  log_transaction();
+}
+
+void HttpSession::serve_local(int status, std::string_view content_type, std::string body,
+                              std::string_view extra_headers) {
+  release_server(false);
+  release_buffers();
+  char head[256];
+  int hlen = std::snprintf(head, sizeof head,
+                           "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
+                           "Cache-Control: no-cache\r\n",
+                           status, status_text(status).reason,
+                           static_cast<int>(content_type.size()), content_type.data(), body.size());
+  std::string text(head, static_cast<size_t>(hlen));
+  text += extra_headers;
+  text += "Connection: close\r\n\r\n";
+  set_local_response(std::move(text), std::move(body), status);
+  // weir answered itself (stats page, metrics): logged like a return rule.
+  term_[0] = 'L';
+  term_[1] = 'R';
+  log_transaction();
+}
+
+void HttpSession::release_buffers() {
+  req_in_.release(ctx_.buffers());
+  req_out_.release(ctx_.buffers());
+  res_in_.release(ctx_.buffers());
+  res_out_.release(ctx_.buffers());
+  leave_buffer_pool();
+}
+
+void HttpSession::set_local_response(std::string head, std::string body, int status) {
+  local_body_ = std::move(head);
+  if (req_method_ != "HEAD") local_body_ += body;
+  local_sent_ = 0;
+  res_status_ = status;
+  bytes_out_ = local_body_.size();  // logged now, before it is written
+  close_after_response_ = true;
+  phase_ = Phase::kFlushClose;
+  c_writable_ = true;
+}
+
+void HttpSession::log_transaction() {
+  if (logged_) return;
+  logged_ = true;
+  int64_t now = ctx_.loop().now_ms();
+  int64_t t_queue =
+      attempts_ > 0 ? queue_ms_ + (t_queue_start_ >= 0 ? now - t_queue_start_ : 0) : -1;
+  int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
+  int64_t t_response = t_response_ >= 0 && t_connected_ >= 0 ? t_response_ - t_connected_ : -1;
+  int64_t t_total = now - t_start_;
+  TrafficCounters& fc = fe_.counters();
+  fc.add_session(now);
+  bump(fc.local().bytes_in, bytes_in_);
+  bump(fc.local().bytes_out, bytes_out_);
+  if (res_status_) fc.add_status(res_status_);
+  for (TrafficCounters* c : {be_ && attempts_ > 0 ? &be_->counters() : nullptr,
+                             server_ ? &server_->counters() : nullptr}) {
+    if (!c) continue;
+    c->add_session(now);
+    bump(c->local().bytes_in, bytes_in_);
+    bump(c->local().bytes_out, bytes_out_);
+    if (res_status_) c->add_status(res_status_);
+    if (server_) c->add_times(t_queue, t_connect, t_response, t_total);
+    if (server_) c->add_termination(term_);
+  }
+  if (server_) fc.add_termination(term_);
+  if (!fe_.config().log || !ctx_.access_log().enabled()) return;
+  AccessLogEntry e;
+  e.client = peer_text_;
+  e.frontend = fe_.name();
+  e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
+  e.server = server_ ? std::string_view(server_->name()) : std::string_view();
+  e.accept_epoch_ms = t_start_wall_;
+  e.t_request = t_head_ >= 0 ? t_head_ - t_start_ : -1;
+  e.t_queue = t_queue;
+  e.t_connect = t_connect;
+  e.t_response = t_response;
+  e.t_total = t_total;
+  e.status = res_status_;
+  e.bytes_out = bytes_out_;
+  e.bytes_in = bytes_in_;
+  e.termination[0] = term_[0];
+  e.termination[1] = term_[1];
+  e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+  e.request_line = request_line_;
+  e.captures = &captures_;
+  if (!ctx_.worker().log_samples().empty()) {
+    eval_log_samples(LogStage::kLog, nullptr, nullptr);
+    e.samples = &sample_values_;
+  }
+  e.rule_captures = &rule_captures_;
+  fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
+  e.http = true;
+  ctx_.access_log().log(e);
+}
+
+void HttpSession::handle_timeout() {
+  int64_t now = ctx_.loop().now_ms();
+  if (c_handshake_) {
+    // A client stalled in its TLS handshake: nothing can be answered.
+    fe_.count_tls_failure();
+    tls::note_handshake_failure(fe_.name(), peer_text_, "timeout client during the handshake");
+    destroy();
+    return;
+  }
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      if (!req_in_.empty()) {
+        bump(fe_.counters().local().request_errors);
+        request_line_.assign("<BADREQ>");
+        send_error(408, "cR");
+      } else if (request_unread()) {
+        // The request came, but no buffer could be had to read it in time.
+        request_line_.assign("<BADREQ>");
+        send_error(503, "RR");
+      } else {
+        destroy();  // idle keep-alive connection: close quietly
+      }
+      return;
+    case Phase::kQueued:
+      if (be_->timeouts().queue > 0 && now >= t_queue_start_ + be_->timeouts().queue) {
+        // Waited too long for a server slot: 503, queue timeout.
+        be_->cancel(ticket_);
+        ticket_.reset();
+        send_error(503, "sQ");
+      }
+      return;
+    case Phase::kConnecting:
+      if (fd_wait_) {
+        const int64_t limit = be_->timeouts().connect;
+        if (limit > 0 && now >= t_connect_start_ + limit) {
+          fd_wait_ = false;
+          send_error(503, "RC");  // weir ran out of a resource, not the server
+        } else if (now >= fd_retry_at_) {
+          start_on_server(server_, now);
+        }
+        return;
+      }
+      if (srv_) ctx_.close_server_conn(std::move(srv_));
+      connect_failed(ETIMEDOUT);
+      return;
+    case Phase::kExchange: {
+      const Timeouts& bt = be_->timeouts();
+      if (bt.server && !res_body_complete_ && now >= s_last_activity_ + bt.server) {
+        count_response_error();
+        if (!res_parsed_) {
+          if (server_) server_->observe_result(true, true, "L7TOUT", "server timeout");
+          send_error(504, "sH");
+        } else {
+          term_[0] = 's';
+          term_[1] = 'D';
+          log_transaction();
+          destroy();
+        }
+        return;
+      }
+      if (fe_to_.client && now >= c_last_activity_ + fe_to_.client) {
+        term_[0] = 'c';
+        term_[1] = 'D';
+        log_transaction();
+        destroy();
+      }
+      return;
+    }
+    case Phase::kTarpit:
+      if (now >= tarpit_until_ && tarpit_rule_) {
+        const HttpRule* r = tarpit_rule_;
+        tarpit_rule_ = nullptr;
+        if (r->body.empty()) {
+          send_error(r->status, "PT");
+        } else {
+          respond(r->status, r->content_type.empty() ? "text/plain" : r->content_type, r->body, {},
+                  "PT");
+        }
+      }
+      return;
+    case Phase::kTunnel:
+      // Nothing moved either way for `tunnel_timeout()`.
+      term_[0] = 'c';
+      term_[1] = 'D';
+      log_transaction();
+      destroy();
+      return;
+    case Phase::kFlushClose:
+    case Phase::kLinger:
+      destroy();
+      return;
+    case Phase::kClosed:
+      return;
+  }
+}
+
+void HttpSession::update_timer() {
+  int64_t deadline = 0;
+  auto consider = [&deadline](int64_t base, int64_t timeout) {
+    if (timeout <= 0) return;
+    int64_t d = base + timeout;
+    if (deadline == 0 || d < deadline) deadline = d;
+  };
+  if (c_handshake_) {
+    consider(t_start_, fe_to_.client ? fe_to_.client : fe_to_.http_request);
+    timer_.set(deadline);
+    return;
+  }
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      if (req_in_.empty()) {
+        consider(t_start_, first_request_ ? fe_to_.http_request : fe_to_.http_keep_alive);
+      } else {
+        consider(first_request_ ? t_start_ : t_req_first_byte_, fe_to_.http_request);
+      }
+      consider(c_last_activity_, fe_to_.client);
+      break;
+    case Phase::kQueued:
+      consider(t_queue_start_, be_->timeouts().queue);
+      break;
+    case Phase::kConnecting:
+      consider(t_connect_start_, be_->timeouts().connect);
+      if (fd_wait_ && (deadline == 0 || fd_retry_at_ < deadline)) deadline = fd_retry_at_;
+      break;
+    case Phase::kExchange:
+      if (!res_body_complete_) consider(s_last_activity_, be_->timeouts().server);
+      if (!req_body_complete_ || (!c_writable_ && (!res_out_.empty() || res_body_window_))) {
+        consider(c_last_activity_, fe_to_.client);
+      }
+      break;
+    case Phase::kTunnel:
+      consider(std::max(c_last_activity_, s_last_activity_), tunnel_timeout());
+      break;
+    case Phase::kFlushClose:
+      consider(c_last_activity_, fe_to_.client ? fe_to_.client : kLingerMs);
+      break;
+    case Phase::kLinger:
+      deadline = linger_deadline_;
+      break;
+    case Phase::kTarpit:
+      deadline = tarpit_until_;
+      break;
+    case Phase::kClosed:
+      break;
+  }
+  timer_.set(deadline);
+}
+
+}  // namespace weir
