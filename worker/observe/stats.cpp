@@ -119,34 +119,6 @@ void set_signed(StatRow& row, std::string_view name, int64_t v) {
   set(row, name, std::to_string(v));
 }
 
-const char* balance_name(Balance b) {
-  switch (b) {
-    case Balance::kRoundRobin:
-      return "roundrobin";
-    case Balance::kStaticRr:
-      return "static-rr";
-    case Balance::kLeastConn:
-      return "leastconn";
-    case Balance::kFirst:
-      return "first";
-    case Balance::kSource:
-      return "source";
-    case Balance::kUri:
-      return "uri";
-    case Balance::kUrlParam:
-      return "url_param";
-    case Balance::kHdr:
-      return "hdr";
-    case Balance::kRandom:
-      return "random";
-  }
-  return "?";
-}
-
-const char* mode_name(Mode m) {
-  return m == Mode::kHttp ? "http" : "tcp";
-}
-
 // The columns every kind of row shares.
 void fill_traffic(StatRow& row, const CounterTotals& c, const TrafficCounters& tc, bool http) {
   set_signed(row, "scur", tc.current());

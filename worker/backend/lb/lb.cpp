@@ -225,6 +225,30 @@ class Hashed final : public LbAlgorithm {
 
 }  // namespace
 
+const char* balance_name(Balance b) {
+  switch (b) {
+    case Balance::kRoundRobin:
+      return "roundrobin";
+    case Balance::kStaticRr:
+      return "static-rr";
+    case Balance::kLeastConn:
+      return "leastconn";
+    case Balance::kFirst:
+      return "first";
+    case Balance::kSource:
+      return "source";
+    case Balance::kUri:
+      return "uri";
+    case Balance::kUrlParam:
+      return "url_param";
+    case Balance::kHdr:
+      return "hdr";
+    case Balance::kRandom:
+      return "random";
+  }
+  return "?";
+}
+
 std::unique_ptr<LbAlgorithm> make_lb_algorithm(const BalanceConfig& cfg) {
   switch (cfg.algorithm) {
     case Balance::kRoundRobin:

@@ -43,6 +43,10 @@ class LbAlgorithm {
 
 std::unique_ptr<LbAlgorithm> make_lb_algorithm(const BalanceConfig& cfg);
 
+// The algorithm's name as the configuration writes it (`balance:`), for
+// show stat's algo column and show backend.
+const char* balance_name(Balance b);
+
 // The 64-bit hash used for request keys and the consistent-hash ring.
 uint64_t lb_hash(std::string_view data);
 
