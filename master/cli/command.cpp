@@ -1,6 +1,5 @@
 #include "master/cli/command.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "common/base/command_line.h"
@@ -8,9 +7,7 @@
 namespace weir {
 
 std::string master_help() {
-  std::vector<const MasterCommand*> commands = Registry<MasterCommand>::instance().entries();
-  std::sort(commands.begin(), commands.end(),
-            [](const MasterCommand* a, const MasterCommand* b) { return a->name < b->name; });
+  std::vector<const MasterCommand*> commands = Registry<MasterCommand>::instance().sorted();
   std::string out;
   for (const MasterCommand* c : commands) out += c->help;
   return out;

@@ -1,7 +1,5 @@
 #include "worker/api/command.h"
 
-#include <algorithm>
-
 #include "common/base/command_line.h"
 #include "worker/backend/backend.h"
 #include "worker/worker.h"
@@ -35,9 +33,7 @@ const ApiCommand* find_api_command(const std::vector<std::string_view>& words, s
 }
 
 std::string api_help() {
-  std::vector<const ApiCommand*> commands = Registry<ApiCommand>::instance().entries();
-  std::sort(commands.begin(), commands.end(),
-            [](const ApiCommand* a, const ApiCommand* b) { return a->name < b->name; });
+  std::vector<const ApiCommand*> commands = Registry<ApiCommand>::instance().sorted();
   std::string out = "Commands, with the level each needs (user < operator < admin):\n";
   for (const ApiCommand* c : commands) {
     out += "  ";

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -41,9 +40,7 @@ TEST(MasterCommands, EveryDocumentedCommandIsRegistered) {
 }
 
 TEST(MasterCommands, HelpIsTheHelpLinesSortedByName) {
-  std::vector<const MasterCommand*> commands = Registry<MasterCommand>::instance().entries();
-  std::sort(commands.begin(), commands.end(),
-            [](const MasterCommand* a, const MasterCommand* b) { return a->name < b->name; });
+  std::vector<const MasterCommand*> commands = Registry<MasterCommand>::instance().sorted();
   std::string expected;
   for (const MasterCommand* c : commands) expected += c->help;
   EXPECT_EQ(master_help(), expected);

@@ -93,9 +93,7 @@ TEST(ApiCommands, TheLongestNameWins) {
 TEST(ApiCommands, HelpListsEveryCommandSortedByNameWithItsLevel) {
   std::string help = api_help();
   ASSERT_EQ(help.rfind("Commands, with the level each needs (user < operator < admin):\n", 0), 0u);
-  std::vector<const ApiCommand*> commands = Registry<ApiCommand>::instance().entries();
-  std::sort(commands.begin(), commands.end(),
-            [](const ApiCommand* a, const ApiCommand* b) { return a->name < b->name; });
+  std::vector<const ApiCommand*> commands = Registry<ApiCommand>::instance().sorted();
   size_t pos = help.find('\n') + 1;
   for (const ApiCommand* c : commands) {
     std::string line = "  " + std::string(c->usage) + "  [" + api_level_name(c->level) + "]\n";
