@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "common/config/config.h"
-#include "common/config/config_loader_detail.h"
+#include "common/config/load/value_reader.h"
+#include "common/config/load/yaml_tree.h"
 
 namespace weir {
 namespace {
