@@ -43,17 +43,8 @@ bool applies(const BalanceScope& s, bool applies, const YamlNode& v, const std::
 }
 
 bool read_hash_type(BalanceScope& s, const YamlNode& v, const std::string& what) {
-  if (!applies(s, s.out.hashed(), v, what, "source, uri, url_param and hdr")) return false;
-  const auto text = s.text_value(v, what, one_of(kHashTypeNames));
-  if (!text) return false;
-  const auto type = find_choice(kHashTypes, *text);
-  if (!type) {
-    s.error(v.mark, s.label + ": unknown hash_type " + quoted(*text) + " (expected " +
-                        one_of(kHashTypeNames) + ")");
-    return false;
-  }
-  s.out.hash_type = *type;
-  return true;
+  return applies(s, s.out.hashed(), v, what, "source, uri, url_param and hdr") &&
+         choice<&BalanceConfig::hash_type, kHashTypes>(s, v, what, s.label + ": unknown hash_type");
 }
 
 bool read_depth(BalanceScope& s, const YamlNode& v, const std::string& what) {
@@ -104,22 +95,6 @@ bool read_timeouts(BackendScope& s, const YamlNode& v, const std::string&) {
   return true;
 }
 
-// check, agent and tls of a backend: every server's starting point.
-bool read_check(BackendScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_check(v, what, s.out.default_check);
-  return true;
-}
-
-bool read_agent(BackendScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_agent(v, what, s.out.default_agent);
-  return true;
-}
-
-bool read_tls(BackendScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_tls_server(v, what, s.out.default_tls);
-  return true;
-}
-
 constexpr Key<BackendScope> kBackendKeys[] = {
     {"mode"},  // read first, by load_backend(): what the other keys mean depends on it
     {"balance", read_balance},
@@ -130,14 +105,15 @@ constexpr Key<BackendScope> kBackendKeys[] = {
     {"redispatch", flag<&BackendConfig::redispatch>},
     {"all_backups", flag<&BackendConfig::all_backups>},
     {"fullconn", integer<&BackendConfig::fullconn, 1, 10000000>},
-    {"check", read_check},
-    {"agent", read_agent},
+    {"check", read_into<&BackendConfig::default_check, &Loader::load_check>},  // the servers'
+    {"agent", read_into<&BackendConfig::default_agent, &Loader::load_agent>},  // defaults
+
     {"acls", shared<read_acls>},
     {"http_request", shared<read_http_request>},  // the rules after the acls they name
     {"http_response", shared<read_http_response>},
     {"tcp_request", shared<read_tcp_request>},
     {"errorfiles", shared<read_errorfiles>},
-    {"tls", read_tls},
+    {"tls", read_into<&BackendConfig::default_tls, &Loader::load_tls_server>},
 };
 constexpr auto kBackendNames = names_of(kBackendKeys);
 

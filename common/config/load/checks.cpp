@@ -59,6 +59,18 @@ bool interval(S& s, const YamlNode& v, const std::string& what) {
   return true;
 }
 
+// An ECMAScript regular expression (what std::regex compiles).
+bool valid_regex(const Scope& s, const YamlNode& v, const std::string& what,
+                 const std::string& text) {
+  try {
+    std::regex probe(text);
+  } catch (const std::regex_error& ex) {
+    s.error(v.mark, what + ": invalid regular expression " + quoted(text) + ": " + ex.what());
+    return false;
+  }
+  return true;
+}
+
 // ---- the steps of a tcp check --------------------------------------------------------------
 
 struct StepScope : Scope {
@@ -86,13 +98,7 @@ bool read_expect_string(StepScope& s, const YamlNode& v, const std::string& what
 
 bool read_expect_regex(StepScope& s, const YamlNode& v, const std::string& what) {
   const auto text = s.text_value(v, what, "a regular expression");
-  if (!text) return false;
-  try {
-    std::regex probe(*text);
-  } catch (const std::regex_error& ex) {
-    s.error(v.mark, what + ": invalid regular expression " + quoted(*text) + ": " + ex.what());
-    return false;
-  }
+  if (!text || !valid_regex(s, v, what, *text)) return false;
   s.out.push_back({TcpStep::Kind::kExpectRegex, *text});
   return true;
 }
@@ -178,33 +184,18 @@ constexpr Choice<HealthCheckConfig::OnError> kOnError[] = {
     {"mark_down", HealthCheckConfig::OnError::kMarkDown}};
 constexpr auto kOnErrorNames = names_of(kOnError);
 
-// A value that is one word of `choices`; `noun` names it in "unknown <noun> 'x'".
-template <auto Member, const auto& Choices, const auto& Names>
-bool choice(CheckScope& s, const YamlNode& v, const std::string& what, const char* noun) {
-  const auto text = s.text_value(v, what, one_of(Names));
-  if (!text) return false;
-  const auto value = find_choice(Choices, *text);
-  if (!value) {
-    s.error(v.mark,
-            what + ": unknown " + noun + " " + quoted(*text) + " (expected " + one_of(Names) + ")");
-    return false;
-  }
-  s.out.*Member = *value;
-  return true;
-}
-
 bool read_on_marked_down(CheckScope& s, const YamlNode& v, const std::string& what) {
-  return choice<&HealthCheckConfig::shutdown_sessions_on_down, kOnMarkedDown, kOnMarkedDownNames>(
-      s, v, what, "action");
+  return choice<&HealthCheckConfig::shutdown_sessions_on_down, kOnMarkedDown>(
+      s, v, what, what + ": unknown action");
 }
 
 bool read_on_marked_up(CheckScope& s, const YamlNode& v, const std::string& what) {
-  return choice<&HealthCheckConfig::shutdown_backup_sessions_on_up, kOnMarkedUp, kOnMarkedUpNames>(
-      s, v, what, "action");
+  return choice<&HealthCheckConfig::shutdown_backup_sessions_on_up, kOnMarkedUp>(
+      s, v, what, what + ": unknown action");
 }
 
 bool read_observe(CheckScope& s, const YamlNode& v, const std::string& what) {
-  return choice<&HealthCheckConfig::observe, kObserve, kObserveNames>(s, v, what, "layer");
+  return choice<&HealthCheckConfig::observe, kObserve>(s, v, what, what + ": unknown layer");
 }
 
 // error_limit and on_error tune passive checks: they need observe.
@@ -221,7 +212,7 @@ bool read_error_limit(CheckScope& s, const YamlNode& v, const std::string& what)
 
 bool read_on_error(CheckScope& s, const YamlNode& v, const std::string& what) {
   const bool valid =
-      choice<&HealthCheckConfig::on_error, kOnError, kOnErrorNames>(s, v, what, "action");
+      choice<&HealthCheckConfig::on_error, kOnError>(s, v, what, what + ": unknown action");
   return needs_observe(s, v, what) && valid;
 }
 
@@ -278,13 +269,7 @@ bool read_status(CheckScope& s, const YamlNode& v, const std::string& what) {
 
 bool read_body(CheckScope& s, const YamlNode& v, const std::string& what) {
   const auto text = s.text_value(v, what, "a regular expression");
-  if (!text) return false;
-  try {
-    std::regex probe(*text);
-  } catch (const std::regex_error& ex) {
-    s.error(v.mark, what + ": invalid regular expression " + quoted(*text) + ": " + ex.what());
-    return false;
-  }
+  if (!text || !valid_regex(s, v, what, *text)) return false;
   s.out.body = *text;
   return true;
 }

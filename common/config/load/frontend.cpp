@@ -26,16 +26,11 @@ struct BindScope : Scope {
   BindConfig& out;
 };
 
-bool read_bind_tls(BindScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_tls_bind(v, what, s.out.tls);
-  return true;
-}
-
 constexpr Key<BindScope> kBindKeys[] = {
     {"address"},  // read last, by load_bind(): the v6only warning needs v6only
     {"backlog", integer<&BindConfig::backlog, 1, 65535>},
     {"v6only", flag<&BindConfig::v6only>},
-    {"tls", read_bind_tls},
+    {"tls", read_into<&BindConfig::tls, &Loader::load_tls_bind>},
 };
 constexpr auto kBindNames = names_of(kBindKeys);
 

@@ -20,8 +20,9 @@ struct GlobalScope : Scope {
 bool read_user(GlobalScope& s, const YamlNode& v, const std::string& what) {
   auto name = s.string_value(v, what);
   if (!name) return false;
-  if (!name->empty() && !user_exists(*name))
+  if (!name->empty() && !user_exists(*name)) {
     s.error(v.mark, what + ": no such user " + quoted(*name));
+  }
   s.out.user = std::move(*name);
   return true;
 }
@@ -57,16 +58,6 @@ bool read_ticket_secret(GlobalScope& s, const YamlNode& v, const std::string& wh
   return true;
 }
 
-bool read_log(GlobalScope& s, const YamlNode& v, const std::string&) {
-  s.loader.load_logs(v);
-  return true;
-}
-
-bool read_runtime_api(GlobalScope& s, const YamlNode& v, const std::string&) {
-  s.loader.load_runtime_api(v);
-  return true;
-}
-
 bool read_timeouts(GlobalScope& s, const YamlNode& v, const std::string&) {
   s.loader.load_global_timeouts(v, s.out);
   return true;
@@ -93,13 +84,13 @@ constexpr Key<GlobalScope> kGlobalKeys[] = {
     {"user", read_user},
     {"group", read_group},
     {"pidfile", absolute_path<&GlobalConfig::pidfile, &GlobalConfig::pidfile_mark>},
-    {"log", read_log},
+    {"log", read_with<&Loader::load_logs>},
     {"tune", read_tune},
     {"timeouts", read_timeouts},
     {"max_old_generations", integer<&GlobalConfig::max_old_generations, 1, 1000>},
     {"master_socket",
      absolute_path<&GlobalConfig::master_socket, &GlobalConfig::master_socket_mark>},
-    {"runtime_api", read_runtime_api},
+    {"runtime_api", read_with<&Loader::load_runtime_api>},
     {"state_file", absolute_path<&GlobalConfig::state_file, &GlobalConfig::state_file_mark>},
     {"tls_ticket_secret_file", read_ticket_secret},
 };

@@ -53,6 +53,12 @@ struct ActionDef {
   bool (*parse)(ActionScope& s, const YamlNode& v, const std::string& what);
 };
 
+// RFC 9110 token character (header names, methods).
+bool is_tchar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
 // A header the rule changes; weir keeps the message framing as it is.
 bool header_name(ActionScope& s, const YamlNode& n, const std::string& what) {
   auto t = s.text_value(n, what, "a header name");

@@ -122,6 +122,22 @@ bool text(Scope& s, const YamlNode& v, const std::string& what) {
   return t.has_value();
 }
 
+// One of the words of a Choice table. `unknown` starts the message about any other
+// word: "<unknown> 'x' (expected a, b or c)".
+template <auto Member, const auto& Choices, typename Scope>
+bool choice(Scope& s, const YamlNode& v, const std::string& what, const std::string& unknown) {
+  static constexpr auto kNames = names_of(Choices);
+  const auto word = s.text_value(v, what, one_of(kNames));
+  if (!word) return false;
+  const auto value = find_choice(Choices, *word);
+  if (!value) {
+    s.error(v.mark, unknown + " " + quoted(*word) + " (expected " + one_of(kNames) + ")");
+    return false;
+  }
+  s.out.*Member = *value;
+  return true;
+}
+
 // A table as `weir --dump-config-keys` shows it: the keys of a map or the words of
 // a value, under a name that says where in weir.yaml ("frontend.bind",
 // "backend.balance.algorithm"; scripts/check-schema.py maps each name to the

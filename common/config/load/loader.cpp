@@ -21,26 +21,13 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 
 // ---- the top level ---------------------------------------------------------------------
 
-bool read_global(Scope& s, const YamlNode& v, const std::string&) {
-  s.loader.load_global(v);
-  return true;
-}
-
-bool read_defaults(Scope& s, const YamlNode& v, const std::string&) {
-  s.loader.load_defaults(v);
-  return true;
-}
-
-bool read_backends(Scope& s, const YamlNode& v, const std::string&) {
-  s.loader.load_backends(v);
-  return true;
-}
-
+// Read in table order, whatever the file's: defaults before the sections that
+// inherit from it.
 constexpr Key<Scope> kTopKeys[] = {
-    {"global", read_global},
-    {"defaults", read_defaults},  // after global, before the sections that inherit from it
-    {"frontends"},                // read last, by Loader::load(): a file needs frontends
-    {"backends", read_backends},
+    {"global", read_with<&Loader::load_global>},
+    {"defaults", read_with<&Loader::load_defaults>},
+    {"frontends"},  // read last, by Loader::load(): a file needs frontends
+    {"backends", read_with<&Loader::load_backends>},
 };
 constexpr auto kTopNames = names_of(kTopKeys);
 
@@ -88,11 +75,6 @@ bool valid_name(std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || c == '-';
   });
-}
-
-bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool user_exists(const std::string& name) {

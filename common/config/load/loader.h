@@ -175,6 +175,22 @@ std::optional<HttpRule> load_http_rule(Loader& loader, const YamlNode& node,
                                        const std::string& what, bool response, bool frontend,
                                        const cond::NamedTests& acls);
 
+// A key whose value a Loader function reads on its own (a section of its own):
+// {"log", read_with<&Loader::load_logs>}.
+template <auto Load, typename S>
+bool read_with(S& s, const YamlNode& v, const std::string&) {
+  (s.loader.*Load)(v);
+  return true;
+}
+
+// A key whose value a Loader function reads into a member of the scope's `out`:
+// {"check", read_into<&ServerConfig::check, &Loader::load_check>}.
+template <auto Member, auto Load, typename S>
+bool read_into(S& s, const YamlNode& v, const std::string& what) {
+  (s.loader.*Load)(v, what, s.out.*Member);
+  return true;
+}
+
 // A key of a map whose parser takes a base of the map's scope (keys that
 // frontends and backends share): {"acls", shared<read_acls>}.
 template <auto Parse, typename S>
@@ -187,8 +203,6 @@ bool shared(S& s, const YamlNode& v, const std::string& what) {
 std::vector<const YamlNode*> entries_of(const YamlNode& node);
 // Frontend, backend, server, acl and variable names: letters, digits, '_', '.', '-'.
 bool valid_name(std::string_view name);
-// RFC 9110 token character (header names, methods).
-bool is_tchar(char c);
 // Whether the system knows a user (getpwnam_r) or a group (getgrnam_r).
 bool user_exists(const std::string& name);
 bool group_exists(const std::string& name);

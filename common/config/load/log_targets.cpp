@@ -95,17 +95,8 @@ bool read_address(LogScope& s, const YamlNode& v, const std::string& what) {
 }
 
 bool read_framing(LogScope& s, const YamlNode& v, const std::string& what) {
-  if (not_syslog(s, v, what)) return false;
-  const auto text = s.text_value(v, what, one_of(kFramingNames));
-  if (!text) return false;
-  const auto framing = find_choice(kFramings, *text);
-  if (!framing) {
-    s.error(v.mark, s.label + ": unknown framing " + quoted(*text) + " (expected " +
-                        one_of(kFramingNames) + ")");
-    return false;
-  }
-  s.out.framing = *framing;
-  return true;
+  return !not_syslog(s, v, what) &&
+         choice<&LogSink::framing, kFramings>(s, v, what, s.label + ": unknown framing");
 }
 
 bool read_facility(LogScope& s, const YamlNode& v, const std::string& what) {

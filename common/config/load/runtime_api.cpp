@@ -19,16 +19,7 @@ constexpr Choice<ApiLevel> kLevels[] = {
 constexpr auto kLevelNames = names_of(kLevels);
 
 bool read_level(ApiScope& s, const YamlNode& v, const std::string& what) {
-  const auto text = s.text_value(v, what, one_of(kLevelNames));
-  if (!text) return false;
-  const auto level = find_choice(kLevels, *text);
-  if (!level) {
-    s.error(v.mark, s.label + ": unknown level " + quoted(*text) + " (expected " +
-                        one_of(kLevelNames) + ")");
-    return false;
-  }
-  s.out.level = *level;
-  return true;
+  return choice<&RuntimeApiEndpoint::level, kLevels>(s, v, what, s.label + ": unknown level");
 }
 
 bool read_mode(ApiScope& s, const YamlNode& v, const std::string& what) {

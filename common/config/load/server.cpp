@@ -26,23 +26,6 @@ bool read_minconn(ServerScope& s, const YamlNode& v, const std::string& what) {
   return true;
 }
 
-// check, agent and tls apply over the backend's; a mistake in them does not drop
-// the server (it is reported, and the configuration refused, all the same).
-bool read_check(ServerScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_check(v, what, s.out.check);
-  return true;
-}
-
-bool read_agent(ServerScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_agent(v, what, s.out.agent);
-  return true;
-}
-
-bool read_tls(ServerScope& s, const YamlNode& v, const std::string& what) {
-  s.loader.load_tls_server(v, what, s.out.tls);
-  return true;
-}
-
 constexpr Key<ServerScope> kServerKeys[] = {
     {"address"},  // read last, by load_server(): the short form is the address alone
     {"weight", integer<&ServerConfig::weight, 0, 256>},
@@ -51,9 +34,10 @@ constexpr Key<ServerScope> kServerKeys[] = {
     {"minconn", read_minconn},  // after maxconn
     {"backup", flag<&ServerConfig::backup>},
     {"slowstart", duration<&ServerConfig::slowstart>},
-    {"check", read_check},
-    {"agent", read_agent},
-    {"tls", read_tls},
+    // Over the backend's; a mistake in them is reported but keeps the server.
+    {"check", read_into<&ServerConfig::check, &Loader::load_check>},
+    {"agent", read_into<&ServerConfig::agent, &Loader::load_agent>},
+    {"tls", read_into<&ServerConfig::tls, &Loader::load_tls_server>},
 };
 constexpr auto kServerNames = names_of(kServerKeys);
 

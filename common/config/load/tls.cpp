@@ -92,16 +92,7 @@ bool read_session_timeout(BindTlsScope& s, const YamlNode& v, const std::string&
 }
 
 bool read_client_verify(BindTlsScope& s, const YamlNode& v, const std::string& what) {
-  const auto text = s.text_value(v, what, one_of(kClientVerifyNames));
-  if (!text) return false;
-  const auto verify = find_choice(kClientVerify, *text);
-  if (!verify) {
-    s.error(v.mark, what + ": unknown value " + quoted(*text) + " (expected " +
-                        one_of(kClientVerifyNames) + ")");
-    return false;
-  }
-  s.out.verify = *verify;
-  return true;
+  return choice<&TlsBindConfig::verify, kClientVerify>(s, v, what, what + ": unknown value");
 }
 
 constexpr Key<BindTlsScope> kBindTlsKeys[] = {
@@ -133,16 +124,7 @@ constexpr Choice<bool> kServerVerify[] = {{"none", false}, {"required", true}};
 constexpr auto kServerVerifyNames = names_of(kServerVerify);
 
 bool read_server_verify(ServerTlsScope& s, const YamlNode& v, const std::string& what) {
-  const auto text = s.text_value(v, what, one_of(kServerVerifyNames));
-  if (!text) return false;
-  const auto verify = find_choice(kServerVerify, *text);
-  if (!verify) {
-    s.error(v.mark, what + ": unknown value " + quoted(*text) + " (expected " +
-                        one_of(kServerVerifyNames) + ")");
-    return false;
-  }
-  s.out.verify = *verify;
-  return true;
+  return choice<&TlsServerConfig::verify, kServerVerify>(s, v, what, what + ": unknown value");
 }
 
 bool read_sni(ServerTlsScope& s, const YamlNode& v, const std::string& what) {
