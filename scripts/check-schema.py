@@ -18,7 +18,7 @@ under /etc, /var, /run, /srv, /opt, /tmp and /home are moved and the files it
 names are created: certificates and keys (openssl), CA files, the ticket secret,
 error pages, the map and list files of conditions, and the directories of log
 files, sockets, the pid file and the state file. What weir -c says is reported
-at the example's line. CTest runs this (DocExamples.WeirAcceptsEveryExample).
+at the example's line. CTest runs this (DocExamples.WeirAcceptsEveryCompleteExample).
 
 The YAML is read the way weir and editors read it (YAML 1.2 core schema): only
 true/false (True, TRUE, ...) are booleans, so `yes`/`on` are strings, as weir
