@@ -13,6 +13,7 @@
 #include <future>
 #include <map>
 
+#include "common/base/hex.h"
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "common/base/version.h"
@@ -574,6 +575,14 @@ int worker_main(int channel_fd) {
   std::optional<Config> config;
   std::vector<std::pair<std::string, UniqueFd>> fds;
   std::string inherited;  // server states from the previous generation (sent before the fds)
+  // Tells the master why this generation cannot start (it fails the start or
+  // the reload with that line), or logs it when the master is gone.
+  auto refuse_start = [&](const std::string& why) {
+    if (!channel.send(ipc::MsgType::kFailed, why)) {
+      log::alert("worker generation %d cannot start: %s", generation, why.c_str());
+    }
+    return 1;
+  };
   while (!config || fds.empty()) {
     std::optional<ipc::Message> m = channel.receive();
     if (!m) {
@@ -587,12 +596,11 @@ int worker_main(int channel_fd) {
         std::string_view hex(m->payload);
         hex.remove_prefix(at + 15);
         hex = hex.substr(0, hex.find('\n'));
-        std::string secret;
-        for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-          secret.push_back(
-              static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+        std::optional<std::string> secret = from_hex(hex);
+        if (!secret) {
+          return refuse_start("the master sent a ticket secret that is not hexadecimal");
         }
-        tls::set_ticket_secret(secret);
+        tls::set_ticket_secret(*secret);
       }
     } else if (m->type == ipc::MsgType::kConfig) {
       size_t nul = m->payload.find('\0');
@@ -601,11 +609,7 @@ int worker_main(int channel_fd) {
       text.remove_prefix(nul == std::string::npos ? text.size() : nul + 1);
       LoadResult r = load_config_text(text, name);
       if (!r.config) {
-        std::string why = r.errors.empty() ? "invalid configuration" : r.errors[0].to_string();
-        if (!channel.send(ipc::MsgType::kFailed, why)) {
-          log::alert("worker generation %d cannot start: %s", generation, why.c_str());
-        }
-        return 1;
+        return refuse_start(r.errors.empty() ? "invalid configuration" : r.errors[0].to_string());
       }
       config = std::move(r.config);
     } else if (m->type == ipc::MsgType::kFdMap) {
