@@ -9,22 +9,13 @@
 #include <vector>
 
 #include "common/base/fd.h"
+#include "common/base/hex.h"
 
 namespace weir {
 namespace {
 
 bool read_at(int fd, void* buf, size_t len, off_t off) {
   return ::pread(fd, buf, len, off) == static_cast<ssize_t>(len);
-}
-
-std::string hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
 }
 
 std::string gnu_build_id(int fd) {
@@ -49,7 +40,7 @@ std::string gnu_build_id(int fd) {
       if (next > notes.size()) break;
       if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
           std::memcmp(notes.data() + name_off, "GNU", 4) == 0) {
-        return hex(notes.data() + desc_off, nh.n_descsz);
+        return to_hex(notes.data() + desc_off, nh.n_descsz);
       }
       pos = next;
     }
