@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/base/json.h"
 #include "common/base/log.h"
 #include "worker/backend/backend.h"
 
@@ -23,24 +24,6 @@ void append_int(std::string& out, int64_t v) {
   char buf[24];
   int n = std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
   out.append(buf, static_cast<size_t>(n));
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
 }
 
 // Text lines never carry raw control characters, quotes or non-ASCII bytes from

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "common/base/json.h"
 #include "common/event/event_loop.h"
 #include "worker/backend/backend.h"
 #include "worker/worker.h"
@@ -285,20 +286,6 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
   return rows;
 }
 
-namespace {
-
-std::string json_escape(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
-
 std::string render_stat_csv(const std::vector<StatRow>& rows) {
   std::string out = "# ";
   for (size_t i = 0; i < kStatCount; ++i) {
@@ -337,12 +324,12 @@ std::string render_stat_json(const std::vector<StatRow>& rows) {
       if (v.empty()) continue;
       if (!first) out += ",";
       first = false;
-      out += json_escape(kStatFields[i]);
+      out += json_string(kStatFields[i]);
       out += ":";
       bool numeric = v.find_first_not_of("0123456789") == std::string::npos ||
                      (v[0] == '-' && v.size() > 1 &&
                       v.find_first_not_of("0123456789", 1) == std::string::npos);
-      out += numeric ? v : json_escape(v);
+      out += numeric ? v : json_string(v);
     }
     out += "}";
   }

@@ -1,9 +1,8 @@
-// Agent replies and the stat CSV's quoting.
+// What an agent check reads in its server's reply (weight, maxconn, state).
 
 #include <gtest/gtest.h>
 
 #include "worker/checks/agent_check.h"
-#include "worker/observe/stats.h"
 
 namespace weir {
 namespace {
@@ -45,18 +44,6 @@ TEST(AgentReply, UnknownWordsAreReportedAndTheRestApplies) {
   EXPECT_EQ(r.maxconn, -1);
   EXPECT_EQ(r.unknown, "sleepy maxconn:x -5%");
   EXPECT_EQ(parse_agent_reply("").unknown, "");
-}
-
-TEST(StatCsv, ValuesWithCommasOrQuotesAreQuoted) {
-  StatRow row(kStatCount);
-  row[static_cast<size_t>(stat_index("pxname"))] = "be";
-  row[static_cast<size_t>(stat_index("last_chk"))] = "expected '+OK', got \"x\"\nmore";
-  std::string csv = render_stat_csv({row});
-  EXPECT_NE(csv.find(",\"expected '+OK', got \"\"x\"\" more\","), std::string::npos) << csv;
-  EXPECT_EQ(csv.find("\nmore"), std::string::npos);
-  EXPECT_EQ(csv.find("\n"
-                     "be,"),
-            csv.find('\n'));  // the row follows the header line
 }
 
 }  // namespace
