@@ -14,6 +14,7 @@
 #include "common/base/net.h"
 #include "worker/backend/lb/lb.h"
 #include "worker/http/http_session_detail.h"
+#include "worker/http/query_string.h"
 #include "worker/observe/metrics.h"
 #include "worker/observe/stats_page.h"
 #include "worker/worker.h"
@@ -52,7 +53,7 @@ void HttpSession::compute_lb_request(const http::MessageHead& h) {
       found = true;
       break;
     case Balance::kUrlParam:
-      key = query_param(h.target, b.name, &found);
+      key = http::query_param(h.target, b.name, &found);
       break;
     case Balance::kHdr:
       if (const http::Header* hd = h.find(b.name)) {

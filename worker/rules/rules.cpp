@@ -1,5 +1,6 @@
 #include "worker/rules/rules.h"
 
+#include "worker/http/query_string.h"
 #include "worker/tls/tls.h"
 
 #include <netinet/in.h>
@@ -191,19 +192,9 @@ void HttpFetch::fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) 
       if (have_req && target.find('?') != std::string_view::npos) str(query_of(target));
       return;
     case Fetch::kUrlParam: {
-      std::string_view q = query_of(target);
-      size_t pos = 0;
-      while (have_req && pos < q.size()) {
-        size_t amp = q.find('&', pos);
-        std::string_view kv = q.substr(pos, amp == std::string_view::npos ? q.npos : amp - pos);
-        size_t eq = kv.find('=');
-        if (kv.substr(0, eq) == f.arg) {
-          str(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1));
-          return;
-        }
-        if (amp == std::string_view::npos) break;
-        pos = amp + 1;
-      }
+      bool found = false;
+      std::string_view v = http::query_param(target, f.arg, &found);
+      if (have_req && found) str(v);
       return;
     }
     case Fetch::kHdr:

@@ -41,27 +41,6 @@ std::string_view uri_hash_input(std::string_view target, int depth, bool whole) 
   return whole ? target : path;
 }
 
-std::string_view query_param(std::string_view target, std::string_view name, bool* found) {
-  *found = false;
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view query = target.substr(q + 1);
-  size_t hash = query.find('#');
-  if (hash != std::string_view::npos) query = query.substr(0, hash);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      *found = true;
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query = query.substr(amp + 1);
-  }
-  return {};
-}
-
 namespace {
 
 // Smooth weighted round robin: every pick adds each candidate's weight to its

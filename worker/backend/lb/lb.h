@@ -52,7 +52,5 @@ uint64_t lb_hash(std::string_view data);
 
 // The part of a request target that `balance: uri` hashes.
 std::string_view uri_hash_input(std::string_view target, int depth, bool whole);
-// The value of a query-string parameter, or nullopt-like empty with *found false.
-std::string_view query_param(std::string_view target, std::string_view name, bool* found);
 
 }  // namespace weir

@@ -560,41 +560,6 @@ TEST(LbHelpers, UriHashInput) {
             lb_hash(uri_hash_input("/img/2.png?v=3", 1, false)));
 }
 
-TEST(LbHelpers, QueryParam) {
-  bool found = true;
-  EXPECT_EQ(query_param("/p?a=1&b=2", "b", &found), "2");
-  EXPECT_TRUE(found);
-  EXPECT_EQ(query_param("/p?a=1&b=2", "a", &found), "1");
-  EXPECT_TRUE(found);
-  EXPECT_EQ(query_param("/p?a=1&b=2", "c", &found), "");
-  EXPECT_FALSE(found);
-  EXPECT_EQ(query_param("/p", "a", &found), "");
-  EXPECT_FALSE(found);
-  // Names match exactly, not by prefix or suffix.
-  EXPECT_EQ(query_param("/p?ab=1&ba=2&a=3", "a", &found), "3");
-  EXPECT_TRUE(found);
-  // The first occurrence wins.
-  EXPECT_EQ(query_param("/p?a=1&a=2", "a", &found), "1");
-  EXPECT_TRUE(found);
-  // Present without a value, or with an empty one: found, empty.
-  found = false;
-  EXPECT_EQ(query_param("/p?a&b=2", "a", &found), "");
-  EXPECT_TRUE(found);
-  found = false;
-  EXPECT_EQ(query_param("/p?a=&b=2", "a", &found), "");
-  EXPECT_TRUE(found);
-  // Empty pairs are skipped; the fragment is not part of the query.
-  EXPECT_EQ(query_param("/p?&&b=2", "b", &found), "2");
-  EXPECT_TRUE(found);
-  EXPECT_EQ(query_param("/p?a=1#frag", "a", &found), "1");
-  EXPECT_TRUE(found);
-  EXPECT_EQ(query_param("/p?a=1#b=2", "b", &found), "");
-  EXPECT_FALSE(found);
-  // The value keeps everything after the first '='.
-  EXPECT_EQ(query_param("/p?t=a=b", "t", &found), "a=b");
-  EXPECT_TRUE(found);
-}
-
 // --- slowstart -----------------------------------------------------------------
 //
 // The clock of these tests is explicit (kT0 = 1000 s). release_server() reads the
