@@ -511,6 +511,7 @@ void TcpSession::connect_failed(int err) {
   streams_[kServer].close();
   if (server_ && attempts_ <= be_->retries()) {
     bump(be_->counters().local().retries);
+    bump(server_->counters().local().retries);
     begin_connect();
     return;
   }
