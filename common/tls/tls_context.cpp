@@ -417,6 +417,17 @@ BackContext::~BackContext() {
   SSL_CTX_free(ctx_);
 }
 
+std::string BackContext::sni(cond::FetchContext& f) const {
+  if (cfg_.sni_text.empty()) return {};
+  if (cfg_.sni.is_constant()) return cfg_.sni.text;
+  std::string name = cfg_.sni.render(f);
+  if (!name.empty() && name.front() != '[') {
+    size_t colon = name.rfind(':');
+    if (colon != std::string::npos) name.resize(colon);
+  }
+  return name;
+}
+
 SSL* BackContext::new_ssl(std::string_view sni, SessionSlot* slot) const {
   SSL* ssl = SSL_new(ctx_);
   if (!ssl) {

@@ -79,6 +79,11 @@ class BackContext {
   // handshake. The certificate must name verify_name, else the SNI. Null when
   // OpenSSL is out of memory.
   SSL* new_ssl(std::string_view sni, SessionSlot* slot) const;
+  // The SNI to send: none (""), the configured name as written, or its template
+  // rendered from `f` without a port ("%[hdr(host)]" giving "a.example:8443"
+  // sends "a.example"; a bracketed IPv6 literal stays whole). The one place
+  // http mode, tcp mode and health checks take it from.
+  std::string sni(cond::FetchContext& f) const;
   const TlsServerConfig& config() const { return cfg_; }
 
  private:

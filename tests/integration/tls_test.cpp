@@ -1372,6 +1372,36 @@ backends:
   EXPECT_EQ(x->status, 503);
 }
 
+// A port that a template puts in the SNI is not sent, in tcp mode as in http mode
+// ("%[hdr(host)]" above) and in health checks: the server sees "backend.internal",
+// answers with the certificate naming it, and the name check passes. (tcp mode
+// sent "backend.internal:<port>": the server answered with its default
+// certificate and the check against that name failed.)
+TEST_F(Tls, TcpModeSniTemplateLosesItsPortAsInHttpMode) {
+  Cert decoy = pki_->server("decoy", {.dns = {"decoy.internal"}});
+  Cert named = pki_->root_server("named", {.dns = {"backend.internal"}});
+  TlsServer server("tls-origin", decoy, {.sni_name = "backend.internal", .sni_cert = &named});
+  ASSERT_TRUE(start(R"y(frontends:
+  raw:
+    mode: tcp
+    bind: ["127.0.0.1:@PORT@"]
+    default_backend: app
+backends:
+  app:
+    mode: tcp
+    retries: 0
+    tls: {enabled: true, verify: required, ca_file: @ROOT@, sni: "backend.internal:%[dst_port]"}
+    servers: {s1: "@SRV@"}
+)y",
+                    {{"@SRV@", server.address()}}));
+  HttpClient c(port_);
+  auto r = c.request("GET", "/id.txt", {{"Host", "backend.internal"}, {"Connection", "close"}});
+  ASSERT_TRUE(r) << weir_->stderr_text();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "tls-origin\n");
+  EXPECT_EQ(stat_row("app", "s1")["econ"], "0");
+}
+
 // A client certificate toward a server that asks for one.
 TEST_F(Tls, BackendClientCertificate) {
   Cert named = pki_->server("named", {.dns = {"backend.internal"}});

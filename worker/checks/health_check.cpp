@@ -26,19 +26,6 @@ bool cfg_type_http(const HealthCheckConfig& c) {
   return c.type == HealthCheckConfig::Type::kHttp;
 }
 
-// The SNI of a check: a fixed name as written; a template is rendered without
-// a request (so only what does not need one gives anything).
-std::string check_sni(const TlsServerConfig& c) {
-  if (c.sni_text.empty()) return {};
-  if (c.sni.is_constant()) return c.sni.text;
-  HttpFetch f;
-  std::string name = c.sni.render(f);
-  if (!name.empty() && name.front() != '[') {  // a port is not part of a server name
-    size_t colon = name.rfind(':');
-    if (colon != std::string::npos) name.resize(colon);
-  }
-  return name;
-}
 }  // namespace
 
 HealthChecker::HealthChecker(ThreadContext& ctx, Backend& backend, Server& server)
@@ -166,7 +153,9 @@ void HealthChecker::connected() {
   if (const tls::BackContext* tc = server_.tls()) {
     // The same settings as traffic, with the checks' own session slot.
     tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
-    const std::string sni = check_sni(tc->config());
+    // A template is rendered without a request: only what needs none gives anything.
+    HttpFetch no_request;
+    const std::string sni = tc->sni(no_request);
     tls_ = tls::connect(*tc, fd_.get(), sni, slot);
     if (!tls_) {
       finish(false, "L6RSP", 0, "TLS handshake failed: cannot create the TLS connection");

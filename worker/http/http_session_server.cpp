@@ -225,8 +225,7 @@ bool HttpSession::server_handshake() {
 
 std::string HttpSession::server_sni() {
   const TlsServerConfig& c = server_->tls()->config();
-  if (c.sni_text.empty()) return {};
-  if (c.sni.is_constant()) return c.sni.text;
+  if (c.sni.is_constant()) return c.sni.text;  // none, or a fixed name: no request to read
   http::MessageHead& h = ctx_.scratch_head();
   const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
   const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
@@ -244,13 +243,7 @@ std::string HttpSession::server_sni() {
     f.req_len = h.head_len;
   }
   scratch_fresh_ = false;
-  std::string name = c.sni.render(f);
-  // A Host header's port is not part of a server name.
-  if (!name.empty() && name.front() != '[') {
-    size_t colon = name.rfind(':');
-    if (colon != std::string::npos) name.resize(colon);
-  }
-  return name;
+  return server_->tls()->sni(f);
 }
 
 void HttpSession::connect_failed(int err) {

@@ -461,7 +461,7 @@ void TcpSession::connect_done() {
         SockAddr local;
         bool have_local = false;
         fill_fetch(f, &local, &have_local);
-        sni = tc->config().sni.render(f);
+        sni = tc->sni(f);
       }
       auto conn = tls::connect(*tc, streams_[kServer].fd(), sni, server_->tls_session(ctx_.id()));
       if (!conn) {
