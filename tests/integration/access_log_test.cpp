@@ -422,7 +422,9 @@ TEST_F(AccessLog, WeirsOwnAnswersAndTarpitsHaveTheirTerminationStates) {
   ASSERT_TRUE(wait_until(
       [&] {
         sess = weirctl({"-s", admin_, "show", "sess"}).out;
-        return std::regex_search(sess, m, std::regex(R"(id=(\d+) [^\n]*GET /held)"));
+        // show sess names the phase: a held request is in "tarpit".
+        return std::regex_search(sess, m,
+                                 std::regex(R"(id=(\d+) [^\n]*state=tarpit [^\n]*GET /held)"));
       },
       5000))
       << sess;

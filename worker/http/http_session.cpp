@@ -623,15 +623,39 @@ void HttpSession::kill() {
   destroy();
 }
 
+const char* HttpSession::phase_name(Phase p) {
+  // A switch, not an array: a new phase without a name does not compile
+  // (-Wswitch), where an array shorter than the enum was read past its end.
+  switch (p) {
+    case Phase::kWaitRequest:
+      return "wait_request";
+    case Phase::kQueued:
+      return "queued";
+    case Phase::kConnecting:
+      return "connecting";
+    case Phase::kExchange:
+      return "exchange";
+    case Phase::kTarpit:
+      return "tarpit";
+    case Phase::kTunnel:
+      return "tunnel";
+    case Phase::kFlushClose:
+      return "closing";
+    case Phase::kLinger:
+      return "linger";
+    case Phase::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
 std::string HttpSession::describe(int64_t now_ms) const {
-  static const char* kPhases[] = {"wait_request", "queued",  "connecting", "exchange", "tarpit",
-                                  "tunnel",       "closing", "linger",     "closed"};
   std::string out =
       "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() + " src=" + peer_text_;
   out += " backend=" + (be_ ? be_->name() : std::string("-"));
   out += " server=" + (server_ ? server_->name() : std::string("-"));
   out += " state=";
-  out += kPhases[static_cast<int>(phase_)];
+  out += phase_name(phase_);
   out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";
   if (req_parsed_) out += " req=\"" + request_line_ + "\"";
   return out;

@@ -38,10 +38,6 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   std::string describe(int64_t now_ms) const override;
   const Server* server() const override { return server_; }
 
- private:
-  // Buffers a session holds at most: req_in_, req_out_, res_in_, res_out_.
-  static constexpr unsigned kBufferClaim = 4;
-
   enum class Phase {
     kWaitRequest,  // waiting for (the rest of) a request head
     kQueued,       // waiting in a queue for a server slot
@@ -53,6 +49,12 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
     kLinger,       // response sent and write side shut: discard input until the client closes
     kClosed,       // done; waiting to be destroyed
   };
+  // The name `show sess` gives a phase (state=...).
+  static const char* phase_name(Phase p);
+
+ private:
+  // Buffers a session holds at most: req_in_, req_out_, res_in_, res_out_.
+  static constexpr unsigned kBufferClaim = 4;
 
   class ClientHandler final : public IoHandler {
    public:
