@@ -404,56 +404,49 @@ void Backend::release_server(Server* s) {
   settle(EventLoop::monotonic_ms());  // (4)
 }
 
-void Backend::set_server_state(Server* s, AdminState st, int64_t now_ms) {
+template <typename Change>
+void Backend::change_server(Server* s, int64_t now_ms, Change&& change) {
   std::lock_guard lock(mu_);
-  bool was_usable = usable(*s);
-  s->set_admin_state(st, now_ms);
+  const bool was_usable = usable(*s);
+  change();
+  // A server that comes back into use ramps up again (slowstart), whatever
+  // brought it back: an operator, its checks, its agent or the end of NOLB.
   if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
   if (!usable(*s)) requeue_from(s);
   settle(now_ms);
   if (on_change_) on_change_();
+}
+
+void Backend::set_server_state(Server* s, AdminState st, int64_t now_ms) {
+  change_server(s, now_ms, [&] { s->set_admin_state(st, now_ms); });
 }
 
 void Backend::set_server_weight(Server* s, uint32_t w, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  bool was_usable = usable(*s);
-  s->set_weight(w);
-  if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
-  if (!usable(*s)) requeue_from(s);
-  rebuild_lb();  // the consistent-hash ring follows the weights
-  settle(now_ms);
-  if (on_change_) on_change_();
+  change_server(s, now_ms, [&] {
+    s->set_weight(w);
+    rebuild_lb();  // the consistent-hash ring follows the weights
+  });
 }
 
 void Backend::set_server_up(Server* s, bool up, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  bool was_usable = usable(*s);
-  s->up_.store(up, std::memory_order_relaxed);
-  s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
-  if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
-  if (!usable(*s)) requeue_from(s);
-  settle(now_ms);
-  if (on_change_) on_change_();
+  change_server(s, now_ms, [&] {
+    s->up_.store(up, std::memory_order_relaxed);
+    s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  });
 }
 
 void Backend::set_server_nolb(Server* s, bool nolb, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  s->nolb_.store(nolb, std::memory_order_relaxed);
-  s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
-  if (!usable(*s)) requeue_from(s);
-  settle(now_ms);
-  if (on_change_) on_change_();
+  change_server(s, now_ms, [&] {
+    s->nolb_.store(nolb, std::memory_order_relaxed);
+    s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  });
 }
 
 void Backend::set_server_agent_down(Server* s, bool down, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  bool was_usable = usable(*s);
-  s->agent_down_.store(down, std::memory_order_relaxed);
-  s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
-  if (!was_usable && usable(*s) && s->cfg_.slowstart > 0) s->ramp_start_ms_ = now_ms;
-  if (!usable(*s)) requeue_from(s);
-  settle(now_ms);
-  if (on_change_) on_change_();
+  change_server(s, now_ms, [&] {
+    s->agent_down_.store(down, std::memory_order_relaxed);
+    s->last_change_ms_.store(now_ms, std::memory_order_relaxed);
+  });
 }
 
 void Backend::set_server_maxconn(Server* s, uint32_t n) {

@@ -296,6 +296,12 @@ class Backend {
   void grant(const QueueTicket& t, Server* s);
   // Gives free slots to waiters, oldest first, until none can be served.
   void dispatch(int64_t now_ms);
+  // Every runtime change of a server (state, weight, health, NOLB, agent):
+  // takes the lock, applies `change`, then starts the slowstart ramp of a server
+  // that became usable, moves the waiters of one that stopped being usable,
+  // serves the queues and calls the change hook.
+  template <typename Change>
+  void change_server(Server* s, int64_t now_ms, Change&& change);
   // Waiters of a server that can no longer take traffic go to the backend queue.
   void requeue_from(Server* s);
   void rebuild_lb();

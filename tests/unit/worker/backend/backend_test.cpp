@@ -162,6 +162,45 @@ TEST(Backend, AddAndDeleteServers) {
   EXPECT_FALSE(be.delete_server("zz", &error));
 }
 
+// However a server comes back into use (an operator, its health checks, its
+// agent, the end of NOLB or a weight above 0), it starts its slowstart ramp
+// again: halfway through the ramp it weighs half. (set_server_nolb alone lacked
+// this step: a server leaving NOLB took its full weight at once.)
+TEST(Backend, EveryWayBackIntoUseStartsTheSlowstartRamp) {
+  constexpr int64_t kT0 = 1000000, kRamp = 10000;
+  struct Way {
+    const char* name;
+    void (*out)(Backend&, Server*, int64_t);
+    void (*back)(Backend&, Server*, int64_t);
+  };
+  const Way ways[] = {
+      {"state",
+       [](Backend& be, Server* s, int64_t t) { be.set_server_state(s, AdminState::kMaint, t); },
+       [](Backend& be, Server* s, int64_t t) { be.set_server_state(s, AdminState::kReady, t); }},
+      {"weight", [](Backend& be, Server* s, int64_t t) { be.set_server_weight(s, 0, t); },
+       [](Backend& be, Server* s, int64_t t) { be.set_server_weight(s, 100, t); }},
+      {"health", [](Backend& be, Server* s, int64_t t) { be.set_server_up(s, false, t); },
+       [](Backend& be, Server* s, int64_t t) { be.set_server_up(s, true, t); }},
+      {"nolb", [](Backend& be, Server* s, int64_t t) { be.set_server_nolb(s, true, t); },
+       [](Backend& be, Server* s, int64_t t) { be.set_server_nolb(s, false, t); }},
+      {"agent", [](Backend& be, Server* s, int64_t t) { be.set_server_agent_down(s, true, t); },
+       [](Backend& be, Server* s, int64_t t) { be.set_server_agent_down(s, false, t); }},
+  };
+  for (const Way& way : ways) {
+    BackendConfig cfg = backend_with({{"a", 100}});
+    cfg.servers[0].slowstart = kRamp;
+    cfg.servers[0].maxconn = 100;
+    Backend be(cfg, 1);
+    Server* a = be.find_server("a");
+    EXPECT_EQ(be.effective_weight(*a, kT0), 100u) << way.name;  // no ramp at start
+    way.out(be, a, kT0 - 1000);
+    way.back(be, a, kT0);
+    EXPECT_EQ(be.effective_weight(*a, kT0 + kRamp / 2), 50u) << way.name;
+    EXPECT_EQ(be.effective_maxconn(*a, kT0 + kRamp / 2), 50u) << way.name;
+    EXPECT_EQ(be.effective_weight(*a, kT0 + kRamp), 100u) << way.name;
+  }
+}
+
 }  // namespace
 }  // namespace weir
 
