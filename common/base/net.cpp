@@ -120,18 +120,4 @@ int socket_error(int fd) {
   return err;
 }
 
-SockAddr local_address(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  return sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
-}
-
-SockAddr peer_address(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  return sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
-}
-
 }  // namespace weir::net

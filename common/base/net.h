@@ -33,8 +33,4 @@ bool out_of_descriptors(int err);
 // Pending error on a socket (SO_ERROR), 0 when none.
 int socket_error(int fd);
 
-// Local and peer addresses of a connected socket.
-SockAddr local_address(int fd);
-SockAddr peer_address(int fd);
-
 }  // namespace weir::net

@@ -18,12 +18,10 @@ char* BufferPool::get() {
     b = static_cast<char*>(std::malloc(bufsize_));
     if (!b) return nullptr;
   }
-  ++in_use_;
   return b;
 }
 
 void BufferPool::put(char* block) {
-  --in_use_;
   if (free_.size() < max_cached_) {
     free_.push_back(block);
   } else {

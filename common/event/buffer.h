@@ -99,7 +99,6 @@ class BufferPool {
   char* get();
   void put(char* block);
   size_t bufsize() const { return bufsize_; }
-  size_t in_use() const { return in_use_; }
   size_t claimed() const { return claimed_; }
   size_t waiting() const { return queue_.size(); }
   // Times a user had to wait (for a claim or for memory), since the start; any thread.
@@ -113,7 +112,6 @@ class BufferPool {
 
   size_t bufsize_;
   size_t max_cached_;
-  size_t in_use_ = 0;
   size_t limit_ = 0;
   size_t claimed_ = 0;
   size_t claim_waiters_ = 0;  // users in queue_ waiting for a claim

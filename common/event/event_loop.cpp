@@ -58,13 +58,6 @@ bool EventLoop::add(int fd, uint32_t events, IoHandler* handler) {
   return true;
 }
 
-bool EventLoop::modify(int fd, uint32_t events, IoHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  return epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
-}
-
 void EventLoop::remove(int fd) {
   epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }

@@ -41,7 +41,6 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   bool add(int fd, uint32_t events, IoHandler* handler);
-  bool modify(int fd, uint32_t events, IoHandler* handler);
   void remove(int fd);
 
   // Runs until stop(). Each iteration: wait, dispatch I/O, run due timers, run

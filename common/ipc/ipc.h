@@ -22,16 +22,17 @@ inline constexpr uint16_t kProtocolVersion = 1;
 inline constexpr uint32_t kMaxPayload = 64u << 20;
 
 enum class MsgType : uint16_t {
-  kHello = 1,    // master -> worker: "generation=N\n"
+  kHello = 1,    // master -> worker: "generation=N\n" [+ "ticket_secret=HEX\n"]
   kConfig = 2,   // master -> worker: config source name, '\0', validated config bytes
   kFdMap = 3,    // master -> worker: one listener key per line, fds attached in that order
   kReady = 4,    // worker -> master: start-up log lines (may be empty)
   kDrain = 5,    // master -> worker: stop accepting, finish in-flight work, then exit
   kStop = 6,     // master -> worker: exit now
   kFailed = 7,   // worker -> master: could not start; payload: why, one line (file:line:column:)
-  kCommand = 8,  // master -> worker: a runtime command line (reserved for the runtime API)
-  kReply = 9,    // worker -> master: the answer to kCommand (reserved)
-  kState = 10,   // either way: state hand-over snapshot (reserved for reloads)
+  kCommand = 8,  // master -> worker: a runtime-API command line (master CLI's @N prefix)
+  kReply = 9,    // worker -> master: the answer to kCommand
+  kState = 10,   // worker -> master: server states when they change; master -> worker: those
+                 // of the previous generation (or the state file), before the fds
 };
 
 struct Message {

@@ -28,7 +28,6 @@ class Listener final : public IoHandler {
   // Stops polling (maxconn reached, or draining) / polls again.
   void pause();
   void resume();
-  bool paused() const { return paused_; }
   // Accepts every connection waiting in the backlog, polled or not (the
   // master is gone and the socket is about to be closed); returns how many.
   int accept_backlog();

@@ -154,7 +154,7 @@ void HealthChecker::connected() {
     // The same settings as traffic, with the checks' own session slot.
     tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
     // A template is rendered without a request: only what needs none gives anything.
-    HttpFetch no_request;
+    SampleSource no_request;
     const std::string sni = tc->sni(no_request);
     tls_ = tls::connect(*tc, fd_.get(), sni, slot);
     if (!tls_) {

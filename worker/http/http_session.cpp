@@ -43,7 +43,7 @@ void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Soc
     raw->client_.set_secure(std::move(conn));
   }
   if (!fe.config().rules.tcp_request.empty()) {
-    HttpFetch f;
+    SampleSource f;
     f.src = &raw->peer_;
     f.tls_client = raw->c_tls_ != nullptr;
     f.dst = raw->local_addr();
@@ -482,7 +482,7 @@ void HttpSession::close_client() {
   // Shut our side, then read and drop what the client still sends until it closes,
   // so that the kernel does not answer late bytes with a reset that could destroy
   // the response before the client has read it.
-  release_server(false);
+  release_server_conn(false);
   release_slot();
   release_buffers();  // what is read from here on is dropped
   client_.shutdown_write();
@@ -504,7 +504,7 @@ void HttpSession::finish_transaction() {
     ssize_t n = ::recv(srv_->stream().fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     reusable = n < 0 && errno == EAGAIN;
   }
-  release_server(reusable);
+  release_server_conn(reusable);
   log_transaction();
   // Only a close this response announced ends the connection here: a client
   // that read a head without "Connection: close" may already be sending its
@@ -665,7 +665,7 @@ void HttpSession::destroy() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   timer_.disarm();
-  release_server(false);
+  release_server_conn(false);
   if (ticket_) {
     be_->cancel(ticket_);  // gives back a slot granted while it was going away
     ticket_.reset();

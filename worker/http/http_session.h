@@ -107,8 +107,10 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // the current response would leave them unanswered.
   bool next_request_buffered() const;
   void reset_transaction();
-  void release_server(bool reusable);
-  // Gives back the server slot taken by acquire_server(), if any.
+  // The server connection goes back to the thread's idle pool (reusable, and
+  // not draining) or is closed. Not the slot: see release_slot().
+  void release_server_conn(bool reusable);
+  // Gives back the server slot taken by Backend::acquire() or take_grant(), if any.
   void release_slot();
   // A whole request waits for the response head (queued, connecting or sent).
   bool waiting_for_response() const;

@@ -78,7 +78,7 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
                                    const http::MessageHead* res) {
   const auto& samples = ctx_.worker().log_samples();
   sample_values_.resize(samples.size());
-  HttpFetch f;
+  SampleSource f;
   f.src = &peer_;
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
@@ -104,7 +104,7 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
 }
 
 bool HttpSession::apply_request_rules(http::MessageHead& h) {
-  HttpFetch f;
+  SampleSource f;
   f.src = &peer_;
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
@@ -181,7 +181,7 @@ void HttpSession::answer_rule(const RuleVerdict& v) {
 }
 
 bool HttpSession::apply_response_rules(const http::MessageHead& h) {
-  HttpFetch f;
+  SampleSource f;
   f.src = &peer_;
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
@@ -260,7 +260,7 @@ void HttpSession::respond(int status, std::string_view content_type, std::string
     destroy();
     return;
   }
-  release_server(false);
+  release_server_conn(false);
   // The whole answer is built in local_body_, outside the buffer pool, so that
   // an error can always be sent, also to a client that waited for a buffer.
   release_buffers();
@@ -286,7 +286,7 @@ void HttpSession::respond(int status, std::string_view content_type, std::string
 
 void HttpSession::serve_local(int status, std::string_view content_type, std::string body,
                               std::string_view extra_headers) {
-  release_server(false);
+  release_server_conn(false);
   release_buffers();
   char head[256];
   int hlen = std::snprintf(head, sizeof head,

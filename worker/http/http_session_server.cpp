@@ -230,7 +230,7 @@ std::string HttpSession::server_sni() {
   const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
   const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
   size_t scan = 0;
-  HttpFetch f;
+  SampleSource f;
   f.src = &peer_;
   f.dst = local_addr();
   f.tls_client = c_tls_ != nullptr;
@@ -371,7 +371,7 @@ void HttpSession::server_failed_before_response(const char* term) {
   send_error(502, term);
 }
 
-void HttpSession::release_server(bool reusable) {
+void HttpSession::release_server_conn(bool reusable) {
   if (!srv_) return;
   if (reusable && !ctx_.draining()) {
     ctx_.put_idle(std::move(srv_));

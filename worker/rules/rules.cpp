@@ -135,7 +135,7 @@ std::string EditableHead::request_text() const {
   return out;
 }
 
-void HttpFetch::fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) {
+void SampleSource::fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) {
   using cond::Fetch;
   auto str = [&](std::string_view v) {
     cond::Sample s;
@@ -312,7 +312,7 @@ void HttpFetch::fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) 
   }
 }
 
-RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
+RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, SampleSource& ctx,
                            const http::MessageHead& head, std::optional<EditableHead>* edit,
                            Vars* vars, std::vector<std::string>* captures, bool response) {
   using A = HttpRule::Action;
@@ -481,7 +481,7 @@ RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
   return verdict;
 }
 
-bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, HttpFetch& ctx,
+bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, SampleSource& ctx,
                    std::string* backend) {
   for (const TcpRule& r : rules) {
     if (r.stage != stage) continue;

@@ -35,8 +35,12 @@ struct EditableHead {
 
 using Vars = std::vector<std::pair<std::string, std::string>>;
 
-// Fetches over what a rule can see. Either parsed heads or their edited copies.
-class HttpFetch final : public cond::FetchContext {
+// Where the fetches of the condition language read their samples: the
+// connection (addresses, TLS, a tcp-mode ClientHello), and when there is one the
+// request and response (parsed heads or their edited copies) and the
+// variables. http and tcp sessions fill it for their rules, sample templates
+// (log formats, server SNI) and health checks (with nothing but constants).
+class SampleSource final : public cond::FetchContext {
  public:
   const SockAddr* src = nullptr;
   const SockAddr* dst = nullptr;  // may be null until asked for (see local())
@@ -68,13 +72,13 @@ struct RuleVerdict {
 // Runs `rules` in order. Rules that change the head edit *edit (created from the
 // parsed head on the first change; the fetch context then reads it). set_var and
 // capture fill *vars and *captures.
-RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, HttpFetch& ctx,
+RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, SampleSource& ctx,
                            const http::MessageHead& head, std::optional<EditableHead>* edit,
                            Vars* vars, std::vector<std::string>* captures, bool response);
 
 // tcp_request rules of one stage: true when the connection may go on;
 // *backend names a use_backend choice.
-bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, HttpFetch& ctx,
+bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, SampleSource& ctx,
                    std::string* backend);
 
 }  // namespace weir

@@ -44,7 +44,7 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
   }
   const auto& rules = fe.config().rules.tcp_request;
   if (!rules.empty()) {
-    HttpFetch f;
+    SampleSource f;
     SockAddr local;
     bool have_local = false;
     raw->fill_fetch(f, &local, &have_local);
@@ -63,7 +63,7 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
   if (raw->phase_ != Phase::kClosed) raw->run();
 }
 
-void TcpSession::fill_fetch(HttpFetch& f, SockAddr* local, bool* have_local) {
+void TcpSession::fill_fetch(SampleSource& f, SockAddr* local, bool* have_local) {
   local->len = sizeof local->storage;
   *have_local = ::getsockname(streams_[kClient].fd(), local->sa(), &local->len) == 0;
   f.src = &peer_;
@@ -111,7 +111,7 @@ void TcpSession::begin_content() {
 void TcpSession::run_content_rules() {
   const auto& rules = fe_.config().rules.tcp_request;
   if (!rules.empty()) {
-    HttpFetch f;
+    SampleSource f;
     SockAddr local;
     bool have_local = false;
     fill_fetch(f, &local, &have_local);
@@ -457,7 +457,7 @@ void TcpSession::connect_done() {
     if (const tls::BackContext* tc = server_->tls()) {
       std::string sni;
       if (!tc->config().sni_text.empty()) {
-        HttpFetch f;
+        SampleSource f;
         SockAddr local;
         bool have_local = false;
         fill_fetch(f, &local, &have_local);
@@ -604,7 +604,7 @@ void TcpSession::finish(char who, char phase) {
       // tcp mode: the connection's fetches (addresses, ports); HTTP ones are empty.
       SockAddr local;
       bool have_local = false;
-      HttpFetch f;
+      SampleSource f;
       fill_fetch(f, &local, &have_local);
       for (const auto& smp : list) samples.push_back(smp.evaluate(f).value_or(std::string()));
       e.samples = &samples;

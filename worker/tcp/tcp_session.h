@@ -86,7 +86,7 @@ class TcpSession final : public Session, public LbWaiter {
   bool client_handshake();
   bool server_handshake();
   // Fetch context of the connection (addresses, TLS, the inspected ClientHello).
-  void fill_fetch(HttpFetch& f, SockAddr* local, bool* have_local);
+  void fill_fetch(SampleSource& f, SockAddr* local, bool* have_local);
   void begin_connect();
   void on_server_granted() override;
   void connect_to(Server* s);

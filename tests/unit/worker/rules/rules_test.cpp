@@ -68,7 +68,7 @@ struct Request {
   http::MessageHead head;
   SockAddr client = addr("192.0.2.7:40000");
   SockAddr local = addr("127.0.0.1:8080");
-  HttpFetch fetch;
+  SampleSource fetch;
   std::optional<EditableHead> edit;
   Vars vars;
   std::vector<std::string> captures;
@@ -260,7 +260,7 @@ TEST(HttpRules, ResponseRulesSeeTheStatusAndGuardItsChanges) {
     size_t scan = 0;
     EXPECT_EQ(http::parse_response(text.data(), text.size(), text.size() + 1, &scan, "GET", &res),
               http::ParseStatus::kComplete);
-    HttpFetch f;
+    SampleSource f;
     f.res = &res;
     f.status = res.status;
     Vars vars;
@@ -290,7 +290,7 @@ TEST(TcpRules, ConnectionAndContentStagesRunApart) {
                               "tcp");
   SockAddr bad = addr("203.0.113.9:1000");
   SockAddr good = addr("192.0.2.1:1000");
-  HttpFetch f;
+  SampleSource f;
   std::string backend;
   f.src = &bad;
   EXPECT_FALSE(run_tcp_rules(rs.tcp_request, TcpRule::Stage::kConnection, f, &backend));
