@@ -112,6 +112,11 @@ void expect_share(const std::map<std::string, int>& count, const std::string& na
 
 // --- roundrobin ----------------------------------------------------------------
 
+TEST(LbRoundRobin, EqualWeightsAlternate) {
+  Backend be(make_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 1}, {"c", 1}}), 1);
+  EXPECT_EQ(picks(be, 9), "abcabcabc");
+}
+
 TEST(LbRoundRobin, SmoothInterleavingForWeights511) {
   Backend be(make_backend(Balance::kRoundRobin, {{"a", 5}, {"b", 1}, {"c", 1}}), 1);
   EXPECT_EQ(picks(be, 7), "aabacaa");
@@ -133,6 +138,18 @@ TEST(LbRoundRobin, DistributionFollowsWeights1234) {
   EXPECT_EQ(count.count("z"), 0U);  // weight 0: nothing at all
   EXPECT_EQ(count.count("-"), 0U);
   expect_idle(be);
+}
+
+// Exact over whole cycles of 14 picks (10 + 3 + 1): smooth round robin has no
+// randomness, so the tolerance is 0.
+TEST(LbRoundRobin, DistributionIsExactOverWholeCycles) {
+  Backend be(make_backend(Balance::kRoundRobin, {{"a", 10}, {"b", 3}, {"c", 1}, {"d", 0}}), 1);
+  std::map<char, int> count;
+  for (char c : picks(be, 14 * 50)) ++count[c];
+  EXPECT_EQ(count['a'], 500);
+  EXPECT_EQ(count['b'], 150);
+  EXPECT_EQ(count['c'], 50);
+  EXPECT_EQ(count['d'], 0);
 }
 
 TEST(LbRoundRobin, RuntimeWeightChangeTakesEffectOnNextPicks) {
