@@ -154,11 +154,15 @@ void fill_backend_side(StatRow& row, const CounterTotals& c, const TrafficCounte
 }  // namespace
 
 std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
+  return collect_stats(StatSource{w.frontends(), w.backends(), w.draining(), w.start_ms()}, only);
+}
+
+std::vector<StatRow> collect_stats(const StatSource& src, std::string_view only) {
   std::vector<StatRow> rows;
   const std::string pid = std::to_string(getpid());
   const int64_t now = EventLoop::monotonic_ms();
   int iid = 0;
-  for (auto& fe : w.frontends()) {
+  for (auto& fe : src.frontends) {
     ++iid;
     if (!only.empty() && fe->name() != only) continue;
     StatRow r(kStatCount);
@@ -178,7 +182,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     set(r, "conn_rate", c.conn_rate);
     set(r, "conn_tot", c.connections_total);
     if (fe->maxconn()) set(r, "slim", uint64_t{fe->maxconn()});
-    set(r, "status", w.draining() ? "STOP" : "OPEN");
+    set(r, "status", src.draining ? "STOP" : "OPEN");
     set(r, "pid", pid);
     set(r, "iid", std::to_string(iid));
     set(r, "sid", "0");
@@ -186,7 +190,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     set(r, "mode", mode_name(fe->mode()));
     rows.push_back(std::move(r));
   }
-  for (auto& be : w.backends()) {
+  for (auto& be : src.backends) {
     ++iid;
     if (!only.empty() && be->name() != only) continue;
     const bool http = be->mode() == Mode::kHttp;
@@ -245,7 +249,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
       set(r, "weight", uint64_t{s->weight()});
       set(r, "act", s->backup() ? "0" : "1");
       set(r, "bck", s->backup() ? "1" : "0");
-      int64_t since = s->last_change_ms() ? s->last_change_ms() : w.start_ms();
+      int64_t since = s->last_change_ms() ? s->last_change_ms() : src.start_ms;
       set_signed(r, "lastchg", (now - since) / 1000);
       set(r, "pid", pid);
       set(r, "iid", std::to_string(iid));
