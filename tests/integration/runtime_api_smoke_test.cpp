@@ -197,12 +197,21 @@ TEST_F(RuntimeApiServers, ShowStatCountsWhatHappened) {
   servers_of(4);
   b_.stop();
   servers_of(2);  // refused by b, retried on a
-  CommandResult r = weirctl({"-s", user_, "show", "stat"});
-  ASSERT_EQ(r.exit_code, 0);
-  auto rows = parse_stat_csv(r.out);
-  ASSERT_EQ(rows.size(), 4u) << r.out;  // FRONTEND, s1, s2, BACKEND
+  // A client may read its response before the worker has finished counting its
+  // request: wait for the sixth to be counted and none to be in progress.
+  CommandResult r;
   std::map<std::string, std::map<std::string, std::string>> by;
-  for (auto& row : rows) by[row["pxname"] + "/" + row["svname"]] = row;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        r = weirctl({"-s", user_, "show", "stat"});
+        by.clear();
+        for (auto& row : parse_stat_csv(r.out)) by[row["pxname"] + "/" + row["svname"]] = row;
+        return by["be/BACKEND"]["stot"] == "6" && by["fe/FRONTEND"]["scur"] == "0" &&
+               by["be/BACKEND"]["scur"] == "0";
+      },
+      10000))
+      << r.out;
+  ASSERT_EQ(by.size(), 4u) << r.out;  // FRONTEND, s1, s2, BACKEND
   EXPECT_EQ(by["fe/FRONTEND"]["stot"], "6");
   EXPECT_EQ(by["fe/FRONTEND"]["hrsp_2xx"], "6");
   EXPECT_EQ(by["fe/FRONTEND"]["status"], "OPEN");
