@@ -347,8 +347,8 @@ void Worker::apply_inherited_state() {
       if (b->name() == f[0]) be = b.get();
     Server* s = be ? be->find_server(f[1]) : nullptr;
     if (!s) continue;
-    if (f[2] == "maint") be->set_server_state(s, AdminState::kMaint, now);
-    if (f[2] == "drain") be->set_server_state(s, AdminState::kDrain, now);
+    std::optional<AdminState> st = parse_admin_state(f[2]);
+    if (st && *st != AdminState::kReady) be->set_server_state(s, *st, now);
     uint32_t weight = static_cast<uint32_t>(std::strtoul(f[3].c_str(), nullptr, 10));
     uint32_t old_configured = static_cast<uint32_t>(std::strtoul(f[4].c_str(), nullptr, 10));
     if (old_configured == s->configured_weight() && weight != s->weight() && weight <= 256) {

@@ -1,8 +1,9 @@
 // The runtime-API command on frontends: `set maxconn frontend`
 // (doc/management.md, "Runtime API").
 
-#include <cstdlib>
+#include <optional>
 
+#include "worker/api/arguments.h"
 #include "worker/api/command.h"
 #include "worker/worker.h"
 
@@ -15,13 +16,12 @@ std::string set_maxconn_frontend(Worker& w, const ApiArgs& args) {
   for (auto& f : w.frontends())
     if (f->name() == args[0]) fe = f.get();
   if (!fe) return "Error: no frontend named '" + std::string(args[0]) + "'";
-  std::string n(args[1]);
-  char* end = nullptr;
-  unsigned long v = std::strtoul(n.c_str(), &end, 10);
-  if (n.empty() || *end != '\0' || v > 10000000) {
-    return "Error: '" + n + "' is not a connection count (0..10000000, 0: no frontend limit)";
+  std::optional<uint32_t> v = parse_count(args[1], 10000000);
+  if (!v) {
+    return "Error: '" + std::string(args[1]) +
+           "' is not a connection count (0..10000000, 0: no frontend limit)";
   }
-  fe->set_maxconn(static_cast<uint32_t>(v));
+  fe->set_maxconn(*v);
   w.resume_listeners_if_paused();
   return "";
 }

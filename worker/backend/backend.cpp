@@ -21,6 +21,13 @@ const char* admin_state_name(AdminState s) {
   return "?";
 }
 
+std::optional<AdminState> parse_admin_state(std::string_view name) {
+  for (AdminState s : {AdminState::kReady, AdminState::kDrain, AdminState::kMaint}) {
+    if (name == admin_state_name(s)) return s;
+  }
+  return std::nullopt;
+}
+
 const char* mode_name(Mode m) {
   return m == Mode::kHttp ? "http" : "tcp";
 }

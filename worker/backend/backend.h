@@ -5,7 +5,9 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config/config.h"
@@ -24,6 +26,9 @@ enum class AdminState : uint8_t {
 };
 
 const char* admin_state_name(AdminState s);
+// The state an admin_state_name() names ("ready", "drain", "maint"); nullopt
+// for any other word.
+std::optional<AdminState> parse_admin_state(std::string_view name);
 // "http" or "tcp".
 const char* mode_name(Mode m);
 

@@ -7,6 +7,7 @@
 #include "common/base/log.h"
 #include "common/base/units.h"
 #include "common/event/event_loop.h"
+#include "worker/api/arguments.h"
 #include "worker/api/command.h"
 #include "worker/backend/backend.h"
 #include "worker/thread_context.h"
@@ -53,18 +54,6 @@ std::string set_state(Worker& w, std::string_view target, AdminState st) {
   return "";
 }
 
-// "N" -> N within [0, max]; nullopt otherwise.
-std::optional<uint32_t> parse_count(std::string_view text, uint32_t max) {
-  if (text.empty() || text.size() > 10) return std::nullopt;
-  uint64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (n > max) return std::nullopt;
-  return static_cast<uint32_t>(n);
-}
-
 constexpr uint32_t kMaxServerMaxconn = 1000000;
 
 std::string set_server_addr(Worker& w, Server* s, const ApiArgs& args) {
@@ -84,9 +73,9 @@ std::string set_server_addr(Worker& w, Server* s, const ApiArgs& args) {
       return "Error: the port is given twice ('" + std::string(args[2]) + "' and port " +
              std::string(args[4]) + "): give it once";
     }
-    auto p = parse_count(args[4], 65535);
-    if (!p || *p == 0) return "Error: port must be 1..65535, got '" + std::string(args[4]) + "'";
-    port = static_cast<uint16_t>(*p);
+    auto p = parse_port(args[4]);
+    if (!p) return "Error: port must be 1..65535, got '" + std::string(args[4]) + "'";
+    port = *p;
   }
   addr->set_port(port);
   std::string text = addr->to_string();
@@ -113,26 +102,19 @@ std::string set_server(Worker& w, const ApiArgs& args) {
   if (args.size() != 3)
     return "Error: too many arguments for 'set server ... " + std::string(args[1]) + "'";
   if (args[1] == "state") {
-    if (args[2] == "ready") return set_state(w, args[0], AdminState::kReady);
-    if (args[2] == "drain") return set_state(w, args[0], AdminState::kDrain);
-    if (args[2] == "maint") return set_state(w, args[0], AdminState::kMaint);
+    if (auto st = parse_admin_state(args[2])) return set_state(w, args[0], *st);
     return "Error: unknown state '" + std::string(args[2]) + "' (ready, drain or maint)";
   }
   if (args[1] == "weight") {
     std::string error;
     Server* s = find_server_arg(w, args[0], &error);
     if (!s) return error;
-    std::string v(args[2]);
-    bool percent = !v.empty() && v.back() == '%';
-    if (percent) v.pop_back();
-    auto n = parse_count(v, percent ? kMaxWeightPercent : kMaxServerWeight);
+    auto n = parse_weight(args[2], true);
     if (!n) {
       return "Error: weight must be 0..256, or a percentage of the configured weight (0%..100000%, "
              "giving at most 256)";
     }
-    // A percentage is of the weight in the configuration, as in HAProxy, so that
-    // 100% always restores it whatever was set in between.
-    uint32_t weight = percent ? weight_from_percent(s->configured_weight(), *n) : *n;
+    uint32_t weight = n->resolve(s->configured_weight());
     uint32_t before = s->weight();
     s->backend()->set_server_weight(s, weight, EventLoop::monotonic_ms());
     if (before != weight) {
@@ -200,23 +182,17 @@ std::string add_server(Worker& w, const ApiArgs& args) {
   for (size_t i = 2; i < args.size(); i += 2) {
     std::string_view key = args[i], value = args[i + 1];
     if (key == "weight") {
-      auto n = parse_count(value, kMaxServerWeight);
+      auto n = parse_weight(value, false);
       if (!n) return "Error: weight must be 0..256";
-      sc.weight = *n;
+      sc.weight = n->value;
     } else if (key == "maxconn") {
       auto n = parse_count(value, kMaxServerMaxconn);
       if (!n) return "Error: maxconn must be 0 (no limit) to " + std::to_string(kMaxServerMaxconn);
       sc.maxconn = *n;
     } else if (key == "state") {
-      if (value == "ready") {
-        state = AdminState::kReady;
-      } else if (value == "drain") {
-        state = AdminState::kDrain;
-      } else if (value == "maint") {
-        state = AdminState::kMaint;
-      } else {
-        return "Error: unknown state '" + std::string(value) + "' (ready, drain or maint)";
-      }
+      auto st = parse_admin_state(value);
+      if (!st) return "Error: unknown state '" + std::string(value) + "' (ready, drain or maint)";
+      state = *st;
     } else if (key == "check" || key == "agent") {
       if (value != "on" && value != "off") {
         return "Error: " + std::string(key) + " takes on or off";
