@@ -1,6 +1,7 @@
 // The loader's side of TLS (doc/tls.md): the `tls:` keys of binds, backends and
-// servers, inspect_delay and tls_ticket_secret_file. Certificates themselves are
-// read by worker/tls/tls.cpp and tested with real files in tests/integration/tls_*.
+// servers, inspect_delay and tls_ticket_secret_file. The contexts built from them
+// (certificates read from real files) are tested in tests/unit/common/tls/
+// tls_context_test.cpp, TLS traffic in tests/integration/tls_*.
 
 #include <gtest/gtest.h>
 
