@@ -290,6 +290,15 @@ TEST_F(StatsPage, BasicAuthenticationGuardsThePage) {
 TEST_F(StatsPage, CsvExportParsesAndMatchesShowStat) {
   ASSERT_TRUE(weir_);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(http_get(port_, "/"));
+  // A client can read its response before the worker has counted its request:
+  // wait for the fourth to be counted before comparing the two views.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto now = parse_stat_csv(show_stat());
+        return now.count("be/BACKEND") && now.at("be/BACKEND").at("stot") == "4";
+      },
+      10000))
+      << show_stat();
   auto r = http_get(port_, "/stats;csv");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
