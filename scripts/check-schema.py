@@ -480,7 +480,6 @@ def loader_tables(schema):
         "kBindKeys": keys_of(d["bind"]),
         "kBackendKeys": keys_of(d["backend"]),
         "kBalanceKeys": keys_of(d["balance"]),
-        "kAlgorithms": enum_of(object_branch(d["balance"])["properties"]["algorithm"]),
         "kServerKeys": keys_of(d["server"]),
         "kCheckKeys": keys_of(d["check_map"]),
         "kStepKeys": set(d["check_map"]["properties"]["sequence"]["items"]["properties"]),

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/base/address.h"
+#include "common/base/registry.h"
 #include "common/base/units.h"
 #include "common/config/config.h"
 #include "common/config/config_loader_detail.h"
@@ -107,15 +108,30 @@ constexpr std::string_view kCheckKeys[] = {
 constexpr std::string_view kAgentKeys[] = {"port", "address", "inter", "timeout", "send"};
 constexpr std::string_view kBalanceKeys[] = {"algorithm", "hash_type", "name",
                                              "depth",     "whole",     "draws"};
-constexpr std::pair<std::string_view, Balance> kAlgorithms[] = {
-    {"roundrobin", Balance::kRoundRobin}, {"static-rr", Balance::kStaticRr},
-    {"leastconn", Balance::kLeastConn},   {"first", Balance::kFirst},
-    {"source", Balance::kSource},         {"uri", Balance::kUri},
-    {"url_param", Balance::kUrlParam},    {"hdr", Balance::kHdr},
-    {"random", Balance::kRandom}};
 constexpr std::string_view kServerKeys[] = {"address", "weight", "maxconn",   "maxqueue",
                                             "minconn", "backup", "slowstart", "check",
                                             "agent",   "tls"};
+
+// The names registered in a table (common/base/registry.h) that `keep`
+// accepts, sorted and separated by commas, for messages.
+template <typename Entry, typename Keep>
+std::string registered_names(Keep keep) {
+  std::vector<std::string_view> names;
+  for (const Entry* e : Registry<Entry>::instance().entries()) {
+    if (keep(*e)) names.push_back(e->name);
+  }
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (std::string_view n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+template <typename Entry>
+std::string registered_names() {
+  return registered_names<Entry>([](const Entry&) { return true; });
+}
 
 // Every timeout weir knows, and where each may be set.
 constexpr std::string_view kAllTimeouts[] = {"connect", "client",         "server",
@@ -716,13 +732,10 @@ void Loader::load_backend(const Field& field) {
   }
   if (const YamlNode* v = fields.get("balance")) {
     load_balance(*v, label, backend.balance);
-    const Balance a = backend.balance.algorithm;
-    if (mode_known && backend.mode == Mode::kTcp &&
-        (a == Balance::kUri || a == Balance::kUrlParam || a == Balance::kHdr)) {
-      error(v->mark, label + ": balance " +
-                         std::string(a == Balance::kUri        ? "uri"
-                                     : a == Balance::kUrlParam ? "url_param"
-                                                               : "hdr") +
+    const LbAlgorithmDef* def =
+        Registry<LbAlgorithmDef>::instance().find(backend.balance.algorithm);
+    if (mode_known && backend.mode == Mode::kTcp && def && def->http_only()) {
+      error(v->mark, label + ": balance " + backend.balance.algorithm +
                          " needs http mode (this backend is tcp)");
     }
   }
@@ -798,20 +811,14 @@ void Loader::load_balance(const YamlNode& v, const std::string& label, BalanceCo
     argument = name.substr(open + 1, name.size() - open - 2);
     name = name.substr(0, open);
   }
-  bool known = false;
-  for (auto& [n, a] : kAlgorithms) {
-    if (n == name) {
-      out.algorithm = a;
-      known = true;
-    }
-  }
-  if (!known) {
+  const LbAlgorithmDef* def = Registry<LbAlgorithmDef>::instance().find(name);
+  if (!def) {
     error(algorithm->mark, label + ": unknown balance algorithm " + quoted(name) +
-                               " (known: roundrobin, static-rr, leastconn, first, source, uri, "
-                               "url_param, hdr, random)");
+                               " (known: " + registered_names<LbAlgorithmDef>() + ")");
     return;
   }
-  const bool takes_name = out.algorithm == Balance::kUrlParam || out.algorithm == Balance::kHdr;
+  out.algorithm = name;
+  const bool takes_name = (def->options & kLbOptName) != 0;
   if (const YamlNode* n = options.get("name")) {
     if (auto t = text_value(*n, label + ": balance: name", "a parameter or header name")) {
       argument = *t;
@@ -819,47 +826,49 @@ void Loader::load_balance(const YamlNode& v, const std::string& label, BalanceCo
   }
   if (takes_name && argument.empty()) {
     error(algorithm->mark, label + ": balance " + name + " needs a " +
-                               (out.algorithm == Balance::kHdr ? "header" : "parameter") +
-                               " name: " + name + "(NAME) or {algorithm: " + name +
-                               ", name: NAME}");
+                               (def->key == LbKey::kHeader ? "header" : "parameter") + " name: " +
+                               name + "(NAME) or {algorithm: " + name + ", name: NAME}");
     return;
   }
   if (!takes_name && !argument.empty()) {
     error(algorithm->mark, label + ": balance " + name + " takes no argument");
     return;
   }
-  if (out.algorithm == Balance::kHdr) {
+  if (def->key == LbKey::kHeader) {
     for (char& c : argument) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   out.name = argument;
-  auto only_for = [&](const char* key, bool allowed, const char* algos) {
+  // An option the algorithm does not take names the algorithms that do.
+  auto only_for = [&](const char* key, LbOption option) {
     const YamlNode* n = options.get(key);
-    if (n && !allowed) {
-      error(n->mark, label + ": balance: " + key + " only applies to " + algos);
+    if (n && !(def->options & option)) {
+      error(n->mark, label + ": balance: " + key + " only applies to " +
+                         registered_names<LbAlgorithmDef>([option](const LbAlgorithmDef& d) {
+                           return (d.options & option) != 0;
+                         }));
       return static_cast<const YamlNode*>(nullptr);
     }
     return n;
   };
-  if (const YamlNode* n = only_for("hash_type", out.hashed(), "source, uri, url_param and hdr")) {
-    if (auto t = text_value(*n, label + ": balance: hash_type", "map_based or consistent")) {
-      if (*t == "map_based") {
-        out.hash_type = HashType::kMapBased;
-      } else if (*t == "consistent") {
-        out.hash_type = HashType::kConsistent;
+  if (const YamlNode* n = only_for("hash_type", kLbOptHashType)) {
+    const std::string known = registered_names<HashTypeDef>();
+    if (auto t = text_value(*n, label + ": balance: hash_type", known.c_str())) {
+      if (Registry<HashTypeDef>::instance().find(*t)) {
+        out.hash_type = *t;
       } else {
-        error(n->mark, label + ": balance: unknown hash_type " + quoted(*t) +
-                           " (expected map_based or consistent)");
+        error(n->mark,
+              label + ": balance: unknown hash_type " + quoted(*t) + " (expected " + known + ")");
       }
     }
   }
-  if (const YamlNode* n = only_for("depth", out.algorithm == Balance::kUri, "uri")) {
+  if (const YamlNode* n = only_for("depth", kLbOptDepth)) {
     if (auto d = int_value(*n, label + ": balance: depth", 0, 64))
       out.uri_depth = static_cast<int>(*d);
   }
-  if (const YamlNode* n = only_for("whole", out.algorithm == Balance::kUri, "uri")) {
+  if (const YamlNode* n = only_for("whole", kLbOptWhole)) {
     if (auto b = bool_value(*n, label + ": balance: whole")) out.uri_whole = *b;
   }
-  if (const YamlNode* n = only_for("draws", out.algorithm == Balance::kRandom, "random")) {
+  if (const YamlNode* n = only_for("draws", kLbOptDraws)) {
     if (auto d = int_value(*n, label + ": balance: draws", 1, 100))
       out.draws = static_cast<int>(*d);
   }

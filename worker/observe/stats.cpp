@@ -119,29 +119,6 @@ void set_signed(StatRow& row, std::string_view name, int64_t v) {
   set(row, name, std::to_string(v));
 }
 
-const char* balance_name(Balance b) {
-  switch (b) {
-    case Balance::kRoundRobin:
-      return "roundrobin";
-    case Balance::kStaticRr:
-      return "static-rr";
-    case Balance::kLeastConn:
-      return "leastconn";
-    case Balance::kFirst:
-      return "first";
-    case Balance::kSource:
-      return "source";
-    case Balance::kUri:
-      return "uri";
-    case Balance::kUrlParam:
-      return "url_param";
-    case Balance::kHdr:
-      return "hdr";
-    case Balance::kRandom:
-      return "random";
-  }
-  return "?";
-}
 
 const char* mode_name(Mode m) {
   return m == Mode::kHttp ? "http" : "tcp";
@@ -307,7 +284,7 @@ std::vector<StatRow> collect_stats(Worker& w, std::string_view only) {
     set(r, "type", "1");
     if (http) set(r, "req_tot", c.sessions_total);
     set(r, "mode", mode_name(be->mode()));
-    set(r, "algo", balance_name(be->config().balance.algorithm));
+    set(r, "algo", std::string(be->config().balance.algorithm));
     rows.push_back(std::move(r));
   }
   return rows;
