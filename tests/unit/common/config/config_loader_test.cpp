@@ -716,7 +716,7 @@ backends:
   c: {balance: first, servers: {s1: "127.0.0.1:9001"}}
   d: {balance: {algorithm: source, hash_type: consistent}, servers: {s1: "127.0.0.1:9001"}}
   e: {balance: {algorithm: uri, depth: 2, whole: true}, servers: {s1: "127.0.0.1:9001"}}
-  f: {balance: url_param(userid), servers: {s1: "127.0.0.1:9001"}}
+  f: {balance: {algorithm: url_param, name: userid, hash_type: maglev}, servers: {s1: "127.0.0.1:9001"}}
   g: {balance: "hdr(X-Tenant)", servers: {s1: "127.0.0.1:9001"}}
   h:
     balance: {algorithm: random, draws: 3}
@@ -741,6 +741,7 @@ backends:
   EXPECT_EQ(bs[4].balance.hash_type, "map_based");
   EXPECT_EQ(bs[5].balance.algorithm, "url_param");
   EXPECT_EQ(bs[5].balance.name, "userid");
+  EXPECT_EQ(bs[5].balance.hash_type, "maglev");
   EXPECT_EQ(bs[6].balance.algorithm, "hdr");
   EXPECT_EQ(bs[6].balance.name, "x-tenant");
   const BackendConfig& h = bs[7];
