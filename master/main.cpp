@@ -127,6 +127,12 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--worker") == 0) {
     return weir::worker_main(std::atoi(argv[2]));
   }
+  // A developer option, left out of -h: the loader's key tables as JSON, which
+  // scripts/check-schema.py compares with doc/weir.schema.json (doc/testing.md).
+  if (argc == 2 && std::strcmp(argv[1], "--dump-config-keys") == 0) {
+    std::fputs(weir::config_keys_json().c_str(), stdout);
+    return 0;
+  }
   weir::MasterOptions opts;
   opts.config_path = kDefaultConfig;
   // --master-state FD: a master replacing itself during a binary upgrade.

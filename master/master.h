@@ -11,12 +11,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/base/fd.h"
 #include "common/config/config.h"
 #include "common/ipc/ipc.h"
 #include "master/cli/master_cli.h"
+#include "master/generations.h"
+#include "master/state_file.h"
+#include "master/ticket_secret.h"
 
 namespace weir {
 
@@ -29,6 +33,16 @@ struct MasterOptions {
   std::string binary;         // absolute path of the weir executable, resolved at start
 };
 
+// The Master's methods are spread over one file per idea:
+//   master.cpp      start-up, the -D hand-over, the event loop, signals, pid file
+//   supervisor.cpp  spawning, reaping and respawning workers; their messages;
+//                   the deadlines; `show proc` and `@<gen>` forwarding
+//   reload.cpp      validating a configuration, reloads and their CLI answers
+//   listeners.cpp   the listening sockets and the open-file limit
+//   upgrade.cpp     the binary upgrade: re-exec and the state it hands over
+//   state_file.cpp  global.state_file
+// The bookkeeping of generations is in generations.h, the master CLI's
+// protocol and command table in cli/.
 class Master {
  public:
   explicit Master(MasterOptions opts);
@@ -36,43 +50,27 @@ class Master {
   // Runs until stopped; returns the process exit code.
   int run();
 
+  // What the master CLI's commands call (each command's table entry sits beside
+  // the function it calls).
+  // Starts a reload. Returns the CLI answer when the reload is over at once
+  // (invalid configuration), nullopt when it goes on (the answer then goes to
+  // `waiter`, a CLI client id, once the new generation is ready or has failed).
+  std::optional<std::string> start_reload(uint64_t waiter);
+  // The log lines of the last start or reload.
+  const std::string& last_startup_log() const { return last_startup_log_; }
+  std::string show_proc() const;
+  std::string show_state_file() const;
+  // "@<generation> <command>" or "@!<pid> <command>": sends the command to that
+  // worker; nullopt when its answer comes later (to `client`).
+  std::optional<std::string> forward_command(CliClient& client, std::string_view line);
+
  private:
-  struct WorkerProc {
-    pid_t pid = 0;
-    int generation = 0;
-    ipc::Channel channel;
-    bool ready = false;
-    bool draining = false;
-    int64_t started_ms = 0;
-    std::string version;                    // from its READY message
-    std::string failure;                    // from its kFailed message: why it could not start
-    std::vector<uint64_t> command_waiters;  // CLI clients waiting for a kReply, in order
-  };
   struct ListenSocket {
     UniqueFd fd;
     std::string address;
   };
 
-  bool load_config(Config* out, std::string* bytes);
-  bool open_listeners(const Config& cfg, std::map<std::string, ListenSocket>* next);
-  // Mode, owner and group of a runtime-API Unix socket.
-  bool apply_socket_access(const RuntimeApiEndpoint& ep);
-  bool spawn_worker(int generation);
-  void handle_signal(int sig);
-  void reap_children();
-  void on_worker_readable(WorkerProc& w);
-  void absorb_worker_messages();
-  void on_worker_ready(WorkerProc& w, const std::string& info);
-  // Starts a reload. Returns the CLI answer when the reload is over at once
-  // (invalid configuration), nullopt when it goes on (the answer then goes to
-  // `waiter`, a CLI client id, once the new generation is ready or has failed).
-  std::optional<std::string> start_reload(uint64_t waiter);
-  // `reason`: why it failed, for systemd's STATUS= (default: the first error logged).
-  std::optional<std::string> finish_reload(bool ok, uint64_t immediate_waiter = 0,
-                                           const std::string& reason = "");
-  // The first generation died before READY or was not READY in time: the start
-  // fails (exit 1) instead of respawning a worker that cannot start.
-  void fail_start(const std::string& reason);
+  // --- master.cpp
   // run() but for the -D hand-over: the master's whole life.
   int serve();
   // -D: the parent returns once the daemon says "ready" on `fd`, or prints what
@@ -81,26 +79,51 @@ class Master {
   // -D, in the daemon: tells the waiting parent that start-up succeeded, or why it
   // failed (the error lines logged since the start).
   void tell_daemon_parent(bool ready);
-  void enforce_max_old_generations();
-  std::optional<std::string> cli_command(CliClient& client, const std::string& line);
-  std::string show_proc();
-  std::optional<std::string> forward_command(CliClient& client, const std::string& line);
-  // Binary upgrade: replaces this process with the binary on disk, handing over
-  // sockets, children and the CLI clients waiting for the reload. Returns only
-  // on failure.
-  void reexec(const std::vector<uint64_t>& waiters);
-  bool restore_state(int fd, std::vector<uint64_t>* waiters);
-  int run_after_reexec();
   int loop();
   void block_signals();
-  void tick();
-  void stop_workers_fast();
+  void handle_signal(int sig);
   void write_pidfile();
+  int64_t now_ms() const;
+
+  // --- supervisor.cpp
+  bool spawn_worker(int generation);
+  void reap_children();
+  void on_worker_readable(WorkerProc& w);
+  // Reads what every worker has sent.
+  void absorb_worker_messages();
+  void on_worker_ready(WorkerProc& w, const std::string& info);
+  // Respawns after a crash; the deadlines of starting generations.
+  void tick();
+  // The first generation died before READY or was not READY in time: the start
+  // fails (exit 1) instead of respawning a worker that cannot start.
+  void fail_start(const std::string& reason);
+  void stop_workers_fast();
+  void enforce_max_old_generations();
+
+  // --- reload.cpp
+  bool load_config(Config* out, std::string* bytes);
+  // `reason`: why it failed, for systemd's STATUS= (default: the first error logged).
+  std::optional<std::string> finish_reload(bool ok, uint64_t immediate_waiter = 0,
+                                           const std::string& reason = "");
+  // CLI clients waiting for a reload that has just started: given `answer` now
+  // when it is over already, or its answer when it ends.
+  void answer_or_wait(const std::optional<std::string>& answer,
+                      const std::vector<uint64_t>& waiters);
+
+  // --- listeners.cpp
+  bool open_listeners(const Config& cfg, std::map<std::string, ListenSocket>* next);
+  // Mode, owner and group of a runtime-API Unix socket.
+  bool apply_socket_access(const RuntimeApiEndpoint& ep);
   // Raises the open-file limit toward what `cfg` needs and logs the maxconn that
   // the workers will run with; false when the limit cannot hold one connection.
   bool apply_fd_limit(const Config& cfg);
-  WorkerProc* find(pid_t pid);
-  int64_t now_ms() const;
+
+  // --- upgrade.cpp
+  // Replaces this process with the binary on disk, handing over sockets,
+  // children and the CLI clients waiting for the reload. Returns only on failure.
+  void reexec(const std::vector<uint64_t>& waiters);
+  bool restore_state(int fd, std::vector<uint64_t>* waiters);
+  int run_after_reexec();
 
   MasterOptions opts_;
   Config config_;
@@ -108,37 +131,20 @@ class Master {
   std::map<std::string, ListenSocket> listeners_;
   std::map<std::string, ListenSocket>
       retiring_listeners_;  // closed when the new generation is ready
-  std::vector<std::unique_ptr<WorkerProc>> workers_;
+  Generations generations_;
   UniqueFd signal_fd_;
-  int generation_ = 0;          // the newest generation started
-  int serving_generation_ = 0;  // the newest generation that reported READY
   bool stopping_ = false;
   bool graceful_stop_ = false;
-  bool reload_in_progress_ = false;
   bool reload_pending_ = false;
-  int64_t reload_deadline_ms_ = 0;
   int64_t respawn_at_ms_ = 0;
-  int crash_streak_ = 0;
   int ready_notify_fd_ = -1;  // -D: tells the waiting parent how start-up went
   int exit_code_ = 0;         // 1 once the start has failed
   bool daemon_parent_ = false;
   // Server states of the serving generation (kState), handed to the next one and
   // kept in global.state_file across restarts.
   std::string server_state_;
-  // TLS ticket keys of every worker generation derive from this (kept across
-  // reloads and binary upgrades, so tickets stay valid).
-  std::string ticket_secret_;
-  bool ticket_secret_from_file_ = false;
-  void save_state_file();
-  void load_state_file();
-  // The master CLI's `show state-file`.
-  std::string show_state_file() const;
-  struct StateFileCounts {
-    uint64_t written = 0;    // writes that succeeded
-    uint64_t failed = 0;     // writes that failed (full disk, ...); the states stayed in memory
-    std::string last_error;  // of the last failed write
-    bool failing = false;    // the last write failed
-  } state_file_;
+  StateFile state_file_;
+  TicketSecret ticket_secret_;
   std::string pidfile_;
   std::unique_ptr<MasterCli> cli_;
   std::vector<uint64_t> reload_waiters_;   // CLI clients waiting for the reload in progress
@@ -148,10 +154,7 @@ class Master {
   bool capture_ = true;  // collecting the log lines of a start or reload
   std::string startup_log_;
   std::string last_startup_log_;
-  bool initial_ready_ = false;
   bool carry_log_ = false;  // keep the captured lines into the next reload (after a re-exec)
-  int reloads_ = 0;
-  int crashes_ = 0;  // workers that exited without being asked to (show proc)
   int64_t start_ms_ = 0;
   std::string running_id_;  // executable_id() of the binary this master runs
 };

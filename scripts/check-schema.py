@@ -18,7 +18,7 @@ under /etc, /var, /run, /srv, /opt, /tmp and /home are moved and the files it
 names are created: certificates and keys (openssl), CA files, the ticket secret,
 error pages, the map and list files of conditions, and the directories of log
 files, sockets, the pid file and the state file. What weir -c says is reported
-at the example's line. CTest runs this (DocExamples.WeirAcceptsEveryExample).
+at the example's line. CTest runs this (DocExamples.WeirAcceptsEveryCompleteExample).
 
 The YAML is read the way weir and editors read it (YAML 1.2 core schema): only
 true/false (True, TRUE, ...) are booleans, so `yes`/`on` are strings, as weir
@@ -26,10 +26,12 @@ refuses them; 0600 is a decimal integer; duplicate keys are errors.
 
 Before that, a self-test: a few deliberately wrong snippets (unknown key, bad
 enum value, wrong type, ...) must fail validation and a few right ones must pass,
-so that the check cannot pass vacuously. --self-test runs only that. And the
-lists of keys and values in common/config/config_loader.cpp (kFrontendKeys,
-kCheckKeys, kAlgorithms, the rule actions, ...) must be the schema's, so that a
-key added to the loader cannot be missing from the schema.
+so that the check cannot pass vacuously. --self-test runs only that. And with
+--weir, the loader's tables of keys and values (`BINARY --dump-config-keys`: the
+keys of every map, the words of every enumerated value, from
+common/config/load/*.cpp) must be the schema's, so that a key added to the loader
+cannot be missing from the schema; its self-test adds a key to a dumped table and
+must see the difference.
 
 Prints `file:line: message` for each problem; exit status 1 on any.
 Needs python3-yaml and python3-jsonschema (Debian), listed in scripts/deps.sh.
@@ -430,10 +432,11 @@ def markdown_blocks(text):
         i += 1
 
 
-# ---- the loader's own lists --------------------------------------------------------------
-LOADER = os.path.join(ROOT, "common", "config", "config_loader.cpp")
-
-
+# ---- the loader's own tables -------------------------------------------------------------
+# `weir --dump-config-keys` prints the loader's key tables (common/config/load/*.cpp) as
+# {"keys": {table: [key, ...]}, "values": {table: [word, ...]}}; each table must say what
+# the schema says at the places TABLES names, so that a key added to the loader cannot be
+# missing from the schema (or the other way round).
 def object_branch(schema):
     """The map form of a schema that also has short forms."""
     schema = resolve(schema)
@@ -455,75 +458,145 @@ def keys_of(schema):
 def enum_of(schema):
     schema = resolve(schema)
     if "enum" in schema:
-        return set(schema["enum"])
+        return {str(v) for v in schema["enum"]}
     return set().union(*(enum_of(b) for b in schema.get("anyOf", [])
                          if isinstance(resolve(b), dict)))
 
 
 def loader_tables(schema):
-    """(loader list, what the schema says) pairs: the loader's key and value lists."""
+    """{(kind, table): [(where in the schema, what it says)]}: every table of the loader
+    with the schema's keys or values it must equal (a table that several places of the
+    schema share must equal each)."""
     d = schema["definitions"]
-    timeouts = keys_of(d["defaults_timeouts"]) | keys_of(d["global"]["properties"]["timeouts"])
+    glob_ = d["global"]["properties"]
+    log = object_branch(d["log_target"])["properties"]
     stats = object_branch(d["stats"])["properties"]
-    return {
-        "kTopKeys": set(schema["properties"]),
-        "kGlobalKeys": keys_of(d["global"]),
-        "kTuneKeys": keys_of(d["global"]["properties"]["tune"]),
-        "kLogKeys": keys_of(d["log_target"]),
-        "kApiKeys": keys_of(d["runtime_api_endpoint"]),
-        "kFacilities": enum_of(object_branch(d["log_target"])["properties"]["facility"]),
-        "kDefaultsKeys": keys_of(d["defaults"]),
-        "kFrontendKeys": keys_of(d["frontend"]),
-        "kStatsKeys": set(stats),
-        "kStatsAuthKeys": keys_of(stats["auth"]),
-        "kMetricsKeys": keys_of(d["metrics"]),
-        "kBindKeys": keys_of(d["bind"]),
-        "kBackendKeys": keys_of(d["backend"]),
-        "kBalanceKeys": keys_of(d["balance"]),
-        "kServerKeys": keys_of(d["server"]),
-        "kCheckKeys": keys_of(d["check_map"]),
-        "kStepKeys": set(d["check_map"]["properties"]["sequence"]["items"]["properties"]),
-        "kExpectKeys": keys_of(d["check_expect_http"]),
-        "kActions<HealthCheckConfig::OnError>": enum_of(d["check_map"]["properties"]["on_error"]),
-        "kAgentKeys": keys_of(d["agent_map"]),
-        "kAllTimeouts": timeouts,
-        "kDefaultsTimeouts": keys_of(d["defaults_timeouts"]),
-        "kFrontendTimeouts": keys_of(d["frontend_timeouts"]),
-        "kBackendTimeouts": keys_of(d["backend_timeouts"]),
-        "kActions<A>": (keys_of(d["frontend_http_request_rule"])
-                        | keys_of(d["http_response_rule"])) - {"if", "unless"},
-        "kAKeys": keys_of(object_branch(d["frontend_tcp_request_rule"])["properties"]["content"]),
-        "kStatuses": {int(status) for status in d["errorfiles"]["propertyNames"]["enum"]},
+    check = d["check_map"]["properties"]
+    requests = {"frontend": d["frontend_http_request_rule"]["properties"],
+                "backend": d["backend_http_request_rule"]["properties"]}
+    responses = d["http_response_rule"]["properties"]
+
+    def action(*names, rules=(requests["frontend"], responses)):
+        """The options of actions: the union of their map forms wherever they exist."""
+        out = set()
+        for name in names:
+            for props in rules:
+                if name in props:
+                    try:
+                        out |= keys_of(props[name])
+                    except KeyError:
+                        pass
+        return out
+
+    keys = {
+        "top": [("properties", set(schema["properties"]))],
+        "global": [("global", keys_of(d["global"]))],
+        "global.tune": [("global.tune", keys_of(glob_["tune"]))],
+        "global.log": [("log_target", keys_of(d["log_target"]))],
+        "global.runtime_api": [("runtime_api_endpoint", keys_of(d["runtime_api_endpoint"]))],
+        "global.timeouts": [("global.timeouts", keys_of(glob_["timeouts"]))],
+        "defaults": [("defaults", keys_of(d["defaults"]))],
+        "defaults.timeouts": [("defaults_timeouts", keys_of(d["defaults_timeouts"]))],
+        "frontend": [("frontend", keys_of(d["frontend"]))],
+        "frontend.timeouts": [("frontend_timeouts", keys_of(d["frontend_timeouts"]))],
+        "frontend.bind": [("bind", keys_of(d["bind"]))],
+        "frontend.bind.tls": [("tls_bind", keys_of(d["tls_bind"]))],
+        "frontend.stats": [("stats", set(stats))],
+        "frontend.stats.auth": [("stats.auth", keys_of(stats["auth"]))],
+        "frontend.metrics": [("metrics", keys_of(d["metrics"]))],
+        "frontend.http_request": [("frontend_http_request_rule", set(requests["frontend"]))],
+        "backend.http_request": [("backend_http_request_rule", set(requests["backend"]))],
+        "http_response": [("http_response_rule", set(responses))],
+        "rule.deny": [("deny, return, tarpit", action("deny", "return", "tarpit"))],
+        "rule.redirect": [("redirect", action("redirect"))],
+        "rule.set_header": [("set_header, add_header", action("set_header", "add_header"))],
+        "rule.del_header": [("del_header", action("del_header"))],
+        "rule.replace_header": [("replace_header, replace_value",
+                                 action("replace_header", "replace_value"))],
+        "rule.set_var": [("set_var", action("set_var"))],
+        "rule.capture": [("capture", action("capture"))],
+        "rule.set_status": [("set_status", action("set_status"))],
+        "tcp_request": [(f"{w}_tcp_request_rule", keys_of(d[f"{w}_tcp_request_rule"]))
+                        for w in ("frontend", "backend")],
+        "tcp_request.content": [("frontend_tcp_request_rule.content", keys_of(
+            d["frontend_tcp_request_rule"]["properties"]["content"]))],
+        "backend": [("backend", keys_of(d["backend"]))],
+        "backend.timeouts": [("backend_timeouts", keys_of(d["backend_timeouts"]))],
+        "backend.balance": [("balance", keys_of(d["balance"]))],
+        "server": [("server", keys_of(d["server"]))],
+        "server.tls": [("tls_server", keys_of(d["tls_server"]))],
+        "check": [("check_map", keys_of(d["check_map"]))],
+        "check.expect_http": [("check_expect_http", keys_of(d["check_expect_http"]))],
+        "check.expect_tcp": [("check_expect_tcp", keys_of(d["check_expect_tcp"]))],
+        "check.sequence_step": [("check_map.sequence", set(
+            check["sequence"]["items"]["properties"]))],
+        "agent": [("agent_map", keys_of(d["agent_map"]))],
     }
+    values = {
+        "mode": [(f"{w}.mode", enum_of(d[w]["properties"]["mode"]))
+                 for w in ("defaults", "frontend", "backend")],
+        "global.log.target": [("log_target.target", enum_of(log["target"]))],
+        "global.log.format": [("log_target.format", enum_of(log["format"]))],
+        "global.log.framing": [("log_target.framing", enum_of(log["framing"]))],
+        "global.log.facility": [("log_target.facility", enum_of(log["facility"]))],
+        "global.runtime_api.level": [("runtime_api_endpoint.level", enum_of(
+            object_branch(d["runtime_api_endpoint"])["properties"]["level"]))],
+        "backend.balance.algorithm": [("balance.algorithm", enum_of(
+            object_branch(d["balance"])["properties"]["algorithm"]))],
+        "backend.balance.hash_type": [("balance.hash_type", enum_of(
+            object_branch(d["balance"])["properties"]["hash_type"]))],
+        "check.type": [("check_map.type", enum_of(check["type"]))],
+        "check.on_marked_down": [("check_map.on_marked_down", enum_of(check["on_marked_down"]))],
+        "check.on_marked_up": [("check_map.on_marked_up", enum_of(check["on_marked_up"]))],
+        "check.observe": [("check_map.observe", enum_of(check["observe"]))],
+        "check.on_error": [("check_map.on_error", enum_of(check["on_error"]))],
+        "errorfiles": [("errorfiles", {str(v) for v in d["errorfiles"]["propertyNames"]["enum"]})],
+        "frontend.bind.tls.verify": [("tls_bind.verify", enum_of(
+            object_branch(d["tls_bind"])["properties"]["verify"]))],
+        "server.tls.verify": [("tls_server.verify", enum_of(
+            object_branch(d["tls_server"])["properties"]["verify"]))],
+        "tcp_request.action": [(f"{w}_tcp_request_rule.connection", enum_of(
+            d[f"{w}_tcp_request_rule"]["properties"]["connection"]))
+            for w in ("frontend", "backend")],
+        "tls_version": [("tls_version", enum_of(d["tls_version"]))],
+    }
+    return {**{("keys", k): v for k, v in keys.items()},
+            **{("values", k): v for k, v in values.items()}}
 
 
-def check_loader(schema):
-    """[(line, message)]: where the loader's lists of keys and values and the schema differ."""
-    if not os.path.exists(LOADER):
-        return []
-    with open(LOADER, encoding="utf-8") as f:
-        text = f.read()
-    found = {}
-    for m in re.finditer(r"constexpr\s+(std::string_view|int|std::pair<std::string_view,\s*"
-                         r"([^>]+)>)\s+(k\w+)\[\]\s*=\s*\{(.*?)\};", text, re.S):
-        name = m.group(3) + (f"<{m.group(2).strip()}>" if m.group(3) == "kActions" else "")
-        body = m.group(4)
-        values = re.findall(r'\{"([^"]*)"', body) if m.group(2) else re.findall(r'"([^"]*)"', body)
-        if m.group(1) == "int":
-            values = [int(v) for v in re.findall(r"\d+", body)]
-        found.setdefault(name, []).append((text.count("\n", 0, m.start()) + 1, set(values)))
+def dump_tables(weir):
+    """The loader's tables, from `weir --dump-config-keys`."""
+    import subprocess
+    run = subprocess.run([weir, "--dump-config-keys"], capture_output=True, text=True,
+                         timeout=60)
+    if run.returncode != 0:
+        raise RuntimeError(f"{weir} --dump-config-keys exited with {run.returncode}: "
+                           f"{run.stderr.strip()}")
+    return json.loads(run.stdout)
+
+
+def check_loader(schema, dump):
+    """[message]: where the loader's tables and the schema differ."""
+    expected = loader_tables(schema)
     problems = []
-    for name, expected in loader_tables(schema).items():
-        places = found.get(name, [])
-        if len(places) != 1:
-            problems.append((1, f"{name}: found {len(places)} times, expected once; update the "
-                                "table in scripts/check-schema.py"))
-            continue
-        line, values = places[0]
-        for value in sorted(values - expected, key=str):
-            problems.append((line, f"{name} has {value!r}, which doc/weir.schema.json lacks"))
-        for value in sorted(expected - values, key=str):
-            problems.append((line, f"doc/weir.schema.json has {value!r}, which {name} lacks"))
+    for kind in ("keys", "values"):
+        for table, names in sorted(dump.get(kind, {}).items()):
+            if (kind, table) not in expected:
+                problems.append(f"{kind} of '{table}': not compared with the schema; say where "
+                                "the schema has them (loader_tables in scripts/check-schema.py)")
+                continue
+            for where, wanted in expected[(kind, table)]:
+                have = set(names)
+                for name in sorted(have - wanted):
+                    problems.append(f"{kind} of '{table}': the loader has '{name}', which "
+                                    f"doc/weir.schema.json lacks ({where})")
+                for name in sorted(wanted - have):
+                    problems.append(f"{kind} of '{table}': doc/weir.schema.json has '{name}' "
+                                    f"({where}), which the loader lacks")
+    for kind, table in sorted(expected):
+        if table not in dump.get(kind, {}):
+            problems.append(f"{kind} of '{table}': not among the loader's tables (renamed or "
+                            "removed? update loader_tables in scripts/check-schema.py)")
     return problems
 
 
@@ -763,6 +836,19 @@ def self_test(checker, weir=None):
                             f"{found}")
         if not check_with_weir(weir, WEIR_MUST_FAIL, 0):
             failures.append("self-test: weir -c accepted a default_backend that does not exist")
+        # The comparison of the loader's tables with the schema must see a key that only
+        # the loader has, and a table it was never told about.
+        dump = dump_tables(weir)
+        if "frontend" not in dump["keys"]:
+            failures.append("self-test: weir --dump-config-keys has no table 'frontend'")
+        else:
+            dump["keys"]["frontend"].append("self_test_key")
+            dump["values"]["self_test_table"] = ["a"]
+            found = check_loader(checker.schema, dump)
+            for needle in ("'self_test_key'", "'self_test_table'"):
+                if not any(needle in message for message in found):
+                    failures.append(f"self-test: the loader comparison missed {needle} "
+                                    f"(got: {'; '.join(found)})")
     for name, text, expected in MUST_FAIL:
         _, problems = checker.check_text(text, whole_file=True)
         if not problems:
@@ -798,17 +884,25 @@ def main():
     for failure in failures:
         print(f"scripts/check-schema.py: {failure}")
     print(f"self-test: {len(MUST_FAIL)} wrong snippets rejected, {len(MUST_PASS)} right ones "
-          f"accepted" if not failures else f"self-test: {len(failures)} failures")
+          f"accepted" + ("; weir -c and the loader comparison catch planted mistakes"
+                         if args.weir else "")
+          if not failures else f"self-test: {len(failures)} failures")
     if args.self_test:
         return 1 if failures else 0
 
-    mismatches = check_loader(schema)
-    for line, message in mismatches:
-        print(f"common/config/config_loader.cpp:{line}: {message}")
-    if not args.quiet and os.path.exists(LOADER):
-        print(f"common/config/config_loader.cpp: the schema's keys and values compared with "
-              f"{len(loader_tables(schema))} of the loader's lists"
-              f"{': ' + str(len(mismatches)) + ' differences' if mismatches else ''}")
+    mismatches = []
+    if args.weir:
+        dump = dump_tables(args.weir)
+        mismatches = check_loader(schema, dump)
+        for message in mismatches:
+            print(f"weir --dump-config-keys: {message}")
+        if not args.quiet or mismatches:
+            print(f"weir --dump-config-keys: {len(dump['keys'])} key tables and "
+                  f"{len(dump['values'])} value tables compared with the schema"
+                  f"{': ' + str(len(mismatches)) + ' differences' if mismatches else ''}")
+    elif not args.quiet:
+        print("weir --dump-config-keys: the loader's tables are compared with the schema only "
+              "with --weir BINARY (CTest runs that)")
 
     checked = 0
     problems = 0
@@ -872,7 +966,8 @@ def main():
     elapsed = time.monotonic() - started
     print(f"check-schema: {checked} examples checked"
           f"{f' ({by_weir} complete ones also by weir -c)' if args.weir else ''}, "
-          f"{problems} problems, {len(mismatches)} differences from the loader, "
+          f"{problems} problems, "
+          f"{str(len(mismatches)) + ' differences from the loader' if args.weir else 'loader not compared'}, "
           f"{len(failures)} self-test failures ({elapsed:.2f} s)")
     return 1 if problems or failures or mismatches else 0
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # test.sh: installs what the tests need, then
 #   1. checks formatting (clang-format) of weir's C++ sources, and every configuration
-#      example (etc/, README.md, doc/) against doc/weir.schema.json (scripts/check-schema.py),
+#      example (etc/, README.md, doc/) against doc/weir.schema.json (scripts/check-schema.py;
+#      the loader's key tables are compared with the schema in step 2, by CTest, with weir),
 #   2. builds release with g++ (warnings are errors) and runs every test (ctest),
 #   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the
 #      parsers (scripts/fuzz.sh: every seed replayed, then FUZZ_SECONDS=30 per target),

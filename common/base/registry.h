@@ -14,6 +14,7 @@
 // weir_link_modules in CMakeLists.txt): otherwise the linker would drop a
 // file whose only job is to register.
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
@@ -44,6 +45,14 @@ class Registry {
   // Every entry, in registration order (an order that may differ between
   // builds: sort before showing it to a user).
   const std::vector<const Entry*>& entries() const { return entries_; }
+
+  // Every entry sorted by name: the order to show them in (help, listings).
+  std::vector<const Entry*> sorted() const {
+    std::vector<const Entry*> out = entries_;
+    std::sort(out.begin(), out.end(),
+              [](const Entry* a, const Entry* b) { return a->name < b->name; });
+    return out;
+  }
 
   const Entry* find(std::string_view name) const {
     for (const Entry* e : entries_)

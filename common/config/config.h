@@ -1,8 +1,8 @@
 #pragma once
 // The configuration model: what a validated weir.yaml means, with every default
 // resolved, so that the rest of weir never looks at YAML. Built by
-// load_config_*() (config_loader.cpp) from the same bytes in the master (to
-// validate) and in each worker (to run).
+// load_config_*() (load/loader.cpp and a file per section in load/) from the
+// same bytes in the master (to validate) and in each worker (to run).
 
 #include <cstdint>
 #include <map>
@@ -412,5 +412,10 @@ struct LoadResult {
 LoadResult load_config_file(const std::string& path);
 // Same, from bytes already in memory; `name` is used in messages.
 LoadResult load_config_text(std::string_view text, const std::string& name);
+
+// The loader's key tables as JSON (`weir --dump-config-keys`, for
+// scripts/check-schema.py): the keys of every map and the words of every
+// enumerated value.
+std::string config_keys_json();
 
 }  // namespace weir

@@ -9,14 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/base/command_line.h"
 #include "common/base/log.h"
 #include "common/base/net.h"
 
 namespace weir {
-namespace {
-constexpr size_t kMaxLine = 64 * 1024;
-}
-
 MasterCli::~MasterCli() {
   if (listen_fd_ && !path_.empty()) ::unlink(path_.c_str());
 }
@@ -80,7 +77,7 @@ void MasterCli::on_ready(int fd, short revents) {
         ssize_t n = ::read(fd, buf, sizeof buf);
         if (n > 0) {
           c->in_.append(buf, static_cast<size_t>(n));
-          if (c->in_.size() > kMaxLine) c->eof_ = true;  // a runaway client
+          if (c->in_.size() > command_line::kMaxPending) c->eof_ = true;  // a runaway client
           continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) c->eof_ = true;
@@ -104,42 +101,22 @@ void MasterCli::accept_all() {
 
 void MasterCli::process(CliClient& c) {
   while (!c.waiting_) {
-    size_t nl = c.in_.find('\n');
-    std::string line;
-    if (nl == std::string::npos) {
-      if (!c.eof_ || c.in_.empty()) return;
-      line = std::move(c.in_);  // a last command without its newline
-      c.in_.clear();
-    } else {
-      line = c.in_.substr(0, nl);
-      c.in_.erase(0, nl + 1);
-    }
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    // Several commands may share a line, separated by ';'.
-    size_t start = 0;
-    std::string rest;
-    while (start <= line.size()) {
-      size_t semi = line.find(';', start);
-      std::string cmd =
-          line.substr(start, semi == std::string::npos ? std::string::npos : semi - start);
-      size_t b = cmd.find_first_not_of(" \t");
-      size_t e = cmd.find_last_not_of(" \t");
-      cmd = b == std::string::npos ? "" : cmd.substr(b, e - b + 1);
-      if (!cmd.empty()) {
-        std::optional<std::string> answer = handler_(c, cmd);
-        if (!answer) {
-          // Deferred: keep the remaining commands for after the answer.
-          c.waiting_ = true;
-          if (semi != std::string::npos) rest = line.substr(semi + 1);
-          if (!rest.empty()) c.in_.insert(0, rest + "\n");
-          return;
-        }
-        c.out_ += *answer;
-        if (!answer->empty() && answer->back() != '\n') c.out_ += '\n';
-        c.out_ += '\n';
+    std::optional<std::string> line = command_line::take_line(&c.in_, c.eof_);
+    if (!line) return;
+    std::vector<std::string_view> commands = command_line::split_commands(*line);
+    for (size_t i = 0; i < commands.size(); ++i) {
+      std::optional<std::string> answer = handler_(c, std::string(commands[i]));
+      if (!answer) {
+        // Deferred: the remaining commands run after the answer.
+        c.waiting_ = true;
+        std::string rest;
+        for (size_t j = i + 1; j < commands.size(); ++j) (rest += commands[j]) += ';';
+        if (!rest.empty()) c.in_.insert(0, rest + "\n");
+        return;
       }
-      if (semi == std::string::npos) break;
-      start = semi + 1;
+      c.out_ += *answer;
+      if (!answer->empty() && answer->back() != '\n') c.out_ += '\n';
+      c.out_ += '\n';
     }
   }
 }

@@ -387,3 +387,72 @@ TEST_F(RuntimeApi, PromptModeKeepsAConversationGoing) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+TEST(RuntimeApiBackends, ShowBackendListsModeAlgorithmServersAndServersUp) {
+  ignore_sigpipe();
+  OriginServer a{"a"};
+  const std::string dir = make_temp_dir();
+  const std::string admin = dir + "/admin.sock", user = dir + "/user.sock";
+  const std::string down = "127.0.0.1:" + std::to_string(free_tcp_port());  // nothing listens
+  const std::string yaml = "global:\n  runtime_api: [{address: " + admin +
+                           ", level: admin}, {address: " + user +
+                           ", level: user}]\n"
+                           "frontends:\n"
+                           "  web: {bind: [\"127.0.0.1:" +
+                           std::to_string(free_tcp_port()) +
+                           "\"], default_backend: app}\n"
+                           "  raw: {mode: tcp, bind: [\"127.0.0.1:" +
+                           std::to_string(free_tcp_port()) +
+                           "\"], default_backend: tcp_app}\n"
+                           "backends:\n"
+                           "  app:\n"
+                           "    balance: leastconn\n"
+                           "    check: {type: tcp, inter: 100ms, rise: 1, fall: 1}\n"
+                           "    servers: {s1: \"" +
+                           a.address() + "\", s2: \"" + down +
+                           "\"}\n"
+                           "  tcp_app:\n"
+                           "    mode: tcp\n"
+                           "    balance: {algorithm: source}\n"
+                           "    servers: {t1: \"" +
+                           a.address() + "\"}\n";
+  auto weir = WeirProcess::start(yaml);
+  ASSERT_TRUE(weir);
+  const std::string header = "# backend mode algorithm servers up\n";
+  // s2 fails its checks: one of app's two servers is up; tcp_app's server has
+  // no check, so it counts as up.
+  std::string out;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        out = weirctl({"-s", user, "show", "backend"}).out;
+        return out == header + "app http leastconn 2 1\ntcp_app tcp source 1 1\n";
+      },
+      10000))
+      << out;
+  CommandResult one = weirctl({"-s", user, "show backend tcp_app"});
+  EXPECT_EQ(one.exit_code, 0);
+  EXPECT_EQ(one.out, header + "tcp_app tcp source 1 1\n");
+  // A server added at runtime counts at once (unchecked here: up).
+  ASSERT_EQ(weirctl({"-s", admin, "add", "server", "app/s3", a.address(), "state", "ready", "check",
+                     "off"})
+                .exit_code,
+            0);
+  EXPECT_EQ(weirctl({"-s", user, "show", "backend", "app"}).out,
+            header + "app http leastconn 3 2\n");
+  CommandResult unknown = weirctl({"-s", user, "show", "backend", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.out, "Error: no backend named 'nope'\n");
+  CommandResult extra = weirctl({"-s", user, "show", "backend", "app", "tcp_app"});
+  EXPECT_EQ(extra.exit_code, 1);
+  EXPECT_EQ(extra.out, "Error: usage: show backend [<backend>]\n");
+  EXPECT_NE(weirctl({"-s", user, "help"}).out.find("\n  show backend [backend]"),
+            std::string::npos);
+  weir.reset();
+  remove_tree(dir);
+}
+
+}  // namespace
+}  // namespace weir::test

@@ -21,6 +21,10 @@ const char* admin_state_name(AdminState s) {
   return "?";
 }
 
+const char* mode_name(Mode m) {
+  return m == Mode::kHttp ? "http" : "tcp";
+}
+
 uint32_t weight_from_percent(uint32_t configured, uint32_t percent) {
   if (configured == 0 || percent == 0) return 0;
   const uint64_t w = uint64_t{configured} * percent / 100;

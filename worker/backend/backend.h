@@ -24,6 +24,8 @@ enum class AdminState : uint8_t {
 };
 
 const char* admin_state_name(AdminState s);
+// "http" or "tcp".
+const char* mode_name(Mode m);
 
 // The largest weight a server can have, and the largest percentage
 // `set server ... weight N%` and an agent's `N%` take.

@@ -119,11 +119,6 @@ void set_signed(StatRow& row, std::string_view name, int64_t v) {
   set(row, name, std::to_string(v));
 }
 
-
-const char* mode_name(Mode m) {
-  return m == Mode::kHttp ? "http" : "tcp";
-}
-
 // The columns every kind of row shares.
 void fill_traffic(StatRow& row, const CounterTotals& c, const TrafficCounters& tc, bool http) {
   set_signed(row, "scur", tc.current());

@@ -369,10 +369,9 @@ void TcpSession::begin_connect() {
   server_ = nullptr;
   previous_ = previous;
   // Only the client's address is known in tcp mode (the loader refuses the http keys).
-  const LbRequest req = lb_request(be_->config().balance, be_->lb_def().key, peer_, {},
-                                   [](std::string_view) -> std::optional<std::string_view> {
-                                     return std::nullopt;
-                                   });
+  const LbRequest req =
+      lb_request(be_->config().balance, be_->lb_def().key, peer_, {},
+                 [](std::string_view) -> std::optional<std::string_view> { return std::nullopt; });
   Server* s = nullptr;
   switch (be_->acquire(req, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now, &s,
                        &ticket_)) {

@@ -1,4 +1,4 @@
-#include "common/config/yaml_errors.h"
+#include "common/config/load/yaml_errors.h"
 
 #include <algorithm>
 #include <vector>

@@ -1,62 +1,25 @@
 #pragma once
-// Internals of the configuration loader (config_loader.cpp), visible to its unit tests:
-// a YAML document tree that keeps every node's position and every duplicate map key
-// (yaml-cpp's YAML::Node keeps neither for null values and silently lets a later
-// duplicate key hide behind the first), ${VAR} expansion, "did you mean" matching, and
-// ValueReader, which reads typed values and records an error for each problem.
-// config_loader.cpp holds what is specific to weir.yaml's schema.
+// Typed values out of a YamlNode tree, each problem reported at its position:
+// integers, booleans, durations and sizes with their ranges, the entries of a map
+// with duplicate and unknown keys, and the words of messages ("did you mean").
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/config/load/yaml_tree.h"
 
 namespace weir::config_detail {
-
-struct YamlNode;
-using YamlNodePtr = std::shared_ptr<const YamlNode>;
-
-struct YamlNode {
-  enum class Kind {
-    kNull,      // "~", "null" or an absent value ("key:" with nothing after it)
-    kScalar,    // any other scalar, quoted or not
-    kSequence,  // block or flow list
-    kMap,       // block or flow mapping
-  };
-  Kind kind = Kind::kNull;
-  // Where the node starts. For an absent map value ("key:"), the key's position:
-  // yaml-cpp reports the position of whatever token follows, often on another line.
-  SourceMark mark;
-  std::string scalar;                                        // kScalar: text before ${} expansion
-  std::vector<YamlNodePtr> items;                            // kSequence
-  std::vector<std::pair<YamlNodePtr, YamlNodePtr>> entries;  // kMap: file order, duplicates kept
-};
-
-struct YamlDocument {
-  YamlNodePtr root;                 // null when the text holds no document at all
-  std::vector<ConfigError> errors;  // a syntax error, or a second document
-};
-
-// Parses the first YAML document of `text`; `name` is used as ConfigError::file.
-// Aliases share the anchored node. A second, non-empty document is an error.
-YamlDocument parse_yaml(std::string_view text, const std::string& name);
-
-// Expands ${VAR} and ${VAR:-default} (the default also applies when VAR is set but
-// empty); "$${" stands for a literal "${". Returns nullopt and sets *error for an
-// unset VAR without default, an unterminated "${" or an invalid variable name.
-std::optional<std::string> expand_env(std::string_view text, std::string* error);
 
 // Levenshtein distance (insertions, deletions, substitutions).
 size_t edit_distance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word` when it is at most 2 edits away (and closer than
-// the word is long), else an empty view.
+// the word is long), else an empty view. Among equally close ones, the first.
 std::string_view closest_match(std::string_view word, std::span<const std::string_view> candidates);
 
 // Longer timeouts are almost certainly typos, and this bound means "now + timeout"
@@ -66,6 +29,8 @@ inline constexpr int64_t kMaxTimeoutMs = 365LL * 86'400'000;
 bool contains(std::span<const std::string_view> names, std::string_view name);
 // "a, b, c"
 std::string join(std::span<const std::string_view> names);
+// "a, b or c"
+std::string one_of(std::span<const std::string_view> names);
 // 'text'
 std::string quoted(std::string_view text);
 // "; did you mean 'x'?" when closest_match() finds one, else "".

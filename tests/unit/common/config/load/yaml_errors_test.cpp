@@ -1,8 +1,8 @@
-// YAML syntax errors as weir.yaml's author meets them (common/config/yaml_errors.cpp,
+// YAML syntax errors as weir.yaml's author meets them (common/config/load/yaml_errors.cpp,
 // through the loader): each common mistake is one error, at the place to fix,
 // saying what is wrong and what to write instead of yaml-cpp's words.
 
-#include "common/config/yaml_errors.h"
+#include "common/config/load/yaml_errors.h"
 
 #include <gtest/gtest.h>
 

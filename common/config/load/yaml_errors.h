@@ -5,7 +5,7 @@
 // after a colon on the line before). These functions look at the text around
 // the parser's position for the common mistakes and say what is wrong and what
 // to write instead, at the place to fix. Part of the configuration loader
-// (config_loader_detail.cpp); unit-tested on their own.
+// (load/yaml_tree.cpp); unit-tested on their own.
 
 #include <optional>
 #include <string>

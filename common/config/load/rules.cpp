@@ -1,0 +1,222 @@
+// The rule keys of a frontend or a backend: acls (named conditions), the lists of
+// http_request and http_response rules (their actions: http_actions.cpp),
+// tcp_request rules, and errorfiles (weir's own error pages).
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/config/load/loader.h"
+
+namespace weir::config_detail {
+namespace {
+
+// A tcp_request rule: connection or content (one action), and an optional if or
+// unless. Read by read_tcp_request() in that order; each rule stops at its first
+// mistake.
+constexpr std::string_view kTcpRuleKeys[] = {"connection", "content", "if", "unless"};
+// The map form of a content action.
+constexpr std::string_view kTcpContentKeys[] = {"use_backend"};
+
+constexpr Choice<TcpRule::Action> kTcpActions[] = {{"accept", TcpRule::Action::kAccept},
+                                                   {"reject", TcpRule::Action::kReject}};
+constexpr auto kTcpActionNames = names_of(kTcpActions);
+
+// The statuses weir answers by itself, whose page errorfiles may replace.
+constexpr std::string_view kErrorStatuses[] = {"400", "401", "403", "404", "405", "407",
+                                               "408", "410", "413", "425", "429", "500",
+                                               "501", "502", "503", "504"};
+
+constexpr KeyList kLists[] = {
+    {"tcp_request", kKeysOf, kTcpRuleKeys},
+    {"tcp_request.content", kKeysOf, kTcpContentKeys},
+    {"tcp_request.action", kValuesOf, kTcpActionNames},
+    {"errorfiles", kValuesOf, kErrorStatuses},
+};
+const Registrar<KeyList> kRegisterRules(kLists);
+
+bool http_mode(const RulesScope& s) {
+  return !s.mode_known || s.mode == Mode::kHttp;
+}
+
+bool read_http_rules(RulesScope& s, const YamlNode& v, const std::string& what, bool response) {
+  if (!http_mode(s)) {
+    s.error(v.mark, what + " needs http mode (use tcp_request in tcp mode)");
+    return false;
+  }
+  if (v.kind != Kind::kSequence) {
+    s.error(v.mark, what + " must be a list of rules");
+    return false;
+  }
+  std::vector<HttpRule>& rules = response ? s.rules.http_response : s.rules.http_request;
+  const bool frontend = s.frontend_index >= 0;
+  size_t n = 0;
+  for (const auto& item : v.items) {
+    ++n;
+    auto rule = load_http_rule(s.loader, *item, what + " rule " + std::to_string(n), response,
+                               frontend, s.acls);
+    if (!rule) continue;
+    if (rule->action == HttpRule::Action::kUseBackend) {
+      if (rule->backend.empty()) {
+        s.loader.dynamic_backends = true;
+      } else {
+        s.loader.rule_backends.push_back(
+            {static_cast<size_t>(s.frontend_index), rule->backend, item->mark});
+      }
+    }
+    rules.push_back(std::move(*rule));
+  }
+  return true;
+}
+
+// One tcp_request rule; nullopt after reporting what is wrong.
+std::optional<TcpRule> load_tcp_rule(RulesScope& s, const YamlNode& item, const std::string& what) {
+  const bool frontend = s.frontend_index >= 0;
+  if (item.kind != Kind::kMap) {
+    s.error(item.mark, what + " must be a map such as {connection: reject, if: blocked}");
+    return std::nullopt;
+  }
+  const Fields f = s.loader.map_fields(item, what);
+  s.loader.reject_unknown(f, kTcpRuleKeys, "in " + what);
+  const YamlNode* conn = f.get("connection");
+  const YamlNode* content = f.get("content");
+  if ((conn != nullptr) == (content != nullptr)) {
+    s.error(item.mark, what + " needs exactly one of connection or content");
+    return std::nullopt;
+  }
+  TcpRule rule;
+  rule.mark = item.mark;
+  rule.stage = conn ? TcpRule::Stage::kConnection : TcpRule::Stage::kContent;
+  const YamlNode& a = conn ? *conn : *content;
+  // A backend's content rules run once it is chosen.
+  if (content && s.mode_known && s.mode == Mode::kHttp) {
+    s.error(content->mark, what + ": content rules are for tcp mode (use http_request)");
+    return std::nullopt;
+  }
+  if (a.kind == Kind::kMap) {
+    const Fields ao = s.loader.map_fields(a, what);
+    s.loader.reject_unknown(ao, kTcpContentKeys, "in " + what);
+    const YamlNode* ub = ao.get("use_backend");
+    if (!ub || !content || !frontend) {
+      s.error(a.mark, what + ": use_backend is a content rule of a frontend");
+      return std::nullopt;
+    }
+    auto name = s.string_value(*ub, what + ": use_backend");
+    if (!name) return std::nullopt;
+    rule.action = TcpRule::Action::kUseBackend;
+    rule.backend = *name;
+    s.loader.rule_backends.push_back({static_cast<size_t>(s.frontend_index), *name, ub->mark});
+  } else {
+    auto t = s.text_value(a, what, one_of(kTcpActionNames));
+    if (!t) return std::nullopt;
+    const auto action = find_choice(kTcpActions, *t);
+    if (!action) {
+      s.error(a.mark, what + ": unknown action " + quoted(*t) + " (" + join(kTcpActionNames) +
+                          ", or {use_backend: NAME} for content rules)");
+      return std::nullopt;
+    }
+    rule.action = *action;
+  }
+  const YamlNode* cif = f.get("if");
+  const YamlNode* cunless = f.get("unless");
+  if (cif && cunless) {
+    s.error(cunless->mark, what + ": give if or unless, not both");
+    return std::nullopt;
+  }
+  if (cif || cunless) {
+    const YamlNode& cn = cif ? *cif : *cunless;
+    rule.unless = cunless != nullptr;
+    rule.cond = s.loader.condition_value(cn, what + ": " + (cif ? "if" : "unless"), s.acls, false);
+    if (!rule.cond) return std::nullopt;
+    if (rule.cond->uses_http()) {
+      s.error(cn.mark, what +
+                           ": tcp_request rules see the connection only (src, dst, src_port, "
+                           "dst_port, ssl_* and req_ssl_* fetches, var); HTTP fetches belong to "
+                           "http_request");
+      return std::nullopt;
+    }
+  }
+  return rule;
+}
+
+}  // namespace
+
+bool read_acls(RulesScope& s, const YamlNode& v, const std::string& what) {
+  for (const Field& a : s.loader.map_fields(v, what, "condition", " in " + s.label).list) {
+    const std::string acl = what + ": " + a.key;
+    if (!valid_name(a.key) || a.key == "and" || a.key == "or" || a.key == "not") {
+      s.error(a.key_node->mark, acl +
+                                    ": invalid condition name (use letters, digits, '_', '.' "
+                                    "and '-'; not and/or/not)");
+      continue;
+    }
+    // A failed acl stays defined (as null), so that rules naming it do not
+    // report a second, wrong error ("unknown condition").
+    s.acls[a.key] = nullptr;
+    auto t = s.text_value(*a.value, acl, "a test such as \"path_beg /api/\"");
+    if (!t) continue;
+    cond::ParseError pe;
+    auto test = cond::parse_test(*t, s.loader.files, &pe);
+    if (!test) {
+      s.error(s.loader.mark_inside(*a.value, pe.offset),
+              acl + ": " + pe.message + " (at position " + std::to_string(pe.offset + 1) + " of " +
+                  quoted(*t) + ")");
+      continue;
+    }
+    s.acls[a.key] = std::move(test);
+  }
+  return true;
+}
+
+bool read_http_request(RulesScope& s, const YamlNode& v, const std::string& what) {
+  return read_http_rules(s, v, what, /*response=*/false);
+}
+
+bool read_http_response(RulesScope& s, const YamlNode& v, const std::string& what) {
+  return read_http_rules(s, v, what, /*response=*/true);
+}
+
+bool read_tcp_request(RulesScope& s, const YamlNode& v, const std::string& what) {
+  if (v.kind != Kind::kSequence) {
+    s.error(v.mark, what + " must be a list of rules");
+    return false;
+  }
+  size_t n = 0;
+  for (const auto& item : v.items) {
+    ++n;
+    if (auto rule = load_tcp_rule(s, *item, what + " rule " + std::to_string(n))) {
+      s.rules.tcp_request.push_back(std::move(*rule));
+    }
+  }
+  return true;
+}
+
+bool read_errorfiles(RulesScope& s, const YamlNode& v, const std::string& what) {
+  if (!http_mode(s)) {
+    s.error(v.mark, what + " needs http mode");
+    return false;
+  }
+  for (const Field& e : s.loader.map_fields(v, what, "status", " in " + s.label).list) {
+    const std::string page = what + ": " + e.key;
+    if (!contains(kErrorStatuses, e.key)) {
+      s.error(e.key_node->mark,
+              page + ": not a status weir answers by itself (" + join(kErrorStatuses) + ")");
+      continue;
+    }
+    auto path = s.text_value(*e.value, page, "the path of an HTML file");
+    if (!path) continue;
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) {
+      s.error(e.value->mark, page + ": cannot read " + *path + ": " + std::strerror(errno));
+      continue;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    s.rules.errorfiles[std::atoi(e.key.c_str())] = ss.str();
+  }
+  return true;
+}
+
+}  // namespace weir::config_detail

@@ -1,0 +1,30 @@
+#pragma once
+// The secret from which every worker generation derives its TLS ticket keys.
+// The master keeps it across reloads and binary upgrades, so that a client's
+// ticket stays valid whichever generation it meets: read from
+// global.tls_ticket_secret_file when set, random otherwise.
+
+#include <string>
+#include <string_view>
+
+namespace weir {
+
+class TicketSecret {
+ public:
+  // For a configuration whose global.tls_ticket_secret_file is `file` ("" when
+  // not set): reads the file, or keeps the random secret (a new one when there
+  // is none yet or the last one came from a file). false with *error when the
+  // file cannot be read.
+  bool update(const std::string& file, std::string* error);
+  // As the worker's HELLO carries it (hexadecimal).
+  std::string hex() const;
+  // One line of the binary upgrade's state ("<hex> <from_file 0|1>"), and back.
+  std::string save() const;
+  void restore(std::string_view line);
+
+ private:
+  std::string secret_;
+  bool from_file_ = false;
+};
+
+}  // namespace weir
