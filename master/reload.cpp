@@ -10,12 +10,12 @@
 #include <sstream>
 
 #include "common/base/log.h"
+#include "common/tls/tls_context.h"
 #include "master/build_id.h"
 #include "master/cli/command.h"
 #include "master/master.h"
 #include "master/sd_notify.h"
 #include "master/startup_check.h"
-#include "common/tls/tls_context.h"
 
 namespace weir {
 namespace {

@@ -14,6 +14,7 @@
 
 #include "common/base/address.h"
 #include "common/cond/condition.h"
+#include "common/config/balance.h"
 
 namespace weir {
 
@@ -318,37 +319,6 @@ struct ServerConfig {
   AgentConfig agent;
   TlsServerConfig tls;
   SourceMark mark;
-};
-
-enum class Balance {
-  kRoundRobin,  // smooth weighted round robin; weights may change at runtime
-  kStaticRr,    // weighted round robin on the configured weights
-  kLeastConn,   // fewest (active + queued) / weight, round robin among equals
-  kFirst,       // the first server (in order) with a free slot
-  kSource,      // hash of the client address
-  kUri,         // hash of the request path (or whole uri)
-  kUrlParam,    // hash of a query-string parameter
-  kHdr,         // hash of a request header
-  kRandom,      // best of N weighted random draws
-};
-
-enum class HashType {
-  kMapBased,    // hash modulo the total weight of the usable servers
-  kConsistent,  // a hash ring: most keys stay where they are when servers change
-};
-
-struct BalanceConfig {
-  Balance algorithm = Balance::kRoundRobin;
-  HashType hash_type = HashType::kMapBased;
-  std::string name;        // kUrlParam: parameter name; kHdr: header name (lower-case)
-  int uri_depth = 0;       // kUri: hash only the first N path segments; 0: all
-  bool uri_whole = false;  // kUri: include the query string
-  int draws = 2;           // kRandom: servers drawn per pick
-  // Hashing algorithms: is the choice made from the request (not round robin)?
-  bool hashed() const {
-    return algorithm == Balance::kSource || algorithm == Balance::kUri ||
-           algorithm == Balance::kUrlParam || algorithm == Balance::kHdr;
-  }
 };
 
 struct BackendConfig {

@@ -101,7 +101,8 @@ Backend::Backend(const BackendConfig& cfg, int threads)
     : cfg_(cfg),
       threads_(threads),
       fullconn_(cfg.fullconn),
-      lb_(make_lb_algorithm(cfg.balance)),
+      lb_def_(lb_algorithm_def(cfg.balance)),
+      lb_(lb_def_.make(cfg.balance)),
       counters_(threads) {
   for (const ServerConfig& sc : cfg_.servers) {
     servers_.push_back(std::make_unique<Server>(sc, next_index_++, threads_, this));

@@ -210,16 +210,12 @@ struct QueueEntry {
 };
 using QueueTicket = std::shared_ptr<QueueEntry>;
 
-// What the request offers for hashing (balance: source, uri, url_param, hdr).
-struct LbRequest {
-  bool has_hash = false;
-  uint64_t hash = 0;
-};
-
 class Backend {
  public:
   Backend(const BackendConfig& cfg, int threads);
   const BackendConfig& config() const { return cfg_; }
+  // The registered algorithm of `balance` (what a request's key is made of).
+  const LbAlgorithmDef& lb_def() const { return lb_def_; }
   const std::string& name() const { return cfg_.name; }
   Mode mode() const { return cfg_.mode; }
   const Timeouts& timeouts() const { return cfg_.timeouts; }
@@ -326,6 +322,7 @@ class Backend {
   std::vector<std::unique_ptr<Server>> retired_;  // deleted at runtime
   int next_index_ = 0;
   uint64_t next_seq_ = 0;
+  const LbAlgorithmDef& lb_def_;
   std::unique_ptr<LbAlgorithm> lb_;
   std::function<void()> on_change_;
   std::vector<LbCandidate> candidates_;  // scratch for one pick

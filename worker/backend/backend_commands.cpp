@@ -20,9 +20,8 @@ std::string show_backend(Worker& w, const ApiArgs& args) {
     std::vector<Server*> servers = be->servers();
     size_t up = 0;
     for (Server* s : servers) up += s->up() ? 1 : 0;
-    out += be->name() + " " + mode_name(be->mode()) + " " +
-           balance_name(be->config().balance.algorithm) + " " + std::to_string(servers.size()) +
-           " " + std::to_string(up) + "\n";
+    out += be->name() + " " + mode_name(be->mode()) + " " + be->config().balance.algorithm + " " +
+           std::to_string(servers.size()) + " " + std::to_string(up) + "\n";
   }
   return out;
 }

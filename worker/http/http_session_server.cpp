@@ -14,7 +14,6 @@
 #include "common/base/net.h"
 #include "worker/backend/lb/lb.h"
 #include "worker/http/http_session_detail.h"
-#include "worker/http/query_string.h"
 #include "worker/observe/metrics.h"
 #include "worker/observe/stats_page.h"
 #include "worker/worker.h"
@@ -37,34 +36,12 @@ bool idempotent(std::string_view method) {
 }  // namespace
 
 void HttpSession::compute_lb_request(const http::MessageHead& h) {
-  lb_req_ = LbRequest{};
-  const BalanceConfig& b = be_->config().balance;
-  std::string_view key;
-  bool found = false;
-  std::string host;
-  switch (b.algorithm) {
-    case Balance::kSource:
-      host = peer_.host_string();
-      key = host;
-      found = true;
-      break;
-    case Balance::kUri:
-      key = uri_hash_input(h.target, b.uri_depth, b.uri_whole);
-      found = true;
-      break;
-    case Balance::kUrlParam:
-      key = http::query_param(h.target, b.name, &found);
-      break;
-    case Balance::kHdr:
-      if (const http::Header* hd = h.find(b.name)) {
-        key = hd->value;
-        found = true;
-      }
-      break;
-    default:
-      return;
-  }
-  if (found) lb_req_ = LbRequest{true, lb_hash(key)};
+  lb_req_ = lb_request(be_->config().balance, be_->lb_def().key, peer_, h.target,
+                       [&h](std::string_view name) -> std::optional<std::string_view> {
+                         const http::Header* hd = h.find(name);
+                         if (!hd) return std::nullopt;
+                         return hd->value;
+                       });
 }
 
 void HttpSession::begin_server_attempt() {

@@ -284,7 +284,7 @@ std::vector<StatRow> collect_stats(const StatSource& src, std::string_view only)
     set(r, "type", "1");
     if (http) set(r, "req_tot", c.sessions_total);
     set(r, "mode", mode_name(be->mode()));
-    set(r, "algo", balance_name(be->config().balance.algorithm));
+    set(r, "algo", std::string(be->config().balance.algorithm));
     rows.push_back(std::move(r));
   }
   return rows;

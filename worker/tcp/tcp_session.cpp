@@ -368,10 +368,10 @@ void TcpSession::begin_connect() {
   if (server_) be_->release_server(server_);  // a retry gives back the previous slot first
   server_ = nullptr;
   previous_ = previous;
-  LbRequest req;
-  if (be_->config().balance.algorithm == Balance::kSource) {
-    req = LbRequest{true, lb_hash(peer_.host_string())};
-  }
+  // Only the client's address is known in tcp mode (the loader refuses the http keys).
+  const LbRequest req =
+      lb_request(be_->config().balance, be_->lb_def().key, peer_, {},
+                 [](std::string_view) -> std::optional<std::string_view> { return std::nullopt; });
   Server* s = nullptr;
   switch (be_->acquire(req, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now, &s,
                        &ticket_)) {

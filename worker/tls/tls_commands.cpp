@@ -2,8 +2,8 @@
 
 #include <ctime>
 
-#include "worker/api/command.h"
 #include "common/tls/tls_context.h"
+#include "worker/api/command.h"
 #include "worker/worker.h"
 
 namespace weir {

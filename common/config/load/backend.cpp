@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/base/registry.h"
 #include "common/config/load/loader.h"
 
 namespace weir::config_detail {
@@ -12,54 +13,67 @@ namespace {
 
 // ---- balance: an algorithm, or a map {algorithm, hash_type, name, ...} -----------------
 
-constexpr Choice<Balance> kAlgorithms[] = {
-    {"roundrobin", Balance::kRoundRobin}, {"static-rr", Balance::kStaticRr},
-    {"leastconn", Balance::kLeastConn},   {"first", Balance::kFirst},
-    {"source", Balance::kSource},         {"uri", Balance::kUri},
-    {"url_param", Balance::kUrlParam},    {"hdr", Balance::kHdr},
-    {"random", Balance::kRandom}};
-constexpr auto kAlgorithmNames = names_of(kAlgorithms);
-
-std::string_view algorithm_name(Balance algorithm) {
-  for (const auto& [name, value] : kAlgorithms) {
-    if (value == algorithm) return name;
-  }
-  return "?";
+// Algorithms and hash types are registered by their files under worker/backend/lb/.
+const LbAlgorithmDef* find_algorithm(std::string_view name) {
+  return Registry<LbAlgorithmDef>::instance().find(name);
 }
 
-constexpr Choice<HashType> kHashTypes[] = {{"map_based", HashType::kMapBased},
-                                           {"consistent", HashType::kConsistent}};
-constexpr auto kHashTypeNames = names_of(kHashTypes);
+// The registered names that `keep` accepts, sorted, for messages and the dump.
+template <typename Entry, typename Keep>
+std::vector<std::string_view> registered(Keep keep) {
+  std::vector<std::string_view> names;
+  for (const Entry* e : Registry<Entry>::instance().entries()) {
+    if (keep(*e)) names.push_back(e->name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+std::vector<std::string_view> algorithm_names() {
+  return registered<LbAlgorithmDef>([](const LbAlgorithmDef&) { return true; });
+}
+std::vector<std::string_view> hash_type_names() {
+  return registered<HashTypeDef>([](const HashTypeDef&) { return true; });
+}
 
 struct BalanceScope : Scope {
   BalanceConfig& out;
+  const LbAlgorithmDef& def;
 };
 
-// An option that only some algorithms take.
-bool applies(const BalanceScope& s, bool applies, const YamlNode& v, const std::string& what,
-             const char* algorithms) {
-  if (!applies) s.error(v.mark, what + " only applies to " + algorithms);
-  return applies;
+// An option that only some algorithms take; the message names them.
+bool applies(const BalanceScope& s, LbOption option, const YamlNode& v, const std::string& what) {
+  if (s.def.options & option) return true;
+  s.error(v.mark, what + " only applies to " +
+                      join(registered<LbAlgorithmDef>([option](const LbAlgorithmDef& d) {
+                        return (d.options & option) != 0;
+                      })));
+  return false;
 }
 
 bool read_hash_type(BalanceScope& s, const YamlNode& v, const std::string& what) {
-  return applies(s, s.out.hashed(), v, what, "source, uri, url_param and hdr") &&
-         choice<&BalanceConfig::hash_type, kHashTypes>(s, v, what, s.label + ": unknown hash_type");
+  if (!applies(s, kLbOptHashType, v, what)) return false;
+  const std::vector<std::string_view> known = hash_type_names();
+  const auto word = s.text_value(v, what, one_of(known));
+  if (!word) return false;
+  if (!Registry<HashTypeDef>::instance().find(*word)) {
+    s.error(v.mark,
+            s.label + ": unknown hash_type " + quoted(*word) + " (expected " + one_of(known) + ")");
+    return false;
+  }
+  s.out.hash_type = *word;
+  return true;
 }
 
 bool read_depth(BalanceScope& s, const YamlNode& v, const std::string& what) {
-  return applies(s, s.out.algorithm == Balance::kUri, v, what, "uri") &&
-         integer<&BalanceConfig::uri_depth, 0, 64>(s, v, what);
+  return applies(s, kLbOptDepth, v, what) && integer<&BalanceConfig::uri_depth, 0, 64>(s, v, what);
 }
 
 bool read_whole(BalanceScope& s, const YamlNode& v, const std::string& what) {
-  return applies(s, s.out.algorithm == Balance::kUri, v, what, "uri") &&
-         flag<&BalanceConfig::uri_whole>(s, v, what);
+  return applies(s, kLbOptWhole, v, what) && flag<&BalanceConfig::uri_whole>(s, v, what);
 }
 
 bool read_draws(BalanceScope& s, const YamlNode& v, const std::string& what) {
-  return applies(s, s.out.algorithm == Balance::kRandom, v, what, "random") &&
-         integer<&BalanceConfig::draws, 1, 100>(s, v, what);
+  return applies(s, kLbOptDraws, v, what) && integer<&BalanceConfig::draws, 1, 100>(s, v, what);
 }
 
 constexpr Key<BalanceScope> kBalanceKeys[] = {
@@ -81,10 +95,9 @@ struct BackendScope : RulesScope {
 
 bool read_balance(BackendScope& s, const YamlNode& v, const std::string&) {
   s.loader.load_balance(v, s.label, s.out.balance);
-  const Balance a = s.out.balance.algorithm;
-  if (s.mode_valid && s.out.mode == Mode::kTcp &&
-      (a == Balance::kUri || a == Balance::kUrlParam || a == Balance::kHdr)) {
-    s.error(v.mark, s.label + ": balance " + std::string(algorithm_name(a)) +
+  const LbAlgorithmDef* def = find_algorithm(s.out.balance.algorithm);
+  if (s.mode_valid && s.out.mode == Mode::kTcp && def && def->http_only()) {
+    s.error(v.mark, s.label + ": balance " + s.out.balance.algorithm +
                         " needs http mode (this backend is tcp)");
   }
   return true;
@@ -120,8 +133,8 @@ constexpr auto kBackendNames = names_of(kBackendKeys);
 constexpr KeyList kLists[] = {
     {"backend", kKeysOf, kBackendNames},
     {"backend.balance", kKeysOf, kBalanceNames},
-    {"backend.balance.algorithm", kValuesOf, kAlgorithmNames},
-    {"backend.balance.hash_type", kValuesOf, kHashTypeNames},
+    {"backend.balance.algorithm", kValuesOf, {}, algorithm_names},
+    {"backend.balance.hash_type", kValuesOf, {}, hash_type_names},
 };
 const Registrar<KeyList> kRegisterBackend(kLists);
 
@@ -195,14 +208,14 @@ void Loader::load_balance(const YamlNode& v, const std::string& label, BalanceCo
     argument = name.substr(open + 1, name.size() - open - 2);
     name = name.substr(0, open);
   }
-  const auto known = find_choice(kAlgorithms, name);
-  if (!known) {
+  const LbAlgorithmDef* def = find_algorithm(name);
+  if (!def) {
     error(algorithm->mark, label + ": unknown balance algorithm " + quoted(name) +
-                               " (known: " + join(kAlgorithmNames) + ")");
+                               " (known: " + join(algorithm_names()) + ")");
     return;
   }
-  out.algorithm = *known;
-  const bool takes_name = out.algorithm == Balance::kUrlParam || out.algorithm == Balance::kHdr;
+  out.algorithm = name;
+  const bool takes_name = (def->options & kLbOptName) != 0;
   if (const YamlNode* n = options.get("name")) {
     if (auto t = text_value(*n, label + ": balance: name", "a parameter or header name")) {
       argument = *t;
@@ -210,20 +223,19 @@ void Loader::load_balance(const YamlNode& v, const std::string& label, BalanceCo
   }
   if (takes_name && argument.empty()) {
     error(algorithm->mark, label + ": balance " + name + " needs a " +
-                               (out.algorithm == Balance::kHdr ? "header" : "parameter") +
-                               " name: " + name + "(NAME) or {algorithm: " + name +
-                               ", name: NAME}");
+                               (def->key == LbKey::kHeader ? "header" : "parameter") + " name: " +
+                               name + "(NAME) or {algorithm: " + name + ", name: NAME}");
     return;
   }
   if (!takes_name && !argument.empty()) {
     error(algorithm->mark, label + ": balance " + name + " takes no argument");
     return;
   }
-  if (out.algorithm == Balance::kHdr) {
+  if (def->key == LbKey::kHeader) {
     for (char& c : argument) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   out.name = argument;
-  BalanceScope scope{{*this, label + ": balance"}, out};
+  BalanceScope scope{{*this, label + ": balance"}, out, *def};
   read_keys(kBalanceKeys, options, scope);
 }
 

@@ -41,9 +41,10 @@ std::string key_lists_json() {
       first = false;
       append_json_string(out, list->name);
       out += ": [";
-      for (size_t i = 0; i < list->names.size(); ++i) {
+      const std::vector<std::string_view> words = list->words();
+      for (size_t i = 0; i < words.size(); ++i) {
         if (i > 0) out += ", ";
-        append_json_string(out, list->names[i]);
+        append_json_string(out, words[i]);
       }
       out += ']';
     }

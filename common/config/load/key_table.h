@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "common/base/registry.h"
 #include "common/config/load/value_reader.h"
@@ -147,6 +148,14 @@ struct KeyList {
   std::string_view name;
   Of of;
   std::span<const std::string_view> names;
+  // Words that modules register instead (balance algorithms, hash types).
+  std::vector<std::string_view> (*registered)() = nullptr;
+
+  // The words of the list, whichever way they are given.
+  std::vector<std::string_view> words() const {
+    if (registered) return registered();
+    return {names.begin(), names.end()};
+  }
 };
 inline constexpr KeyList::Of kKeysOf = KeyList::Of::kKeys;
 inline constexpr KeyList::Of kValuesOf = KeyList::Of::kValues;

@@ -38,7 +38,7 @@ struct Srv {
   uint32_t maxqueue = 0;
 };
 
-BackendConfig queue_backend(Balance algo, const std::vector<Srv>& servers) {
+BackendConfig queue_backend(const std::string& algo, const std::vector<Srv>& servers) {
   BackendConfig b;
   b.name = "be";
   b.balance.algorithm = algo;
@@ -102,7 +102,7 @@ TEST(BackendQueue, HarnessRunsPostedTasks) {
 }
 
 TEST(BackendQueue, WaiterGetsTheSlotOnRelease) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}}), 1);
   Server* a = be.find_server("a");
   EventLoop loop;
   CountingWaiter w1, w2;
@@ -150,7 +150,7 @@ TEST(BackendQueue, WaiterGetsTheSlotOnRelease) {
 }
 
 TEST(BackendQueue, WaitersAreServedInArrivalOrder) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}}), 1);
   Server* a = be.find_server("a");
   EventLoop loop;
   CountingWaiter holder;
@@ -175,7 +175,7 @@ TEST(BackendQueue, WaitersAreServedInArrivalOrder) {
 }
 
 TEST(BackendQueue, CancelWhileQueued) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}}), 1);
   Server* a = be.find_server("a");
   EventLoop loop;
   CountingWaiter w1, w2;
@@ -195,7 +195,7 @@ TEST(BackendQueue, CancelWhileQueued) {
 }
 
 TEST(BackendQueue, CancelAfterGrantPassesTheSlotOn) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}}), 1);
   Server* a = be.find_server("a");
   EventLoop loop;
   CountingWaiter w0, w1, w2;
@@ -233,7 +233,7 @@ TEST(BackendQueue, CancelAfterGrantPassesTheSlotOn) {
 }
 
 TEST(BackendQueue, AnyServerServesTheBackendQueue) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}, {"b", 1}}), 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
   EventLoop loop;
@@ -252,7 +252,7 @@ TEST(BackendQueue, AnyServerServesTheBackendQueue) {
 }
 
 TEST(BackendQueue, FullWithoutWaiterIsQueueFull) {
-  Backend be(queue_backend(Balance::kLeastConn, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(queue_backend("leastconn", {{"a", 1}, {"b", 1}}), 1);
   Call c1 = ask(be, nullptr, nullptr);
   Call c2 = ask(be, nullptr, nullptr);
   ASSERT_EQ(c1.result, Backend::Acquire::kServer);
@@ -269,7 +269,7 @@ TEST(BackendQueue, FullWithoutWaiterIsQueueFull) {
 }
 
 TEST(BackendQueue, NoServerWhenNoneIsUsable) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 1}, {"c", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}, {"b", 1}, {"c", 1}}), 1);
   EventLoop loop;
   CountingWaiter w;
   be.set_server_state(be.find_server("a"), AdminState::kMaint, 0);
@@ -290,7 +290,7 @@ TEST(BackendQueue, NoServerWhenNoneIsUsable) {
 }
 
 TEST(BackendQueue, HashedRequestWaitsForItsServerUpToMaxqueue) {
-  BackendConfig cfg = queue_backend(Balance::kSource, {{"a", 1, 1}, {"b", 1, 1}});
+  BackendConfig cfg = queue_backend("source", {{"a", 1, 1}, {"b", 1, 1}});
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
@@ -336,7 +336,7 @@ TEST(BackendQueue, HashedRequestWaitsForItsServerUpToMaxqueue) {
 }
 
 TEST(BackendQueue, HashedRequestWithoutWaiterGoesElsewhere) {
-  Backend be(queue_backend(Balance::kUri, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(queue_backend("uri", {{"a", 1}, {"b", 1}}), 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
   LbRequest ka = key_for(be, a);
@@ -350,7 +350,7 @@ TEST(BackendQueue, HashedRequestWithoutWaiterGoesElsewhere) {
 }
 
 TEST(BackendQueue, MaintMovesServerQueueToBackendQueue) {
-  Backend be(queue_backend(Balance::kHdr, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(queue_backend("hdr", {{"a", 1}, {"b", 1}}), 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
   LbRequest ka = key_for(be, a);
@@ -396,7 +396,7 @@ TEST(BackendQueue, MaintMovesServerQueueToBackendQueue) {
 
 TEST(BackendQueue, ServerLeavingServesItsWaitersElsewhereAtOnce) {
   for (int how = 0; how < 3; ++how) {
-    Backend be(queue_backend(Balance::kUrlParam, {{"a", 1}, {"b", 1}}), 1);
+    Backend be(queue_backend("url_param", {{"a", 1}, {"b", 1}}), 1);
     Server* a = be.find_server("a");
     Server* b = be.find_server("b");
     LbRequest ka = key_for(be, a);
@@ -421,7 +421,7 @@ TEST(BackendQueue, ServerLeavingServesItsWaitersElsewhereAtOnce) {
 }
 
 TEST(BackendQueue, RaisingMaxconnServesWaiters) {
-  Backend be(queue_backend(Balance::kRoundRobin, {{"a", 1}}), 1);
+  Backend be(queue_backend("roundrobin", {{"a", 1}}), 1);
   Server* a = be.find_server("a");
   EventLoop loop;
   CountingWaiter w;
@@ -451,7 +451,7 @@ TEST(BackendQueue, RaisingMaxconnServesWaiters) {
 }
 
 TEST(BackendQueue, RetryWithoutRedispatchWaitsForTheSameServer) {
-  BackendConfig cfg = queue_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 1}});
+  BackendConfig cfg = queue_backend("roundrobin", {{"a", 1}, {"b", 1}});
   cfg.redispatch = false;
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -482,7 +482,7 @@ TEST(BackendQueue, RetryWithoutRedispatchWaitsForTheSameServer) {
 }
 
 TEST(BackendQueue, BackupsStopTakingFromTheQueueWhenANormalServerReturns) {
-  BackendConfig cfg = queue_backend(Balance::kRoundRobin, {{"a", 1}, {"x", 1}});
+  BackendConfig cfg = queue_backend("roundrobin", {{"a", 1}, {"x", 1}});
   cfg.servers[1].backup = true;
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -522,7 +522,7 @@ TEST(BackendQueue, BackupsStopTakingFromTheQueueWhenANormalServerReturns) {
 TEST(BackendQueue, ServerQueueServedWhenItsDynamicLimitGrows) {
   // fullconn 20, maxconn 10, minconn 1: limit = max(1, 10 * load / 20), where the
   // load counts requests in progress and waiting.
-  BackendConfig cfg = queue_backend(Balance::kSource, {{"a", 10}, {"b", 10}});
+  BackendConfig cfg = queue_backend("source", {{"a", 10}, {"b", 10}});
   cfg.servers[0].minconn = 1;
   cfg.servers[1].minconn = 1;
   cfg.fullconn = 20;
@@ -563,7 +563,7 @@ TEST(BackendQueue, ServerQueueServedWhenItsDynamicLimitGrows) {
 // Slowstart raises a server's limit as time passes, with no release: the next
 // call into the backend (here a new request) serves the oldest waiter first.
 TEST(BackendQueue, SlowstartRampServesWaitersAsTimePasses) {
-  BackendConfig cfg = queue_backend(Balance::kRoundRobin, {{"a", 10}});
+  BackendConfig cfg = queue_backend("roundrobin", {{"a", 10}});
   cfg.servers[0].slowstart = 10000;
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -602,7 +602,7 @@ TEST(BackendQueue, SlowstartRampServesWaitersAsTimePasses) {
 // with waiters. Expected: all 100 served (the load is 100 = fullconn). Actual:
 // 10 served, 90 wait until their queue timeout.
 TEST(BackendQueue, QueuedRequestsCountAsBackendLoad) {
-  BackendConfig cfg = queue_backend(Balance::kRoundRobin, {{"a", 100}});
+  BackendConfig cfg = queue_backend("roundrobin", {{"a", 100}});
   cfg.servers[0].minconn = 10;
   cfg.fullconn = 100;
   Backend be(cfg, 1);
@@ -640,7 +640,7 @@ TEST(BackendQueue, QueuedRequestsCountAsBackendLoad) {
 // then release both. Slots are held at most one while waiting, so with 6 slots
 // (2 servers, maxconn 3) someone always makes progress.
 TEST(BackendStress, ConcurrentAcquireReleaseCancel) {
-  BackendConfig cfg = queue_backend(Balance::kRoundRobin, {{"a", 3}, {"b", 3}});
+  BackendConfig cfg = queue_backend("roundrobin", {{"a", 3}, {"b", 3}});
   Backend be(cfg, 4);
   constexpr int kThreads = 4;
   constexpr int kRounds = 2000;

@@ -37,8 +37,8 @@ backends:
   EXPECT_TRUE(has_error(result, 2, 9, "defaults: mode: unknown mode 'udp' (expected http or tcp)"));
   EXPECT_TRUE(has_error(result, 7, 14,
                         "backend 'app': unknown balance algorithm 'leastconns' (known: "
-                        "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr, "
-                        "random)"));
+                        "first, hdr, leastconn, random, roundrobin, source, static-rr, uri, "
+                        "url_param)"));
   EXPECT_TRUE(has_error(result, 10, 26,
                         "backend 'other': balance hdr needs a header name: hdr(NAME) or "
                         "{algorithm: hdr, name: NAME}"));
@@ -47,8 +47,8 @@ backends:
                         "backend 'fourth': balance url_param needs http mode (this "
                         "backend is tcp)"));
   EXPECT_TRUE(has_error(result, 17, 49,
-                        "backend 'fifth': balance: hash_type only applies to source, uri, "
-                        "url_param and hdr"));
+                        "backend 'fifth': balance: hash_type only applies to hdr, source, uri, "
+                        "url_param"));
   EXPECT_TRUE(has_error(result, 19, 14, "backend 'sixth': balance leastconn takes no argument"));
   EXPECT_EQ(result.errors.size(), 7U) << describe(result.errors);
 }
@@ -76,21 +76,21 @@ backends:
   ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
   const auto& bs = result.config->backends;
   ASSERT_EQ(bs.size(), 8U);
-  EXPECT_EQ(bs[0].balance.algorithm, Balance::kStaticRr);
-  EXPECT_EQ(bs[1].balance.algorithm, Balance::kLeastConn);
-  EXPECT_EQ(bs[2].balance.algorithm, Balance::kFirst);
-  EXPECT_EQ(bs[3].balance.algorithm, Balance::kSource);
-  EXPECT_EQ(bs[3].balance.hash_type, HashType::kConsistent);
-  EXPECT_EQ(bs[4].balance.algorithm, Balance::kUri);
+  EXPECT_EQ(bs[0].balance.algorithm, "static-rr");
+  EXPECT_EQ(bs[1].balance.algorithm, "leastconn");
+  EXPECT_EQ(bs[2].balance.algorithm, "first");
+  EXPECT_EQ(bs[3].balance.algorithm, "source");
+  EXPECT_EQ(bs[3].balance.hash_type, "consistent");
+  EXPECT_EQ(bs[4].balance.algorithm, "uri");
   EXPECT_EQ(bs[4].balance.uri_depth, 2);
   EXPECT_TRUE(bs[4].balance.uri_whole);
-  EXPECT_EQ(bs[4].balance.hash_type, HashType::kMapBased);
-  EXPECT_EQ(bs[5].balance.algorithm, Balance::kUrlParam);
+  EXPECT_EQ(bs[4].balance.hash_type, "map_based");
+  EXPECT_EQ(bs[5].balance.algorithm, "url_param");
   EXPECT_EQ(bs[5].balance.name, "userid");
-  EXPECT_EQ(bs[6].balance.algorithm, Balance::kHdr);
+  EXPECT_EQ(bs[6].balance.algorithm, "hdr");
   EXPECT_EQ(bs[6].balance.name, "x-tenant");
   const BackendConfig& h = bs[7];
-  EXPECT_EQ(h.balance.algorithm, Balance::kRandom);
+  EXPECT_EQ(h.balance.algorithm, "random");
   EXPECT_EQ(h.balance.draws, 3);
   EXPECT_FALSE(h.redispatch);
   EXPECT_TRUE(h.all_backups);

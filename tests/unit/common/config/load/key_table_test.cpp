@@ -108,8 +108,10 @@ TEST(ConfigKeyTable, DumpIsEveryTableAsJsonSortedByName) {
             [](const KeyList* a, const KeyList* b) { return a->name < b->name; });
   for (const KeyList* list : lists) {
     std::string line = "\"" + std::string(list->name) + "\": [";
-    for (size_t i = 0; i < list->names.size(); ++i) {
-      line += (i ? ", \"" : "\"") + std::string(list->names[i]) + "\"";
+    const std::vector<std::string_view> words = list->words();
+    ASSERT_FALSE(words.empty()) << list->name;
+    for (size_t i = 0; i < words.size(); ++i) {
+      line += (i ? ", \"" : "\"") + std::string(words[i]) + "\"";
     }
     line += "]";
     const size_t at = json.find(line);

@@ -58,7 +58,7 @@ TEST(ConfigLoader, MinimalFileGetsEveryDefault) {
   const BackendConfig& app = config.backends[0];
   EXPECT_EQ(app.name, "app");
   EXPECT_EQ(app.mode, Mode::kHttp);
-  EXPECT_EQ(app.balance.algorithm, Balance::kRoundRobin);
+  EXPECT_EQ(app.balance.algorithm, "roundrobin");
   EXPECT_EQ(app.retries, 3);
   EXPECT_EQ(app.timeouts.connect, builtin.connect);
   EXPECT_EQ(app.timeouts.server, builtin.server);
@@ -149,7 +149,7 @@ backends:
   EXPECT_EQ(web.binds[1].mark.column, 38);
 
   const BackendConfig& app = config.backends.at(0);
-  EXPECT_EQ(app.balance.algorithm, Balance::kRoundRobin);
+  EXPECT_EQ(app.balance.algorithm, "roundrobin");
   EXPECT_EQ(app.retries, 0);
   EXPECT_EQ(app.timeouts.connect, 250);
   EXPECT_EQ(app.timeouts.server, 60000);

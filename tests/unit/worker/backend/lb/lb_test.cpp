@@ -27,7 +27,7 @@ struct Srv {
   uint32_t maxconn = 0;
 };
 
-BackendConfig make_backend(Balance algo, const std::vector<Srv>& servers) {
+BackendConfig make_backend(const std::string& algo, const std::vector<Srv>& servers) {
   BackendConfig b;
   b.name = "be";
   b.balance.algorithm = algo;
@@ -113,12 +113,12 @@ void expect_share(const std::map<std::string, int>& count, const std::string& na
 // --- roundrobin ----------------------------------------------------------------
 
 TEST(LbRoundRobin, EqualWeightsAlternate) {
-  Backend be(make_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 1}, {"c", 1}}), 1);
+  Backend be(make_backend("roundrobin", {{"a", 1}, {"b", 1}, {"c", 1}}), 1);
   EXPECT_EQ(picks(be, 9), "abcabcabc");
 }
 
 TEST(LbRoundRobin, SmoothInterleavingForWeights511) {
-  Backend be(make_backend(Balance::kRoundRobin, {{"a", 5}, {"b", 1}, {"c", 1}}), 1);
+  Backend be(make_backend("roundrobin", {{"a", 5}, {"b", 1}, {"c", 1}}), 1);
   EXPECT_EQ(picks(be, 7), "aabacaa");
   // The same pattern every cycle of 7.
   EXPECT_EQ(picks(be, 14), "aabacaaaabacaa");
@@ -126,8 +126,7 @@ TEST(LbRoundRobin, SmoothInterleavingForWeights511) {
 }
 
 TEST(LbRoundRobin, DistributionFollowsWeights1234) {
-  Backend be(make_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}, {"z", 0}}),
-             1);
+  Backend be(make_backend("roundrobin", {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}, {"z", 0}}), 1);
   constexpr int kPicks = 10000;
   auto count = count_picks(be, kPicks);
   // Tolerance: +-2% of the picks (smooth round robin is exact over whole cycles).
@@ -143,7 +142,7 @@ TEST(LbRoundRobin, DistributionFollowsWeights1234) {
 // Exact over whole cycles of 14 picks (10 + 3 + 1): smooth round robin has no
 // randomness, so the tolerance is 0.
 TEST(LbRoundRobin, DistributionIsExactOverWholeCycles) {
-  Backend be(make_backend(Balance::kRoundRobin, {{"a", 10}, {"b", 3}, {"c", 1}, {"d", 0}}), 1);
+  Backend be(make_backend("roundrobin", {{"a", 10}, {"b", 3}, {"c", 1}, {"d", 0}}), 1);
   std::map<char, int> count;
   for (char c : picks(be, 14 * 50)) ++count[c];
   EXPECT_EQ(count['a'], 500);
@@ -153,7 +152,7 @@ TEST(LbRoundRobin, DistributionIsExactOverWholeCycles) {
 }
 
 TEST(LbRoundRobin, RuntimeWeightChangeTakesEffectOnNextPicks) {
-  Backend be(make_backend(Balance::kRoundRobin, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(make_backend("roundrobin", {{"a", 1}, {"b", 1}}), 1);
   EXPECT_EQ(picks(be, 4), "abab");
   Server* b = be.find_server("b");
   be.set_server_weight(b, 3, 0);
@@ -177,7 +176,7 @@ TEST(LbRoundRobin, RuntimeWeightChangeTakesEffectOnNextPicks) {
 
 TEST(LbRoundRobin, DirectPickInterleaves) {
   BalanceConfig cfg;
-  cfg.algorithm = Balance::kRoundRobin;
+  cfg.algorithm = "roundrobin";
   auto lb = make_lb_algorithm(cfg);
   EXPECT_FALSE(lb->deterministic(true));
   std::vector<LbCandidate> c = {
@@ -190,7 +189,7 @@ TEST(LbRoundRobin, DirectPickInterleaves) {
 // --- static-rr -----------------------------------------------------------------
 
 TEST(LbStaticRr, DistributionFollowsConfiguredWeights1234) {
-  Backend be(make_backend(Balance::kStaticRr, {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}), 1);
+  Backend be(make_backend("static-rr", {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}), 1);
   constexpr int kPicks = 10000;
   auto count = count_picks(be, kPicks);
   // Tolerance: +-2% of the picks.
@@ -205,7 +204,7 @@ TEST(LbStaticRr, DistributionFollowsConfiguredWeights1234) {
 // configured one, so `set server weight` changed its distribution (100/300
 // instead of 200/200 below).
 TEST(LbStaticRr, RuntimeWeightChangeDoesNotChangeDistribution) {
-  Backend be(make_backend(Balance::kStaticRr, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(make_backend("static-rr", {{"a", 1}, {"b", 1}}), 1);
   Server* b = be.find_server("b");
   be.set_server_weight(b, 3, 0);
   EXPECT_EQ(b->weight(), 3U);
@@ -218,7 +217,7 @@ TEST(LbStaticRr, RuntimeWeightChangeDoesNotChangeDistribution) {
 }
 
 TEST(LbStaticRr, RuntimeWeightZeroExcludesTheServer) {
-  Backend be(make_backend(Balance::kStaticRr, {{"a", 1}, {"b", 1}}), 1);
+  Backend be(make_backend("static-rr", {{"a", 1}, {"b", 1}}), 1);
   Server* b = be.find_server("b");
   EXPECT_EQ(picks(be, 4), "abab");
   be.set_server_weight(b, 0, 0);
@@ -234,14 +233,14 @@ TEST(LbStaticRr, RuntimeWeightZeroExcludesTheServer) {
 // --- leastconn -----------------------------------------------------------------
 
 TEST(LbLeastConn, EqualLoadsTakeTurns) {
-  Backend be(make_backend(Balance::kLeastConn, {{"a"}, {"b"}, {"c"}}), 1);
+  Backend be(make_backend("leastconn", {{"a"}, {"b"}, {"c"}}), 1);
   // Every pick released at once: all loads stay 0, round robin among equals.
   EXPECT_EQ(picks(be, 9), "abcabcabc");
   expect_idle(be);
 }
 
 TEST(LbLeastConn, NextPickGoesToTheLeastLoaded) {
-  Backend be(make_backend(Balance::kLeastConn, {{"a"}, {"b"}, {"c"}}), 1);
+  Backend be(make_backend("leastconn", {{"a"}, {"b"}, {"c"}}), 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
   Server* c = be.find_server("c");
@@ -273,7 +272,7 @@ TEST(LbLeastConn, NextPickGoesToTheLeastLoaded) {
 }
 
 TEST(LbLeastConn, WeightScalesTheLoad) {
-  Backend be(make_backend(Balance::kLeastConn, {{"a", 2}, {"b", 1}}), 1);
+  Backend be(make_backend("leastconn", {{"a", 2}, {"b", 1}}), 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
   std::string held;
@@ -292,7 +291,7 @@ TEST(LbLeastConn, WeightScalesTheLoad) {
 
 TEST(LbLeastConn, DirectPickComparesLoadPerWeight) {
   BalanceConfig cfg;
-  cfg.algorithm = Balance::kLeastConn;
+  cfg.algorithm = "leastconn";
   auto lb = make_lb_algorithm(cfg);
   std::vector<LbCandidate> c = {
       {nullptr, 0, 1, 1, 5}, {nullptr, 1, 1, 1, 2}, {nullptr, 2, 1, 1, 7}};
@@ -308,7 +307,7 @@ TEST(LbLeastConn, DirectPickComparesLoadPerWeight) {
 // --- first ---------------------------------------------------------------------
 
 TEST(LbFirst, AlwaysTheFirstServerWithAFreeSlot) {
-  Backend be(make_backend(Balance::kFirst, {{"a", 1, 2}, {"b", 1, 2}, {"c", 1, 2}}), 1);
+  Backend be(make_backend("first", {{"a", 1, 2}, {"b", 1, 2}, {"c", 1, 2}}), 1);
   Server* a = be.find_server("a");
   Server* b = be.find_server("b");
   Server* c = be.find_server("c");
@@ -332,7 +331,7 @@ TEST(LbFirst, AlwaysTheFirstServerWithAFreeSlot) {
 }
 
 TEST(LbFirst, ServersInMaintAreSkipped) {
-  Backend be(make_backend(Balance::kFirst, {{"a"}, {"b"}}), 1);
+  Backend be(make_backend("first", {{"a"}, {"b"}}), 1);
   be.set_server_state(be.find_server("a"), AdminState::kMaint, 0);
   EXPECT_EQ(picks(be, 3), "bbb");
   be.set_server_state(be.find_server("a"), AdminState::kReady, 0);
@@ -343,7 +342,7 @@ TEST(LbFirst, ServersInMaintAreSkipped) {
 // --- random --------------------------------------------------------------------
 
 TEST(LbRandom, DistributionFollowsWeights) {
-  Backend be(make_backend(Balance::kRandom, {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}), 1);
+  Backend be(make_backend("random", {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}), 1);
   constexpr int kPicks = 10000;
   auto count = count_picks(be, kPicks);
   // Equal loads (each pick released at once), so the first weighted draw wins.
@@ -356,7 +355,7 @@ TEST(LbRandom, DistributionFollowsWeights) {
 }
 
 TEST(LbRandom, LoadedServerGetsFewerPicks) {
-  BackendConfig cfg = make_backend(Balance::kRandom, {{"a"}, {"b"}, {"c"}});
+  BackendConfig cfg = make_backend("random", {{"a"}, {"b"}, {"c"}});
   cfg.redispatch = false;  // hold_on() pins slots on one server
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -376,7 +375,7 @@ TEST(LbRandom, LoadedServerGetsFewerPicks) {
 
 TEST(LbRandom, DirectPickPrefersTheLessLoadedOfTwoDraws) {
   BalanceConfig cfg;
-  cfg.algorithm = Balance::kRandom;
+  cfg.algorithm = "random";
   cfg.draws = 2;
   auto lb = make_lb_algorithm(cfg);
   std::vector<LbCandidate> c = {{nullptr, 0, 1, 1, 100}, {nullptr, 1, 1, 1, 0}};
@@ -396,8 +395,8 @@ std::string key_name(int i) {
   return "client-" + std::to_string(i);
 }
 
-BackendConfig hash_backend(HashType type, const std::vector<Srv>& servers) {
-  BackendConfig cfg = make_backend(Balance::kSource, servers);
+BackendConfig hash_backend(const std::string& type, const std::vector<Srv>& servers) {
+  BackendConfig cfg = make_backend("source", servers);
   cfg.balance.hash_type = type;
   return cfg;
 }
@@ -414,7 +413,7 @@ std::vector<std::string> mapping(Backend& be, int n) {
 }
 
 TEST(LbHash, SameKeyAlwaysSameServer) {
-  for (HashType type : {HashType::kMapBased, HashType::kConsistent}) {
+  for (std::string type : {"map_based", "consistent"}) {
     Backend be(hash_backend(type, {{"s0"}, {"s1"}, {"s2"}, {"s3"}, {"s4"}}), 1);
     std::vector<std::string> first = mapping(be, 1000);
     // Other traffic in between (round robin without a key) changes nothing.
@@ -429,7 +428,7 @@ TEST(LbHash, SameKeyAlwaysSameServer) {
 }
 
 TEST(LbHash, MapBasedDistributionFollowsWeights) {
-  Backend be(hash_backend(HashType::kMapBased, {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}), 1);
+  Backend be(hash_backend("map_based", {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}), 1);
   constexpr int kKeys = 10000;
   std::map<std::string, int> count;
   for (auto& n : mapping(be, kKeys)) ++count[n];
@@ -444,7 +443,7 @@ TEST(LbHash, MapBasedDistributionFollowsWeights) {
 // Removes (maint) each server of 5 in turn, and puts it back; returns the keys
 // moved by each removal. With `check_consistency`, also checks that only the
 // removed server's keys move and that they all come back when it returns.
-std::vector<int> removal_experiment(HashType type, int keys, bool check_consistency) {
+std::vector<int> removal_experiment(const std::string& type, int keys, bool check_consistency) {
   Backend be(hash_backend(type, {{"s0"}, {"s1"}, {"s2"}, {"s3"}, {"s4"}}), 1);
   std::vector<std::string> before = mapping(be, keys);
   std::vector<int> moved_by;
@@ -476,7 +475,7 @@ constexpr size_t kRemoved = 2;  // the experiment's "one of N = 5": s2
 
 TEST(LbHash, ConsistentRemovalMovesOnlyTheRemovedServersKeys) {
   constexpr int kKeys = 10000;
-  std::vector<int> moved = removal_experiment(HashType::kConsistent, kKeys, true);
+  std::vector<int> moved = removal_experiment("consistent", kKeys, true);
   ASSERT_EQ(moved.size(), 5U);
   // Tolerance: removing s2 moves at most 1/N + 5% of the keys (N = 5: 25%).
   EXPECT_LE(moved[kRemoved], kKeys * 25 / 100) << moved[kRemoved];
@@ -490,8 +489,8 @@ TEST(LbHash, ConsistentRemovalMovesOnlyTheRemovedServersKeys) {
 
 TEST(LbHash, MapBasedMovesManyMoreKeysInTheSameExperiment) {
   constexpr int kKeys = 10000;
-  std::vector<int> consistent = removal_experiment(HashType::kConsistent, kKeys, true);
-  std::vector<int> map_based = removal_experiment(HashType::kMapBased, kKeys, false);
+  std::vector<int> consistent = removal_experiment("consistent", kKeys, true);
+  std::vector<int> map_based = removal_experiment("map_based", kKeys, false);
   // Modulo 5 -> modulo 4 moves most keys (about 80%). Tolerance: more than half
   // of the keys, and more than twice what consistent hashing moves.
   for (size_t i = 0; i < map_based.size(); ++i) {
@@ -502,7 +501,7 @@ TEST(LbHash, MapBasedMovesManyMoreKeysInTheSameExperiment) {
 }
 
 TEST(LbHash, ConsistentServerDeletedAndAddedBackRestoresMapping) {
-  Backend be(hash_backend(HashType::kConsistent, {{"s0"}, {"s1"}, {"s2"}, {"s3"}, {"s4"}}), 1);
+  Backend be(hash_backend("consistent", {{"s0"}, {"s1"}, {"s2"}, {"s3"}, {"s4"}}), 1);
   constexpr int kKeys = 2000;
   std::vector<std::string> before = mapping(be, kKeys);
   Server* s2 = be.find_server("s2");
@@ -524,13 +523,13 @@ TEST(LbHash, ConsistentServerDeletedAndAddedBackRestoresMapping) {
 }
 
 TEST(LbHash, NoKeyFallsBackToRoundRobin) {
-  for (HashType type : {HashType::kMapBased, HashType::kConsistent}) {
+  for (std::string type : {"map_based", "consistent"}) {
     Backend be(hash_backend(type, {{"a"}, {"b"}, {"c"}}), 1);
     EXPECT_EQ(picks(be, 6), "abcabc");
     expect_idle(be);
   }
   BalanceConfig cfg;
-  cfg.algorithm = Balance::kHdr;
+  cfg.algorithm = "hdr";
   auto lb = make_lb_algorithm(cfg);
   EXPECT_TRUE(lb->deterministic(true));
   EXPECT_FALSE(lb->deterministic(false));
@@ -538,9 +537,9 @@ TEST(LbHash, NoKeyFallsBackToRoundRobin) {
 
 TEST(LbHash, EveryHashedAlgorithmSharesTheSameMapping) {
   std::vector<std::string> reference;
-  for (Balance algo : {Balance::kSource, Balance::kUri, Balance::kUrlParam, Balance::kHdr}) {
+  for (std::string algo : {"source", "uri", "url_param", "hdr"}) {
     BackendConfig cfg = make_backend(algo, {{"a"}, {"b"}, {"c"}, {"d"}});
-    cfg.balance.hash_type = HashType::kConsistent;
+    cfg.balance.hash_type = "consistent";
     Backend be(cfg, 1);
     std::vector<std::string> m = mapping(be, 500);
     if (reference.empty()) reference = m;
@@ -586,7 +585,7 @@ TEST(LbHelpers, UriHashInput) {
 constexpr int64_t kT0 = 1000000;
 
 TEST(LbSlowstart, WeightAndMaxconnRampLinearly) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 100, 100}, {"b", 1}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 100, 100}, {"b", 1}});
   cfg.servers[0].slowstart = 10000;
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -621,7 +620,7 @@ TEST(LbSlowstart, WeightAndMaxconnRampLinearly) {
 }
 
 TEST(LbSlowstart, NoRampAtStartup) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 100, 100}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 100, 100}});
   cfg.servers[0].slowstart = 10000;
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -636,7 +635,7 @@ TEST(LbSlowstart, NoRampAtStartup) {
 }
 
 TEST(LbSlowstart, WeightFromZeroRampsAndAddedServerRamps) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 40}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 40}});
   cfg.servers[0].slowstart = 10000;
   Backend be(cfg, 1);
   Server* a = be.find_server("a");
@@ -659,7 +658,7 @@ TEST(LbSlowstart, WeightFromZeroRampsAndAddedServerRamps) {
 }
 
 TEST(LbSlowstart, RampShapesPicksAndSlots) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 10}, {"b", 10, 100}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 10}, {"b", 10, 100}});
   cfg.servers[1].slowstart = 10000;
   cfg.redispatch = false;
   Backend be(cfg, 1);
@@ -698,7 +697,7 @@ TEST(LbSlowstart, RampShapesPicksAndSlots) {
 // the server take far more than its maxconn; 200 ms early effective_weight wraps
 // too (3133608138).
 TEST(LbSlowstart, ClockSlightlyBeforeRampStartStaysWithinLimits) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 100, 100}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 100, 100}});
   cfg.servers[0].slowstart = 10000;
   cfg.redispatch = false;
   Backend be(cfg, 1);
@@ -724,7 +723,7 @@ TEST(LbSlowstart, ClockSlightlyBeforeRampStartStaysWithinLimits) {
 // --- minconn / fullconn ------------------------------------------------------------
 
 TEST(LbMinconn, LimitGrowsWithBackendLoad) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 1, 100}, {"b", 1, 0}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 1, 100}, {"b", 1, 0}});
   cfg.servers[0].minconn = 10;
   cfg.redispatch = false;  // hold_on() pins slots on b
   Backend be(cfg, 1);
@@ -755,7 +754,7 @@ TEST(LbMinconn, LimitGrowsWithBackendLoad) {
 }
 
 TEST(LbMinconn, QuietBackendAdmitsMinconn) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 1, 100}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 1, 100}});
   cfg.servers[0].minconn = 10;
   cfg.fullconn = 100;  // from the configuration this time
   Backend be(cfg, 1);
@@ -777,7 +776,7 @@ TEST(LbMinconn, QuietBackendAdmitsMinconn) {
 // libstdc++ 12, whose clamp is min(max(v, lo), hi); with libc++ (lo if v < lo)
 // it would return minconn, 10.
 TEST(LbMinconn, MaxconnBelowMinconnStaysTheLimit) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a", 1, 100}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a", 1, 100}});
   cfg.servers[0].minconn = 10;
   cfg.fullconn = 100;
   Backend be(cfg, 1);
@@ -794,7 +793,7 @@ TEST(LbMinconn, MaxconnBelowMinconnStaysTheLimit) {
 // --- backup servers ----------------------------------------------------------------
 
 BackendConfig backup_backend(bool all_backups) {
-  BackendConfig cfg = make_backend(Balance::kRoundRobin, {{"a"}, {"b"}, {"x"}, {"y"}});
+  BackendConfig cfg = make_backend("roundrobin", {{"a"}, {"b"}, {"x"}, {"y"}});
   cfg.servers[2].backup = true;
   cfg.servers[3].backup = true;
   cfg.all_backups = all_backups;
