@@ -92,6 +92,18 @@ TEST(MetricsSmoke, PrometheusEndpointFollowsTheFormatAndMatchesShowStat) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(http_get(spec.port, "/"));
   auto notfound = http_get(spec.port, "/?status=404");
   ASSERT_TRUE(notfound);
+  // A client can read its response before the worker has counted its request:
+  // wait for the sixth to be counted (backend and frontend) before reading /metrics.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (auto& row : parse_stat_csv(unix_command(admin, "show stat"))) {
+          if (row["svname"] == "BACKEND" && row["stot"] != "6") return false;
+          if (row["svname"] == "FRONTEND" && row["hrsp_4xx"] != "1") return false;
+        }
+        return true;
+      },
+      10000))
+      << unix_command(admin, "show stat");
 
   auto r = http_get(spec.port, "/metrics");
   ASSERT_TRUE(r);
