@@ -14,6 +14,7 @@
 
 #include "common/base/address.h"
 #include "common/cond/condition.h"
+#include "common/config/actions.h"
 #include "common/config/balance.h"
 
 namespace weir {
@@ -156,37 +157,18 @@ struct StatsPageConfig {
 };
 
 // One rule of `http_request:` / `http_response:` (in order; the first terminal
-// rule ends the list) or `tcp_request:`.
+// rule ends the list). Its action is a registered HttpActionDef (actions.h); the
+// fields below are what the actions read, each filled by the actions named.
 struct HttpRule {
-  enum class Action : unsigned char {
-    kAllow,          // stop evaluating: the request goes on
-    kDeny,           // answer `status` (403) and close
-    kTarpit,         // hold the client for `delay`, then answer `status` (500)
-    kReturn,         // answer status / content_type / body from weir
-    kRedirect,       // 301/302/303/307/308 with Location
-    kSetHeader,      // replace every `name` header by one with `value`
-    kAddHeader,      // append a `name` header
-    kDelHeader,      // remove every `name` header
-    kReplaceHeader,  // regex over each whole `name` header value
-    kReplaceValue,   // regex over each comma-separated value of `name`
-    kSetPath,        // the path, keeping the query
-    kSetQuery,       // the query string (without '?'; empty removes it)
-    kSetMethod,
-    kSetUri,      // the whole request target
-    kSetVar,      // txn.<name> = value, for later rules and logs
-    kCapture,     // adds `value` to the request's captures (%hr in logs)
-    kUseBackend,  // route to a backend (static or from a template)
-    kSetStatus,   // response: change the status (and reason)
-  };
-  Action action = Action::kAllow;
-  int status = 0;
-  std::string reason;        // set_status
-  std::string body;          // deny / return / tarpit (already read from `file`)
-  std::string content_type;  // deny / return
+  const HttpActionDef* def = nullptr;  // the action: its name, parse and run
+  int status = 0;                      // deny / return / tarpit / redirect / set_status
+  std::string reason;                  // set_status
+  std::string body;                    // deny / return / tarpit (already read from `file`)
+  std::string content_type;            // deny / return
   enum class Redirect : unsigned char {
-    kLocation,
-    kPrefix,
-    kScheme
+    kLocation,  // `value` is the Location
+    kPrefix,    // `value` followed by the request's path (and query)
+    kScheme     // `value` "://" the request's Host and target
   } redirect = Redirect::kLocation;
   bool drop_query = false;
   std::string name;                             // header or variable name
@@ -199,17 +181,16 @@ struct HttpRule {
   std::shared_ptr<const cond::Condition> cond;  // null: always
   bool unless = false;                          // the rule applies when cond is false
   SourceMark mark;
-  bool terminal() const {
-    return action == Action::kAllow || action == Action::kDeny || action == Action::kTarpit ||
-           action == Action::kReturn || action == Action::kRedirect ||
-           action == Action::kUseBackend;
-  }
 };
 
+// One rule of `tcp_request:`; its action is a registered TcpActionDef (actions.h).
 struct TcpRule {
-  enum class Stage : unsigned char { kConnection, kContent } stage = Stage::kConnection;
-  enum class Action : unsigned char { kAccept, kReject, kUseBackend } action = Action::kAccept;
-  std::string backend;
+  enum class Stage : unsigned char {
+    kConnection,  // once the connection is accepted
+    kContent,     // tcp mode: then, possibly after inspect_delay
+  } stage = Stage::kConnection;
+  const TcpActionDef* def = nullptr;  // the action: its name, parse and run
+  std::string backend;                // use_backend
   std::shared_ptr<const cond::Condition> cond;
   bool unless = false;
   SourceMark mark;

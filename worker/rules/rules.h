@@ -69,6 +69,30 @@ struct RuleVerdict {
   bool use_backend = false;
 };
 
+// One list of http rules being run: what an action's run function
+// (HttpActionDef::run, worker/rules/actions_*.cpp) reads and changes.
+struct RuleRun {
+  SampleSource& ctx;
+  const http::MessageHead& head;       // as parsed
+  std::optional<EditableHead>* edit;   // the edited copy, once a rule changed something
+  Vars* vars;                          // set_var
+  std::vector<std::string>* captures;  // capture
+  bool response;                       // http_response rules
+  RuleVerdict verdict;                 // what a terminal action decided
+
+  // The head as the rules left it so far: the edited copy, or null.
+  const EditableHead* edited() const { return *edit ? &**edit : nullptr; }
+  // The copy to change, made from `head` on the first change (the fetch
+  // context reads it from then on).
+  EditableHead& editable();
+};
+
+// One list of tcp_request rules being run (TcpActionDef::run).
+struct TcpRuleRun {
+  SampleSource& ctx;
+  std::string* backend;  // use_backend: the chosen name
+};
+
 // Runs `rules` in order. Rules that change the head edit *edit (created from the
 // parsed head on the first change; the fetch context then reads it). set_var and
 // capture fill *vars and *captures.

@@ -10,7 +10,8 @@
 //   stats_page.cpp   a frontend's stats       backend.cpp      backends, balance
 //   server.cpp       a backend's servers      checks.cpp       check, agent
 //   rules.cpp        acls, tcp_request, errorfiles, the lists of http rules
-//   http_actions.cpp the actions of http_request / http_response rules
+//   http_actions.cpp a rule of http_request / http_response (its action: a
+//                    registered HttpActionDef, worker/rules/actions_*.cpp)
 //   tls.cpp          tls of a bind, of a backend or server
 //
 // The loader keeps going after an error, so that one run of `weir -c` lists them all.
@@ -170,9 +171,10 @@ bool read_tcp_request(RulesScope& s, const YamlNode& v, const std::string& what)
 bool read_errorfiles(RulesScope& s, const YamlNode& v, const std::string& what);
 
 // One rule of http_request or http_response (http_actions.cpp); nullopt after
-// reporting what is wrong. `what` names the rule ("frontend 'web': http_request rule 2").
+// reporting what is wrong. `what` names the rule ("frontend 'web': http_request rule 2");
+// frontend_index: the frontend whose rule it is, -1 for a backend.
 std::optional<HttpRule> load_http_rule(Loader& loader, const YamlNode& node,
-                                       const std::string& what, bool response, bool frontend,
+                                       const std::string& what, bool response, int frontend_index,
                                        const cond::NamedTests& acls);
 
 // A key whose value a Loader function reads on its own (a section of its own):

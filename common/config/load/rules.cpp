@@ -8,7 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/config/load/loader.h"
+#include "common/base/registry.h"
+#include "common/config/load/action_scope.h"
 
 namespace weir::config_detail {
 namespace {
@@ -17,12 +18,20 @@ namespace {
 // unless. Read by read_tcp_request() in that order; each rule stops at its first
 // mistake.
 constexpr std::string_view kTcpRuleKeys[] = {"connection", "content", "if", "unless"};
-// The map form of a content action.
-constexpr std::string_view kTcpContentKeys[] = {"use_backend"};
 
-constexpr Choice<TcpRule::Action> kTcpActions[] = {{"accept", TcpRule::Action::kAccept},
-                                                   {"reject", TcpRule::Action::kReject}};
-constexpr auto kTcpActionNames = names_of(kTcpActions);
+// The registered tcp_request actions (worker/rules/actions_tcp.cpp) written as a
+// word (`reject`), or as a map of one key ({use_backend: NAME}): sorted.
+std::vector<std::string_view> tcp_actions(bool takes_value) {
+  std::vector<std::string_view> names;
+  for (const TcpActionDef* a : Registry<TcpActionDef>::instance().sorted()) {
+    if (a->takes_value == takes_value) names.push_back(a->name);
+  }
+  return names;
+}
+const TcpActionDef* find_tcp_action(std::string_view name, bool takes_value) {
+  const TcpActionDef* a = Registry<TcpActionDef>::instance().find(name);
+  return a && a->takes_value == takes_value ? a : nullptr;
+}
 
 // The statuses weir answers by itself, whose page errorfiles may replace.
 constexpr std::string_view kErrorStatuses[] = {"400", "401", "403", "404", "405", "407",
@@ -31,8 +40,8 @@ constexpr std::string_view kErrorStatuses[] = {"400", "401", "403", "404", "405"
 
 constexpr KeyList kLists[] = {
     {"tcp_request", kKeysOf, kTcpRuleKeys},
-    {"tcp_request.content", kKeysOf, kTcpContentKeys},
-    {"tcp_request.action", kValuesOf, kTcpActionNames},
+    {"tcp_request.content", kKeysOf, {}, [] { return tcp_actions(true); }},
+    {"tcp_request.action", kValuesOf, {}, [] { return tcp_actions(false); }},
     {"errorfiles", kValuesOf, kErrorStatuses},
 };
 const Registrar<KeyList> kRegisterRules(kLists);
@@ -51,22 +60,12 @@ bool read_http_rules(RulesScope& s, const YamlNode& v, const std::string& what, 
     return false;
   }
   std::vector<HttpRule>& rules = response ? s.rules.http_response : s.rules.http_request;
-  const bool frontend = s.frontend_index >= 0;
   size_t n = 0;
   for (const auto& item : v.items) {
     ++n;
     auto rule = load_http_rule(s.loader, *item, what + " rule " + std::to_string(n), response,
-                               frontend, s.acls);
-    if (!rule) continue;
-    if (rule->action == HttpRule::Action::kUseBackend) {
-      if (rule->backend.empty()) {
-        s.loader.dynamic_backends = true;
-      } else {
-        s.loader.rule_backends.push_back(
-            {static_cast<size_t>(s.frontend_index), rule->backend, item->mark});
-      }
-    }
-    rules.push_back(std::move(*rule));
+                               s.frontend_index, s.acls);
+    if (rule) rules.push_back(std::move(*rule));
   }
   return true;
 }
@@ -95,29 +94,47 @@ std::optional<TcpRule> load_tcp_rule(RulesScope& s, const YamlNode& item, const 
     s.error(content->mark, what + ": content rules are for tcp mode (use http_request)");
     return std::nullopt;
   }
+  // The action: a word, or a map of one action that takes a value.
+  const TcpActionDef* def = nullptr;
+  const YamlNode* value = nullptr;
   if (a.kind == Kind::kMap) {
     const Fields ao = s.loader.map_fields(a, what);
-    s.loader.reject_unknown(ao, kTcpContentKeys, "in " + what);
-    const YamlNode* ub = ao.get("use_backend");
-    if (!ub || !content || !frontend) {
-      s.error(a.mark, what + ": use_backend is a content rule of a frontend");
+    s.loader.reject_unknown(ao, tcp_actions(true), "in " + what);
+    for (const Field& fl : ao.list) {
+      if ((def = find_tcp_action(fl.key, true))) {
+        value = fl.value;
+        break;
+      }
+    }
+    if (!def) {
+      s.error(a.mark, what + ": a map of one action, such as {" +
+                          std::string(tcp_actions(true).front()) + ": ...}");
       return std::nullopt;
     }
-    auto name = s.string_value(*ub, what + ": use_backend");
-    if (!name) return std::nullopt;
-    rule.action = TcpRule::Action::kUseBackend;
-    rule.backend = *name;
-    s.loader.rule_backends.push_back({static_cast<size_t>(s.frontend_index), *name, ub->mark});
   } else {
-    auto t = s.text_value(a, what, one_of(kTcpActionNames));
+    const std::vector<std::string_view> words = tcp_actions(false);
+    auto t = s.text_value(a, what, one_of(words));
     if (!t) return std::nullopt;
-    const auto action = find_choice(kTcpActions, *t);
-    if (!action) {
-      s.error(a.mark, what + ": unknown action " + quoted(*t) + " (" + join(kTcpActionNames) +
-                          ", or {use_backend: NAME} for content rules)");
+    def = find_tcp_action(*t, false);
+    if (!def) {
+      std::string forms = join(words);
+      for (std::string_view m : tcp_actions(true)) {
+        const TcpActionDef* d = find_tcp_action(m, true);
+        forms += ", or {" + std::string(m) + ": " + std::string(d->value_name) + "}" +
+                 (d->content_only ? " for content rules" : "");
+      }
+      s.error(a.mark, what + ": unknown action " + quoted(*t) + " (" + forms + ")");
       return std::nullopt;
     }
-    rule.action = *action;
+  }
+  if (def->content_only && (!content || !frontend)) {
+    s.error(a.mark, what + ": " + std::string(def->name) + " is a content rule of a frontend");
+    return std::nullopt;
+  }
+  rule.def = def;
+  if (value) {
+    TcpActionScope scope{{s.loader, what}, rule, s.frontend_index};
+    if (!def->parse(scope, *value, what + ": " + std::string(def->name))) return std::nullopt;
   }
   const YamlNode* cif = f.get("if");
   const YamlNode* cunless = f.get("unless");

@@ -96,11 +96,11 @@ TEST(ConfigRules, TcpRequestRulesChooseAStageAndAnAction) {
   const auto& rules = ok.config->frontends[0].rules.tcp_request;
   ASSERT_EQ(rules.size(), 3U);
   EXPECT_EQ(rules[0].stage, TcpRule::Stage::kConnection);
-  EXPECT_EQ(rules[0].action, TcpRule::Action::kReject);
+  EXPECT_EQ(rules[0].def->name, "reject");
   EXPECT_NE(rules[0].cond, nullptr);
-  EXPECT_EQ(rules[1].action, TcpRule::Action::kUseBackend);
+  EXPECT_EQ(rules[1].def->name, "use_backend");
   EXPECT_EQ(rules[1].backend, "app");
-  EXPECT_EQ(rules[2].action, TcpRule::Action::kAccept);
+  EXPECT_EQ(rules[2].def->name, "accept");
 
   const LoadResult bad = load(with_frontend_keys(
       "tcp_request: [{connection: drop}, {connection: accept, content: accept}, {connection: "
