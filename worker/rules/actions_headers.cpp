@@ -2,21 +2,10 @@
 // replace_header and replace_value, in requests and responses. None may touch
 // Content-Length or Transfer-Encoding: weir keeps the message framing as it is.
 
-#include "common/base/registry.h"
-#include "common/config/load/action_scope.h"
-#include "worker/rules/head_text.h"
-#include "worker/rules/rules.h"
+#include "worker/rules/actions.h"
 
-namespace weir {
+namespace weir::rule_actions {
 namespace {
-
-using config_detail::ActionScope;
-using config_detail::Fields;
-using config_detail::KeyList;
-using config_detail::kKeysOf;
-using config_detail::quoted;
-using config_detail::YamlNode;
-using Kind = YamlNode::Kind;
 
 // A header the rule changes (into rule.name).
 bool header_name(ActionScope& s, const YamlNode& n, const std::string& what) {
@@ -53,10 +42,7 @@ bool read_set_header(ActionScope& s, const YamlNode& v, const std::string& what)
   if (!n || !val || !header_name(s, *n, what + ": name")) return false;
   auto tpl = s.loader.template_value(*val, what + ": value");
   if (!tpl) return false;
-  if (tpl->text.find_first_of("\r\n") != std::string::npos) {
-    s.error(val->mark, what + ": a header value cannot span lines");
-    return false;
-  }
+  if (!s.one_line(tpl->text, *val, "a header value")) return false;
   s.rule.value = std::move(*tpl);
   return true;
 }
@@ -126,10 +112,7 @@ bool read_replace(ActionScope& s, const YamlNode& v, const std::string& what) {
     s.error(m->mark, what + ": match: " + err);
     return false;
   }
-  if (rp->find_first_of("\r\n") != std::string::npos) {
-    s.error(r->mark, what + ": a header value cannot span lines");
-    return false;
-  }
+  if (!s.one_line(*rp, *r, "a header value")) return false;
   s.rule.replacement = *rp;
   return true;
 }
@@ -179,4 +162,4 @@ constexpr KeyList kLists[] = {
 const Registrar<KeyList> kRegisterOptions(kLists);
 
 }  // namespace
-}  // namespace weir
+}  // namespace weir::rule_actions

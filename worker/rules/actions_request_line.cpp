@@ -2,17 +2,10 @@
 // and set_method. Each value is a template; a value rendered per request that
 // would break the request line (spaces, a path without '/') is ignored.
 
-#include "common/base/registry.h"
-#include "common/config/load/action_scope.h"
-#include "worker/rules/head_text.h"
-#include "worker/rules/rules.h"
+#include "worker/rules/actions.h"
 
-namespace weir {
+namespace weir::rule_actions {
 namespace {
-
-using config_detail::ActionScope;
-using config_detail::quoted;
-using config_detail::YamlNode;
 
 // What a part of the request line may be, checked on a constant value at load.
 enum class Part {
@@ -85,4 +78,4 @@ constexpr HttpActionDef kRequestLineActions[] = {
 const Registrar<HttpActionDef> kRegister(kRequestLineActions);
 
 }  // namespace
-}  // namespace weir
+}  // namespace weir::rule_actions

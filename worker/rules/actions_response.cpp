@@ -1,18 +1,9 @@
 // The http actions of responses only: set_status.
 
-#include "common/base/registry.h"
-#include "common/config/load/action_scope.h"
-#include "worker/rules/rules.h"
+#include "worker/rules/actions.h"
 
-namespace weir {
+namespace weir::rule_actions {
 namespace {
-
-using config_detail::ActionScope;
-using config_detail::Fields;
-using config_detail::KeyList;
-using config_detail::kKeysOf;
-using config_detail::YamlNode;
-using Kind = YamlNode::Kind;
 
 // ---- set_status: STATUS or {status, reason} ---------------------------------------------
 
@@ -30,10 +21,7 @@ bool read_set_status(ActionScope& s, const YamlNode& v, const std::string& what)
   if (const YamlNode* r = o.get("reason")) {
     auto t = s.text_value(*r, what + ": reason", "a reason phrase");
     if (!t) return false;
-    if (t->find_first_of("\r\n") != std::string::npos) {
-      s.error(r->mark, what + ": reason cannot span lines");
-      return false;
-    }
+    if (!s.one_line(*t, *r, "reason")) return false;
     s.rule.reason = *t;
   }
   return true;
@@ -61,4 +49,4 @@ constexpr KeyList kLists[] = {{"rule.set_status", kKeysOf, kSetStatusKeys}};
 const Registrar<KeyList> kRegisterOptions(kLists);
 
 }  // namespace
-}  // namespace weir
+}  // namespace weir::rule_actions

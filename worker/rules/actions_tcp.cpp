@@ -1,15 +1,10 @@
 // The actions of tcp_request rules: accept, reject (connection and content
 // rules) and {use_backend: NAME} (content rules of a frontend). Each ends the list.
 
-#include "common/base/registry.h"
-#include "common/config/load/action_scope.h"
-#include "worker/rules/rules.h"
+#include "worker/rules/actions.h"
 
-namespace weir {
+namespace weir::rule_actions {
 namespace {
-
-using config_detail::TcpActionScope;
-using config_detail::YamlNode;
 
 bool run_accept(const TcpRule&, TcpRuleRun&) {
   return true;
@@ -41,4 +36,4 @@ constexpr TcpActionDef kTcpActions[] = {
 const Registrar<TcpActionDef> kRegister(kTcpActions);
 
 }  // namespace
-}  // namespace weir
+}  // namespace weir::rule_actions

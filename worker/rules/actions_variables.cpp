@@ -1,20 +1,10 @@
 // The http actions that keep values for later: set_var (txn.NAME, for
 // conditions, values and logs) and capture (the access log's %hr).
 
-#include "common/base/registry.h"
-#include "common/config/load/action_scope.h"
-#include "worker/rules/rules.h"
+#include "worker/rules/actions.h"
 
-namespace weir {
+namespace weir::rule_actions {
 namespace {
-
-using config_detail::ActionScope;
-using config_detail::Fields;
-using config_detail::KeyList;
-using config_detail::kKeysOf;
-using config_detail::quoted;
-using config_detail::YamlNode;
-using Kind = YamlNode::Kind;
 
 // ---- set_var: {name: txn.NAME, value} ---------------------------------------------------
 
@@ -97,4 +87,4 @@ constexpr KeyList kLists[] = {
 const Registrar<KeyList> kRegisterOptions(kLists);
 
 }  // namespace
-}  // namespace weir
+}  // namespace weir::rule_actions

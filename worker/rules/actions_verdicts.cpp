@@ -8,21 +8,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/base/registry.h"
-#include "common/config/load/action_scope.h"
-#include "worker/rules/head_text.h"
-#include "worker/rules/rules.h"
+#include "worker/rules/actions.h"
 
-namespace weir {
+namespace weir::rule_actions {
 namespace {
-
-using config_detail::ActionScope;
-using config_detail::Fields;
-using config_detail::KeyList;
-using config_detail::kKeysOf;
-using config_detail::quoted;
-using config_detail::YamlNode;
-using Kind = YamlNode::Kind;
 
 // ---- allow: true ----------------------------------------------------------------------
 
@@ -67,10 +56,7 @@ bool read_body(ActionScope& s, const Fields& o) {
   }
   if (const YamlNode* ct = o.get("content_type")) {
     if (auto t = s.text_value(*ct, what + ": content_type", "a media type such as text/plain")) {
-      if (t->find_first_of("\r\n") != std::string::npos) {
-        s.error(ct->mark, what + ": content_type cannot span lines");
-        return false;
-      }
+      if (!s.one_line(*t, *ct, "content_type")) return false;
       s.rule.content_type = *t;
     }
   }
@@ -229,4 +215,4 @@ constexpr KeyList kLists[] = {
 const Registrar<KeyList> kRegisterOptions(kLists);
 
 }  // namespace
-}  // namespace weir
+}  // namespace weir::rule_actions

@@ -26,6 +26,9 @@ struct ActionScope : Scope {
   const YamlNode* need(const Fields& o, std::string_view key) const;
   // `status` of the options (def when absent), between lo and hi.
   bool read_status(const Fields& o, int def, int lo, int hi) const;
+  // Whether `text` (read from `node`) is one line, as a header or a status line
+  // needs; else reports "<label>: <subject> cannot span lines".
+  bool one_line(const std::string& text, const YamlNode& node, std::string_view subject) const;
 };
 
 // One tcp_request action's value being read.

@@ -35,6 +35,13 @@ bool ActionScope::read_status(const Fields& o, int def, int lo, int hi) const {
   return true;
 }
 
+bool ActionScope::one_line(const std::string& text, const YamlNode& node,
+                           std::string_view subject) const {
+  if (text.find_first_of("\r\n") == std::string::npos) return true;
+  error(node.mark, label + ": " + std::string(subject) + " cannot span lines");
+  return false;
+}
+
 void note_rule_backend(Loader& loader, int frontend_index, const std::string& name,
                        const SourceMark& mark) {
   loader.rule_backends.push_back({static_cast<size_t>(frontend_index), name, mark});
