@@ -129,6 +129,20 @@ std::vector<std::pair<std::string, size_t>> split_chain(std::string_view s) {
   return parts;
 }
 
+// Calls fn(line) for every line of a value or map file, without its leading
+// and trailing blanks (and '\r'); blank lines and '#' comments are skipped.
+template <typename Fn>
+void each_entry_line(std::istream& in, Fn fn) {
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view l(line);
+    while (!l.empty() && (l.back() == '\r' || l.back() == ' ' || l.back() == '\t'))
+      l.remove_suffix(1);
+    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+    if (!l.empty() && l.front() != '#') fn(l);
+  }
+}
+
 std::shared_ptr<const MapFile> load_map(const std::string& path, FileCache& files,
                                         std::string* error) {
   if (auto it = files.maps.find(path); it != files.maps.end()) return it->second;
@@ -139,20 +153,14 @@ std::shared_ptr<const MapFile> load_map(const std::string& path, FileCache& file
   }
   auto m = std::make_shared<MapFile>();
   m->path = path;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::string_view l(line);
-    while (!l.empty() && (l.back() == '\r' || l.back() == ' ' || l.back() == '\t'))
-      l.remove_suffix(1);
-    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
-    if (l.empty() || l.front() == '#') continue;
+  each_entry_line(in, [&](std::string_view l) {
     size_t sp = l.find_first_of(" \t");
     std::string key(l.substr(0, sp));
     std::string_view value = sp == std::string_view::npos ? std::string_view() : l.substr(sp);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
       value.remove_prefix(1);
     m->entries.emplace(std::move(key), std::string(value));  // the first entry of a key wins
-  }
+  });
   files.maps[path] = m;
   return m;
 }
@@ -165,15 +173,7 @@ bool read_list_file(const std::string& path, std::vector<std::string>* out, std:
     *error = "cannot read value file " + path + ": " + std::strerror(errno);
     return false;
   }
-  std::string line;
-  while (std::getline(in, line)) {
-    std::string_view l(line);
-    while (!l.empty() && (l.back() == '\r' || l.back() == ' ' || l.back() == '\t'))
-      l.remove_suffix(1);
-    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
-    if (l.empty() || l.front() == '#') continue;
-    out->emplace_back(l);
-  }
+  each_entry_line(in, [out](std::string_view l) { out->emplace_back(l); });
   return true;
 }
 

@@ -11,13 +11,7 @@
 namespace weir {
 namespace {
 
-using cond::FetchArg;
-using cond::FetchContext;
-using cond::FetchDef;
-using cond::FetchScope;
-using cond::FetchSpec;
-using cond::Sample;
-using cond::Type;
+using namespace cond;  // the types of fetches
 
 void push_address(const SockAddr* a, std::vector<Sample>& out) {
   if (!a) return;
@@ -35,7 +29,7 @@ void push_address(const SockAddr* a, std::vector<Sample>& out) {
 }
 
 void push_port(const SockAddr* a, std::vector<Sample>& out) {
-  if (a) cond::push_number(out, a->port());
+  if (a) push_number(out, a->port());
 }
 
 void src(const FetchSpec&, FetchContext& c, std::vector<Sample>& out) {

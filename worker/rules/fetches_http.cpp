@@ -11,16 +11,7 @@
 namespace weir {
 namespace {
 
-using cond::FetchArg;
-using cond::FetchContext;
-using cond::FetchDef;
-using cond::FetchScope;
-using cond::FetchSpec;
-using cond::push_number;
-using cond::push_owned;
-using cond::push_string;
-using cond::Sample;
-using cond::Type;
+using namespace cond;  // the types of fetches
 
 bool have_request(const SampleSource& s) {
   return s.req || s.req_edit;

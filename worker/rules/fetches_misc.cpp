@@ -8,20 +8,14 @@
 namespace weir {
 namespace {
 
-using cond::FetchArg;
-using cond::FetchContext;
-using cond::FetchDef;
-using cond::FetchScope;
-using cond::FetchSpec;
-using cond::Sample;
-using cond::Type;
+using namespace cond;  // the types of fetches
 
 void var(const FetchSpec& f, FetchContext& c, std::vector<Sample>& out) {
   const Vars* vars = SampleSource::of(c).vars;
   if (!vars) return;
   for (const auto& [name, value] : *vars) {
     if (name == f.arg) {
-      cond::push_string(out, value);
+      push_string(out, value);
       return;
     }
   }
@@ -29,7 +23,7 @@ void var(const FetchSpec& f, FetchContext& c, std::vector<Sample>& out) {
 
 template <bool Value>
 void constant(const FetchSpec&, FetchContext&, std::vector<Sample>& out) {
-  cond::push_number(out, Value ? 1 : 0, Type::kBool);
+  push_number(out, Value ? 1 : 0, Type::kBool);
 }
 
 constexpr FetchScope kConn = FetchScope::kConnection;

@@ -10,16 +10,7 @@
 namespace weir {
 namespace {
 
-using cond::FetchArg;
-using cond::FetchContext;
-using cond::FetchDef;
-using cond::FetchScope;
-using cond::FetchSpec;
-using cond::push_number;
-using cond::push_owned;
-using cond::push_string;
-using cond::Sample;
-using cond::Type;
+using namespace cond;  // the types of fetches
 
 void push_nonempty(std::vector<Sample>& out, std::string_view v) {
   if (!v.empty()) push_string(out, v);

@@ -57,14 +57,6 @@ TEST(Fetches, EveryDocumentedFetchIsRegisteredAndEveryRegisteredOneIsDocumented)
   EXPECT_EQ(registered_fetches(), documented);
 }
 
-SockAddr addr(std::string_view text) {
-  bool has_port = false;
-  std::string error;
-  std::optional<SockAddr> a = parse_numeric_address(text, &has_port, &error);
-  EXPECT_TRUE(a) << text << ": " << error;
-  return a.value_or(SockAddr{});
-}
-
 // Every registered fetch, as a sample over a connection that carried a
 // ClientHello (no TLS handshake: the ssl_* fetches of a handshake have no
 // value), a request and its response. A fetch wired to another's function, or
@@ -82,7 +74,10 @@ TEST(Fetches, EachGivesItsOwnValue) {
   ASSERT_EQ(http::parse_response(res_text.data(), res_text.size(), res_text.size() + 1, &scan,
                                  "POST", &res),
             http::ParseStatus::kComplete);
-  const SockAddr client = addr("192.0.2.7:40000"), local = addr("127.0.0.1:8080");
+  bool port = false;
+  std::string error;
+  const SockAddr client = parse_numeric_address("192.0.2.7:40000", &port, &error).value();
+  const SockAddr local = parse_numeric_address("127.0.0.1:8080", &port, &error).value();
   const Vars vars = {{"txn.k", "var1"}};
   SampleSource s;
   s.src = &client;
