@@ -14,7 +14,11 @@
 // (regular expressions with PCRE2's JIT, value lists from files into hash sets,
 // map files into hash tables); evaluating a condition allocates nothing for
 // the common fetches and matchers. Fetching is the caller's: it implements
-// FetchContext for a request, a response or a connection.
+// FetchContext for a request, a response or a connection; the fetches are a
+// registry (fetch.h).
+//
+// The parser is parse.cpp, evaluation condition.cpp, regular expressions
+// regex.cpp.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,114 +31,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/cond/fetch.h"
+#include "common/cond/regex.h"
+
 namespace weir::cond {
-
-enum class Fetch : unsigned char {
-  kSrc,          // client address (ip)
-  kSrcPort,      // client port (int)
-  kDst,          // address the client connected to (ip)
-  kDstPort,      // port the client connected to (int)
-  kMethod,       // request method
-  kPath,         // request path, without the query string
-  kUrl,          // the request target as received
-  kQuery,        // the query string, without '?'
-  kUrlParam,     // url_param(name): a query-string parameter's value
-  kHdr,          // hdr(name[,occurrence]): request header values (comma-separated lists split)
-  kHdrCnt,       // hdr_cnt(name): number of values of a request header (int)
-  kHost,         // Host without its port, lower-cased
-  kCookie,       // cookie(name): a cookie's value
-  kReqLen,       // bytes of the request head (int)
-  kHttpVersion,  // "1.1" or "1.0"
-  kSslFc,        // the client connection uses TLS (bool)
-  kSslSni,       // the TLS SNI the client sent
-  kSslVersion,   // negotiated TLS version ("TLSv1.3")
-  kSslCipher,    // negotiated cipher (OpenSSL's name)
-  kSslAlpn,      // negotiated ALPN protocol
-  kSslCUsed,     // the client presented a certificate (bool)
-  kSslCVerify,   // verification result of the client certificate (int; 0: valid or none)
-  kSslCSDn,      // client certificate subject (/C=../CN=..)
-  kSslCIDn,      // client certificate issuer
-  kSslCSerial,   // client certificate serial, upper-case hex
-  kReqSslSni,    // tcp content inspection: the SNI of the ClientHello
-  kReqSslVer,    // tcp content inspection: the highest version offered ("TLSv1.3")
-  kReqSslHello,  // tcp content inspection: a whole ClientHello was read (bool)
-  kStatus,       // response status (int; response rules only)
-  kResHdr,       // res_hdr(name[,occurrence]): response header values (response rules only)
-  kVar,          // var(txn.name): a variable set by set_var
-  kAlways,       // always_true / always_false (bool constants)
-};
-
-enum class Type : unsigned char { kString, kInt, kIp, kBool };
-
-// An IPv4 or IPv6 address in network order (IPv4 mapped into ::ffff:0:0/96).
-struct IpValue {
-  uint8_t bytes[16] = {};
-  bool v4 = false;
-};
-std::optional<IpValue> parse_ip(std::string_view text);
-
-struct FetchSpec {
-  Fetch fetch = Fetch::kPath;
-  std::string arg;        // header, parameter, cookie or variable name (lower-case for headers)
-  int occurrence = 0;     // hdr/res_hdr: 0 all values, N the Nth, -1 the last
-  bool constant = false;  // kAlways: the value
-  Type type() const;
-  // True for fetches that only make sense once a response exists.
-  bool response_only() const { return fetch == Fetch::kStatus || fetch == Fetch::kResHdr; }
-  // Needs an HTTP request (not available to tcp_request rules).
-  bool http_only() const {
-    return !(fetch == Fetch::kSrc || fetch == Fetch::kSrcPort || fetch == Fetch::kDst ||
-             fetch == Fetch::kDstPort || (fetch >= Fetch::kSslFc && fetch <= Fetch::kReqSslHello) ||
-             fetch == Fetch::kVar || fetch == Fetch::kAlways);
-  }
-};
-
-// One value produced by a fetch. `str` may point into the request or response
-// being evaluated; `own` holds the text when a converter made a new one.
-struct Sample {
-  Type type = Type::kString;
-  std::string_view str;
-  int64_t num = 0;
-  IpValue ip;
-  std::string own;
-  bool owned = false;  // str views `own` (re-pointed when the sample moves)
-  void set_owned(std::string s) {
-    own = std::move(s);
-    str = own;
-    owned = true;
-  }
-  Sample() = default;
-  Sample(const Sample& o) { *this = o; }
-  Sample(Sample&& o) noexcept { *this = std::move(o); }
-  Sample& operator=(const Sample& o) {
-    type = o.type;
-    num = o.num;
-    ip = o.ip;
-    own = o.own;
-    owned = o.owned;
-    str = owned ? std::string_view(own) : o.str;
-    return *this;
-  }
-  Sample& operator=(Sample&& o) noexcept {
-    type = o.type;
-    num = o.num;
-    ip = o.ip;
-    owned = o.owned;
-    str = o.str;
-    own = std::move(o.own);
-    if (owned) str = own;
-    return *this;
-  }
-};
-
-// The caller's side: appends the values of `f` (none when the fetch has no value).
-class FetchContext {
- public:
-  virtual void fetch(const FetchSpec& f, std::vector<Sample>& out) = 0;
-
- protected:
-  ~FetchContext() = default;
-};
 
 // key -> value table loaded from a map file ("key value..." per line, '#' comments).
 struct MapFile {
@@ -169,24 +69,6 @@ enum class Matcher : unsigned char {
   kInt,    // integer comparison or range
   kFound,  // the fetch has a value
   kBool,   // the value is true (non-zero)
-};
-
-// A compiled PCRE2 pattern (JIT when available).
-class Regex {
- public:
-  static std::shared_ptr<const Regex> compile(const std::string& pattern, bool icase,
-                                              std::string* error);
-  ~Regex();
-  bool search(std::string_view s) const;
-  // Replaces every match in `s` with `replacement` (\1..\9 name groups; \\ is a
-  // backslash); nullopt when nothing matched.
-  std::optional<std::string> replace(std::string_view s, std::string_view replacement) const;
-  Regex() = default;
-  Regex(const Regex&) = delete;
-  Regex& operator=(const Regex&) = delete;
-
- private:
-  void* code_ = nullptr;  // pcre2_code*
 };
 
 // One test: a sample, a matcher and its values. True when any value of the

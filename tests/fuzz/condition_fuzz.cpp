@@ -33,7 +33,7 @@ struct Ctx final : FetchContext {
         break;
     }
     out.push_back(s);
-    if (f.fetch == Fetch::kHdr) out.push_back(s);  // several values
+    if (f.def->occurrence) out.push_back(s);  // several values
   }
 };
 

@@ -1220,7 +1220,8 @@ backends:
   CommandResult r = run_weir({"-c", "-f", path});
   EXPECT_EQ(r.exit_code, 1);
   const std::vector<std::pair<std::string, std::string>> expected = {
-      {":7:14: ", "acls: typo: unknown fetch 'pth_beg' (known: src, "},
+      {":7:14: ",
+       "acls: typo: unknown fetch 'pth_beg' (known: always_false, always_true, cookie, "},
       {":8:24: ", "acls: badre: invalid regular expression '^/(unclosed'"},
       {":11:14: ", "http_request rule 1: if: unknown condition 'apj'"},
       {":12:28: ", "http_request rule 2: set_header: name: Content-Length frames the message"},

@@ -90,14 +90,15 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
   f.status = res ? (res_edit_ ? res_edit_->status : res->status) : res_status_;
   f.vars = &vars_;
   f.req_len = req ? req->head_len : 0;
+  // The status outlives the response head (res_status_).
+  static const cond::FetchDef* const status_fetch = cond::find_fetch("status");
   for (size_t i = 0; i < samples.size(); ++i) {
     const cond::FetchSpec& fs = samples[i].fetch;
     // Request fetches when the request is there, response ones with the
     // response; the rest (addresses, variables, status) when the line is written.
-    const LogStage when = fs.response_only() && fs.fetch != cond::Fetch::kStatus
-                              ? LogStage::kResponse
-                          : fs.http_only() && !fs.response_only() ? LogStage::kRequest
-                                                                  : LogStage::kLog;
+    const LogStage when = fs.response_only() && fs.def != status_fetch ? LogStage::kResponse
+                          : fs.http_only() && !fs.response_only()      ? LogStage::kRequest
+                                                                       : LogStage::kLog;
     if (when != stage) continue;
     sample_values_[i] = samples[i].evaluate(f).value_or(std::string());
   }

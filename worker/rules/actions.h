@@ -13,7 +13,7 @@
 #include "common/base/registry.h"
 #include "common/config/actions.h"
 #include "common/config/load/action_scope.h"
-#include "worker/rules/head_text.h"
+#include "worker/rules/message_parts.h"
 #include "worker/rules/rules.h"
 
 namespace weir::rule_actions {

@@ -133,8 +133,8 @@ void run_replace_value(const HttpRule& r, RuleRun& run) {
     size_t pos = 0;
     while (pos <= v.size()) {
       size_t comma = v.find(',', pos);
-      std::string_view item = rules_detail::trim(
-          std::string_view(v).substr(pos, comma == std::string::npos ? v.npos : comma - pos));
+      std::string_view item =
+          trim(std::string_view(v).substr(pos, comma == std::string::npos ? v.npos : comma - pos));
       auto nv = r.match->replace(item, r.replacement);
       if (!out.empty()) out += ", ";
       out += nv ? *nv : std::string(item);

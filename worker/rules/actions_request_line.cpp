@@ -45,10 +45,10 @@ void run_set_target(const HttpRule& r, RuleRun& run) {
   if (kPart == Part::kPath) {
     if (v.empty() || v[0] != '/' || v.find_first_of(" \t\r\n") != std::string::npos) return;
     const bool had_query = e.target.find('?') != std::string::npos;
-    e.target = v + (had_query ? "?" + std::string(rules_detail::query_of(e.target)) : "");
+    e.target = v + (had_query ? "?" + std::string(query_of(e.target)) : "");
   } else if (kPart == Part::kQuery) {
     if (v.find_first_of(" \t\r\n#") != std::string::npos) return;
-    e.target = std::string(rules_detail::path_of(e.target)) + (v.empty() ? "" : "?" + v);
+    e.target = std::string(path_of(e.target)) + (v.empty() ? "" : "?" + v);
   } else {
     if (v.empty() || v.find_first_of(" \t\r\n") != std::string::npos) return;
     e.target = std::move(v);

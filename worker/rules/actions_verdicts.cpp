@@ -145,7 +145,6 @@ bool read_redirect(ActionScope& s, const YamlNode& v, const std::string& what) {
 }
 
 void run_redirect(const HttpRule& r, RuleRun& run) {
-  using rules_detail::path_of;
   RuleVerdict& verdict = run.verdict;
   const SampleSource& ctx = run.ctx;
   verdict.kind = RuleVerdict::Kind::kRedirect;
@@ -161,9 +160,9 @@ void run_redirect(const HttpRule& r, RuleRun& run) {
     verdict.location = value + std::string(rest);
   } else {
     std::string host_header;
-    rules_detail::each_header(ctx.req, ctx.req_edit, [&](std::string_view n, std::string_view v) {
+    each_header(ctx.req, ctx.req_edit, [&](std::string_view n, std::string_view v) {
       if (host_header.empty() && http::iequals(n, "host")) {
-        host_header = std::string(rules_detail::trim(v));
+        host_header = std::string(trim(v));
       }
     });
     verdict.location = value + "://" + host_header + std::string(rest);

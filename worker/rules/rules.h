@@ -57,7 +57,11 @@ class SampleSource final : public cond::FetchContext {
   bool hello = false;
   std::string_view hello_sni;
   std::string_view hello_version;
+  // Runs the fetch's registered function (worker/rules/fetches_*.cpp) on this source.
   void fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) override;
+  // The source a fetch function runs on: SampleSource::fetch is the only caller
+  // of the worker's fetch functions, so their context is always a SampleSource.
+  static const SampleSource& of(cond::FetchContext& c) { return static_cast<SampleSource&>(c); }
 };
 
 // What a list of request or response rules decided.

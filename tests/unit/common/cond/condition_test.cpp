@@ -31,47 +31,35 @@ struct Req final : FetchContext {
       s.num = n;
       out.push_back(s);
     };
-    switch (f.fetch) {
-      case Fetch::kPath:
-        str(path);
-        break;
-      case Fetch::kMethod:
-        str(method);
-        break;
-      case Fetch::kHost:
-        str(host);
-        break;
-      case Fetch::kSrc: {
-        Sample s;
-        s.type = Type::kIp;
-        s.ip = *parse_ip(src);
-        out.push_back(s);
-        break;
-      }
-      case Fetch::kHdr:
-        if (f.arg == "accept") {
-          if (f.occurrence == 0) {
-            for (auto& a : accept) str(a);
-          } else {
-            size_t i = f.occurrence < 0 ? accept.size() - 1 : static_cast<size_t>(f.occurrence - 1);
-            if (i < accept.size()) str(accept[i]);
-          }
+    const std::string_view name = f.name();
+    if (name == "path") {
+      str(path);
+    } else if (name == "method") {
+      str(method);
+    } else if (name == "host") {
+      str(host);
+    } else if (name == "src") {
+      Sample s;
+      s.type = Type::kIp;
+      s.ip = *parse_ip(src);
+      out.push_back(s);
+    } else if (name == "hdr") {
+      if (f.arg == "accept") {
+        if (f.occurrence == 0) {
+          for (auto& a : accept) str(a);
+        } else {
+          size_t i = f.occurrence < 0 ? accept.size() - 1 : static_cast<size_t>(f.occurrence - 1);
+          if (i < accept.size()) str(accept[i]);
         }
-        break;
-      case Fetch::kReqLen:
-        num(req_len);
-        break;
-      case Fetch::kStatus:
-        if (status) num(status);
-        break;
-      case Fetch::kSslFc:
-        num(0, Type::kBool);
-        break;
-      case Fetch::kAlways:
-        num(f.constant ? 1 : 0, Type::kBool);
-        break;
-      default:
-        break;
+      }
+    } else if (name == "req_len") {
+      num(req_len);
+    } else if (name == "status") {
+      if (status) num(status);
+    } else if (name == "ssl_fc") {
+      num(0, Type::kBool);
+    } else if (name == "always_true" || name == "always_false") {
+      num(name == "always_true" ? 1 : 0, Type::kBool);
     }
   }
 };

@@ -182,7 +182,7 @@ TEST_F(TlsContexts, ServerSettingsAreCheckedWhenBuilt) {
 struct HostOnly final : cond::FetchContext {
   std::string host;
   void fetch(const cond::FetchSpec& f, std::vector<cond::Sample>& out) override {
-    if (f.fetch != cond::Fetch::kHdr || host.empty()) return;
+    if (f.name() != "hdr" || host.empty()) return;
     cond::Sample s;
     s.str = host;
     out.push_back(s);

@@ -1,23 +1,22 @@
 #pragma once
-// The parts of a message head as rules and fetches read them: a request
-// target's path and query, header values trimmed, every header of a parsed head
-// or of its edited copy.
+// Reading a message head the way rules and fetches do: its headers (parsed or
+// edited by rules), a request target's path and query.
 
 #include <string_view>
 
 #include "worker/http/http_codec.h"
 #include "worker/rules/rules.h"
 
-namespace weir::rules_detail {
+namespace weir {
 
-// Without the spaces and tabs around it (a header value, a list item).
 inline std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
 
-// Calls fn(name, value) for every header of the head or its edited copy.
+// Calls fn(name, value) for every header of the edited copy when there is one,
+// else of the parsed head (when there is one).
 template <typename Fn>
 void each_header(const http::MessageHead* h, const EditableHead* e, Fn fn) {
   if (e) {
@@ -39,10 +38,10 @@ inline std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
-// The query string of a request target, without '?' (empty: none).
+// The query of a request target, without '?' ("" when there is none).
 inline std::string_view query_of(std::string_view target) {
   size_t q = target.find('?');
   return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
 }
 
-}  // namespace weir::rules_detail
+}  // namespace weir

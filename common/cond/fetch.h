@@ -1,0 +1,142 @@
+#pragma once
+// Fetches: the words of the condition language that read a value from the
+// traffic (`path`, `hdr(host)`, `src`, `ssl_sni`, `status`, `var(txn.user)`).
+// They are not listed here: each is a FetchDef that the file implementing it
+// registers (common/base/registry.h), by family under worker/rules/
+// (fetches_conn.cpp, fetches_http.cpp, fetches_tls.cpp, fetches_misc.cpp). The
+// parser looks names up in Registry<FetchDef>, so adding a fetch is one table
+// entry and its function.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weir::cond {
+
+enum class Type : unsigned char { kString, kInt, kIp, kBool };
+
+// An IPv4 or IPv6 address in network order (IPv4 mapped into ::ffff:0:0/96).
+struct IpValue {
+  uint8_t bytes[16] = {};
+  bool v4 = false;
+};
+std::optional<IpValue> parse_ip(std::string_view text);
+
+// One value produced by a fetch. `str` may point into the request or response
+// being evaluated; `own` holds the text when a converter made a new one.
+struct Sample {
+  Type type = Type::kString;
+  std::string_view str;
+  int64_t num = 0;
+  IpValue ip;
+  std::string own;
+  bool owned = false;  // str views `own` (re-pointed when the sample moves)
+  void set_owned(std::string s) {
+    own = std::move(s);
+    str = own;
+    owned = true;
+  }
+  Sample() = default;
+  Sample(const Sample& o) { *this = o; }
+  Sample(Sample&& o) noexcept { *this = std::move(o); }
+  Sample& operator=(const Sample& o) {
+    type = o.type;
+    num = o.num;
+    ip = o.ip;
+    own = o.own;
+    owned = o.owned;
+    str = owned ? std::string_view(own) : o.str;
+    return *this;
+  }
+  Sample& operator=(Sample&& o) noexcept {
+    type = o.type;
+    num = o.num;
+    ip = o.ip;
+    owned = o.owned;
+    str = o.str;
+    own = std::move(o.own);
+    if (owned) str = own;
+    return *this;
+  }
+};
+
+// Appending a value to a fetch's output: a view of text that outlives the
+// evaluation, a text of its own, a number or boolean.
+inline void push_string(std::vector<Sample>& out, std::string_view v) {
+  Sample s;
+  s.str = v;
+  out.push_back(std::move(s));
+}
+inline void push_owned(std::vector<Sample>& out, std::string v) {
+  Sample s;
+  s.set_owned(std::move(v));
+  out.push_back(std::move(s));
+}
+inline void push_number(std::vector<Sample>& out, int64_t n, Type t = Type::kInt) {
+  Sample s;
+  s.type = t;
+  s.num = n;
+  out.push_back(std::move(s));
+}
+
+// What a fetch takes between parentheses.
+enum class FetchArg : unsigned char {
+  kNone,      // nothing: `path`
+  kName,      // a name, as written: `cookie(sid)`, `url_param(id)`
+  kHeader,    // a header name, compared without case (kept lower-case): `hdr_cnt(accept)`
+  kVariable,  // a variable, txn.<name>: `var(txn.user)`
+};
+
+// Where a fetch can have a value.
+enum class FetchScope : unsigned char {
+  kConnection,  // anywhere: tcp_request rules, http rules, log lines, checks
+  kRequest,     // needs an HTTP request (not in tcp_request rules)
+  kResponse,    // needs the response (http_response rules, log lines)
+};
+
+struct FetchSpec;
+class FetchContext;
+
+// One fetch (a registry entry).
+struct FetchDef {
+  std::string_view name;  // the word a condition or sample starts with
+  Type type;              // what its values are (and so the default matcher)
+  FetchScope scope;
+  FetchArg arg;
+  bool occurrence;  // also takes ",N" after the name: the Nth value (1-based, -1 the last)
+  // Appends the values of `spec` in `ctx` (none when it has no value). The
+  // worker's fetches run on its SampleSource (worker/rules/rules.h), which is
+  // the context that calls them.
+  void (*run)(const FetchSpec& spec, FetchContext& ctx, std::vector<Sample>& out);
+};
+
+// A fetch as written in one expression: the fetch and its arguments.
+struct FetchSpec {
+  const FetchDef* def = nullptr;  // set by the parser: never null in a parsed expression
+  std::string arg;                // header, parameter, cookie or variable name (headers lower-case)
+  int occurrence = 0;             // def->occurrence: 0 all values, N the Nth, -1 the last
+  std::string_view name() const { return def->name; }
+  Type type() const { return def->type; }
+  // Only valid once a response exists (status, res_hdr).
+  bool response_only() const { return def->scope == FetchScope::kResponse; }
+  // Needs an HTTP request (not available to tcp_request rules).
+  bool http_only() const { return def->scope != FetchScope::kConnection; }
+};
+
+// The caller's side: appends the values of `f` (none when the fetch has no value).
+class FetchContext {
+ public:
+  virtual void fetch(const FetchSpec& f, std::vector<Sample>& out) = 0;
+
+ protected:
+  ~FetchContext() = default;
+};
+
+// The registered fetch called `name`, or null.
+const FetchDef* find_fetch(std::string_view name);
+// Every registered fetch's name, sorted, comma-separated: for messages.
+std::string fetch_names();
+
+}  // namespace weir::cond
