@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/support/client_swarm.h"
+#include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
 
@@ -87,6 +90,53 @@ TEST(ResourcesSmoke, SessionsWaitForBuffersUnderAPoolLimit) {
   EXPECT_GT(info_number(info, "BufferWaits"), 0) << info;
   EXPECT_EQ(weir->current_worker(), worker);  // nothing crashed
   EXPECT_EQ(count_matching_lines(weir->stderr_text(), "exited unexpectedly"), 0u);
+}
+
+// An idle connection holds no buffer: neither a keep-alive connection between
+// requests nor one that has sent nothing yet. With room for two transactions
+// (8 buffers, 4 per http transaction), twelve idle clients do not keep a
+// thirteenth from being served. (Before, every idle connection kept the request
+// buffer taken for a read that found nothing: about 4 KiB of memory each, and
+// under a buffer limit the next client waited for ever.)
+TEST(ResourcesSmoke, IdleConnectionsHoldNoBuffer) {
+  OriginServer origin("o");
+  const uint16_t port = free_tcp_port();
+  const std::string yaml =
+      "global: {threads: 1}\n"
+      "frontends:\n"
+      "  web: {bind: [\"127.0.0.1:" +
+      std::to_string(port) +
+      "\"], default_backend: app}\n"
+      "backends:\n"
+      "  app: {servers: {s1: \"" +
+      origin.address() + "\"}}\n";
+  WeirOptions opts;
+  opts.env = {{"WEIR_TEST_BUFFER_LIMIT", "8"}};
+  auto weir = WeirProcess::start(yaml, opts);
+  ASSERT_NE(weir, nullptr);
+  std::vector<std::unique_ptr<HttpClient>> idle;
+  for (int i = 0; i < 6; ++i) {  // keep-alive, after one request each
+    idle.push_back(std::make_unique<HttpClient>(port));
+    auto r = idle.back()->request("GET", "/");
+    ASSERT_TRUE(r) << "keep-alive client " << i;
+    EXPECT_EQ(r->status, 200);
+  }
+  for (int i = 0; i < 6; ++i) {  // connected, nothing sent
+    idle.push_back(std::make_unique<HttpClient>(port));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  for (int i = 0; i < 3; ++i) {
+    HttpClient fresh(port);
+    auto r = fresh.request("GET", "/", {}, {}, 5000);
+    ASSERT_TRUE(r) << "a new client waited behind idle connections (" << i << ")";
+    EXPECT_EQ(r->status, 200);
+  }
+  // The idle ones are still usable.
+  for (size_t i = 0; i < 6; ++i) {
+    auto r = idle[i]->request("GET", "/");
+    ASSERT_TRUE(r) << "keep-alive client " << i << " after the others";
+    EXPECT_EQ(r->status, 200);
+  }
 }
 
 }  // namespace

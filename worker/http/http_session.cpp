@@ -221,6 +221,9 @@ bool HttpSession::read_client() {
   }
   if (n < 0 && errno == EAGAIN) {
     c_readable_ = false;
+    // Nothing came (at accept, or after a response): an idle connection holds
+    // no buffer and no claim on the pool until its client sends something.
+    if (phase_ == Phase::kWaitRequest && req_in_.empty()) release_idle_buffers();
     return false;
   }
   if (n < 0 && errno == EINTR) return true;
@@ -521,12 +524,19 @@ bool HttpSession::next_request_buffered() const {
   return req_body_complete_ && req_in_.size() > req_head_raw_ + req_body_window_;
 }
 
+void HttpSession::release_idle_buffers() {
+  req_in_.release_if_empty(ctx_.buffers());
+  if (!req_in_.allocated() && !req_out_.allocated() && !res_in_.allocated() &&
+      !res_out_.allocated()) {
+    drop_buffer_claim();
+  }
+}
+
 void HttpSession::reset_transaction() {
   req_out_.release(ctx_.buffers());
   res_in_.release(ctx_.buffers());
   res_out_.release(ctx_.buffers());
-  req_in_.release_if_empty(ctx_.buffers());
-  if (!req_in_.allocated()) drop_buffer_claim();  // an idle connection holds no buffer
+  release_idle_buffers();
   release_slot();
   req_scan_ = 0;
   req_head_raw_ = 0;

@@ -152,6 +152,8 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // until timeout connect, keeping the server slot (the server is not at fault).
   void wait_for_fd(int err, int64_t now);
   void close_client();
+  // Gives back an empty request buffer, and the claim on the pool once no buffer is held.
+  void release_idle_buffers();
   void destroy();
   void log_transaction();
 
