@@ -341,4 +341,24 @@ void SockAddr::set_port(uint16_t p) {
   }
 }
 
+CompactAddr::CompactAddr(const SockAddr& a) {
+  if (a.family() == AF_INET) {
+    std::memcpy(&sa, &a.storage, sizeof(sockaddr_in));
+  } else if (a.family() == AF_INET6) {
+    std::memcpy(&sa, &a.storage, sizeof(sockaddr_in6));
+  }
+}
+
+SockAddr CompactAddr::expand() const {
+  SockAddr a;
+  if (sa.sin6_family == AF_INET) {
+    std::memcpy(&a.storage, &sa, sizeof(sockaddr_in));
+    a.len = sizeof(sockaddr_in);
+  } else if (sa.sin6_family == AF_INET6) {
+    std::memcpy(&a.storage, &sa, sizeof(sockaddr_in6));
+    a.len = sizeof(sockaddr_in6);
+  }
+  return a;
+}
+
 }  // namespace weir

@@ -31,6 +31,18 @@ struct SockAddr {
   bool is_loopback() const;
 };
 
+// An IPv4 or IPv6 address with its port in 28 bytes, where a SockAddr takes
+// 136: for what many long-lived objects keep (an idle client connection's
+// peer). Holds a sockaddr_in in the first bytes for IPv4.
+struct CompactAddr {
+  sockaddr_in6 sa{};
+
+  CompactAddr() = default;
+  // `a` must be IPv4 or IPv6 (anything else is kept as an empty address).
+  explicit CompactAddr(const SockAddr& a);
+  SockAddr expand() const;
+};
+
 // Parses "host:port". With allow_wildcard, "*:80" and ":80" mean 0.0.0.0:80.
 // Host names are resolved with getaddrinfo (first result). On failure returns
 // nullopt and sets *error to a one-line reason ("missing port", "port out of range", ...).

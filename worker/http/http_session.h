@@ -23,7 +23,10 @@
 
 namespace weir {
 
-class HttpSession final : public Session, public ServerConn::Owner, public LbWaiter {
+class HttpSession final : public Session,
+                          public IoHandler,
+                          public ServerConn::Owner,
+                          public LbWaiter {
  public:
   // tls: the bind's TLS (null: plain TCP).
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
@@ -33,12 +36,13 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
 
   void drain() override;
   void kill() override;
+  void on_io(uint32_t events) override { on_client_io(events); }
   void on_server_io(uint32_t events) override;
   void on_buffers_available() override { run(); }
   std::string describe(int64_t now_ms) const override;
-  const Server* server() const override { return server_; }
+  const Server* server() const override;
 
-  enum class Phase {
+  enum class Phase : uint8_t {
     kWaitRequest,  // waiting for (the rest of) a request head
     kQueued,       // waiting in a queue for a server slot
     kConnecting,   // a server connection is being established
@@ -56,15 +60,10 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   // Buffers a session holds at most: req_in_, req_out_, res_in_, res_out_.
   static constexpr unsigned kBufferClaim = 4;
 
-  class ClientHandler final : public IoHandler {
-   public:
-    explicit ClientHandler(HttpSession& s) : s_(s) {}
-    void on_io(uint32_t events) override { s_.on_client_io(events); }
+ public:
+  struct RequestState;
 
-   private:
-    HttpSession& s_;
-  };
-
+ private:
   void on_client_io(uint32_t events);
   // Drives the client's TLS handshake; true once it is done.
   bool client_handshake();
@@ -157,121 +156,36 @@ class HttpSession final : public Session, public ServerConn::Owner, public LbWai
   void destroy();
   void log_transaction();
 
-  Frontend& fe_;
-  Backend* be_;
-  const Timeouts& fe_to_;
-  Stream client_;
-  ClientHandler client_handler_{*this};
-  SockAddr peer_;
-  std::string peer_text_;
-  Timer timer_;
-  Phase phase_ = Phase::kWaitRequest;
+  // The per-request block (http_request_state.h): null while the connection
+  // is idle. Taken by take_request_state() before a read, given back by
+  // give_back_request_state() when the read found nothing to start a request
+  // with, and at destruction.
+  bool take_request_state();
+  void give_back_request_state();
+  // The peer as text, made once per request block (logs, error captures).
+  const std::string& peer_text();
+  const Timeouts& fe_to() const { return fe_.config().timeouts; }
 
+  Frontend& fe_;
+  Stream client_;
+  CompactAddr peer_addr_;
+  Phase phase_ = Phase::kWaitRequest;
   // Client socket readiness (edge-triggered: true until a call returns EAGAIN).
   bool c_readable_ = true;
   bool c_writable_ = true;
   bool c_eof_ = false;
-  bool c_hup_ = false;  // the peer shut its side (sticky): keep reading to see the end
+  bool c_hup_ = false;        // the peer shut its side (sticky): keep reading to see the end
+  bool c_handshake_ = false;  // the client's TLS handshake is under way
+  bool first_request_ = true;
+  Timer timer_;
   int64_t c_last_activity_ = 0;
   tls::Connection* c_tls_ = nullptr;  // the client's TLS layer (owned by client_)
   const TlsBindConfig* c_tls_cfg_ = nullptr;
-  bool c_handshake_ = false;  // the client's TLS handshake is under way
-  bool s_handshake_ = false;  // the server's TLS handshake is under way (kConnecting)
-  bool s_tcp_up_ = false;     // the server's TCP connection is established
-  std::string tls_failure_;   // why the server's TLS handshake failed
 
-  Buffer req_in_;   // raw bytes from the client
-  Buffer req_out_;  // rewritten request head for the server
-  Buffer res_in_;   // raw bytes from the server
-  Buffer res_out_;  // rewritten response head (or a generated response) for the client
-
-  // Current request.
-  size_t req_scan_ = 0;      // where the search for the end of the head resumes
-  size_t req_head_raw_ = 0;  // raw head bytes still at the front of req_in_ (kept for a retry)
-  bool req_parsed_ = false;
-  bool req_after_client_end_ = false;  // the client had shut its side when the head was parsed
-  std::string req_method_;
-  std::string request_line_;           // for the access log
-  std::vector<std::string> captures_;  // request headers printed by %hr{} in log formats
-  int req_minor_ = 1;
-  bool req_keep_alive_ = true;
-  http::BodyKind req_body_ = http::BodyKind::kNone;
-  uint64_t req_body_left_ = 0;  // content-length bytes not yet in the window
-  http::ChunkedWalker req_chunks_;
-  size_t req_body_window_ = 0;      // body bytes at the front of req_in_ ready to send
-  bool req_body_complete_ = false;  // every body byte has entered the window
-  bool req_sent_ = false;           // head and whole body written to the server
-  bool req_head_built_ = false;
-  bool req_upgrade_ = false;     // a WebSocket upgrade was forwarded with this request
-  bool req_connect_ = false;     // this request is an (allowed) CONNECT
-  bool tunnel_pending_ = false;  // the response switches to a tunnel once it is sent
-  bool scratch_fresh_ = false;   // the thread's scratch head holds this request's parse
-
-  // Server side.
-  Server* server_ = nullptr;
-  Server* slot_server_ = nullptr;  // the server whose slot this request holds
-  Backend* slot_backend_ = nullptr;
-  QueueTicket ticket_;          // while waiting in a queue
-  LbRequest lb_req_;            // hashing key of the current request
-  int64_t t_queue_start_ = -1;  // when the current wait in a queue began; -1: not waiting
-  int64_t queue_ms_ = 0;        // time spent in queues by this request
-  std::unique_ptr<ServerConn> srv_;
-  bool srv_reused_ = false;
-  bool replayed_ = false;  // the request was replayed after a reused connection failed
-  bool s_readable_ = false;
-  bool s_writable_ = false;
-  bool s_eof_ = false;
-  bool s_reset_ = false;  // the server's side ended with an error (a reset), not a FIN
-  bool s_hup_ = false;
-  int64_t s_last_activity_ = 0;
-  TriedServers tried_;
-  int attempts_ = 0;
-  bool fd_wait_ = false;     // kConnecting without a socket: waiting for a descriptor
-  int64_t fd_retry_at_ = 0;  // when to try for one again
-
-  // Current response.
-  size_t res_scan_ = 0;
-  bool res_parsed_ = false;
-  int res_status_ = 0;
-  http::BodyKind res_body_ = http::BodyKind::kNone;
-  uint64_t res_body_left_ = 0;
-  http::ChunkedWalker res_chunks_;
-  size_t res_body_window_ = 0;
-  bool res_body_complete_ = false;
-  bool res_server_keep_alive_ = false;
-  bool close_after_response_ = false;  // tell the client Connection: close and close after
-
-  // Timing for the log (loop-monotonic ms) and counters.
-  int64_t t_start_ = 0;           // request start (accept, or end of previous response)
-  int64_t t_start_wall_ = 0;      // same, wall clock
-  int64_t t_req_first_byte_ = 0;  // first byte of the current request head
-  int64_t t_head_ = -1;           // request head complete
-  int64_t t_connect_start_ = -1;
-  int64_t t_connected_ = -1;
-  int64_t t_response_ = -1;
-  uint64_t bytes_in_ = 0;
-  uint64_t bytes_out_ = 0;
-  char term_[3] = {'-', '-', 0};
-  bool first_request_ = true;
-  bool logged_ = false;
+  int64_t t_start_ = 0;       // request start (accept, or end of previous response)
+  int64_t t_start_wall_ = 0;  // same, wall clock
   int64_t linger_deadline_ = 0;
-  std::string local_body_;  // body of a response weir generates itself (kFlushClose)
-
-  // Rules.
-  std::optional<EditableHead> req_edit_;    // the request as rules changed it
-  std::string edited_head_;                 // its text; the server gets this head
-  std::string req_head_copy_;               // the request head, kept for response rules
-  std::optional<EditableHead> res_edit_;    // the response as rules changed it
-  Vars vars_;                               // set_var
-  std::vector<std::string> rule_captures_;  // capture
-  int64_t tarpit_until_ = 0;
-  const HttpRule* tarpit_rule_ = nullptr;
-  std::optional<SockAddr> local_addr_;
-  std::vector<std::string> sample_values_;  // log samples, Worker::log_samples() order
-  size_t local_sent_ = 0;
-  // Tunnel: the FIN of one side was passed on to the other.
-  bool tun_client_shut_ = false;  // client -> server direction finished
-  bool tun_server_shut_ = false;  // server -> client direction finished
+  RequestState* r_ = nullptr;
 };
 
 }  // namespace weir

@@ -12,6 +12,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/lb/lb.h"
+#include "worker/http/http_request_state.h"
 #include "worker/http/http_session_detail.h"
 #include "worker/observe/metrics.h"
 #include "worker/observe/stats_page.h"
@@ -65,32 +66,32 @@ const StatusText& status_text(int status) {
 }  // namespace http_session_detail
 
 const SockAddr* HttpSession::local_addr() {
-  if (!local_addr_) {
+  if (!r_->local_addr_) {
     SockAddr a;
     a.len = sizeof a.storage;
     if (::getsockname(client_.fd(), a.sa(), &a.len) != 0) return nullptr;
-    local_addr_ = a;
+    r_->local_addr_ = a;
   }
-  return &*local_addr_;
+  return &*r_->local_addr_;
 }
 
 void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
                                    const http::MessageHead* res) {
   const auto& samples = ctx_.worker().log_samples();
-  sample_values_.resize(samples.size());
+  r_->sample_values_.resize(samples.size());
   SampleSource f;
-  f.src = &peer_;
+  f.src = &r_->peer_;
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
   f.dst = local_addr();
   f.req = req;
-  f.req_edit = req && req_edit_ ? &*req_edit_ : nullptr;
+  f.req_edit = req && r_->req_edit_ ? &*r_->req_edit_ : nullptr;
   f.res = res;
-  f.res_edit = res && res_edit_ ? &*res_edit_ : nullptr;
-  f.status = res ? (res_edit_ ? res_edit_->status : res->status) : res_status_;
-  f.vars = &vars_;
+  f.res_edit = res && r_->res_edit_ ? &*r_->res_edit_ : nullptr;
+  f.status = res ? (r_->res_edit_ ? r_->res_edit_->status : res->status) : r_->res_status_;
+  f.vars = &r_->vars_;
   f.req_len = req ? req->head_len : 0;
-  // The status outlives the response head (res_status_).
+  // The status outlives the response head (r_->res_status_).
   static const cond::FetchDef* const status_fetch = cond::find_fetch("status");
   for (size_t i = 0; i < samples.size(); ++i) {
     const cond::FetchSpec& fs = samples[i].fetch;
@@ -100,60 +101,61 @@ void HttpSession::eval_log_samples(LogStage stage, const http::MessageHead* req,
                           : fs.http_only() && !fs.response_only()      ? LogStage::kRequest
                                                                        : LogStage::kLog;
     if (when != stage) continue;
-    sample_values_[i] = samples[i].evaluate(f).value_or(std::string());
+    r_->sample_values_[i] = samples[i].evaluate(f).value_or(std::string());
   }
 }
 
 bool HttpSession::apply_request_rules(http::MessageHead& h) {
   SampleSource f;
-  f.src = &peer_;
+  f.src = &r_->peer_;
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
   f.dst = local_addr();
   f.req = &h;
-  f.vars = &vars_;
+  f.vars = &r_->vars_;
   f.req_len = h.head_len;
   RuleVerdict v;
   if (!fe_.config().rules.http_request.empty()) {
-    v = run_http_rules(fe_.config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
-                       false);
+    v = run_http_rules(fe_.config().rules.http_request, f, h, &r_->req_edit_, &r_->vars_,
+                       &r_->rule_captures_, false);
     if (v.kind == RuleVerdict::Kind::kContinue && v.use_backend) {
       // A name no backend has (from a map, say) keeps the default backend.
       for (const auto& b : ctx_.worker().backends()) {
-        if (b->name() == v.backend && b->config().mode == Mode::kHttp) be_ = b.get();
+        if (b->name() == v.backend && b->config().mode == Mode::kHttp) r_->be_ = b.get();
       }
     }
   }
-  if (v.kind == RuleVerdict::Kind::kContinue && be_ && !be_->config().rules.http_request.empty()) {
-    v = run_http_rules(be_->config().rules.http_request, f, h, &req_edit_, &vars_, &rule_captures_,
-                       false);
+  if (v.kind == RuleVerdict::Kind::kContinue && r_->be_ &&
+      !r_->be_->config().rules.http_request.empty()) {
+    v = run_http_rules(r_->be_->config().rules.http_request, f, h, &r_->req_edit_, &r_->vars_,
+                       &r_->rule_captures_, false);
   }
   if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kRequest, &h, nullptr);
   if (v.kind != RuleVerdict::Kind::kContinue) {
     answer_rule(v);
     return false;
   }
-  if (req_edit_) {
-    edited_head_ = req_edit_->request_text();
+  if (r_->req_edit_) {
+    r_->edited_head_ = r_->req_edit_->request_text();
     size_t scan = 0;
-    if (http::parse_request(edited_head_.data(), edited_head_.size(), edited_head_.size() + 1,
-                            &scan, &h, ctx_.worker().config().global.max_headers) !=
-        http::ParseStatus::kComplete) {
+    if (http::parse_request(
+            r_->edited_head_.data(), r_->edited_head_.size(), r_->edited_head_.size() + 1, &scan,
+            &h, ctx_.worker().config().global.max_headers) != http::ParseStatus::kComplete) {
       log::warning("frontend '%s': the request as rules changed it is not valid HTTP: %s",
                    fe_.name().c_str(), h.error ? h.error : "?");
-      edited_head_.clear();
+      r_->edited_head_.clear();
       send_error(500, "PR");
       return false;
     }
-    req_method_.assign(h.method);
+    r_->req_method_.assign(h.method);
   }
   return true;
 }
 
 void HttpSession::answer_rule(const RuleVerdict& v) {
   const HttpRule& r = *v.rule;
-  req_in_.consume(req_head_raw_);
-  req_head_raw_ = 0;
+  r_->req_in_.consume(r_->req_head_raw_);
+  r_->req_head_raw_ = 0;
   switch (v.kind) {
     case RuleVerdict::Kind::kDeny:
       bump(fe_.counters().local().denied_requests);
@@ -172,8 +174,8 @@ void HttpSession::answer_rule(const RuleVerdict& v) {
       return;
     case RuleVerdict::Kind::kTarpit:
       bump(fe_.counters().local().denied_requests);
-      tarpit_rule_ = &r;
-      tarpit_until_ = ctx_.loop().now_ms() + r.delay;
+      r_->tarpit_rule_ = &r;
+      r_->tarpit_until_ = ctx_.loop().now_ms() + r.delay;
       phase_ = Phase::kTarpit;
       return;
     case RuleVerdict::Kind::kContinue:
@@ -183,39 +185,41 @@ void HttpSession::answer_rule(const RuleVerdict& v) {
 
 bool HttpSession::apply_response_rules(const http::MessageHead& h) {
   SampleSource f;
-  f.src = &peer_;
+  f.src = &r_->peer_;
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ && !c_handshake_ ? c_tls_->ssl() : nullptr;
   f.dst = local_addr();
   f.res = &h;
   f.status = h.status;
-  f.vars = &vars_;
+  f.vars = &r_->vars_;
   // The request as it was sent (kept for the response rules: the original may
   // have left with its body).
   std::unique_ptr<http::MessageHead> req;
-  if (!req_head_copy_.empty()) {
+  if (!r_->req_head_copy_.empty()) {
     req = std::make_unique<http::MessageHead>();
     size_t scan = 0;
-    if (http::parse_request(req_head_copy_.data(), req_head_copy_.size(), req_head_copy_.size() + 1,
-                            &scan, req.get(), http::kMaxHeaders) == http::ParseStatus::kComplete) {
+    if (http::parse_request(r_->req_head_copy_.data(), r_->req_head_copy_.size(),
+                            r_->req_head_copy_.size() + 1, &scan, req.get(),
+                            http::kMaxHeaders) == http::ParseStatus::kComplete) {
       f.req = req.get();
       f.req_len = req->head_len;
     }
   }
-  res_edit_.reset();
+  r_->res_edit_.reset();
   RuleVerdict v;
   for (const std::vector<HttpRule>* rules :
-       {be_ ? &be_->config().rules.http_response : nullptr, &fe_.config().rules.http_response}) {
+       {r_->be_ ? &r_->be_->config().rules.http_response : nullptr,
+        &fe_.config().rules.http_response}) {
     if (!rules || rules->empty()) continue;
-    v = run_http_rules(*rules, f, h, &res_edit_, &vars_, &rule_captures_, true);
+    v = run_http_rules(*rules, f, h, &r_->res_edit_, &r_->vars_, &r_->rule_captures_, true);
     if (v.kind != RuleVerdict::Kind::kContinue) break;
   }
   if (v.kind == RuleVerdict::Kind::kContinue) return true;
   // The server's response is dropped: its connection cannot be reused.
   const HttpRule& r = *v.rule;
-  res_parsed_ = false;
+  r_->res_parsed_ = false;
   if (v.kind == RuleVerdict::Kind::kDeny) {
-    bump(be_->counters().local().denied_responses);
+    bump(r_->be_->counters().local().denied_responses);
     if (r.body.empty()) {
       send_error(r.status, "PH");
     } else {
@@ -231,9 +235,9 @@ bool HttpSession::apply_response_rules(const http::MessageHead& h) {
 void HttpSession::send_error(int status, const char* term) {
   // An errorfile of the backend, else of the frontend, else weir's own page.
   const std::string* custom = nullptr;
-  if (be_) {
-    auto it = be_->config().rules.errorfiles.find(status);
-    if (it != be_->config().rules.errorfiles.end()) custom = &it->second;
+  if (r_->be_) {
+    auto it = r_->be_->config().rules.errorfiles.find(status);
+    if (it != r_->be_->config().rules.errorfiles.end()) custom = &it->second;
   }
   if (!custom) {
     auto it = fe_.config().rules.errorfiles.find(status);
@@ -253,16 +257,16 @@ void HttpSession::send_error(int status, const char* term) {
 
 void HttpSession::respond(int status, std::string_view content_type, std::string body,
                           std::string_view extra_headers, const char* term) {
-  if (res_parsed_ && (bytes_out_ > 0 || !res_out_.empty())) {
+  if (r_->res_parsed_ && (r_->bytes_out_ > 0 || !r_->res_out_.empty())) {
     // Part of the real response already left: all we can do is close.
-    term_[0] = term[0];
-    term_[1] = term[1];
+    r_->term_[0] = term[0];
+    r_->term_[1] = term[1];
     log_transaction();
     destroy();
     return;
   }
   release_server_conn(false);
-  // The whole answer is built in local_body_, outside the buffer pool, so that
+  // The whole answer is built in r_->local_body_, outside the buffer pool, so that
   // an error can always be sent, also to a client that waited for a buffer.
   release_buffers();
   // 204 and 304 carry neither a body nor a Content-Length (RFC 9110 8.6).
@@ -279,9 +283,9 @@ void HttpSession::respond(int status, std::string_view content_type, std::string
     return;
   }
   set_local_response(std::move(head), std::move(body), status);
-  res_parsed_ = false;
-  term_[0] = term[0];
-  term_[1] = term[1];
+  r_->res_parsed_ = false;
+  r_->term_[0] = term[0];
+  r_->term_[1] = term[1];
   log_transaction();
 }
 
@@ -300,81 +304,87 @@ void HttpSession::serve_local(int status, std::string_view content_type, std::st
   text += "Connection: close\r\n\r\n";
   set_local_response(std::move(text), std::move(body), status);
   // weir answered itself (stats page, metrics): logged like a return rule.
-  term_[0] = 'L';
-  term_[1] = 'R';
+  r_->term_[0] = 'L';
+  r_->term_[1] = 'R';
   log_transaction();
 }
 
 void HttpSession::release_buffers() {
-  req_in_.release(ctx_.buffers());
-  req_out_.release(ctx_.buffers());
-  res_in_.release(ctx_.buffers());
-  res_out_.release(ctx_.buffers());
+  if (!r_) {
+    leave_buffer_pool();
+    return;
+  }
+  r_->req_in_.release(ctx_.buffers());
+  r_->req_out_.release(ctx_.buffers());
+  r_->res_in_.release(ctx_.buffers());
+  r_->res_out_.release(ctx_.buffers());
   leave_buffer_pool();
 }
 
 void HttpSession::set_local_response(std::string head, std::string body, int status) {
-  local_body_ = std::move(head);
-  if (req_method_ != "HEAD") local_body_ += body;
-  local_sent_ = 0;
-  res_status_ = status;
-  bytes_out_ = local_body_.size();  // logged now, before it is written
-  close_after_response_ = true;
+  r_->local_body_ = std::move(head);
+  if (r_->req_method_ != "HEAD") r_->local_body_ += body;
+  r_->local_sent_ = 0;
+  r_->res_status_ = status;
+  r_->bytes_out_ = r_->local_body_.size();  // logged now, before it is written
+  r_->close_after_response_ = true;
   phase_ = Phase::kFlushClose;
   c_writable_ = true;
 }
 
 void HttpSession::log_transaction() {
-  if (logged_) return;
-  logged_ = true;
+  if (r_->logged_) return;
+  r_->logged_ = true;
   int64_t now = ctx_.loop().now_ms();
-  int64_t t_queue =
-      attempts_ > 0 ? queue_ms_ + (t_queue_start_ >= 0 ? now - t_queue_start_ : 0) : -1;
-  int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
-  int64_t t_response = t_response_ >= 0 && t_connected_ >= 0 ? t_response_ - t_connected_ : -1;
+  int64_t t_queue = r_->attempts_ > 0
+                        ? r_->queue_ms_ + (r_->t_queue_start_ >= 0 ? now - r_->t_queue_start_ : 0)
+                        : -1;
+  int64_t t_connect = r_->t_connected_ >= 0 ? r_->t_connected_ - r_->t_connect_start_ : -1;
+  int64_t t_response =
+      r_->t_response_ >= 0 && r_->t_connected_ >= 0 ? r_->t_response_ - r_->t_connected_ : -1;
   int64_t t_total = now - t_start_;
   TrafficCounters& fc = fe_.counters();
   fc.add_session(now);
-  bump(fc.local().bytes_in, bytes_in_);
-  bump(fc.local().bytes_out, bytes_out_);
-  if (res_status_) fc.add_status(res_status_);
-  for (TrafficCounters* c : {be_ && attempts_ > 0 ? &be_->counters() : nullptr,
-                             server_ ? &server_->counters() : nullptr}) {
+  bump(fc.local().bytes_in, r_->bytes_in_);
+  bump(fc.local().bytes_out, r_->bytes_out_);
+  if (r_->res_status_) fc.add_status(r_->res_status_);
+  for (TrafficCounters* c : {r_->be_ && r_->attempts_ > 0 ? &r_->be_->counters() : nullptr,
+                             r_->server_ ? &r_->server_->counters() : nullptr}) {
     if (!c) continue;
     c->add_session(now);
-    bump(c->local().bytes_in, bytes_in_);
-    bump(c->local().bytes_out, bytes_out_);
-    if (res_status_) c->add_status(res_status_);
-    if (server_) c->add_times(t_queue, t_connect, t_response, t_total);
-    if (server_) c->add_termination(term_);
+    bump(c->local().bytes_in, r_->bytes_in_);
+    bump(c->local().bytes_out, r_->bytes_out_);
+    if (r_->res_status_) c->add_status(r_->res_status_);
+    if (r_->server_) c->add_times(t_queue, t_connect, t_response, t_total);
+    if (r_->server_) c->add_termination(r_->term_);
   }
-  if (server_) fc.add_termination(term_);
+  if (r_->server_) fc.add_termination(r_->term_);
   if (!fe_.config().log || !ctx_.access_log().enabled()) return;
   AccessLogEntry e;
-  e.client = peer_text_;
+  e.client = peer_text();
   e.frontend = fe_.name();
-  e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
-  e.server = server_ ? std::string_view(server_->name()) : std::string_view();
+  e.backend = r_->be_ ? std::string_view(r_->be_->name()) : std::string_view();
+  e.server = r_->server_ ? std::string_view(r_->server_->name()) : std::string_view();
   e.accept_epoch_ms = t_start_wall_;
-  e.t_request = t_head_ >= 0 ? t_head_ - t_start_ : -1;
+  e.t_request = r_->t_head_ >= 0 ? r_->t_head_ - t_start_ : -1;
   e.t_queue = t_queue;
   e.t_connect = t_connect;
   e.t_response = t_response;
   e.t_total = t_total;
-  e.status = res_status_;
-  e.bytes_out = bytes_out_;
-  e.bytes_in = bytes_in_;
-  e.termination[0] = term_[0];
-  e.termination[1] = term_[1];
-  e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
-  e.request_line = request_line_;
-  e.captures = &captures_;
+  e.status = r_->res_status_;
+  e.bytes_out = r_->bytes_out_;
+  e.bytes_in = r_->bytes_in_;
+  e.termination[0] = r_->term_[0];
+  e.termination[1] = r_->term_[1];
+  e.retries = r_->attempts_ > 1 ? r_->attempts_ - 1 : 0;
+  e.request_line = r_->request_line_;
+  e.captures = &r_->captures_;
   if (!ctx_.worker().log_samples().empty()) {
     eval_log_samples(LogStage::kLog, nullptr, nullptr);
-    e.samples = &sample_values_;
+    e.samples = &r_->sample_values_;
   }
-  e.rule_captures = &rule_captures_;
-  fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
+  e.rule_captures = &r_->rule_captures_;
+  fill_access_log_counts(e, ctx_.worker(), fe_, r_->be_, r_->server_);
   e.http = true;
   ctx_.access_log().log(e);
 }
@@ -384,73 +394,74 @@ void HttpSession::handle_timeout() {
   if (c_handshake_) {
     // A client stalled in its TLS handshake: nothing can be answered.
     fe_.count_tls_failure();
-    tls::note_handshake_failure(fe_.name(), peer_text_, "timeout client during the handshake");
+    tls::note_handshake_failure(fe_.name(), peer_addr_.expand().to_string(),
+                                "timeout client during the handshake");
     destroy();
     return;
   }
   switch (phase_) {
     case Phase::kWaitRequest:
-      if (!req_in_.empty()) {
+      if (r_ && !r_->req_in_.empty()) {
         bump(fe_.counters().local().request_errors);
-        request_line_.assign("<BADREQ>");
+        r_->request_line_.assign("<BADREQ>");
         send_error(408, "cR");
-      } else if (request_unread()) {
+      } else if (request_unread() && take_request_state()) {
         // The request came, but no buffer could be had to read it in time.
-        request_line_.assign("<BADREQ>");
+        r_->request_line_.assign("<BADREQ>");
         send_error(503, "RR");
       } else {
         destroy();  // idle keep-alive connection: close quietly
       }
       return;
     case Phase::kQueued:
-      if (be_->timeouts().queue > 0 && now >= t_queue_start_ + be_->timeouts().queue) {
+      if (r_->be_->timeouts().queue > 0 && now >= r_->t_queue_start_ + r_->be_->timeouts().queue) {
         // Waited too long for a server slot: 503, queue timeout.
-        be_->cancel(ticket_);
-        ticket_.reset();
+        r_->be_->cancel(r_->ticket_);
+        r_->ticket_.reset();
         send_error(503, "sQ");
       }
       return;
     case Phase::kConnecting:
-      if (fd_wait_) {
-        const int64_t limit = be_->timeouts().connect;
-        if (limit > 0 && now >= t_connect_start_ + limit) {
-          fd_wait_ = false;
+      if (r_->fd_wait_) {
+        const int64_t limit = r_->be_->timeouts().connect;
+        if (limit > 0 && now >= r_->t_connect_start_ + limit) {
+          r_->fd_wait_ = false;
           send_error(503, "RC");  // weir ran out of a resource, not the server
-        } else if (now >= fd_retry_at_) {
-          start_on_server(server_, now);
+        } else if (now >= r_->fd_retry_at_) {
+          start_on_server(r_->server_, now);
         }
         return;
       }
-      if (srv_) ctx_.close_server_conn(std::move(srv_));
+      if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
       connect_failed(ETIMEDOUT);
       return;
     case Phase::kExchange: {
-      const Timeouts& bt = be_->timeouts();
-      if (bt.server && !res_body_complete_ && now >= s_last_activity_ + bt.server) {
+      const Timeouts& bt = r_->be_->timeouts();
+      if (bt.server && !r_->res_body_complete_ && now >= r_->s_last_activity_ + bt.server) {
         count_response_error();
-        if (!res_parsed_) {
-          if (server_) server_->observe_result(true, true, "L7TOUT", "server timeout");
+        if (!r_->res_parsed_) {
+          if (r_->server_) r_->server_->observe_result(true, true, "L7TOUT", "server timeout");
           send_error(504, "sH");
         } else {
-          term_[0] = 's';
-          term_[1] = 'D';
+          r_->term_[0] = 's';
+          r_->term_[1] = 'D';
           log_transaction();
           destroy();
         }
         return;
       }
-      if (fe_to_.client && now >= c_last_activity_ + fe_to_.client) {
-        term_[0] = 'c';
-        term_[1] = 'D';
+      if (fe_to().client && now >= c_last_activity_ + fe_to().client) {
+        r_->term_[0] = 'c';
+        r_->term_[1] = 'D';
         log_transaction();
         destroy();
       }
       return;
     }
     case Phase::kTarpit:
-      if (now >= tarpit_until_ && tarpit_rule_) {
-        const HttpRule* r = tarpit_rule_;
-        tarpit_rule_ = nullptr;
+      if (now >= r_->tarpit_until_ && r_->tarpit_rule_) {
+        const HttpRule* r = r_->tarpit_rule_;
+        r_->tarpit_rule_ = nullptr;
         if (r->body.empty()) {
           send_error(r->status, "PT");
         } else {
@@ -461,8 +472,8 @@ void HttpSession::handle_timeout() {
       return;
     case Phase::kTunnel:
       // Nothing moved either way for `tunnel_timeout()`.
-      term_[0] = 'c';
-      term_[1] = 'D';
+      r_->term_[0] = 'c';
+      r_->term_[1] = 'D';
       log_transaction();
       destroy();
       return;
@@ -483,43 +494,45 @@ void HttpSession::update_timer() {
     if (deadline == 0 || d < deadline) deadline = d;
   };
   if (c_handshake_) {
-    consider(t_start_, fe_to_.client ? fe_to_.client : fe_to_.http_request);
+    consider(t_start_, fe_to().client ? fe_to().client : fe_to().http_request);
     timer_.set(deadline);
     return;
   }
   switch (phase_) {
     case Phase::kWaitRequest:
-      if (req_in_.empty()) {
-        consider(t_start_, first_request_ ? fe_to_.http_request : fe_to_.http_keep_alive);
+      if (!r_ || r_->req_in_.empty()) {
+        consider(t_start_, first_request_ ? fe_to().http_request : fe_to().http_keep_alive);
       } else {
-        consider(first_request_ ? t_start_ : t_req_first_byte_, fe_to_.http_request);
+        consider(first_request_ ? t_start_ : r_->t_req_first_byte_, fe_to().http_request);
       }
-      consider(c_last_activity_, fe_to_.client);
+      consider(c_last_activity_, fe_to().client);
       break;
     case Phase::kQueued:
-      consider(t_queue_start_, be_->timeouts().queue);
+      consider(r_->t_queue_start_, r_->be_->timeouts().queue);
       break;
     case Phase::kConnecting:
-      consider(t_connect_start_, be_->timeouts().connect);
-      if (fd_wait_ && (deadline == 0 || fd_retry_at_ < deadline)) deadline = fd_retry_at_;
+      consider(r_->t_connect_start_, r_->be_->timeouts().connect);
+      if (r_->fd_wait_ && (deadline == 0 || r_->fd_retry_at_ < deadline))
+        deadline = r_->fd_retry_at_;
       break;
     case Phase::kExchange:
-      if (!res_body_complete_) consider(s_last_activity_, be_->timeouts().server);
-      if (!req_body_complete_ || (!c_writable_ && (!res_out_.empty() || res_body_window_))) {
-        consider(c_last_activity_, fe_to_.client);
+      if (!r_->res_body_complete_) consider(r_->s_last_activity_, r_->be_->timeouts().server);
+      if (!r_->req_body_complete_ ||
+          (!c_writable_ && (!r_->res_out_.empty() || r_->res_body_window_))) {
+        consider(c_last_activity_, fe_to().client);
       }
       break;
     case Phase::kTunnel:
-      consider(std::max(c_last_activity_, s_last_activity_), tunnel_timeout());
+      consider(std::max(c_last_activity_, r_->s_last_activity_), tunnel_timeout());
       break;
     case Phase::kFlushClose:
-      consider(c_last_activity_, fe_to_.client ? fe_to_.client : kLingerMs);
+      consider(c_last_activity_, fe_to().client ? fe_to().client : kLingerMs);
       break;
     case Phase::kLinger:
       deadline = linger_deadline_;
       break;
     case Phase::kTarpit:
-      deadline = tarpit_until_;
+      deadline = r_->tarpit_until_;
       break;
     case Phase::kClosed:
       break;

@@ -13,6 +13,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/lb/lb.h"
+#include "worker/http/http_request_state.h"
 #include "worker/http/http_session_detail.h"
 #include "worker/observe/metrics.h"
 #include "worker/observe/stats_page.h"
@@ -113,18 +114,18 @@ bool HttpSession::build_request_head() {
   http::MessageHead& h = ctx_.scratch_head();
   size_t scan = 0;
   // The head as rules left it, else as the client sent it.
-  const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
-  const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
-  if (!scratch_fresh_ && http::parse_request(head_src, head_len, head_len + 1, &scan, &h,
-                                             ctx_.worker().config().global.max_headers) !=
-                             http::ParseStatus::kComplete) {
+  const char* head_src = r_->edited_head_.empty() ? r_->req_in_.data() : r_->edited_head_.data();
+  const size_t head_len = r_->edited_head_.empty() ? r_->req_head_raw_ : r_->edited_head_.size();
+  if (!r_->scratch_fresh_ && http::parse_request(head_src, head_len, head_len + 1, &scan, &h,
+                                                 ctx_.worker().config().global.max_headers) !=
+                                 http::ParseStatus::kComplete) {
     send_error(400, "PR");
     return false;
   }
   // Without a buffer now, write_server() builds the head once one comes.
-  if (!take_buffer(req_out_, kBufferClaim)) return false;
-  req_out_.clear();
-  Buffer& o = req_out_;
+  if (!take_buffer(r_->req_out_, kBufferClaim)) return false;
+  r_->req_out_.clear();
+  Buffer& o = r_->req_out_;
   bool ok = true;
   auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
   put(h.method);
@@ -149,7 +150,7 @@ bool HttpSession::build_request_head() {
       put(": ");
       put(hd.value);
       put(", ");
-      put(peer_.host_string());
+      put(r_->peer_.host_string());
       put("\r\n");
       continue;
     }
@@ -161,12 +162,12 @@ bool HttpSession::build_request_head() {
   if (!h.has_host) {
     // HTTP/1.0 without Host: name the server so HTTP/1.1-only servers accept it.
     put("Host: ");
-    put(server_->addr_text());
+    put(r_->server_->addr_text());
     put("\r\n");
   }
   if (fe_.config().forwardfor && !h.find("x-forwarded-for")) {
     put("X-Forwarded-For: ");
-    put(peer_.host_string());
+    put(r_->peer_.host_string());
     put("\r\n");
   }
   if (cert_headers) {
@@ -188,9 +189,9 @@ bool HttpSession::build_request_head() {
   // A WebSocket handshake keeps its Upgrade (only "websocket": weir cannot
   // tunnel what it does not know); anything else asks for a persistent server
   // connection whatever the client does.
-  req_upgrade_ = h.version_minor == 1 && h.conn_upgrade && h.upgrade_websocket &&
-                 h.method == "GET" && h.body == http::BodyKind::kNone;
-  if (req_upgrade_) {
+  r_->req_upgrade_ = h.version_minor == 1 && h.conn_upgrade && h.upgrade_websocket &&
+                     h.method == "GET" && h.body == http::BodyKind::kNone;
+  if (r_->req_upgrade_) {
     put("Connection: upgrade\r\nUpgrade: websocket\r\n");
   } else if (h.version_minor == 0) {
     put("Connection: keep-alive\r\n");
@@ -200,21 +201,22 @@ bool HttpSession::build_request_head() {
     send_error(400, "PR");
     return false;
   }
-  req_head_built_ = true;
-  req_sent_ = false;
-  if (req_body_ != http::BodyKind::kNone) {
+  r_->req_head_built_ = true;
+  r_->req_sent_ = false;
+  if (r_->req_body_ != http::BodyKind::kNone) {
     // A body is about to stream: the raw head is no longer needed (and no retry
     // is possible once body bytes have left).
-    req_in_.consume(req_head_raw_);
-    req_head_raw_ = 0;
+    r_->req_in_.consume(r_->req_head_raw_);
+    r_->req_head_raw_ = 0;
   }
   return true;
 }
 
 bool HttpSession::parse_response() {
-  if (phase_ != Phase::kExchange || res_parsed_) return false;
-  if (res_in_.empty()) {
-    if (s_eof_) {
+  if (!r_) return false;
+  if (phase_ != Phase::kExchange || r_->res_parsed_) return false;
+  if (r_->res_in_.empty()) {
+    if (r_->s_eof_) {
       server_failed_before_response("SH");
       return true;
     }
@@ -222,13 +224,13 @@ bool HttpSession::parse_response() {
   }
   // The head weir writes to the client goes there (taken first: nothing is
   // decided about the response until it can be relayed).
-  if (!take_buffer(res_out_, kBufferClaim)) return false;
+  if (!take_buffer(r_->res_out_, kBufferClaim)) return false;
   http::MessageHead& h = ctx_.scratch_head();
-  http::ParseStatus st =
-      http::parse_response(res_in_.data(), res_in_.size(), res_in_.capacity(), &res_scan_,
-                           req_method_, &h, ctx_.worker().config().global.max_headers);
+  http::ParseStatus st = http::parse_response(
+      r_->res_in_.data(), r_->res_in_.size(), r_->res_in_.capacity(), &r_->res_scan_,
+      r_->req_method_, &h, ctx_.worker().config().global.max_headers);
   if (st == http::ParseStatus::kIncomplete) {
-    if (s_eof_) {
+    if (r_->s_eof_) {
       // The server closed in the middle of a response head.
       count_response_error();
       send_error(502, "SH");
@@ -237,19 +239,19 @@ bool HttpSession::parse_response() {
     return false;
   }
   if (st == http::ParseStatus::kError) {
-    log::debug("bad response from %s/%s: %s at offset %zu", be_->name().c_str(),
-               server_->name().c_str(), h.error, h.error_offset);
+    log::debug("bad response from %s/%s: %s at offset %zu", r_->be_->name().c_str(),
+               r_->server_->name().c_str(), h.error, h.error_offset);
     count_response_error();
-    server_->observe_result(true, true, "L7RSP", "invalid response");
-    be_->errors().record(be_->name() + "/" + server_->name(), h.error, h.error_offset,
-                         std::string_view(res_in_.data(), res_in_.size()));
+    r_->server_->observe_result(true, true, "L7RSP", "invalid response");
+    r_->be_->errors().record(r_->be_->name() + "/" + r_->server_->name(), h.error, h.error_offset,
+                             std::string_view(r_->res_in_.data(), r_->res_in_.size()));
     send_error(502, "PH");
     return true;
   }
-  res_scan_ = 0;
+  r_->res_scan_ = 0;
   // A 101 to the WebSocket upgrade weir forwarded, or a 2xx to an allowed
   // CONNECT: the response is relayed, then the connection becomes a tunnel.
-  const bool switching = h.status == 101 && req_upgrade_ && h.upgrade_websocket;
+  const bool switching = h.status == 101 && r_->req_upgrade_ && h.upgrade_websocket;
   if (h.status >= 100 && h.status < 200 && !switching) {
     if (h.status == 101) {
       // Only a forwarded WebSocket upgrade may switch protocols.
@@ -257,45 +259,46 @@ bool HttpSession::parse_response() {
       return true;
     }
     // Interim response (100 Continue, 103 Early Hints): relay to HTTP/1.1 clients.
-    if (req_minor_ == 1) {
-      if (!res_out_.append(res_in_.data(), h.head_len)) {
+    if (r_->req_minor_ == 1) {
+      if (!r_->res_out_.append(r_->res_in_.data(), h.head_len)) {
         send_error(502, "PH");
         return true;
       }
     }
-    res_in_.consume(h.head_len);
+    r_->res_in_.consume(h.head_len);
     return true;
   }
-  t_response_ = ctx_.loop().now_ms();
-  res_parsed_ = true;
-  res_status_ = h.status;
-  if (server_) {
+  r_->t_response_ = ctx_.loop().now_ms();
+  r_->res_parsed_ = true;
+  r_->res_status_ = h.status;
+  if (r_->server_) {
     // Passive layer7 checks: 5xx from the server, except 501 and 505 (the
     // request's fault, not the server's), count as errors.
     const bool bad = h.status >= 500 && h.status != 501 && h.status != 505;
     char what[32] = "";
     if (bad) std::snprintf(what, sizeof what, "HTTP status %d", h.status);
-    server_->observe_result(bad, true, "L7STS", what);
+    r_->server_->observe_result(bad, true, "L7STS", what);
   }
-  res_body_ = h.body;
-  res_body_left_ = h.body == http::BodyKind::kContentLength ? h.content_length : 0;
-  res_chunks_.reset();
-  res_body_window_ = 0;
-  res_body_complete_ = h.body == http::BodyKind::kNone;
-  res_server_keep_alive_ = h.keep_alive() && h.body != http::BodyKind::kUntilClose;
-  if (h.body == http::BodyKind::kUntilClose || !req_body_complete_) close_after_response_ = true;
+  r_->res_body_ = h.body;
+  r_->res_body_left_ = h.body == http::BodyKind::kContentLength ? h.content_length : 0;
+  r_->res_chunks_.reset();
+  r_->res_body_window_ = 0;
+  r_->res_body_complete_ = h.body == http::BodyKind::kNone;
+  r_->res_server_keep_alive_ = h.keep_alive() && h.body != http::BodyKind::kUntilClose;
+  if (h.body == http::BodyKind::kUntilClose || !r_->req_body_complete_)
+    r_->close_after_response_ = true;
   // A draining worker, or a client that shut its side, closes after this
   // response, unless a next request has already been read: that one is
   // answered first, and the last one read says "Connection: close".
-  if ((ctx_.draining() || c_eof_) && !next_request_buffered()) close_after_response_ = true;
-  tunnel_pending_ = switching || (req_connect_ && h.status / 100 == 2);
-  if (!tunnel_pending_ && ((be_ && !be_->config().rules.http_response.empty()) ||
-                           !fe_.config().rules.http_response.empty())) {
+  if ((ctx_.draining() || c_eof_) && !next_request_buffered()) r_->close_after_response_ = true;
+  r_->tunnel_pending_ = switching || (r_->req_connect_ && h.status / 100 == 2);
+  if (!r_->tunnel_pending_ && ((r_->be_ && !r_->be_->config().rules.http_response.empty()) ||
+                               !fe_.config().rules.http_response.empty())) {
     if (!apply_response_rules(h)) return true;
   }
   if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kResponse, nullptr, &h);
 
-  Buffer& o = res_out_;
+  Buffer& o = r_->res_out_;
   bool ok = true;
   auto put = [&](std::string_view s) { ok = ok && o.append(s.data(), s.size()); };
   const ConnectionNamed connection_named(h);
@@ -308,10 +311,10 @@ bool HttpSession::parse_response() {
     put(hd.value);
     put("\r\n");
   };
-  if (res_edit_) {
+  if (r_->res_edit_) {
     // Rules changed the response: its head as they left it (rules cannot touch
     // the framing headers).
-    const EditableHead& e = *res_edit_;
+    const EditableHead& e = *r_->res_edit_;
     put(e.version_minor ? "HTTP/1.1 " : "HTTP/1.0 ");
     put(std::to_string(e.status));
     put(" ");
@@ -322,7 +325,7 @@ bool HttpSession::parse_response() {
     for (const auto& [name, value] : e.headers) put_header(http::Header{name, value});
   } else {
     // Status line as the server wrote it (without its line ending).
-    std::string_view raw(res_in_.data(), h.head_len);
+    std::string_view raw(r_->res_in_.data(), h.head_len);
     size_t eol = raw.find('\n');
     std::string_view status_line = raw.substr(0, eol);
     if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
@@ -332,11 +335,11 @@ bool HttpSession::parse_response() {
   }
   if (switching) {
     put("Connection: upgrade\r\nUpgrade: websocket\r\n");
-  } else if (tunnel_pending_) {
+  } else if (r_->tunnel_pending_) {
     // CONNECT: nothing to add, the tunnel follows the blank line.
-  } else if (close_after_response_) {
+  } else if (r_->close_after_response_) {
     put("Connection: close\r\n");
-  } else if (req_minor_ == 0) {
+  } else if (r_->req_minor_ == 0) {
     put("Connection: keep-alive\r\n");
   }
   put("\r\n");
@@ -344,69 +347,71 @@ bool HttpSession::parse_response() {
     send_error(502, "PH");
     return true;
   }
-  res_in_.consume(h.head_len);
-  if (req_head_raw_ > 0 && req_body_ == http::BodyKind::kNone) {
+  r_->res_in_.consume(h.head_len);
+  if (r_->req_head_raw_ > 0 && r_->req_body_ == http::BodyKind::kNone) {
     // The response has begun: the request can no longer be replayed.
-    req_in_.consume(req_head_raw_);
-    req_head_raw_ = 0;
+    r_->req_in_.consume(r_->req_head_raw_);
+    r_->req_head_raw_ = 0;
   }
   extend_response_body_window();
-  if (s_eof_ && !s_reset_ && res_body_ == http::BodyKind::kUntilClose) res_body_complete_ = true;
+  if (r_->s_eof_ && !r_->s_reset_ && r_->res_body_ == http::BodyKind::kUntilClose)
+    r_->res_body_complete_ = true;
   return true;
 }
 
 void HttpSession::extend_response_body_window() {
-  if (!res_parsed_ || res_body_complete_) return;
-  if (res_in_.size() <= res_body_window_) return;
-  size_t avail = res_in_.size() - res_body_window_;
-  switch (res_body_) {
+  if (!r_->res_parsed_ || r_->res_body_complete_) return;
+  if (r_->res_in_.size() <= r_->res_body_window_) return;
+  size_t avail = r_->res_in_.size() - r_->res_body_window_;
+  switch (r_->res_body_) {
     case http::BodyKind::kContentLength: {
-      size_t take = static_cast<size_t>(std::min<uint64_t>(avail, res_body_left_));
-      res_body_window_ += take;
-      res_body_left_ -= take;
-      if (res_body_left_ == 0) res_body_complete_ = true;
+      size_t take = static_cast<size_t>(std::min<uint64_t>(avail, r_->res_body_left_));
+      r_->res_body_window_ += take;
+      r_->res_body_left_ -= take;
+      if (r_->res_body_left_ == 0) r_->res_body_complete_ = true;
       break;
     }
     case http::BodyKind::kChunked: {
-      size_t take = res_chunks_.feed(res_in_.data() + res_body_window_, avail);
-      res_body_window_ += take;
-      if (res_chunks_.failed()) {
-        log::debug("bad chunked response from %s/%s: %s", be_->name().c_str(),
-                   server_->name().c_str(), res_chunks_.error());
+      size_t take = r_->res_chunks_.feed(r_->res_in_.data() + r_->res_body_window_, avail);
+      r_->res_body_window_ += take;
+      if (r_->res_chunks_.failed()) {
+        log::debug("bad chunked response from %s/%s: %s", r_->be_->name().c_str(),
+                   r_->server_->name().c_str(), r_->res_chunks_.error());
         count_response_error();
-        s_eof_ = true;  // treat like a truncated response: relay what is valid, then abort
-        res_server_keep_alive_ = false;
+        r_->s_eof_ = true;  // treat like a truncated response: relay what is valid, then abort
+        r_->res_server_keep_alive_ = false;
       }
-      if (res_chunks_.done()) res_body_complete_ = true;
+      if (r_->res_chunks_.done()) r_->res_body_complete_ = true;
       break;
     }
     case http::BodyKind::kUntilClose:
-      res_body_window_ += avail;
+      r_->res_body_window_ += avail;
       break;
     case http::BodyKind::kNone:
-      res_body_complete_ = true;
+      r_->res_body_complete_ = true;
       break;
   }
 }
 
 bool HttpSession::check_transaction_end() {
-  if (phase_ != Phase::kExchange || !res_parsed_) return false;
-  bool flushed = res_out_.empty() && res_body_window_ == 0;
+  if (!r_) return false;
+  if (phase_ != Phase::kExchange || !r_->res_parsed_) return false;
+  bool flushed = r_->res_out_.empty() && r_->res_body_window_ == 0;
   if (!flushed) return false;
-  if (res_body_complete_) {
+  if (r_->res_body_complete_) {
     finish_transaction();
     return true;
   }
-  if (s_eof_) {
+  if (r_->s_eof_) {
     // The server closed in the middle of the body: the client cannot get a whole
     // response, so close its connection too rather than let it wait. A body
     // delimited by the close is ended with a reset, or the client would take
     // what it got for the whole body.
-    term_[0] = 'S';
-    term_[1] = 'D';
+    r_->term_[0] = 'S';
+    r_->term_[1] = 'D';
     count_response_error();
     log_transaction();
-    if (res_body_ == http::BodyKind::kUntilClose) client_.abort();
+    if (r_->res_body_ == http::BodyKind::kUntilClose) client_.abort();
     destroy();
     return true;
   }

@@ -13,6 +13,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/lb/lb.h"
+#include "worker/http/http_request_state.h"
 #include "worker/http/http_session_detail.h"
 #include "worker/observe/metrics.h"
 #include "worker/observe/stats_page.h"
@@ -36,36 +37,36 @@ bool idempotent(std::string_view method) {
 }  // namespace
 
 void HttpSession::compute_lb_request(const http::MessageHead& h) {
-  lb_req_ = lb_request(be_->config().balance, be_->lb_def().key, peer_, h.target,
-                       [&h](std::string_view name) -> std::optional<std::string_view> {
-                         const http::Header* hd = h.find(name);
-                         if (!hd) return std::nullopt;
-                         return hd->value;
-                       });
+  r_->lb_req_ = lb_request(r_->be_->config().balance, r_->be_->lb_def().key, r_->peer_, h.target,
+                           [&h](std::string_view name) -> std::optional<std::string_view> {
+                             const http::Header* hd = h.find(name);
+                             if (!hd) return std::nullopt;
+                             return hd->value;
+                           });
 }
 
 void HttpSession::begin_server_attempt() {
-  ++attempts_;
+  ++r_->attempts_;
   int64_t now = ctx_.loop().now_ms();
-  Server* previous = server_;
+  Server* previous = r_->server_;
   release_slot();  // a retry gives back the slot of the previous attempt first
   Server* s = nullptr;
-  switch (be_->acquire(lb_req_, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now,
-                       &s, &ticket_)) {
+  switch (r_->be_->acquire(r_->lb_req_, r_->tried_, r_->attempts_ > 1 ? previous : nullptr, this,
+                           &ctx_.loop(), now, &s, &r_->ticket_)) {
     case Backend::Acquire::kServer:
       break;
     case Backend::Acquire::kQueued:
-      // Waits for on_server_granted(), or for the queue timeout. server_ still
+      // Waits for on_server_granted(), or for the queue timeout. r_->server_ still
       // names the previous attempt's server (for redispatch accounting).
       phase_ = Phase::kQueued;
-      t_queue_start_ = now;
+      r_->t_queue_start_ = now;
       return;
     case Backend::Acquire::kNoServer:
-      server_ = nullptr;
+      r_->server_ = nullptr;
       send_error(503, "SC");
       return;
     case Backend::Acquire::kQueueFull:
-      server_ = nullptr;
+      r_->server_ = nullptr;
       send_error(503, "SQ");
       return;
   }
@@ -73,49 +74,50 @@ void HttpSession::begin_server_attempt() {
 }
 
 void HttpSession::on_server_granted() {
-  if (phase_ != Phase::kQueued || !ticket_) return;
-  Server* s = be_->take_grant(ticket_);
+  if (!r_) return;
+  if (phase_ != Phase::kQueued || !r_->ticket_) return;
+  Server* s = r_->be_->take_grant(r_->ticket_);
   if (!s) return;  // the queue timeout came first
-  ticket_.reset();
+  r_->ticket_.reset();
   int64_t now = ctx_.loop().now_ms();
-  queue_ms_ += now - t_queue_start_;
-  t_queue_start_ = -1;
+  r_->queue_ms_ += now - r_->t_queue_start_;
+  r_->t_queue_start_ = -1;
   start_on_server(s, now);
   run();
 }
 
 void HttpSession::start_on_server(Server* server, int64_t now) {
-  if (attempts_ > 1 && server_ && server_ != server) {
+  if (r_->attempts_ > 1 && r_->server_ && r_->server_ != server) {
     // A retry that moved to another server: a redispatch, counted on the one left.
-    bump(be_->counters().local().redispatches);
-    bump(server_->counters().local().redispatches);
+    bump(r_->be_->counters().local().redispatches);
+    bump(r_->server_->counters().local().redispatches);
   }
-  server_ = server;
-  slot_server_ = server_;
-  slot_backend_ = be_;
-  tried_.add(server_->index());
-  s_eof_ = false;
-  s_hup_ = false;
-  s_reset_ = false;
-  srv_reused_ = false;
-  fd_wait_ = false;
+  r_->server_ = server;
+  r_->slot_server_ = r_->server_;
+  r_->slot_backend_ = r_->be_;
+  r_->tried_.add(r_->server_->index());
+  r_->s_eof_ = false;
+  r_->s_hup_ = false;
+  r_->s_reset_ = false;
+  r_->srv_reused_ = false;
+  r_->fd_wait_ = false;
   // A replay goes on a fresh connection: another pooled one may be as stale.
-  if (auto idle = replayed_ ? nullptr : ctx_.take_idle(server_)) {
-    srv_ = std::move(idle);
-    srv_->attach(this);
-    srv_reused_ = true;
-    s_readable_ = false;
-    s_writable_ = true;
-    s_last_activity_ = now;
-    t_connect_start_ = now;
-    t_connected_ = now;
+  if (auto idle = r_->replayed_ ? nullptr : ctx_.take_idle(r_->server_)) {
+    r_->srv_ = std::move(idle);
+    r_->srv_->attach(this);
+    r_->srv_reused_ = true;
+    r_->s_readable_ = false;
+    r_->s_writable_ = true;
+    r_->s_last_activity_ = now;
+    r_->t_connect_start_ = now;
+    r_->t_connected_ = now;
     phase_ = Phase::kExchange;
     build_request_head();
     return;
   }
   bool in_progress = false;
   int err = 0;
-  UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
+  UniqueFd fd = net::connect_tcp(r_->server_->addr(), &in_progress, &err);
   if (!fd) {
     if (net::out_of_descriptors(err)) {
       wait_for_fd(err, now);
@@ -125,15 +127,15 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
     return;
   }
   int raw_fd = fd.get();
-  srv_ = std::make_unique<ServerConn>(ctx_, server_, Stream(std::move(fd)));
-  srv_->attach(this);
-  s_readable_ = s_writable_ = false;
-  s_tcp_up_ = false;
-  s_handshake_ = false;
-  t_connect_start_ = now;
-  s_last_activity_ = now;
+  r_->srv_ = std::make_unique<ServerConn>(ctx_, r_->server_, Stream(std::move(fd)));
+  r_->srv_->attach(this);
+  r_->s_readable_ = r_->s_writable_ = false;
+  r_->s_tcp_up_ = false;
+  r_->s_handshake_ = false;
+  r_->t_connect_start_ = now;
+  r_->s_last_activity_ = now;
   phase_ = Phase::kConnecting;
-  if (!ctx_.loop().add(raw_fd, kEvents, srv_.get())) {
+  if (!ctx_.loop().add(raw_fd, kEvents, r_->srv_.get())) {
     connect_failed(EMFILE);
     return;
   }
@@ -141,49 +143,49 @@ void HttpSession::start_on_server(Server* server, int64_t now) {
 }
 
 void HttpSession::wait_for_fd(int err, int64_t now) {
-  ctx_.worker().note_fd_shortage("connection to server " + be_->name() + "/" + server_->name(),
-                                 err);
-  if (phase_ != Phase::kConnecting) t_connect_start_ = now;  // timeout connect runs from here
+  ctx_.worker().note_fd_shortage(
+      "connection to server " + r_->be_->name() + "/" + r_->server_->name(), err);
+  if (phase_ != Phase::kConnecting) r_->t_connect_start_ = now;  // timeout connect runs from here
   phase_ = Phase::kConnecting;
-  fd_wait_ = true;
-  fd_retry_at_ = now + kFdRetryMs;
+  r_->fd_wait_ = true;
+  r_->fd_retry_at_ = now + kFdRetryMs;
 }
 
 void HttpSession::connect_done() {
-  if (phase_ != Phase::kConnecting || !srv_) return;
-  if (!s_tcp_up_) {
-    int err = net::socket_error(srv_->stream().fd());
+  if (phase_ != Phase::kConnecting || !r_->srv_) return;
+  if (!r_->s_tcp_up_) {
+    int err = net::socket_error(r_->srv_->stream().fd());
     if (err != 0) {
       connect_failed(err);
       return;
     }
-    s_tcp_up_ = true;
-    if (const tls::BackContext* tc = server_->tls()) {
-      auto conn =
-          tls::connect(*tc, srv_->stream().fd(), server_sni(), server_->tls_session(ctx_.id()));
+    r_->s_tcp_up_ = true;
+    if (const tls::BackContext* tc = r_->server_->tls()) {
+      auto conn = tls::connect(*tc, r_->srv_->stream().fd(), server_sni(),
+                               r_->server_->tls_session(ctx_.id()));
       if (!conn) {
         connect_failed(ENOMEM);
         return;
       }
-      srv_->stream().set_secure(std::move(conn));
-      s_handshake_ = true;
+      r_->srv_->stream().set_secure(std::move(conn));
+      r_->s_handshake_ = true;
     }
   }
-  if (s_handshake_ && !server_handshake()) return;
-  t_connected_ = ctx_.loop().now_ms();
-  s_last_activity_ = t_connected_;
-  s_writable_ = true;
+  if (r_->s_handshake_ && !server_handshake()) return;
+  r_->t_connected_ = ctx_.loop().now_ms();
+  r_->s_last_activity_ = r_->t_connected_;
+  r_->s_writable_ = true;
   phase_ = Phase::kExchange;
-  server_->observe_result(false, false);
+  r_->server_->observe_result(false, false);
   build_request_head();
 }
 
 bool HttpSession::server_handshake() {
-  auto* conn = static_cast<tls::Connection*>(srv_->stream().secure());
+  auto* conn = static_cast<tls::Connection*>(r_->srv_->stream().secure());
   switch (conn->handshake()) {
     case SecureLayer::Handshake::kDone:
-      s_handshake_ = false;
-      s_readable_ = true;
+      r_->s_handshake_ = false;
+      r_->s_readable_ = true;
       return true;
     case SecureLayer::Handshake::kWantRead:
     case SecureLayer::Handshake::kWantWrite:
@@ -193,53 +195,53 @@ bool HttpSession::server_handshake() {
   }
   // A failed handshake (verification, protocol) counts as a connection error.
   // The session offered may be the cause: the next connection starts afresh.
-  server_->tls_session(ctx_.id())->clear();
-  tls::note_server_failure(be_->name(), server_->name(), conn->failure());
-  tls_failure_ = conn->failure();
+  r_->server_->tls_session(ctx_.id())->clear();
+  tls::note_server_failure(r_->be_->name(), r_->server_->name(), conn->failure());
+  r_->tls_failure_ = conn->failure();
   connect_failed(EPROTO);
   return false;
 }
 
 std::string HttpSession::server_sni() {
-  const TlsServerConfig& c = server_->tls()->config();
+  const TlsServerConfig& c = r_->server_->tls()->config();
   if (c.sni.is_constant()) return c.sni.text;  // none, or a fixed name: no request to read
   http::MessageHead& h = ctx_.scratch_head();
-  const char* head_src = edited_head_.empty() ? req_in_.data() : edited_head_.data();
-  const size_t head_len = edited_head_.empty() ? req_head_raw_ : edited_head_.size();
+  const char* head_src = r_->edited_head_.empty() ? r_->req_in_.data() : r_->edited_head_.data();
+  const size_t head_len = r_->edited_head_.empty() ? r_->req_head_raw_ : r_->edited_head_.size();
   size_t scan = 0;
   SampleSource f;
-  f.src = &peer_;
+  f.src = &r_->peer_;
   f.dst = local_addr();
   f.tls_client = c_tls_ != nullptr;
   f.ssl = c_tls_ ? c_tls_->ssl() : nullptr;
-  f.vars = &vars_;
+  f.vars = &r_->vars_;
   if (head_len > 0 && http::parse_request(head_src, head_len, head_len + 1, &scan, &h,
                                           ctx_.worker().config().global.max_headers) ==
                           http::ParseStatus::kComplete) {
     f.req = &h;
     f.req_len = h.head_len;
   }
-  scratch_fresh_ = false;
-  return server_->tls()->sni(f);
+  r_->scratch_fresh_ = false;
+  return r_->server_->tls()->sni(f);
 }
 
 void HttpSession::connect_failed(int err) {
-  bump(be_->counters().local().connect_errors);
-  if (server_) {
-    bump(server_->counters().local().connect_errors);
-    server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
-                            err == ETIMEDOUT        ? "connect timeout"
-                            : !tls_failure_.empty() ? tls_failure_.c_str()
-                                                    : std::strerror(err));
+  bump(r_->be_->counters().local().connect_errors);
+  if (r_->server_) {
+    bump(r_->server_->counters().local().connect_errors);
+    r_->server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
+                                err == ETIMEDOUT            ? "connect timeout"
+                                : !r_->tls_failure_.empty() ? r_->tls_failure_.c_str()
+                                                            : std::strerror(err));
   }
-  log::debug("connect to %s/%s failed: %s", be_->name().c_str(),
-             server_ ? server_->name().c_str() : "-",
-             tls_failure_.empty() ? std::strerror(err) : tls_failure_.c_str());
-  tls_failure_.clear();
-  if (srv_) ctx_.close_server_conn(std::move(srv_));
-  if (attempts_ <= be_->retries() && server_) {
-    bump(be_->counters().local().retries);
-    bump(server_->counters().local().retries);
+  log::debug("connect to %s/%s failed: %s", r_->be_->name().c_str(),
+             r_->server_ ? r_->server_->name().c_str() : "-",
+             r_->tls_failure_.empty() ? std::strerror(err) : r_->tls_failure_.c_str());
+  r_->tls_failure_.clear();
+  if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
+  if (r_->attempts_ <= r_->be_->retries() && r_->server_) {
+    bump(r_->be_->counters().local().retries);
+    bump(r_->server_->counters().local().retries);
     begin_server_attempt();
     return;
   }
@@ -247,79 +249,82 @@ void HttpSession::connect_failed(int err) {
 }
 
 bool HttpSession::write_server() {
-  if (phase_ != Phase::kExchange || !s_writable_ || !srv_) return false;
-  if (!req_head_built_ && !build_request_head()) return phase_ != Phase::kExchange;
-  if (req_out_.empty() && req_body_window_ == 0) return false;
+  if (!r_) return false;
+  if (phase_ != Phase::kExchange || !r_->s_writable_ || !r_->srv_) return false;
+  if (!r_->req_head_built_ && !build_request_head()) return phase_ != Phase::kExchange;
+  if (r_->req_out_.empty() && r_->req_body_window_ == 0) return false;
   iovec iov[2];
   int cnt = 0;
-  if (!req_out_.empty()) iov[cnt++] = {req_out_.data(), req_out_.size()};
-  if (req_body_window_) iov[cnt++] = {req_in_.data() + req_head_raw_, req_body_window_};
-  ssize_t n = srv_->stream().writev(iov, cnt);
+  if (!r_->req_out_.empty()) iov[cnt++] = {r_->req_out_.data(), r_->req_out_.size()};
+  if (r_->req_body_window_)
+    iov[cnt++] = {r_->req_in_.data() + r_->req_head_raw_, r_->req_body_window_};
+  ssize_t n = r_->srv_->stream().writev(iov, cnt);
   if (n < 0) {
     if (errno == EAGAIN) {
-      s_writable_ = false;
+      r_->s_writable_ = false;
       return false;
     }
     if (errno == EINTR) return true;
-    if (!res_parsed_) {
+    if (!r_->res_parsed_) {
       server_failed_before_response("SH");
     } else {
-      s_eof_ = true;  // the response side will notice and finish or abort
+      r_->s_eof_ = true;  // the response side will notice and finish or abort
     }
     return true;
   }
   size_t left = static_cast<size_t>(n);
-  if (left < req_out_.size() + req_body_window_) s_writable_ = false;
-  s_last_activity_ = ctx_.loop().now_ms();
-  size_t from_head = std::min(left, req_out_.size());
-  req_out_.consume(from_head);
+  if (left < r_->req_out_.size() + r_->req_body_window_) r_->s_writable_ = false;
+  r_->s_last_activity_ = ctx_.loop().now_ms();
+  size_t from_head = std::min(left, r_->req_out_.size());
+  r_->req_out_.consume(from_head);
   left -= from_head;
   if (left) {
-    req_in_.consume(left);
-    req_body_window_ -= left;
+    r_->req_in_.consume(left);
+    r_->req_body_window_ -= left;
     extend_request_body_window();
   }
-  if (req_out_.empty() && req_body_window_ == 0 && req_body_complete_) {
-    req_sent_ = true;
-    req_out_.release(ctx_.buffers());
+  if (r_->req_out_.empty() && r_->req_body_window_ == 0 && r_->req_body_complete_) {
+    r_->req_sent_ = true;
+    r_->req_out_.release(ctx_.buffers());
   }
   return true;
 }
 
 bool HttpSession::read_server() {
-  if (phase_ != Phase::kExchange || !s_readable_ || s_eof_ || !srv_) return false;
-  if (res_parsed_ && res_body_complete_) return false;
-  if (!take_buffer(res_in_, kBufferClaim)) return false;
-  res_in_.make_room();
-  if (res_in_.space() == 0) return false;
-  size_t want_bytes = res_in_.space();
-  ssize_t n = srv_->stream().read(res_in_.write_ptr(), want_bytes);
+  if (!r_) return false;
+  if (phase_ != Phase::kExchange || !r_->s_readable_ || r_->s_eof_ || !r_->srv_) return false;
+  if (r_->res_parsed_ && r_->res_body_complete_) return false;
+  if (!take_buffer(r_->res_in_, kBufferClaim)) return false;
+  r_->res_in_.make_room();
+  if (r_->res_in_.space() == 0) return false;
+  size_t want_bytes = r_->res_in_.space();
+  ssize_t n = r_->srv_->stream().read(r_->res_in_.write_ptr(), want_bytes);
   if (n > 0) {
-    if (static_cast<size_t>(n) < want_bytes && !s_hup_ && srv_->stream().drained()) {
-      s_readable_ = false;
+    if (static_cast<size_t>(n) < want_bytes && !r_->s_hup_ && r_->srv_->stream().drained()) {
+      r_->s_readable_ = false;
     }
-    res_in_.produce(static_cast<size_t>(n));
-    s_last_activity_ = ctx_.loop().now_ms();
-    if (res_parsed_) extend_response_body_window();
+    r_->res_in_.produce(static_cast<size_t>(n));
+    r_->s_last_activity_ = ctx_.loop().now_ms();
+    if (r_->res_parsed_) extend_response_body_window();
     return true;
   }
   if (n < 0 && errno == EAGAIN) {
-    s_readable_ = false;
+    r_->s_readable_ = false;
     return false;
   }
   if (n < 0 && errno == EINTR) return true;
-  s_eof_ = true;
+  r_->s_eof_ = true;
   // A reset is no end of message: it cuts a body delimited by the close short.
-  s_reset_ = n < 0;
-  if (res_parsed_ && res_body_ == http::BodyKind::kUntilClose && !s_reset_) {
-    res_body_complete_ = true;
+  r_->s_reset_ = n < 0;
+  if (r_->res_parsed_ && r_->res_body_ == http::BodyKind::kUntilClose && !r_->s_reset_) {
+    r_->res_body_complete_ = true;
   }
   return true;
 }
 
 void HttpSession::count_response_error() {
-  bump(be_->counters().local().response_errors);
-  if (server_) bump(server_->counters().local().response_errors);
+  bump(r_->be_->counters().local().response_errors);
+  if (r_->server_) bump(r_->server_->counters().local().response_errors);
 }
 
 void HttpSession::server_failed_before_response(const char* term) {
@@ -328,40 +333,43 @@ void HttpSession::server_failed_before_response(const char* term) {
   // the request and died working on it. The request is replayed, once and on a
   // fresh connection, only when a second copy cannot do harm: an idempotent
   // method without a body, whose head weir still holds (no byte of a response).
-  const bool replay = srv_reused_ && !replayed_ && res_in_.empty() && !res_parsed_ &&
-                      req_head_raw_ > 0 && req_body_ == http::BodyKind::kNone &&
-                      idempotent(req_method_);
-  if (srv_) ctx_.close_server_conn(std::move(srv_));
+  const bool replay = r_->srv_reused_ && !r_->replayed_ && r_->res_in_.empty() &&
+                      !r_->res_parsed_ && r_->req_head_raw_ > 0 &&
+                      r_->req_body_ == http::BodyKind::kNone && idempotent(r_->req_method_);
+  if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
   if (replay) {
-    replayed_ = true;
-    bump(be_->counters().local().retries);
-    if (server_) bump(server_->counters().local().retries);
-    req_out_.clear();
-    req_head_built_ = false;
-    res_scan_ = 0;
-    tried_.clear();
+    r_->replayed_ = true;
+    bump(r_->be_->counters().local().retries);
+    if (r_->server_) bump(r_->server_->counters().local().retries);
+    r_->req_out_.clear();
+    r_->req_head_built_ = false;
+    r_->res_scan_ = 0;
+    r_->tried_.clear();
     begin_server_attempt();
     return;
   }
   count_response_error();
-  if (server_) server_->observe_result(true, true, "L7RSP", "server closed without a response");
+  if (r_->server_)
+    r_->server_->observe_result(true, true, "L7RSP", "server closed without a response");
   send_error(502, term);
 }
 
 void HttpSession::release_server_conn(bool reusable) {
-  if (!srv_) return;
+  if (!r_) return;
+  if (!r_->srv_) return;
   if (reusable && !ctx_.draining()) {
-    ctx_.put_idle(std::move(srv_));
+    ctx_.put_idle(std::move(r_->srv_));
   } else {
-    ctx_.close_server_conn(std::move(srv_));
+    ctx_.close_server_conn(std::move(r_->srv_));
   }
 }
 
 void HttpSession::release_slot() {
-  if (!slot_server_) return;
-  slot_backend_->release_server(slot_server_);
-  slot_server_ = nullptr;
-  slot_backend_ = nullptr;
+  if (!r_) return;
+  if (!r_->slot_server_) return;
+  r_->slot_backend_->release_server(r_->slot_server_);
+  r_->slot_server_ = nullptr;
+  r_->slot_backend_ = nullptr;
 }
 
 }  // namespace weir

@@ -10,51 +10,53 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "worker/http/http_request_state.h"
 #include "worker/http/http_session.h"
 #include "worker/worker.h"
 
 namespace weir {
 
 int64_t HttpSession::tunnel_timeout() const {
-  int64_t t = be_->timeouts().tunnel;
+  int64_t t = r_->be_->timeouts().tunnel;
   if (t > 0) return t;
-  int64_t a = fe_to_.client;
-  int64_t b = be_->timeouts().server;
+  int64_t a = fe_to().client;
+  int64_t b = r_->be_->timeouts().server;
   return (a > 0 && b > 0) ? std::min(a, b) : (a > 0 ? a : b);
 }
 
 void HttpSession::start_tunnel() {
-  tunnel_pending_ = false;
+  r_->tunnel_pending_ = false;
   phase_ = Phase::kTunnel;
-  // The request head went to the server already; what follows it in req_in_
+  // The request head went to the server already; what follows it in r_->req_in_
   // (bytes the client sent early) is tunnel data.
-  if (req_head_raw_ > 0) {
-    req_in_.consume(req_head_raw_);
-    req_head_raw_ = 0;
+  if (r_->req_head_raw_ > 0) {
+    r_->req_in_.consume(r_->req_head_raw_);
+    r_->req_head_raw_ = 0;
   }
-  req_body_window_ = 0;
-  res_body_window_ = 0;
-  tun_client_shut_ = tun_server_shut_ = false;
+  r_->req_body_window_ = 0;
+  r_->res_body_window_ = 0;
+  r_->tun_client_shut_ = r_->tun_server_shut_ = false;
   // Edge-triggered sockets: bytes may already wait on either side.
-  c_readable_ = s_readable_ = true;
-  c_writable_ = s_writable_ = true;
+  c_readable_ = r_->s_readable_ = true;
+  c_writable_ = r_->s_writable_ = true;
   int64_t now = ctx_.loop().now_ms();
-  c_last_activity_ = s_last_activity_ = now;
+  c_last_activity_ = r_->s_last_activity_ = now;
 }
 
 bool HttpSession::pump_tunnel() {
-  if (phase_ != Phase::kTunnel || !srv_) return false;
+  if (!r_) return false;
+  if (phase_ != Phase::kTunnel || !r_->srv_) return false;
   bool progress = false;
   int64_t now = ctx_.loop().now_ms();
   // Ends the tunnel after a socket error on one side ('C' client, 'S' server).
   // Both connections are reset: a FIN would pass the broken stream off as a
   // whole one.
   auto abort = [this](char who) {
-    term_[0] = who;
-    term_[1] = 'D';
+    r_->term_[0] = who;
+    r_->term_[1] = 'D';
     log_transaction();
     client_.abort();
-    srv_->stream().abort();
+    r_->srv_->stream().abort();
     destroy();
   };
   // One direction: read src into `in`, write `pending` (a head not fully sent
@@ -74,10 +76,10 @@ bool HttpSession::pump_tunnel() {
     bool from_client;
   };
   Way ways[2] = {
-      {client_, srv_->stream(), req_out_, req_in_, c_readable_, c_hup_, c_eof_, s_writable_,
-       tun_client_shut_, 'C', 'S', true},
-      {srv_->stream(), client_, res_out_, res_in_, s_readable_, s_hup_, s_eof_, c_writable_,
-       tun_server_shut_, 'S', 'C', false},
+      {client_, r_->srv_->stream(), r_->req_out_, r_->req_in_, c_readable_, c_hup_, c_eof_,
+       r_->s_writable_, r_->tun_client_shut_, 'C', 'S', true},
+      {r_->srv_->stream(), client_, r_->res_out_, r_->res_in_, r_->s_readable_, r_->s_hup_,
+       r_->s_eof_, c_writable_, r_->tun_server_shut_, 'S', 'C', false},
   };
   for (Way& w : ways) {
     if (w.readable && !w.eof && take_buffer(w.in, kBufferClaim)) {
@@ -89,10 +91,10 @@ bool HttpSession::pump_tunnel() {
           w.in.produce(static_cast<size_t>(n));
           if (static_cast<size_t>(n) < want && !w.hup && w.src.drained()) w.readable = false;
           if (w.from_client) {
-            bytes_in_ += static_cast<uint64_t>(n);
+            r_->bytes_in_ += static_cast<uint64_t>(n);
             c_last_activity_ = now;
           } else {
-            s_last_activity_ = now;
+            r_->s_last_activity_ = now;
           }
           progress = true;
         } else if (n == 0) {
@@ -120,10 +122,10 @@ bool HttpSession::pump_tunnel() {
         w.pending.consume(from_pending);
         w.in.consume(left - from_pending);
         if (!w.from_client) {
-          bytes_out_ += left;
+          r_->bytes_out_ += left;
           c_last_activity_ = now;
         } else {
-          s_last_activity_ = now;
+          r_->s_last_activity_ = now;
         }
         progress = true;
       } else if (n < 0 && errno == EAGAIN) {
@@ -140,7 +142,7 @@ bool HttpSession::pump_tunnel() {
     }
     if (w.in.empty()) w.in.release_if_empty(ctx_.buffers());
   }
-  if (tun_client_shut_ && tun_server_shut_) {
+  if (r_->tun_client_shut_ && r_->tun_server_shut_) {
     log_transaction();
     destroy();
     return true;
