@@ -25,6 +25,7 @@
 #include "worker/http/http_session.h"
 #include "worker/rules/rules.h"
 #include "worker/thread_context.h"
+#include "worker/upstream/server_slot.h"
 
 namespace weir {
 
@@ -53,12 +54,8 @@ struct HttpSessionScalars {
   bool scratch_fresh_ = false;   // the thread's scratch head holds this request's parse
 
   // Server side.
-  Server* server_ = nullptr;
-  Server* slot_server_ = nullptr;  // the server whose slot this request holds
-  Backend* slot_backend_ = nullptr;
-  LbRequest lb_req_;            // hashing key of the current request
-  int64_t t_queue_start_ = -1;  // when the current wait in a queue began; -1: not waiting
-  int64_t queue_ms_ = 0;        // time spent in queues by this request
+  Server* server_ = nullptr;  // the slot's server while connected (slot_.server())
+  LbRequest lb_req_;          // hashing key of the current request
   bool srv_reused_ = false;
   bool replayed_ = false;  // the request was replayed after a reused connection failed
   bool s_readable_ = false;
@@ -67,8 +64,6 @@ struct HttpSessionScalars {
   bool s_reset_ = false;  // the server's side ended with an error (a reset), not a FIN
   bool s_hup_ = false;
   int64_t s_last_activity_ = 0;
-  TriedServers tried_;
-  int attempts_ = 0;
   bool fd_wait_ = false;     // kConnecting without a socket: waiting for a descriptor
   int64_t fd_retry_at_ = 0;  // when to try for one again
 
@@ -108,8 +103,8 @@ struct HttpSession::RequestState : HttpSessionScalars {
   Buffer res_out_;  // rewritten response head (or a generated response) for the client
   http::ChunkedWalker req_chunks_;
   http::ChunkedWalker res_chunks_;
-  QueueTicket ticket_;  // while waiting in a queue
   std::unique_ptr<ServerConn> srv_;
+  ServerSlot slot_;  // the claim on a server: attempts, queue, slot
 
   std::string peer_text_;    // peer_ as text, made when first needed (peer_text())
   std::string tls_failure_;  // why the server's TLS handshake failed

@@ -116,6 +116,7 @@ void HttpSession::RequestState::clear() {
   static_cast<HttpSessionScalars&>(*this) = HttpSessionScalars{};
   req_chunks_.reset();
   res_chunks_.reset();
+  slot_.reset();
   peer_text_.clear();
   clear_keeping_small(tls_failure_);
   clear_keeping_small(req_method_);
@@ -151,11 +152,7 @@ void HttpSession::give_back_request_state() {
   if (!r_) return;
   // Normally done already (finish_transaction, destroy).
   release_server_conn(false);
-  if (r_->ticket_) {
-    r_->be_->cancel(r_->ticket_);
-    r_->ticket_.reset();
-  }
-  release_slot();
+  r_->slot_.reset();
   // Normally released already (release_buffers, release_idle_buffers); the
   // pool claim is the caller's business.
   r_->req_in_.release(ctx_.buffers());
@@ -204,10 +201,7 @@ void HttpSession::cancel_request() {
   // nobody: the server connection is closed, the slot or the place given back.
   r_->term_[0] = 'C';
   r_->term_[1] = phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'H';
-  if (r_->ticket_) {
-    r_->be_->cancel(r_->ticket_);
-    r_->ticket_.reset();
-  }
+  r_->slot_.cancel();
   log_transaction();
   destroy();
 }
@@ -760,10 +754,7 @@ void HttpSession::destroy() {
   phase_ = Phase::kClosed;
   timer_.disarm();
   release_server_conn(false);
-  if (r_ && r_->ticket_) {
-    r_->be_->cancel(r_->ticket_);  // gives back a slot granted while it was going away
-    r_->ticket_.reset();
-  }
+  if (r_) r_->slot_.cancel();  // gives back a slot granted while it was going away
   release_slot();
   release_buffers();
   client_.close();

@@ -116,7 +116,8 @@ class HttpSession final : public Session,
   // The client left while its request waits: cancel it (CQ, CC or CH).
   void cancel_request();
   void on_server_granted() override;
-  void start_on_server(Server* server, int64_t now);
+  // A slot on r_->slot_.server() is held: an idle connection to it, or a new one.
+  void start_on_server(int64_t now);
   // The request's key for hashing algorithms (lb_req_).
   void compute_lb_request(const http::MessageHead& h);
   void send_error(int status, const char* term);

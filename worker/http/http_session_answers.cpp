@@ -336,9 +336,7 @@ void HttpSession::log_transaction() {
   if (r_->logged_) return;
   r_->logged_ = true;
   int64_t now = ctx_.loop().now_ms();
-  int64_t t_queue = r_->attempts_ > 0
-                        ? r_->queue_ms_ + (r_->t_queue_start_ >= 0 ? now - r_->t_queue_start_ : 0)
-                        : -1;
+  int64_t t_queue = r_->slot_.attempts() > 0 ? r_->slot_.queue_ms(now) : -1;
   int64_t t_connect = r_->t_connected_ >= 0 ? r_->t_connected_ - r_->t_connect_start_ : -1;
   int64_t t_response =
       r_->t_response_ >= 0 && r_->t_connected_ >= 0 ? r_->t_response_ - r_->t_connected_ : -1;
@@ -348,7 +346,7 @@ void HttpSession::log_transaction() {
   bump(fc.local().bytes_in, r_->bytes_in_);
   bump(fc.local().bytes_out, r_->bytes_out_);
   if (r_->res_status_) fc.add_status(r_->res_status_);
-  for (TrafficCounters* c : {r_->be_ && r_->attempts_ > 0 ? &r_->be_->counters() : nullptr,
+  for (TrafficCounters* c : {r_->be_ && r_->slot_.attempts() > 0 ? &r_->be_->counters() : nullptr,
                              r_->server_ ? &r_->server_->counters() : nullptr}) {
     if (!c) continue;
     c->add_session(now);
@@ -376,7 +374,7 @@ void HttpSession::log_transaction() {
   e.bytes_in = r_->bytes_in_;
   e.termination[0] = r_->term_[0];
   e.termination[1] = r_->term_[1];
-  e.retries = r_->attempts_ > 1 ? r_->attempts_ - 1 : 0;
+  e.retries = r_->slot_.attempts() > 1 ? r_->slot_.attempts() - 1 : 0;
   e.request_line = r_->request_line_;
   e.captures = &r_->captures_;
   if (!ctx_.worker().log_samples().empty()) {
@@ -414,10 +412,9 @@ void HttpSession::handle_timeout() {
       }
       return;
     case Phase::kQueued:
-      if (r_->be_->timeouts().queue > 0 && now >= r_->t_queue_start_ + r_->be_->timeouts().queue) {
+      if (r_->slot_.queue_timed_out(now)) {
         // Waited too long for a server slot: 503, queue timeout.
-        r_->be_->cancel(r_->ticket_);
-        r_->ticket_.reset();
+        r_->slot_.cancel();
         send_error(503, "sQ");
       }
       return;
@@ -428,7 +425,7 @@ void HttpSession::handle_timeout() {
           r_->fd_wait_ = false;
           send_error(503, "RC");  // weir ran out of a resource, not the server
         } else if (now >= r_->fd_retry_at_) {
-          start_on_server(r_->server_, now);
+          start_on_server(now);
         }
         return;
       }
@@ -508,7 +505,7 @@ void HttpSession::update_timer() {
       consider(c_last_activity_, fe_to().client);
       break;
     case Phase::kQueued:
-      consider(r_->t_queue_start_, r_->be_->timeouts().queue);
+      consider(r_->slot_.queue_start(), r_->be_->timeouts().queue);
       break;
     case Phase::kConnecting:
       consider(r_->t_connect_start_, r_->be_->timeouts().connect);

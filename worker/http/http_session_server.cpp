@@ -46,56 +46,37 @@ void HttpSession::compute_lb_request(const http::MessageHead& h) {
 }
 
 void HttpSession::begin_server_attempt() {
-  ++r_->attempts_;
   int64_t now = ctx_.loop().now_ms();
-  Server* previous = r_->server_;
-  release_slot();  // a retry gives back the slot of the previous attempt first
-  Server* s = nullptr;
-  switch (r_->be_->acquire(r_->lb_req_, r_->tried_, r_->attempts_ > 1 ? previous : nullptr, this,
-                           &ctx_.loop(), now, &s, &r_->ticket_)) {
-    case Backend::Acquire::kServer:
+  const ServerSlot::Result got = r_->slot_.acquire(r_->be_, r_->lb_req_, this, &ctx_.loop(), now);
+  r_->server_ = r_->slot_.server();  // while queued for a retry: the server left (logs)
+  switch (got) {
+    case ServerSlot::Result::kServer:
       break;
-    case Backend::Acquire::kQueued:
-      // Waits for on_server_granted(), or for the queue timeout. r_->server_ still
-      // names the previous attempt's server (for redispatch accounting).
+    case ServerSlot::Result::kQueued:
+      // Waits for on_server_granted(), or for the queue timeout.
       phase_ = Phase::kQueued;
-      r_->t_queue_start_ = now;
       return;
-    case Backend::Acquire::kNoServer:
-      r_->server_ = nullptr;
+    case ServerSlot::Result::kNoServer:
       send_error(503, "SC");
       return;
-    case Backend::Acquire::kQueueFull:
-      r_->server_ = nullptr;
+    case ServerSlot::Result::kQueueFull:
       send_error(503, "SQ");
       return;
   }
-  start_on_server(s, now);
+  start_on_server(now);
 }
 
 void HttpSession::on_server_granted() {
   if (!r_) return;
-  if (phase_ != Phase::kQueued || !r_->ticket_) return;
-  Server* s = r_->be_->take_grant(r_->ticket_);
-  if (!s) return;  // the queue timeout came first
-  r_->ticket_.reset();
+  if (phase_ != Phase::kQueued) return;
   int64_t now = ctx_.loop().now_ms();
-  r_->queue_ms_ += now - r_->t_queue_start_;
-  r_->t_queue_start_ = -1;
-  start_on_server(s, now);
+  if (!r_->slot_.take_grant(now)) return;  // the queue timeout came first
+  start_on_server(now);
   run();
 }
 
-void HttpSession::start_on_server(Server* server, int64_t now) {
-  if (r_->attempts_ > 1 && r_->server_ && r_->server_ != server) {
-    // A retry that moved to another server: a redispatch, counted on the one left.
-    bump(r_->be_->counters().local().redispatches);
-    bump(r_->server_->counters().local().redispatches);
-  }
-  r_->server_ = server;
-  r_->slot_server_ = r_->server_;
-  r_->slot_backend_ = r_->be_;
-  r_->tried_.add(r_->server_->index());
+void HttpSession::start_on_server(int64_t now) {
+  r_->server_ = r_->slot_.server();
   r_->s_eof_ = false;
   r_->s_hup_ = false;
   r_->s_reset_ = false;
@@ -226,22 +207,13 @@ std::string HttpSession::server_sni() {
 }
 
 void HttpSession::connect_failed(int err) {
-  bump(r_->be_->counters().local().connect_errors);
-  if (r_->server_) {
-    bump(r_->server_->counters().local().connect_errors);
-    r_->server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
-                                err == ETIMEDOUT            ? "connect timeout"
-                                : !r_->tls_failure_.empty() ? r_->tls_failure_.c_str()
-                                                            : std::strerror(err));
-  }
+  const char* why = r_->tls_failure_.empty() ? std::strerror(err) : r_->tls_failure_.c_str();
   log::debug("connect to %s/%s failed: %s", r_->be_->name().c_str(),
-             r_->server_ ? r_->server_->name().c_str() : "-",
-             r_->tls_failure_.empty() ? std::strerror(err) : r_->tls_failure_.c_str());
+             r_->server_ ? r_->server_->name().c_str() : "-", why);
+  const bool retry = r_->slot_.connect_failed(err, why);
   r_->tls_failure_.clear();
   if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
-  if (r_->attempts_ <= r_->be_->retries() && r_->server_) {
-    bump(r_->be_->counters().local().retries);
-    bump(r_->server_->counters().local().retries);
+  if (retry) {
     begin_server_attempt();
     return;
   }
@@ -344,7 +316,7 @@ void HttpSession::server_failed_before_response(const char* term) {
     r_->req_out_.clear();
     r_->req_head_built_ = false;
     r_->res_scan_ = 0;
-    r_->tried_.clear();
+    r_->slot_.forget_tried();
     begin_server_attempt();
     return;
   }
@@ -365,11 +337,7 @@ void HttpSession::release_server_conn(bool reusable) {
 }
 
 void HttpSession::release_slot() {
-  if (!r_) return;
-  if (!r_->slot_server_) return;
-  r_->slot_backend_->release_server(r_->slot_server_);
-  r_->slot_server_ = nullptr;
-  r_->slot_backend_ = nullptr;
+  if (r_) r_->slot_.release();
 }
 
 }  // namespace weir
