@@ -182,8 +182,7 @@ void TcpSession::on_timer(void* self) {
     return;
   }
   if (s->phase_ == Phase::kQueued) {
-    if (s->be_->timeouts().queue > 0 &&
-        s->ctx_.loop().now_ms() >= s->t_queue_start_ + s->be_->timeouts().queue) {
+    if (s->be_->timeouts().queue > 0 && s->slot_.queue_timed_out(s->ctx_.loop().now_ms())) {
       s->finish('s', 'Q');  // queue timeout
       return;
     }
@@ -194,7 +193,7 @@ void TcpSession::on_timer(void* self) {
       s->finish('R', 'C');  // weir ran out of a resource, not the server
       return;
     }
-    if (now >= s->fd_retry_at_) s->connect_to(s->server_);
+    if (now >= s->fd_retry_at_) s->connect_to();
   } else if (s->phase_ == Phase::kConnecting) {
     s->connect_failed(ETIMEDOUT);
   } else if (s->phase_ == Phase::kForwarding) {
@@ -362,58 +361,41 @@ bool TcpSession::pump_spliced(Direction& d) {
 }
 
 void TcpSession::begin_connect() {
-  ++attempts_;
   int64_t now = ctx_.loop().now_ms();
-  Server* previous = server_;
-  if (server_) be_->release_server(server_);  // a retry gives back the previous slot first
-  server_ = nullptr;
-  previous_ = previous;
   // Only the client's address is known in tcp mode (the loader refuses the http keys).
   const LbRequest req =
       lb_request(be_->config().balance, be_->lb_def().key, peer_, {},
                  [](std::string_view) -> std::optional<std::string_view> { return std::nullopt; });
-  Server* s = nullptr;
-  switch (be_->acquire(req, tried_, attempts_ > 1 ? previous : nullptr, this, &ctx_.loop(), now, &s,
-                       &ticket_)) {
-    case Backend::Acquire::kServer:
+  switch (slot_.acquire(be_, req, this, &ctx_.loop(), now)) {
+    case ServerSlot::Result::kServer:
       break;
-    case Backend::Acquire::kQueued:
+    case ServerSlot::Result::kQueued:
       phase_ = Phase::kQueued;
-      t_queue_start_ = now;
       update_timer();
       return;
-    case Backend::Acquire::kNoServer:
+    case ServerSlot::Result::kNoServer:
       finish('S', 'C');
       return;
-    case Backend::Acquire::kQueueFull:
+    case ServerSlot::Result::kQueueFull:
       finish('S', 'Q');
       return;
   }
-  connect_to(s);
+  connect_to();
 }
 
 void TcpSession::on_server_granted() {
-  if (phase_ != Phase::kQueued || !ticket_) return;
-  Server* s = be_->take_grant(ticket_);
-  if (!s) return;  // the queue timeout came first
-  ticket_.reset();
-  queue_ms_ += ctx_.loop().now_ms() - t_queue_start_;
-  t_queue_start_ = -1;
-  connect_to(s);
+  if (phase_ != Phase::kQueued) return;
+  if (!slot_.take_grant(ctx_.loop().now_ms())) return;  // the queue timeout came first
+  connect_to();
   if (phase_ != Phase::kClosed) run();
 }
 
-void TcpSession::connect_to(Server* s) {
-  if (attempts_ > 1 && previous_ && previous_ != s && !fd_wait_) {
-    bump(be_->counters().local().redispatches);
-    bump(previous_->counters().local().redispatches);
-  }
-  server_ = s;
-  tried_.add(server_->index());
+void TcpSession::connect_to() {
+  Server* const server = slot_.server();
   bool in_progress = false;
   int err = 0;
   const int64_t now = ctx_.loop().now_ms();
-  UniqueFd fd = net::connect_tcp(server_->addr(), &in_progress, &err);
+  UniqueFd fd = net::connect_tcp(server->addr(), &in_progress, &err);
   if (!fd) {
     if (!net::out_of_descriptors(err)) {
       connect_failed(err);
@@ -421,7 +403,7 @@ void TcpSession::connect_to(Server* s) {
     }
     // weir is out of descriptors, the server is not at fault: keep the slot and
     // try again soon, until timeout connect.
-    ctx_.worker().note_fd_shortage("connection to server " + be_->name() + "/" + server_->name(),
+    ctx_.worker().note_fd_shortage("connection to server " + be_->name() + "/" + server->name(),
                                    err);
     if (!fd_wait_) t_connect_start_ = now;
     fd_wait_ = true;
@@ -454,7 +436,7 @@ void TcpSession::connect_done() {
       return;
     }
     s_tcp_up_ = true;
-    if (const tls::BackContext* tc = server_->tls()) {
+    if (const tls::BackContext* tc = slot_.server()->tls()) {
       std::string sni;
       if (!tc->config().sni_text.empty()) {
         SampleSource f;
@@ -463,7 +445,8 @@ void TcpSession::connect_done() {
         fill_fetch(f, &local, &have_local);
         sni = tc->sni(f);
       }
-      auto conn = tls::connect(*tc, streams_[kServer].fd(), sni, server_->tls_session(ctx_.id()));
+      auto conn =
+          tls::connect(*tc, streams_[kServer].fd(), sni, slot_.server()->tls_session(ctx_.id()));
       if (!conn) {
         connect_failed(ENOMEM);
         return;
@@ -476,7 +459,7 @@ void TcpSession::connect_done() {
   t_connected_ = ctx_.loop().now_ms();
   last_activity_ = t_connected_;
   writable_[kServer] = true;
-  server_->observe_result(false, false);
+  slot_.server()->observe_result(false, false);
   phase_ = Phase::kForwarding;
 }
 
@@ -493,25 +476,19 @@ bool TcpSession::server_handshake() {
     case SecureLayer::Handshake::kFailed:
       break;
   }
-  server_->tls_session(ctx_.id())->clear();
-  tls::note_server_failure(be_->name(), server_->name(), conn->failure());
+  slot_.server()->tls_session(ctx_.id())->clear();
+  tls::note_server_failure(be_->name(), slot_.server()->name(), conn->failure());
   connect_failed(EPROTO);
   return false;
 }
 
 void TcpSession::connect_failed(int err) {
-  bump(be_->counters().local().connect_errors);
-  if (server_) {
-    bump(server_->counters().local().connect_errors);
-    server_->observe_result(true, false, err == ETIMEDOUT ? "L4TOUT" : "L4CON",
-                            err == ETIMEDOUT ? "connect timeout" : std::strerror(err));
-  }
+  Server* const server = slot_.server();
   log::debug("tcp connect to %s/%s failed: %s", be_->name().c_str(),
-             server_ ? server_->name().c_str() : "-", std::strerror(err));
+             server ? server->name().c_str() : "-", std::strerror(err));
+  const bool retry = slot_.connect_failed(err, std::strerror(err));
   streams_[kServer].close();
-  if (server_ && attempts_ <= be_->retries()) {
-    bump(be_->counters().local().retries);
-    bump(server_->counters().local().retries);
+  if (retry) {
     begin_connect();
     return;
   }
@@ -527,7 +504,7 @@ void TcpSession::update_timer() {
     deadline = t_inspect_start_ + fe_.config().inspect_delay;
   } else if (phase_ == Phase::kQueued) {
     int64_t q = be_->timeouts().queue;
-    if (q > 0) deadline = t_queue_start_ + q;
+    if (q > 0) deadline = slot_.queue_start() + q;
   } else if (phase_ == Phase::kConnecting) {
     int64_t c = be_->timeouts().connect;
     if (c > 0) deadline = t_connect_start_ + c;
@@ -549,31 +526,27 @@ void TcpSession::finish(char who, char phase) {
   term_[0] = who;
   term_[1] = phase;
   int64_t now = ctx_.loop().now_ms();
-  if (ticket_) {
-    be_->cancel(ticket_);  // still waiting (or just granted): give the place back
-    ticket_.reset();
-  }
-  int64_t t_queue =
-      attempts_ > 0 ? queue_ms_ + (t_queue_start_ >= 0 ? now - t_queue_start_ : 0) : -1;
+  slot_.cancel();  // still waiting (or just granted): give the place back
+  int64_t t_queue = slot_.attempts() > 0 ? slot_.queue_ms(now) : -1;
   int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
   int64_t t_total = now - t_start_;
   TrafficCounters& fc = fe_.counters();
   fc.add_session(now);
   bump(fc.local().bytes_in, up_.bytes);
   bump(fc.local().bytes_out, down_.bytes);
-  if (be_ && attempts_ > 0) {
+  if (be_ && slot_.attempts() > 0) {
     TrafficCounters& bc = be_->counters();
     bc.add_session(now);
     bump(bc.local().bytes_in, up_.bytes);
     bump(bc.local().bytes_out, down_.bytes);
-    if (server_ && t_connected_ >= 0) {
+    if (slot_.server() && t_connected_ >= 0) {
       bc.add_times(t_queue, t_connect, -1, t_total);
       bc.add_termination(term_);
       fc.add_termination(term_);
     }
   }
-  if (server_) {
-    TrafficCounters& sc = server_->counters();
+  if (slot_.server()) {
+    TrafficCounters& sc = slot_.server()->counters();
     if (t_connected_ >= 0) {
       sc.add_session(now);
       bump(sc.local().bytes_in, up_.bytes);
@@ -588,7 +561,7 @@ void TcpSession::finish(char who, char phase) {
     e.client = peer_text_;
     e.frontend = fe_.name();
     e.backend = be_ ? std::string_view(be_->name()) : std::string_view();
-    e.server = server_ ? std::string_view(server_->name()) : std::string_view();
+    e.server = slot_.server() ? std::string_view(slot_.server()->name()) : std::string_view();
     e.accept_epoch_ms = t_start_wall_;
     e.t_queue = t_queue;
     e.t_connect = t_connected_ >= 0 ? t_connect : -1;
@@ -597,8 +570,8 @@ void TcpSession::finish(char who, char phase) {
     e.bytes_in = up_.bytes;
     e.termination[0] = term_[0];
     e.termination[1] = term_[1];
-    e.retries = attempts_ > 1 ? attempts_ - 1 : 0;
-    fill_access_log_counts(e, ctx_.worker(), fe_, be_, server_);
+    e.retries = slot_.attempts() > 1 ? slot_.attempts() - 1 : 0;
+    fill_access_log_counts(e, ctx_.worker(), fe_, be_, slot_.server());
     std::vector<std::string> samples;
     if (const auto& list = ctx_.worker().log_samples(); !list.empty()) {
       // tcp mode: the connection's fetches (addresses, ports); HTTP ones are empty.
@@ -611,7 +584,7 @@ void TcpSession::finish(char who, char phase) {
     }
     ctx_.access_log().log(e);
   }
-  if (server_) be_->release_server(server_);
+  slot_.release();
   destroy();
 }
 
@@ -630,7 +603,7 @@ std::string TcpSession::describe(int64_t now_ms) const {
   std::string out =
       "id=" + std::to_string(id()) + " proto=tcp frontend=" + fe_.name() + " src=" + peer_text_;
   out += " backend=" + (be_ ? be_->name() : std::string("-"));
-  out += " server=" + (server_ ? server_->name() : std::string("-"));
+  out += " server=" + (slot_.server() ? slot_.server()->name() : std::string("-"));
   out += phase_ == Phase::kHandshake    ? " state=handshake"
          : phase_ == Phase::kInspect    ? " state=inspecting"
          : phase_ == Phase::kQueued     ? " state=queued"

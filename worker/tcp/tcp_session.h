@@ -21,6 +21,7 @@
 #include "worker/stream.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
+#include "worker/upstream/server_slot.h"
 
 namespace weir {
 
@@ -36,7 +37,7 @@ class TcpSession final : public Session, public LbWaiter {
   void kill() override;
   void on_buffers_available() override { run(); }
   std::string describe(int64_t now_ms) const override;
-  const Server* server() const override { return t_connected_ >= 0 ? server_ : nullptr; }
+  const Server* server() const override { return t_connected_ >= 0 ? slot_.server() : nullptr; }
 
  private:
   // Buffers a connection holds at most: one per direction.
@@ -89,7 +90,8 @@ class TcpSession final : public Session, public LbWaiter {
   void fill_fetch(SampleSource& f, SockAddr* local, bool* have_local);
   void begin_connect();
   void on_server_granted() override;
-  void connect_to(Server* s);
+  // Connects to slot_.server() (a slot on it is held).
+  void connect_to();
   void connect_done();
   void connect_failed(int err);
   void update_timer();
@@ -112,18 +114,12 @@ class TcpSession final : public Session, public LbWaiter {
   std::string peer_text_;
   Timer timer_;
   Phase phase_ = Phase::kConnecting;
-  Server* server_ = nullptr;
-  TriedServers tried_;
-  int attempts_ = 0;
+  ServerSlot slot_;  // the claim on a server: attempts, queue, slot
   int64_t t_start_ = 0;
   int64_t t_start_wall_ = 0;
   int64_t t_connect_start_ = -1;
   int64_t t_connected_ = -1;
   char term_[3] = {'-', '-', 0};
-  QueueTicket ticket_;                // while waiting in a queue
-  Server* previous_ = nullptr;        // the server of the previous attempt (retries)
-  int64_t t_queue_start_ = -1;        // when the wait began; -1: not waiting
-  int64_t queue_ms_ = 0;              // time spent in queues
   tls::Connection* c_tls_ = nullptr;  // the client's TLS layer (owned by streams_[kClient])
   bool s_tcp_up_ = false;             // the server's TCP connection is established
   bool s_handshake_ = false;          // the server's TLS handshake is under way
