@@ -8,21 +8,8 @@
 
 namespace weir {
 namespace {
-constexpr size_t kMaxIdlePerServer = 256;
-constexpr int64_t kIdleServerConnMs = 5000;  // idle server connections older than this are closed
 constexpr int64_t kHousekeepingEveryMs = 1000;
 }  // namespace
-
-void ServerConn::on_io(uint32_t events) {
-  if (owner_) {
-    owner_->on_server_io(events);
-    return;
-  }
-  // Idle in the pool: a writable edge alone means nothing; any other event means the server closed
-  // it or sent something unexpected; either way it can no longer be reused.
-  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
-  ctx_.drop_idle(this);
-}
 
 ThreadContext::ThreadContext(Worker& worker, int id, size_t bufsize,
                              const std::vector<AccessLogSink>* log_sinks)
@@ -39,17 +26,8 @@ ThreadContext::ThreadContext(Worker& worker, int id, size_t bufsize,
 
 ThreadContext::~ThreadContext() {
   kill_sessions();
-  idle_.clear();  // the worker (and its counts) may be going away too
+  upstreams_.close_all();  // the worker (and its counts) may be going away too
   loop_.destroy_retired();
-}
-
-void ThreadContext::unpooled(size_t n) {
-  idle_count_ -= n;
-}
-
-void ThreadContext::clear_idle() {
-  idle_count_ = 0;
-  idle_.clear();
 }
 
 void ThreadContext::add_session(std::unique_ptr<Session> s) {
@@ -71,7 +49,7 @@ void ThreadContext::remove_session(Session* s) {
 
 void ThreadContext::drain_sessions() {
   draining_ = true;
-  clear_idle();
+  upstreams_.close_all();
   for (Session* s = sessions_head_; s;) {
     Session* next = s->next_;
     s->drain();  // may remove s from the list
@@ -83,85 +61,13 @@ void ThreadContext::kill_sessions() {
   while (sessions_head_) sessions_head_->kill();
 }
 
-std::unique_ptr<ServerConn> ThreadContext::take_idle(Server* server) {
-  auto it = idle_.find(server);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  std::unique_ptr<ServerConn> c = std::move(it->second.back());
-  it->second.pop_back();
-  unpooled(1);
-  return c;
-}
-
-void ThreadContext::put_idle(std::unique_ptr<ServerConn> conn) {
-  if (draining_) {
-    close_server_conn(std::move(conn));
-    return;
-  }
-  auto& list = idle_[conn->server()];
-  if (list.size() >= kMaxIdlePerServer) {
-    close_server_conn(std::move(list.front()));
-    list.erase(list.begin());
-    unpooled(1);
-  }
-  // Idle connections outlive their clients: this thread's share of the
-  // worker's descriptor budget bounds them (common/base/fd_budget.h), so that
-  // accepted clients never lack a descriptor.
-  if (idle_count_ >= idle_limit_) {
-    close_server_conn(std::move(conn));
-    return;
-  }
-  ++idle_count_;
-  conn->attach(nullptr);
-  conn->idle_since = loop_.now_ms();
-  list.push_back(std::move(conn));
-}
-
-void ThreadContext::drop_idle(ServerConn* conn) {
-  auto it = idle_.find(conn->server());
-  if (it == idle_.end()) return;
-  auto& list = it->second;
-  for (size_t i = 0; i < list.size(); ++i) {
-    if (list[i].get() == conn) {
-      std::unique_ptr<ServerConn> c = std::move(list[i]);
-      list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-      unpooled(1);
-      close_server_conn(std::move(c));
-      return;
-    }
-  }
-}
-
-void ThreadContext::close_server_conn(std::unique_ptr<ServerConn> conn) {
-  conn->stream().close();  // closing the fd removes it from epoll
-  conn->attach(nullptr);
-  loop_.retire(std::move(conn));
-}
-
-void ThreadContext::close_idle_to(const Server* server) {
-  auto it = idle_.find(const_cast<Server*>(server));
-  if (it == idle_.end()) return;
-  for (auto& c : it->second) close_server_conn(std::move(c));
-  unpooled(it->second.size());
-  idle_.erase(it);
-}
-
-void ThreadContext::purge_idle(int64_t older_than_ms) {
-  for (auto& [server, list] : idle_) {
-    while (!list.empty() && list.front()->idle_since < older_than_ms) {
-      close_server_conn(std::move(list.front()));
-      list.erase(list.begin());
-      unpooled(1);
-    }
-  }
-}
-
 void ThreadContext::start_housekeeping() {
   housekeeping_ = std::make_unique<Timer>(
       loop_.timers(),
       [](void* self) {
         auto* ctx = static_cast<ThreadContext*>(self);
         int64_t now = ctx->loop_.now_ms();
-        ctx->purge_idle(now - kIdleServerConnMs);
+        ctx->upstreams_.purge(now - UpstreamPool::kIdleMs);
         ctx->housekeeping_->set(now + kHousekeepingEveryMs);
       },
       this);

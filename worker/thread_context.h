@@ -13,43 +13,12 @@
 #include "worker/observe/access_log.h"
 #include "worker/session.h"
 #include "worker/stream.h"
+#include "worker/upstream/upstream_pool.h"
 
 namespace weir {
 
 class Server;
 class Worker;
-class ServerConn;
-
-// An idle keep-alive connection to a server, waiting in a pool for the next
-// request of any client on the same thread, or attached to the session using it.
-class ServerConn final : public IoHandler, public Retired {
- public:
-  // Receives the events of an attached connection.
-  class Owner {
-   public:
-    virtual void on_server_io(uint32_t events) = 0;
-
-   protected:
-    ~Owner() = default;
-  };
-
-  ServerConn(ThreadContext& ctx, Server* server, Stream stream)
-      : ctx_(ctx), server_(server), stream_(std::move(stream)) {}
-  void on_io(uint32_t events) override;
-
-  Server* server() const { return server_; }
-  Stream& stream() { return stream_; }
-  void attach(Owner* owner) { owner_ = owner; }
-  bool attached() const { return owner_ != nullptr; }
-  int64_t idle_since = 0;
-
- private:
-  ThreadContext& ctx_;
-  Server* server_;
-  Stream stream_;
-  Owner* owner_ = nullptr;
-};
-
 // A pipe used to splice() bytes between two sockets without copying them.
 struct SplicePipe {
   UniqueFd rd;
@@ -89,15 +58,10 @@ class ThreadContext {
   void kill_sessions();
   bool draining() const { return draining_; }
 
-  // Idle server connections, per server (LIFO: the warmest first).
-  std::unique_ptr<ServerConn> take_idle(Server* server);
-  void put_idle(std::unique_ptr<ServerConn> conn);
-  // Closes an idle connection that the server closed or that errored.
-  void drop_idle(ServerConn* conn);
-  void close_server_conn(std::unique_ptr<ServerConn> conn);
-  void purge_idle(int64_t older_than_ms);
+  // Idle server connections of this thread, for any of its clients.
+  UpstreamPool& upstreams() { return upstreams_; }
   // Closes every idle connection to a server (its address changed, or it was deleted).
-  void close_idle_to(const Server* server);
+  void close_idle_to(const Server* server) { upstreams_.close_to(server); }
 
   // Starts the periodic work of this thread (closing stale idle server connections).
   void start_housekeeping();
@@ -105,7 +69,7 @@ class ThreadContext {
   // This thread's shares of the worker's descriptor budget: idle server
   // connections kept, and pipes open, at most.
   void set_fd_shares(size_t idle_server_conns, size_t pipes) {
-    idle_limit_ = idle_server_conns;
+    upstreams_.set_limit(idle_server_conns);
     pipe_limit_ = pipes;
   }
   int64_t pipes_open() const { return pipes_open_.load(std::memory_order_relaxed); }
@@ -118,17 +82,13 @@ class ThreadContext {
   Worker& worker_;
   int id_;
   EventLoop loop_;
+  UpstreamPool upstreams_{loop_};
   BufferPool buffers_;
   AccessLogWriter access_log_;
   std::unique_ptr<http::MessageHead> scratch_head_;
   Session* sessions_head_ = nullptr;
   std::atomic<int64_t> session_count_{0};
   bool draining_ = false;
-  std::unordered_map<Server*, std::vector<std::unique_ptr<ServerConn>>> idle_;
-  size_t idle_count_ = 0;   // connections in idle_
-  size_t idle_limit_ = 0;   // this thread's share of FdBudget::idle_server_conns
-  void unpooled(size_t n);  // n connections left idle_
-  void clear_idle();
   std::vector<std::unique_ptr<SplicePipe>> pipes_;
   size_t pipe_limit_ = 0;               // this thread's share of FdBudget::pipes
   std::atomic<int64_t> pipes_open_{0};  // in use or in pipes_ (written by this thread only)

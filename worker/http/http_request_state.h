@@ -31,9 +31,7 @@ namespace weir {
 
 struct HttpSessionScalars {
   Backend* be_ = nullptr;
-  SockAddr peer_;             // the client, as the accept gave it (rules, logs, headers)
-  bool s_handshake_ = false;  // the server's TLS handshake is under way (kConnecting)
-  bool s_tcp_up_ = false;     // the server's TCP connection is established
+  SockAddr peer_;  // the client, as the accept gave it (rules, logs, headers)
 
   // Current request.
   size_t req_scan_ = 0;      // where the search for the end of the head resumes
@@ -103,7 +101,7 @@ struct HttpSession::RequestState : HttpSessionScalars {
   Buffer res_out_;  // rewritten response head (or a generated response) for the client
   http::ChunkedWalker req_chunks_;
   http::ChunkedWalker res_chunks_;
-  std::unique_ptr<ServerConn> srv_;
+  std::unique_ptr<UpstreamConnection> srv_;
   ServerSlot slot_;  // the claim on a server: attempts, queue, slot
 
   std::string peer_text_;    // peer_ as text, made when first needed (peer_text())

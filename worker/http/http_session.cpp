@@ -206,12 +206,11 @@ void HttpSession::cancel_request() {
   destroy();
 }
 
-void HttpSession::on_server_io(uint32_t events) {
+void HttpSession::on_upstream_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r_->s_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r_->s_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r_->s_writable_ = true;
-  if (phase_ == Phase::kConnecting &&
-      (r_->s_handshake_ || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
+  if (phase_ == Phase::kConnecting && r_->srv_ && r_->srv_->wants_advance(events)) {
     connect_done();
   }
   run();

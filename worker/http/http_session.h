@@ -25,7 +25,7 @@ namespace weir {
 
 class HttpSession final : public Session,
                           public IoHandler,
-                          public ServerConn::Owner,
+                          public UpstreamConnection::User,
                           public LbWaiter {
  public:
   // tls: the bind's TLS (null: plain TCP).
@@ -37,7 +37,7 @@ class HttpSession final : public Session,
   void drain() override;
   void kill() override;
   void on_io(uint32_t events) override { on_client_io(events); }
-  void on_server_io(uint32_t events) override;
+  void on_upstream_io(uint32_t events) override;
   void on_buffers_available() override { run(); }
   std::string describe(int64_t now_ms) const override;
   const Server* server() const override;
@@ -67,8 +67,6 @@ class HttpSession final : public Session,
   void on_client_io(uint32_t events);
   // Drives the client's TLS handshake; true once it is done.
   bool client_handshake();
-  // Drives the server's TLS handshake (phase kConnecting); true once it is done.
-  bool server_handshake();
   // The SNI toward the server (its `sni` template over the current request).
   std::string server_sni();
 

@@ -429,7 +429,7 @@ void HttpSession::handle_timeout() {
         }
         return;
       }
-      if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
+      if (r_->srv_) ctx_.upstreams().close(std::move(r_->srv_));
       connect_failed(ETIMEDOUT);
       return;
     case Phase::kExchange: {

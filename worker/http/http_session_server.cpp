@@ -83,7 +83,7 @@ void HttpSession::start_on_server(int64_t now) {
   r_->srv_reused_ = false;
   r_->fd_wait_ = false;
   // A replay goes on a fresh connection: another pooled one may be as stale.
-  if (auto idle = r_->replayed_ ? nullptr : ctx_.take_idle(r_->server_)) {
+  if (auto idle = r_->replayed_ ? nullptr : ctx_.upstreams().take(r_->server_)) {
     r_->srv_ = std::move(idle);
     r_->srv_->attach(this);
     r_->srv_reused_ = true;
@@ -98,8 +98,9 @@ void HttpSession::start_on_server(int64_t now) {
   }
   bool in_progress = false;
   int err = 0;
-  UniqueFd fd = net::connect_tcp(r_->server_->addr(), &in_progress, &err);
-  if (!fd) {
+  r_->srv_ = UpstreamConnection::open(ctx_.loop(), ctx_.id(), r_->server_, r_->server_->addr(),
+                                      this, &in_progress, &err);
+  if (!r_->srv_) {
     if (net::out_of_descriptors(err)) {
       wait_for_fd(err, now);
     } else {
@@ -107,19 +108,10 @@ void HttpSession::start_on_server(int64_t now) {
     }
     return;
   }
-  int raw_fd = fd.get();
-  r_->srv_ = std::make_unique<ServerConn>(ctx_, r_->server_, Stream(std::move(fd)));
-  r_->srv_->attach(this);
   r_->s_readable_ = r_->s_writable_ = false;
-  r_->s_tcp_up_ = false;
-  r_->s_handshake_ = false;
   r_->t_connect_start_ = now;
   r_->s_last_activity_ = now;
   phase_ = Phase::kConnecting;
-  if (!ctx_.loop().add(raw_fd, kEvents, r_->srv_.get())) {
-    connect_failed(EMFILE);
-    return;
-  }
   if (!in_progress) connect_done();
 }
 
@@ -134,53 +126,24 @@ void HttpSession::wait_for_fd(int err, int64_t now) {
 
 void HttpSession::connect_done() {
   if (phase_ != Phase::kConnecting || !r_->srv_) return;
-  if (!r_->s_tcp_up_) {
-    int err = net::socket_error(r_->srv_->stream().fd());
-    if (err != 0) {
-      connect_failed(err);
+  switch (r_->srv_->advance([this] { return server_sni(); })) {
+    case UpstreamConnection::Progress::kPending:
       return;
-    }
-    r_->s_tcp_up_ = true;
-    if (const tls::BackContext* tc = r_->server_->tls()) {
-      auto conn = tls::connect(*tc, r_->srv_->stream().fd(), server_sni(),
-                               r_->server_->tls_session(ctx_.id()));
-      if (!conn) {
-        connect_failed(ENOMEM);
-        return;
-      }
-      r_->srv_->stream().set_secure(std::move(conn));
-      r_->s_handshake_ = true;
-    }
+    case UpstreamConnection::Progress::kFailed:
+      r_->tls_failure_ = r_->srv_->failure();
+      connect_failed(r_->srv_->error());
+      return;
+    case UpstreamConnection::Progress::kReady:
+      break;
   }
-  if (r_->s_handshake_ && !server_handshake()) return;
+  // Bytes may wait inside a TLS layer that just finished its handshake.
+  if (!r_->srv_->stream().plain()) r_->s_readable_ = true;
   r_->t_connected_ = ctx_.loop().now_ms();
   r_->s_last_activity_ = r_->t_connected_;
   r_->s_writable_ = true;
   phase_ = Phase::kExchange;
   r_->server_->observe_result(false, false);
   build_request_head();
-}
-
-bool HttpSession::server_handshake() {
-  auto* conn = static_cast<tls::Connection*>(r_->srv_->stream().secure());
-  switch (conn->handshake()) {
-    case SecureLayer::Handshake::kDone:
-      r_->s_handshake_ = false;
-      r_->s_readable_ = true;
-      return true;
-    case SecureLayer::Handshake::kWantRead:
-    case SecureLayer::Handshake::kWantWrite:
-      return false;
-    case SecureLayer::Handshake::kFailed:
-      break;
-  }
-  // A failed handshake (verification, protocol) counts as a connection error.
-  // The session offered may be the cause: the next connection starts afresh.
-  r_->server_->tls_session(ctx_.id())->clear();
-  tls::note_server_failure(r_->be_->name(), r_->server_->name(), conn->failure());
-  r_->tls_failure_ = conn->failure();
-  connect_failed(EPROTO);
-  return false;
 }
 
 std::string HttpSession::server_sni() {
@@ -212,7 +175,7 @@ void HttpSession::connect_failed(int err) {
              r_->server_ ? r_->server_->name().c_str() : "-", why);
   const bool retry = r_->slot_.connect_failed(err, why);
   r_->tls_failure_.clear();
-  if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
+  if (r_->srv_) ctx_.upstreams().close(std::move(r_->srv_));
   if (retry) {
     begin_server_attempt();
     return;
@@ -308,7 +271,7 @@ void HttpSession::server_failed_before_response(const char* term) {
   const bool replay = r_->srv_reused_ && !r_->replayed_ && r_->res_in_.empty() &&
                       !r_->res_parsed_ && r_->req_head_raw_ > 0 &&
                       r_->req_body_ == http::BodyKind::kNone && idempotent(r_->req_method_);
-  if (r_->srv_) ctx_.close_server_conn(std::move(r_->srv_));
+  if (r_->srv_) ctx_.upstreams().close(std::move(r_->srv_));
   if (replay) {
     r_->replayed_ = true;
     bump(r_->be_->counters().local().retries);
@@ -330,9 +293,9 @@ void HttpSession::release_server_conn(bool reusable) {
   if (!r_) return;
   if (!r_->srv_) return;
   if (reusable && !ctx_.draining()) {
-    ctx_.put_idle(std::move(r_->srv_));
+    ctx_.upstreams().put(std::move(r_->srv_));
   } else {
-    ctx_.close_server_conn(std::move(r_->srv_));
+    ctx_.upstreams().close(std::move(r_->srv_));
   }
 }
 

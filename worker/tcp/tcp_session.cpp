@@ -28,18 +28,18 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
   auto s = std::make_unique<TcpSession>(ctx, fe, std::move(fd), peer);
   TcpSession* raw = s.get();
   ctx.add_session(std::move(s));
-  if (!ctx.loop().add(raw->streams_[kClient].fd(), kEvents, &raw->handlers_[kClient])) {
+  if (!ctx.loop().add(raw->client_.fd(), kEvents, &raw->client_handler_)) {
     raw->destroy();
     return;
   }
   if (tls) {
-    auto conn = tls::accept(*tls, raw->streams_[kClient].fd());
+    auto conn = tls::accept(*tls, raw->client_.fd());
     if (!conn) {
       raw->destroy();
       return;
     }
     raw->c_tls_ = conn.get();
-    raw->streams_[kClient].set_secure(std::move(conn));
+    raw->client_.set_secure(std::move(conn));
     raw->phase_ = Phase::kHandshake;
   }
   const auto& rules = fe.config().rules.tcp_request;
@@ -65,7 +65,7 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
 
 void TcpSession::fill_fetch(SampleSource& f, SockAddr* local, bool* have_local) {
   local->len = sizeof local->storage;
-  *have_local = ::getsockname(streams_[kClient].fd(), local->sa(), &local->len) == 0;
+  *have_local = ::getsockname(client_.fd(), local->sa(), &local->len) == 0;
   f.src = &peer_;
   f.dst = *have_local ? local : nullptr;
   f.tls_client = c_tls_ != nullptr;
@@ -138,12 +138,11 @@ TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
     : Session(ctx),
       fe_(fe),
       be_(fe.default_backend()),
-      handlers_{SideHandler(*this, kClient), SideHandler(*this, kServer)},
       peer_(peer),
       peer_text_(peer.to_string()),
       timer_(ctx.loop().timers(), &TcpSession::on_timer, this) {
-  streams_[kClient] = Stream(std::move(fd));
-  net::set_nodelay(streams_[kClient].fd());
+  client_ = Stream(std::move(fd));
+  net::set_nodelay(client_.fd());
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
   last_activity_ = t_start_;
@@ -156,8 +155,7 @@ void TcpSession::on_side_io(Side side, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[side] = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_[side] = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
-  if (side == kServer && phase_ == Phase::kConnecting &&
-      (s_handshake_ || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
+  if (side == kServer && phase_ == Phase::kConnecting && srv_ && srv_->wants_advance(events)) {
     connect_done();
   }
   if (side == kClient && phase_ == Phase::kQueued && (events & (EPOLLHUP | EPOLLERR))) {
@@ -246,7 +244,7 @@ bool TcpSession::pump(Direction& d) {
   }
   if (phase_ != Phase::kForwarding) return progress;
   if (d.src_eof && d.buf.empty() && (!d.pipe || d.pipe->bytes == 0) && !d.shut_sent) {
-    streams_[d.dst].shutdown_write();
+    stream(d.dst).shutdown_write();
     d.shut_sent = true;
     progress = true;
   }
@@ -255,8 +253,8 @@ bool TcpSession::pump(Direction& d) {
 
 bool TcpSession::pump_buffered(Direction& d) {
   bool progress = false;
-  Stream& src = streams_[d.src];
-  Stream& dst = streams_[d.dst];
+  Stream& src = stream(d.src);
+  Stream& dst = stream(d.dst);
   if (readable_[d.src] && !d.src_eof && take_buffer(d.buf, kBufferClaim)) {
     d.buf.make_room();
     size_t want = d.buf.space();
@@ -315,8 +313,8 @@ bool TcpSession::pump_buffered(Direction& d) {
 bool TcpSession::pump_spliced(Direction& d) {
   bool progress = false;
   SplicePipe& p = *d.pipe;
-  int src = streams_[d.src].fd();
-  int dst = streams_[d.dst].fd();
+  int src = stream(d.src).fd();
+  int dst = stream(d.dst).fd();
   if (readable_[d.src] && !d.src_eof && p.bytes < kPipeChunk) {
     size_t want = kPipeChunk - p.bytes;
     ssize_t n = splice(src, nullptr, p.wr.get(), nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -395,8 +393,9 @@ void TcpSession::connect_to() {
   bool in_progress = false;
   int err = 0;
   const int64_t now = ctx_.loop().now_ms();
-  UniqueFd fd = net::connect_tcp(server->addr(), &in_progress, &err);
-  if (!fd) {
+  srv_ = UpstreamConnection::open(ctx_.loop(), ctx_.id(), server, server->addr(), this,
+                                  &in_progress, &err);
+  if (!srv_) {
     if (!net::out_of_descriptors(err)) {
       connect_failed(err);
       return;
@@ -413,49 +412,35 @@ void TcpSession::connect_to() {
     return;
   }
   fd_wait_ = false;
-  streams_[kServer] = Stream(std::move(fd));
   readable_[kServer] = writable_[kServer] = hup_[kServer] = false;
-  s_tcp_up_ = false;
-  s_handshake_ = false;
   t_connect_start_ = now;
   phase_ = Phase::kConnecting;
-  if (!ctx_.loop().add(streams_[kServer].fd(), kEvents, &handlers_[kServer])) {
-    connect_failed(EMFILE);
-    return;
-  }
   if (!in_progress) connect_done();
   update_timer();
 }
 
 void TcpSession::connect_done() {
-  if (phase_ != Phase::kConnecting) return;
-  if (!s_tcp_up_) {
-    int err = net::socket_error(streams_[kServer].fd());
-    if (err != 0) {
-      connect_failed(err);
+  if (phase_ != Phase::kConnecting || !srv_) return;
+  const auto sni = [this] {
+    const tls::BackContext* tc = slot_.server()->tls();
+    if (tc->config().sni_text.empty()) return std::string();
+    SampleSource f;
+    SockAddr local;
+    bool have_local = false;
+    fill_fetch(f, &local, &have_local);
+    return tc->sni(f);
+  };
+  switch (srv_->advance(sni)) {
+    case UpstreamConnection::Progress::kPending:
       return;
-    }
-    s_tcp_up_ = true;
-    if (const tls::BackContext* tc = slot_.server()->tls()) {
-      std::string sni;
-      if (!tc->config().sni_text.empty()) {
-        SampleSource f;
-        SockAddr local;
-        bool have_local = false;
-        fill_fetch(f, &local, &have_local);
-        sni = tc->sni(f);
-      }
-      auto conn =
-          tls::connect(*tc, streams_[kServer].fd(), sni, slot_.server()->tls_session(ctx_.id()));
-      if (!conn) {
-        connect_failed(ENOMEM);
-        return;
-      }
-      streams_[kServer].set_secure(std::move(conn));
-      s_handshake_ = true;
-    }
+    case UpstreamConnection::Progress::kFailed:
+      connect_failed(srv_->error());
+      return;
+    case UpstreamConnection::Progress::kReady:
+      break;
   }
-  if (s_handshake_ && !server_handshake()) return;
+  // Bytes may wait inside a TLS layer that just finished its handshake.
+  if (!srv_->stream().plain()) readable_[kServer] = true;
   t_connected_ = ctx_.loop().now_ms();
   last_activity_ = t_connected_;
   writable_[kServer] = true;
@@ -463,31 +448,13 @@ void TcpSession::connect_done() {
   phase_ = Phase::kForwarding;
 }
 
-bool TcpSession::server_handshake() {
-  auto* conn = static_cast<tls::Connection*>(streams_[kServer].secure());
-  switch (conn->handshake()) {
-    case SecureLayer::Handshake::kDone:
-      s_handshake_ = false;
-      readable_[kServer] = true;
-      return true;
-    case SecureLayer::Handshake::kWantRead:
-    case SecureLayer::Handshake::kWantWrite:
-      return false;
-    case SecureLayer::Handshake::kFailed:
-      break;
-  }
-  slot_.server()->tls_session(ctx_.id())->clear();
-  tls::note_server_failure(be_->name(), slot_.server()->name(), conn->failure());
-  connect_failed(EPROTO);
-  return false;
-}
-
 void TcpSession::connect_failed(int err) {
   Server* const server = slot_.server();
   log::debug("tcp connect to %s/%s failed: %s", be_->name().c_str(),
              server ? server->name().c_str() : "-", std::strerror(err));
-  const bool retry = slot_.connect_failed(err, std::strerror(err));
-  streams_[kServer].close();
+  const bool retry = slot_.connect_failed(
+      err, srv_ && !srv_->failure().empty() ? srv_->failure().c_str() : std::strerror(err));
+  if (srv_) ctx_.upstreams().close(std::move(srv_));
   if (retry) {
     begin_connect();
     return;
@@ -623,13 +590,12 @@ void TcpSession::destroy() {
   leave_buffer_pool();
   if (up_.pipe) ctx_.put_pipe(std::move(up_.pipe));
   if (down_.pipe) ctx_.put_pipe(std::move(down_.pipe));
-  for (Stream& st : streams_) {
-    if (reset_both_ && st.valid()) {
-      st.abort();
-    } else {
-      st.close();
-    }
+  if (reset_both_ && client_.valid()) {
+    client_.abort();
+  } else {
+    client_.close();
   }
+  if (srv_) ctx_.upstreams().close(std::move(srv_), reset_both_);
   c_tls_ = nullptr;
   ctx_.worker().release(fe_);
   ctx_.remove_session(this);

@@ -25,7 +25,7 @@
 
 namespace weir {
 
-class TcpSession final : public Session, public LbWaiter {
+class TcpSession final : public Session, public LbWaiter, public UpstreamConnection::User {
  public:
   // tls: the bind's TLS (null: plain TCP): weir terminates it and forwards clear bytes.
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
@@ -76,6 +76,9 @@ class TcpSession final : public Session, public LbWaiter {
   };
 
   void on_side_io(Side side, uint32_t events);
+  void on_upstream_io(uint32_t events) override { on_side_io(kServer, events); }
+  // The socket of one side (the server's only once srv_ exists).
+  Stream& stream(Side side) { return side == kClient ? client_ : srv_->stream(); }
   static void on_timer(void* self);
   void run();
   bool pump(Direction& d);
@@ -85,7 +88,6 @@ class TcpSession final : public Session, public LbWaiter {
   void begin_content();
   void run_content_rules();
   bool client_handshake();
-  bool server_handshake();
   // Fetch context of the connection (addresses, TLS, the inspected ClientHello).
   void fill_fetch(SampleSource& f, SockAddr* local, bool* have_local);
   void begin_connect();
@@ -102,8 +104,9 @@ class TcpSession final : public Session, public LbWaiter {
 
   Frontend& fe_;
   Backend* be_;
-  Stream streams_[2];
-  SideHandler handlers_[2];
+  Stream client_;
+  SideHandler client_handler_{*this, kClient};
+  std::unique_ptr<UpstreamConnection> srv_;  // once a server is chosen
   bool readable_[2] = {true, false};
   bool writable_[2] = {true, false};
   bool hup_[2] = {false, false};
@@ -120,9 +123,7 @@ class TcpSession final : public Session, public LbWaiter {
   int64_t t_connect_start_ = -1;
   int64_t t_connected_ = -1;
   char term_[3] = {'-', '-', 0};
-  tls::Connection* c_tls_ = nullptr;  // the client's TLS layer (owned by streams_[kClient])
-  bool s_tcp_up_ = false;             // the server's TCP connection is established
-  bool s_handshake_ = false;          // the server's TLS handshake is under way
+  tls::Connection* c_tls_ = nullptr;  // the client's TLS layer (owned by client_)
   int64_t t_inspect_start_ = -1;
   tls::ClientHello hello_;  // what content inspection found
   bool hello_done_ = false;
