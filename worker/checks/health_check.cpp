@@ -47,10 +47,8 @@ void HealthChecker::start(int64_t first_delay_ms) {
 void HealthChecker::stop() {
   stopped_ = true;
   timer_.disarm();
-  tls_.reset();
-  fd_.reset();
+  if (conn_) ctx_.upstreams().close(std::move(conn_));
   running_ = false;
-  handshaking_ = false;
 }
 
 int64_t HealthChecker::interval() const {
@@ -72,11 +70,12 @@ void HealthChecker::on_timer(void* self) {
     return;
   }
   if (c->running_) {
-    if (c->handshaking_) {
+    if (c->conn_ && c->conn_->in_handshake()) {
       c->finish(false, "L6TOUT", 0, "Layer6 timeout: TLS handshake not done");
       return;
     }
-    const bool l7 = (cfg_type_http(c->cfg_) || !c->cfg_.tcp_steps.empty()) && !c->connecting_;
+    const bool l7 = (cfg_type_http(c->cfg_) || !c->cfg_.tcp_steps.empty()) && c->conn_ &&
+                    c->conn_->established();
     std::string what = l7 ? "Layer7 timeout" : "Layer4 timeout: no connection";
     if (l7 && !cfg_type_http(c->cfg_) && c->step_ < c->cfg_.tcp_steps.size()) {
       what += " at tcp step " + std::to_string(c->step_ + 1);
@@ -89,9 +88,6 @@ void HealthChecker::on_timer(void* self) {
 
 void HealthChecker::begin() {
   running_ = true;
-  connecting_ = true;
-  handshaking_ = false;
-  tls_.reset();
   started_ms_ = ctx_.loop().now_ms();
   response_.clear();
   sent_ = 0;
@@ -109,32 +105,22 @@ void HealthChecker::begin() {
   timer_.set(started_ms_ + timeout);
   bool in_progress = false;
   int err = 0;
-  fd_ = net::connect_tcp(addr, &in_progress, &err);
-  if (!fd_) {
+  // The same connection and TLS settings as traffic, with the checks' own TLS
+  // session slot (the one after the threads'), never from or to the idle pool:
+  // a check must see a fresh connection.
+  conn_ = UpstreamConnection::open(ctx_.loop(), ctx_.worker().config().global.threads, &server_,
+                                   addr, this, &in_progress, &err);
+  if (!conn_) {
     finish(false, "L4CON", 0, std::string("Layer4 connection problem: ") + std::strerror(err));
     return;
   }
-  if (!ctx_.loop().add(fd_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
-    finish(false, "L4CON", 0, "Layer4 connection problem: cannot poll the socket");
-    return;
-  }
-  if (!in_progress) connected();
+  if (!in_progress) connect_step();
 }
 
-void HealthChecker::on_io(uint32_t events) {
-  if (!running_ || !fd_) return;
-  if (connecting_) {
-    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = net::socket_error(fd_.get());
-    if (err != 0) {
-      finish(false, "L4CON", 0, std::string("Layer4 connection problem: ") + std::strerror(err));
-      return;
-    }
-    connected();
-    return;
-  }
-  if (handshaking_) {
-    run_handshake();
+void HealthChecker::on_upstream_io(uint32_t events) {
+  if (!running_ || !conn_) return;
+  if (!conn_->established()) {
+    if (conn_->wants_advance(events)) connect_step();
     return;
   }
   if (!cfg_type_http(cfg_)) {
@@ -148,61 +134,43 @@ void HealthChecker::on_io(uint32_t events) {
   read_response();
 }
 
-void HealthChecker::connected() {
-  connecting_ = false;
-  if (const tls::BackContext* tc = server_.tls()) {
-    // The same settings as traffic, with the checks' own session slot.
-    tls::SessionSlot* slot = server_.tls_session(ctx_.worker().config().global.threads);
-    // A template is rendered without a request: only what needs none gives anything.
+void HealthChecker::connect_step() {
+  // A template is rendered without a request: only what needs none gives anything.
+  const auto sni = [this] {
     SampleSource no_request;
-    const std::string sni = tc->sni(no_request);
-    tls_ = tls::connect(*tc, fd_.get(), sni, slot);
-    if (!tls_) {
-      finish(false, "L6RSP", 0, "TLS handshake failed: cannot create the TLS connection");
+    return server_.tls()->sni(no_request);
+  };
+  switch (conn_->advance(sni)) {
+    case UpstreamConnection::Progress::kPending:
+      return;  // the socket's next event (edge-triggered, both ways) brings us back
+    case UpstreamConnection::Progress::kFailed:
+      if (conn_->error() == EPROTO) {
+        finish(false, "L6RSP", 0, "TLS handshake failed: " + conn_->failure());
+      } else {
+        finish(false, "L4CON", 0,
+               std::string("Layer4 connection problem: ") + std::strerror(conn_->error()));
+      }
       return;
-    }
-    handshaking_ = true;
-    run_handshake();
-    return;
-  }
-  exchange();
-}
-
-void HealthChecker::run_handshake() {
-  switch (tls_->handshake()) {
-    case SecureLayer::Handshake::kDone:
-      handshaking_ = false;
+    case UpstreamConnection::Progress::kReady:
       exchange();
       return;
-    case SecureLayer::Handshake::kWantRead:
-    case SecureLayer::Handshake::kWantWrite:
-      return;  // the socket's next event (edge-triggered, both ways) brings us back
-    case SecureLayer::Handshake::kFailed:
-      break;
   }
-  // The session offered may be the cause: the next check starts afresh.
-  server_.tls_session(ctx_.worker().config().global.threads)->clear();
-  finish(false, "L6RSP", 0, "TLS handshake failed: " + tls_->failure());
 }
 
 ssize_t HealthChecker::send_some(const char* data, size_t len) {
-  if (tls_) {
-    iovec v{const_cast<char*>(data), len};
-    return tls_->writev(&v, 1);
-  }
-  return ::send(fd_.get(), data, len, MSG_NOSIGNAL);
+  iovec v{const_cast<char*>(data), len};
+  return conn_->stream().writev(&v, 1);
 }
 
 ssize_t HealthChecker::recv_some(char* buf, size_t len) {
-  if (tls_) return tls_->read(buf, len);
-  return ::recv(fd_.get(), buf, len, 0);
+  return conn_->stream().read(buf, len);
 }
 
 void HealthChecker::exchange() {
   if (!cfg_type_http(cfg_)) {
     if (cfg_.tcp_steps.empty()) {
       // A TLS server passes a connection check once the handshake is done.
-      if (tls_) {
+      if (!conn_->stream().plain()) {
         finish(true, "L6OK", 0, "Layer6 check passed: TLS handshake done");
       } else {
         finish(true, "L4OK", 0, "Layer4 check passed");
@@ -359,12 +327,12 @@ void HealthChecker::read_response() {
 void HealthChecker::finish(bool ok, const char* status, int code, std::string description) {
   int64_t now = ctx_.loop().now_ms();
   running_ = false;
-  if (tls_) {
-    if (!handshaking_) tls_->shutdown_write();  // close_notify, best effort
-    tls_.reset();
+  if (conn_) {
+    if (conn_->established() && !conn_->stream().plain()) {
+      conn_->stream().shutdown_write();  // close_notify, best effort
+    }
+    ctx_.upstreams().close(std::move(conn_));
   }
-  handshaking_ = false;
-  fd_.reset();  // closing removes it from epoll
   record(ok, status, code, now - started_ms_, description);
   schedule_next(now);
 }

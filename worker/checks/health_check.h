@@ -20,6 +20,7 @@
 #include "common/config/config.h"
 #include "common/event/event_loop.h"
 #include "common/event/timer.h"
+#include "worker/upstream/upstream_connection.h"
 
 namespace weir {
 
@@ -30,14 +31,14 @@ namespace tls {
 class Connection;
 }
 
-class HealthChecker final : public IoHandler {
+class HealthChecker final : public UpstreamConnection::User {
  public:
   HealthChecker(ThreadContext& ctx, Backend& backend, Server& server);
   ~HealthChecker();
   // Starts checking after `first_delay_ms` (on the checker's thread).
   void start(int64_t first_delay_ms);
   void stop();
-  void on_io(uint32_t events) override;
+  void on_upstream_io(uint32_t events) override;
   ThreadContext& thread() { return ctx_; }
   int64_t interval_hint() const { return cfg_.inter; }
   // Passive checks: live traffic saw `count` errors in a row on the server
@@ -47,9 +48,8 @@ class HealthChecker final : public IoHandler {
  private:
   static void on_timer(void* self);
   void begin();
-  void connected();
-  // TLS servers: drives the handshake; the check goes on once it is done.
-  void run_handshake();
+  // Moves the connection (and its TLS handshake) on; then the exchange.
+  void connect_step();
   // The http or tcp part of the check, once connected (and the handshake done).
   void exchange();
   void read_response();
@@ -75,11 +75,8 @@ class HealthChecker final : public IoHandler {
   Server& server_;
   const HealthCheckConfig& cfg_;
   Timer timer_;
-  UniqueFd fd_;
-  std::unique_ptr<tls::Connection> tls_;  // TLS servers, from the TCP connection on
+  std::unique_ptr<UpstreamConnection> conn_;  // while a check runs
   bool running_ = false;
-  bool connecting_ = false;
-  bool handshaking_ = false;  // TLS: connected, handshake in progress
   int64_t started_ms_ = 0;
   std::string request_;
   size_t sent_ = 0;

@@ -131,6 +131,9 @@ void HttpSession::connect_done() {
       return;
     case UpstreamConnection::Progress::kFailed:
       r_->tls_failure_ = r_->srv_->failure();
+      if (!r_->tls_failure_.empty()) {
+        tls::note_server_failure(r_->be_->name(), r_->server_->name(), r_->tls_failure_);
+      }
       connect_failed(r_->srv_->error());
       return;
     case UpstreamConnection::Progress::kReady:

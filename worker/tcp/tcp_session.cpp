@@ -434,6 +434,9 @@ void TcpSession::connect_done() {
     case UpstreamConnection::Progress::kPending:
       return;
     case UpstreamConnection::Progress::kFailed:
+      if (!srv_->failure().empty()) {
+        tls::note_server_failure(be_->name(), slot_.server()->name(), srv_->failure());
+      }
       connect_failed(srv_->error());
       return;
     case UpstreamConnection::Progress::kReady:

@@ -42,7 +42,10 @@ UpstreamConnection::Progress UpstreamConnection::advance(const std::function<std
       return Progress::kReady;
     }
     auto conn = tls::connect(*tc, stream_.fd(), sni(), server_->tls_session(thread_));
-    if (!conn) return fail(ENOMEM);
+    if (!conn) {
+      failure_ = "cannot create the TLS connection";
+      return fail(EPROTO);
+    }
     stream_.set_secure(std::move(conn));
     state_ = State::kHandshake;
   }
@@ -61,7 +64,6 @@ UpstreamConnection::Progress UpstreamConnection::advance(const std::function<std
   // The session offered may be the cause: the next connection starts afresh.
   server_->tls_session(thread_)->clear();
   failure_ = conn->failure();
-  tls::note_server_failure(server_->backend()->name(), server_->name(), failure_);
   return fail(EPROTO);
 }
 

@@ -52,8 +52,10 @@ class UpstreamConnection final : public IoHandler, public Retired {
   enum class Progress { kReady, kPending, kFailed };
   // Drives the connect, then the TLS handshake when the server speaks TLS (the
   // SNI is asked of `sni` only then). Call after open() and on each event that
-  // wants_advance() until kReady; on kFailed, error() says why (EPROTO: the TLS
-  // handshake, described by failure(); the server's TLS session was dropped).
+  // wants_advance() until kReady; on kFailed, error() says why (EPROTO: TLS,
+  // described by failure(); after a failed handshake the server's TLS session
+  // is dropped). Logging the failure is the user's choice (traffic logs it,
+  // health checks report it in the check status).
   Progress advance(const std::function<std::string()>& sni);
   // The connection is being established and `events` may move it on.
   bool wants_advance(uint32_t events) const {
@@ -61,6 +63,8 @@ class UpstreamConnection final : public IoHandler, public Retired {
            (state_ == State::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)));
   }
   bool established() const { return state_ == State::kReady; }
+  bool tcp_connecting() const { return state_ == State::kConnecting; }
+  bool in_handshake() const { return state_ == State::kHandshake; }
   int error() const { return error_; }
   const std::string& failure() const { return failure_; }
 
