@@ -94,7 +94,7 @@ std::vector<std::string> HttpResponse::header_values(std::string_view name) cons
   return out;
 }
 
-HttpClient::HttpClient(uint16_t port, std::string host) {
+HttpClient::HttpClient(uint16_t port, std::string host, std::string source) {
   ignore_sigpipe();
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -105,6 +105,13 @@ HttpClient::HttpClient(uint16_t port, std::string host) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) throw std::runtime_error("HttpClient: socket: " + std::string(strerror(errno)));
   std::string where = host + ":" + std::to_string(port);
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) != 0)
+      throw std::runtime_error("HttpClient: cannot connect from '" + source + "'");
+  }
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     if (errno != EINPROGRESS)
       throw std::runtime_error("HttpClient: connect " + where + ": " + strerror(errno));

@@ -31,8 +31,9 @@ struct HttpResponse {
 
 class HttpClient {
  public:
-  // Connects (within 5 s); throws std::runtime_error on failure.
-  explicit HttpClient(uint16_t port, std::string host = "127.0.0.1");
+  // Connects (within 5 s), from `source` when given (an IPv4 address of this
+  // machine, 127.0.0.2 say: any port); throws std::runtime_error on failure.
+  explicit HttpClient(uint16_t port, std::string host = "127.0.0.1", std::string source = "");
   HttpClient(HttpClient&&) noexcept = default;
   HttpClient& operator=(HttpClient&&) noexcept = default;
   HttpClient(const HttpClient&) = delete;
