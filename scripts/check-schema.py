@@ -535,6 +535,8 @@ def loader_tables(schema):
     values = {
         "mode": [(f"{w}.mode", enum_of(d[w]["properties"]["mode"]))
                  for w in ("defaults", "frontend", "backend")],
+        "http_reuse": [(f"{w}.http_reuse", enum_of(d[w]["properties"]["http_reuse"]))
+                       for w in ("defaults", "backend")],
         "global.log.target": [("log_target.target", enum_of(log["target"]))],
         "global.log.format": [("log_target.format", enum_of(log["format"]))],
         "global.log.framing": [("log_target.framing", enum_of(log["framing"]))],

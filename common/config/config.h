@@ -24,6 +24,16 @@ enum class Mode {
   kTcp,   // raw bidirectional byte forwarding
 };
 
+// Which idle server connection an http request may take (a backend's
+// `http_reuse`; doc/configuration.md). In every mode a request the server
+// cannot have seen (idempotent, no body, no byte of response yet) that meets a
+// reused connection the server closed is replayed once on a new connection.
+enum class HttpReuse : unsigned char {
+  kNever,   // only one this client connection opened itself (a private connection)
+  kSafe,    // a client connection's first request: a new one; its later ones: any
+  kAlways,  // any idle connection to the server, whichever client it served (the default)
+};
+
 enum class LogTarget {
   kStdout,  // the process's standard output
   kStderr,  // the process's standard error
@@ -318,6 +328,7 @@ struct BackendConfig {
   // half-close and the request runs to its end (HAProxy's default). A reset
   // always cancels.
   bool abortonclose = true;
+  HttpReuse http_reuse = HttpReuse::kAlways;  // http mode; tcp connections are never reused
   // The backend's `check:` and `agent:`: every server's starting point, also
   // for servers added at runtime.
   HealthCheckConfig default_check;

@@ -103,6 +103,17 @@ bool read_balance(BackendScope& s, const YamlNode& v, const std::string&) {
   return true;
 }
 
+// Which idle server connections a request may take. tcp connections are
+// never reused: the key means nothing there, as forwardfor means nothing in a
+// tcp frontend, so it is a warning (HAProxy warns about http-reuse in a tcp
+// backend too), not an error.
+bool read_http_reuse(BackendScope& s, const YamlNode& v, const std::string& what) {
+  if (!choice<&BackendConfig::http_reuse, kHttpReuseModes>(s, v, what, what + ": unknown mode"))
+    return false;
+  if (s.mode_valid && s.out.mode == Mode::kTcp) s.warn(v.mark, what + " has no effect in tcp mode");
+  return true;
+}
+
 bool read_timeouts(BackendScope& s, const YamlNode& v, const std::string&) {
   s.loader.load_backend_timeouts(v, s.label, s.out.timeouts);
   return true;
@@ -115,6 +126,7 @@ constexpr Key<BackendScope> kBackendKeys[] = {
     {"timeouts", read_timeouts},
     {"servers"},  // read last, by load_backend(): check, agent and tls are their defaults
     {"abortonclose", flag<&BackendConfig::abortonclose>},
+    {"http_reuse", read_http_reuse},
     {"redispatch", flag<&BackendConfig::redispatch>},
     {"all_backups", flag<&BackendConfig::all_backups>},
     {"fullconn", integer<&BackendConfig::fullconn, 1, 10000000>},
@@ -130,8 +142,11 @@ constexpr Key<BackendScope> kBackendKeys[] = {
 };
 constexpr auto kBackendNames = names_of(kBackendKeys);
 
+constexpr auto kHttpReuseNames = names_of(kHttpReuseModes);
+
 constexpr KeyList kLists[] = {
     {"backend", kKeysOf, kBackendNames},
+    {"http_reuse", kValuesOf, kHttpReuseNames},  // defaults.http_reuse too
     {"backend.balance", kKeysOf, kBalanceNames},
     {"backend.balance.algorithm", kValuesOf, {}, algorithm_names},
     {"backend.balance.hash_type", kValuesOf, {}, hash_type_names},
@@ -151,6 +166,7 @@ void Loader::load_backend(const Field& field) {
   backend.mode = defaults.mode;
   backend.retries = defaults.retries;
   backend.abortonclose = defaults.abortonclose;
+  backend.http_reuse = defaults.http_reuse;
   backend.timeouts = defaults.timeouts;
   const std::string label = "backend " + quoted(backend.name);
   if (!valid_name(backend.name)) {

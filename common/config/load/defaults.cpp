@@ -1,6 +1,6 @@
 // defaults: what every frontend and backend starts from (mode, timeouts, retries,
-// forwardfor, abortonclose). Read before frontends and backends, wherever it is
-// in the file.
+// forwardfor, abortonclose, http_reuse). Read before frontends and backends,
+// wherever it is in the file.
 
 #include "common/config/load/loader.h"
 
@@ -17,6 +17,10 @@ bool read_mode(DefaultsScope& s, const YamlNode& v, const std::string& what) {
   return mode.has_value();
 }
 
+bool read_http_reuse(DefaultsScope& s, const YamlNode& v, const std::string& what) {
+  return choice<&Defaults::http_reuse, kHttpReuseModes>(s, v, what, what + ": unknown mode");
+}
+
 bool read_timeouts(DefaultsScope& s, const YamlNode& v, const std::string&) {
   s.loader.load_defaults_timeouts(v, s.out.timeouts);
   return true;
@@ -28,6 +32,7 @@ constexpr Key<DefaultsScope> kDefaultsKeys[] = {
     {"retries", integer<&Defaults::retries, 0, 100>},
     {"forwardfor", flag<&Defaults::forwardfor>},
     {"abortonclose", flag<&Defaults::abortonclose>},
+    {"http_reuse", read_http_reuse},
 };
 constexpr auto kDefaultsNames = names_of(kDefaultsKeys);
 

@@ -44,7 +44,12 @@ struct Defaults {
   int retries = 3;
   bool forwardfor = false;
   bool abortonclose = true;
+  HttpReuse http_reuse = HttpReuse::kAlways;
 };
+
+// The words of `http_reuse:` (defaults and backends).
+inline constexpr Choice<HttpReuse> kHttpReuseModes[] = {
+    {"never", HttpReuse::kNever}, {"safe", HttpReuse::kSafe}, {"always", HttpReuse::kAlways}};
 
 // A frontend's default_backend, checked once every backend is known.
 struct BackendReference {

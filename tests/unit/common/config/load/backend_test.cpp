@@ -134,5 +134,73 @@ backends:
             "test.yaml:4:3: backend 'app' has no servers; requests will get 503");
 }
 
+TEST(ConfigBackend, HttpReuseComesFromDefaultsAndEachBackendMayChangeIt) {
+  LoadResult result = load(kMinimal);
+  ASSERT_TRUE(loads(result));
+  EXPECT_EQ(result.config->backends.at(0).http_reuse, HttpReuse::kAlways);
+
+  result = load(R"(defaults:
+  http_reuse: safe
+frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: a}
+backends:
+  a: {servers: {s1: "127.0.0.1:9001"}}
+  b: {http_reuse: never, servers: {s1: "127.0.0.1:9001"}}
+  c: {http_reuse: always, servers: {s1: "127.0.0.1:9001"}}
+)");
+  ASSERT_TRUE(loads(result));
+  const auto& bs = result.config->backends;
+  ASSERT_EQ(bs.size(), 3U);
+  EXPECT_EQ(bs[0].http_reuse, HttpReuse::kSafe);
+  EXPECT_EQ(bs[1].http_reuse, HttpReuse::kNever);
+  EXPECT_EQ(bs[2].http_reuse, HttpReuse::kAlways);
+}
+
+TEST(ConfigBackend, HttpReuseBadValuesAreErrorsAndTcpModeIsAWarning) {
+  LoadResult result = load(R"(defaults:
+  http_reuse: Never
+frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app:
+    http_reuse: aggressive
+    servers: {s1: "127.0.0.1:9001"}
+  other:
+    http_reuse: [safe]
+  third:
+    http_reuse: true
+)");
+  EXPECT_TRUE(has_error(result, 2, 15,
+                        "defaults: http_reuse: unknown mode 'Never' (expected never, safe or "
+                        "always)"));
+  EXPECT_TRUE(has_error(result, 7, 17,
+                        "backend 'app': http_reuse: unknown mode 'aggressive' (expected never, "
+                        "safe or always)"));
+  EXPECT_TRUE(has_error(result, 10, 17,
+                        "backend 'other': http_reuse: expected never, safe or always (got a "
+                        "list)"));
+  EXPECT_TRUE(has_error(result, 12, 17,
+                        "backend 'third': http_reuse: unknown mode 'true' (expected never, safe "
+                        "or always)"));
+  EXPECT_EQ(result.errors.size(), 4U) << describe(result.errors);
+
+  // tcp connections are never reused: the key means nothing there (HAProxy
+  // warns too). From defaults it says nothing: defaults serve every mode.
+  result = load(R"(defaults:
+  http_reuse: never
+frontends:
+  db: {bind: "127.0.0.1:5432", mode: tcp, default_backend: db}
+backends:
+  db:
+    mode: tcp
+    http_reuse: safe
+    servers: {s1: "127.0.0.1:15432"}
+)");
+  ASSERT_TRUE(loads(result));
+  ASSERT_EQ(result.warnings.size(), 1U) << describe(result.warnings);
+  EXPECT_EQ(result.warnings[0].to_string(),
+            "test.yaml:8:17: backend 'db': http_reuse has no effect in tcp mode");
+}
+
 }  // namespace
 }  // namespace weir

@@ -258,6 +258,7 @@ std::string error_page() {
 const std::map<std::string, Place>& value_places() {
   static const std::map<std::string, Place> places = {
       {"mode", [](auto w) { return "defaults: {mode: " + s(w) + "}\n" + s(kMinimal); }},
+      {"http_reuse", [](auto w) { return backend_with("http_reuse: " + s(w)); }},
       {"global.log.target", [](auto w) { return global_with("log: [{target: " + s(w) + "}]"); }},
       {"global.log.format",
        [](auto w) { return global_with("log: [{target: stdout, format: " + s(w) + "}]"); }},
