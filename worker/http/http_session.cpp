@@ -1,6 +1,6 @@
 // HttpSession (http_session.h): the life of a client connection and its client
 // side: reading and parsing requests, writing responses, keep-alive and
-// pipelining, the end of a transaction, draining and killing.
+// pipelining, the end of a transaction, draining and killing, the timeouts.
 #include "worker/http/http_session.h"
 
 #include <sys/epoll.h>
@@ -12,16 +12,19 @@
 
 #include "common/base/log.h"
 #include "common/base/net.h"
-#include "worker/backend/lb/lb.h"
 #include "worker/http/http_request_state.h"
-#include "worker/http/http_session_detail.h"
-#include "worker/observe/metrics.h"
-#include "worker/observe/stats_page.h"
 #include "worker/worker.h"
 
 namespace weir {
 
-using namespace http_session_detail;
+namespace {
+
+// How long a closing connection keeps reading what its client still sends.
+constexpr int64_t kLingerMs = 1000;
+// The events a client socket is polled for (edge-triggered).
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+}  // namespace
 
 void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
                         const tls::FrontContext* tls) {
@@ -97,67 +100,42 @@ struct RequestStateCache {
 };
 thread_local RequestStateCache t_request_states;
 
-// A string or vector that grew past this for one request is given back whole
-// rather than kept for the next (a stats page body, a large edited head).
-constexpr size_t kKeepCapacity = 4096;
-
-template <typename T>
-void clear_keeping_small(T& v) {
-  if (v.capacity() > kKeepCapacity) {
-    T().swap(v);
-  } else {
-    v.clear();
-  }
-}
-
 }  // namespace
 
 void HttpSession::RequestState::clear() {
   static_cast<HttpSessionScalars&>(*this) = HttpSessionScalars{};
   req_chunks_.reset();
-  res_chunks_.reset();
-  slot_.reset();
-  peer_text_.clear();
-  clear_keeping_small(tls_failure_);
-  clear_keeping_small(req_method_);
-  clear_keeping_small(request_line_);
-  for (std::string& c : captures_) clear_keeping_small(c);
   clear_keeping_small(local_body_);
-  req_edit_.reset();
-  clear_keeping_small(edited_head_);
-  clear_keeping_small(req_head_copy_);
-  res_edit_.reset();
-  vars_.clear();
-  rule_captures_.clear();
-  local_addr_.reset();
-  for (std::string& v : sample_values_) clear_keeping_small(v);
+  txn.clear();
 }
 
 bool HttpSession::take_request_state() {
   if (r_) return true;
   auto& cache = t_request_states.free;
+  // A block's transaction keeps a timer of the thread it was made on.
+  while (!cache.empty() && &cache.back()->txn.thread() != &ctx_) {
+    delete cache.back();
+    cache.pop_back();
+  }
   if (cache.empty()) {
-    r_ = new (std::nothrow) RequestState;
+    r_ = new (std::nothrow) RequestState(ctx_);
     if (!r_) return false;
   } else {
     r_ = cache.back();
     cache.pop_back();
   }
-  r_->be_ = fe_.default_backend();
-  r_->peer_ = peer_addr_.expand();
+  r_->txn.prepare(this, &fe_, peer_addr_.expand(), t_start_, t_start_wall_);
   return true;
 }
 
 void HttpSession::give_back_request_state() {
   if (!r_) return;
-  // Normally done already (finish_transaction, destroy).
-  release_server_conn(false);
-  r_->slot_.reset();
+  // Normally done already (the end of the response, destroy).
+  r_->txn.close();
   // Normally released already (release_buffers, release_idle_buffers); the
   // pool claim is the caller's business.
   r_->req_in_.release(ctx_.buffers());
-  r_->req_out_.release(ctx_.buffers());
-  r_->res_in_.release(ctx_.buffers());
+  r_->txn.release_buffers();
   r_->res_out_.release(ctx_.buffers());
   r_->clear();
   auto& cache = t_request_states.free;
@@ -169,11 +147,6 @@ void HttpSession::give_back_request_state() {
   r_ = nullptr;
 }
 
-const std::string& HttpSession::peer_text() {
-  if (r_->peer_text_.empty()) r_->peer_text_ = r_->peer_.to_string();
-  return r_->peer_text_;
-}
-
 void HttpSession::on_client_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
@@ -181,39 +154,20 @@ void HttpSession::on_client_io(uint32_t events) {
   // A reset (or both directions shut): nobody is left to answer. A FIN is
   // looked at once it is read (read_client).
   if ((events & (EPOLLHUP | EPOLLERR)) && waiting_for_response()) {
-    cancel_request();
+    r_->txn.on_client_gone();
+    destroy();
     return;
   }
   run();
 }
 
 const Server* HttpSession::server() const {
-  return r_ ? r_->server_ : nullptr;
+  return r_ ? r_->txn.server() : nullptr;
 }
 
 bool HttpSession::waiting_for_response() const {
-  return r_ && r_->be_ && r_->req_parsed_ && r_->req_body_complete_ && !r_->res_parsed_ &&
-         (phase_ == Phase::kQueued || phase_ == Phase::kConnecting || phase_ == Phase::kExchange);
-}
-
-void HttpSession::cancel_request() {
-  // Finishing the request would keep a server slot (or a queue place) busy for
-  // nobody: the server connection is closed, the slot or the place given back.
-  r_->term_[0] = 'C';
-  r_->term_[1] = phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'H';
-  r_->slot_.cancel();
-  log_transaction();
-  destroy();
-}
-
-void HttpSession::on_upstream_io(uint32_t events) {
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r_->s_readable_ = true;
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r_->s_hup_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r_->s_writable_ = true;
-  if (phase_ == Phase::kConnecting && r_->srv_ && r_->srv_->wants_advance(events)) {
-    connect_done();
-  }
-  run();
+  return r_ && phase_ == Phase::kTransaction && r_->req_parsed_ && r_->req_body_complete_ &&
+         r_->txn.waiting_for_response();
 }
 
 void HttpSession::on_timer(void* self) {
@@ -228,26 +182,30 @@ void HttpSession::run() {
     if (phase_ != Phase::kClosed) update_timer();
     return;
   }
+  // The client's side and the transaction's steps, in the order bytes flow:
+  // request in, to the server, response in, to the client.
   for (int round = 0; round < 1000 && phase_ != Phase::kClosed; ++round) {
     bool progress = false;
     progress |= read_client();
     if (phase_ == Phase::kClosed) return;
     progress |= parse_request();
     if (phase_ == Phase::kClosed) return;
-    progress |= write_server();
+    if (r_) progress |= r_->txn.write_server();
     if (phase_ == Phase::kClosed) return;
-    progress |= read_server();
+    if (r_) progress |= r_->txn.read_server();
     if (phase_ == Phase::kClosed) return;
-    progress |= parse_response();
+    if (r_) progress |= r_->txn.parse_response();
     if (phase_ == Phase::kClosed) return;
     progress |= write_client();
     if (phase_ == Phase::kClosed) return;
-    progress |= check_transaction_end();
+    if (r_) progress |= r_->txn.check_end();
     if (phase_ == Phase::kClosed) return;
     progress |= pump_tunnel();
     if (!progress) break;
   }
-  if (phase_ != Phase::kClosed) update_timer();
+  if (phase_ == Phase::kClosed) return;
+  update_timer();
+  if (r_) r_->txn.update_timer();
 }
 
 bool HttpSession::client_handshake() {
@@ -279,14 +237,18 @@ bool HttpSession::read_client() {
     case Phase::kWaitRequest:
       want = true;
       break;
-    case Phase::kQueued:
-    case Phase::kConnecting:
-    case Phase::kExchange:
+    case Phase::kTransaction: {
       // The rest of an upload; or, once the client has shut its side while its
       // request waits, what it sent before its end (see the end of stream below).
-      want = (r_->req_parsed_ && !r_->req_body_complete_ && phase_ != Phase::kQueued) ||
+      const HttpTransaction::Phase t = r_->txn.phase();
+      if (t != HttpTransaction::Phase::kQueued && t != HttpTransaction::Phase::kConnecting &&
+          t != HttpTransaction::Phase::kExchange) {
+        break;
+      }
+      want = (r_->req_parsed_ && !r_->req_body_complete_ && t != HttpTransaction::Phase::kQueued) ||
              (c_hup_ && waiting_for_response());
       break;
+    }
     case Phase::kLinger: {
       char sink[4096];
       ssize_t n = client_.read(sink, sizeof sink);
@@ -314,7 +276,7 @@ bool HttpSession::read_client() {
     if (phase_ == Phase::kWaitRequest && r_->req_in_.empty())
       r_->t_req_first_byte_ = ctx_.loop().now_ms();
     r_->req_in_.produce(static_cast<size_t>(n));
-    r_->bytes_in_ += static_cast<uint64_t>(n);
+    r_->txn.count_client_bytes(static_cast<uint64_t>(n), 0);
     c_last_activity_ = ctx_.loop().now_ms();
     if (phase_ != Phase::kWaitRequest) extend_request_body_window();
     return true;
@@ -341,9 +303,7 @@ bool HttpSession::read_client() {
   }
   if (!r_->req_body_complete_) {
     // The client gave up in the middle of its upload.
-    r_->term_[0] = 'C';
-    r_->term_[1] = 'D';
-    log_transaction();
+    r_->txn.terminate("CD");
     destroy();
     return true;
   }
@@ -355,9 +315,10 @@ bool HttpSession::read_client() {
   // every request read is answered, and the connection closes once nothing
   // read is left unanswered (finish_transaction).
   if (waiting_for_response() &&
-      (reset || (r_->be_->config().abortonclose && !r_->req_after_client_end_ &&
+      (reset || (r_->txn.backend()->config().abortonclose && !r_->req_after_client_end_ &&
                  !next_request_buffered()))) {
-    cancel_request();
+    r_->txn.on_client_gone();
+    destroy();
   }
   return true;
 }
@@ -379,22 +340,22 @@ bool HttpSession::parse_request() {
     }
     return false;
   }
-  r_->t_head_ = ctx_.loop().now_ms();
+  r_->txn.note_head_time();
   if (st == http::ParseStatus::kError) {
-    log::debug("bad request from %s on frontend '%s': %s at offset %zu", peer_text().c_str(),
+    const std::string& peer = r_->txn.peer_text();
+    log::debug("bad request from %s on frontend '%s': %s at offset %zu", peer.c_str(),
                fe_.name().c_str(), h.error, h.error_offset);
     bump(fe_.counters().local().request_errors);
-    fe_.errors().record(peer_text(), h.error, h.error_offset,
+    fe_.errors().record(peer, h.error, h.error_offset,
                         std::string_view(r_->req_in_.data(), r_->req_in_.size()));
-    r_->request_line_.assign("<BADREQ>");
     r_->req_in_.clear();
-    send_error(400, "PR");
+    phase_ = Phase::kTransaction;
+    r_->txn.reject(400, "PR");
     return true;
   }
   r_->req_parsed_ = true;
   r_->req_after_client_end_ = c_hup_ || c_eof_;
   r_->req_head_raw_ = h.head_len;
-  r_->req_method_.assign(h.method);
   r_->req_minor_ = h.version_minor;
   r_->req_keep_alive_ = h.keep_alive();
   r_->req_body_ = h.body;
@@ -402,86 +363,10 @@ bool HttpSession::parse_request() {
   r_->req_chunks_.reset();
   r_->req_body_window_ = 0;
   r_->req_body_complete_ = h.body == http::BodyKind::kNone;
-  r_->request_line_.assign(h.method);
-  r_->request_line_ += ' ';
-  r_->request_line_ += h.target;
-  r_->request_line_ += r_->req_minor_ ? " HTTP/1.1" : " HTTP/1.0";
-  if (const auto& names = ctx_.worker().log_captures(); !names.empty()) {
-    r_->captures_.resize(names.size());
-    for (size_t i = 0; i < names.size(); ++i) {
-      const http::Header* hd = h.find(names[i]);
-      r_->captures_[i].assign(hd ? hd->value : std::string_view());
-    }
-  }
   if (!r_->req_keep_alive_) r_->close_after_response_ = true;
-  r_->req_connect_ = h.method == "CONNECT";
-  if (r_->req_connect_ && !fe_.config().allow_connect) {
-    r_->req_in_.clear();
-    send_error(501, "PR");  // weir is not a forward proxy unless told so
-    return true;
-  }
-  extend_request_body_window();
-  // A malformed chunked body already here was answered (400) or closed.
-  if (phase_ != Phase::kWaitRequest) return true;
-  if (!fe_.config().rules.http_request.empty() ||
-      (r_->be_ && !r_->be_->config().rules.http_request.empty())) {
-    if (!apply_request_rules(h)) return true;
-  } else if (!ctx_.worker().log_samples().empty()) {
-    eval_log_samples(LogStage::kRequest, &h, nullptr);
-  }
-  if (!fe_.config().rules.http_response.empty() ||
-      (r_->be_ && !r_->be_->config().rules.http_response.empty())) {
-    // Response rules may look at the request: keep its head (as rules left it).
-    if (r_->edited_head_.empty()) {
-      r_->req_head_copy_.assign(r_->req_in_.data(), r_->req_head_raw_);
-    } else {
-      r_->req_head_copy_ = r_->edited_head_;
-    }
-  }
-  if (!fe_.config().metrics_uri.empty() &&
-      (r_->req_method_ == "GET" || r_->req_method_ == "HEAD")) {
-    std::string_view path = h.target.substr(0, h.target.find('?'));
-    if (path == fe_.config().metrics_uri) {
-      r_->req_in_.consume(r_->req_head_raw_);
-      r_->req_head_raw_ = 0;
-      serve_local(200, "text/plain; version=0.0.4; charset=utf-8",
-                  render_prometheus(ctx_.worker()));
-      return true;
-    }
-  }
-  if (const StatsPageConfig& stats = fe_.config().stats;
-      !stats.uri.empty() && (r_->req_method_ == "GET" || r_->req_method_ == "HEAD")) {
-    const std::string_view path = h.target.substr(0, h.target.find('?'));
-    const bool csv = path.size() == stats.uri.size() + 4 && path.ends_with(";csv") &&
-                     path.starts_with(stats.uri);
-    if (csv || path == stats.uri) {
-      const http::Header* auth = h.find("authorization");
-      const bool allowed = stats_authorized(stats, auth ? auth->value : std::string_view());
-      r_->req_in_.consume(r_->req_head_raw_);
-      r_->req_head_raw_ = 0;
-      if (!allowed) {
-        serve_local(401, "text/html; charset=utf-8",
-                    "<html><body><h1>401 Unauthorized</h1>\nThis page needs a user name and "
-                    "password.\n</body></html>\n",
-                    "WWW-Authenticate: Basic realm=\"" + stats.realm + "\"\r\n");
-      } else if (csv) {
-        serve_local(200, "text/csv; charset=utf-8", render_stats_csv(ctx_.worker()));
-      } else {
-        serve_local(200, "text/html; charset=utf-8", render_stats_html(ctx_.worker(), stats));
-      }
-      return true;
-    }
-  }
-  if (!r_->be_) {
-    send_error(503, "SC");
-    return true;
-  }
-  // The scratch head stays valid while this call stack runs: a pooled server
-  // connection lets build_request_head() reuse it instead of parsing again.
-  r_->scratch_fresh_ = true;
-  compute_lb_request(h);
-  begin_server_attempt();
-  r_->scratch_fresh_ = false;
+  // The transaction takes it from here: rules, weir's own pages, a server.
+  phase_ = Phase::kTransaction;
+  r_->txn.on_request_head(h);
   return true;
 }
 
@@ -500,16 +385,9 @@ void HttpSession::extend_request_body_window() {
     r_->req_body_window_ += take;
     if (r_->req_chunks_.failed()) {
       bump(fe_.counters().local().request_errors);
-      fe_.errors().record(peer_text(), r_->req_chunks_.error(), base + take,
+      fe_.errors().record(r_->txn.peer_text(), r_->req_chunks_.error(), base + take,
                           std::string_view(r_->req_in_.data(), r_->req_in_.size()));
-      if (!r_->req_head_built_ || (r_->req_out_.empty() && !r_->req_sent_)) {
-        send_error(400, "PR");
-      } else {
-        r_->term_[0] = 'P';
-        r_->term_[1] = 'D';
-        log_transaction();
-        destroy();
-      }
+      r_->txn.on_request_body_error();
       return;
     }
     if (r_->req_chunks_.done()) r_->req_body_complete_ = true;
@@ -519,7 +397,9 @@ void HttpSession::extend_request_body_window() {
 bool HttpSession::write_client() {
   if (!r_) return false;
   if (!c_writable_) return false;
-  if (phase_ != Phase::kExchange && phase_ != Phase::kFlushClose) return false;
+  const bool exchange =
+      phase_ == Phase::kTransaction && r_->txn.phase() == HttpTransaction::Phase::kExchange;
+  if (!exchange && phase_ != Phase::kFlushClose) return false;
   if (phase_ == Phase::kFlushClose && r_->local_sent_ < r_->local_body_.size()) {
     iovec iov[2];
     int cnt = 0;
@@ -537,15 +417,15 @@ bool HttpSession::write_client() {
       return true;
     }
     size_t left = static_cast<size_t>(n);
-    r_->bytes_out_ += left;
+    r_->txn.count_client_bytes(0, left);
     c_last_activity_ = ctx_.loop().now_ms();
     size_t from_head = std::min(left, r_->res_out_.size());
     r_->res_out_.consume(from_head);
     r_->local_sent_ += left - from_head;
     return true;
   }
-  size_t body = phase_ == Phase::kExchange ? r_->res_body_window_ : 0;
-  if (r_->res_out_.empty() && body == 0) {
+  const BodySpan body = exchange ? r_->txn.response_body() : BodySpan{nullptr, 0};
+  if (r_->res_out_.empty() && body.size == 0) {
     if (phase_ == Phase::kFlushClose) {
       close_client();
       return true;
@@ -555,7 +435,7 @@ bool HttpSession::write_client() {
   iovec iov[2];
   int cnt = 0;
   if (!r_->res_out_.empty()) iov[cnt++] = {r_->res_out_.data(), r_->res_out_.size()};
-  if (body) iov[cnt++] = {r_->res_in_.data(), body};
+  if (body.size) iov[cnt++] = {const_cast<char*>(body.data), body.size};
   ssize_t n = client_.writev(iov, cnt);
   if (n < 0) {
     if (errno == EAGAIN) {
@@ -564,25 +444,87 @@ bool HttpSession::write_client() {
     }
     if (errno == EINTR) return true;
     // The client is gone (reset or closed): abandon the transaction.
-    r_->term_[0] = 'C';
-    r_->term_[1] = 'D';
-    log_transaction();
+    r_->txn.terminate("CD");
     destroy();
     return true;
   }
   size_t left = static_cast<size_t>(n);
-  if (left < r_->res_out_.size() + body) c_writable_ = false;
-  r_->bytes_out_ += left;
+  if (left < r_->res_out_.size() + body.size) c_writable_ = false;
+  r_->txn.count_client_bytes(0, left);
   c_last_activity_ = ctx_.loop().now_ms();
   size_t from_head = std::min(left, r_->res_out_.size());
   r_->res_out_.consume(from_head);
   left -= from_head;
-  if (left) {
-    r_->res_in_.consume(left);
-    r_->res_body_window_ -= left;
-    extend_response_body_window();
-  }
+  if (left) r_->txn.consume_response_body(left);
   return true;
+}
+
+bool HttpSession::local_address(SockAddr* out) const {
+  out->len = sizeof out->storage;
+  return ::getsockname(client_.fd(), out->sa(), &out->len) == 0;
+}
+
+std::string_view HttpSession::request_head() const {
+  return r_->req_head_raw_ ? std::string_view(r_->req_in_.data(), r_->req_head_raw_)
+                           : std::string_view();
+}
+
+void HttpSession::release_request_head() {
+  if (r_->req_head_raw_ == 0) return;
+  r_->req_in_.consume(r_->req_head_raw_);
+  r_->req_head_raw_ = 0;
+}
+
+bool HttpSession::read_request_body() {
+  extend_request_body_window();
+  return phase_ == Phase::kTransaction;
+}
+
+ClientStream::BodySpan HttpSession::request_body() const {
+  return {r_->req_in_.data() + r_->req_head_raw_, r_->req_body_window_};
+}
+
+bool HttpSession::request_body_complete() const {
+  return r_->req_body_complete_;
+}
+
+void HttpSession::consume_request_body(size_t n) {
+  r_->req_in_.consume(n);
+  r_->req_body_window_ -= n;
+  extend_request_body_window();
+}
+
+bool HttpSession::prepare_response() {
+  return take_buffer(r_->res_out_, kBufferClaim);
+}
+
+bool HttpSession::response_started() const {
+  return !r_->res_out_.empty();
+}
+
+bool HttpSession::response_flushed() const {
+  return r_->res_out_.empty();
+}
+
+size_t HttpSession::send_local_response(int status, std::string_view fields, std::string body) {
+  // The whole answer is built in local_body_, outside the buffer pool, so that
+  // an error can always be sent, also to a client that waited for a buffer.
+  release_buffers();
+  std::string head =
+      "HTTP/1.1 " + std::to_string(status) + " " + status_text(status).reason + "\r\n";
+  head += fields;
+  head += "Connection: close\r\n\r\n";
+  if (head.size() > ctx_.buffers().bufsize()) {
+    destroy();  // as when it did not fit the response buffer
+    return 0;
+  }
+  r_->local_body_ = std::move(head);
+  r_->local_body_ += body;
+  r_->local_sent_ = 0;
+  r_->close_after_response_ = true;
+  phase_ = Phase::kFlushClose;
+  c_writable_ = true;
+  return r_->local_body_.size();
 }
 
 bool HttpSession::request_unread() {
@@ -594,8 +536,7 @@ void HttpSession::close_client() {
   // Shut our side, then read and drop what the client still sends until it closes,
   // so that the kernel does not answer late bytes with a reset that could destroy
   // the response before the client has read it.
-  release_server_conn(false);
-  release_slot();
+  if (r_) r_->txn.release_server();
   release_buffers();  // what is read from here on is dropped
   client_.shutdown_write();
   phase_ = Phase::kLinger;
@@ -603,21 +544,7 @@ void HttpSession::close_client() {
   linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
 }
 
-void HttpSession::finish_transaction() {
-  if (r_->tunnel_pending_) {
-    start_tunnel();
-    return;
-  }
-  bool reusable = r_->res_server_keep_alive_ && r_->req_sent_ && r_->res_in_.empty() && !r_->s_eof_;
-  if (reusable && r_->s_readable_) {
-    // Bytes may wait beyond the response: a server that sends more than it was
-    // asked must not hand them to the next client's request.
-    char probe;
-    ssize_t n = ::recv(r_->srv_->stream().fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    reusable = n < 0 && errno == EAGAIN;
-  }
-  release_server_conn(reusable);
-  log_transaction();
+void HttpSession::end_response() {
   // Only a close this response announced ends the connection here: a client
   // that read a head without "Connection: close" may already be sending its
   // next request. A draining worker answers that one with the close instead.
@@ -630,6 +557,11 @@ void HttpSession::finish_transaction() {
     close_client();  // the client ended, and all it sent is answered
 }
 
+void HttpSession::abort(AbortKind kind) {
+  if (kind == AbortKind::kReset) client_.abort();
+  destroy();
+}
+
 bool HttpSession::next_request_buffered() const {
   return r_->req_body_complete_ && r_->req_in_.size() > r_->req_head_raw_ + r_->req_body_window_;
 }
@@ -640,25 +572,33 @@ void HttpSession::release_idle_buffers() {
     return;
   }
   r_->req_in_.release_if_empty(ctx_.buffers());
-  if (!r_->req_in_.allocated() && !r_->req_out_.allocated() && !r_->res_in_.allocated() &&
-      !r_->res_out_.allocated()) {
+  if (!r_->req_in_.allocated() && !r_->txn.holds_buffers() && !r_->res_out_.allocated()) {
     drop_buffer_claim();
   }
 }
 
+void HttpSession::release_buffers() {
+  if (!r_) {
+    leave_buffer_pool();
+    return;
+  }
+  r_->req_in_.release(ctx_.buffers());
+  r_->txn.release_buffers();
+  r_->res_out_.release(ctx_.buffers());
+  leave_buffer_pool();
+}
+
 void HttpSession::reset_transaction() {
-  r_->req_out_.release(ctx_.buffers());
-  r_->res_in_.release(ctx_.buffers());
+  r_->txn.release_buffers();
   r_->res_out_.release(ctx_.buffers());
   release_idle_buffers();
-  release_slot();
+  r_->txn.release_server();
   // Everything of the request ends here but req_in_, which may hold the next
   // (pipelined) one; the block itself goes back when a read finds nothing.
   r_->clear();
-  r_->be_ = fe_.default_backend();
-  r_->peer_ = peer_addr_.expand();
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
+  r_->txn.prepare(this, &fe_, peer_addr_.expand(), t_start_, t_start_wall_);
   first_request_ = false;
   phase_ = Phase::kWaitRequest;
   c_readable_ = true;  // pipelined bytes may already wait in the socket
@@ -668,8 +608,8 @@ void HttpSession::drain() {
   // Nothing is closed here. A connection whose current response head already
   // went out without "Connection: close" stays open: its client may be sending
   // the next request as we speak. The next response head says "Connection:
-  // close" (parse_response checks draining()), and an idle connection ends at
-  // http_keep_alive.
+  // close" (send_response_head checks draining()), and an idle connection ends
+  // at http_keep_alive.
   if (phase_ == Phase::kWaitRequest && (!r_ || r_->req_in_.empty())) {
     // Shorten the wait to the keep-alive timeout from now at most.
     update_timer();
@@ -681,48 +621,19 @@ void HttpSession::kill() {
   // progress is logged and counted with a K termination state; an idle
   // keep-alive connection just closes.
   bool in_progress = r_ && (r_->req_parsed_ || !r_->req_in_.empty());
-  if (in_progress && !r_->logged_) {
-    r_->term_[0] = 'K';
-    switch (phase_) {
-      case Phase::kWaitRequest:
-        r_->term_[1] = 'R';
-        break;
-      case Phase::kQueued:
-        r_->term_[1] = 'Q';
-        break;
-      case Phase::kConnecting:
-        r_->term_[1] = 'C';
-        break;
-      case Phase::kExchange:
-        r_->term_[1] = r_->res_parsed_ ? 'D' : 'H';
-        break;
-      case Phase::kTarpit:
-        r_->term_[1] = 'T';
-        break;
-      default:
-        r_->term_[1] = 'D';
-        break;
-    }
-    if (phase_ == Phase::kWaitRequest) r_->request_line_.assign("<BADREQ>");
-    log_transaction();
-  }
+  if (in_progress) r_->txn.kill(phase_ == Phase::kWaitRequest);
   destroy();
 }
 
-const char* HttpSession::phase_name(Phase p) {
+const char* HttpSession::phase_name(Phase p, HttpTransaction::Phase t) {
   // A switch, not an array: a new phase without a name does not compile
   // (-Wswitch), where an array shorter than the enum was read past its end.
   switch (p) {
     case Phase::kWaitRequest:
       return "wait_request";
-    case Phase::kQueued:
-      return "queued";
-    case Phase::kConnecting:
-      return "connecting";
-    case Phase::kExchange:
-      return "exchange";
-    case Phase::kTarpit:
-      return "tarpit";
+    case Phase::kTransaction:
+      if (const char* name = HttpTransaction::phase_name(t)) return name;
+      return "wait_request";  // between a head and its transaction: not seen outside
     case Phase::kTunnel:
       return "tunnel";
     case Phase::kFlushClose:
@@ -738,23 +649,113 @@ const char* HttpSession::phase_name(Phase p) {
 std::string HttpSession::describe(int64_t now_ms) const {
   std::string out = "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() +
                     " src=" + peer_addr_.expand().to_string();
-  const Backend* be = r_ ? r_->be_ : fe_.default_backend();
+  const Backend* be = r_ ? r_->txn.backend() : fe_.default_backend();
   out += " backend=" + (be ? be->name() : std::string("-"));
-  out += " server=" + (r_ && r_->server_ ? r_->server_->name() : std::string("-"));
+  const Server* srv = server();
+  out += " server=" + (srv ? srv->name() : std::string("-"));
   out += " state=";
-  out += phase_name(phase_);
+  out += phase_name(phase_, r_ ? r_->txn.phase() : HttpTransaction::Phase::kIdle);
   out += " age=" + std::to_string((now_ms - t_start_) / 1000) + "s";
-  if (r_ && r_->req_parsed_) out += " req=\"" + r_->request_line_ + "\"";
+  if (r_ && r_->req_parsed_) out += " req=\"" + r_->txn.request_line() + "\"";
   return out;
+}
+
+void HttpSession::handle_timeout() {
+  int64_t now = ctx_.loop().now_ms();
+  if (c_handshake_) {
+    // A client stalled in its TLS handshake: nothing can be answered.
+    fe_.count_tls_failure();
+    tls::note_handshake_failure(fe_.name(), peer_addr_.expand().to_string(),
+                                "timeout client during the handshake");
+    destroy();
+    return;
+  }
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      if (r_ && !r_->req_in_.empty()) {
+        bump(fe_.counters().local().request_errors);
+        phase_ = Phase::kTransaction;
+        r_->txn.reject(408, "cR");
+      } else if (request_unread() && take_request_state()) {
+        // The request came, but no buffer could be had to read it in time.
+        phase_ = Phase::kTransaction;
+        r_->txn.reject(503, "RR");
+      } else {
+        destroy();  // idle keep-alive connection: close quietly
+      }
+      return;
+    case Phase::kTransaction:
+      // The transaction's own deadlines (queue, connect, server, tarpit) are on
+      // its timer; the client's inactivity while the exchange runs is here.
+      if (r_->txn.phase() == HttpTransaction::Phase::kExchange && fe_to().client &&
+          now >= c_last_activity_ + fe_to().client) {
+        r_->txn.terminate("cD");
+        destroy();
+      }
+      return;
+    case Phase::kTunnel:
+      // Nothing moved either way for the tunnel's timeout.
+      r_->txn.terminate("cD");
+      destroy();
+      return;
+    case Phase::kFlushClose:
+    case Phase::kLinger:
+      destroy();
+      return;
+    case Phase::kClosed:
+      return;
+  }
+}
+
+void HttpSession::update_timer() {
+  int64_t deadline = 0;
+  auto consider = [&deadline](int64_t base, int64_t timeout) {
+    if (timeout <= 0) return;
+    int64_t d = base + timeout;
+    if (deadline == 0 || d < deadline) deadline = d;
+  };
+  if (c_handshake_) {
+    consider(t_start_, fe_to().client ? fe_to().client : fe_to().http_request);
+    timer_.set(deadline);
+    return;
+  }
+  switch (phase_) {
+    case Phase::kWaitRequest:
+      if (!r_ || r_->req_in_.empty()) {
+        consider(t_start_, first_request_ ? fe_to().http_request : fe_to().http_keep_alive);
+      } else {
+        consider(first_request_ ? t_start_ : r_->t_req_first_byte_, fe_to().http_request);
+      }
+      consider(c_last_activity_, fe_to().client);
+      break;
+    case Phase::kTransaction:
+      if (r_->txn.phase() == HttpTransaction::Phase::kExchange &&
+          (!r_->req_body_complete_ ||
+           (!c_writable_ && (!r_->res_out_.empty() || r_->txn.response_body().size)))) {
+        consider(c_last_activity_, fe_to().client);
+      }
+      break;
+    case Phase::kTunnel:
+      consider(std::max(c_last_activity_, r_->txn.server_last_activity()),
+               r_->txn.tunnel_timeout());
+      break;
+    case Phase::kFlushClose:
+      consider(c_last_activity_, fe_to().client ? fe_to().client : kLingerMs);
+      break;
+    case Phase::kLinger:
+      deadline = linger_deadline_;
+      break;
+    case Phase::kClosed:
+      break;
+  }
+  timer_.set(deadline);
 }
 
 void HttpSession::destroy() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   timer_.disarm();
-  release_server_conn(false);
-  if (r_) r_->slot_.cancel();  // gives back a slot granted while it was going away
-  release_slot();
+  if (r_) r_->txn.close();
   release_buffers();
   client_.close();
   c_tls_ = nullptr;

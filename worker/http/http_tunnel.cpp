@@ -2,7 +2,8 @@
 // forwarded WebSocket upgrade, or a 2xx answering an allowed CONNECT, weir stops
 // reading HTTP and moves bytes both ways, like a tcp-mode connection, until both
 // sides have closed (half-closes are passed on), an error, or `timeout tunnel`
-// of inactivity. One access-log line is written at the end, with status 101 (or
+// of inactivity. The transaction's server connection carries the server's side;
+// the transaction writes one access-log line at the end, with status 101 (or
 // the CONNECT's status) and the bytes of the whole connection.
 
 #include <sys/uio.h>
@@ -16,47 +17,33 @@
 
 namespace weir {
 
-int64_t HttpSession::tunnel_timeout() const {
-  int64_t t = r_->be_->timeouts().tunnel;
-  if (t > 0) return t;
-  int64_t a = fe_to().client;
-  int64_t b = r_->be_->timeouts().server;
-  return (a > 0 && b > 0) ? std::min(a, b) : (a > 0 ? a : b);
-}
-
 void HttpSession::start_tunnel() {
-  r_->tunnel_pending_ = false;
   phase_ = Phase::kTunnel;
   // The request head went to the server already; what follows it in r_->req_in_
   // (bytes the client sent early) is tunnel data.
-  if (r_->req_head_raw_ > 0) {
-    r_->req_in_.consume(r_->req_head_raw_);
-    r_->req_head_raw_ = 0;
-  }
+  release_request_head();
   r_->req_body_window_ = 0;
-  r_->res_body_window_ = 0;
   r_->tun_client_shut_ = r_->tun_server_shut_ = false;
-  // Edge-triggered sockets: bytes may already wait on either side.
-  c_readable_ = r_->s_readable_ = true;
-  c_writable_ = r_->s_writable_ = true;
-  int64_t now = ctx_.loop().now_ms();
-  c_last_activity_ = r_->s_last_activity_ = now;
+  // Edge-triggered sockets: bytes may already wait on the client's side.
+  c_readable_ = true;
+  c_writable_ = true;
+  c_last_activity_ = ctx_.loop().now_ms();
 }
 
 bool HttpSession::pump_tunnel() {
   if (!r_) return false;
-  if (phase_ != Phase::kTunnel || !r_->srv_) return false;
+  if (phase_ != Phase::kTunnel || !r_->txn.upstream_attached()) return false;
   bool progress = false;
   int64_t now = ctx_.loop().now_ms();
+  HttpTransaction::TunnelSide server = r_->txn.tunnel_side();
   // Ends the tunnel after a socket error on one side ('C' client, 'S' server).
   // Both connections are reset: a FIN would pass the broken stream off as a
   // whole one.
-  auto abort = [this](char who) {
-    r_->term_[0] = who;
-    r_->term_[1] = 'D';
-    log_transaction();
+  auto abort = [this, &server](char who) {
+    const char term[3] = {who, 'D', 0};
+    r_->txn.terminate(term);
     client_.abort();
-    r_->srv_->stream().abort();
+    server.stream.abort();
     destroy();
   };
   // One direction: read src into `in`, write `pending` (a head not fully sent
@@ -76,10 +63,10 @@ bool HttpSession::pump_tunnel() {
     bool from_client;
   };
   Way ways[2] = {
-      {client_, r_->srv_->stream(), r_->req_out_, r_->req_in_, c_readable_, c_hup_, c_eof_,
-       r_->s_writable_, r_->tun_client_shut_, 'C', 'S', true},
-      {r_->srv_->stream(), client_, r_->res_out_, r_->res_in_, r_->s_readable_, r_->s_hup_,
-       r_->s_eof_, c_writable_, r_->tun_server_shut_, 'S', 'C', false},
+      {client_, server.stream, server.pending, r_->req_in_, c_readable_, c_hup_, c_eof_,
+       server.writable, r_->tun_client_shut_, 'C', 'S', true},
+      {server.stream, client_, r_->res_out_, server.in, server.readable, server.hup, server.eof,
+       c_writable_, r_->tun_server_shut_, 'S', 'C', false},
   };
   for (Way& w : ways) {
     if (w.readable && !w.eof && take_buffer(w.in, kBufferClaim)) {
@@ -91,10 +78,10 @@ bool HttpSession::pump_tunnel() {
           w.in.produce(static_cast<size_t>(n));
           if (static_cast<size_t>(n) < want && !w.hup && w.src.drained()) w.readable = false;
           if (w.from_client) {
-            r_->bytes_in_ += static_cast<uint64_t>(n);
+            r_->txn.count_client_bytes(static_cast<uint64_t>(n), 0);
             c_last_activity_ = now;
           } else {
-            r_->s_last_activity_ = now;
+            server.last_activity = now;
           }
           progress = true;
         } else if (n == 0) {
@@ -122,10 +109,10 @@ bool HttpSession::pump_tunnel() {
         w.pending.consume(from_pending);
         w.in.consume(left - from_pending);
         if (!w.from_client) {
-          r_->bytes_out_ += left;
+          r_->txn.count_client_bytes(0, left);
           c_last_activity_ = now;
         } else {
-          r_->s_last_activity_ = now;
+          server.last_activity = now;
         }
         progress = true;
       } else if (n < 0 && errno == EAGAIN) {
@@ -143,7 +130,7 @@ bool HttpSession::pump_tunnel() {
     if (w.in.empty()) w.in.release_if_empty(ctx_.buffers());
   }
   if (r_->tun_client_shut_ && r_->tun_server_shut_) {
-    log_transaction();
+    r_->txn.terminate(nullptr);
     destroy();
     return true;
   }

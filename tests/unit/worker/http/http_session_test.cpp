@@ -1,4 +1,4 @@
-// What `show sess` says about an http session's phase.
+// What `show sess` says about an http session's state.
 
 #include "worker/http/http_session.h"
 
@@ -11,21 +11,34 @@ namespace weir {
 namespace {
 
 using Phase = HttpSession::Phase;
+using TxnPhase = HttpTransaction::Phase;
 
-// Every phase has its own name, the last (closed) included: the names were an
+// Every state has its own name, the last (closed) included: the names were an
 // array of 8 for 9 phases once, so that a tarpitted session showed as "tunnel"
-// and a closed one read past the end of the array.
+// and a closed one read past the end of the array. A connection's state is its
+// phase's, or while a transaction runs, the transaction's (queued, connecting,
+// exchange, tarpit).
 TEST(HttpSessionPhase, EveryPhaseHasItsOwnName) {
   std::set<std::string> seen;
   for (int i = 0; i <= static_cast<int>(Phase::kClosed); ++i) {
-    const std::string name = HttpSession::phase_name(static_cast<Phase>(i));
+    const auto p = static_cast<Phase>(i);
+    if (p == Phase::kTransaction) continue;
+    const std::string name = HttpSession::phase_name(p, TxnPhase::kIdle);
     EXPECT_NE(name, "?") << i;
     EXPECT_TRUE(seen.insert(name).second) << name << " twice";
   }
-  EXPECT_STREQ(HttpSession::phase_name(Phase::kTarpit), "tarpit");
-  EXPECT_STREQ(HttpSession::phase_name(Phase::kTunnel), "tunnel");
-  EXPECT_STREQ(HttpSession::phase_name(Phase::kClosed), "closed");
-  EXPECT_STREQ(HttpSession::phase_name(Phase::kFlushClose), "closing");
+  for (TxnPhase t :
+       {TxnPhase::kQueued, TxnPhase::kConnecting, TxnPhase::kExchange, TxnPhase::kTarpit}) {
+    const std::string name = HttpSession::phase_name(Phase::kTransaction, t);
+    EXPECT_TRUE(seen.insert(name).second) << name << " twice";
+  }
+  EXPECT_EQ(seen.size(), 9u);
+  EXPECT_STREQ(HttpSession::phase_name(Phase::kTransaction, TxnPhase::kTarpit), "tarpit");
+  EXPECT_STREQ(HttpSession::phase_name(Phase::kTransaction, TxnPhase::kQueued), "queued");
+  EXPECT_STREQ(HttpSession::phase_name(Phase::kTunnel, TxnPhase::kTunnel), "tunnel");
+  EXPECT_STREQ(HttpSession::phase_name(Phase::kClosed, TxnPhase::kDone), "closed");
+  EXPECT_STREQ(HttpSession::phase_name(Phase::kFlushClose, TxnPhase::kDone), "closing");
+  EXPECT_STREQ(HttpSession::phase_name(Phase::kWaitRequest, TxnPhase::kIdle), "wait_request");
 }
 
 }  // namespace
