@@ -87,6 +87,7 @@ struct HttpSessionScalars {
   char term_[3] = {'-', '-', 0};
   bool logged_ = false;
   size_t local_sent_ = 0;
+  int64_t linger_deadline_ = 0;  // kLinger: when to stop waiting for the client's close
   int64_t tarpit_until_ = 0;
   const HttpRule* tarpit_rule_ = nullptr;
   // Tunnel: the FIN of one side was passed on to the other.

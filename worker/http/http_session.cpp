@@ -207,6 +207,15 @@ void HttpSession::cancel_request() {
 }
 
 void HttpSession::on_upstream_io(uint32_t events) {
+  if (!r_ || !r_->srv_) {
+    // Only this client's private connection (http_reuse: never) can be attached
+    // while no request uses a server connection: the server closed it, or sent
+    // what nobody asked for; either way it cannot carry the next request.
+    if (private_srv_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+      ctx_.upstreams().close(std::move(private_srv_));
+    }
+    return;
+  }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r_->s_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r_->s_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r_->s_writable_ = true;
@@ -600,7 +609,7 @@ void HttpSession::close_client() {
   client_.shutdown_write();
   phase_ = Phase::kLinger;
   c_readable_ = true;
-  linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
+  r_->linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
 }
 
 void HttpSession::finish_transaction() {
@@ -669,7 +678,9 @@ void HttpSession::drain() {
   // went out without "Connection: close" stays open: its client may be sending
   // the next request as we speak. The next response head says "Connection:
   // close" (parse_response checks draining()), and an idle connection ends at
-  // http_keep_alive.
+  // http_keep_alive. A private server connection (http_reuse: never) is not
+  // kept for a request that may never come.
+  if (private_srv_) ctx_.upstreams().close(std::move(private_srv_));
   if (phase_ == Phase::kWaitRequest && (!r_ || r_->req_in_.empty())) {
     // Shorten the wait to the keep-alive timeout from now at most.
     update_timer();
@@ -753,6 +764,7 @@ void HttpSession::destroy() {
   phase_ = Phase::kClosed;
   timer_.disarm();
   release_server_conn(false);
+  if (private_srv_) ctx_.upstreams().close(std::move(private_srv_));
   if (r_) r_->slot_.cancel();  // gives back a slot granted while it was going away
   release_slot();
   release_buffers();

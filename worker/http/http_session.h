@@ -107,6 +107,9 @@ class HttpSession final : public Session,
   // The server connection goes back to the thread's idle pool (reusable, and
   // not draining) or is closed. Not the slot: see release_slot().
   void release_server_conn(bool reusable);
+  // An idle connection the request may use, as the backend's http_reuse allows
+  // (this client's private one first); nullptr: connect.
+  std::unique_ptr<UpstreamConnection> take_idle_connection();
   // Gives back the server slot taken by Backend::acquire() or take_grant(), if any.
   void release_slot();
   // A whole request waits for the response head (queued, connecting or sent).
@@ -183,8 +186,10 @@ class HttpSession final : public Session,
 
   int64_t t_start_ = 0;       // request start (accept, or end of previous response)
   int64_t t_start_wall_ = 0;  // same, wall clock
-  int64_t linger_deadline_ = 0;
   RequestState* r_ = nullptr;
+  // http_reuse: never: the server connection this client opened, kept between
+  // its requests (attached to this session, so that its close is seen).
+  std::unique_ptr<UpstreamConnection> private_srv_;
 };
 
 }  // namespace weir

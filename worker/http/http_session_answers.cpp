@@ -526,7 +526,7 @@ void HttpSession::update_timer() {
       consider(c_last_activity_, fe_to().client ? fe_to().client : kLingerMs);
       break;
     case Phase::kLinger:
-      deadline = linger_deadline_;
+      deadline = r_->linger_deadline_;
       break;
     case Phase::kTarpit:
       deadline = r_->tarpit_until_;

@@ -82,8 +82,7 @@ void HttpSession::start_on_server(int64_t now) {
   r_->s_reset_ = false;
   r_->srv_reused_ = false;
   r_->fd_wait_ = false;
-  // A replay goes on a fresh connection: another pooled one may be as stale.
-  if (auto idle = r_->replayed_ ? nullptr : ctx_.upstreams().take(r_->server_)) {
+  if (auto idle = take_idle_connection()) {
     r_->srv_ = std::move(idle);
     r_->srv_->attach(this);
     r_->srv_reused_ = true;
@@ -292,10 +291,41 @@ void HttpSession::server_failed_before_response(const char* term) {
   send_error(502, term);
 }
 
+std::unique_ptr<UpstreamConnection> HttpSession::take_idle_connection() {
+  std::unique_ptr<UpstreamConnection> own = std::move(private_srv_);
+  // A replay goes on a fresh connection: another idle one may be as stale.
+  if (r_->replayed_) {
+    if (own) ctx_.upstreams().close(std::move(own));
+    return nullptr;
+  }
+  // This client's own connection, if it goes where this request goes (a
+  // `set server addr` since it was opened makes it useless too).
+  if (own && own->server() == r_->server_ && own->connected_to(r_->server_->addr())) return own;
+  if (own) ctx_.upstreams().close(std::move(own));  // a request for another server
+  switch (r_->be_->config().http_reuse) {
+    case HttpReuse::kNever:
+      return nullptr;
+    case HttpReuse::kSafe:
+      // A client's first request never meets a connection another client left:
+      // if it went stale, the client could not tell and retry.
+      if (first_request_) return nullptr;
+      break;
+    case HttpReuse::kAlways:
+      break;
+  }
+  return ctx_.upstreams().take(r_->server_);
+}
+
 void HttpSession::release_server_conn(bool reusable) {
   if (!r_) return;
   if (!r_->srv_) return;
   if (reusable && !ctx_.draining()) {
+    if (r_->srv_->server()->backend()->config().http_reuse == HttpReuse::kNever) {
+      // Stays this client's, between its requests, until it closes.
+      private_srv_ = std::move(r_->srv_);
+      private_srv_->attach(this);
+      return;
+    }
     ctx_.upstreams().put(std::move(r_->srv_));
   } else {
     ctx_.upstreams().close(std::move(r_->srv_));
