@@ -349,6 +349,10 @@ CompactAddr::CompactAddr(const SockAddr& a) {
   }
 }
 
+bool CompactAddr::operator==(const CompactAddr& o) const {
+  return std::memcmp(&sa, &o.sa, sizeof sa) == 0;  // both zero-filled beyond the address
+}
+
 SockAddr CompactAddr::expand() const {
   SockAddr a;
   if (sa.sin6_family == AF_INET) {

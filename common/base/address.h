@@ -41,6 +41,7 @@ struct CompactAddr {
   // `a` must be IPv4 or IPv6 (anything else is kept as an empty address).
   explicit CompactAddr(const SockAddr& a);
   SockAddr expand() const;
+  bool operator==(const CompactAddr& o) const;
 };
 
 // Parses "host:port". With allow_wildcard, "*:80" and ":80" mean 0.0.0.0:80.

@@ -16,12 +16,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/event/buffer.h"
 #include "worker/http/http_codec.h"
 #include "worker/rules/rules.h"
+#include "worker/upstream/upstream_connection.h"
 
 namespace weir {
 
@@ -117,6 +119,13 @@ class ClientStream {
   // After a 101 or a CONNECT's 2xx has been flushed: the connection becomes a
   // tunnel over the transaction's server connection.
   virtual void start_tunnel() = 0;
+
+  // http_reuse: the first request of the client connection never meets a
+  // connection another client left (`safe`); `never` keeps the connection's
+  // own server connection between its requests, attached to the client side.
+  virtual bool first_request() const = 0;
+  virtual std::unique_ptr<UpstreamConnection> take_private_upstream() = 0;
+  virtual void keep_private_upstream(std::unique_ptr<UpstreamConnection> conn) = 0;
 
  protected:
   ~ClientStream() = default;

@@ -39,6 +39,7 @@ struct HttpSessionScalars {
   // The response, as the client gets it.
   bool close_after_response_ = false;  // tell the client Connection: close and close after
   size_t local_sent_ = 0;
+  int64_t linger_deadline_ = 0;  // kLinger: when to stop waiting for the client's close
   // Tunnel: the FIN of one side was passed on to the other.
   bool tun_client_shut_ = false;  // client -> server direction finished
   bool tun_server_shut_ = false;  // server -> client direction finished

@@ -161,6 +161,20 @@ void HttpSession::on_client_io(uint32_t events) {
   run();
 }
 
+void HttpSession::on_upstream_io(uint32_t events) {
+  // The server closed the private connection, or sent what nobody asked for:
+  // either way it cannot carry the next request.
+  if (private_srv_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    ctx_.upstreams().close(std::move(private_srv_));
+  }
+}
+
+void HttpSession::keep_private_upstream(std::unique_ptr<UpstreamConnection> conn) {
+  if (private_srv_) ctx_.upstreams().close(std::move(private_srv_));
+  private_srv_ = std::move(conn);
+  private_srv_->attach(this);
+}
+
 const Server* HttpSession::server() const {
   return r_ ? r_->txn.server() : nullptr;
 }
@@ -541,7 +555,7 @@ void HttpSession::close_client() {
   client_.shutdown_write();
   phase_ = Phase::kLinger;
   c_readable_ = true;
-  linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
+  r_->linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
 }
 
 void HttpSession::end_response() {
@@ -609,7 +623,9 @@ void HttpSession::drain() {
   // went out without "Connection: close" stays open: its client may be sending
   // the next request as we speak. The next response head says "Connection:
   // close" (send_response_head checks draining()), and an idle connection ends
-  // at http_keep_alive.
+  // at http_keep_alive. A private server connection (http_reuse: never) is not
+  // kept for a request that may never come.
+  if (private_srv_) ctx_.upstreams().close(std::move(private_srv_));
   if (phase_ == Phase::kWaitRequest && (!r_ || r_->req_in_.empty())) {
     // Shorten the wait to the keep-alive timeout from now at most.
     update_timer();
@@ -743,7 +759,7 @@ void HttpSession::update_timer() {
       consider(c_last_activity_, fe_to().client ? fe_to().client : kLingerMs);
       break;
     case Phase::kLinger:
-      deadline = linger_deadline_;
+      deadline = r_->linger_deadline_;
       break;
     case Phase::kClosed:
       break;
@@ -755,6 +771,7 @@ void HttpSession::destroy() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   timer_.disarm();
+  if (private_srv_) ctx_.upstreams().close(std::move(private_srv_));
   if (r_) r_->txn.close();
   release_buffers();
   client_.close();

@@ -23,7 +23,10 @@
 
 namespace weir {
 
-class HttpSession final : public Session, public IoHandler, public ClientStream {
+class HttpSession final : public Session,
+                          public IoHandler,
+                          public ClientStream,
+                          public UpstreamConnection::User {
  public:
   // tls: the bind's TLS (null: plain TCP).
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
@@ -34,6 +37,9 @@ class HttpSession final : public Session, public IoHandler, public ClientStream 
   void drain() override;
   void kill() override;
   void on_io(uint32_t events) override { on_client_io(events); }
+  // Only this client's private server connection (http_reuse: never) is
+  // attached to the connection itself, while no request uses it.
+  void on_upstream_io(uint32_t events) override;
   void on_buffers_available() override { run(); }
   std::string describe(int64_t now_ms) const override;
   const Server* server() const override;
@@ -72,6 +78,11 @@ class HttpSession final : public Session, public IoHandler, public ClientStream 
   void end_response() override;
   void abort(AbortKind kind) override;
   void start_tunnel() override;
+  bool first_request() const override { return first_request_; }
+  std::unique_ptr<UpstreamConnection> take_private_upstream() override {
+    return std::move(private_srv_);
+  }
+  void keep_private_upstream(std::unique_ptr<UpstreamConnection> conn) override;
 
   struct RequestState;
 
@@ -141,8 +152,10 @@ class HttpSession final : public Session, public IoHandler, public ClientStream 
 
   int64_t t_start_ = 0;       // request start (accept, or end of previous response)
   int64_t t_start_wall_ = 0;  // same, wall clock
-  int64_t linger_deadline_ = 0;
   RequestState* r_ = nullptr;
+  // http_reuse: never: the server connection this client opened, kept between
+  // its requests (attached to this connection, so that its close is seen).
+  std::unique_ptr<UpstreamConnection> private_srv_;
 };
 
 }  // namespace weir

@@ -273,6 +273,9 @@ class HttpTransaction final : public LbWaiter,
   // The server connection goes back to the thread's idle pool (reusable, and
   // not draining) or is closed. Not the slot: see release_slot().
   void release_server_conn(bool reusable);
+  // An idle connection the request may use, as the backend's http_reuse allows
+  // (the client connection's private one first); nullptr: connect.
+  std::unique_ptr<UpstreamConnection> take_idle_connection();
   // Gives back the server slot taken by Backend::acquire() or take_grant(), if any.
   void release_slot() { slot_.release(); }
   void finish();

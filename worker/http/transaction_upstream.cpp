@@ -74,8 +74,7 @@ void HttpTransaction::start_on_server(int64_t now) {
   s_reset_ = false;
   srv_reused_ = false;
   fd_wait_ = false;
-  // A replay goes on a fresh connection: another pooled one may be as stale.
-  if (auto idle = replayed_ ? nullptr : ctx_.upstreams().take(server_)) {
+  if (auto idle = take_idle_connection()) {
     srv_ = std::move(idle);
     srv_->attach(this);
     srv_reused_ = true;
@@ -214,9 +213,39 @@ void HttpTransaction::server_failed_before_response(const char* term) {
   send_error(502, term);
 }
 
+std::unique_ptr<UpstreamConnection> HttpTransaction::take_idle_connection() {
+  std::unique_ptr<UpstreamConnection> own = client_->take_private_upstream();
+  // A replay goes on a fresh connection: another idle one may be as stale.
+  if (replayed_) {
+    if (own) ctx_.upstreams().close(std::move(own));
+    return nullptr;
+  }
+  // The client's own connection, if it goes where this request goes (a
+  // `set server addr` since it was opened makes it useless too).
+  if (own && own->server() == server_ && own->connected_to(server_->addr())) return own;
+  if (own) ctx_.upstreams().close(std::move(own));  // a request for another server
+  switch (be_->config().http_reuse) {
+    case HttpReuse::kNever:
+      return nullptr;
+    case HttpReuse::kSafe:
+      // A client's first request never meets a connection another client left:
+      // if it went stale, the client could not tell and retry.
+      if (client_->first_request()) return nullptr;
+      break;
+    case HttpReuse::kAlways:
+      break;
+  }
+  return ctx_.upstreams().take(server_);
+}
+
 void HttpTransaction::release_server_conn(bool reusable) {
   if (!srv_) return;
   if (reusable && !ctx_.draining()) {
+    if (srv_->server()->backend()->config().http_reuse == HttpReuse::kNever) {
+      // Stays this client's, between its requests, until it closes.
+      client_->keep_private_upstream(std::move(srv_));
+      return;
+    }
     ctx_.upstreams().put(std::move(srv_));
   } else {
     ctx_.upstreams().close(std::move(srv_));

@@ -16,7 +16,7 @@ std::unique_ptr<UpstreamConnection> UpstreamConnection::open(EventLoop& loop, in
   UniqueFd fd = net::connect_tcp(addr, in_progress, err);
   if (!fd) return nullptr;
   const int raw = fd.get();
-  auto conn = std::make_unique<UpstreamConnection>(server, Stream(std::move(fd)), thread);
+  auto conn = std::make_unique<UpstreamConnection>(server, addr, Stream(std::move(fd)), thread);
   conn->attach(user);
   if (!loop.add(raw, kEvents, conn.get())) {
     *err = errno != 0 ? errno : ENOMEM;

@@ -46,8 +46,8 @@ class UpstreamConnection final : public IoHandler, public Retired {
   static std::unique_ptr<UpstreamConnection> open(EventLoop& loop, int thread, Server* server,
                                                   const SockAddr& addr, User* user,
                                                   bool* in_progress, int* err);
-  UpstreamConnection(Server* server, Stream stream, int thread)
-      : server_(server), stream_(std::move(stream)), thread_(thread) {}
+  UpstreamConnection(Server* server, const SockAddr& addr, Stream stream, int thread)
+      : server_(server), addr_(addr), stream_(std::move(stream)), thread_(thread) {}
 
   enum class Progress { kReady, kPending, kFailed };
   // Drives the connect, then the TLS handshake when the server speaks TLS (the
@@ -69,6 +69,8 @@ class UpstreamConnection final : public IoHandler, public Retired {
   const std::string& failure() const { return failure_; }
 
   Server* server() const { return server_; }
+  // Was it opened to `addr` (a server's address may change at runtime)?
+  bool connected_to(const SockAddr& addr) const { return addr_ == CompactAddr(addr); }
   Stream& stream() { return stream_; }
   void attach(User* user) { user_ = user; }
   bool attached() const { return user_ != nullptr; }
@@ -80,6 +82,7 @@ class UpstreamConnection final : public IoHandler, public Retired {
   Progress fail(int err);
 
   Server* server_;
+  CompactAddr addr_;  // where it was opened to
   Stream stream_;
   int thread_;
   State state_ = State::kConnecting;
