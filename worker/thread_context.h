@@ -9,7 +9,7 @@
 
 #include "common/event/buffer.h"
 #include "common/event/event_loop.h"
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 #include "worker/observe/access_log.h"
 #include "worker/session.h"
 #include "worker/stream.h"

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 
 namespace {
 

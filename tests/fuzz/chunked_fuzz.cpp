@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "tests/fuzz/fuzz_common.h"
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 
 namespace weir::fuzz {
 

@@ -9,7 +9,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/backend.h"
-#include "worker/http/http_session.h"
+#include "worker/http/h1/h1_client_connection.h"
 #include "worker/tcp/tcp_session.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
@@ -100,7 +100,7 @@ int Listener::accept_up_to(int max, bool paused_too) {
     ++accepted;
     SockAddr peer = sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
     if (frontend_.mode() == Mode::kHttp) {
-      HttpSession::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
+      H1ClientConnection::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
     } else {
       TcpSession::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
     }

@@ -1,6 +1,6 @@
 #pragma once
 // What a transaction (worker/http/transaction.h) sees of the client side of its
-// request: an HTTP/1 connection, one request at a time (HttpSession, becoming
+// request: an HTTP/1 connection, one request at a time (H1ClientConnection,
 // worker/http/h1/h1_client_connection.h), and later one stream of an HTTP/2
 // connection that carries several. A transaction never reads or writes the
 // client socket: it asks through this interface, and the client side calls the
@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "common/event/buffer.h"
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 #include "worker/rules/rules.h"
 #include "worker/upstream/upstream_connection.h"
 

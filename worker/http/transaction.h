@@ -33,7 +33,7 @@
 #include "worker/backend/backend.h"
 #include "worker/backend/lb/lb.h"
 #include "worker/http/client_stream.h"
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 #include "worker/rules/rules.h"
 #include "worker/upstream/server_slot.h"
 #include "worker/upstream/upstream_connection.h"

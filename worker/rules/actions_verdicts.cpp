@@ -1,7 +1,8 @@
 // The http actions that end a list of rules: allow, deny, tarpit, return,
 // redirect and use_backend. Each reads its value at load time and, when its rule
-// applies, fills the verdict that the session acts on (http_session_answers.cpp
-// answers, tarpits and redirects; use_backend routes).
+// applies, fills the verdict that the transaction acts on
+// (worker/http/transaction_rules.cpp answers, tarpits and redirects; use_backend
+// routes).
 
 #include <cerrno>
 #include <cstring>

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 #include "worker/rules/rules.h"
 
 namespace weir {

@@ -13,7 +13,7 @@
 #include "common/base/address.h"
 #include "common/cond/condition.h"
 #include "common/config/config.h"
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 
 struct ssl_st;
 

@@ -9,7 +9,7 @@
 namespace weir::config_detail {
 namespace {
 
-// The capacity of the HTTP parser's header table (worker/http/http_codec.h kMaxHeaders).
+// The capacity of the HTTP parser's header table (worker/http/h1/http_codec.h kMaxHeaders).
 constexpr int64_t kMaxHeadersLimit = 1000;
 
 struct GlobalScope : Scope {

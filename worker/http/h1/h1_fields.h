@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string_view>
 
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 
 namespace weir::h1 {
 

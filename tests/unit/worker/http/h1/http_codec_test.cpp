@@ -1,4 +1,4 @@
-#include "worker/http/http_codec.h"
+#include "worker/http/h1/http_codec.h"
 
 #include <gtest/gtest.h>
 

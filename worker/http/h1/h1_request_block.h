@@ -1,28 +1,28 @@
 #pragma once
-// What an HttpSession holds only while a request is under way (issue 16): the
-// HTTP/1 reader and writer state of the client side (its input and output
+// What an H1ClientConnection holds only while a request is under way (issue
+// 16): the HTTP/1 reader and writer state of the client side (its input and output
 // buffers, the parse, the body window, a response of weir's own) and the
 // HttpTransaction of the request. An idle connection (accepted and silent, or
-// between keep-alive requests) holds none of it: a session takes a block from
-// its thread's free list when it reads (http_session.cpp, read_client) and
+// between keep-alive requests) holds none of it: a connection takes a block from
+// its thread's free list when it reads (h1_client_connection.cpp, read_client) and
 // gives it back when the read finds nothing to start a request with.
 //
 // Reset in two parts so that nothing of one request (or of another client)
-// survives into the next: every scalar lives in Scalars (and the transaction's
-// in HttpTransactionScalars) and is reset by one assignment; the containers keep
+// survives into the next: every scalar lives in H1RequestScalars (and the
+// transaction's in HttpTransactionScalars) and is reset by one assignment; the containers keep
 // their capacity (no allocation per request) and are cleared by clear().
 
 #include <cstdint>
 #include <string>
 
 #include "common/event/buffer.h"
-#include "worker/http/http_codec.h"
-#include "worker/http/http_session.h"
+#include "worker/http/h1/h1_client_connection.h"
+#include "worker/http/h1/http_codec.h"
 #include "worker/http/transaction.h"
 
 namespace weir {
 
-struct HttpSessionScalars {
+struct H1RequestScalars {
   // The request, as the client sends it.
   size_t req_scan_ = 0;      // where the search for the end of the head resumes
   size_t req_head_raw_ = 0;  // raw head bytes still at the front of req_in_ (kept for a retry)
@@ -45,8 +45,8 @@ struct HttpSessionScalars {
   bool tun_server_shut_ = false;  // server -> client direction finished
 };
 
-struct HttpSession::RequestState : HttpSessionScalars {
-  explicit RequestState(ThreadContext& ctx) : txn(ctx) {}
+struct H1ClientConnection::RequestBlock : H1RequestScalars {
+  explicit RequestBlock(ThreadContext& ctx) : txn(ctx) {}
 
   Buffer req_in_;   // raw bytes from the client
   Buffer res_out_;  // response head (or a generated response) for the client

@@ -1,4 +1,4 @@
-// Tunnel mode of an http session: after a 101 Switching Protocols answering a
+// Tunnel mode of an HTTP/1 client connection: after a 101 Switching Protocols answering a
 // forwarded WebSocket upgrade, or a 2xx answering an allowed CONNECT, weir stops
 // reading HTTP and moves bytes both ways, like a tcp-mode connection, until both
 // sides have closed (half-closes are passed on), an error, or `timeout tunnel`
@@ -11,13 +11,13 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "worker/http/http_request_state.h"
-#include "worker/http/http_session.h"
+#include "worker/http/h1/h1_client_connection.h"
+#include "worker/http/h1/h1_request_block.h"
 #include "worker/worker.h"
 
 namespace weir {
 
-void HttpSession::start_tunnel() {
+void H1ClientConnection::start_tunnel() {
   phase_ = Phase::kTunnel;
   // The request head went to the server already; what follows it in r_->req_in_
   // (bytes the client sent early) is tunnel data.
@@ -30,7 +30,7 @@ void HttpSession::start_tunnel() {
   c_last_activity_ = ctx_.loop().now_ms();
 }
 
-bool HttpSession::pump_tunnel() {
+bool H1ClientConnection::pump_tunnel() {
   if (!r_) return false;
   if (phase_ != Phase::kTunnel || !r_->txn.upstream_attached()) return false;
   bool progress = false;

@@ -6,7 +6,7 @@
 // request is an HttpTransaction (transaction.h) that lives in the connection's
 // per-request block, and talks to the connection as its ClientStream. A
 // WebSocket upgrade (101) or an allowed CONNECT (2xx) turns the connection into
-// a tunnel (http_tunnel.cpp) until either side closes.
+// a tunnel (h1_tunnel.cpp) until either side closes.
 
 #include <cstdint>
 #include <memory>
@@ -23,16 +23,16 @@
 
 namespace weir {
 
-class HttpSession final : public Session,
-                          public IoHandler,
-                          public ClientStream,
-                          public UpstreamConnection::User {
+class H1ClientConnection final : public Session,
+                                 public IoHandler,
+                                 public ClientStream,
+                                 public UpstreamConnection::User {
  public:
   // tls: the bind's TLS (null: plain TCP).
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
                     const tls::FrontContext* tls);
-  HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
-  ~HttpSession() override;
+  H1ClientConnection(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+  ~H1ClientConnection() override;
 
   void drain() override;
   void kill() override;
@@ -84,11 +84,11 @@ class HttpSession final : public Session,
   }
   void keep_private_upstream(std::unique_ptr<UpstreamConnection> conn) override;
 
-  struct RequestState;
+  struct RequestBlock;
 
  private:
   using Session::take_buffer;
-  // Buffers a session holds at most: req_in_, res_out_, and the transaction's
+  // Buffers a connection holds at most: req_in_, res_out_, and the transaction's
   // request head for the server and server input.
   static constexpr unsigned kBufferClaim = 4;
 
@@ -105,7 +105,7 @@ class HttpSession final : public Session,
   bool read_client();
   bool parse_request();
   bool write_client();
-  // Tunnel mode (http_tunnel.cpp): moves bytes both ways; true on progress.
+  // Tunnel mode (h1_tunnel.cpp): moves bytes both ways; true on progress.
   bool pump_tunnel();
 
   void extend_request_body_window();
@@ -117,7 +117,7 @@ class HttpSession final : public Session,
   // A whole request waits for the response head (queued, connecting or sent).
   bool waiting_for_response() const;
   // Returns every buffer, and the claim, to the pool, and leaves its queue: for
-  // a session that reads and relays nothing more.
+  // a connection that reads and relays nothing more.
   void release_buffers();
   // Bytes of a request wait unread in the socket (no buffer could be had).
   bool request_unread();
@@ -126,12 +126,12 @@ class HttpSession final : public Session,
   void release_idle_buffers();
   void destroy();
 
-  // The per-request block (http_request_state.h): null while the connection
-  // is idle. Taken by take_request_state() before a read, given back by
-  // give_back_request_state() when the read found nothing to start a request
+  // The per-request block (h1_request_block.h): null while the connection
+  // is idle. Taken by take_request_block() before a read, given back by
+  // give_back_request_block() when the read found nothing to start a request
   // with, and at destruction.
-  bool take_request_state();
-  void give_back_request_state();
+  bool take_request_block();
+  void give_back_request_block();
   const Timeouts& fe_to() const { return fe_.config().timeouts; }
 
   Frontend& fe_;
@@ -152,7 +152,7 @@ class HttpSession final : public Session,
 
   int64_t t_start_ = 0;       // request start (accept, or end of previous response)
   int64_t t_start_wall_ = 0;  // same, wall clock
-  RequestState* r_ = nullptr;
+  RequestBlock* r_ = nullptr;
   // http_reuse: never: the server connection this client opened, kept between
   // its requests (attached to this connection, so that its close is seen).
   std::unique_ptr<UpstreamConnection> private_srv_;

@@ -1,7 +1,7 @@
-// HttpSession (http_session.h): the life of a client connection and its client
+// H1ClientConnection (h1_client_connection.h): the life of a client connection and its client
 // side: reading and parsing requests, writing responses, keep-alive and
 // pipelining, the end of a transaction, draining and killing, the timeouts.
-#include "worker/http/http_session.h"
+#include "worker/http/h1/h1_client_connection.h"
 
 #include <sys/epoll.h>
 
@@ -12,7 +12,7 @@
 
 #include "common/base/log.h"
 #include "common/base/net.h"
-#include "worker/http/http_request_state.h"
+#include "worker/http/h1/h1_request_block.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -26,10 +26,10 @@ constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 }  // namespace
 
-void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
-                        const tls::FrontContext* tls) {
-  auto s = std::make_unique<HttpSession>(ctx, fe, std::move(fd), peer);
-  HttpSession* raw = s.get();
+void H1ClientConnection::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                               const tls::FrontContext* tls) {
+  auto s = std::make_unique<H1ClientConnection>(ctx, fe, std::move(fd), peer);
+  H1ClientConnection* raw = s.get();
   ctx.add_session(std::move(s));
   if (!ctx.loop().add(raw->client_.fd(), kEvents, raw)) {
     raw->destroy();
@@ -68,12 +68,13 @@ void HttpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Soc
   raw->run();
 }
 
-HttpSession::HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer)
+H1ClientConnection::H1ClientConnection(ThreadContext& ctx, Frontend& fe, UniqueFd fd,
+                                       const SockAddr& peer)
     : Session(ctx),
       fe_(fe),
       client_(std::move(fd)),
       peer_addr_(peer),
-      timer_(ctx.loop().timers(), &HttpSession::on_timer, this) {
+      timer_(ctx.loop().timers(), &H1ClientConnection::on_timer, this) {
   net::set_nodelay(client_.fd());
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
@@ -81,8 +82,8 @@ HttpSession::HttpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const So
   fe_.counters().add_connection(t_start_);
 }
 
-HttpSession::~HttpSession() {
-  give_back_request_state();
+H1ClientConnection::~H1ClientConnection() {
+  give_back_request_block();
 }
 
 namespace {
@@ -92,33 +93,33 @@ namespace {
 // beyond kMaxFree go back to the allocator instead of staying resident.
 constexpr size_t kMaxFree = 256;
 
-struct RequestStateCache {
-  std::vector<HttpSession::RequestState*> free;
-  ~RequestStateCache() {
-    for (HttpSession::RequestState* r : free) delete r;
+struct RequestBlockCache {
+  std::vector<H1ClientConnection::RequestBlock*> free;
+  ~RequestBlockCache() {
+    for (H1ClientConnection::RequestBlock* r : free) delete r;
   }
 };
-thread_local RequestStateCache t_request_states;
+thread_local RequestBlockCache t_request_blocks;
 
 }  // namespace
 
-void HttpSession::RequestState::clear() {
-  static_cast<HttpSessionScalars&>(*this) = HttpSessionScalars{};
+void H1ClientConnection::RequestBlock::clear() {
+  static_cast<H1RequestScalars&>(*this) = H1RequestScalars{};
   req_chunks_.reset();
   clear_keeping_small(local_body_);
   txn.clear();
 }
 
-bool HttpSession::take_request_state() {
+bool H1ClientConnection::take_request_block() {
   if (r_) return true;
-  auto& cache = t_request_states.free;
+  auto& cache = t_request_blocks.free;
   // A block's transaction keeps a timer of the thread it was made on.
   while (!cache.empty() && &cache.back()->txn.thread() != &ctx_) {
     delete cache.back();
     cache.pop_back();
   }
   if (cache.empty()) {
-    r_ = new (std::nothrow) RequestState(ctx_);
+    r_ = new (std::nothrow) RequestBlock(ctx_);
     if (!r_) return false;
   } else {
     r_ = cache.back();
@@ -128,7 +129,7 @@ bool HttpSession::take_request_state() {
   return true;
 }
 
-void HttpSession::give_back_request_state() {
+void H1ClientConnection::give_back_request_block() {
   if (!r_) return;
   // Normally done already (the end of the response, destroy).
   r_->txn.close();
@@ -138,7 +139,7 @@ void HttpSession::give_back_request_state() {
   r_->txn.release_buffers();
   r_->res_out_.release(ctx_.buffers());
   r_->clear();
-  auto& cache = t_request_states.free;
+  auto& cache = t_request_blocks.free;
   if (cache.size() < kMaxFree) {
     cache.push_back(r_);
   } else {
@@ -147,7 +148,7 @@ void HttpSession::give_back_request_state() {
   r_ = nullptr;
 }
 
-void HttpSession::on_client_io(uint32_t events) {
+void H1ClientConnection::on_client_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
@@ -161,7 +162,7 @@ void HttpSession::on_client_io(uint32_t events) {
   run();
 }
 
-void HttpSession::on_upstream_io(uint32_t events) {
+void H1ClientConnection::on_upstream_io(uint32_t events) {
   // The server closed the private connection, or sent what nobody asked for:
   // either way it cannot carry the next request.
   if (private_srv_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
@@ -169,28 +170,28 @@ void HttpSession::on_upstream_io(uint32_t events) {
   }
 }
 
-void HttpSession::keep_private_upstream(std::unique_ptr<UpstreamConnection> conn) {
+void H1ClientConnection::keep_private_upstream(std::unique_ptr<UpstreamConnection> conn) {
   if (private_srv_) ctx_.upstreams().close(std::move(private_srv_));
   private_srv_ = std::move(conn);
   private_srv_->attach(this);
 }
 
-const Server* HttpSession::server() const {
+const Server* H1ClientConnection::server() const {
   return r_ ? r_->txn.server() : nullptr;
 }
 
-bool HttpSession::waiting_for_response() const {
+bool H1ClientConnection::waiting_for_response() const {
   return r_ && phase_ == Phase::kTransaction && r_->req_parsed_ && r_->req_body_complete_ &&
          r_->txn.waiting_for_response();
 }
 
-void HttpSession::on_timer(void* self) {
-  auto* s = static_cast<HttpSession*>(self);
+void H1ClientConnection::on_timer(void* self) {
+  auto* s = static_cast<H1ClientConnection*>(self);
   s->handle_timeout();
   s->run();
 }
 
-void HttpSession::run() {
+void H1ClientConnection::run() {
   if (phase_ == Phase::kClosed) return;
   if (c_handshake_ && !client_handshake()) {
     if (phase_ != Phase::kClosed) update_timer();
@@ -222,7 +223,7 @@ void HttpSession::run() {
   if (r_) r_->txn.update_timer();
 }
 
-bool HttpSession::client_handshake() {
+bool H1ClientConnection::client_handshake() {
   switch (c_tls_->handshake()) {
     case SecureLayer::Handshake::kDone:
       c_handshake_ = false;
@@ -244,7 +245,7 @@ bool HttpSession::client_handshake() {
   return false;
 }
 
-bool HttpSession::read_client() {
+bool H1ClientConnection::read_client() {
   if (!c_readable_ || c_eof_) return false;
   bool want = false;
   switch (phase_) {
@@ -278,7 +279,7 @@ bool HttpSession::read_client() {
       break;
   }
   if (!want) return false;
-  if (!take_request_state()) return false;
+  if (!take_request_block()) return false;
   if (!take_buffer(r_->req_in_, kBufferClaim)) return false;  // run() again once it can be had
   r_->req_in_.make_room();
   if (r_->req_in_.space() == 0) return false;
@@ -301,7 +302,7 @@ bool HttpSession::read_client() {
     // no buffer and no claim on the pool until its client sends something.
     if (phase_ == Phase::kWaitRequest && r_->req_in_.empty()) {
       release_idle_buffers();
-      give_back_request_state();
+      give_back_request_block();
     }
     return false;
   }
@@ -337,7 +338,7 @@ bool HttpSession::read_client() {
   return true;
 }
 
-bool HttpSession::parse_request() {
+bool H1ClientConnection::parse_request() {
   if (!r_) return false;
   if (phase_ != Phase::kWaitRequest || r_->req_in_.empty()) return false;
   http::MessageHead& h = ctx_.scratch_head();
@@ -384,7 +385,7 @@ bool HttpSession::parse_request() {
   return true;
 }
 
-void HttpSession::extend_request_body_window() {
+void H1ClientConnection::extend_request_body_window() {
   if (!r_->req_parsed_ || r_->req_body_complete_) return;
   size_t base = r_->req_head_raw_ + r_->req_body_window_;
   if (r_->req_in_.size() <= base) return;
@@ -408,7 +409,7 @@ void HttpSession::extend_request_body_window() {
   }
 }
 
-bool HttpSession::write_client() {
+bool H1ClientConnection::write_client() {
   if (!r_) return false;
   if (!c_writable_) return false;
   const bool exchange =
@@ -473,54 +474,55 @@ bool HttpSession::write_client() {
   return true;
 }
 
-bool HttpSession::local_address(SockAddr* out) const {
+bool H1ClientConnection::local_address(SockAddr* out) const {
   out->len = sizeof out->storage;
   return ::getsockname(client_.fd(), out->sa(), &out->len) == 0;
 }
 
-std::string_view HttpSession::request_head() const {
+std::string_view H1ClientConnection::request_head() const {
   return r_->req_head_raw_ ? std::string_view(r_->req_in_.data(), r_->req_head_raw_)
                            : std::string_view();
 }
 
-void HttpSession::release_request_head() {
+void H1ClientConnection::release_request_head() {
   if (r_->req_head_raw_ == 0) return;
   r_->req_in_.consume(r_->req_head_raw_);
   r_->req_head_raw_ = 0;
 }
 
-bool HttpSession::read_request_body() {
+bool H1ClientConnection::read_request_body() {
   extend_request_body_window();
   return phase_ == Phase::kTransaction;
 }
 
-ClientStream::BodySpan HttpSession::request_body() const {
+ClientStream::BodySpan H1ClientConnection::request_body() const {
   return {r_->req_in_.data() + r_->req_head_raw_, r_->req_body_window_};
 }
 
-bool HttpSession::request_body_complete() const {
+bool H1ClientConnection::request_body_complete() const {
   return r_->req_body_complete_;
 }
 
-void HttpSession::consume_request_body(size_t n) {
+void H1ClientConnection::consume_request_body(size_t n) {
   r_->req_in_.consume(n);
   r_->req_body_window_ -= n;
   extend_request_body_window();
 }
 
-bool HttpSession::prepare_response() {
+bool H1ClientConnection::prepare_response() {
   return take_buffer(r_->res_out_, kBufferClaim);
 }
 
-bool HttpSession::response_started() const {
+bool H1ClientConnection::response_started() const {
   return !r_->res_out_.empty();
 }
 
-bool HttpSession::response_flushed() const {
+bool H1ClientConnection::response_flushed() const {
   return r_->res_out_.empty();
 }
 
-size_t HttpSession::send_local_response(int status, std::string_view fields, std::string body) {
+size_t H1ClientConnection::send_local_response(int status, std::string_view fields,
+                                               std::string body) {
   // The whole answer is built in local_body_, outside the buffer pool, so that
   // an error can always be sent, also to a client that waited for a buffer.
   release_buffers();
@@ -541,12 +543,12 @@ size_t HttpSession::send_local_response(int status, std::string_view fields, std
   return r_->local_body_.size();
 }
 
-bool HttpSession::request_unread() {
+bool H1ClientConnection::request_unread() {
   char probe;
   return c_readable_ && !c_tls_ && ::recv(client_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
 }
 
-void HttpSession::close_client() {
+void H1ClientConnection::close_client() {
   // Shut our side, then read and drop what the client still sends until it closes,
   // so that the kernel does not answer late bytes with a reset that could destroy
   // the response before the client has read it.
@@ -558,7 +560,7 @@ void HttpSession::close_client() {
   r_->linger_deadline_ = ctx_.loop().now_ms() + kLingerMs;
 }
 
-void HttpSession::end_response() {
+void H1ClientConnection::end_response() {
   // Only a close this response announced ends the connection here: a client
   // that read a head without "Connection: close" may already be sending its
   // next request. A draining worker answers that one with the close instead.
@@ -571,16 +573,16 @@ void HttpSession::end_response() {
     close_client();  // the client ended, and all it sent is answered
 }
 
-void HttpSession::abort(AbortKind kind) {
+void H1ClientConnection::abort(AbortKind kind) {
   if (kind == AbortKind::kReset) client_.abort();
   destroy();
 }
 
-bool HttpSession::next_request_buffered() const {
+bool H1ClientConnection::next_request_buffered() const {
   return r_->req_body_complete_ && r_->req_in_.size() > r_->req_head_raw_ + r_->req_body_window_;
 }
 
-void HttpSession::release_idle_buffers() {
+void H1ClientConnection::release_idle_buffers() {
   if (!r_) {
     drop_buffer_claim();
     return;
@@ -591,7 +593,7 @@ void HttpSession::release_idle_buffers() {
   }
 }
 
-void HttpSession::release_buffers() {
+void H1ClientConnection::release_buffers() {
   if (!r_) {
     leave_buffer_pool();
     return;
@@ -602,7 +604,7 @@ void HttpSession::release_buffers() {
   leave_buffer_pool();
 }
 
-void HttpSession::reset_transaction() {
+void H1ClientConnection::reset_transaction() {
   r_->txn.release_buffers();
   r_->res_out_.release(ctx_.buffers());
   release_idle_buffers();
@@ -618,7 +620,7 @@ void HttpSession::reset_transaction() {
   c_readable_ = true;  // pipelined bytes may already wait in the socket
 }
 
-void HttpSession::drain() {
+void H1ClientConnection::drain() {
   // Nothing is closed here. A connection whose current response head already
   // went out without "Connection: close" stays open: its client may be sending
   // the next request as we speak. The next response head says "Connection:
@@ -632,7 +634,7 @@ void HttpSession::drain() {
   }
 }
 
-void HttpSession::kill() {
+void H1ClientConnection::kill() {
   // Killed by the operator (shutdown session(s)) or by a hard stop: a request in
   // progress is logged and counted with a K termination state; an idle
   // keep-alive connection just closes.
@@ -641,7 +643,7 @@ void HttpSession::kill() {
   destroy();
 }
 
-const char* HttpSession::phase_name(Phase p, HttpTransaction::Phase t) {
+const char* H1ClientConnection::phase_name(Phase p, HttpTransaction::Phase t) {
   // A switch, not an array: a new phase without a name does not compile
   // (-Wswitch), where an array shorter than the enum was read past its end.
   switch (p) {
@@ -662,7 +664,7 @@ const char* HttpSession::phase_name(Phase p, HttpTransaction::Phase t) {
   return "?";
 }
 
-std::string HttpSession::describe(int64_t now_ms) const {
+std::string H1ClientConnection::describe(int64_t now_ms) const {
   std::string out = "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() +
                     " src=" + peer_addr_.expand().to_string();
   const Backend* be = r_ ? r_->txn.backend() : fe_.default_backend();
@@ -676,7 +678,7 @@ std::string HttpSession::describe(int64_t now_ms) const {
   return out;
 }
 
-void HttpSession::handle_timeout() {
+void H1ClientConnection::handle_timeout() {
   int64_t now = ctx_.loop().now_ms();
   if (c_handshake_) {
     // A client stalled in its TLS handshake: nothing can be answered.
@@ -692,7 +694,7 @@ void HttpSession::handle_timeout() {
         bump(fe_.counters().local().request_errors);
         phase_ = Phase::kTransaction;
         r_->txn.reject(408, "cR");
-      } else if (request_unread() && take_request_state()) {
+      } else if (request_unread() && take_request_block()) {
         // The request came, but no buffer could be had to read it in time.
         phase_ = Phase::kTransaction;
         r_->txn.reject(503, "RR");
@@ -723,7 +725,7 @@ void HttpSession::handle_timeout() {
   }
 }
 
-void HttpSession::update_timer() {
+void H1ClientConnection::update_timer() {
   int64_t deadline = 0;
   auto consider = [&deadline](int64_t base, int64_t timeout) {
     if (timeout <= 0) return;
@@ -767,7 +769,7 @@ void HttpSession::update_timer() {
   timer_.set(deadline);
 }
 
-void HttpSession::destroy() {
+void H1ClientConnection::destroy() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   timer_.disarm();

@@ -1,9 +1,9 @@
-// HttpSession (http_session.h): the response heads written to the client in
+// H1ClientConnection (h1_client_connection.h): the response heads written to the client in
 // HTTP/1 (hop-by-hop fields removed, framing in canonical form, Connection),
 // interim responses included.
+#include "worker/http/h1/h1_client_connection.h"
 #include "worker/http/h1/h1_fields.h"
-#include "worker/http/http_request_state.h"
-#include "worker/http/http_session.h"
+#include "worker/http/h1/h1_request_block.h"
 
 namespace weir {
 
@@ -11,12 +11,12 @@ using h1::ConnectionNamed;
 using h1::is_hop_by_hop;
 using h1::put_framing;
 
-bool HttpSession::send_interim(std::string_view raw_head) {
+bool H1ClientConnection::send_interim(std::string_view raw_head) {
   if (r_->req_minor_ != 1) return true;  // HTTP/1.0 clients know no interim response
   return r_->res_out_.append(raw_head.data(), raw_head.size());
 }
 
-bool HttpSession::send_response_head(const ResponseHead& rh) {
+bool H1ClientConnection::send_response_head(const ResponseHead& rh) {
   const http::MessageHead& h = rh.head;
   // A draining worker, or a client that shut its side, closes after this
   // response, unless a next request has already been read: that one is
