@@ -88,7 +88,11 @@ class Worker::ChannelHandler final : public IoHandler {
 Worker::Worker(Config config, int generation, ipc::Channel channel)
     : config_(std::move(config)), generation_(generation), channel_(std::move(channel)) {}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  // state_timer_ is armed on thread 0's loop and declared before threads_, so
+  // it would be destroyed after them and take itself out of a freed timer heap.
+  state_timer_.reset();
+}
 
 bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std::string* error) {
   const int threads = config_.global.threads;

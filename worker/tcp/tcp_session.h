@@ -77,8 +77,12 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
 
   void on_side_io(Side side, uint32_t events);
   void on_upstream_io(uint32_t events) override { on_side_io(kServer, events); }
-  // The socket of one side (the server's only once srv_ exists).
-  Stream& stream(Side side) { return side == kClient ? client_ : srv_->stream(); }
+  // The socket of one side; before a server connection exists, an empty
+  // stream whose calls fail (EBADF), as the side's readiness flags say none come.
+  Stream& stream(Side side) {
+    if (side == kClient) return client_;
+    return srv_ ? srv_->stream() : no_server_;
+  }
   static void on_timer(void* self);
   void run();
   bool pump(Direction& d);
@@ -107,6 +111,7 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
   Stream client_;
   SideHandler client_handler_{*this, kClient};
   std::unique_ptr<UpstreamConnection> srv_;  // once a server is chosen
+  Stream no_server_;
   bool readable_[2] = {true, false};
   bool writable_[2] = {true, false};
   bool hup_[2] = {false, false};
