@@ -19,6 +19,11 @@ void Timer::set(int64_t deadline_ms) {
   }
 }
 
+void Timer::stop() {
+  deadline_ = 0;
+  if (index_ != kNotQueued) queue_.remove(this);
+}
+
 void TimerQueue::push(Timer* t) {
   heap_.push_back(t);
   t->index_ = heap_.size() - 1;

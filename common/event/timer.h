@@ -25,6 +25,10 @@ class Timer {
   // Fire at `deadline_ms` (loop-monotonic milliseconds); 0 disarms.
   void set(int64_t deadline_ms);
   void disarm() { set(0); }
+  // Disarms and leaves the heap at once rather than when its key comes up: for
+  // a timer kept unused past its queue's life (a pooled object whose cache
+  // outlives the event loop).
+  void stop();
   int64_t deadline() const { return deadline_; }
 
  private:

@@ -52,7 +52,9 @@ void HttpTransaction::prepare(ClientStream* client, Frontend* fe, const SockAddr
 void HttpTransaction::clear() {
   static_cast<HttpTransactionScalars&>(*this) = HttpTransactionScalars{};
   phase_ = Phase::kIdle;
-  timer_.disarm();
+  // Out of the heap now: a block in the thread's free list may outlive the
+  // event loop (the free list goes at thread exit).
+  timer_.stop();
   res_chunks_.reset();
   slot_.reset();
   peer_text_.clear();

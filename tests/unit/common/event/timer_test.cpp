@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 namespace weir {
@@ -66,6 +67,33 @@ TEST(TimerQueue, EarlierAndDisarmAndDestroy) {
   q.run_due(1000);
   EXPECT_EQ(fired, (std::vector<int>{1}));
   EXPECT_EQ(q.next_timeout_ms(1000), -1);
+}
+
+// A stopped timer leaves the heap at once (a disarmed one stays until its key
+// comes up), so that it may outlive its queue; set() arms it again.
+TEST(TimerQueue, StopLeavesTheHeapAtOnce) {
+  TimerQueue q;
+  std::vector<int> fired;
+  Probe p1{&fired, 1}, p2{&fired, 2};
+  Timer t1(q, record, &p1), t2(q, record, &p2);
+  t1.set(100);
+  t2.set(200);
+  t1.disarm();
+  EXPECT_EQ(q.size(), 2u);
+  t1.stop();
+  t2.stop();
+  EXPECT_EQ(q.size(), 0u);
+  t2.stop();  // twice: nothing
+  EXPECT_EQ(q.size(), 0u);
+  t1.set(300);
+  q.run_due(1000);
+  EXPECT_EQ(fired, (std::vector<int>{1}));
+  auto outlived = std::make_unique<TimerQueue>();
+  auto t3 = std::make_unique<Timer>(*outlived, record, &p2);
+  t3->set(50);
+  t3->stop();
+  outlived.reset();
+  t3.reset();  // destroyed after its queue: it must not touch it (ASan)
 }
 
 TEST(TimerQueue, ManyTimersKeepHeapOrder) {
