@@ -42,6 +42,23 @@ class Timer {
   size_t index_ = kNotQueued;
 };
 
+// The earliest of the deadlines an owner weighs before arming its Timer
+// (0: none).
+class Deadline {
+ public:
+  // `base + timeout`, when the timeout is set (> 0).
+  void consider(int64_t base, int64_t timeout) {
+    if (timeout > 0) consider_at(base + timeout);
+  }
+  void consider_at(int64_t at) {
+    if (at > 0 && (at_ == 0 || at < at_)) at_ = at;
+  }
+  int64_t at() const { return at_; }
+
+ private:
+  int64_t at_ = 0;
+};
+
 class TimerQueue {
  public:
   // Runs the callbacks of every timer due at `now_ms`.

@@ -374,32 +374,27 @@ void HttpTransaction::handle_timeout() {
 }
 
 void HttpTransaction::update_timer() {
-  int64_t deadline = 0;
-  auto consider = [&deadline](int64_t base, int64_t timeout) {
-    if (timeout <= 0) return;
-    int64_t d = base + timeout;
-    if (deadline == 0 || d < deadline) deadline = d;
-  };
+  Deadline d;
   switch (phase_) {
     case Phase::kQueued:
-      consider(slot_.queue_start(), be_->timeouts().queue);
+      d.consider(slot_.queue_start(), be_->timeouts().queue);
       break;
     case Phase::kConnecting:
-      consider(t_connect_start_, be_->timeouts().connect);
-      if (fd_wait_ && (deadline == 0 || fd_retry_at_ < deadline)) deadline = fd_retry_at_;
+      d.consider(t_connect_start_, be_->timeouts().connect);
+      if (fd_wait_) d.consider_at(fd_retry_at_);
       break;
     case Phase::kExchange:
-      if (!res_body_complete_) consider(s_last_activity_, be_->timeouts().server);
+      if (!res_body_complete_) d.consider(s_last_activity_, be_->timeouts().server);
       break;
     case Phase::kTarpit:
-      deadline = tarpit_until_;
+      d.consider_at(tarpit_until_);
       break;
     case Phase::kIdle:
     case Phase::kTunnel:
     case Phase::kDone:
       break;
   }
-  timer_.set(deadline);
+  timer_.set(d.at());
 }
 
 }  // namespace weir

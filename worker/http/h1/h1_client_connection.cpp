@@ -726,47 +726,42 @@ void H1ClientConnection::handle_timeout() {
 }
 
 void H1ClientConnection::update_timer() {
-  int64_t deadline = 0;
-  auto consider = [&deadline](int64_t base, int64_t timeout) {
-    if (timeout <= 0) return;
-    int64_t d = base + timeout;
-    if (deadline == 0 || d < deadline) deadline = d;
-  };
+  Deadline d;
   if (c_handshake_) {
-    consider(t_start_, fe_to().client ? fe_to().client : fe_to().http_request);
-    timer_.set(deadline);
+    d.consider(t_start_, fe_to().client ? fe_to().client : fe_to().http_request);
+    timer_.set(d.at());
     return;
   }
   switch (phase_) {
     case Phase::kWaitRequest:
       if (!r_ || r_->req_in_.empty()) {
-        consider(t_start_, first_request_ ? fe_to().http_request : fe_to().http_keep_alive);
+        d.consider(t_start_, first_request_ ? fe_to().http_request : fe_to().http_keep_alive);
       } else {
-        consider(first_request_ ? t_start_ : r_->t_req_first_byte_, fe_to().http_request);
+        d.consider(first_request_ ? t_start_ : r_->t_req_first_byte_, fe_to().http_request);
       }
-      consider(c_last_activity_, fe_to().client);
+      d.consider(c_last_activity_, fe_to().client);
       break;
     case Phase::kTransaction:
       if (r_->txn.phase() == HttpTransaction::Phase::kExchange &&
           (!r_->req_body_complete_ ||
            (!c_writable_ && (!r_->res_out_.empty() || r_->txn.response_body().size)))) {
-        consider(c_last_activity_, fe_to().client);
+        d.consider(c_last_activity_, fe_to().client);
       }
       break;
     case Phase::kTunnel:
-      consider(std::max(c_last_activity_, r_->txn.server_last_activity()),
-               r_->txn.tunnel_timeout());
+      d.consider(std::max(c_last_activity_, r_->txn.server_last_activity()),
+                 r_->txn.tunnel_timeout());
       break;
     case Phase::kFlushClose:
-      consider(c_last_activity_, fe_to().client ? fe_to().client : kLingerMs);
+      d.consider(c_last_activity_, fe_to().client ? fe_to().client : kLingerMs);
       break;
     case Phase::kLinger:
-      deadline = r_->linger_deadline_;
+      d.consider_at(r_->linger_deadline_);
       break;
     case Phase::kClosed:
       break;
   }
-  timer_.set(deadline);
+  timer_.set(d.at());
 }
 
 void H1ClientConnection::destroy() {

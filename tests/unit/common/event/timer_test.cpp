@@ -96,6 +96,23 @@ TEST(TimerQueue, StopLeavesTheHeapAtOnce) {
   t3.reset();  // destroyed after its queue: it must not touch it (ASan)
 }
 
+// The earliest deadline wins; an unset timeout (0) and a deadline of 0 count
+// for nothing.
+TEST(Deadline, KeepsTheEarliestSetOne) {
+  Deadline d;
+  EXPECT_EQ(d.at(), 0);
+  d.consider(1000, 0);
+  EXPECT_EQ(d.at(), 0);
+  d.consider(1000, 500);
+  d.consider(900, 700);
+  EXPECT_EQ(d.at(), 1500);
+  d.consider_at(0);
+  d.consider_at(1600);
+  EXPECT_EQ(d.at(), 1500);
+  d.consider_at(1200);
+  EXPECT_EQ(d.at(), 1200);
+}
+
 TEST(TimerQueue, ManyTimersKeepHeapOrder) {
   TimerQueue q;
   std::vector<int> fired;
