@@ -229,21 +229,13 @@ class HttpTransaction final : public LbWaiter,
 
   // --- What the client side and `show sess` read.
   Phase phase() const { return phase_; }
-  bool started() const { return req_parsed_; }
-  bool logged() const { return logged_; }
   // A whole request waits for the response head (queued, connecting or sent).
   bool waiting_for_response() const;
-  bool response_parsed() const { return res_parsed_; }
-  bool response_body_complete() const { return res_body_complete_; }
   Backend* backend() const { return be_; }
   Server* server() const { return server_; }
   const std::string& request_line() const { return request_line_; }
   // The peer as text, made once per request (logs, error captures).
   const std::string& peer_text();
-  void add_bytes_out(uint64_t n) { bytes_out_ += n; }
-
-  // weir answers the request itself with its error page (or an errorfile).
-  void send_error(int status, const char* term);
 
   // LbWaiter, UpstreamConnection::User.
   void on_server_granted() override;
@@ -285,6 +277,8 @@ class HttpTransaction final : public LbWaiter,
   void extend_response_body_window();
 
   // transaction_rules.cpp
+  // weir answers the request itself with its error page (or an errorfile).
+  void send_error(int status, const char* term);
   // http_request rules of the frontend, then of the chosen backend. False when a
   // rule answered (deny, return, redirect, tarpit); `h` then no longer matters.
   // A rule that changed the request leaves `h` parsed from the edited head.
