@@ -19,14 +19,10 @@ void Generations::reload_started(int64_t now_ms) {
   reload_deadline_ms_ = now_ms + kReadyTimeoutMs;
 }
 
-Generations::Ready Generations::on_ready(WorkerProc& w, std::string_view info) {
+Generations::Ready Generations::on_ready(WorkerProc& w, std::string_view version) {
   Ready out;
   w.ready = true;
-  size_t v = info.find("version=");
-  if (v != std::string_view::npos) {
-    size_t end = info.find(' ', v);
-    w.version = std::string(info.substr(v + 8, end == std::string_view::npos ? end : end - v - 8));
-  }
+  w.version = std::string(version);
   if (w.generation > counts_.serving) counts_.serving = w.generation;
   for (auto& other : workers_) {
     if (other.get() != &w && other->generation < w.generation && !other->draining) {

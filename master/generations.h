@@ -26,7 +26,8 @@ struct WorkerProc {
   bool ready = false;     // it said READY
   bool draining = false;  // told to drain (or its exit is expected)
   int64_t started_ms = 0;
-  std::string version;                    // from its READY message
+  std::string version;                    // from its Ready message
+  uint32_t protocol = 0;                  // the protocol of its messages (0: none yet)
   std::string failure;                    // from its kFailed message: why it could not start
   std::vector<uint64_t> command_waiters;  // CLI clients waiting for a kReply, in order
 };
@@ -77,9 +78,9 @@ class Generations {
     bool reload_done = false;           // it is the reload's new generation
     bool start_done = false;            // it is the first start's generation
   };
-  // `w` said READY (`info`: its message, "pid=... version=..."): its generation
+  // `w` said Ready (`version`: the version it runs): its generation
   // serves and every older one drains.
-  Ready on_ready(WorkerProc& w, std::string_view info);
+  Ready on_ready(WorkerProc& w, std::string_view version);
 
   enum class ExitKind {
     kExpected,      // it was draining, or the master is stopping

@@ -2,6 +2,7 @@
 // configuration check (-c), the version report (-v) or, when started by the
 // master, a worker (--worker FD).
 
+#include <google/protobuf/stubs/common.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ void print_version() {
   uint32_t jit = 0;
   pcre2_config(PCRE2_CONFIG_JIT, &jit);
   std::printf("  PCRE2:    %s%s\n", pcre, jit ? " (JIT)" : "");
+  std::printf("  Protobuf: %s (messages between processes: protocol %u)\n",
+              google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION).c_str(),
+              weir::ipc::kProtocolVersion);
 #ifdef WEIR_HAVE_JEMALLOC
   const char* jv = nullptr;
   size_t len = sizeof jv;

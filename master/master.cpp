@@ -16,9 +16,10 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/base/build_id.h"
 #include "common/base/log.h"
 #include "common/base/version.h"
-#include "master/build_id.h"
+#include "common/ipc/state_text.h"
 #include "master/cli/command.h"
 #include "master/master.h"
 #include "master/sd_notify.h"
@@ -83,7 +84,11 @@ void Master::handle_signal(int sig) {
         sd::notify("STOPPING=1");
         log::notice("graceful stop requested: workers finish in-flight work, then exit");
         stopping_ = graceful_stop_ = true;
-        for (WorkerProc* w : generations_.drain_all()) w->channel.send(ipc::MsgType::kDrain, "");
+        for (WorkerProc* w : generations_.drain_all()) {
+          proto::Envelope drain;
+          drain.mutable_drain();
+          w->channel.send(std::move(drain));
+        }
       }
       break;
     case SIGTERM:
@@ -178,7 +183,7 @@ int Master::serve() {
   }
   listeners_ = std::move(initial);
   if (std::optional<std::string> states = StateFile::read(config_.global.state_file)) {
-    server_state_ = std::move(*states);
+    server_state_ = ipc::server_states_from_text(*states);
     log::notice("server states restored from %s", config_.global.state_file.c_str());
   }
 

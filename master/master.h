@@ -91,7 +91,7 @@ class Master {
   void on_worker_readable(WorkerProc& w);
   // Reads what every worker has sent.
   void absorb_worker_messages();
-  void on_worker_ready(WorkerProc& w, const std::string& info);
+  void on_worker_ready(WorkerProc& w, const proto::Ready& info);
   // Respawns after a crash; the deadlines of starting generations.
   void tick();
   // The first generation died before READY or was not READY in time: the start
@@ -140,9 +140,9 @@ class Master {
   int ready_notify_fd_ = -1;  // -D: tells the waiting parent how start-up went
   int exit_code_ = 0;         // 1 once the start has failed
   bool daemon_parent_ = false;
-  // Server states of the serving generation (kState), handed to the next one and
-  // kept in global.state_file across restarts.
-  std::string server_state_;
+  // Server states of the serving generation (its State messages), handed to the
+  // next one and kept in global.state_file across restarts.
+  proto::StateHandover server_state_;
   StateFile state_file_;
   TicketSecret ticket_secret_;
   std::string pidfile_;

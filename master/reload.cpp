@@ -9,9 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/base/build_id.h"
 #include "common/base/log.h"
 #include "common/tls/tls_context.h"
-#include "master/build_id.h"
 #include "master/cli/command.h"
 #include "master/master.h"
 #include "master/sd_notify.h"

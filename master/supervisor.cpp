@@ -17,6 +17,7 @@
 #include "common/base/net.h"
 #include "common/base/units.h"
 #include "common/base/version.h"
+#include "common/ipc/state_text.h"
 #include "master/cli/command.h"
 #include "master/master.h"
 #include "master/sd_notify.h"
@@ -71,22 +72,24 @@ bool Master::spawn_worker(int generation) {
   }
   child.close();
   WorkerProc& w = generations_.add(pid, generation, std::move(parent), now_ms());
-  std::string payload = config_.source_name;
-  payload += '\0';
-  payload += config_bytes_;
-  std::string keys;
+  proto::Envelope hello;
+  hello.mutable_hello()->set_generation(generation);
+  hello.mutable_hello()->set_build_id(running_id_);
+  hello.mutable_hello()->set_version(version());
+  hello.mutable_hello()->set_ticket_secret(ticket_secret_.secret());
+  proto::Envelope configuration;
+  configuration.mutable_configuration()->set_source_name(config_.source_name);
+  configuration.mutable_configuration()->set_validated(config_bytes_);
+  proto::Envelope state;
+  *state.mutable_state() = server_state_;
+  proto::Envelope map;
   std::vector<int> fds;
   for (auto& [key, sock] : listeners_) {
-    keys += key;
-    keys += '\n';
+    map.mutable_listener_map()->add_keys(key);
     fds.push_back(sock.fd.get());
   }
-  bool ok =
-      w.channel.send(ipc::MsgType::kHello, "generation=" + std::to_string(generation) +
-                                               "\nticket_secret=" + ticket_secret_.hex() + "\n") &&
-      w.channel.send(ipc::MsgType::kConfig, payload) &&
-      w.channel.send(ipc::MsgType::kState, server_state_) &&
-      w.channel.send(ipc::MsgType::kFdMap, keys, fds);
+  bool ok = w.channel.send(std::move(hello)) && w.channel.send(std::move(configuration)) &&
+            w.channel.send(std::move(state)) && w.channel.send(std::move(map), fds);
   if (!ok)
     log::error("worker pid=%d: cannot send start-up data: %s", pid, w.channel.error().c_str());
   net::set_nonblocking(w.channel.fd());
@@ -94,12 +97,26 @@ bool Master::spawn_worker(int generation) {
   return true;
 }
 
-void Master::on_worker_ready(WorkerProc& w, const std::string& info) {
-  Generations::Ready ready = generations_.on_ready(w, info);
-  log::notice("worker pid=%d generation=%d ready (%s)", w.pid, w.generation, info.c_str());
+void Master::on_worker_ready(WorkerProc& w, const proto::Ready& info) {
+  Generations::Ready ready = generations_.on_ready(w, info.version());
+  log::notice("worker pid=%d generation=%d ready (pid=%d threads=%u version=%s)", w.pid,
+              w.generation, info.pid(), info.threads(), info.version().c_str());
+  // After a package upgrade that no reload has followed yet, a respawned worker
+  // runs the new binary under this master: it works (the messages are
+  // versioned); the next reload re-executes the master too.
+  if (w.protocol < ipc::kProtocolVersion ||
+      (!info.build_id().empty() && info.build_id() != running_id_)) {
+    log::notice(
+        "worker pid=%d runs another binary than the master (%s, protocol %u; the master: %s, "
+        "protocol %u): the next reload re-executes the master with the binary on disk",
+        w.pid, info.build_id().empty() ? info.version().c_str() : info.build_id().c_str(),
+        w.protocol, running_id_.c_str(), ipc::kProtocolVersion);
+  }
   // The new generation serves: every older one drains.
   for (WorkerProc* other : ready.to_drain) {
-    other->channel.send(ipc::MsgType::kDrain, "");
+    proto::Envelope drain;
+    drain.mutable_drain();
+    other->channel.send(std::move(drain));
     log::notice("worker pid=%d generation=%d told to drain", other->pid, other->generation);
   }
   retiring_listeners_.clear();
@@ -127,33 +144,43 @@ void Master::absorb_worker_messages() {
 void Master::on_worker_readable(WorkerProc& w) {
   ipc::Channel::ReadStatus st = w.channel.read_some();
   while (auto m = w.channel.next()) {
-    switch (m->type) {
-      case ipc::MsgType::kReady:
-        on_worker_ready(w, m->payload);
+    w.protocol = m->env.protocol();
+    switch (m->env.body_case()) {
+      case proto::Envelope::kReady:
+        on_worker_ready(w, m->env.ready());
         break;
-      case ipc::MsgType::kReply:
+      case proto::Envelope::kReply:
         if (!w.command_waiters.empty()) {
           uint64_t id = w.command_waiters.front();
           w.command_waiters.erase(w.command_waiters.begin());
-          cli_->answer(id, m->payload);
+          cli_->answer(id, m->env.reply().text());
         }
         break;
-      case ipc::MsgType::kState:
+      case proto::Envelope::kState:
         // The serving generation's servers (admin and health state, runtime
         // weights and addresses): the next generation starts from them.
         if (generations_.serves(w)) {
-          server_state_ = m->payload;
-          state_file_.write(config_.global.state_file, server_state_);
+          server_state_ = std::move(*m->env.mutable_state());
+          state_file_.write(config_.global.state_file, ipc::server_states_to_text(server_state_));
         }
         break;
-      case ipc::MsgType::kFailed:
+      case proto::Envelope::kFailed:
         // Logged when the worker exits, with what its failure means (a failed
         // reload, a failed start, a respawn that did not work).
-        w.failure = m->payload;
+        w.failure = m->env.failed().reason();
+        break;
+      case proto::Envelope::BODY_NOT_SET:
+        // From a newer worker (after a package upgrade): something this master
+        // does not know of, and so does not need.
+        log::info("worker pid=%d: ignoring a message this master does not know (protocol %u)",
+                  w.pid, m->env.protocol());
         break;
       default:
-        log::warning("worker pid=%d: unexpected message type %d", w.pid, static_cast<int>(m->type));
+        log::warning("worker pid=%d: unexpected %s message", w.pid, ipc::body_name(m->env));
     }
+  }
+  if (st == ipc::Channel::ReadStatus::kOk && !w.channel.valid()) {
+    log::error("worker pid=%d: %s; its channel is closed", w.pid, w.channel.error().c_str());
   }
   if (st != ipc::Channel::ReadStatus::kOk) w.channel.close();
 }
@@ -297,7 +324,9 @@ std::optional<std::string> Master::forward_command(CliClient& client, std::strin
     return "Error: no running worker " + std::string(by_pid ? "with pid " : "of generation ") +
            target;
   }
-  if (!w->channel.send(ipc::MsgType::kCommand, command)) {
+  proto::Envelope env;
+  env.mutable_command()->set_line(command);
+  if (!w->channel.send(std::move(env))) {
     return "Error: cannot reach worker " + std::to_string(w->pid);
   }
   w->command_waiters.push_back(client.id());

@@ -5,7 +5,7 @@
 // global.tls_ticket_secret_file when set, random otherwise.
 
 #include <string>
-#include <string_view>
+#include <utility>
 
 namespace weir {
 
@@ -16,11 +16,13 @@ class TicketSecret {
   // is none yet or the last one came from a file). false with *error when the
   // file cannot be read.
   bool update(const std::string& file, std::string* error);
-  // As the worker's HELLO carries it (hexadecimal).
-  std::string hex() const;
-  // One line of the binary upgrade's state ("<hex> <from_file 0|1>"), and back.
-  std::string save() const;
-  void restore(std::string_view line);
+  // What the workers' Hello and the binary upgrade's state carry, and back.
+  const std::string& secret() const { return secret_; }
+  bool from_file() const { return from_file_; }
+  void restore(std::string secret, bool from_file) {
+    secret_ = std::move(secret);
+    from_file_ = from_file;
+  }
 
  private:
   std::string secret_;

@@ -4,12 +4,12 @@
 // the new master reads that state back and goes on with the reload
 // (doc/management.md, "Binary upgrades").
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 
 #include "common/base/log.h"
 #include "common/base/net.h"
@@ -19,44 +19,68 @@
 namespace weir {
 
 void Master::reexec(const std::vector<uint64_t>& waiters) {
-  std::string state;
+  proto::Envelope env;
+  proto::UpgradeState& st = *env.mutable_upgrade_state();
   std::vector<int> keep;
   auto inherit = [&keep](int fd) {
     net::set_cloexec(fd, false);
     keep.push_back(fd);
-    return std::to_string(fd);
+    return fd;
   };
   const Generations::Counts& counts = generations_.counts();
-  state += "generation " + std::to_string(counts.newest) + "\n";
-  state += "serving " + std::to_string(counts.serving) + "\n";
-  state += "reloads " + std::to_string(counts.reloads) + "\n";
-  state += "start_ms " + std::to_string(start_ms_) + "\n";
-  state += "crash_streak " + std::to_string(counts.crash_streak) + "\n";
-  state += "crashes " + std::to_string(counts.crashes) + "\n";
-  if (!pidfile_.empty()) state += "pidfile " + pidfile_ + "\n";
+  proto::UpgradeState::Counts* c = st.mutable_counts();
+  c->set_newest(counts.newest);
+  c->set_serving(counts.serving);
+  c->set_reloads(counts.reloads);
+  c->set_crash_streak(counts.crash_streak);
+  c->set_crashes(counts.crashes);
+  st.set_start_ms(start_ms_);
+  st.set_pidfile(pidfile_);
   for (auto& [key, sock] : listeners_) {
-    state += "listener " + inherit(sock.fd.get()) + " " + key + "\n";
+    proto::UpgradeState::Listener* l = st.add_listeners();
+    l->set_fd(inherit(sock.fd.get()));
+    l->set_key(key);
   }
-  if (cli_->active()) state += "cli " + inherit(cli_->listen_fd()) + " " + cli_->path() + "\n";
+  if (cli_->active()) {
+    st.mutable_cli()->set_fd(inherit(cli_->listen_fd()));
+    st.mutable_cli()->set_path(cli_->path());
+  }
   for (uint64_t id : waiters) {
     int fd = cli_->client_fd(id);
-    if (fd >= 0) state += "waiter " + inherit(fd) + " " + std::to_string(id) + "\n";
+    if (fd < 0) continue;
+    proto::UpgradeState::Waiter* wt = st.add_waiters();
+    wt->set_fd(inherit(fd));
+    wt->set_id(id);
   }
   for (auto& w : generations_.workers()) {
     if (!w->channel.valid()) continue;
-    state += "worker " + std::to_string(w->pid) + " " + std::to_string(w->generation) + " " +
-             inherit(w->channel.fd()) + " " + (w->ready ? "1" : "0") + " " +
-             (w->draining ? "1" : "0") + " " + std::to_string(w->started_ms) + " " +
-             (w->version.empty() ? "-" : w->version) + "\n";
+    proto::UpgradeState::Worker* pw = st.add_workers();
+    pw->set_pid(w->pid);
+    pw->set_generation(w->generation);
+    pw->set_channel_fd(inherit(w->channel.fd()));
+    pw->set_ready(w->ready);
+    pw->set_draining(w->draining);
+    pw->set_started_ms(w->started_ms);
+    pw->set_version(w->version);
+    // What it speaks: known from its messages, else from the format it was written in.
+    uint32_t protocol = w->protocol;
+    if (!protocol)
+      protocol = w->channel.peer_format() == ipc::kFrameText ? 1 : ipc::kProtocolVersion;
+    pw->set_protocol(protocol);
   }
   // The servers' states (health, admin state, runtime weights and addresses)
   // go over too, so the next generation after the upgrade still has them.
-  state += "ticket_secret " + ticket_secret_.save() + "\n";
-  state += "server_state " + std::to_string(server_state_.size()) + "\n" + server_state_;
-  state += "config_bytes " + std::to_string(config_bytes_.size()) + "\n" + config_bytes_;
+  st.mutable_ticket_secret()->set_secret(ticket_secret_.secret());
+  st.mutable_ticket_secret()->set_from_file(ticket_secret_.from_file());
+  *st.mutable_server_state() = server_state_;
+  st.set_config_bytes(config_bytes_);
+  env.set_protocol(ipc::kProtocolVersion);
+  std::string bytes, error;
   UniqueFd memfd(memfd_create("weir-master-state", 0));
-  if (!memfd ||
-      ::write(memfd.get(), state.data(), state.size()) != static_cast<ssize_t>(state.size())) {
+  if (!ipc::encode_frame(env, ipc::kFrameProtobuf, 0, &bytes, &error)) {
+    log::error("binary upgrade: cannot save the master state: %s", error.c_str());
+  } else if (!memfd || ::write(memfd.get(), bytes.data(), bytes.size()) !=
+                           static_cast<ssize_t>(bytes.size())) {
     log::error("binary upgrade: cannot save the master state: %s", std::strerror(errno));
   } else {
     std::string fd_arg = std::to_string(memfd.get());
@@ -80,82 +104,66 @@ void Master::reexec(const std::vector<uint64_t>& waiters) {
 }
 
 bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
-  std::string text;
+  std::string bytes;
   char buf[4096];
   ssize_t n;
-  while ((n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()))) > 0) {
-    text.append(buf, static_cast<size_t>(n));
+  while ((n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(bytes.size()))) > 0) {
+    bytes.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  std::istringstream in(text);
-  Generations::Counts counts;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string kind;
-    ls >> kind;
-    if (kind == "generation") {
-      ls >> counts.newest;
-    } else if (kind == "serving") {
-      ls >> counts.serving;
-    } else if (kind == "reloads") {
-      ls >> counts.reloads;
-    } else if (kind == "start_ms") {
-      ls >> start_ms_;
-    } else if (kind == "crash_streak") {
-      ls >> counts.crash_streak;
-    } else if (kind == "crashes") {
-      ls >> counts.crashes;
-    } else if (kind == "pidfile") {
-      ls >> pidfile_;
-    } else if (kind == "listener") {
-      int lfd;
-      std::string key;
-      ls >> lfd >> key;
-      net::set_cloexec(lfd, true);
-      listeners_[key] = ListenSocket{UniqueFd(lfd), key};
-    } else if (kind == "cli") {
-      int cfd;
-      std::string path;
-      ls >> cfd >> path;
-      net::set_cloexec(cfd, true);
-      cli_->adopt_listen_fd(UniqueFd(cfd), path);
-    } else if (kind == "waiter") {
-      int cfd;
-      uint64_t id;
-      ls >> cfd >> id;
-      net::set_cloexec(cfd, true);
-      cli_->adopt_client(UniqueFd(cfd), id);
-      waiters->push_back(id);
-    } else if (kind == "worker") {
-      auto w = std::make_unique<WorkerProc>();
-      int cfd, ready, draining;
-      ls >> w->pid >> w->generation >> cfd >> ready >> draining >> w->started_ms >> w->version;
-      if (w->version == "-") w->version.clear();
-      net::set_cloexec(cfd, true);
-      net::set_nonblocking(cfd);
-      w->channel = ipc::Channel(UniqueFd(cfd));
-      w->ready = ready == 1;
-      w->draining = draining == 1;
-      generations_.adopt(std::move(w));
-    } else if (kind == "ticket_secret") {
-      ticket_secret_.restore(line.substr(kind.size()));
-    } else if (kind == "server_state") {
-      size_t len = 0;
-      ls >> len;
-      server_state_.resize(len);
-      in.read(server_state_.data(), static_cast<std::streamsize>(len));
-    } else if (kind == "config_bytes") {
-      size_t len = 0;
-      ls >> len;
-      config_bytes_.resize(len);
-      in.read(config_bytes_.data(), static_cast<std::streamsize>(len));
-    } else if (!kind.empty()) {
-      log::warning("binary upgrade: unknown state line '%s'", line.c_str());
-    }
+  proto::UpgradeState st;
+  std::string error;
+  if (!ipc::decode_upgrade_state(bytes, &st, &error)) {
+    log::alert("binary upgrade: %s", error.c_str());
+    return false;
   }
+  Generations::Counts counts;
+  counts.newest = st.counts().newest();
+  counts.serving = st.counts().serving();
+  counts.reloads = st.counts().reloads();
+  counts.crash_streak = st.counts().crash_streak();
+  counts.crashes = st.counts().crashes();
+  start_ms_ = st.start_ms();
+  pidfile_ = st.pidfile();
+  // Every descriptor named below was left open across the exec by the previous
+  // master; one that is not open any more is skipped.
+  auto adopt = [](int32_t inherited) {
+    if (inherited < 0 || fcntl(inherited, F_GETFD) < 0) return false;
+    net::set_cloexec(inherited, true);
+    return true;
+  };
+  for (const auto& l : st.listeners()) {
+    if (adopt(l.fd())) listeners_[l.key()] = ListenSocket{UniqueFd(l.fd()), l.key()};
+  }
+  if (st.has_cli() && adopt(st.cli().fd())) {
+    cli_->adopt_listen_fd(UniqueFd(st.cli().fd()), st.cli().path());
+  }
+  for (const auto& wt : st.waiters()) {
+    if (!adopt(wt.fd())) continue;
+    cli_->adopt_client(UniqueFd(wt.fd()), wt.id());
+    waiters->push_back(wt.id());
+  }
+  for (const auto& pw : st.workers()) {
+    if (!adopt(pw.channel_fd())) continue;
+    auto w = std::make_unique<WorkerProc>();
+    w->pid = pw.pid();
+    w->generation = pw.generation();
+    net::set_nonblocking(pw.channel_fd());
+    w->channel = ipc::Channel(UniqueFd(pw.channel_fd()));
+    // A worker of a master from before Protobuf reads text only.
+    if (pw.protocol() == 1) w->channel.set_peer_format(ipc::kFrameText);
+    w->protocol = pw.protocol();
+    w->ready = pw.ready();
+    w->draining = pw.draining();
+    w->started_ms = pw.started_ms();
+    w->version = pw.version();
+    generations_.adopt(std::move(w));
+  }
+  ticket_secret_.restore(st.ticket_secret().secret(), st.ticket_secret().from_file());
+  server_state_ = st.server_state();
+  config_bytes_ = st.config_bytes();
   generations_.restore(counts);
-  return counts.newest > 0;
+  return true;
 }
 
 int Master::run_after_reexec() {

@@ -3,7 +3,8 @@
 #   1. checks formatting (clang-format) of weir's C++ sources, and every configuration
 #      example (etc/, README.md, doc/) against doc/weir.schema.json (scripts/check-schema.py;
 #      the loader's key tables are compared with the schema in step 2, by CTest, with weir),
-#   2. builds release with g++ (warnings are errors) and runs every test (ctest),
+#   2. builds release with g++ (warnings are errors) and runs every test (ctest), then
+#      builds the last commit before Protobuf and upgrades from it (tests/upgrade/from-commit.sh),
 #   3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the
 #      parsers (scripts/fuzz.sh: every seed replayed, then FUZZ_SECONDS=30 per target),
 #      builds with ThreadSanitizer and runs the tests labelled "sanitize" there, then
@@ -41,12 +42,15 @@ ninja -C build -j"$JOBS"
 stage "tests (release)"
 (cd build && ctest --output-on-failure -j2 --timeout 300)
 
+stage "upgrade from the last commit before Protobuf (tests/upgrade/from-commit.sh)"
+bash tests/upgrade/from-commit.sh
+
 stage "sanitizer build (clang, ASan+UBSan)"
 CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DWEIR_SANITIZE=ON -DWEIR_TESTS=ON -DWEIR_BENCH=OFF -DWEIR_FUZZ=ON >/dev/null
 ninja -C build-asan -j"$JOBS" weir weir-origin weir_unit_tests weir_integration_smoke_tests \
   weir_fuzz_request weir_fuzz_response weir_fuzz_chunked weir_fuzz_config weir_fuzz_condition \
-  weir_fuzz_client_hello
+  weir_fuzz_client_hello weir_fuzz_ipc_message weir_fuzz_master_state
 
 stage "fuzzing (libFuzzer: replay each seed corpus, then ${FUZZ_SECONDS:-30} s per target)"
 FUZZ_BUILD=build-asan FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash scripts/fuzz.sh

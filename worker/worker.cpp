@@ -13,6 +13,7 @@
 #include <future>
 #include <map>
 
+#include "common/base/build_id.h"
 #include "common/base/hex.h"
 #include "common/base/log.h"
 #include "common/base/net.h"
@@ -259,7 +260,7 @@ int Worker::run() {
   }
   threads_[0]->loop().post([this] {
     for (auto& api : api_listeners_) api->start();
-    published_state_ = server_state_snapshot();  // what the master handed over
+    published_state_ = server_state_snapshot().SerializeAsString();  // what the master handed over
     state_timer_->set(threads_[0]->loop().now_ms() + 1000);
   });
   // Health checks and agent probes start spread over their first interval, so
@@ -280,9 +281,12 @@ int Worker::run() {
     ThreadContext* ctx = threads_[t].get();
     os_threads_.emplace_back([ctx] { ctx->loop().run(); });
   }
-  std::string lines = "pid=" + std::to_string(getpid()) +
-                      " threads=" + std::to_string(threads_.size()) + " version=" + version();
-  channel_.send(ipc::MsgType::kReady, lines);
+  proto::Envelope ready;
+  ready.mutable_ready()->set_pid(getpid());
+  ready.mutable_ready()->set_threads(static_cast<uint32_t>(threads_.size()));
+  ready.mutable_ready()->set_version(version());
+  ready.mutable_ready()->set_build_id(executable_id("/proc/self/exe"));
+  channel_.send(std::move(ready));
   threads_[0]->loop().run();
   for (auto& th : os_threads_) th.join();
   for (auto& ctx : threads_) ctx->access_log().flush();
@@ -305,14 +309,20 @@ void Worker::on_every_thread(const std::function<void(ThreadContext&)>& fn) {
   for (auto& f : pending) f.wait_for(std::chrono::seconds(5));
 }
 
-std::string Worker::server_state_snapshot() const {
-  std::string out;
+proto::StateHandover Worker::server_state_snapshot() const {
+  proto::StateHandover out;
   for (auto& be : backends_) {
     for (Server* s : be->servers()) {
-      out += be->name() + " " + s->name() + " " + admin_state_name(s->admin_state()) + " " +
-             std::to_string(s->weight()) + " " + std::to_string(s->configured_weight()) + " " +
-             s->addr_text() + " " + s->config().address_text + " " +
-             (s->check_up() ? "up" : "down") + (s->agent_down() ? " agent-down" : "") + "\n";
+      proto::ServerState* st = out.add_servers();
+      st->set_backend(be->name());
+      st->set_server(s->name());
+      st->set_admin_state(admin_state_name(s->admin_state()));
+      st->set_weight(s->weight());
+      st->set_configured_weight(s->configured_weight());
+      st->set_address(s->addr_text());
+      st->set_configured_address(s->config().address_text);
+      st->set_down(!s->check_up());
+      st->set_agent_down(s->agent_down());
     }
   }
   return out;
@@ -320,9 +330,11 @@ std::string Worker::server_state_snapshot() const {
 
 void Worker::publish_state() {
   if (draining()) return;  // only the current generation speaks for the servers
-  std::string now = server_state_snapshot();
+  proto::Envelope env;
+  *env.mutable_state() = server_state_snapshot();
+  std::string now = env.state().SerializeAsString();
   if (now == published_state_) return;
-  if (channel_.valid() && channel_.send(ipc::MsgType::kState, now)) published_state_ = now;
+  if (channel_.valid() && channel_.send(std::move(env))) published_state_ = std::move(now);
 }
 
 void Worker::apply_inherited_state() {
@@ -331,41 +343,27 @@ void Worker::apply_inherited_state() {
   // same name: admin state always; the runtime weight and address only when the
   // configuration did not change them; DOWN only while the server is checked.
   int64_t now = EventLoop::monotonic_ms();
-  size_t pos = 0;
   int applied = 0;
-  while (pos < inherited_state_.size()) {
-    size_t nl = inherited_state_.find('\n', pos);
-    std::string line = inherited_state_.substr(pos, nl == std::string::npos ? nl : nl - pos);
-    pos = nl == std::string::npos ? inherited_state_.size() : nl + 1;
-    std::vector<std::string> f;
-    size_t start = 0;
-    while (start <= line.size()) {
-      size_t sp = line.find(' ', start);
-      f.push_back(line.substr(start, sp == std::string::npos ? sp : sp - start));
-      if (sp == std::string::npos) break;
-      start = sp + 1;
-    }
-    if (f.size() != 8 && f.size() != 9) continue;
+  for (const proto::ServerState& st : inherited_state_.servers()) {
     Backend* be = nullptr;
     for (auto& b : backends_)
-      if (b->name() == f[0]) be = b.get();
-    Server* s = be ? be->find_server(f[1]) : nullptr;
+      if (b->name() == st.backend()) be = b.get();
+    Server* s = be ? be->find_server(st.server()) : nullptr;
     if (!s) continue;
-    std::optional<AdminState> st = parse_admin_state(f[2]);
-    if (st && *st != AdminState::kReady) be->set_server_state(s, *st, now);
-    uint32_t weight = static_cast<uint32_t>(std::strtoul(f[3].c_str(), nullptr, 10));
-    uint32_t old_configured = static_cast<uint32_t>(std::strtoul(f[4].c_str(), nullptr, 10));
-    if (old_configured == s->configured_weight() && weight != s->weight() && weight <= 256) {
-      be->set_server_weight(s, weight, now);
+    std::optional<AdminState> admin = parse_admin_state(st.admin_state());
+    if (admin && *admin != AdminState::kReady) be->set_server_state(s, *admin, now);
+    if (st.configured_weight() == s->configured_weight() && st.weight() != s->weight() &&
+        st.weight() <= 256) {
+      be->set_server_weight(s, st.weight(), now);
     }
-    if (f[6] == s->config().address_text && f[5] != s->addr_text()) {
+    if (st.configured_address() == s->config().address_text && st.address() != s->addr_text()) {
       std::string problem;
-      if (auto a = parse_address(f[5], /*allow_wildcard=*/false, &problem)) s->set_addr(*a, f[5]);
+      if (auto a = parse_address(st.address(), /*allow_wildcard=*/false, &problem)) {
+        s->set_addr(*a, st.address());
+      }
     }
-    if (f[7] == "down" && s->config().check.enabled) be->set_server_up(s, false, now);
-    if (f.size() == 9 && f[8] == "agent-down" && s->config().agent.enabled) {
-      be->set_server_agent_down(s, true, now);
-    }
+    if (st.down() && s->config().check.enabled) be->set_server_up(s, false, now);
+    if (st.agent_down() && s->config().agent.enabled) be->set_server_agent_down(s, true, now);
     ++applied;
   }
   if (applied) log::info("server states of %d server(s) taken over", applied);
@@ -464,28 +462,37 @@ void Worker::resume_listeners() {
 void Worker::report_start_failure(const std::string& reason) {
   // The master logs the reason, answers the reload with it and, at the first
   // start, stops with it; the worker's own stderr is the last resort.
-  if (!channel_.valid() || !channel_.send(ipc::MsgType::kFailed, reason)) {
+  proto::Envelope failed;
+  failed.mutable_failed()->set_reason(reason);
+  if (!channel_.valid() || !channel_.send(std::move(failed))) {
     log::alert("worker generation %d cannot start: %s", generation_, reason.c_str());
   }
 }
 
 void Worker::on_channel_message(ipc::Message& msg) {
-  switch (msg.type) {
-    case ipc::MsgType::kDrain:
+  switch (msg.env.body_case()) {
+    case proto::Envelope::kDrain:
       start_drain("asked by the master");
       break;
-    case ipc::MsgType::kCommand: {
+    case proto::Envelope::kCommand: {
       // From the master CLI's @N prefix: the master CLI is an admin interface.
-      std::string answer = run_api_command(*this, ApiLevel::kAdmin, msg.payload);
-      channel_.send(ipc::MsgType::kReply, answer);
+      proto::Envelope reply;
+      reply.mutable_reply()->set_text(
+          run_api_command(*this, ApiLevel::kAdmin, msg.env.command().line()));
+      channel_.send(std::move(reply));
       break;
     }
-    case ipc::MsgType::kStop:
+    case proto::Envelope::kStop:
       log::notice("worker generation %d stopping now", generation_);
       stop_all();
       break;
+    case proto::Envelope::BODY_NOT_SET:
+      // From a newer master (a binary upgrade re-executed it): not for this worker.
+      log::info("worker: ignoring a message this worker does not know (protocol %u)",
+                msg.env.protocol());
+      break;
     default:
-      log::warning("worker: ignoring message type %d from the master", static_cast<int>(msg.type));
+      log::warning("worker: ignoring the master's %s message", ipc::body_name(msg.env));
   }
 }
 
@@ -577,66 +584,69 @@ int worker_main(int channel_fd) {
   net::set_cloexec(channel_fd);
   int generation = 0;
   std::optional<Config> config;
-  std::vector<std::pair<std::string, UniqueFd>> fds;
-  std::string inherited;  // server states from the previous generation (sent before the fds)
+  std::optional<std::vector<std::pair<std::string, UniqueFd>>> fds;
+  proto::StateHandover inherited;  // from the previous generation (sent before the listeners)
   // Tells the master why this generation cannot start (it fails the start or
   // the reload with that line), or logs it when the master is gone.
   auto refuse_start = [&](const std::string& why) {
-    if (!channel.send(ipc::MsgType::kFailed, why)) {
+    proto::Envelope failed;
+    failed.mutable_failed()->set_reason(why);
+    if (!channel.send(std::move(failed))) {
       log::alert("worker generation %d cannot start: %s", generation, why.c_str());
     }
     return 1;
   };
-  while (!config || fds.empty()) {
+  // Hello, Configuration, State, ListenerMap, in that order; the worker starts
+  // once it has the last one.
+  while (!fds) {
     std::optional<ipc::Message> m = channel.receive();
     if (!m) {
       log::alert("worker: lost the master before start-up completed: %s", channel.error().c_str());
       return 1;
     }
-    if (m->type == ipc::MsgType::kHello) {
-      if (m->payload.rfind("generation=", 0) == 0) generation = std::atoi(m->payload.c_str() + 11);
-      size_t at = m->payload.find("\nticket_secret=");
-      if (at != std::string::npos) {
-        std::string_view hex(m->payload);
-        hex.remove_prefix(at + 15);
-        hex = hex.substr(0, hex.find('\n'));
-        std::optional<std::string> secret = from_hex(hex);
-        if (!secret) {
-          return refuse_start("the master sent a ticket secret that is not hexadecimal");
+    proto::Envelope& env = m->env;
+    switch (env.body_case()) {
+      case proto::Envelope::kHello:
+        generation = env.hello().generation();
+        if (generation <= 0) return refuse_start("the master's hello names no generation");
+        if (!env.hello().ticket_secret().empty())
+          tls::set_ticket_secret(env.hello().ticket_secret());
+        break;
+      case proto::Envelope::kConfiguration: {
+        LoadResult r =
+            load_config_text(env.configuration().validated(), env.configuration().source_name());
+        if (!r.config) {
+          return refuse_start(r.errors.empty() ? "invalid configuration" : r.errors[0].to_string());
         }
-        tls::set_ticket_secret(*secret);
+        config = std::move(r.config);
+        break;
       }
-    } else if (m->type == ipc::MsgType::kConfig) {
-      size_t nul = m->payload.find('\0');
-      std::string name = m->payload.substr(0, nul);
-      std::string_view text(m->payload);
-      text.remove_prefix(nul == std::string::npos ? text.size() : nul + 1);
-      LoadResult r = load_config_text(text, name);
-      if (!r.config) {
-        return refuse_start(r.errors.empty() ? "invalid configuration" : r.errors[0].to_string());
+      case proto::Envelope::kState:
+        inherited = std::move(*env.mutable_state());
+        break;
+      case proto::Envelope::kListenerMap: {
+        const auto& keys = env.listener_map().keys();
+        if (static_cast<size_t>(keys.size()) != m->fds.size()) {
+          return refuse_start("the master's listener map names " + std::to_string(keys.size()) +
+                              " socket(s) but passed " + std::to_string(m->fds.size()));
+        }
+        fds.emplace();
+        for (int i = 0; i < keys.size(); ++i) fds->emplace_back(keys[i], std::move(m->fds[i]));
+        break;
       }
-      config = std::move(r.config);
-    } else if (m->type == ipc::MsgType::kFdMap) {
-      size_t i = 0;
-      size_t pos = 0;
-      std::string_view keys(m->payload);
-      while (pos < keys.size() && i < m->fds.size()) {
-        size_t nl = keys.find('\n', pos);
-        if (nl == std::string_view::npos) nl = keys.size();
-        fds.emplace_back(std::string(keys.substr(pos, nl - pos)), std::move(m->fds[i++]));
-        pos = nl + 1;
-      }
-      if (fds.empty()) fds.emplace_back("", UniqueFd());  // a config with no listener
-    } else if (m->type == ipc::MsgType::kState) {
-      inherited = std::move(m->payload);
-    } else if (m->type == ipc::MsgType::kStop) {
-      return 0;
+      case proto::Envelope::kStop:
+        return 0;
+      default:
+        log::info("worker: ignoring the master's %s message before start-up", ipc::body_name(env));
     }
   }
+  if (generation <= 0) return refuse_start("the master sent no hello before the listeners");
+  if (!config) return refuse_start("the master sent no configuration before the listeners");
+  if (fds->empty()) fds->emplace_back("", UniqueFd());  // a config with no listener
   Worker worker(std::move(*config), generation, std::move(channel));
   worker.set_inherited_state(std::move(inherited));
   std::string error;
-  if (!worker.init(std::move(fds), &error)) {
+  if (!worker.init(std::move(*fds), &error)) {
     worker.report_start_failure(error);
     return 1;
   }

@@ -48,13 +48,13 @@ class Worker {
   int64_t current_connections() const { return conns_.load(std::memory_order_relaxed); }
   // Server states handed over from the previous generation (or the state file)
   // by the master: applied in init() to the servers that still exist.
-  void set_inherited_state(std::string text) { inherited_state_ = std::move(text); }
+  void set_inherited_state(proto::StateHandover states) { inherited_state_ = std::move(states); }
   // Sends the master the servers' states when they changed since the last time
   // (thread 0: after runtime-API commands and once a second).
   void publish_state();
   // One line per server: backend server admin weight configured_weight address
   // configured_address up|down [agent-down].
-  std::string server_state_snapshot() const;
+  proto::StateHandover server_state_snapshot() const;
   // `add server`: starts the new server's checks (thread 0).
   void start_checks_of_added_server(Backend& be, Server& sv);
   // Request headers that access-log formats print (%hr{}), lower-case.
@@ -115,8 +115,8 @@ class Worker {
   std::vector<AccessLogSink> log_sinks_;
   std::vector<std::string> log_captures_;
   std::vector<cond::SampleExpr> log_samples_;
-  std::string inherited_state_;
-  std::string published_state_;
+  proto::StateHandover inherited_state_;
+  std::string published_state_;  // the last State sent, serialised
   std::unique_ptr<class Timer> state_timer_;
   void apply_inherited_state();
   std::vector<std::unique_ptr<ThreadContext>> threads_;

@@ -1,16 +1,16 @@
 #include "common/ipc/ipc.h"
 
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "common/ipc/legacy_text.h"
+
 namespace weir::ipc {
 namespace {
-
-constexpr size_t kHeaderSize = 12;
-constexpr size_t kMaxFdsPerMessage = 250;
 
 void put16(char* p, uint16_t v) {
   p[0] = static_cast<char>(v & 0xff);
@@ -30,31 +30,125 @@ uint32_t get32(const char* p) {
 
 }  // namespace
 
-bool Channel::send(MsgType type, std::string_view payload, const std::vector<int>& fds) {
-  if (!fd_ || fds.size() > kMaxFdsPerMessage || payload.size() > kMaxPayload) return false;
-  char header[kHeaderSize];
-  put16(header, kProtocolVersion);
-  put16(header + 2, static_cast<uint16_t>(type));
-  put16(header + 4, static_cast<uint16_t>(fds.size()));
-  put16(header + 6, 0);
-  put32(header + 8, static_cast<uint32_t>(payload.size()));
+const char* body_name(const proto::Envelope& env) {
+  switch (env.body_case()) {
+    case proto::Envelope::kHello:
+      return "hello";
+    case proto::Envelope::kConfiguration:
+      return "configuration";
+    case proto::Envelope::kState:
+      return "state";
+    case proto::Envelope::kListenerMap:
+      return "listener map";
+    case proto::Envelope::kReady:
+      return "ready";
+    case proto::Envelope::kFailed:
+      return "failed";
+    case proto::Envelope::kDrain:
+      return "drain";
+    case proto::Envelope::kStop:
+      return "stop";
+    case proto::Envelope::kCommand:
+      return "command";
+    case proto::Envelope::kReply:
+      return "reply";
+    case proto::Envelope::kUpgradeState:
+      return "upgrade state";
+    case proto::Envelope::BODY_NOT_SET:
+      break;
+  }
+  return "unknown";
+}
 
-  size_t total = kHeaderSize + payload.size();
+bool encode_frame(const proto::Envelope& env, uint16_t format, size_t fd_count, std::string* out,
+                  std::string* error) {
+  uint16_t type = 0;
+  std::string payload;
+  if (format == kFrameText) {
+    if (!legacy_text::encode(env, &type, &payload)) {
+      *error = std::string("the ") + body_name(env) + " message has no text form";
+      return false;
+    }
+  } else {
+    type = static_cast<uint16_t>(env.body_case());
+    if (!env.SerializeToString(&payload)) {
+      *error = "cannot serialise the message";
+      return false;
+    }
+  }
+  if (payload.size() > kMaxPayload || fd_count > kMaxFdsPerMessage) {
+    *error = "message too large";
+    return false;
+  }
+  out->resize(kFrameHeaderSize);
+  char* h = out->data();
+  put16(h, format);
+  put16(h + 2, type);
+  put16(h + 4, static_cast<uint16_t>(fd_count));
+  put16(h + 6, 0);
+  put32(h + 8, static_cast<uint32_t>(payload.size()));
+  out->append(payload);
+  return true;
+}
+
+Decoder::Status Decoder::next(Message* out) {
+  if (!error_.empty()) return Status::kError;
+  std::string_view in(in_);
+  in.remove_prefix(pos_);
+  if (in.size() < kFrameHeaderSize) return Status::kNeedMore;
+  uint16_t format = get16(in.data());
+  if (format != kFrameProtobuf && format != kFrameText) {
+    error_ = "the peer writes frame format " + std::to_string(format) +
+             ", which this weir does not know (it reads " + std::to_string(kFrameText) + " and " +
+             std::to_string(kFrameProtobuf) + ")";
+    return Status::kError;
+  }
+  uint16_t type = get16(in.data() + 2);
+  uint16_t nfds = get16(in.data() + 4);
+  uint32_t len = get32(in.data() + 8);
+  if (len > kMaxPayload || nfds > kMaxFdsPerMessage) {
+    error_ = "message too large";
+    return Status::kError;
+  }
+  if (in.size() < kFrameHeaderSize + len) return Status::kNeedMore;
+  if (fds_.size() < nfds) return Status::kNeedMore;  // fds travel with the bytes; wait
+  std::string_view payload = in.substr(kFrameHeaderSize, len);
+  Message m;
+  m.frame = format;
+  if (format == kFrameText) {
+    if (!legacy_text::decode(type, payload, &m.env, &error_)) return Status::kError;
+  } else if (!m.env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    error_ = "a message that does not decode (" + std::to_string(len) + " bytes)";
+    return Status::kError;
+  }
+  for (uint16_t i = 0; i < nfds; ++i) {
+    m.fds.push_back(std::move(fds_.front()));
+    fds_.pop_front();
+  }
+  pos_ += kFrameHeaderSize + len;
+  if (pos_ == in_.size()) {
+    in_.clear();
+    pos_ = 0;
+  } else if (pos_ > 65536) {
+    in_.erase(0, pos_);
+    pos_ = 0;
+  }
+  *out = std::move(m);
+  return Status::kMessage;
+}
+
+bool Channel::send(proto::Envelope env, const std::vector<int>& fds) {
+  if (!fd_) return false;
+  env.set_protocol(kProtocolVersion);
+  std::string frame;
+  if (!encode_frame(env, peer_format_, fds.size(), &frame, &error_)) return false;
   size_t sent = 0;
   bool fds_sent = fds.empty();
-  while (sent < total) {
-    iovec iov[2];
-    int iovcnt = 0;
-    if (sent < kHeaderSize) {
-      iov[iovcnt++] = {header + sent, kHeaderSize - sent};
-      if (!payload.empty()) iov[iovcnt++] = {const_cast<char*>(payload.data()), payload.size()};
-    } else {
-      size_t off = sent - kHeaderSize;
-      iov[iovcnt++] = {const_cast<char*>(payload.data()) + off, payload.size() - off};
-    }
+  while (sent < frame.size()) {
+    iovec iov{frame.data() + sent, frame.size() - sent};
     msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
     std::vector<char> control;
     if (!fds_sent) {
       control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
@@ -111,7 +205,7 @@ Channel::ReadStatus Channel::read_some() {
         for (size_t i = 0; i < count; ++i) {
           int fd;
           std::memcpy(&fd, data + i * sizeof(int), sizeof(int));
-          fds_in_.emplace_back(fd);
+          decoder_.add_fd(UniqueFd(fd));
         }
       }
     }
@@ -120,37 +214,25 @@ Channel::ReadStatus Channel::read_some() {
       return ReadStatus::kError;
     }
     if (n == 0) return ReadStatus::kClosed;
-    in_.append(buf, static_cast<size_t>(n));
+    decoder_.append(std::string_view(buf, static_cast<size_t>(n)));
     return ReadStatus::kOk;
   }
 }
 
 std::optional<Message> Channel::next() {
-  if (in_.size() < kHeaderSize) return std::nullopt;
-  uint16_t version = get16(in_.data());
-  if (version != kProtocolVersion) {
-    error_ = "protocol version mismatch: expected " + std::to_string(kProtocolVersion) + ", got " +
-             std::to_string(version);
-    fd_.reset();
-    return std::nullopt;
-  }
-  uint32_t len = get32(in_.data() + 8);
-  if (len > kMaxPayload) {
-    error_ = "message too large";
-    fd_.reset();
-    return std::nullopt;
-  }
-  if (in_.size() < kHeaderSize + len) return std::nullopt;
-  uint16_t nfds = get16(in_.data() + 4);
-  if (fds_in_.size() < nfds) return std::nullopt;  // fds travel with the bytes; wait
   Message m;
-  m.type = static_cast<MsgType>(get16(in_.data() + 2));
-  m.payload = in_.substr(kHeaderSize, len);
-  for (uint16_t i = 0; i < nfds; ++i) {
-    m.fds.push_back(std::move(fds_in_.front()));
-    fds_in_.pop_front();
+  switch (decoder_.next(&m)) {
+    case Decoder::Status::kNeedMore:
+      return std::nullopt;
+    case Decoder::Status::kError:
+      error_ = decoder_.error();
+      fd_.reset();
+      return std::nullopt;
+    case Decoder::Status::kMessage:
+      break;
   }
-  in_.erase(0, kHeaderSize + len);
+  // Answer in the format the peer writes: a peer from before Protobuf reads text only.
+  peer_format_ = m.frame;
   return m;
 }
 
@@ -160,6 +242,30 @@ std::optional<Message> Channel::receive() {
     if (!fd_) return std::nullopt;
     if (read_some() != ReadStatus::kOk) return std::nullopt;
   }
+}
+
+bool decode_upgrade_state(std::string_view bytes, proto::UpgradeState* out, std::string* error) {
+  if (legacy_text::is_upgrade_state(bytes)) {
+    return legacy_text::decode_upgrade_state(bytes, out, error);
+  }
+  Decoder d;
+  d.append(bytes);
+  Message m;
+  Decoder::Status st = d.next(&m);
+  if (st == Decoder::Status::kError) {
+    *error = d.error();
+    return false;
+  }
+  if (st == Decoder::Status::kNeedMore || m.env.body_case() != proto::Envelope::kUpgradeState) {
+    *error = "not a weir master's state";
+    return false;
+  }
+  *out = std::move(*m.env.mutable_upgrade_state());
+  if (out->counts().newest() <= 0) {
+    *error = "the previous master's state names no generation";
+    return false;
+  }
+  return true;
 }
 
 bool make_pair(Channel* a, Channel* b) {

@@ -120,7 +120,7 @@ TEST(MetricsSmoke, PrometheusEndpointFollowsTheFormatAndMatchesShowStat) {
             "1");
   EXPECT_EQ(value_of(samples, "weir_server_admin_state", R"(proxy="be",server="s1",state="ready")"),
             "1");
-  EXPECT_EQ(value_of(samples, "weir_process_info", R"(version="0.1.0",generation="1")"), "1");
+  EXPECT_EQ(value_of(samples, "weir_process_info", R"(version="0.2.0",generation="1")"), "1");
 
   // The same numbers as show stat, column by column.
   auto rows = parse_stat_csv(unix_command(admin, "show stat"));

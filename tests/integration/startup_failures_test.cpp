@@ -324,40 +324,5 @@ TEST_F(StartupFailures, AWorkerThatHadBeenReadyIsRespawnedWithBackOffUntilItCanS
   EXPECT_EQ(r->status, 200);
 }
 
-// A worker started by a master that sends it a ticket secret it cannot decode
-// says so on its channel and exits 1, as for any other reason it cannot start.
-// (Its hex decoder used std::stoi: the first non-digit threw, and the worker
-// died of an uncaught exception without a word to its master.)
-TEST_F(StartupFailures, AWorkerGivenABadTicketSecretSaysWhyInsteadOfCrashing) {
-  ipc::Channel master, worker_end;
-  ASSERT_TRUE(ipc::make_pair(&master, &worker_end));
-  const std::string log = dir_ + "/worker.log";
-  const std::string binary = weir_binary();
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // weir --worker 3, as the master starts it
-    if (worker_end.fd() == 3) {
-      ::fcntl(3, F_SETFD, 0);
-    } else {
-      ::dup2(worker_end.fd(), 3);
-    }
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::execl(binary.c_str(), binary.c_str(), "--worker", "3", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  worker_end.close();
-  ASSERT_TRUE(master.send(ipc::MsgType::kHello, "generation=7\nticket_secret=00zz\n"));
-  std::optional<ipc::Message> answer = master.receive();
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(answer) << read_file(log);
-  EXPECT_EQ(answer->type, ipc::MsgType::kFailed);
-  EXPECT_EQ(answer->payload, "the master sent a ticket secret that is not hexadecimal");
-  ASSERT_TRUE(WIFEXITED(status)) << "signal " << WTERMSIG(status) << "\n" << read_file(log);
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-}
-
 }  // namespace
 }  // namespace weir::test

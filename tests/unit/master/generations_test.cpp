@@ -24,7 +24,7 @@ struct Started {
   Generations g;
   Started() {
     WorkerProc& w = g.add(100, g.begin_generation(), ipc::Channel(), 0);
-    Generations::Ready r = g.on_ready(w, "pid=100 threads=2 version=0.1.0");
+    Generations::Ready r = g.on_ready(w, "0.1.0");
     EXPECT_TRUE(r.start_done);
     EXPECT_FALSE(r.reload_done);
     EXPECT_TRUE(r.to_drain.empty());
@@ -45,7 +45,7 @@ TEST(Generations, TheFirstStartEndsWhenItsWorkerIsReady) {
   EXPECT_EQ(g.begin_generation(), 1);
   WorkerProc& w = g.add(100, 1, ipc::Channel(), 0);
   EXPECT_EQ(g.serving(), 0);
-  Generations::Ready r = g.on_ready(w, "pid=100 threads=2 version=1.2.3+x");
+  Generations::Ready r = g.on_ready(w, "1.2.3+x");
   EXPECT_TRUE(r.start_done);
   EXPECT_TRUE(g.started());
   EXPECT_EQ(g.serving(), 1);
@@ -62,7 +62,7 @@ TEST(Generations, AReloadServesOnlyOnceTheNewGenerationIsReadyThenTheOldOneDrain
   // Until READY, generation 1 serves: its server states are the ones kept.
   EXPECT_EQ(s.g.serving(), 1);
   EXPECT_TRUE(s.g.serves(*s.g.find(100)));
-  Generations::Ready r = s.g.on_ready(*s.g.find(200), "pid=200 version=0.1.0");
+  Generations::Ready r = s.g.on_ready(*s.g.find(200), "0.1.0");
   EXPECT_TRUE(r.reload_done);
   EXPECT_FALSE(r.start_done);
   EXPECT_EQ(pids(r.to_drain), std::vector<pid_t>{100});

@@ -1,4 +1,4 @@
-#include "master/build_id.h"
+#include "common/base/build_id.h"
 
 #include <elf.h>
 #include <fcntl.h>
