@@ -105,7 +105,7 @@ void Master::on_worker_ready(WorkerProc& w, const proto::Ready& info) {
   // runs the new binary under this master: it works (the messages are
   // versioned); the next reload re-executes the master too.
   if (w.protocol < ipc::kProtocolVersion ||
-      (!info.build_id().empty() && info.build_id() != running_id_)) {
+      (!info.build_id().empty() && !running_id_.empty() && info.build_id() != running_id_)) {
     log::notice(
         "worker pid=%d runs another binary than the master (%s, protocol %u; the master: %s, "
         "protocol %u): the next reload re-executes the master with the binary on disk",

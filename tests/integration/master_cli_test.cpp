@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <regex>
 #include <thread>
 
 #include "tests/support/http_client.h"
@@ -250,6 +251,58 @@ TEST(BinaryUpgrade, ServerStatesSurviveTheMasterReExecution) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->header("X-Server"), "a");
   }
+  weir.reset();
+  remove_tree(dir);
+}
+
+// A package upgrade replaced the binary, then the worker died before the
+// reload: the master respawns a worker from the binary on disk, a newer one.
+// It serves, the master says in its log that it runs another binary, and the
+// next reload re-executes the master.
+TEST(BinaryUpgrade, AWorkerRespawnedFromANewerBinaryServesUntilTheReload) {
+  ignore_sigpipe();
+  std::string dir = make_temp_dir();
+  std::string bin = dir + "/weir";
+  write_file(bin, read_file(weir_binary()));
+  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
+  OriginServer a("a");
+  ProxySpec spec;
+  spec.servers = {a.address()};
+  std::string sock = dir + "/master.sock";
+  ::setenv("WEIR_BINARY", bin.c_str(), 1);
+  WeirOptions opts;
+  opts.extra_args = {"-S", sock};
+  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
+  ::unsetenv("WEIR_BINARY");
+  ASSERT_TRUE(weir);
+  std::smatch m;
+  std::string proc = cli(sock, "show proc");
+  ASSERT_TRUE(std::regex_search(proc, m, std::regex(R"((\d+)\s+worker\s+1\s+current)"))) << proc;
+  pid_t first = std::stoi(m[1]);
+  write_file(bin + ".new", read_file(WEIR_NEXT_BINARY));
+  ASSERT_EQ(::chmod((bin + ".new").c_str(), 0755), 0);
+  ASSERT_EQ(::rename((bin + ".new").c_str(), bin.c_str()), 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(weir->wait_ready_count(2, 20000)) << weir->stderr_text();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return count_matching_lines(
+                   weir->stderr_text(),
+                   "worker pid=\\d+ runs another binary than the master \\(build-id:") == 1;
+      },
+      5000))
+      << weir->stderr_text();
+  proc = cli(sock, "show proc");
+  EXPECT_EQ(count_matching_lines(proc, R"(worker\s+1\s+current\s.*\+next$)"), 1u) << proc;
+  EXPECT_EQ(count_matching_lines(proc, R"(master\s.*\+next$)"), 0u) << proc;
+  auto r = http_get(spec.port, "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::string out = cli(sock, "reload");
+  EXPECT_EQ(out.rfind("Success=1\n--\n", 0), 0u) << out;
+  EXPECT_NE(out.find("master re-executed"), std::string::npos) << out;
+  proc = cli(sock, "show proc");
+  EXPECT_EQ(count_matching_lines(proc, R"(master\s.*\+next$)"), 1u) << proc;
   weir.reset();
   remove_tree(dir);
 }
