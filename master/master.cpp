@@ -27,10 +27,6 @@
 namespace weir {
 namespace {
 
-// -D: what the daemon writes to its waiting parent once the first worker is
-// ready; anything else is the reason start-up failed, printed by the parent.
-constexpr std::string_view kDaemonReady = "ready\n";
-
 // The "[error]" and "[alert]" lines of a captured log.
 std::string error_lines(const std::string& text) {
   std::string out;
@@ -129,14 +125,19 @@ int Master::run() {
 
 void Master::tell_daemon_parent(bool ready) {
   if (ready_notify_fd_ < 0) return;
-  std::string text = ready ? std::string(kDaemonReady) : error_lines(startup_log_);
-  if (text.empty()) text = "weir: the master stopped before its first worker was ready\n";
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(ready_notify_fd_, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
+  proto::Envelope env;
+  env.set_protocol(ipc::kProtocolVersion);
+  env.mutable_daemon_started()->set_ready(ready);
+  if (!ready) env.mutable_daemon_started()->set_errors(error_lines(startup_log_));
+  std::string frame, error;
+  if (ipc::encode_frame(env, ipc::kFrameProtobuf, 0, &frame, &error)) {
+    size_t done = 0;
+    while (done < frame.size()) {
+      ssize_t n = ::write(ready_notify_fd_, frame.data() + done, frame.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
   }
   // On failure the pipe closes when this process exits, with its listening
   // sockets: the parent returns once a retry can bind them again.
@@ -145,16 +146,21 @@ void Master::tell_daemon_parent(bool ready) {
 }
 
 int Master::wait_for_daemon(int fd) {
-  std::string text;
+  ipc::Decoder decoder;
   char buf[4096];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
+    decoder.append(std::string_view(buf, static_cast<size_t>(n)));
   }
   ::close(fd);
-  if (text == kDaemonReady) return 0;
+  ipc::Message m;
+  std::string text;
+  if (decoder.next(&m) == ipc::Decoder::Status::kMessage && m.env.has_daemon_started()) {
+    if (m.env.daemon_started().ready()) return 0;
+    text = m.env.daemon_started().errors();
+  }
   if (text.empty()) text = "weir: the master stopped before its first worker was ready\n";
   std::fputs(text.c_str(), stderr);
   return 1;

@@ -54,6 +54,8 @@ const char* body_name(const proto::Envelope& env) {
       return "reply";
     case proto::Envelope::kUpgradeState:
       return "upgrade state";
+    case proto::Envelope::kDaemonStarted:
+      return "daemon started";
     case proto::Envelope::BODY_NOT_SET:
       break;
   }

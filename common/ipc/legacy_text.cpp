@@ -165,6 +165,7 @@ bool encode(const proto::Envelope& env, uint16_t* type, std::string* payload) {
       *payload = server_states_to_text(env.state());
       return true;
     case proto::Envelope::kUpgradeState:
+    case proto::Envelope::kDaemonStarted:
     case proto::Envelope::BODY_NOT_SET:
       break;
   }
