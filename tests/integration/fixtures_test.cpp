@@ -1,6 +1,7 @@
 // Self-test of the integration-test fixtures: the origin server and the HTTP client talk to
 // each other directly (no weir involved).
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
 #include "tests/support/util.h"
+#include "tests/support/weir_config.h"
 
 namespace weir::test {
 namespace {
@@ -21,6 +23,25 @@ using Clock = std::chrono::steady_clock;
 
 long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+// A sanitizer report that the master or a worker wrote to stderr fails the
+// test that ran it, whatever the test asserted (WeirProcess's destructor).
+TEST(FixturesSmoke, ASanitizerReportInWeirsLogFailsTheTest) {
+  OriginServer origin("o");
+  ProxySpec spec;
+  spec.servers = {origin.address()};
+  std::string yaml = proxy_yaml(spec);
+  EXPECT_NONFATAL_FAILURE(
+      {
+        auto weir = WeirProcess::start(yaml);
+        ASSERT_TRUE(weir);
+        std::FILE* f = std::fopen((weir->dir() + "/stderr.log").c_str(), "a");
+        ASSERT_TRUE(f);
+        std::fputs("==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x1\n", f);
+        std::fclose(f);
+      },
+      "a sanitizer report in weir's stderr");
 }
 
 TEST(FixturesSmoke, PatternAndHashing) {

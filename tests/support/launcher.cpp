@@ -189,6 +189,19 @@ WeirProcess::~WeirProcess() {
     }
   }
   if (dir_.empty()) return;
+  // A sanitizer report from the master or any worker (they share this log)
+  // fails the test, whatever else it checked: a worker that aborts on an error
+  // would otherwise show only when a test happened to depend on it.
+  const std::string log = read_file_or_empty(dir_ + "/stderr.log");
+  for (const char* report : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "WARNING: ThreadSanitizer", ": runtime error: "}) {
+    size_t at = log.find(report);
+    if (at != std::string::npos) {
+      size_t from = log.rfind('\n', at);
+      from = from == std::string::npos ? 0 : from + 1;
+      ADD_FAILURE() << "a sanitizer report in weir's stderr:\n" << log.substr(from, 2000);
+    }
+  }
   const char* keep = std::getenv("WEIR_TEST_KEEP");
   if (::testing::Test::HasFailure() || (keep != nullptr && *keep != '\0')) {
     std::fprintf(stderr, "[weir-test] kept %s\n--- stderr.log (last 40 lines) ---\n%s\n",
