@@ -71,8 +71,10 @@ SockAddr unix_path(const unsigned char* path) {
   SockAddr a;
   sockaddr_un* sun = reinterpret_cast<sockaddr_un*>(&a.storage);
   sun->sun_family = AF_UNIX;
-  size_t n = strnlen(reinterpret_cast<const char*>(path), kUnixPath);
-  std::memcpy(sun->sun_path, path, std::min(n, sizeof(sun->sun_path) - 1));
+  // At most 107 bytes and a NUL: a path that fills all 108 is cut by one.
+  size_t n =
+      std::min(strnlen(reinterpret_cast<const char*>(path), kUnixPath), sizeof(sun->sun_path) - 1);
+  std::memcpy(sun->sun_path, path, n);
   a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + 1);
   return a;
 }

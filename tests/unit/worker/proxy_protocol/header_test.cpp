@@ -146,6 +146,12 @@ TEST(ProxyHeaderV2, InetInet6UnixUnspecAndLocal) {
   EXPECT_STREQ(reinterpret_cast<const sockaddr_un*>(&r.h.src.storage)->sun_path, "/run/a.sk");
   EXPECT_STREQ(reinterpret_cast<const sockaddr_un*>(&r.h.dst.storage)->sun_path, "/run/b.sk");
 
+  // A path that fills its 108 bytes without a NUL keeps 107 of them.
+  r = run(v2(0x21, 0x31, std::string(216, 'p')));
+  ASSERT_EQ(r.status, Status::kDone) << r.error;
+  EXPECT_EQ(std::string(reinterpret_cast<const sockaddr_un*>(&r.h.src.storage)->sun_path),
+            std::string(107, 'p'));
+
   // UNSPEC: the real addresses stand.
   r = run(v2(0x21, 0x00, ""));
   ASSERT_EQ(r.status, Status::kDone) << r.error;
