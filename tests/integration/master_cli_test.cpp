@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/support/http_client.h"
+#include "tests/support/installed_weir.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
 #include "tests/support/traffic_loop.h"
@@ -176,30 +177,17 @@ size_t open_fds(pid_t pid) {
 }
 
 TEST(BinaryUpgrade, ReloadReExecutesTheMasterFromTheNewBinaryWithoutLosingRequests) {
-  ignore_sigpipe();
-  std::string dir = make_temp_dir();
-  std::string bin = dir + "/weir";
-  write_file(bin, read_file(weir_binary()));
-  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
   OriginServer a("a");
   ProxySpec spec;
   spec.servers = {a.address()};
-  std::string sock = dir + "/master.sock";
-  ::setenv("WEIR_BINARY", bin.c_str(), 1);
-  WeirOptions opts;
-  opts.extra_args = {"-S", sock};
-  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
-  ::unsetenv("WEIR_BINARY");
-  ASSERT_TRUE(weir);
-  pid_t master = weir->pid();
+  InstalledWeir w(weir_binary());
+  ASSERT_TRUE(w.start(proxy_yaml(spec)));
+  pid_t master = w.weir->pid();
   {
     TrafficLoop traffic(spec.port);
     ASSERT_TRUE(wait_until([&] { return traffic.ok() > 20; }, 10000));
-    // What a package upgrade does: the new file is renamed over the old one.
-    write_file(bin + ".new", read_file(WEIR_NEXT_BINARY));
-    ASSERT_EQ(::chmod((bin + ".new").c_str(), 0755), 0);
-    ASSERT_EQ(::rename((bin + ".new").c_str(), bin.c_str()), 0);
-    std::string out = cli(sock, "reload");
+    w.unpack(WEIR_NEXT_BINARY);
+    std::string out = w.cli("reload");
     EXPECT_EQ(out.rfind("Success=1\n--\n", 0), 0u) << out;
     EXPECT_NE(out.find("master re-executed"), std::string::npos) << out;
     int before = traffic.ok();
@@ -207,41 +195,28 @@ TEST(BinaryUpgrade, ReloadReExecutesTheMasterFromTheNewBinaryWithoutLosingReques
     traffic.stop();
     EXPECT_EQ(traffic.failed(), 0);
   }
-  std::string proc = cli(sock, "show proc");
+  std::string proc = w.cli("show proc");
   EXPECT_EQ(count_matching_lines(proc, "^" + std::to_string(master) + R"(\s+master\s.*\+next$)"),
             1u)
       << proc;
   EXPECT_EQ(count_matching_lines(proc, R"(worker\s+2\s+current\s.*\+next$)"), 1u) << proc;
-  EXPECT_EQ(run_command({bin, "-v"}).out.rfind("weir 0.2.0+next", 0), 0u);
-  weir.reset();
-  remove_tree(dir);
+  EXPECT_EQ(run_command({w.bin, "-v"}).out.rfind("weir 0.2.0+next", 0), 0u);
 }
 
 // An operator's maint and a runtime weight survive the master's re-execution
 // (the upgrade carries the servers' states) into the generation it starts.
 TEST(BinaryUpgrade, ServerStatesSurviveTheMasterReExecution) {
-  ignore_sigpipe();
-  std::string dir = make_temp_dir();
-  std::string bin = dir + "/weir";
-  write_file(bin, read_file(weir_binary()));
-  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
   OriginServer a("a"), b("b");
   ProxySpec spec;
   spec.servers = {a.address(), b.address()};
-  std::string sock = dir + "/master.sock", admin = dir + "/admin.sock";
+  InstalledWeir w(weir_binary());
+  std::string admin = w.dir + "/admin.sock";
   spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
-  ::setenv("WEIR_BINARY", bin.c_str(), 1);
-  WeirOptions opts;
-  opts.extra_args = {"-S", sock};
-  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
-  ::unsetenv("WEIR_BINARY");
-  ASSERT_TRUE(weir);
+  ASSERT_TRUE(w.start(proxy_yaml(spec)));
   ASSERT_EQ(weirctl({"-s", admin, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
   ASSERT_EQ(weirctl({"-s", admin, "set", "server", "be/s1", "weight", "7"}).exit_code, 0);
-  write_file(bin + ".new", read_file(WEIR_NEXT_BINARY));
-  ASSERT_EQ(::chmod((bin + ".new").c_str(), 0755), 0);
-  ASSERT_EQ(::rename((bin + ".new").c_str(), bin.c_str()), 0);
-  std::string out = cli(sock, "reload");
+  w.unpack(WEIR_NEXT_BINARY);
+  std::string out = w.cli("reload");
   ASSERT_NE(out.find("master re-executed"), std::string::npos) << out;
   std::string state = unix_command(admin, "show servers state");
   EXPECT_EQ(count_matching_lines(state, "^be s2 .* maint "), 1u) << state;
@@ -251,8 +226,6 @@ TEST(BinaryUpgrade, ServerStatesSurviveTheMasterReExecution) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->header("X-Server"), "a");
   }
-  weir.reset();
-  remove_tree(dir);
 }
 
 // A package upgrade replaced the binary, then the worker died before the
@@ -260,28 +233,17 @@ TEST(BinaryUpgrade, ServerStatesSurviveTheMasterReExecution) {
 // It serves, the master says in its log that it runs another binary, and the
 // next reload re-executes the master.
 TEST(BinaryUpgrade, AWorkerRespawnedFromANewerBinaryServesUntilTheReload) {
-  ignore_sigpipe();
-  std::string dir = make_temp_dir();
-  std::string bin = dir + "/weir";
-  write_file(bin, read_file(weir_binary()));
-  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
   OriginServer a("a");
   ProxySpec spec;
   spec.servers = {a.address()};
-  std::string sock = dir + "/master.sock";
-  ::setenv("WEIR_BINARY", bin.c_str(), 1);
-  WeirOptions opts;
-  opts.extra_args = {"-S", sock};
-  auto weir = WeirProcess::start(proxy_yaml(spec), opts);
-  ::unsetenv("WEIR_BINARY");
-  ASSERT_TRUE(weir);
+  InstalledWeir w(weir_binary());
+  ASSERT_TRUE(w.start(proxy_yaml(spec)));
+  WeirProcess* weir = w.weir.get();
   std::smatch m;
-  std::string proc = cli(sock, "show proc");
+  std::string proc = w.cli("show proc");
   ASSERT_TRUE(std::regex_search(proc, m, std::regex(R"((\d+)\s+worker\s+1\s+current)"))) << proc;
   pid_t first = std::stoi(m[1]);
-  write_file(bin + ".new", read_file(WEIR_NEXT_BINARY));
-  ASSERT_EQ(::chmod((bin + ".new").c_str(), 0755), 0);
-  ASSERT_EQ(::rename((bin + ".new").c_str(), bin.c_str()), 0);
+  w.unpack(WEIR_NEXT_BINARY);
   ASSERT_EQ(::kill(first, SIGKILL), 0);
   ASSERT_TRUE(weir->wait_ready_count(2, 20000)) << weir->stderr_text();
   EXPECT_TRUE(wait_until(
@@ -292,19 +254,17 @@ TEST(BinaryUpgrade, AWorkerRespawnedFromANewerBinaryServesUntilTheReload) {
       },
       5000))
       << weir->stderr_text();
-  proc = cli(sock, "show proc");
+  proc = w.cli("show proc");
   EXPECT_EQ(count_matching_lines(proc, R"(worker\s+1\s+current\s.*\+next$)"), 1u) << proc;
   EXPECT_EQ(count_matching_lines(proc, R"(master\s.*\+next$)"), 0u) << proc;
   auto r = http_get(spec.port, "/");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  std::string out = cli(sock, "reload");
+  std::string out = w.cli("reload");
   EXPECT_EQ(out.rfind("Success=1\n--\n", 0), 0u) << out;
   EXPECT_NE(out.find("master re-executed"), std::string::npos) << out;
-  proc = cli(sock, "show proc");
+  proc = w.cli("show proc");
   EXPECT_EQ(count_matching_lines(proc, R"(master\s.*\+next$)"), 1u) << proc;
-  weir.reset();
-  remove_tree(dir);
 }
 
 TEST(MasterCli, ManyReloadsUnderTrafficLoseNothingAndLeakNoDescriptors) {

@@ -6,12 +6,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <regex>
 #include <string>
 
 #include "tests/support/http_client.h"
+#include "tests/support/installed_weir.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
 #include "tests/support/traffic_loop.h"
@@ -24,40 +24,20 @@ namespace {
 // The version this build reports (show proc's last column).
 constexpr const char* kNewVersion = WEIR_NEW_VERSION;
 
-struct Installed {
+// The older weir, installed and started, in front of two origins, with a
+// runtime API socket.
+struct Installed : InstalledWeir {
   OriginServer a{"a"};
   OriginServer b{"b"};
   ProxySpec spec;
-  std::string dir = make_temp_dir();
-  std::string bin = dir + "/weir";
-  std::string sock = dir + "/master.sock";
   std::string admin = dir + "/admin.sock";
-  std::unique_ptr<WeirProcess> weir;
 
-  // The older weir, installed at `bin` and started from there.
-  Installed() {
-    ignore_sigpipe();
-    write_file(bin, read_file(WEIR_PREVIOUS_BINARY));
-    ::chmod(bin.c_str(), 0755);
+  Installed() : InstalledWeir(WEIR_PREVIOUS_BINARY) {
     spec.servers = {a.address(), b.address()};
     spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
-    ::setenv("WEIR_BINARY", bin.c_str(), 1);
-    WeirOptions opts;
-    opts.extra_args = {"-S", sock};
-    weir = WeirProcess::start(proxy_yaml(spec), opts);
-    ::unsetenv("WEIR_BINARY");
+    start(proxy_yaml(spec));
   }
-  ~Installed() {
-    weir.reset();
-    remove_tree(dir);
-  }
-  // What dpkg does: the new file is written aside, then renamed over the old one
-  // (the running processes keep the old file's inode).
-  void unpack_new_binary() {
-    write_file(bin + ".dpkg-new", read_file(weir_binary()));
-    ASSERT_EQ(::chmod((bin + ".dpkg-new").c_str(), 0755), 0);
-    ASSERT_EQ(::rename((bin + ".dpkg-new").c_str(), bin.c_str()), 0);
-  }
+  void unpack_new_binary() { unpack(weir_binary()); }
   std::string proc() const { return unix_command(sock, "show proc"); }
   // The pid of the worker of `generation` in show proc, or 0.
   pid_t worker_pid(int generation, const std::string& state) const {
