@@ -203,8 +203,8 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
         tls_fronts_.push_back({fe.get(), c});
       }
       for (int t = 0; t < threads; ++t) {
-        auto l =
-            std::make_unique<Listener>(*threads_[static_cast<size_t>(t)], *fe, it->second, front);
+        auto l = std::make_unique<Listener>(*threads_[static_cast<size_t>(t)], *fe, b, it->second,
+                                            front);
         listeners_[static_cast<size_t>(t)].push_back(std::move(l));
       }
     }

@@ -16,6 +16,7 @@
 #include "common/ipc/ipc.h"
 #include "worker/backend/backend.h"
 #include "worker/observe/access_log.h"
+#include "worker/proxy_protocol/accept.h"
 
 namespace weir {
 
@@ -89,6 +90,8 @@ class Worker {
   // and logged at most once every 10 s with the count of the others.
   void note_fd_shortage(const std::string& what, int err);
   uint64_t fd_shortages() const { return fd_shortages_.load(std::memory_order_relaxed); }
+  // PROXY protocol headers accepted and connections refused (accept_proxy binds).
+  proxy_protocol::AcceptStats& proxy_stats() { return proxy_stats_; }
   // Times a session waited for an I/O buffer (all threads).
   uint64_t buffer_waits() const;
 
@@ -145,6 +148,7 @@ class Worker {
   FdBudget fd_budget_;
   std::atomic<uint64_t> fd_shortages_{0};
   log::Throttle fd_shortage_log_{10000};
+  proxy_protocol::AcceptStats proxy_stats_;
   int64_t drain_deadline_ms_ = 0;
   std::unique_ptr<class Timer> drain_timer_;
 

@@ -184,15 +184,8 @@ bool Test::evaluate(FetchContext& ctx, std::vector<Sample>& vals) const {
           ip = parse_ip(s.str);
         }
         if (!ip) break;
-        for (const Cidr& c : cidrs) {
-          int full = c.bits / 8, rest = c.bits % 8;
-          if (std::memcmp(ip->bytes, c.ip.bytes, static_cast<size_t>(full)) != 0) continue;
-          if (rest) {
-            uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-            if ((ip->bytes[full] & mask) != (c.ip.bytes[full] & mask)) continue;
-          }
-          return true;
-        }
+        for (const IpNetwork& c : cidrs)
+          if (c.contains(*ip)) return true;
         break;
       }
       case Matcher::kInt: {

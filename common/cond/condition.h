@@ -80,11 +80,7 @@ struct Test {
   std::unordered_set<std::string> exact;  // kExact (lower-cased with -i)
   std::vector<std::string> strings;       // kBeg..kDom (lower-cased with -i)
   std::vector<std::shared_ptr<const Regex>> regexes;
-  struct Cidr {
-    IpValue ip;
-    int bits = 0;  // prefix length over the 16-byte form
-  };
-  std::vector<Cidr> cidrs;
+  std::vector<IpNetwork> cidrs;
   struct IntRange {
     int64_t lo = INT64_MIN, hi = INT64_MAX;
   };

@@ -41,4 +41,41 @@ std::optional<IpValue> parse_ip(std::string_view text) {
   return std::nullopt;
 }
 
+bool IpNetwork::contains(const IpValue& a) const {
+  const int full = bits / 8, rest = bits % 8;
+  if (std::memcmp(a.bytes, ip.bytes, static_cast<size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a.bytes[full] & mask) == (ip.bytes[full] & mask);
+}
+
+std::optional<IpNetwork> parse_ip_network(std::string_view text, std::string* error) {
+  const size_t slash = text.find('/');
+  const auto ip = parse_ip(text.substr(0, slash));
+  if (!ip) {
+    *error =
+        "'" + std::string(text) + "' is not an IP address or network (10.0.0.0/8, 2001:db8::/32)";
+    return std::nullopt;
+  }
+  // Written as IPv4 (no ':'): the prefix counts IPv4 bits.
+  const bool v4_text = text.find(':') == std::string_view::npos;
+  const int max = v4_text ? 32 : 128;
+  int bits = max;
+  if (slash != std::string_view::npos) {
+    const std::string_view digits = text.substr(slash + 1);
+    int n = 0;
+    bool ok = !digits.empty() && digits.size() <= 3;
+    for (char c : digits) {
+      if (c < '0' || c > '9') ok = false;
+      n = n * 10 + (c - '0');
+    }
+    if (!ok || n > max) {
+      *error = "'" + std::string(text) + "': the prefix length must be 0.." + std::to_string(max);
+      return std::nullopt;
+    }
+    bits = n;
+  }
+  return IpNetwork{*ip, v4_text ? bits + 96 : bits};
+}
+
 }  // namespace weir::cond

@@ -24,6 +24,15 @@ struct IpValue {
 };
 std::optional<IpValue> parse_ip(std::string_view text);
 
+// A network (10.0.0.0/8, 2001:db8::/32) or one address (a full-length prefix).
+struct IpNetwork {
+  IpValue ip;
+  int bits = 0;  // prefix length over the 16-byte form (IPv4: 96 + its own)
+  bool contains(const IpValue& a) const;
+};
+// "10.0.0.0/8", "2001:db8::/32", "192.0.2.7": nullopt with *error (one line) otherwise.
+std::optional<IpNetwork> parse_ip_network(std::string_view text, std::string* error);
+
 // One value produced by a fetch. `str` may point into the request or response
 // being evaluated; `own` holds the text when a converter made a new one.
 struct Sample {

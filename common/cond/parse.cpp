@@ -430,28 +430,13 @@ class Parser {
           break;
         }
         case Matcher::kIp: {
-          Test::Cidr c;
-          size_t slash = w.find('/');
-          auto ip = parse_ip(std::string_view(w).substr(0, slash));
-          if (!ip) {
-            fail("'" + w + "' is not an IP address or network (10.0.0.0/8, 2001:db8::/32)", off);
+          std::string problem;
+          const auto net = parse_ip_network(w, &problem);
+          if (!net) {
+            fail(problem, off);
             return nullptr;
           }
-          c.ip = *ip;
-          // Written as IPv4 (no ':'): the prefix counts IPv4 bits.
-          const bool v4_text = w.find(':') == std::string::npos;
-          int max = v4_text ? 32 : 128;
-          int bits = max;
-          if (slash != std::string::npos) {
-            auto n = parse_int(std::string_view(w).substr(slash + 1));
-            if (!n || *n < 0 || *n > max) {
-              fail("'" + w + "': the prefix length must be 0.." + std::to_string(max), off);
-              return nullptr;
-            }
-            bits = static_cast<int>(*n);
-          }
-          c.bits = v4_text ? bits + 96 : bits;
-          t->cidrs.push_back(c);
+          t->cidrs.push_back(*net);
           break;
         }
         default:

@@ -145,12 +145,28 @@ struct TlsServerConfig {
   SourceMark mark;
 };
 
+// `accept_proxy:` of a bind: every connection starts with a PROXY protocol
+// header (v1 or v2) from a balancer in front, naming the real client
+// (doc/configuration.md, "The PROXY protocol").
+struct AcceptProxyConfig {
+  bool enabled = false;
+  std::vector<cond::IpNetwork> trusted;  // who may send one; empty: any peer
+  int64_t timeout = 0;  // ms to wait for the header; 0: the frontend's (see header_timeout)
+  // The wait the header gets: `timeout`, else the frontend's http_request
+  // timeout (http mode) or client timeout (tcp mode).
+  int64_t header_timeout(Mode mode, const Timeouts& t) const {
+    if (timeout > 0) return timeout;
+    return mode == Mode::kHttp ? t.http_request : t.client;
+  }
+};
+
 struct BindConfig {
   std::string address_text;  // as written
   SockAddr addr;
   int backlog = 1024;
   bool v6only = true;  // only meaningful for IPv6 binds; true by default for [::]
   TlsBindConfig tls;
+  AcceptProxyConfig accept_proxy;
   SourceMark mark;
   // A stable key that identifies this listener across reloads ("tcp:[::]:8080").
   std::string key() const;
@@ -296,6 +312,20 @@ struct AgentConfig {
   std::string send;              // sent after connecting (e.g. "status\n"); empty: nothing
 };
 
+// `send_proxy:` of a server (or a backend's default): the PROXY protocol
+// header weir writes first on each connection to the server.
+struct SendProxyConfig {
+  int version = 0;  // 0: none; 1 (text) or 2 (binary)
+  // v2 TLVs: the client's ALPN, its SNI (authority), its TLS block, the
+  // request's unique id (http mode).
+  bool alpn = false, authority = false, ssl = false, unique_id = false;
+  // check_send_proxy: health checks send one too (v1: the check's own
+  // addresses; v2: LOCAL). Unset: they do when traffic does and the check goes
+  // to the server's own address and port.
+  std::optional<bool> checks;
+  bool operator==(const SendProxyConfig&) const = default;
+};
+
 struct ServerConfig {
   std::string name;
   std::string address_text;  // as written
@@ -309,6 +339,7 @@ struct ServerConfig {
   HealthCheckConfig check;
   AgentConfig agent;
   TlsServerConfig tls;
+  SendProxyConfig send_proxy;
   SourceMark mark;
 };
 
@@ -333,8 +364,9 @@ struct BackendConfig {
   // for servers added at runtime.
   HealthCheckConfig default_check;
   AgentConfig default_agent;
-  TlsServerConfig default_tls;  // `tls:` of the backend: every server's starting point
-  RuleSet rules;                // http_request runs after the frontend's, http_response before it
+  TlsServerConfig default_tls;         // `tls:` of the backend: every server's starting point
+  SendProxyConfig default_send_proxy;  // `send_proxy:`, `check_send_proxy:`: the same
+  RuleSet rules;  // http_request runs after the frontend's, http_response before it
   SourceMark mark;
 };
 

@@ -9,8 +9,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/backend.h"
-#include "worker/http/h1/h1_client_connection.h"
-#include "worker/tcp/tcp_session.h"
+#include "worker/proxy_protocol/accept.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
 #include "worker/worker.h"
@@ -21,10 +20,11 @@ namespace {
 constexpr int64_t kRetryAfterShortageMs = 100;
 }  // namespace
 
-Listener::Listener(ThreadContext& ctx, Frontend& frontend, int fd,
+Listener::Listener(ThreadContext& ctx, Frontend& frontend, const BindConfig& bind, int fd,
                    std::shared_ptr<const tls::FrontContext> tls)
     : ctx_(ctx),
       frontend_(frontend),
+      bind_(bind),
       fd_(fd),
       tls_(std::move(tls)),
       retry_(
@@ -99,10 +99,12 @@ int Listener::accept_up_to(int max, bool paused_too) {
     }
     ++accepted;
     SockAddr peer = sockaddr_from(reinterpret_cast<sockaddr*>(&ss), len);
-    if (frontend_.mode() == Mode::kHttp) {
-      H1ClientConnection::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
+    if (bind_.accept_proxy.enabled) {
+      // The balancer's header first; the connection starts once it is read.
+      proxy_protocol::HeaderWait::start(ctx_, frontend_, bind_.accept_proxy, UniqueFd(fd), peer,
+                                        tls_.get());
     } else {
-      TcpSession::start(ctx_, frontend_, UniqueFd(fd), peer, tls_.get());
+      start_client_connection(ctx_, frontend_, UniqueFd(fd), peer, tls_.get(), nullptr);
     }
   }
   return accepted;

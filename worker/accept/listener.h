@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "common/config/config.h"
 #include "common/event/event_loop.h"
 #include "common/event/timer.h"
 
@@ -20,7 +21,8 @@ class ThreadContext;
 class Listener final : public IoHandler {
  public:
   // tls: the bind's TLS (null: plain TCP).
-  Listener(ThreadContext& ctx, Frontend& frontend, int fd,
+  // bind: the bind's configuration (accept_proxy), owned by the frontend's.
+  Listener(ThreadContext& ctx, Frontend& frontend, const BindConfig& bind, int fd,
            std::shared_ptr<const tls::FrontContext> tls);
   ~Listener();
   void on_io(uint32_t events) override;
@@ -40,6 +42,7 @@ class Listener final : public IoHandler {
 
   ThreadContext& ctx_;
   Frontend& frontend_;
+  const BindConfig& bind_;
   int fd_;  // owned by the Worker
   std::shared_ptr<const tls::FrontContext> tls_;
   bool paused_ = true;

@@ -160,6 +160,7 @@ std::string add_server(Worker& w, const ApiArgs& args) {
   sc.check = be->config().default_check;
   sc.agent = be->config().default_agent;
   sc.tls = be->config().default_tls;
+  sc.send_proxy = be->config().default_send_proxy;
   sc.name = std::string(args[0].substr(slash + 1));
   bool valid_name = !sc.name.empty();
   for (char c : sc.name) {

@@ -11,6 +11,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/backend.h"
+#include "worker/proxy_protocol/send.h"
 #include "worker/rules/rules.h"
 #include "worker/session.h"
 #include "worker/thread_context.h"
@@ -113,6 +114,9 @@ void HealthChecker::begin() {
   if (!conn_) {
     finish(false, "L4CON", 0, std::string("Layer4 connection problem: ") + std::strerror(err));
     return;
+  }
+  if (const int pp = proxy_protocol::check_version(server_.config()); pp != 0) {
+    conn_->send_first(proxy_protocol::header_for_check(pp, conn_->stream().fd(), addr));
   }
   if (!in_progress) connect_step();
 }

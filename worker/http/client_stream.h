@@ -27,6 +27,7 @@
 
 namespace weir {
 
+struct Proxied;
 class Frontend;
 struct TlsBindConfig;
 namespace tls {
@@ -65,8 +66,11 @@ class ClientStream {
   // transaction runs.
   virtual tls::Connection* client_tls() const = 0;
   virtual const TlsBindConfig* client_tls_config() const = 0;
-  // The local address the client connected to (getsockname); false if unknown.
+  // The local address the client connected to (getsockname, or the
+  // destination a PROXY protocol header named); false if unknown.
   virtual bool local_address(SockAddr* out) const = 0;
+  // What a PROXY protocol header said of the connection (null: none came).
+  virtual const Proxied* proxied() const = 0;
 
   // A buffer from the thread's pool under the connection's claim (every buffer
   // of a request is taken under it: the pool's no-deadlock argument is per

@@ -2,6 +2,7 @@
 // samples of access-log formats, and the log line with its counters.
 #include "common/base/log.h"
 #include "worker/http/transaction.h"
+#include "worker/proxy_protocol/accept.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
 #include "worker/worker.h"
@@ -23,6 +24,7 @@ void HttpTransaction::connection_facts(SampleSource& f) {
   f.tls_client = tls != nullptr;
   f.ssl = tls ? tls->ssl() : nullptr;
   f.dst = local_addr();
+  if (const Proxied* p = client_->proxied()) f.pp = &p->header;
 }
 
 void HttpTransaction::eval_log_samples(LogStage stage, const http::MessageHead* req,

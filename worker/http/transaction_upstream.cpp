@@ -9,6 +9,8 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/http/transaction.h"
+#include "worker/proxy_protocol/accept.h"
+#include "worker/proxy_protocol/send.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
 #include "worker/worker.h"
@@ -98,6 +100,13 @@ void HttpTransaction::start_on_server(int64_t now) {
       connect_failed(err);
     }
     return;
+  }
+  if (const SendProxyConfig& pp = server_->config().send_proxy; pp.version != 0) {
+    tls::Connection* tls = client_->client_tls();
+    const Proxied* received = client_->proxied();
+    srv_->send_first(proxy_protocol::header_for_client(pp, peer_, local_addr(),
+                                                       tls ? tls->ssl() : nullptr,
+                                                       received ? &received->header : nullptr));
   }
   s_readable_ = s_writable_ = false;
   t_connect_start_ = now;
@@ -224,6 +233,8 @@ std::unique_ptr<UpstreamConnection> HttpTransaction::take_idle_connection() {
   // `set server addr` since it was opened makes it useless too).
   if (own && own->server() == server_ && own->connected_to(server_->addr())) return own;
   if (own) ctx_.upstreams().close(std::move(own));  // a request for another server
+  // A connection that began with a client's PROXY header is that client's only.
+  if (server_->config().send_proxy.version != 0) return nullptr;
   switch (be_->config().http_reuse) {
     case HttpReuse::kNever:
       return nullptr;
@@ -241,8 +252,10 @@ std::unique_ptr<UpstreamConnection> HttpTransaction::take_idle_connection() {
 void HttpTransaction::release_server_conn(bool reusable) {
   if (!srv_) return;
   if (reusable && !ctx_.draining()) {
-    if (srv_->server()->backend()->config().http_reuse == HttpReuse::kNever) {
-      // Stays this client's, between its requests, until it closes.
+    if (srv_->server()->backend()->config().http_reuse == HttpReuse::kNever ||
+        srv_->server()->config().send_proxy.version != 0) {
+      // Stays this client's, between its requests, until it closes (its
+      // PROXY header, if it began with one, names this client).
       client_->keep_private_upstream(std::move(srv_));
       return;
     }

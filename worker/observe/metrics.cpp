@@ -207,6 +207,20 @@ std::string render_prometheus(Worker& w) {
     f.sample({}, w.fd_shortages());
   }
   {
+    Family f(out, "weir_process_proxy_headers_total", "counter",
+             "PROXY protocol headers read on accept_proxy binds.");
+    f.sample({}, w.proxy_stats().accepted());
+  }
+  {
+    Family f(out, "weir_process_proxy_refused_total", "counter",
+             "Connections to accept_proxy binds closed before their PROXY protocol header was "
+             "read, by reason.");
+    for (int i = 0; i < proxy_protocol::kRefusals; ++i) {
+      const auto r = static_cast<proxy_protocol::Refusal>(i);
+      f.sample({{"reason", proxy_protocol::refusal_name(r)}}, w.proxy_stats().refused(r));
+    }
+  }
+  {
     Family f(out, "weir_process_buffer_waits_total", "counter",
              "Times a connection waited for an I/O buffer.");
     f.sample({}, w.buffer_waits());

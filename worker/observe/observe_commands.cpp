@@ -27,7 +27,7 @@ std::string show_info(Worker& w, const ApiArgs&) {
     conn_rate += c.conn_rate;
   }
   std::string out;
-  auto line = [&out](const char* k, const std::string& v) {
+  auto line = [&out](const std::string& k, const std::string& v) {
     out += k;
     out += ": ";
     out += v;
@@ -58,6 +58,14 @@ std::string show_info(Worker& w, const ApiArgs&) {
   uint64_t tls_failures = 0;
   for (auto& fe : w.frontends()) tls_failures += fe->tls_failures();
   line("SslHandshakeFailures", std::to_string(tls_failures));
+  // accept_proxy binds: headers read, and connections refused by reason.
+  line("ProxyHeaders", std::to_string(w.proxy_stats().accepted()));
+  for (int i = 0; i < proxy_protocol::kRefusals; ++i) {
+    const auto r = static_cast<proxy_protocol::Refusal>(i);
+    std::string name = proxy_protocol::refusal_name(r);
+    name[0] = static_cast<char>(name[0] - 'a' + 'A');
+    line("ProxyRefused" + name, std::to_string(w.proxy_stats().refused(r)));
+  }
   line("Frontends", std::to_string(w.frontends().size()));
   line("Backends", std::to_string(w.backends().size()));
   line("State", w.draining() ? "draining" : "current");

@@ -350,6 +350,10 @@ void put_tlv(std::string* out, uint8_t type, std::string_view value) {
 
 }  // namespace
 
+bool starts_like_header(std::string_view in) {
+  return is_prefix_of(in, kV1Prefix) || is_prefix_of(in, kV2Signature);
+}
+
 Status parse(std::string_view in, Header* out, size_t* consumed, std::string* error) {
   *out = Header();
   if (in.empty()) return Status::kNeedMore;

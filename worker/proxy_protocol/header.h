@@ -52,6 +52,9 @@ enum class Status { kNeedMore, kDone, kError };
 // what is wrong, in one line.
 Status parse(std::string_view in, Header* out, size_t* consumed, std::string* error);
 
+// `in` starts like a header, v1 or v2 (it may still be a malformed one).
+bool starts_like_header(std::string_view in);
+
 // A header for `h` in h.version's format (1 or 2). An address that is not IPv4
 // or IPv6 gives v1 "UNKNOWN" or a v2 LOCAL header; mixed IPv4 and IPv6 are
 // written as IPv6 (IPv4-mapped). v2 writes the TLVs whose strings are not

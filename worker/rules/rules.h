@@ -18,6 +18,9 @@
 struct ssl_st;
 
 namespace weir {
+namespace proxy_protocol {
+struct Header;
+}
 
 // A message head that rules may change. Built from a parsed head the first time
 // a rule changes something; serialized again for the server or the client.
@@ -44,6 +47,8 @@ class SampleSource final : public cond::FetchContext {
  public:
   const SockAddr* src = nullptr;
   const SockAddr* dst = nullptr;  // may be null until asked for (see local())
+  // The PROXY protocol header the connection started with (null: none; fc_pp*).
+  const proxy_protocol::Header* pp = nullptr;
   const http::MessageHead* req = nullptr;
   const EditableHead* req_edit = nullptr;  // wins over req when set
   const http::MessageHead* res = nullptr;

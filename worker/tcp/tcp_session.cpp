@@ -11,6 +11,7 @@
 #include "common/base/log.h"
 #include "common/base/net.h"
 #include "worker/backend/lb/lb.h"
+#include "worker/proxy_protocol/send.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -24,8 +25,8 @@ constexpr int64_t kFdRetryMs = 100;
 }  // namespace
 
 void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
-                       const tls::FrontContext* tls) {
-  auto s = std::make_unique<TcpSession>(ctx, fe, std::move(fd), peer);
+                       const tls::FrontContext* tls, std::unique_ptr<Proxied> proxied) {
+  auto s = std::make_unique<TcpSession>(ctx, fe, std::move(fd), peer, std::move(proxied));
   TcpSession* raw = s.get();
   ctx.add_session(std::move(s));
   if (!ctx.loop().add(raw->client_.fd(), kEvents, &raw->client_handler_)) {
@@ -64,8 +65,14 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
 }
 
 void TcpSession::fill_fetch(SampleSource& f, SockAddr* local, bool* have_local) {
-  local->len = sizeof local->storage;
-  *have_local = ::getsockname(client_.fd(), local->sa(), &local->len) == 0;
+  if (proxied_ && !proxied_->header.local) {
+    *local = proxied_->header.dst;  // where the client connected, behind the balancer
+    *have_local = true;
+  } else {
+    local->len = sizeof local->storage;
+    *have_local = ::getsockname(client_.fd(), local->sa(), &local->len) == 0;
+  }
+  f.pp = proxied_ ? &proxied_->header : nullptr;
   f.src = &peer_;
   f.dst = *have_local ? local : nullptr;
   f.tls_client = c_tls_ != nullptr;
@@ -134,12 +141,14 @@ void TcpSession::run_content_rules() {
   begin_connect();
 }
 
-TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer)
+TcpSession::TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                       std::unique_ptr<Proxied> proxied)
     : Session(ctx),
       fe_(fe),
       be_(fe.default_backend()),
-      peer_(peer),
-      peer_text_(peer.to_string()),
+      peer_(proxied ? proxied->client() : peer),
+      peer_text_(peer_.to_string()),
+      proxied_(std::move(proxied)),
       timer_(ctx.loop().timers(), &TcpSession::on_timer, this) {
   client_ = Stream(std::move(fd));
   net::set_nodelay(client_.fd());
@@ -412,6 +421,16 @@ void TcpSession::connect_to() {
     return;
   }
   fd_wait_ = false;
+  if (const SendProxyConfig& pp = server->config().send_proxy; pp.version != 0) {
+    SockAddr local;
+    bool have_local = false;
+    SampleSource ignored;
+    fill_fetch(ignored, &local, &have_local);
+    srv_->send_first(proxy_protocol::header_for_client(
+        pp, peer_, have_local ? &local : nullptr,
+        c_tls_ && phase_ != Phase::kHandshake ? c_tls_->ssl() : nullptr,
+        proxied_ ? &proxied_->header : nullptr));
+  }
   readable_[kServer] = writable_[kServer] = hup_[kServer] = false;
   t_connect_start_ = now;
   phase_ = Phase::kConnecting;
@@ -572,6 +591,7 @@ void TcpSession::kill() {
 std::string TcpSession::describe(int64_t now_ms) const {
   std::string out =
       "id=" + std::to_string(id()) + " proto=tcp frontend=" + fe_.name() + " src=" + peer_text_;
+  if (proxied_) out += " via=" + proxied_->via.to_string();  // the PROXY header's sender
   out += " backend=" + (be_ ? be_->name() : std::string("-"));
   out += " server=" + (slot_.server() ? slot_.server()->name() : std::string("-"));
   out += phase_ == Phase::kHandshake    ? " state=handshake"

@@ -16,6 +16,7 @@
 #include "common/event/timer.h"
 #include "common/tls/tls_hello.h"
 #include "worker/backend/backend.h"
+#include "worker/proxy_protocol/accept.h"
 #include "worker/rules/rules.h"
 #include "worker/session.h"
 #include "worker/stream.h"
@@ -28,9 +29,12 @@ namespace weir {
 class TcpSession final : public Session, public LbWaiter, public UpstreamConnection::User {
  public:
   // tls: the bind's TLS (null: plain TCP): weir terminates it and forwards clear bytes.
+  // proxied: what the PROXY protocol header said (null: none); peer is the
+  // socket's peer either way.
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
-                    const tls::FrontContext* tls);
-  TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+                    const tls::FrontContext* tls, std::unique_ptr<Proxied> proxied);
+  TcpSession(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+             std::unique_ptr<Proxied> proxied);
   ~TcpSession() override;
 
   void drain() override {}  // a tunnel ends when its peers end it (or at hard_stop_after)
@@ -118,8 +122,9 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
   int64_t last_activity_ = 0;
   Direction up_{kClient, kServer, {}, {}, 0, 0, false, false};
   Direction down_{kServer, kClient, {}, {}, 0, 0, false, false};
-  SockAddr peer_;
+  SockAddr peer_;  // the client (with a PROXY header: the address it named)
   std::string peer_text_;
+  std::unique_ptr<const Proxied> proxied_;  // a PROXY protocol header came first
   Timer timer_;
   Phase phase_ = Phase::kConnecting;
   ServerSlot slot_;  // the claim on a server: attempts, queue, slot

@@ -1,5 +1,7 @@
 #include "worker/upstream/upstream_connection.h"
 
+#include <sys/socket.h>
+
 #include <cerrno>
 
 #include "common/base/net.h"
@@ -36,19 +38,9 @@ UpstreamConnection::Progress UpstreamConnection::advance(const std::function<std
   if (state_ == State::kFailed) return Progress::kFailed;
   if (state_ == State::kConnecting) {
     if (int err = net::socket_error(stream_.fd()); err != 0) return fail(err);
-    const tls::BackContext* tc = server_->tls();
-    if (!tc) {
-      state_ = State::kReady;
-      return Progress::kReady;
-    }
-    auto conn = tls::connect(*tc, stream_.fd(), sni(), server_->tls_session(thread_));
-    if (!conn) {
-      failure_ = "cannot create the TLS connection";
-      return fail(EPROTO);
-    }
-    stream_.set_secure(std::move(conn));
-    state_ = State::kHandshake;
+    state_ = State::kFirstBytes;
   }
+  if (state_ == State::kFirstBytes) return after_connect(sni);
   auto* conn = static_cast<tls::Connection*>(stream_.secure());
   switch (conn->handshake()) {
     case SecureLayer::Handshake::kDone:
@@ -65,6 +57,33 @@ UpstreamConnection::Progress UpstreamConnection::advance(const std::function<std
   server_->tls_session(thread_)->clear();
   failure_ = conn->failure();
   return fail(EPROTO);
+}
+
+UpstreamConnection::Progress UpstreamConnection::after_connect(
+    const std::function<std::string()>& sni) {
+  while (!first_.empty()) {
+    const ssize_t n = ::send(stream_.fd(), first_.data(), first_.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Progress::kPending;  // EPOLLOUT next
+      return fail(errno);
+    }
+    first_.erase(0, static_cast<size_t>(n));
+  }
+  std::string().swap(first_);
+  const tls::BackContext* tc = server_->tls();
+  if (!tc) {
+    state_ = State::kReady;
+    return Progress::kReady;
+  }
+  auto conn = tls::connect(*tc, stream_.fd(), sni(), server_->tls_session(thread_));
+  if (!conn) {
+    failure_ = "cannot create the TLS connection";
+    return fail(EPROTO);
+  }
+  stream_.set_secure(std::move(conn));
+  state_ = State::kHandshake;
+  return advance(sni);
 }
 
 void UpstreamConnection::on_io(uint32_t events) {

@@ -49,6 +49,10 @@ class UpstreamConnection final : public IoHandler, public Retired {
   UpstreamConnection(Server* server, const SockAddr& addr, Stream stream, int thread)
       : server_(server), addr_(addr), stream_(std::move(stream)), thread_(thread) {}
 
+  // Bytes to write first, once connected and before any TLS: a PROXY protocol
+  // header (send_proxy). Set after open(), before the first advance().
+  void send_first(std::string bytes) { first_ = std::move(bytes); }
+
   enum class Progress { kReady, kPending, kFailed };
   // Drives the connect, then the TLS handshake when the server speaks TLS (the
   // SNI is asked of `sni` only then). Call after open() and on each event that
@@ -60,10 +64,13 @@ class UpstreamConnection final : public IoHandler, public Retired {
   // The connection is being established and `events` may move it on.
   bool wants_advance(uint32_t events) const {
     return state_ == State::kHandshake ||
-           (state_ == State::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)));
+           ((state_ == State::kConnecting || state_ == State::kFirstBytes) &&
+            (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)));
   }
   bool established() const { return state_ == State::kReady; }
-  bool tcp_connecting() const { return state_ == State::kConnecting; }
+  bool tcp_connecting() const {
+    return state_ == State::kConnecting || state_ == State::kFirstBytes;
+  }
   bool in_handshake() const { return state_ == State::kHandshake; }
   int error() const { return error_; }
   const std::string& failure() const { return failure_; }
@@ -78,8 +85,10 @@ class UpstreamConnection final : public IoHandler, public Retired {
 
  private:
   friend class UpstreamPool;
-  enum class State : uint8_t { kConnecting, kHandshake, kReady, kFailed };
+  enum class State : uint8_t { kConnecting, kFirstBytes, kHandshake, kReady, kFailed };
   Progress fail(int err);
+  // Writes first_ (kFirstBytes until all of it is out), then starts TLS if the server speaks it.
+  Progress after_connect(const std::function<std::string()>& sni);
 
   Server* server_;
   CompactAddr addr_;  // where it was opened to
@@ -88,6 +97,7 @@ class UpstreamConnection final : public IoHandler, public Retired {
   State state_ = State::kConnecting;
   int error_ = 0;
   std::string failure_;
+  std::string first_;  // what send_first() asked, until written
   User* user_ = nullptr;
   UpstreamPool* pool_ = nullptr;  // while idle in a pool
   int64_t idle_since_ = 0;

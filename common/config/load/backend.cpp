@@ -139,6 +139,9 @@ constexpr Key<BackendScope> kBackendKeys[] = {
     {"tcp_request", shared<read_tcp_request>},
     {"errorfiles", shared<read_errorfiles>},
     {"tls", read_into<&BackendConfig::default_tls, &Loader::load_tls_server>},
+    {"send_proxy", read_into<&BackendConfig::default_send_proxy, &Loader::load_send_proxy>},
+    {"check_send_proxy",
+     read_into<&BackendConfig::default_send_proxy, &Loader::load_check_send_proxy>},
 };
 constexpr auto kBackendNames = names_of(kBackendKeys);
 

@@ -31,6 +31,7 @@ constexpr Key<BindScope> kBindKeys[] = {
     {"backlog", integer<&BindConfig::backlog, 1, 65535>},
     {"v6only", flag<&BindConfig::v6only>},
     {"tls", read_into<&BindConfig::tls, &Loader::load_tls_bind>},
+    {"accept_proxy", read_into<&BindConfig::accept_proxy, &Loader::load_accept_proxy>},
 };
 constexpr auto kBindNames = names_of(kBindKeys);
 

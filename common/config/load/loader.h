@@ -13,6 +13,7 @@
 //   http_actions.cpp a rule of http_request / http_response (its action: a
 //                    registered HttpActionDef, worker/rules/actions_*.cpp)
 //   tls.cpp          tls of a bind, of a backend or server
+//   proxy_protocol.cpp  accept_proxy of a bind; send_proxy, check_send_proxy
 //
 // The loader keeps going after an error, so that one run of `weir -c` lists them all.
 
@@ -90,6 +91,11 @@ class Loader : public ValueReader {
   // `tls:` of a bind; of a backend or server (applied over `out`, key by key).
   void load_tls_bind(const YamlNode& node, const std::string& label, TlsBindConfig& out);
   void load_tls_server(const YamlNode& node, const std::string& label, TlsServerConfig& out);
+  // The PROXY protocol (proxy_protocol.cpp): `accept_proxy:` of a bind;
+  // `send_proxy:` and `check_send_proxy:` of a backend or server (over `out`).
+  void load_accept_proxy(const YamlNode& node, const std::string& label, AcceptProxyConfig& out);
+  void load_send_proxy(const YamlNode& node, const std::string& label, SendProxyConfig& out);
+  void load_check_send_proxy(const YamlNode& node, const std::string& label, SendProxyConfig& out);
   // `timeouts:` of each section; `label` names the map, `owner` the section.
   void load_global_timeouts(const YamlNode& node, GlobalConfig& out);
   void load_defaults_timeouts(const YamlNode& node, Timeouts& out);

@@ -1,5 +1,5 @@
 // A backend's servers: an address, or a map {address, weight, maxconn, ...}.
-// A server starts from its backend's check, agent and tls.
+// A server starts from its backend's check, agent, tls and send_proxy.
 
 #include "common/base/address.h"
 #include "common/config/load/loader.h"
@@ -38,6 +38,8 @@ constexpr Key<ServerScope> kServerKeys[] = {
     {"check", read_into<&ServerConfig::check, &Loader::load_check>},
     {"agent", read_into<&ServerConfig::agent, &Loader::load_agent>},
     {"tls", read_into<&ServerConfig::tls, &Loader::load_tls_server>},
+    {"send_proxy", read_into<&ServerConfig::send_proxy, &Loader::load_send_proxy>},
+    {"check_send_proxy", read_into<&ServerConfig::send_proxy, &Loader::load_check_send_proxy>},
 };
 constexpr auto kServerNames = names_of(kServerKeys);
 
@@ -51,6 +53,7 @@ void Loader::load_server(const Field& field, BackendConfig& backend) {
   server.check = backend.default_check;
   server.agent = backend.default_agent;
   server.tls = backend.default_tls;
+  server.send_proxy = backend.default_send_proxy;
   server.name = field.key;
   server.mark = field.key_node->mark;
   const std::string label = "server " + quoted(server.name) + " of backend " + quoted(backend.name);

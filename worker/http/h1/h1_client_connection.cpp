@@ -27,8 +27,8 @@ constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 }  // namespace
 
 void H1ClientConnection::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
-                               const tls::FrontContext* tls) {
-  auto s = std::make_unique<H1ClientConnection>(ctx, fe, std::move(fd), peer);
+                               const tls::FrontContext* tls, std::unique_ptr<Proxied> proxied) {
+  auto s = std::make_unique<H1ClientConnection>(ctx, fe, std::move(fd), peer, std::move(proxied));
   H1ClientConnection* raw = s.get();
   ctx.add_session(std::move(s));
   if (!ctx.loop().add(raw->client_.fd(), kEvents, raw)) {
@@ -48,13 +48,13 @@ void H1ClientConnection::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, co
   }
   if (!fe.config().rules.tcp_request.empty()) {
     // Connection-stage rules see the connection only (tcp actions set no variable).
-    const SockAddr src = raw->peer_addr_.expand();
+    const SockAddr src = raw->client_addr();
     SockAddr dst;
-    dst.len = sizeof dst.storage;
-    const bool has_dst = ::getsockname(raw->client_.fd(), dst.sa(), &dst.len) == 0;
+    const bool has_dst = raw->local_address(&dst);
     Vars vars;
     SampleSource f;
     f.src = &src;
+    f.pp = raw->proxied_ ? &raw->proxied_->header : nullptr;
     f.tls_client = raw->c_tls_ != nullptr;
     f.dst = has_dst ? &dst : nullptr;
     f.vars = &vars;
@@ -69,12 +69,13 @@ void H1ClientConnection::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, co
 }
 
 H1ClientConnection::H1ClientConnection(ThreadContext& ctx, Frontend& fe, UniqueFd fd,
-                                       const SockAddr& peer)
+                                       const SockAddr& peer, std::unique_ptr<Proxied> proxied)
     : Session(ctx),
       fe_(fe),
       client_(std::move(fd)),
       peer_addr_(peer),
-      timer_(ctx.loop().timers(), &H1ClientConnection::on_timer, this) {
+      timer_(ctx.loop().timers(), &H1ClientConnection::on_timer, this),
+      proxied_(std::move(proxied)) {
   net::set_nodelay(client_.fd());
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
@@ -125,7 +126,7 @@ bool H1ClientConnection::take_request_block() {
     r_ = cache.back();
     cache.pop_back();
   }
-  r_->txn.prepare(this, &fe_, peer_addr_.expand(), t_start_, t_start_wall_);
+  r_->txn.prepare(this, &fe_, client_addr(), t_start_, t_start_wall_);
   return true;
 }
 
@@ -238,7 +239,7 @@ bool H1ClientConnection::client_handshake() {
       return false;
     case SecureLayer::Handshake::kFailed:
       fe_.count_tls_failure();
-      tls::note_handshake_failure(fe_.name(), peer_addr_.expand().to_string(), c_tls_->failure());
+      tls::note_handshake_failure(fe_.name(), client_addr().to_string(), c_tls_->failure());
       destroy();
       return false;
   }
@@ -475,6 +476,10 @@ bool H1ClientConnection::write_client() {
 }
 
 bool H1ClientConnection::local_address(SockAddr* out) const {
+  if (proxied_ && !proxied_->header.local) {
+    *out = proxied_->header.dst;
+    return true;
+  }
   out->len = sizeof out->storage;
   return ::getsockname(client_.fd(), out->sa(), &out->len) == 0;
 }
@@ -614,7 +619,7 @@ void H1ClientConnection::reset_transaction() {
   r_->clear();
   t_start_ = ctx_.loop().now_ms();
   t_start_wall_ = log::wall_clock_ms();
-  r_->txn.prepare(this, &fe_, peer_addr_.expand(), t_start_, t_start_wall_);
+  r_->txn.prepare(this, &fe_, client_addr(), t_start_, t_start_wall_);
   first_request_ = false;
   phase_ = Phase::kWaitRequest;
   c_readable_ = true;  // pipelined bytes may already wait in the socket
@@ -666,7 +671,8 @@ const char* H1ClientConnection::phase_name(Phase p, HttpTransaction::Phase t) {
 
 std::string H1ClientConnection::describe(int64_t now_ms) const {
   std::string out = "id=" + std::to_string(id()) + " proto=http frontend=" + fe_.name() +
-                    " src=" + peer_addr_.expand().to_string();
+                    " src=" + client_addr().to_string();
+  if (proxied_) out += " via=" + peer_addr_.expand().to_string();  // the PROXY header's sender
   const Backend* be = r_ ? r_->txn.backend() : fe_.default_backend();
   out += " backend=" + (be ? be->name() : std::string("-"));
   const Server* srv = server();
@@ -683,7 +689,7 @@ void H1ClientConnection::handle_timeout() {
   if (c_handshake_) {
     // A client stalled in its TLS handshake: nothing can be answered.
     fe_.count_tls_failure();
-    tls::note_handshake_failure(fe_.name(), peer_addr_.expand().to_string(),
+    tls::note_handshake_failure(fe_.name(), client_addr().to_string(),
                                 "timeout client during the handshake");
     destroy();
     return;

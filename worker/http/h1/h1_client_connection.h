@@ -16,6 +16,7 @@
 #include "common/event/timer.h"
 #include "worker/http/client_stream.h"
 #include "worker/http/transaction.h"
+#include "worker/proxy_protocol/accept.h"
 #include "worker/session.h"
 #include "worker/stream.h"
 #include "worker/thread_context.h"
@@ -29,9 +30,12 @@ class H1ClientConnection final : public Session,
                                  public UpstreamConnection::User {
  public:
   // tls: the bind's TLS (null: plain TCP).
+  // proxied: what the PROXY protocol header said (null: none); peer is the
+  // socket's peer either way.
   static void start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
-                    const tls::FrontContext* tls);
-  H1ClientConnection(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer);
+                    const tls::FrontContext* tls, std::unique_ptr<Proxied> proxied);
+  H1ClientConnection(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const SockAddr& peer,
+                     std::unique_ptr<Proxied> proxied);
   ~H1ClientConnection() override;
 
   void drain() override;
@@ -61,6 +65,7 @@ class H1ClientConnection final : public Session,
   tls::Connection* client_tls() const override { return c_tls_; }
   const TlsBindConfig* client_tls_config() const override { return c_tls_cfg_; }
   bool local_address(SockAddr* out) const override;
+  const Proxied* proxied() const override { return proxied_.get(); }
   bool take_buffer(Buffer& b) override { return Session::take_buffer(b, kBufferClaim); }
   void wake() override { run(); }
   std::string_view request_head() const override;
@@ -133,10 +138,14 @@ class H1ClientConnection final : public Session,
   bool take_request_block();
   void give_back_request_block();
   const Timeouts& fe_to() const { return fe_.config().timeouts; }
+  // The client's address: the PROXY header's source, else the socket's peer.
+  SockAddr client_addr() const {
+    return proxied_ && !proxied_->header.local ? proxied_->header.src : peer_addr_.expand();
+  }
 
   Frontend& fe_;
   Stream client_;
-  CompactAddr peer_addr_;
+  CompactAddr peer_addr_;  // the socket's peer (with a PROXY header: the balancer)
   Phase phase_ = Phase::kWaitRequest;
   // Client socket readiness (edge-triggered: true until a call returns EAGAIN).
   bool c_readable_ = true;
@@ -156,6 +165,7 @@ class H1ClientConnection final : public Session,
   // http_reuse: never: the server connection this client opened, kept between
   // its requests (attached to this connection, so that its close is seen).
   std::unique_ptr<UpstreamConnection> private_srv_;
+  std::unique_ptr<const Proxied> proxied_;  // a PROXY protocol header came first
 };
 
 }  // namespace weir

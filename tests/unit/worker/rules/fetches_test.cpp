@@ -12,6 +12,7 @@
 
 #include "common/base/address.h"
 #include "common/base/registry.h"
+#include "worker/proxy_protocol/header.h"
 #include "worker/rules/rules.h"
 
 namespace weir {
@@ -87,6 +88,20 @@ TEST(Fetches, EachGivesItsOwnValue) {
   s.res = &res;
   s.status = res.status;
   s.vars = &vars;
+  proxy_protocol::Header pp;  // as a balancer in front sent it
+  pp.version = 2;
+  pp.alpn = "h2";
+  pp.authority = "pp.example.com";
+  pp.unique_id = "id-1";
+  pp.ssl.present = true;
+  pp.ssl.client = 0x01;
+  pp.ssl.verify = 3;
+  pp.ssl.version = "TLSv1.2";
+  pp.ssl.cn = "client-cn";
+  pp.ssl.cipher = "ECDHE-RSA-AES128-GCM-SHA256";
+  pp.ssl.sig_alg = "RSA-SHA256";
+  pp.ssl.key_alg = "RSA2048";
+  s.pp = &pp;
   s.hello = true;
   s.hello_sni = "mail.example.com";
   s.hello_version = "TLSv1.3";
@@ -123,6 +138,17 @@ TEST(Fetches, EachGivesItsOwnValue) {
       {"req_ssl_sni", "mail.example.com"},
       {"req_ssl_ver", "TLSv1.3"},
       {"req_ssl_hello", "1"},
+      {"fc_pp", "1"},
+      {"fc_pp_alpn", "h2"},
+      {"fc_pp_authority", "pp.example.com"},
+      {"fc_pp_unique_id", "id-1"},
+      {"fc_pp_ssl", "1"},
+      {"fc_pp_ssl_verify", "3"},
+      {"fc_pp_ssl_version", "TLSv1.2"},
+      {"fc_pp_ssl_cn", "client-cn"},
+      {"fc_pp_ssl_cipher", "ECDHE-RSA-AES128-GCM-SHA256"},
+      {"fc_pp_ssl_sig_alg", "RSA-SHA256"},
+      {"fc_pp_ssl_key_alg", "RSA2048"},
       {"var", "var1"},
       {"always_true", "1"},
       {"always_false", "0"},
