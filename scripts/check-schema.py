@@ -501,6 +501,8 @@ def loader_tables(schema):
         "frontend.timeouts": [("frontend_timeouts", keys_of(d["frontend_timeouts"]))],
         "frontend.bind": [("bind", keys_of(d["bind"]))],
         "frontend.bind.tls": [("tls_bind", keys_of(d["tls_bind"]))],
+        "frontend.bind.accept_proxy": [("accept_proxy", keys_of(d["accept_proxy"]))],
+        "send_proxy": [("send_proxy", keys_of(d["send_proxy"]))],
         "frontend.stats": [("stats", set(stats))],
         "frontend.stats.auth": [("stats.auth", keys_of(stats["auth"]))],
         "frontend.metrics": [("metrics", keys_of(d["metrics"]))],
@@ -561,6 +563,10 @@ def loader_tables(schema):
             d[f"{w}_tcp_request_rule"]["properties"]["connection"]))
             for w in ("frontend", "backend")],
         "tls_version": [("tls_version", enum_of(d["tls_version"]))],
+        "send_proxy.version": [("send_proxy", enum_of(d["send_proxy"])), ("send_proxy.version", enum_of(
+            object_branch(d["send_proxy"])["properties"]["version"]))],
+        "send_proxy.tlvs": [("send_proxy.tlvs", enum_of(
+            object_branch(d["send_proxy"])["properties"]["tlvs"]["items"]))],
     }
     return {**{("keys", k): v for k, v in keys.items()},
             **{("values", k): v for k, v in values.items()}}

@@ -16,7 +16,12 @@ std::string proxy_yaml(ProxySpec& spec) {
   y += "frontends:\n";
   y += "  fe:\n";
   y += "    mode: " + spec.mode + "\n";
-  y += "    bind: [\"127.0.0.1:" + std::to_string(spec.port) + "\"]\n";
+  if (spec.bind_options.empty()) {
+    y += "    bind: [\"127.0.0.1:" + std::to_string(spec.port) + "\"]\n";
+  } else {
+    y += "    bind: [{address: \"127.0.0.1:" + std::to_string(spec.port) + "\", " +
+         spec.bind_options + "}]\n";
+  }
   y += "    default_backend: be\n";
   y += std::string("    forwardfor: ") + (spec.forwardfor ? "true" : "false") + "\n";
   if (!spec.frontend_timeouts.empty()) y += "    timeouts: {" + spec.frontend_timeouts + "}\n";

@@ -19,6 +19,7 @@ struct ProxySpec {
   std::string log_format = "text";  // access log to stdout
   std::string frontend_timeouts;    // YAML flow map body, e.g. "client: 2s"
   std::string frontend_extra;       // extra lines inside the frontend (indented 4 spaces)
+  std::string bind_options;         // entries of the bind's map, e.g. "accept_proxy: true"
   std::string backend_timeouts;     // e.g. "server: 1s, connect: 1s"
   std::string global_extra;         // extra lines inside global: (indented 2 spaces)
   std::string logs;                 // replaces the value of global.log when set (YAML flow)

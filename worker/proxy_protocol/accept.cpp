@@ -112,7 +112,8 @@ HeaderWait::HeaderWait(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
 
 HeaderWait::~HeaderWait() = default;
 
-void HeaderWait::on_io(uint32_t) {
+void HeaderWait::on_io(uint32_t events) {
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
   if (!done_) read_header();
 }
 
@@ -148,6 +149,12 @@ void HeaderWait::read_header() {
   std::string error;
   switch (parse(in, &proxied->header, &consumed, &error)) {
     case Status::kNeedMore:
+      // A peek shows the bytes again, not the end after them: the close is an event.
+      if (peer_closed_) {
+        refuse(Refusal::kTruncated, "closed after " + std::to_string(seen_) +
+                                        " bytes, before its PROXY header was complete");
+        return;
+      }
       return;  // peeked, not read: the next edge shows it again with what follows
     case Status::kError:
       refuse(starts_like_header(in) ? Refusal::kMalformed : Refusal::kMissing, error);

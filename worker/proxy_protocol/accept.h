@@ -99,6 +99,7 @@ class HeaderWait final : public Session, public IoHandler {
   int64_t t_start_ = 0;
   size_t seen_ = 0;  // bytes of the header seen so far
   bool done_ = false;
+  bool peer_closed_ = false;  // the peer shut its side (or reset)
 };
 
 }  // namespace proxy_protocol
