@@ -328,26 +328,32 @@ backends:
     EXPECT_TRUE(weir_logged("^::1 200 /six$")) << file_or_empty(access_log());
   }
 
+  // weir (`mode`) in front of `backend`: the lines of backend `be` after its
+  // mode (send_proxy, check, servers).
+  bool start_weir_in_front(const std::string& mode, const std::string& backend) {
+    return start_weir("frontends:\n  fe:\n    mode: " + mode +
+                          "\n    bind: [\"127.0.0.1:@PORT@\"]\n"
+                          "    default_backend: be\nbackends:\n  be:\n    mode: " +
+                          mode + "\n" + backend,
+                      {}, "%ci %ts");
+  }
+  // The same, then one request through it from 127.0.0.2.
+  std::optional<HttpResponse> request_through_weir(const std::string& mode,
+                                                   const std::string& backend) {
+    if (!start_weir_in_front(mode, backend)) return std::nullopt;
+    return get_from("127.0.0.2", port_, "/through-weir");
+  }
+
   // Case 2: client from 127.0.0.2 -> weir (`mode`, send_proxy `version`) ->
   // HAProxy accept-proxy, which answers and logs the client it was told of.
   void weir_to_haproxy(const std::string& mode, const std::string& version) {
     const uint16_t hp = free_tcp_port();
     auto haproxy = start_haproxy_answering(hp);
     ASSERT_TRUE(haproxy->ok());
-    ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: @MODE@
-    bind: ["127.0.0.1:@PORT@"]
-    default_backend: be
-backends:
-  be:
-    mode: @MODE@
-    send_proxy: @VERSION@
-    servers: {h: "127.0.0.1:@HP@"}
-)",
-                           {{"@MODE@", mode}, {"@VERSION@", version}, {"@HP@", std::to_string(hp)}},
-                           "%ci %ts"));
-    auto r = get_from("127.0.0.2", port_, "/through-weir");
+    // The version on the backend (every server's default).
+    auto r = request_through_weir(mode, "    send_proxy: " + version +
+                                            "\n    servers: {h: \"127.0.0.1:" + std::to_string(hp) +
+                                            "\"}\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->raw_head;
     EXPECT_EQ(r->body, "127.0.0.2");
@@ -362,19 +368,10 @@ backends:
     const uint16_t np = free_tcp_port();
     auto nginx = start_nginx(np);
     ASSERT_TRUE(nginx->ok());
-    ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: @MODE@
-    bind: ["127.0.0.1:@PORT@"]
-    default_backend: be
-backends:
-  be:
-    mode: @MODE@
-    servers: {n: {address: "127.0.0.1:@NP@", send_proxy: @VERSION@}}
-)",
-                           {{"@MODE@", mode}, {"@VERSION@", version}, {"@NP@", std::to_string(np)}},
-                           "%ci %ts"));
-    auto r = get_from("127.0.0.2", port_, "/through-weir");
+    // The version on the server itself.
+    auto r =
+        request_through_weir(mode, "    servers: {n: {address: \"127.0.0.1:" + std::to_string(np) +
+                                       "\", send_proxy: " + version + "}}\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->raw_head;
     EXPECT_EQ(r->body, "127.0.0.2\n");
@@ -441,22 +438,14 @@ TEST_F(ProxyProtocolInterop, HealthChecksCarryTheHeaderToNginx) {
   const uint16_t np = free_tcp_port();
   auto nginx = start_nginx(np);
   ASSERT_TRUE(nginx->ok());
-  ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: http
-    bind: ["127.0.0.1:@PORT@"]
-    default_backend: be
-backends:
-  be:
-    mode: http
-    send_proxy: v2
+  ASSERT_TRUE(start_weir_in_front("http", replace_all(R"(    send_proxy: v2
     check: {type: http, path: /, inter: 200ms, rise: 1, fall: 1}
     servers:
       v2: "127.0.0.1:@NP@"
       v1: {address: "127.0.0.1:@NP@", send_proxy: v1}
       bare: {address: "127.0.0.1:@NP@", check_send_proxy: false}
 )",
-                         {{"@NP@", std::to_string(np)}}));
+                                                      {{"@NP@", std::to_string(np)}})));
   // Servers start UP: a passed check is what shows the header worked.
   for (const char* sv : {"v2", "v1"}) {
     EXPECT_TRUE(wait_until([&] { return stat_row("be", sv)["check_status"] == "L7OK"; }, 15000, 50))
@@ -561,17 +550,8 @@ TEST_F(ProxyProtocolInterop, HeaderConnectionsAreNeverSharedBetweenClients) {
   const uint16_t hp = free_tcp_port();
   auto haproxy = start_haproxy_answering(hp);
   ASSERT_TRUE(haproxy->ok());
-  ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: http
-    bind: ["127.0.0.1:@PORT@"]
-    default_backend: be
-backends:
-  be:
-    mode: http
-    servers: {h: {address: "127.0.0.1:@HP@", send_proxy: v1}}
-)",
-                         {{"@HP@", std::to_string(hp)}}));
+  ASSERT_TRUE(start_weir_in_front("http", "    servers: {h: {address: \"127.0.0.1:" +
+                                              std::to_string(hp) + "\", send_proxy: v1}}\n"));
   HttpClient a(port_, "127.0.0.1", "127.0.0.2");
   HttpClient b(port_, "127.0.0.1", "127.0.0.3");
   // Which server connections (weir's source ports, as HAProxy saw them) served
