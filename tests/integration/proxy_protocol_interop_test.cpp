@@ -2,9 +2,11 @@
 // weir (issue 18): HAProxy 2.6 in front of weir (send-proxy, send-proxy-v2),
 // weir in front of HAProxy (accept-proxy) and nginx (listen ... proxy_protocol),
 // health checks that carry the header, curl --haproxy-protocol as a v1 client,
-// and a TLS bind whose header comes before the ClientHello. Each case asserts
-// what the operator reads: X-Forwarded-For at the application, the access logs
-// of weir, HAProxy and nginx, the answer of an `src` rule, the server state.
+// a TLS bind whose header comes before the ClientHello, v2 TLVs both ways, and
+// server connections that carried a client's header never serving another
+// client. Each case asserts what the operator reads: X-Forwarded-For at the
+// application, the access logs of weir, HAProxy and nginx, the answer of an
+// `src` rule, the server state.
 //
 // HAProxy and nginx are started by the tests themselves, in the foreground, on
 // free ports, with every file in a temporary directory. They are part of the
@@ -191,17 +193,18 @@ http {
 }
 
 // HAProxy in http mode answering every request itself with the client's
-// address as PROXY headers name it: body "%ci", header X-Conn with the port of
-// the connection that carried the request (before the header: weir's side), and
-// a log line "client=%ci conn=PORT URI".
-std::unique_ptr<External> start_haproxy_answering(uint16_t port) {
+// address as PROXY headers name it: body `body` (a log-format, "%ci" by
+// default), header X-Conn with the port of the connection that carried the
+// request (before the header: weir's side), and a log line
+// "client=%ci conn=PORT URI".
+std::unique_ptr<External> start_haproxy_answering(uint16_t port, const std::string& body = "%ci") {
   return start_haproxy(replace_all(R"(frontend answer
   mode http
   bind 127.0.0.1:@PORT@ accept-proxy
   log-format "client=%ci conn=%[fc_src_port] %HU"
-  http-request return status 200 content-type text/plain lf-string "%ci" hdr X-Conn "%[fc_src_port]"
+  http-request return status 200 content-type text/plain lf-string "@BODY@" hdr X-Conn "%[fc_src_port]"
 )",
-                                   {{"@PORT@", std::to_string(port)}}),
+                                   {{"@PORT@", std::to_string(port)}, {"@BODY@", body}}),
                        {{"127.0.0.1", port}});
 }
 
@@ -236,6 +239,17 @@ class ProxyProtocolInterop : public ::testing::Test {
                              replace_all(body, all);
     weir_ = WeirProcess::start(yaml);
     return weir_ != nullptr;
+  }
+  // weir's http frontend (forwardfor) in front of `app`: `bind` is the one
+  // entry of its bind list (flow YAML), `rules` its http_request list.
+  bool start_weir_to_app(const OriginServer& app, const std::string& bind,
+                         const std::string& rules = "", const std::string& format = "%ci %ST %HP") {
+    return start_weir("frontends:\n  fe:\n    mode: http\n    bind: [" + bind +
+                          "]\n    forwardfor: true\n    default_backend: be\n" +
+                          (rules.empty() ? "" : "    http_request:\n" + rules) +
+                          "backends:\n  be:\n    mode: http\n    servers: {s1: \"" + app.address() +
+                          "\"}\n",
+                      {}, format);
   }
   bool weir_logged(const std::string& regex) {
     return wait_line([&] { return file_or_empty(access_log()); }, regex);
@@ -274,21 +288,10 @@ backend weir
   // -> origin, for IPv4 clients from 127.0.0.2 and 127.0.0.1 and an IPv6 client.
   void haproxy_to_weir(const std::string& send) {
     OriginServer app("app");
-    ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: http
-    bind: [{address: "127.0.0.1:@PORT@", accept_proxy: true}]
-    forwardfor: true
-    default_backend: be
-    http_request:
-      - deny: {status: 403, body: "not you\n"}
+    ASSERT_TRUE(start_weir_to_app(app, R"({address: "127.0.0.1:@PORT@", accept_proxy: true})",
+                                  R"(      - deny: {status: 403, body: "not you\n"}
         if: "{ src 127.0.0.2 } and { path /private }"
-backends:
-  be:
-    mode: http
-    servers: {s1: "@APP@"}
-)",
-                           {{"@APP@", app.address()}}));
+)"));
     const uint16_t hp = free_tcp_port(), hp6 = free_tcp_port();
     auto haproxy = haproxy_in_front(hp, hp6, send);
     ASSERT_TRUE(haproxy->ok());
@@ -475,20 +478,10 @@ TEST_F(ProxyProtocolInterop, HealthChecksCarryTheHeaderToNginx) {
 
 TEST_F(ProxyProtocolInterop, CurlHaproxyProtocolToAnAcceptProxyBind) {
   OriginServer app("app");
-  ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: http
-    bind: [{address: "127.0.0.1:@PORT@", accept_proxy: {trusted: ["127.0.0.0/8"], timeout: 2s}}]
-    forwardfor: true
-    default_backend: be
-    http_request:
-      - set_header: {name: X-PP, value: "%[fc_pp]"}
-backends:
-  be:
-    mode: http
-    servers: {s1: "@APP@"}
-)",
-                         {{"@APP@", app.address()}}));
+  ASSERT_TRUE(start_weir_to_app(
+      app,
+      R"({address: "127.0.0.1:@PORT@", accept_proxy: {trusted: ["127.0.0.0/8"], timeout: 2s}})",
+      "      - set_header: {name: X-PP, value: \"%[fc_pp]\"}\n"));
   const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/curl";
   auto r = run_command({"curl", "-sS", "--max-time", "20", "--haproxy-protocol", "--interface",
                         "127.0.0.2", "-o", "/dev/null", "-w", "%{http_code}", url},
@@ -513,21 +506,11 @@ TEST_F(ProxyProtocolInterop, TlsBindAcceptsTheHeaderBeforeTheClientHello) {
   TestPki pki;
   Cert www = pki.server("www", {.dns = {"www.example.com"}});
   OriginServer app("app");
-  ASSERT_TRUE(start_weir(R"(frontends:
-  fe:
-    mode: http
-    bind:
-      - address: "127.0.0.1:@PORT@"
-        accept_proxy: true
-        tls: {certificates: [@CERT@]}
-    forwardfor: true
-    default_backend: be
-backends:
-  be:
-    mode: http
-    servers: {s1: "@APP@"}
-)",
-                         {{"@APP@", app.address()}, {"@CERT@", www.pem}}, "%ci %ST %HP %[ssl_fc]"));
+  ASSERT_TRUE(start_weir_to_app(app,
+                                "{address: \"127.0.0.1:@PORT@\", accept_proxy: true, "
+                                "tls: {certificates: [" +
+                                    www.pem + "]}}",
+                                "", "%ci %ST %HP %[ssl_fc]"));
   const uint16_t hp = free_tcp_port(), hp6 = free_tcp_port();
   auto haproxy = haproxy_in_front(hp, hp6, "send-proxy-v2");
   ASSERT_TRUE(haproxy->ok());
@@ -539,6 +522,84 @@ backends:
   ASSERT_TRUE(app.wait_for_requests(1, 5000));
   EXPECT_EQ(app.requests()[0].header("X-Forwarded-For"), "127.0.0.2");
   EXPECT_TRUE(weir_logged("^127\\.0\\.0\\.2 200 /secure (1|true)$")) << file_or_empty(access_log());
+}
+
+// ---- 7. v2 TLVs, both ways --------------------------------------------------
+
+// HAProxy terminates TLS and passes what it learnt in v2 TLVs (the name the
+// client asked for, the ALPN, the TLS block, its unique id); weir's fc_pp_*
+// fetches read them.
+TEST_F(ProxyProtocolInterop, HaproxyTlvsReachTheFcPpFetches) {
+  TestPki pki;
+  Cert www = pki.server("www", {.dns = {"www.example.com"}});
+  OriginServer app("app");
+  ASSERT_TRUE(start_weir_to_app(
+      app, R"({address: "127.0.0.1:@PORT@", accept_proxy: {trusted: [127.0.0.1/32]}})",
+      R"(      - set_header:
+          name: X-PP
+          value: "%[fc_pp]|%[fc_pp_authority]|%[fc_pp_unique_id]|%[fc_pp_alpn]|%[fc_pp_ssl]|%[fc_pp_ssl_version]|%[fc_pp_ssl_cipher]"
+      - set_header: {name: X-Authority, value: "%[fc_pp_authority]"}
+      - set_header: {name: X-Id, value: "%[fc_pp_unique_id]"}
+)"));
+  const uint16_t hp = free_tcp_port();
+  auto haproxy = start_haproxy(
+      replace_all(
+          R"(frontend tls
+  mode http
+  bind 127.0.0.1:@HP@ ssl crt @CERT@ alpn http/1.1
+  unique-id-format "req-%rt"
+  default_backend weir
+backend weir
+  mode http
+  server w 127.0.0.1:@PORT@ send-proxy-v2 proxy-v2-options authority,unique-id,ssl,ssl-cipher
+)",
+          {{"@HP@", std::to_string(hp)}, {"@CERT@", www.pem}, {"@PORT@", std::to_string(port_)}}),
+      {{"127.0.0.1", hp}});
+  ASSERT_TRUE(haproxy->ok());
+  CurlResult r =
+      curl_https(hp, "www.example.com", "/tlv", pki.root_ca(), {"--interface", "127.0.0.2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.status, 200);
+  ASSERT_TRUE(app.wait_for_requests(1, 5000));
+  const RecordedRequest got = app.requests()[0];  // requests() is a copy
+  EXPECT_EQ(got.header("X-Forwarded-For"), "127.0.0.2");
+  EXPECT_TRUE(std::regex_match(
+      got.header("X-PP"),
+      std::regex(R"(1\|www\.example\.com\|req-[0-9]+\|http/1\.1\|1\|TLSv1\.3\|TLS_[A-Z0-9_]+)")))
+      << got.header("X-PP");
+  // A fetch alone is the whole value.
+  EXPECT_EQ(got.header("X-Authority"), "www.example.com");
+  EXPECT_TRUE(std::regex_match(got.header("X-Id"), std::regex("req-[0-9]+"))) << got.header("X-Id");
+}
+
+// weir terminates TLS and sends the TLVs; HAProxy 2.6 reads the authority and
+// the unique id (it has no fetch for the others).
+TEST_F(ProxyProtocolInterop, WeirTlvsReachHaproxy) {
+  TestPki pki;
+  Cert www = pki.server("www", {.dns = {"www.example.com"}});
+  const uint16_t hp = free_tcp_port();
+  auto haproxy = start_haproxy_answering(hp, "%ci|%[fc_pp_authority]|%[fc_pp_unique_id]");
+  ASSERT_TRUE(haproxy->ok());
+  ASSERT_TRUE(start_weir(R"(frontends:
+  fe:
+    mode: http
+    bind:
+      - address: "127.0.0.1:@PORT@"
+        tls: {certificates: [@CERT@]}
+    default_backend: be
+backends:
+  be:
+    mode: http
+    send_proxy: {version: v2, tlvs: [alpn, authority, ssl, unique_id]}
+    servers: {h: "127.0.0.1:@HP@"}
+)",
+                         {{"@CERT@", www.pem}, {"@HP@", std::to_string(hp)}}));
+  CurlResult r =
+      curl_https(port_, "www.example.com", "/tlv", pki.root_ca(), {"--interface", "127.0.0.2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(std::regex_match(r.body, std::regex(R"(127\.0\.0\.2\|www\.example\.com\|\S+)")))
+      << r.body;
 }
 
 // ---- A server connection that carried one client's header stays its own ----
