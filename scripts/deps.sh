@@ -9,6 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libyaml-cpp-dev li
 if [[ $what == test ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
          procps iproute2 chromium  # chromium: the stats page test renders it headless
+         haproxy nginx  # the PROXY protocol interoperability tests run both
          python3-yaml python3-jsonschema)  # scripts/check-schema.py
 fi
 missing=()
