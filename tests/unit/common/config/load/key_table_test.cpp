@@ -193,6 +193,12 @@ const std::map<std::string, Place>& key_places() {
        [](auto k) {
          return frontend_with("bind: [{address: \"127.0.0.1:8081\", tls: {" + s(k) + ": ~}}]");
        }},
+      {"frontend.bind.accept_proxy",
+       [](auto k) {
+         return frontend_with("bind: [{address: \"127.0.0.1:8081\", accept_proxy: {" + s(k) +
+                              ": ~}}]");
+       }},
+      {"send_proxy", [](auto k) { return server_with("send_proxy: {" + s(k) + ": ~}"); }},
       {"frontend.stats", [](auto k) { return frontend_with("stats: {uri: /s, " + s(k) + ": ~}"); }},
       {"frontend.stats.auth",
        [](auto k) {
@@ -297,6 +303,9 @@ const std::map<std::string, Place>& value_places() {
              s(w) + "}}]");
        }},
       {"server.tls.verify", [](auto w) { return server_with("tls: {verify: " + s(w) + "}"); }},
+      {"send_proxy.version", [](auto w) { return server_with("send_proxy: " + s(w)); }},
+      {"send_proxy.tlvs",
+       [](auto w) { return server_with("send_proxy: {version: v2, tlvs: [" + s(w) + "]}"); }},
       {"tcp_request.action",
        [](auto w) { return frontend_with("tcp_request: [{connection: " + s(w) + "}]", "tcp"); }},
       {"tls_version",
