@@ -106,7 +106,9 @@ class External {
            const std::vector<std::pair<std::string, uint16_t>>& ports)
       : name_(name), dir_(std::move(dir)) {
     process_.emplace(argv, dir_, dir_ + "/output.log");
-    for (const auto& [host, port] : ports) {
+    for (const auto& hp : ports) {
+      const std::string& host = hp.first;
+      const uint16_t port = hp.second;
       const bool up =
           wait_until([&] { return process_->alive() && can_connect(port, host, 500); }, 15000, 50);
       if (!up) {
