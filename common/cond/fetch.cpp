@@ -65,9 +65,9 @@ std::optional<IpNetwork> parse_ip_network(std::string_view text, std::string* er
     const std::string_view digits = text.substr(slash + 1);
     int n = 0;
     bool ok = !digits.empty() && digits.size() <= 3;
-    for (char c : digits) {
-      if (c < '0' || c > '9') ok = false;
-      n = n * 10 + (c - '0');
+    for (size_t i = 0; ok && i < digits.size(); ++i) {
+      if (digits[i] < '0' || digits[i] > '9') ok = false;
+      n = n * 10 + (digits[i] - '0');
     }
     if (!ok || n > max) {
       *error = "'" + std::string(text) + "': the prefix length must be 0.." + std::to_string(max);

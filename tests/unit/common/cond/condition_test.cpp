@@ -257,3 +257,37 @@ TEST(Condition, ErrorsSayWhatAndWhere) {
 
 }  // namespace
 }  // namespace weir::cond
+
+namespace weir::cond {
+namespace {
+
+// Networks as `src` patterns and `trusted` lists write them. A prefix that is
+// not 0..32 (IPv4) or 0..128 (IPv6) digits is refused, however long (the
+// condition fuzzer found a prefix whose digits overflowed an int).
+TEST(IpNetwork, ParsesNetworksAndRefusesBadPrefixes) {
+  std::string error;
+  auto v4 = parse_ip_network("10.1.0.0/16", &error);
+  ASSERT_TRUE(v4) << error;
+  EXPECT_EQ(v4->bits, 96 + 16);
+  EXPECT_TRUE(v4->contains(*parse_ip("10.1.200.3")));
+  EXPECT_FALSE(v4->contains(*parse_ip("10.2.0.1")));
+  auto v6 = parse_ip_network("2001:db8::/32", &error);
+  ASSERT_TRUE(v6) << error;
+  EXPECT_TRUE(v6->contains(*parse_ip("2001:db8:1::7")));
+  EXPECT_FALSE(v6->contains(*parse_ip("2001:db9::7")));
+  auto one = parse_ip_network("192.0.2.7", &error);
+  ASSERT_TRUE(one) << error;
+  EXPECT_TRUE(one->contains(*parse_ip("192.0.2.7")));
+  EXPECT_FALSE(one->contains(*parse_ip("192.0.2.8")));
+  for (const char* bad :
+       {"10.0.0.0/33", "2001:db8::/129", "10.0.0.0/", "10.0.0.0/8x", "10.0.0.0/99999999999999",
+        "10.0.0.0/8\x1c"
+        "192.beg168.0.0/16",
+        "10.0.0.300/8", "host/8"}) {
+    EXPECT_FALSE(parse_ip_network(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace weir::cond
