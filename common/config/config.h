@@ -153,10 +153,12 @@ struct AcceptProxyConfig {
   std::vector<cond::IpNetwork> trusted;  // who may send one; empty: any peer
   int64_t timeout = 0;  // ms to wait for the header; 0: the frontend's (see header_timeout)
   // The wait the header gets: `timeout`, else the frontend's http_request
-  // timeout (http mode) or client timeout (tcp mode).
+  // timeout (http mode) or client timeout (tcp mode, or http_request: 0);
+  // 0: none (the frontend's timeouts are off).
   int64_t header_timeout(Mode mode, const Timeouts& t) const {
     if (timeout > 0) return timeout;
-    return mode == Mode::kHttp ? t.http_request : t.client;
+    if (mode == Mode::kHttp && t.http_request > 0) return t.http_request;
+    return t.client;
   }
 };
 

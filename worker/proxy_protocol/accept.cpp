@@ -96,7 +96,9 @@ void HeaderWait::start(ThreadContext& ctx, Frontend& fe, const AcceptProxyConfig
     raw->close();
     return;
   }
-  raw->timer_.set(raw->t_start_ + cfg.header_timeout(fe.mode(), fe.config().timeouts));
+  if (const int64_t limit = cfg.header_timeout(fe.mode(), fe.config().timeouts); limit > 0) {
+    raw->timer_.set(raw->t_start_ + limit);
+  }
   raw->read_header();  // the header often came with the connection
 }
 
