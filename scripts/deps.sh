@@ -22,7 +22,19 @@ if ((${#missing[@]})); then
   [[ $(id -u) -ne 0 ]] && SUDO=sudo
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start haproxy and nginx themselves: their packages must not start
+  # the system services (which would take port 80, or fail the install where
+  # it is taken). policy-rc.d says no to every start while we install.
+  own_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  status=0
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  [[ -n $own_policy ]] && $SUDO rm -f /usr/sbin/policy-rc.d
+  ((status == 0)) || exit "$status"
 fi
 if [[ $what == test ]]; then
   # promtool validates the /metrics output in the tests. Taken from Debian's
