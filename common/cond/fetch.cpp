@@ -1,10 +1,12 @@
 #include "common/cond/fetch.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cstring>
 
 #include "common/base/registry.h"
+#include "common/cond/ip_value.h"
 
 namespace weir::cond {
 
@@ -39,6 +41,21 @@ std::optional<IpValue> parse_ip(std::string_view text) {
     return v;
   }
   return std::nullopt;
+}
+
+bool ip_value_of(const SockAddr& a, IpValue* out) {
+  *out = IpValue();
+  if (a.family() == AF_INET) {
+    out->v4 = true;
+    out->bytes[10] = out->bytes[11] = 0xff;
+    std::memcpy(out->bytes + 12, &reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr, 4);
+    return true;
+  }
+  if (a.family() == AF_INET6) {
+    std::memcpy(out->bytes, &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr, 16);
+    return true;
+  }
+  return false;
 }
 
 bool IpNetwork::contains(const IpValue& a) const {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/cond/ip_value.h"
 #include "worker/http/h1/h1_client_connection.h"
 #include "worker/tcp/tcp_session.h"
 #include "worker/thread_context.h"
@@ -29,26 +30,10 @@ namespace {
 
 constexpr uint32_t kEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 
-// The peer's address in the form networks are matched against.
-bool ip_of(const SockAddr& a, cond::IpValue* out) {
-  *out = cond::IpValue();
-  if (a.family() == AF_INET) {
-    out->v4 = true;
-    out->bytes[10] = out->bytes[11] = 0xff;
-    std::memcpy(out->bytes + 12, &reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr, 4);
-    return true;
-  }
-  if (a.family() == AF_INET6) {
-    std::memcpy(out->bytes, &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr, 16);
-    return true;
-  }
-  return false;
-}
-
 bool trusted(const AcceptProxyConfig& cfg, const SockAddr& peer) {
   if (cfg.trusted.empty()) return true;
   cond::IpValue ip;
-  if (!ip_of(peer, &ip)) return false;
+  if (!cond::ip_value_of(peer, &ip)) return false;
   for (const cond::IpNetwork& n : cfg.trusted)
     if (n.contains(ip)) return true;
   return false;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/base/registry.h"
+#include "common/cond/ip_value.h"
 #include "worker/rules/rules.h"
 
 namespace weir {
@@ -18,13 +19,7 @@ void push_address(const SockAddr* a, std::vector<Sample>& out) {
   Sample s;
   s.set_owned(a->host_string());
   s.type = Type::kIp;
-  if (a->family() == AF_INET) {
-    s.ip.v4 = true;
-    s.ip.bytes[10] = s.ip.bytes[11] = 0xff;
-    std::memcpy(s.ip.bytes + 12, &reinterpret_cast<const sockaddr_in*>(a->sa())->sin_addr, 4);
-  } else if (a->family() == AF_INET6) {
-    std::memcpy(s.ip.bytes, &reinterpret_cast<const sockaddr_in6*>(a->sa())->sin6_addr, 16);
-  }
+  ip_value_of(*a, &s.ip);
   out.push_back(std::move(s));
 }
 
