@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/cond/condition.h"
+#include "common/cond/stick_words.h"
 #include "common/cond/text.h"
 
 namespace weir::cond {
@@ -56,6 +57,10 @@ bool delimited(std::string_view s, std::string_view p, std::string_view delims, 
 // Runs the converters over every value in `vals`.
 void convert(const std::vector<Converter>& convs, std::vector<Sample>& vals) {
   for (const Converter& c : convs) {
+    if (c.kind == Converter::Kind::kTable) {
+      stick_words::convert(c, vals);
+      continue;
+    }
     for (Sample& s : vals) {
       std::string text = s.type == Type::kString ? std::string(s.str)
                          : s.type == Type::kInt  ? std::to_string(s.num)
@@ -68,6 +73,8 @@ void convert(const std::vector<Converter>& convs, std::vector<Sample>& vals) {
           for (char& ch : text)
             ch = ch >= 'a' && ch <= 'z' ? static_cast<char>(ch - 'a' + 'A') : ch;
           break;
+        case Converter::Kind::kTable:
+          break;  // above
         case Converter::Kind::kMap: {
           auto it = c.map->entries.find(text);
           if (it != c.map->entries.end()) {
@@ -94,6 +101,13 @@ void convert(const std::vector<Converter>& convs, std::vector<Sample>& vals) {
 }
 
 }  // namespace
+
+Type SampleExpr::type() const {
+  if (converters.empty()) return fetch.type();
+  const Converter& last = converters.back();
+  if (last.kind == Converter::Kind::kTable) return stick_words::words()[last.word].type;
+  return Type::kString;
+}
 
 std::optional<std::string> SampleExpr::evaluate(FetchContext& ctx) const {
   std::vector<Sample> vals;

@@ -43,9 +43,17 @@ struct MapFile {
 };
 
 struct Converter {
-  enum class Kind : unsigned char { kLower, kUpper, kMap } kind = Kind::kLower;
+  enum class Kind : unsigned char {
+    kLower,
+    kUpper,
+    kMap,
+    kTable,  // table_<datum>(TABLE): the value looked up in a stick table (stick_words.h)
+  } kind = Kind::kLower;
   std::shared_ptr<const MapFile> map;
   std::optional<std::string> fallback;  // map: the value when the key is absent
+  std::shared_ptr<stick::Table> table;  // kTable
+  uint32_t word = 0;                    // kTable: what it reads (stick_words::words())
+  uint32_t index = 0;                   // kTable: the element of gpc / gpt / gpc_rate
 };
 
 // A fetch followed by converters: "hdr(host),lower,map(/etc/weir/hosts.map,app)".
@@ -53,6 +61,8 @@ struct SampleExpr {
   FetchSpec fetch;
   std::vector<Converter> converters;
   std::string text;  // as written
+  // The type of its values: the fetch's, or the last converter's.
+  Type type() const;
   // The first value (after the converters), or nullopt when there is none.
   std::optional<std::string> evaluate(FetchContext& ctx) const;
 };
@@ -132,9 +142,12 @@ struct ValueTemplate {
 
 // Where files named in conditions (-f lists, maps) are read from, and a cache
 // so that one file named many times is loaded once.
+// The stick tables of the configuration are there too, by name, for the
+// fetches and converters that name one (sc0_conn_rate(TABLE), table_gpc0(TABLE)).
 struct FileCache {
   std::map<std::string, std::shared_ptr<const MapFile>> maps;
   std::map<std::string, std::vector<std::string>> lists;
+  std::map<std::string, std::shared_ptr<stick::Table>, std::less<>> stick_tables;
 };
 
 struct ParseError {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/base/registry.h"
@@ -16,9 +17,16 @@ const FetchDef* find_fetch(std::string_view name) {
 
 std::string fetch_names() {
   std::string out;
+  std::vector<std::string_view> families;
   for (const FetchDef* f : Registry<FetchDef>::instance().sorted()) {
+    std::string_view name = f->name;
+    if (!f->family.empty()) {
+      if (std::find(families.begin(), families.end(), f->family) != families.end()) continue;
+      families.push_back(f->family);
+      name = f->family;
+    }
     if (!out.empty()) out += ", ";
-    out += f->name;
+    out += name;
   }
   return out;
 }

@@ -8,10 +8,15 @@
 // entry and its function.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace weir::stick {
+class Table;
+}
 
 namespace weir::cond {
 
@@ -107,6 +112,7 @@ enum class FetchScope : unsigned char {
 
 struct FetchSpec;
 class FetchContext;
+struct FileCache;
 
 // One fetch (a registry entry).
 struct FetchDef {
@@ -119,6 +125,16 @@ struct FetchDef {
   // worker's fetches run on its SampleSource (worker/rules/rules.h), which is
   // the context that calls them.
   void (*run)(const FetchSpec& spec, FetchContext& ctx, std::vector<Sample>& out);
+  // A fetch that reads its own arguments (the stick-table fetches:
+  // sc0_conn_rate(TABLE), sc_get_gpc(IDX,SC[,TABLE])): the parser calls it
+  // with what was between the parentheses instead of reading `arg`. False with
+  // *error (one line) when they are not valid.
+  bool (*parse_args)(FetchSpec& spec, const std::vector<std::string>& args, bool has_args,
+                     const FileCache& env, std::string* error) = nullptr;
+  // A family of generated fetches (sc0_*, src_*): messages list the family
+  // once instead of every member.
+  std::string_view family = {};
+  uint32_t tag = 0;  // what a family's run function reads (set by the code that makes it)
 };
 
 // A fetch as written in one expression: the fetch and its arguments.
@@ -126,6 +142,11 @@ struct FetchSpec {
   const FetchDef* def = nullptr;  // set by the parser: never null in a parsed expression
   std::string arg;                // header, parameter, cookie or variable name (headers lower-case)
   int occurrence = 0;             // def->occurrence: 0 all values, N the Nth, -1 the last
+  // Stick-table fetches: the table named (null: the tracked entry's own), the
+  // tracked counter (sc_*(N)), the element of gpc / gpt / gpc_rate.
+  std::shared_ptr<stick::Table> table;
+  int sc = -1;
+  uint32_t index = 0;
   std::string_view name() const { return def->name; }
   Type type() const { return def->type; }
   // Only valid once a response exists (status, res_hdr).

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/cond/condition.h"
+#include "common/cond/stick_words.h"
 #include "common/cond/text.h"
 
 namespace weir::cond {
@@ -221,15 +222,21 @@ class Parser {
     const std::string fname(def->name);
     const bool takes_arg = def->arg != FetchArg::kNone;
     const bool has_args = parts[0].first.find('(') != std::string::npos;
-    if (takes_arg && (!has_args || args.empty() || args[0].empty())) {
+    if (def->parse_args) {
+      std::string err;
+      if (!def->parse_args(out.fetch, args, has_args, files_, &err)) {
+        fail(err, offset);
+        return std::nullopt;
+      }
+    } else if (takes_arg && (!has_args || args.empty() || args[0].empty())) {
       fail(fname + " needs a name: " + fname + "(name)", offset);
       return std::nullopt;
     }
-    if (!takes_arg && has_args) {
+    if (!def->parse_args && !takes_arg && has_args) {
       fail(fname + " takes no argument", offset);
       return std::nullopt;
     }
-    if (takes_arg) {
+    if (takes_arg && !def->parse_args) {
       out.fetch.arg = def->arg == FetchArg::kHeader ? lower(args[0]) : args[0];
       if (args.size() > (def->occurrence ? 2u : 1u)) {
         fail(fname + ": too many arguments", offset);
@@ -273,8 +280,24 @@ class Parser {
           return std::nullopt;
         }
         if (cargs.size() == 2) c.fallback = cargs[1];
+      } else if (cname.rfind("table_", 0) == 0 && stick_words::find_word(cname.substr(6)) &&
+                 stick_words::find_word(cname.substr(6))->read !=
+                     stick_words::Word::Read::kTracked) {
+        const stick_words::Word* w = stick_words::find_word(cname.substr(6));
+        stick_words::Args a;
+        std::string err;
+        if (!stick_words::parse_args(stick_words::Prefix::kTable, *w, cargs,
+                                     parts[i].first.find('(') != std::string::npos, files_, cname,
+                                     &a, &err)) {
+          fail(err, at);
+          return std::nullopt;
+        }
+        c.kind = Converter::Kind::kTable;
+        c.table = std::move(a.table);
+        c.index = a.index;
+        c.word = static_cast<uint32_t>(w - stick_words::words().data());
       } else {
-        fail("unknown converter '" + cname + "' (known: lower, upper, map)", at);
+        fail("unknown converter '" + cname + "' (known: lower, upper, map, table_*)", at);
         return std::nullopt;
       }
       out.converters.push_back(std::move(c));
@@ -342,7 +365,7 @@ class Parser {
     }
     for (; i < words.size(); ++i) values.emplace_back(words[i].text, words[i].offset);
 
-    const Type type = t->sample.converters.empty() ? t->sample.fetch.type() : Type::kString;
+    const Type type = t->sample.type();
     if (!matcher) {
       matcher = type == Type::kIp     ? Matcher::kIp
                 : type == Type::kInt  ? Matcher::kInt

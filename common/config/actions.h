@@ -62,8 +62,10 @@ struct TcpActionDef {
   // Reads VALUE (takes_value only; else null) into s.rule, as HttpActionDef::parse.
   bool (*parse)(config_detail::TcpActionScope& s, const config_detail::YamlNode& value,
                 const std::string& what);
-  // Every tcp action ends the list: true lets the connection go on.
+  // A terminal action ends the list: true lets the connection go on. A
+  // non-terminal one (track, sc_inc_gpc, ...) returns true and the list goes on.
   bool (*run)(const TcpRule& rule, TcpRuleRun& run);
+  bool terminal = true;
 };
 
 }  // namespace weir

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,10 @@
 #include "common/cond/condition.h"
 #include "common/config/actions.h"
 #include "common/config/balance.h"
+
+namespace weir::stick {
+class Table;
+}
 
 namespace weir {
 
@@ -184,6 +189,17 @@ struct StatsPageConfig {
   SourceMark mark;
 };
 
+// The operands of the stick-table actions (track, sc_inc_gpc, sc_clr_gpc,
+// sc_set_gpt; worker/stick/actions.cpp), in http and tcp_request rules.
+struct StickAction {
+  std::shared_ptr<stick::Table> table;    // track: the table
+  cond::SampleExpr key;                   // track: the key sample
+  int counter = 0;                        // the tracked counter, 0..2 (HAProxy's sc0..sc2)
+  uint32_t index = 0;                     // the element of gpc / gpt
+  std::optional<cond::SampleExpr> value;  // sc_set_gpt: a sample, else `constant`
+  int64_t constant = 0;
+};
+
 // One rule of `http_request:` / `http_response:` (in order; the first terminal
 // rule ends the list). Its action is a registered HttpActionDef (actions.h); the
 // fields below are what the actions read, each filled by the actions named.
@@ -206,6 +222,7 @@ struct HttpRule {
   int64_t delay = 0;                            // tarpit, ms
   size_t capture_len = 64;                      // capture: longest value kept
   std::string backend;                          // use_backend with a constant name
+  std::shared_ptr<const StickAction> stick;     // track, sc_inc_gpc, sc_clr_gpc, sc_set_gpt
   std::shared_ptr<const cond::Condition> cond;  // null: always
   bool unless = false;                          // the rule applies when cond is false
   SourceMark mark;
@@ -217,8 +234,9 @@ struct TcpRule {
     kConnection,  // once the connection is accepted
     kContent,     // tcp mode: then, possibly after inspect_delay
   } stage = Stage::kConnection;
-  const TcpActionDef* def = nullptr;  // the action: its name, parse and run
-  std::string backend;                // use_backend
+  const TcpActionDef* def = nullptr;         // the action: its name, parse and run
+  std::string backend;                       // use_backend
+  std::shared_ptr<const StickAction> stick;  // track, sc_inc_gpc, sc_clr_gpc, sc_set_gpt
   std::shared_ptr<const cond::Condition> cond;
   bool unless = false;
   SourceMark mark;
@@ -402,6 +420,9 @@ struct Config {
   GlobalConfig global;
   std::vector<FrontendConfig> frontends;  // in file order
   std::vector<BackendConfig> backends;    // in file order
+  // stick_tables:, in file order: each table's definition and its entries
+  // (common/stick/table.h), made empty when the configuration is loaded.
+  std::vector<std::shared_ptr<stick::Table>> stick_tables;
 
   const BackendConfig* find_backend(std::string_view name) const;
   int backend_index(std::string_view name) const;  // -1 when absent

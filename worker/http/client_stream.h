@@ -29,6 +29,9 @@ namespace weir {
 
 struct Proxied;
 class Frontend;
+namespace stick {
+class Trackers;
+}
 struct TlsBindConfig;
 namespace tls {
 class Connection;
@@ -71,6 +74,8 @@ class ClientStream {
   virtual bool local_address(SockAddr* out) const = 0;
   // What a PROXY protocol header said of the connection (null: none came).
   virtual const Proxied* proxied() const = 0;
+  // The stick-table entries the connection tracks (null until its first track).
+  virtual std::unique_ptr<stick::Trackers>* trackers() = 0;
 
   // A buffer from the thread's pool under the connection's claim (every buffer
   // of a request is taken under it: the pool's no-deadlock argument is per

@@ -2,6 +2,7 @@
 // handed over by the client side, the end of the exchange, the ways a client
 // ends it, and the timeouts of the transaction's own phases.
 #include "worker/http/transaction.h"
+#include "worker/stick/trackers.h"
 
 #include <sys/socket.h>
 
@@ -92,6 +93,9 @@ void HttpTransaction::note_head_time() {
 
 void HttpTransaction::on_request_head(http::MessageHead& h) {
   req_parsed_ = true;
+  if (std::unique_ptr<stick::Trackers>* sc = client_->trackers(); *sc) {
+    (*sc)->request_started(stick::clock_now());
+  }
   req_body_ = h.body;
   req_method_.assign(h.method);
   request_line_.assign(h.method);

@@ -3,6 +3,7 @@
 #include "common/base/log.h"
 #include "worker/http/transaction.h"
 #include "worker/proxy_protocol/accept.h"
+#include "worker/stick/trackers.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
 #include "worker/worker.h"
@@ -25,6 +26,7 @@ void HttpTransaction::connection_facts(SampleSource& f) {
   f.ssl = tls ? tls->ssl() : nullptr;
   f.dst = local_addr();
   if (const Proxied* p = client_->proxied()) f.pp = &p->header;
+  f.sc = client_->trackers();
 }
 
 void HttpTransaction::eval_log_samples(LogStage stage, const http::MessageHead* req,
@@ -78,6 +80,9 @@ void HttpTransaction::log() {
     if (server_) c->add_termination(term_);
   }
   if (server_) fc.add_termination(term_);
+  if (std::unique_ptr<stick::Trackers>* sc = client_->trackers(); *sc) {
+    (*sc)->request_ended(res_status_, bytes_in_, bytes_out_, stick::clock_now());
+  }
   if (!fe_->config().log || !ctx_.access_log().enabled()) return;
   AccessLogEntry e;
   e.client = peer_text();

@@ -55,11 +55,12 @@ RuleVerdict run_http_rules(const std::vector<HttpRule>& rules, SampleSource& ctx
 
 bool run_tcp_rules(const std::vector<TcpRule>& rules, TcpRule::Stage stage, SampleSource& ctx,
                    std::string* backend) {
-  TcpRuleRun run{ctx, backend};
+  TcpRuleRun run{ctx, backend, stage};
   for (const TcpRule& r : rules) {
     if (r.stage != stage) continue;
     if (r.cond && r.cond->evaluate(ctx) == r.unless) continue;
-    return r.def->run(r, run);
+    const bool go_on = r.def->run(r, run);
+    if (r.def->terminal || !go_on) return go_on;
   }
   return true;
 }

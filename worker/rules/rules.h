@@ -4,6 +4,7 @@
 // connection, an editable copy of a message head for the rules that change it,
 // and the evaluation loop (first terminal rule wins).
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,10 @@
 #include "worker/http/h1/http_codec.h"
 
 struct ssl_st;
+
+namespace weir::stick {
+class Trackers;
+}
 
 namespace weir {
 namespace proxy_protocol {
@@ -58,6 +63,9 @@ class SampleSource final : public cond::FetchContext {
   int status = 0;
   const ssl_st* ssl = nullptr;  // the client connection's TLS, once its handshake is done
   bool tls_client = false;      // the client connection is TLS (ssl_fc)
+  // The stick-table entries the connection tracks (sc* fetches; made by its
+  // first track action). Null where there is no client connection (checks).
+  std::unique_ptr<stick::Trackers>* sc = nullptr;
   // tcp content inspection of a ClientHello (req_ssl_*).
   bool hello = false;
   std::string_view hello_sni;
@@ -100,6 +108,7 @@ struct RuleRun {
 struct TcpRuleRun {
   SampleSource& ctx;
   std::string* backend;  // use_backend: the chosen name
+  TcpRule::Stage stage;  // the rules being run
 };
 
 // Runs `rules` in order. Rules that change the head edit *edit (created from the

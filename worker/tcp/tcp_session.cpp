@@ -1,5 +1,7 @@
 #include "worker/tcp/tcp_session.h"
 
+#include "worker/stick/trackers.h"
+
 #include "worker/rules/rules.h"
 
 #include <fcntl.h>
@@ -55,6 +57,7 @@ void TcpSession::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, const Sock
       raw->destroy();  // closed at once, nothing logged
       return;
     }
+    if (raw->sc_) raw->sc_->session_accepted(stick::clock_now());
   }
   if (raw->phase_ == Phase::kHandshake) {
     raw->run();  // goes on in begin_content() once the handshake is done
@@ -73,6 +76,7 @@ void TcpSession::fill_fetch(SampleSource& f, SockAddr* local, bool* have_local) 
     *have_local = ::getsockname(client_.fd(), local->sa(), &local->len) == 0;
   }
   f.pp = proxied_ ? &proxied_->header : nullptr;
+  f.sc = &sc_;
   f.src = &peer_;
   f.dst = *have_local ? local : nullptr;
   f.tls_client = c_tls_ != nullptr;
@@ -226,6 +230,7 @@ void TcpSession::run() {
     }
     if (!progress) break;
   }
+  if (sc_) sc_->sync_bytes(up_.bytes, down_.bytes, stick::clock_now(), false);
   if (phase_ != Phase::kClosed) update_timer();
 }
 
@@ -519,6 +524,7 @@ void TcpSession::finish(char who, char phase) {
   int64_t t_queue = slot_.attempts() > 0 ? slot_.queue_ms(now) : -1;
   int64_t t_connect = t_connected_ >= 0 ? t_connected_ - t_connect_start_ : -1;
   int64_t t_total = now - t_start_;
+  if (sc_) sc_->sync_bytes(up_.bytes, down_.bytes, stick::clock_now(), true);
   TrafficCounters& fc = fe_.counters();
   fc.add_session(now);
   bump(fc.local().bytes_in, up_.bytes);

@@ -25,6 +25,9 @@
 #include "worker/upstream/server_slot.h"
 
 namespace weir {
+namespace stick {
+class Trackers;
+}
 
 class TcpSession final : public Session, public LbWaiter, public UpstreamConnection::User {
  public:
@@ -125,6 +128,7 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
   SockAddr peer_;  // the client (with a PROXY header: the address it named)
   std::string peer_text_;
   std::unique_ptr<const Proxied> proxied_;  // a PROXY protocol header came first
+  std::unique_ptr<stick::Trackers> sc_;     // stick-table entries tracked (track rules)
   Timer timer_;
   Phase phase_ = Phase::kConnecting;
   ServerSlot slot_;  // the claim on a server: attempts, queue, slot

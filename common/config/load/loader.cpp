@@ -26,6 +26,7 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 constexpr Key<Scope> kTopKeys[] = {
     {"global", read_with<&Loader::load_global>},
     {"defaults", read_with<&Loader::load_defaults>},
+    {"stick_tables", read_with<&Loader::load_stick_tables>},
     {"frontends"},  // read last, by Loader::load(): a file needs frontends
     {"backends", read_with<&Loader::load_backends>},
 };
@@ -106,6 +107,20 @@ std::optional<cond::ValueTemplate> Loader::template_value(const YamlNode& node,
                                             ")");
   }
   return tpl;
+}
+
+std::optional<cond::SampleExpr> Loader::sample_value(const YamlNode& node,
+                                                     const std::string& what) {
+  auto t = text_value(node, what, "a sample such as src or req.hdr(x-api-key)");
+  if (!t) return std::nullopt;
+  cond::ParseError pe;
+  auto smp = cond::parse_sample(*t, files, &pe);
+  if (!smp) {
+    error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
+                                            std::to_string(pe.offset + 1) + " of " + quoted(*t) +
+                                            ")");
+  }
+  return smp;
 }
 
 std::shared_ptr<const cond::Condition> Loader::condition_value(const YamlNode& node,

@@ -14,6 +14,7 @@
 //                    registered HttpActionDef, worker/rules/actions_*.cpp)
 //   tls.cpp          tls of a bind, of a backend or server
 //   proxy_protocol.cpp  accept_proxy of a bind; send_proxy, check_send_proxy
+//   stick_tables.cpp stick_tables (read before the sections whose rules name them)
 //
 // The loader keeps going after an error, so that one run of `weir -c` lists them all.
 
@@ -77,6 +78,7 @@ class Loader : public ValueReader {
   void load_logs(const YamlNode& node);
   void load_runtime_api(const YamlNode& node);
   void load_defaults(const YamlNode& node);
+  void load_stick_tables(const YamlNode& node);
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);
@@ -106,6 +108,8 @@ class Loader : public ValueReader {
   std::optional<Mode> mode_value(const YamlNode& node, const std::string& what);
   // A string with %[fetch] samples (header values, redirects, sni).
   std::optional<cond::ValueTemplate> template_value(const YamlNode& node, const std::string& what);
+  // A sample expression ("hdr(x-api-key),lower").
+  std::optional<cond::SampleExpr> sample_value(const YamlNode& node, const std::string& what);
   // if/unless of a rule; `acls` are the named conditions it may use.
   std::shared_ptr<const cond::Condition> condition_value(const YamlNode& node,
                                                          const std::string& what,

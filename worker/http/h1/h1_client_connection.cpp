@@ -3,6 +3,8 @@
 // pipelining, the end of a transaction, draining and killing, the timeouts.
 #include "worker/http/h1/h1_client_connection.h"
 
+#include "worker/stick/trackers.h"
+
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -58,12 +60,14 @@ void H1ClientConnection::start(ThreadContext& ctx, Frontend& fe, UniqueFd fd, co
     f.tls_client = raw->c_tls_ != nullptr;
     f.dst = has_dst ? &dst : nullptr;
     f.vars = &vars;
+    f.sc = &raw->sc_;
     std::string ignored;
     if (!run_tcp_rules(fe.config().rules.tcp_request, TcpRule::Stage::kConnection, f, &ignored)) {
       bump(fe.counters().local().denied_requests);
       raw->destroy();  // tcp_request connection reject: closed at once, nothing logged
       return;
     }
+    if (raw->sc_) raw->sc_->session_accepted(stick::clock_now());
   }
   raw->run();
 }

@@ -66,6 +66,7 @@ class H1ClientConnection final : public Session,
   const TlsBindConfig* client_tls_config() const override { return c_tls_cfg_; }
   bool local_address(SockAddr* out) const override;
   const Proxied* proxied() const override { return proxied_.get(); }
+  std::unique_ptr<stick::Trackers>* trackers() override { return &sc_; }
   bool take_buffer(Buffer& b) override { return Session::take_buffer(b, kBufferClaim); }
   void wake() override { run(); }
   std::string_view request_head() const override;
@@ -166,6 +167,7 @@ class H1ClientConnection final : public Session,
   // its requests (attached to this connection, so that its close is seen).
   std::unique_ptr<UpstreamConnection> private_srv_;
   std::unique_ptr<const Proxied> proxied_;  // a PROXY protocol header came first
+  std::unique_ptr<stick::Trackers> sc_;     // stick-table entries tracked (track rules)
 };
 
 }  // namespace weir

@@ -1,0 +1,139 @@
+// `stick_tables:` (doc/stick-tables.md): named tables of per-key counters,
+// rates and tags that rules track and fetches read. Read before the frontends
+// and backends, whose rules name the tables (the condition parser finds them
+// in Loader::files).
+
+#include "common/config/load/loader.h"
+#include "common/stick/table.h"
+
+namespace weir::config_detail {
+namespace {
+
+struct TableScope : Scope {
+  stick::TableDef& out;
+  bool type_valid = true;
+};
+
+constexpr Choice<stick::KeyType> kTypes[] = {{"ip", stick::KeyType::kIp},
+                                             {"ipv6", stick::KeyType::kIpv6},
+                                             {"integer", stick::KeyType::kInteger},
+                                             {"string", stick::KeyType::kString},
+                                             {"binary", stick::KeyType::kBinary}};
+constexpr auto kTypeNames = names_of(kTypes);
+
+// The most entries a table may hold, and the longest string or binary key.
+constexpr uint64_t kMaxEntries = uint64_t{1} << 32;
+constexpr uint64_t kMaxKeySize = 1024;
+
+bool read_type(TableScope& s, const YamlNode& v, const std::string& what) {
+  const auto word = s.text_value(v, what, one_of(kTypeNames));
+  if (!word) return s.type_valid = false;
+  if (auto t = find_choice(kTypes, *word)) {
+    s.out.type = *t;
+    return true;
+  }
+  s.error(v.mark,
+          what + ": unknown type " + quoted(*word) + " (expected " + one_of(kTypeNames) + ")");
+  return s.type_valid = false;
+}
+
+bool read_key_size(TableScope& s, const YamlNode& v, const std::string& what) {
+  if (s.type_valid && s.out.type != stick::KeyType::kString &&
+      s.out.type != stick::KeyType::kBinary) {
+    s.error(v.mark, what + " is for string and binary tables (an " +
+                        std::string(stick::key_type_name(s.out.type)) +
+                        " key has a fixed size)");
+    return false;
+  }
+  const auto n = s.size_value(v, what, 1, kMaxKeySize);
+  if (!n) return false;
+  s.out.key_size = static_cast<uint32_t>(*n);
+  return true;
+}
+
+bool read_size(TableScope& s, const YamlNode& v, const std::string& what) {
+  const auto n = s.size_value(v, what, 1, kMaxEntries);
+  if (!n) return false;
+  s.out.size = *n;
+  return true;
+}
+
+bool read_expire(TableScope& s, const YamlNode& v, const std::string& what) {
+  const auto ms = s.duration_value(v, what);
+  if (!ms) return false;
+  s.out.expire_ms = *ms;
+  return true;
+}
+
+bool read_store(TableScope& s, const YamlNode& v, const std::string& what) {
+  if (v.kind != Kind::kSequence) {
+    s.error(v.mark, what + " must be a list such as [conn_cur, \"http_req_rate(10s)\"]");
+    return false;
+  }
+  bool ok = true;
+  for (const auto& item : v.items) {
+    const auto text = s.text_value(*item, what, "a data type such as http_req_rate(10s)");
+    if (!text) {
+      ok = false;
+      continue;
+    }
+    std::string problem;
+    auto stored = stick::parse_stored(*text, &problem);
+    if (!stored) {
+      s.error(item->mark, what + ": " + problem);
+      ok = false;
+      continue;
+    }
+    bool twice = false;
+    for (const stick::Stored& earlier : s.out.store) twice = twice || earlier.datum == stored->datum;
+    if (twice) {
+      s.error(item->mark, what + ": " + std::string(stick::info(stored->datum).name) +
+                              " is stored twice (gpc0 and gpc1 are the first elements of gpc, "
+                              "gpt0 of gpt)");
+      ok = false;
+      continue;
+    }
+    s.out.store.push_back(*stored);
+  }
+  return ok;
+}
+
+// In table order: type before key_size, which depends on it.
+constexpr Key<TableScope> kTableKeys[] = {
+    {"type", read_type},     {"key_size", read_key_size}, {"size", read_size},
+    {"expire", read_expire}, {"store", read_store},
+};
+constexpr auto kTableNames = names_of(kTableKeys);
+
+constexpr KeyList kLists[] = {
+    {"stick_tables.table", kKeysOf, kTableNames},
+    {"stick_tables.table.type", kValuesOf, kTypeNames},
+};
+const Registrar<KeyList> kRegister(kLists);
+
+}  // namespace
+
+void Loader::load_stick_tables(const YamlNode& node) {
+  for (const Field& field : map_fields(node, "stick_tables", "table", "").list) {
+    const std::string label = "stick table " + quoted(field.key);
+    if (!valid_name(field.key)) {
+      error(field.key_node->mark, "invalid stick table name " + quoted(field.key) +
+                                      " (use letters, digits, '_', '.' and '-')");
+      continue;
+    }
+    stick::TableDef def;
+    def.name = field.key;
+    const Fields fields = map_fields(*field.value, label);
+    reject_unknown(fields, kTableNames, "in " + label);
+    TableScope scope{{*this, label}, def};
+    if (!fields.get("size")) {
+      error(field.value->mark, label + " needs a size: the most entries it holds (e.g. 100k)");
+    }
+    read_keys(kTableKeys, fields, scope);
+    auto table = std::make_shared<stick::Table>(std::move(def));
+    files.stick_tables[field.key] = table;
+    config.stick_tables.push_back(std::move(table));
+  }
+}
+
+}  // namespace weir::config_detail

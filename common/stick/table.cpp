@@ -1,0 +1,668 @@
+// The stick-table store (table.h): shards, entries, tracking, expiry, eviction,
+// rates and keys.
+
+#include "common/stick/table.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <limits>
+#include <unordered_map>
+
+#include "common/base/hex.h"
+
+namespace weir::stick {
+
+// An entry: its links, then the data block (Layout::size bytes), then its key.
+struct Link {
+  Link* prev = nullptr;
+  Link* next = nullptr;
+};
+struct Entry {
+  Link lru;  // first: a Link* of an entry is the entry (not linked while tracked)
+  Entry* hnext = nullptr;
+  int64_t touched = 0;  // monotonic ms of the last refresh
+  uint32_t hash = 0;    // the low bits of the key's hash
+  uint32_t trackers = 0;
+  uint16_t key_len = 0;
+  uint8_t shard = 0;
+  unsigned char* data() { return reinterpret_cast<unsigned char*>(this) + kDataOffset; }
+  static const size_t kDataOffset;
+};
+const size_t Entry::kDataOffset = (sizeof(Entry) + 7) & ~size_t{7};
+
+struct Table::Shard {
+  std::mutex mu;
+  std::vector<Entry*> buckets;  // a power of two, or empty before the first entry
+  size_t count = 0;
+  Link lru;  // sentinel: lru.next is the most recent, lru.prev the oldest
+  Shard() { lru.prev = lru.next = &lru; }
+};
+
+namespace {
+
+void lru_unlink(Entry* e) {
+  if (!e->lru.prev) return;
+  e->lru.prev->next = e->lru.next;
+  e->lru.next->prev = e->lru.prev;
+  e->lru.prev = e->lru.next = nullptr;
+}
+
+void lru_push_front(Link& head, Entry* e) {
+  e->lru.next = head.next;
+  e->lru.prev = &head;
+  head.next->prev = &e->lru;
+  head.next = &e->lru;
+}
+
+Entry* as_entry(Link* l) {
+  return reinterpret_cast<Entry*>(l);
+}
+
+uint64_t hash_key(std::string_view key) {
+  // 64-bit FNV-1a, mixed at the end: the shard takes the high bits, the
+  // bucket the low ones.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+uint32_t saturate32(uint64_t v) {
+  return v > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
+                                                  : static_cast<uint32_t>(v);
+}
+
+struct Names {
+  std::mutex mu;
+  std::vector<std::string> list{std::string()};
+  std::unordered_map<std::string, uint32_t> ids;
+};
+Names& names() {
+  static Names* n = new Names;  // never destroyed: threads may still read it at exit
+  return *n;
+}
+
+}  // namespace
+
+std::string_view key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::kIp:
+      return "ip";
+    case KeyType::kIpv6:
+      return "ipv6";
+    case KeyType::kInteger:
+      return "integer";
+    case KeyType::kString:
+      return "string";
+    case KeyType::kBinary:
+      return "binary";
+  }
+  return "?";
+}
+
+Now clock_now() {
+  timespec m{}, w{};
+  ::clock_gettime(CLOCK_MONOTONIC, &m);
+  ::clock_gettime(CLOCK_REALTIME, &w);
+  return {m.tv_sec * 1000LL + m.tv_nsec / 1000000, w.tv_sec * 1000LL + w.tv_nsec / 1000000};
+}
+
+// ---- rates, stamps, names
+
+void Rate::add(uint64_t n, int64_t wall_ms, int64_t period_ms) {
+  const auto k = static_cast<uint32_t>(wall_ms / period_ms);
+  if (k != period_no) {
+    prev = k == period_no + 1 ? cur : 0;
+    cur = 0;
+    period_no = k;
+  }
+  cur = saturate32(cur + n);
+}
+
+uint64_t Rate::local(int64_t wall_ms, int64_t period_ms) const {
+  const auto k = static_cast<uint32_t>(wall_ms / period_ms);
+  const int64_t remain = period_ms - wall_ms % period_ms;  // of the current period, 1..period
+  uint64_t c = 0, p = 0;
+  if (k == period_no) {
+    c = cur;
+    p = prev;
+  } else if (k == period_no + 1) {
+    p = cur;  // the period of `cur` ended: it is now the previous one
+  }
+  return c + p * static_cast<uint64_t>(remain) / static_cast<uint64_t>(period_ms);
+}
+
+uint64_t hlc_now(int64_t wall_ms) {
+  static std::atomic<uint64_t> last{0};
+  const uint64_t physical = static_cast<uint64_t>(wall_ms) << 16;
+  uint64_t seen = last.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t next = std::max(physical, seen + 1);
+    if (last.compare_exchange_weak(seen, next, std::memory_order_relaxed)) return next;
+  }
+}
+
+uint32_t name_id(std::string_view name) {
+  if (name.empty()) return 0;
+  Names& n = names();
+  std::lock_guard<std::mutex> g(n.mu);
+  auto it = n.ids.find(std::string(name));
+  if (it != n.ids.end()) return it->second;
+  const auto id = static_cast<uint32_t>(n.list.size());
+  n.list.emplace_back(name);
+  n.ids.emplace(std::string(name), id);
+  return id;
+}
+
+std::string name_of(uint32_t id) {
+  Names& n = names();
+  std::lock_guard<std::mutex> g(n.mu);
+  return id < n.list.size() ? n.list[id] : std::string();
+}
+
+// ---- layout and entry data
+
+Layout Layout::of(const std::vector<Stored>& store) {
+  Layout l;
+  size_t off = 0;
+  // Eight-byte data first (counters, the stamp), then four-byte data (rates,
+  // tags, server keys): no padding inside the block.
+  for (const Stored& s : store) {
+    const Shape sh = info(s.datum).shape;
+    if (sh != Shape::kCounter && sh != Shape::kCurrent) continue;
+    auto& slot = l.slot[static_cast<int>(s.datum)];
+    slot = {static_cast<uint16_t>(off), static_cast<uint16_t>(s.count), 0};
+    off += sizeof(Counter) * s.count;
+  }
+  for (const Stored& s : store) {
+    if (s.datum == Datum::kServerKey || s.datum == Datum::kGpt) l.has_stamp = true;
+  }
+  if (l.has_stamp) {
+    l.stamp_offset = static_cast<uint16_t>(off);
+    off += sizeof(Stamp);
+  }
+  for (const Stored& s : store) {
+    const Shape sh = info(s.datum).shape;
+    if (sh == Shape::kCounter || sh == Shape::kCurrent) continue;
+    auto& slot = l.slot[static_cast<int>(s.datum)];
+    slot = {static_cast<uint16_t>(off), static_cast<uint16_t>(s.count), s.period_ms};
+    off += (sh == Shape::kRate ? sizeof(Rate) : sizeof(uint32_t)) * s.count;
+  }
+  l.size = static_cast<uint16_t>((off + 7) & ~size_t{7});
+  return l;
+}
+
+template <typename T>
+T* EntryData::at(Datum d, uint32_t i) const {
+  const Layout::Slot& s = l_->slot[static_cast<int>(d)];
+  if (i >= s.count) return nullptr;
+  return reinterpret_cast<T*>(e_->data() + s.offset) + i;
+}
+
+// The accessors of table.h use these.
+template Counter* EntryData::at<Counter>(Datum, uint32_t) const;
+template Rate* EntryData::at<Rate>(Datum, uint32_t) const;
+template uint32_t* EntryData::at<uint32_t>(Datum, uint32_t) const;
+
+Stamp* EntryData::stamp() const {
+  return l_->has_stamp ? reinterpret_cast<Stamp*>(e_->data() + l_->stamp_offset) : nullptr;
+}
+
+uint32_t EntryData::trackers() const {
+  return e_->trackers;
+}
+
+std::string_view EntryData::key() const {
+  return {reinterpret_cast<const char*>(e_->data() + l_->size), e_->key_len};
+}
+
+std::optional<int64_t> EntryData::value(Datum d, uint32_t i, const Now& now) const {
+  switch (info(d).shape) {
+    case Shape::kCounter:
+    case Shape::kCurrent:
+      if (const Counter* c = counter(d, i)) return c->value();
+      return std::nullopt;
+    case Shape::kRate:
+      if (const Rate* r = rate(d, i)) {
+        return static_cast<int64_t>(r->value(now.wall_ms, period(d)));
+      }
+      return std::nullopt;
+    case Shape::kTag:
+      if (const uint32_t* t = tag(i)) return *t;
+      return std::nullopt;
+    case Shape::kServerKey:
+      if (const uint32_t* k = server_key()) return *k;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
+  switch (info(d).shape) {
+    case Shape::kCounter:
+    case Shape::kCurrent:
+      if (Counter* c = counter(d, i)) c->local += n;
+      return;
+    case Shape::kRate:
+      if (Rate* r = rate(d, i)) r->add(n > 0 ? static_cast<uint64_t>(n) : 0, now.wall_ms, period(d));
+      return;
+    case Shape::kTag:
+    case Shape::kServerKey:
+      return;
+  }
+}
+
+void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
+  switch (info(d).shape) {
+    case Shape::kCounter:
+    case Shape::kCurrent:
+      if (Counter* c = counter(d, i)) *c = {v, 0};
+      return;
+    case Shape::kRate:
+      if (Rate* r = rate(d, i)) {
+        r->clear();
+        r->add(v > 0 ? static_cast<uint64_t>(v) : 0, now.wall_ms, period(d));
+      }
+      return;
+    case Shape::kTag:
+      if (uint32_t* t = tag(i)) *t = static_cast<uint32_t>(v);
+      break;
+    case Shape::kServerKey:
+      if (uint32_t* k = server_key()) *k = static_cast<uint32_t>(v);
+      break;
+  }
+  if (Stamp* s = stamp()) *s = {hlc_now(now.wall_ms), 0};
+}
+
+void EntryData::clear(Datum d, uint32_t i) const {
+  switch (info(d).shape) {
+    case Shape::kCounter:
+    case Shape::kCurrent:
+      if (Counter* c = counter(d, i)) *c = {};
+      return;
+    case Shape::kRate:
+      if (Rate* r = rate(d, i)) r->clear();
+      return;
+    case Shape::kTag:
+      if (uint32_t* t = tag(i)) *t = 0;
+      return;
+    case Shape::kServerKey:
+      if (uint32_t* k = server_key()) *k = 0;
+      return;
+  }
+}
+
+// ---- the table
+
+Table::Table(TableDef def)
+    : def_(std::move(def)), layout_(Layout::of(def_.store)), shards_(new Shard[kShards]) {}
+
+Table::~Table() {
+  for (unsigned i = 0; i < kShards; ++i) {
+    for (Entry* head : shards_[i].buckets) {
+      while (head) {
+        Entry* next = head->hnext;
+        std::free(head);
+        head = next;
+      }
+    }
+  }
+}
+
+size_t Table::entry_bytes(size_t key_len) const {
+  return Entry::kDataOffset + layout_.size + key_len;
+}
+
+Table::Shard& Table::shard_of(uint64_t hash) const {
+  return shards_[hash >> (64 - kShardBits)];
+}
+
+bool Table::expired_at(const Entry* e, const Now& now) const {
+  return def_.expire_ms > 0 && e->trackers == 0 && now.mono_ms - e->touched >= def_.expire_ms;
+}
+
+int64_t Table::expires_in(const Entry* e, const Now& now) const {
+  if (def_.expire_ms <= 0) return -1;
+  if (e->trackers > 0) return def_.expire_ms;
+  return std::max<int64_t>(0, e->touched + def_.expire_ms - now.mono_ms);
+}
+
+Entry* Table::lookup_locked(Shard& s, std::string_view key, uint64_t hash) const {
+  if (s.buckets.empty()) return nullptr;
+  const auto h = static_cast<uint32_t>(hash);
+  for (Entry* e = s.buckets[h & (s.buckets.size() - 1)]; e; e = e->hnext) {
+    if (e->hash == h && e->key_len == key.size() &&
+        std::memcmp(e->data() + layout_.size, key.data(), key.size()) == 0) {
+      return e;
+    }
+  }
+  return nullptr;
+}
+
+Entry* Table::make_locked(Shard& s, std::string_view key, uint64_t hash, const Now& now) {
+  void* mem = std::malloc(entry_bytes(key.size()));
+  if (!mem) return nullptr;
+  Entry* e = new (mem) Entry;
+  std::memset(e->data(), 0, layout_.size);
+  std::memcpy(e->data() + layout_.size, key.data(), key.size());
+  e->key_len = static_cast<uint16_t>(key.size());
+  e->hash = static_cast<uint32_t>(hash);
+  e->shard = static_cast<uint8_t>(hash >> (64 - kShardBits));
+  e->touched = now.mono_ms;
+  if (s.buckets.empty()) s.buckets.assign(8, nullptr);
+  if (s.count >= s.buckets.size()) {
+    // Double the buckets: chains stay about one entry long.
+    std::vector<Entry*> grown(s.buckets.size() * 2, nullptr);
+    for (Entry* head : s.buckets) {
+      while (head) {
+        Entry* next = head->hnext;
+        Entry*& slot = grown[head->hash & (grown.size() - 1)];
+        head->hnext = slot;
+        slot = head;
+        head = next;
+      }
+    }
+    s.buckets.swap(grown);
+  }
+  Entry*& slot = s.buckets[e->hash & (s.buckets.size() - 1)];
+  e->hnext = slot;
+  slot = e;
+  ++s.count;
+  return e;
+}
+
+void Table::free_locked(Shard& s, Entry* e) {
+  Entry** p = &s.buckets[e->hash & (s.buckets.size() - 1)];
+  while (*p != e) p = &(*p)->hnext;
+  *p = e->hnext;
+  lru_unlink(e);
+  --s.count;
+  std::free(e);
+  used_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool Table::evict_one() {
+  // The oldest of the shards' old ends (tracked entries are not in the lists).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    int best = -1;
+    int64_t oldest = std::numeric_limits<int64_t>::max();
+    for (unsigned i = 0; i < kShards; ++i) {
+      Shard& s = shards_[i];
+      std::lock_guard<std::mutex> g(s.mu);
+      if (s.lru.prev != &s.lru && as_entry(s.lru.prev)->touched < oldest) {
+        oldest = as_entry(s.lru.prev)->touched;
+        best = static_cast<int>(i);
+      }
+    }
+    if (best < 0) return false;
+    Shard& s = shards_[best];
+    std::lock_guard<std::mutex> g(s.mu);
+    if (s.lru.prev == &s.lru) continue;  // taken meanwhile: look again
+    free_locked(s, as_entry(s.lru.prev));
+    evicted_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool Table::reserve() {
+  if (used_.fetch_add(1, std::memory_order_relaxed) < def_.size) return true;
+  // Full: the new entry takes the place of the least recently used one.
+  if (evict_one()) return true;
+  used_.fetch_sub(1, std::memory_order_relaxed);
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+Entry* Table::get_or_make(std::string_view key, const Now& now,
+                          std::unique_lock<std::mutex>* lock, bool track) {
+  const uint64_t hash = hash_key(key);
+  Shard& s = shard_of(hash);
+  std::unique_lock<std::mutex> g(s.mu);
+  Entry* e = lookup_locked(s, key, hash);
+  if (e && expired_at(e, now)) {
+    // Expired but not purged yet: it starts again empty.
+    std::memset(e->data(), 0, layout_.size);
+    expired_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!e) {
+    g.unlock();
+    if (!reserve()) return nullptr;
+    g.lock();
+    e = lookup_locked(s, key, hash);  // another thread may have made it meanwhile
+    if (e) {
+      used_.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+      e = make_locked(s, key, hash, now);
+      if (!e) {
+        used_.fetch_sub(1, std::memory_order_relaxed);
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        return nullptr;
+      }
+    }
+  }
+  e->touched = now.mono_ms;
+  if (track) {
+    ++e->trackers;
+    lru_unlink(e);
+  } else if (e->trackers == 0) {
+    lru_unlink(e);
+    lru_push_front(s.lru, e);
+  }
+  if (lock) *lock = std::move(g);
+  return e;
+}
+
+Entry* Table::track(std::string_view key, const Now& now) {
+  return get_or_make(key, now, nullptr, true);
+}
+
+void Table::untrack(Entry* e, const Now& now) {
+  Shard& sh = shards_[e->shard];
+  std::lock_guard<std::mutex> g(sh.mu);
+  e->touched = now.mono_ms;
+  if (e->trackers > 0 && --e->trackers == 0) lru_push_front(sh.lru, e);
+}
+
+Table::Access Table::open(Entry* tracked, const Now& now) {
+  Access a;
+  Shard& s = shards_[tracked->shard];
+  a.lock_ = std::unique_lock<std::mutex>(s.mu);
+  tracked->touched = now.mono_ms;
+  a.e_ = tracked;
+  a.layout_ = &layout_;
+  return a;
+}
+
+Table::Access Table::peek(Entry* tracked) {
+  Access a;
+  a.lock_ = std::unique_lock<std::mutex>(shards_[tracked->shard].mu);
+  a.e_ = tracked;
+  a.layout_ = &layout_;
+  return a;
+}
+
+Table::Access Table::find(std::string_view key, const Now& now) {
+  Access a;
+  const uint64_t hash = hash_key(key);
+  Shard& s = shard_of(hash);
+  std::unique_lock<std::mutex> g(s.mu);
+  Entry* e = lookup_locked(s, key, hash);
+  if (!e || expired_at(e, now)) return a;
+  a.lock_ = std::move(g);
+  a.e_ = e;
+  a.layout_ = &layout_;
+  return a;
+}
+
+Table::Access Table::find_or_make(std::string_view key, const Now& now) {
+  Access a;
+  std::unique_lock<std::mutex> g;
+  Entry* e = get_or_make(key, now, &g, false);
+  if (!e) return a;
+  a.lock_ = std::move(g);
+  a.e_ = e;
+  a.layout_ = &layout_;
+  return a;
+}
+
+bool Table::erase(std::string_view key) {
+  const uint64_t hash = hash_key(key);
+  Shard& s = shard_of(hash);
+  std::lock_guard<std::mutex> g(s.mu);
+  Entry* e = lookup_locked(s, key, hash);
+  if (!e || e->trackers > 0) return false;
+  free_locked(s, e);
+  return true;
+}
+
+size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg) {
+  size_t removed = 0;
+  for (unsigned i = 0; i < kShards; ++i) {
+    Shard& s = shards_[i];
+    std::unique_lock<std::mutex> g(s.mu);
+    std::vector<Entry*> gone;
+    for (Entry* head : s.buckets) {
+      for (Entry* e = head; e; e = e->hnext) {
+        if (expired_at(e, now)) continue;
+        Access a;
+        a.e_ = e;
+        a.layout_ = &layout_;
+        if (!fn(arg, a) && e->trackers == 0) gone.push_back(e);
+      }
+    }
+    for (Entry* e : gone) free_locked(s, e);
+    removed += gone.size();
+  }
+  return removed;
+}
+
+size_t Table::purge_expired(const Now& now) {
+  if (def_.expire_ms <= 0) return 0;
+  size_t n = 0;
+  for (unsigned i = 0; i < kShards; ++i) {
+    Shard& s = shards_[i];
+    std::lock_guard<std::mutex> g(s.mu);
+    while (s.lru.prev != &s.lru && expired_at(as_entry(s.lru.prev), now)) {
+      free_locked(s, as_entry(s.lru.prev));
+      ++n;
+    }
+  }
+  expired_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+// ---- keys
+
+bool key_from_ip(const TableDef& t, const uint8_t ip16[16], bool v4, std::string* out) {
+  if (t.type == KeyType::kIp) {
+    if (!v4) return false;
+    out->assign(reinterpret_cast<const char*>(ip16) + 12, 4);
+    return true;
+  }
+  if (t.type == KeyType::kIpv6) {
+    out->assign(reinterpret_cast<const char*>(ip16), 16);
+    return true;
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  if (v4) {
+    ::inet_ntop(AF_INET, ip16 + 12, text, sizeof text);
+  } else {
+    ::inet_ntop(AF_INET6, ip16, text, sizeof text);
+  }
+  return key_from_text(t, text, out);
+}
+
+bool key_from_int(const TableDef& t, int64_t v, std::string* out) {
+  if (t.type == KeyType::kInteger) {
+    out->resize(8);
+    const auto u = static_cast<uint64_t>(v);
+    for (int i = 0; i < 8; ++i) (*out)[i] = static_cast<char>(u >> (56 - 8 * i));
+    return true;
+  }
+  return key_from_text(t, std::to_string(v), out);
+}
+
+bool key_from_text(const TableDef& t, std::string_view text, std::string* out) {
+  switch (t.type) {
+    case KeyType::kIp:
+    case KeyType::kIpv6: {
+      const std::string s(text);
+      uint8_t ip16[16] = {};
+      in_addr a4{};
+      if (::inet_pton(AF_INET, s.c_str(), &a4) == 1) {
+        ip16[10] = ip16[11] = 0xff;
+        std::memcpy(ip16 + 12, &a4, 4);
+        return key_from_ip(t, ip16, true, out);
+      }
+      in6_addr a6{};
+      if (::inet_pton(AF_INET6, s.c_str(), &a6) != 1) return false;
+      std::memcpy(ip16, &a6, 16);
+      const bool mapped = std::all_of(ip16, ip16 + 10, [](uint8_t b) { return b == 0; }) &&
+                          ip16[10] == 0xff && ip16[11] == 0xff;
+      return key_from_ip(t, ip16, mapped, out);
+    }
+    case KeyType::kInteger: {
+      if (text.empty() || text.size() > 20) return false;
+      bool neg = text[0] == '-';
+      std::string_view d = neg ? text.substr(1) : text;
+      if (d.empty()) return false;
+      uint64_t v = 0;
+      for (char c : d) {
+        if (c < '0' || c > '9') return false;
+        const uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
+        if (next / 10 != v) return false;
+        v = next;
+      }
+      if (v > (neg ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1)) return false;
+      return key_from_int(t, neg ? static_cast<int64_t>(0 - v) : static_cast<int64_t>(v), out);
+    }
+    case KeyType::kString:
+    case KeyType::kBinary:
+      out->assign(text.substr(0, t.key_size));
+      return true;
+  }
+  return false;
+}
+
+bool key_from_command(const TableDef& t, std::string_view text, std::string* out) {
+  if (t.type != KeyType::kBinary) return key_from_text(t, text, out);
+  auto bytes = from_hex(text);
+  if (!bytes) return false;
+  out->assign(bytes->substr(0, t.key_size));
+  return true;
+}
+
+std::string key_text(const TableDef& t, std::string_view key) {
+  char text[INET6_ADDRSTRLEN] = {};
+  switch (t.type) {
+    case KeyType::kIp:
+      if (key.size() == 4) ::inet_ntop(AF_INET, key.data(), text, sizeof text);
+      return text;
+    case KeyType::kIpv6:
+      if (key.size() == 16) ::inet_ntop(AF_INET6, key.data(), text, sizeof text);
+      return text;
+    case KeyType::kInteger: {
+      uint64_t u = 0;
+      for (unsigned char c : key) u = u << 8 | c;
+      return std::to_string(static_cast<int64_t>(u));
+    }
+    case KeyType::kString:
+      return std::string(key);
+    case KeyType::kBinary:
+      return to_hex(key);
+  }
+  return {};
+}
+
+}  // namespace weir::stick

@@ -1,0 +1,257 @@
+#pragma once
+// A stick table: entries found by a key (a client address, an API key, a
+// session id...) that hold the counters, rates and tags of `store:`. Rules
+// track entries (worker/stick/), fetches read them, the runtime API lists and
+// edits them (doc/stick-tables.md).
+//
+// A table is shared by every thread of a worker without a global lock: it is
+// cut into shards by the key's hash, each with its own lock, hash chains and
+// least-recently-used list. An entry that a connection tracks leaves the LRU
+// list, so it is neither expired nor evicted until its last tracker lets go.
+// Expiry follows the LRU order (every refresh moves an entry to the front and
+// sets its expiry to now + expire), so purging walks the lists from their old
+// ends. When the table is full, the least recently used untracked entry of the
+// whole table makes room (the oldest of the shards' old ends).
+//
+// The entry layout already carries what the cluster needs (ARCHITECTURE.md,
+// "Cluster semantics"): every counter and rate has a local part and the sum of
+// the other processes' and nodes' contributions (filled by the peers agent),
+// and last-writer-wins data (server_key, gpt) carry a hybrid-logical-clock
+// stamp with the writer's node.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/stick/datum.h"
+
+namespace weir::stick {
+
+enum class KeyType : uint8_t { kIp, kIpv6, kInteger, kString, kBinary };
+std::string_view key_type_name(KeyType t);
+
+// `stick_tables: {NAME: {...}}`, resolved.
+struct TableDef {
+  std::string name;
+  KeyType type = KeyType::kIp;
+  uint32_t key_size = 32;  // string / binary: the longest key kept (longer keys are cut)
+  uint64_t size = 0;       // the most entries
+  int64_t expire_ms = 0;   // an entry nobody refreshed for this long goes; 0: never
+  std::vector<Stored> store;  // one item per datum, in the order written
+};
+
+// Time as tables see it: a monotonic clock for expiry and the LRU order, and
+// the wall clock for rate periods (so that the nodes of a cluster cut their
+// periods at the same instants).
+struct Now {
+  int64_t mono_ms = 0;
+  int64_t wall_ms = 0;
+};
+Now clock_now();
+
+// A counter: this process's part and the others' (other worker generations,
+// other nodes), whose sum is the value.
+struct Counter {
+  int64_t local = 0;
+  int64_t others = 0;
+  int64_t value() const { return local + others; }
+};
+
+// Events per period, HAProxy's two-period estimate: the count of the current
+// period plus the previous period's weighted by the share of the period still
+// to run. Periods start at multiples of the period on the wall clock.
+struct Rate {
+  uint32_t cur = 0;
+  uint32_t prev = 0;
+  uint32_t period_no = 0;  // wall_ms / period of `cur` (the low 32 bits)
+  uint32_t others = 0;     // the other processes' and nodes' current estimate
+  void add(uint64_t n, int64_t wall_ms, int64_t period_ms);
+  uint64_t local(int64_t wall_ms, int64_t period_ms) const;
+  uint64_t value(int64_t wall_ms, int64_t period_ms) const {
+    return local(wall_ms, period_ms) + others;
+  }
+  void clear() { *this = Rate{}; }
+};
+
+// The last write of an entry's last-writer-wins data.
+struct Stamp {
+  uint64_t hlc = 0;   // hybrid logical clock: wall ms << 16 | a counter
+  uint32_t node = 0;  // the writer (0: this node)
+};
+// A fresh hybrid-logical-clock value, after every one this process gave.
+uint64_t hlc_now(int64_t wall_ms);
+
+// Server names as server_key holds them: an id per name, for the process's life.
+uint32_t name_id(std::string_view name);  // 0 for ""
+std::string name_of(uint32_t id);
+
+// Where each stored datum lives in an entry's data block.
+struct Layout {
+  struct Slot {
+    uint16_t offset = 0;
+    uint16_t count = 0;  // 0: not stored
+    int64_t period_ms = 0;
+  };
+  Slot slot[kDatumCount];
+  uint16_t stamp_offset = 0;  // has_stamp
+  bool has_stamp = false;
+  uint16_t size = 0;  // bytes of the data block
+  static Layout of(const std::vector<Stored>& store);
+};
+
+struct Entry;
+
+// One entry's data (valid while its Access holds the shard's lock).
+class EntryData {
+ public:
+  EntryData(Entry* e, const Layout* l) : e_(e), l_(l) {}
+  bool stores(Datum d) const { return l_->slot[static_cast<int>(d)].count > 0; }
+  uint32_t count(Datum d) const { return l_->slot[static_cast<int>(d)].count; }
+  int64_t period(Datum d) const { return l_->slot[static_cast<int>(d)].period_ms; }
+  // null when the datum (or its element i) is not stored.
+  Counter* counter(Datum d, uint32_t i = 0) const { return at<Counter>(d, i); }
+  Rate* rate(Datum d, uint32_t i = 0) const { return at<Rate>(d, i); }
+  uint32_t* tag(uint32_t i) const { return at<uint32_t>(Datum::kGpt, i); }
+  uint32_t* server_key() const { return at<uint32_t>(Datum::kServerKey, 0); }
+  Stamp* stamp() const;
+  // The datum's value as fetches and `show table` give it: counters and
+  // current values, rates over their period, tags, a server's name id.
+  std::optional<int64_t> value(Datum d, uint32_t i, const Now& now) const;
+  // Counts n events: a counter grows, a rate counts them in its period.
+  void add(Datum d, int64_t n, const Now& now, uint32_t i = 0) const;
+  // Sets a datum (`set table`): counters and current values take v as their
+  // local part (the others' part cleared), rates restart with v events, tags
+  // and server keys take v.
+  void set(Datum d, uint32_t i, int64_t v, const Now& now) const;
+  void clear(Datum d, uint32_t i) const;
+  // The number of connections tracking the entry, and its key's bytes.
+  uint32_t trackers() const;
+  std::string_view key() const;
+
+ private:
+  template <typename T>
+  T* at(Datum d, uint32_t i) const;
+  Entry* e_;
+  const Layout* l_;
+};
+
+class Table {
+ public:
+  explicit Table(TableDef def);
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  const TableDef& def() const { return def_; }
+  const std::string& name() const { return def_.name; }
+  const Layout& layout() const { return layout_; }
+  bool stores(Datum d) const { return layout_.slot[static_cast<int>(d)].count > 0; }
+  // Bytes one entry takes in memory with a key of key_len bytes (its allocation).
+  size_t entry_bytes(size_t key_len) const;
+
+  // An entry under its shard's lock, released with the Access.
+  class Access {
+   public:
+    Access() = default;
+    explicit operator bool() const { return e_ != nullptr; }
+    EntryData data() const { return EntryData(e_, layout_); }
+    Entry* entry() const { return e_; }
+
+   private:
+    friend class Table;
+    std::unique_lock<std::mutex> lock_;
+    Entry* e_ = nullptr;
+    const Layout* layout_ = nullptr;
+  };
+
+  // Tracking: finds or makes the entry of `key` and counts one more tracker.
+  // A tracked entry is neither expired nor evicted. nullptr: the table is full
+  // of tracked entries (counted in refused()).
+  Entry* track(std::string_view key, const Now& now);
+  // The tracker lets go: the entry is refreshed and may expire again once
+  // nobody tracks it.
+  void untrack(Entry* e, const Now& now);
+  // A tracked entry, refreshed.
+  Access open(Entry* tracked, const Now& now);
+  // A tracked entry, to read (not refreshed).
+  Access peek(Entry* tracked);
+  // The entry of key when it exists and has not expired (not refreshed).
+  Access find(std::string_view key, const Now& now);
+  // The entry of key, made when missing (evicting as track does), refreshed.
+  Access find_or_make(std::string_view key, const Now& now);
+  // Removes the entry of key unless it is tracked; true when one went.
+  bool erase(std::string_view key);
+  // Every entry, shard by shard (each shard's lock held while it is walked):
+  // fn(Access&) returns false to remove the entry (tracked entries stay).
+  // Returns the number removed.
+  template <typename Fn>
+  size_t walk(const Now& now, Fn&& fn);
+  // Removes the entries that have expired; returns how many.
+  size_t purge_expired(const Now& now);
+
+  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  uint64_t size() const { return def_.size; }
+  uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
+  uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
+  uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  // Milliseconds until the entry expires (-1: never); for `show table`.
+  int64_t expires_in(const Entry* e, const Now& now) const;
+
+ private:
+  struct Shard;
+  static constexpr unsigned kShardBits = 5;
+  static constexpr unsigned kShards = 1u << kShardBits;
+
+  Shard& shard_of(uint64_t hash) const;
+  Entry* lookup_locked(Shard& s, std::string_view key, uint64_t hash) const;
+  bool expired_at(const Entry* e, const Now& now) const;
+  Entry* make_locked(Shard& s, std::string_view key, uint64_t hash, const Now& now);
+  void free_locked(Shard& s, Entry* e);
+  // Frees the least recently used untracked entry of the table; false when
+  // every entry is tracked.
+  bool evict_one();
+  // Room for one more entry (used_ counts it); false when the table is full
+  // of tracked entries.
+  bool reserve();
+  Entry* get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
+                     bool track);
+  size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg);
+
+  TableDef def_;
+  Layout layout_;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<uint64_t> used_{0};
+  std::atomic<uint64_t> evicted_{0};
+  std::atomic<uint64_t> expired_{0};
+  std::atomic<uint64_t> refused_{0};
+};
+
+template <typename Fn>
+size_t Table::walk(const Now& now, Fn&& fn) {
+  return walk_impl(
+      now, [](void* f, Access& a) { return (*static_cast<Fn*>(f))(a); },
+      static_cast<void*>(&fn));
+}
+
+// Keys as a table holds them: ip 4 bytes, ipv6 16, integer 8 (big-endian),
+// string and binary up to key_size bytes (longer ones cut). Each returns false
+// when the value has no key of the table's type (an IPv6 address for an ip
+// table, text that is no number for an integer table).
+bool key_from_ip(const TableDef& t, const uint8_t ip16[16], bool v4, std::string* out);
+bool key_from_int(const TableDef& t, int64_t v, std::string* out);
+// Text from a sample: an address for ip / ipv6, a number for integer, the
+// bytes themselves for string and binary.
+bool key_from_text(const TableDef& t, std::string_view text, std::string* out);
+// Text an operator types (`show table NAME key K`): as key_from_text, except
+// that binary keys are written in hexadecimal, as `show table` prints them.
+bool key_from_command(const TableDef& t, std::string_view text, std::string* out);
+// The key as `show table` prints it.
+std::string key_text(const TableDef& t, std::string_view key);
+
+}  // namespace weir::stick
