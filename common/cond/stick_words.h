@@ -35,8 +35,8 @@ struct Word {
   std::string_view name;  // after the prefix
   stick::Datum datum;
   Read read;
-  bool indexed;    // takes the element first: sc_get_gpc(IDX,N), table_gpc(IDX,TABLE)
-  uint8_t index;   // the element when not indexed (gpc1: 1)
+  bool indexed;   // takes the element first: sc_get_gpc(IDX,N), table_gpc(IDX,TABLE)
+  uint8_t index;  // the element when not indexed (gpc1: 1)
   Type type;
 };
 

@@ -93,8 +93,8 @@ std::optional<Stored> parse_stored(std::string_view text, std::string* error) {
     size_t comma = args.find(',');
     if (in.array && !shorthand && rate) {
       if (comma == std::string_view::npos) {
-        *error = std::string(name) + " takes a count and a period: " + std::string(name) +
-                 "(2, 10s)";
+        *error =
+            std::string(name) + " takes a count and a period: " + std::string(name) + "(2, 10s)";
         return std::nullopt;
       }
       count_text = trim(args.substr(0, comma));

@@ -254,7 +254,8 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
       if (Counter* c = counter(d, i)) c->local += n;
       return;
     case Shape::kRate:
-      if (Rate* r = rate(d, i)) r->add(n > 0 ? static_cast<uint64_t>(n) : 0, now.wall_ms, period(d));
+      if (Rate* r = rate(d, i))
+        r->add(n > 0 ? static_cast<uint64_t>(n) : 0, now.wall_ms, period(d));
       return;
     case Shape::kTag:
     case Shape::kServerKey:
@@ -424,8 +425,8 @@ bool Table::reserve() {
   return false;
 }
 
-Entry* Table::get_or_make(std::string_view key, const Now& now,
-                          std::unique_lock<std::mutex>* lock, bool track) {
+Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
+                          bool track) {
   const uint64_t hash = hash_key(key);
   Shard& s = shard_of(hash);
   std::unique_lock<std::mutex> g(s.mu);

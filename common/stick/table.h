@@ -40,9 +40,9 @@ std::string_view key_type_name(KeyType t);
 struct TableDef {
   std::string name;
   KeyType type = KeyType::kIp;
-  uint32_t key_size = 32;  // string / binary: the longest key kept (longer keys are cut)
-  uint64_t size = 0;       // the most entries
-  int64_t expire_ms = 0;   // an entry nobody refreshed for this long goes; 0: never
+  uint32_t key_size = 32;     // string / binary: the longest key kept (longer keys are cut)
+  uint64_t size = 0;          // the most entries
+  int64_t expire_ms = 0;      // an entry nobody refreshed for this long goes; 0: never
   std::vector<Stored> store;  // one item per datum, in the order written
 };
 
@@ -235,8 +235,7 @@ class Table {
 template <typename Fn>
 size_t Table::walk(const Now& now, Fn&& fn) {
   return walk_impl(
-      now, [](void* f, Access& a) { return (*static_cast<Fn*>(f))(a); },
-      static_cast<void*>(&fn));
+      now, [](void* f, Access& a) { return (*static_cast<Fn*>(f))(a); }, static_cast<void*>(&fn));
 }
 
 // Keys as a table holds them: ip 4 bytes, ipv6 16, integer 8 (big-endian),

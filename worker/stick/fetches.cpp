@@ -130,8 +130,7 @@ const std::vector<FetchDef>& generated() {
         const Word& w = words[i];
         if (w.read == Word::Read::kTracked && kFetchPrefixes[p] == Prefix::kSrc) continue;
         out->names.push_back(std::string(kPrefixText[p]) + std::string(w.name));
-        FetchDef d{out->names.back(), w.type, FetchScope::kConnection, FetchArg::kNone, false,
-                   run};
+        FetchDef d{out->names.back(), w.type, FetchScope::kConnection, FetchArg::kNone, false, run};
         d.parse_args = parse;
         d.family = kFamily[p];
         d.tag = static_cast<uint32_t>(kFetchPrefixes[p]) << 8 | static_cast<uint32_t>(i);

@@ -41,8 +41,7 @@ bool read_key_size(TableScope& s, const YamlNode& v, const std::string& what) {
   if (s.type_valid && s.out.type != stick::KeyType::kString &&
       s.out.type != stick::KeyType::kBinary) {
     s.error(v.mark, what + " is for string and binary tables (an " +
-                        std::string(stick::key_type_name(s.out.type)) +
-                        " key has a fixed size)");
+                        std::string(stick::key_type_name(s.out.type)) + " key has a fixed size)");
     return false;
   }
   const auto n = s.size_value(v, what, 1, kMaxKeySize);
@@ -85,7 +84,8 @@ bool read_store(TableScope& s, const YamlNode& v, const std::string& what) {
       continue;
     }
     bool twice = false;
-    for (const stick::Stored& earlier : s.out.store) twice = twice || earlier.datum == stored->datum;
+    for (const stick::Stored& earlier : s.out.store)
+      twice = twice || earlier.datum == stored->datum;
     if (twice) {
       s.error(item->mark, what + ": " + std::string(stick::info(stored->datum).name) +
                               " is stored twice (gpc0 and gpc1 are the first elements of gpc, "
