@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include "common/stick/table.h"
+
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -239,6 +241,10 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
       [](void* self) {
         auto* w = static_cast<Worker*>(self);
         w->publish_state();
+        // Stick-table entries that expired go, once a second (a lookup
+        // already ignores them).
+        const stick::Now now = stick::clock_now();
+        for (const auto& t : w->config_.stick_tables) t->purge_expired(now);
         w->state_timer_->set(w->threads_[0]->loop().now_ms() + 1000);
       },
       this);

@@ -11,6 +11,7 @@
 #include "common/base/log.h"
 #include "common/base/version.h"
 #include "common/event/event_loop.h"
+#include "common/stick/table.h"
 #include "worker/backend/backend.h"
 #include "worker/worker.h"
 
@@ -166,6 +167,37 @@ void traffic_families(std::string& out, const std::string& prefix, const std::ve
   }
 }
 
+// The stick tables: size, entries in use, and what left them.
+void stick_table_families(std::string& out, const Worker& w) {
+  const auto& tables = w.config().stick_tables;
+  if (tables.empty()) return;
+  struct Metric {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t (*read)(const stick::Table&);
+  };
+  static constexpr Metric kMetrics[] = {
+      {"weir_stick_table_size", "gauge", "The most entries the stick table holds.",
+       [](const stick::Table& t) { return t.size(); }},
+      {"weir_stick_table_entries", "gauge", "Entries in the stick table.",
+       [](const stick::Table& t) { return t.used(); }},
+      {"weir_stick_table_evicted_total", "counter",
+       "Entries removed to make room for new ones (the least recently used untracked one).",
+       [](const stick::Table& t) { return t.evicted(); }},
+      {"weir_stick_table_expired_total", "counter",
+       "Entries removed because nobody refreshed them for the table's expire time.",
+       [](const stick::Table& t) { return t.expired(); }},
+      {"weir_stick_table_refused_total", "counter",
+       "New entries refused because every entry of the full table was tracked.",
+       [](const stick::Table& t) { return t.refused(); }},
+  };
+  for (const Metric& m : kMetrics) {
+    Family f(out, m.name, m.type, m.help);
+    for (const auto& t : tables) f.sample({{"table", t->name()}}, m.read(*t));
+  }
+}
+
 }  // namespace
 
 std::string render_prometheus(Worker& w) {
@@ -225,6 +257,7 @@ std::string render_prometheus(Worker& w) {
              "Times a connection waited for an I/O buffer.");
     f.sample({}, w.buffer_waits());
   }
+  stick_table_families(out, w);
   std::vector<Item> fe_items;
   bool any_http = false;
   for (auto& fe : w.frontends()) {

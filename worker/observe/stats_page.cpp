@@ -1,5 +1,7 @@
 #include "worker/observe/stats_page.h"
 
+#include "common/stick/table.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -309,6 +311,31 @@ std::string render_stats_csv(Worker& w) {
   return render_stat_csv(collect_stats(w, ""));
 }
 
+namespace {
+
+// The stick tables: one row each, with what `show table` says of them.
+void render_stick_tables(std::string& out, const Worker& w) {
+  const auto& tables = w.config().stick_tables;
+  if (tables.empty()) return;
+  add(out,
+      "<table class=\"proxy stick-tables\">\n<thead>\n<tr><th class=\"pxname\" colspan=\"7\">"
+      "stick tables</th></tr>\n<tr><th>table</th><th>type</th><th>size</th><th>used</th>"
+      "<th>evicted</th><th>expired</th><th>refused</th></tr>\n</thead>\n<tbody>\n");
+  for (const auto& t : tables) {
+    add(out, "<tr class=\"stick-table\"><td>");
+    add_escaped(out, t->name());
+    add(out, "</td><td>");
+    add_escaped(out, stick::key_type_name(t->def().type));
+    for (uint64_t v : {t->size(), t->used(), t->evicted(), t->expired(), t->refused()}) {
+      out += "</td><td>" + std::to_string(v);
+    }
+    add(out, "</td></tr>\n");
+  }
+  add(out, "</tbody>\n</table>\n");
+}
+
+}  // namespace
+
 std::string render_stats_html(Worker& w, const StatsPageConfig& config) {
   const std::vector<StatRow> rows = collect_stats(w, "");
   const int64_t uptime = EventLoop::monotonic_ms() - w.start_ms();
@@ -363,6 +390,7 @@ std::string render_stats_html(Worker& w, const StatsPageConfig& config) {
     render_table(out, group, frontend);
     i = j;
   }
+  render_stick_tables(out, w);
   add(out, "</main>\n</body>\n</html>\n");
   return out;
 }
