@@ -598,6 +598,7 @@ bool key_from_text(const TableDef& t, std::string_view text, std::string* out) {
   switch (t.type) {
     case KeyType::kIp:
     case KeyType::kIpv6: {
+      if (text.find('\0') != std::string_view::npos) return false;
       const std::string s(text);
       uint8_t ip16[16] = {};
       in_addr a4{};

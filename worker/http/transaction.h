@@ -308,6 +308,8 @@ class HttpTransaction final : public LbWaiter,
   // Fills what every fetch of a rule or sample sees of the connection.
   void connection_facts(SampleSource& f);
   void log();
+  // The access-log line of log() (when the frontend logs).
+  void write_log_line(int64_t t_queue, int64_t t_connect, int64_t t_response, int64_t t_total);
 
   void set_term(const char* term) {
     term_[0] = term[0];

@@ -80,10 +80,16 @@ void HttpTransaction::log() {
     if (server_) c->add_termination(term_);
   }
   if (server_) fc.add_termination(term_);
+  if (fe_->config().log && ctx_.access_log().enabled())
+    write_log_line(t_queue, t_connect, t_response, t_total);
+  // After the log line, whose samples may read the entries this request tracks.
   if (std::unique_ptr<stick::Trackers>* sc = client_->trackers(); *sc) {
     (*sc)->request_ended(res_status_, bytes_in_, bytes_out_, stick::clock_now());
   }
-  if (!fe_->config().log || !ctx_.access_log().enabled()) return;
+}
+
+void HttpTransaction::write_log_line(int64_t t_queue, int64_t t_connect, int64_t t_response,
+                                     int64_t t_total) {
   AccessLogEntry e;
   e.client = peer_text();
   e.frontend = fe_->name();

@@ -109,7 +109,9 @@ TEST(ConfigRules, TcpRequestRulesChooseAStageAndAnAction) {
   ASSERT_EQ(bad.errors.size(), 3U) << describe(bad.errors);
   EXPECT_TRUE(has_error(bad, 2, 93,
                         "tcp_request rule 1: unknown action 'drop' (accept, reject, or "
-                        "{use_backend: NAME} for content rules)"));
+                        "{sc_clr_gpc: {index, counter}}, or {sc_inc_gpc: {index, counter}}, or "
+                        "{sc_set_gpt: {index, counter, value}}, or {track: {table: NAME, key: "
+                        "SAMPLE}}, or {use_backend: NAME} for content rules)"));
   EXPECT_TRUE(
       has_error(bad, 2, 100, "tcp_request rule 2 needs exactly one of connection or content"));
   EXPECT_TRUE(
