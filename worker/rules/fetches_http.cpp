@@ -166,6 +166,9 @@ constexpr FetchDef kHttpFetches[] = {
     {"http_version", Type::kString, kReq, FetchArg::kNone, false, http_version},
     {"status", Type::kInt, kRes, FetchArg::kNone, false, status},
     {"res_hdr", Type::kString, kRes, FetchArg::kHeader, true, res_hdr},
+    // HAProxy's names for the same.
+    {"req.hdr", Type::kString, kReq, FetchArg::kHeader, true, hdr},
+    {"res.hdr", Type::kString, kRes, FetchArg::kHeader, true, res_hdr},
 };
 const Registrar<FetchDef> kRegister(kHttpFetches);
 

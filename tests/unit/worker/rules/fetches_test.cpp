@@ -122,6 +122,7 @@ TEST(Fetches, EachGivesItsOwnValue) {
       {"query", "k=v1"},
       {"url_param", "v1"},
       {"hdr", "h2"},  // as a value: the last one
+      {"req.hdr", "h2"},
       {"hdr_cnt", "2"},
       {"host", "shop.example.com"},
       {"cookie", "c1"},
@@ -129,6 +130,7 @@ TEST(Fetches, EachGivesItsOwnValue) {
       {"http_version", "1.0"},
       {"status", "503"},
       {"res_hdr", "r1"},
+      {"res.hdr", "r1"},
       {"ssl_fc", "0"},
       {"ssl_sni", none},
       {"ssl_version", none},
