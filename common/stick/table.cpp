@@ -250,8 +250,12 @@ std::optional<int64_t> EntryData::value(Datum d, uint32_t i, const Now& now) con
 void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
   switch (info(d).shape) {
     case Shape::kCounter:
-    case Shape::kCurrent:
       if (Counter* c = counter(d, i)) c->local += n;
+      return;
+    case Shape::kCurrent:
+      // Never below 0: `set table` may have lowered it under connections that
+      // then end.
+      if (Counter* c = counter(d, i)) c->local = std::max<int64_t>(0, c->local + n);
       return;
     case Shape::kRate:
       if (Rate* r = rate(d, i))

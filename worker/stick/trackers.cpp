@@ -38,6 +38,9 @@ void Trackers::session_accepted(const Now& now) {
 
 void Trackers::request_started(const Now& now) {
   for (Slot& s : slots_) {
+    // A track of a request that ended without being answered (its connection
+    // went on) ends here, before the new request counts.
+    if (s.table && s.request) release(s, now);
     if (!s.table) continue;
     Table::Access a = s.table->open(s.entry, now);
     a.data().add(Datum::kHttpReqCnt, 1, now);

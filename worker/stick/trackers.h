@@ -49,7 +49,8 @@ class Trackers {
   bool track(int sc, Table& table, std::string_view key, Stage stage, const Now& now);
   // The connection passed its tcp_request connection rules.
   void session_accepted(const Now& now);
-  // A request starts: every tracked entry counts it.
+  // A request starts: every tracked entry counts it (a track left by an
+  // earlier request that was never answered ends first).
   void request_started(const Now& now);
   // A request was answered with `status` (0: none) after `in` bytes from the
   // client and `out` to it: errors, failures and bytes are counted, and the
