@@ -111,9 +111,11 @@ std::string_view key_type_name(KeyType t) {
 }
 
 Now clock_now() {
+  // The coarse clocks (a tick, a few milliseconds, of resolution) cost a
+  // fraction of the precise ones, and a request reads the time several times.
   timespec m{}, w{};
-  ::clock_gettime(CLOCK_MONOTONIC, &m);
-  ::clock_gettime(CLOCK_REALTIME, &w);
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &m);
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &w);
   return {m.tv_sec * 1000LL + m.tv_nsec / 1000000, w.tv_sec * 1000LL + w.tv_nsec / 1000000};
 }
 
@@ -468,15 +470,22 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
   return e;
 }
 
-Entry* Table::track(std::string_view key, const Now& now) {
-  return get_or_make(key, now, nullptr, true);
+Table::Access Table::track(std::string_view key, const Now& now) {
+  Access a;
+  std::unique_lock<std::mutex> g;
+  Entry* e = get_or_make(key, now, &g, true);
+  if (!e) return a;
+  a.lock_ = std::move(g);
+  a.e_ = e;
+  a.layout_ = &layout_;
+  return a;
 }
 
-void Table::untrack(Entry* e, const Now& now) {
-  Shard& sh = shards_[e->shard];
-  std::lock_guard<std::mutex> g(sh.mu);
+void Table::untrack(Access&& a, const Now& now) {
+  Entry* e = a.e_;
   e->touched = now.mono_ms;
-  if (e->trackers > 0 && --e->trackers == 0) lru_push_front(sh.lru, e);
+  if (e->trackers > 0 && --e->trackers == 0) lru_push_front(shards_[e->shard].lru, e);
+  a = Access();
 }
 
 Table::Access Table::open(Entry* tracked, const Now& now) {

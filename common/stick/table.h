@@ -48,7 +48,8 @@ struct TableDef {
 
 // Time as tables see it: a monotonic clock for expiry and the LRU order, and
 // the wall clock for rate periods (so that the nodes of a cluster cut their
-// periods at the same instants).
+// periods at the same instants). clock_now() reads the coarse clocks (to a
+// tick of a few milliseconds).
 struct Now {
   int64_t mono_ms = 0;
   int64_t wall_ms = 0;
@@ -170,13 +171,14 @@ class Table {
     const Layout* layout_ = nullptr;
   };
 
-  // Tracking: finds or makes the entry of `key` and counts one more tracker.
-  // A tracked entry is neither expired nor evicted. nullptr: the table is full
-  // of tracked entries (counted in refused()).
-  Entry* track(std::string_view key, const Now& now);
-  // The tracker lets go: the entry is refreshed and may expire again once
-  // nobody tracks it.
-  void untrack(Entry* e, const Now& now);
+  // Tracking: finds or makes the entry of `key` and counts one more tracker,
+  // and keeps its shard locked for the caller. A tracked entry is neither
+  // expired nor evicted. Empty: the table is full of tracked entries (counted
+  // in refused()).
+  Access track(std::string_view key, const Now& now);
+  // The tracker lets go of the entry it opened: the entry is refreshed and may
+  // expire again once nobody tracks it; the lock goes with the Access.
+  void untrack(Access&& a, const Now& now);
   // A tracked entry, refreshed.
   Access open(Entry* tracked, const Now& now);
   // A tracked entry, to read (not refreshed).

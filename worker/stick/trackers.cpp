@@ -7,10 +7,9 @@ namespace weir::stick {
 bool Trackers::track(int sc, Table& table, std::string_view key, Stage stage, const Now& now) {
   Slot& s = slots_[sc];
   if (s.table) return false;
-  Entry* e = table.track(key, now);
-  if (!e) return false;
-  s = {&table, e, stage == Stage::kRequest, stage == Stage::kConnection};
-  Table::Access a = table.open(e, now);
+  Table::Access a = table.track(key, now);
+  if (!a) return false;
+  s = {&table, a.entry(), stage == Stage::kRequest, stage == Stage::kConnection};
   const EntryData d = a.data();
   d.add(Datum::kConnCnt, 1, now);
   d.add(Datum::kConnRate, 1, now);
@@ -53,23 +52,21 @@ void Trackers::request_ended(int status, uint64_t in, uint64_t out, const Now& n
   const bool failure = is_http_failure(status);
   for (Slot& s : slots_) {
     if (!s.table) continue;
-    {
-      Table::Access a = s.table->open(s.entry, now);
-      const EntryData d = a.data();
-      if (error) {
-        d.add(Datum::kHttpErrCnt, 1, now);
-        d.add(Datum::kHttpErrRate, 1, now);
-      }
-      if (failure) {
-        d.add(Datum::kHttpFailCnt, 1, now);
-        d.add(Datum::kHttpFailRate, 1, now);
-      }
-      d.add(Datum::kBytesInCnt, static_cast<int64_t>(in), now);
-      d.add(Datum::kBytesInRate, static_cast<int64_t>(in), now);
-      d.add(Datum::kBytesOutCnt, static_cast<int64_t>(out), now);
-      d.add(Datum::kBytesOutRate, static_cast<int64_t>(out), now);
+    Table::Access a = s.table->open(s.entry, now);
+    const EntryData d = a.data();
+    if (error) {
+      d.add(Datum::kHttpErrCnt, 1, now);
+      d.add(Datum::kHttpErrRate, 1, now);
     }
-    if (s.request) release(s, now);
+    if (failure) {
+      d.add(Datum::kHttpFailCnt, 1, now);
+      d.add(Datum::kHttpFailRate, 1, now);
+    }
+    d.add(Datum::kBytesInCnt, static_cast<int64_t>(in), now);
+    d.add(Datum::kBytesInRate, static_cast<int64_t>(in), now);
+    d.add(Datum::kBytesOutCnt, static_cast<int64_t>(out), now);
+    d.add(Datum::kBytesOutRate, static_cast<int64_t>(out), now);
+    if (s.request) release(s, std::move(a), now);
   }
 }
 
@@ -95,11 +92,12 @@ void Trackers::sync_bytes(uint64_t total_in, uint64_t total_out, const Now& now,
 }
 
 void Trackers::release(Slot& s, const Now& now) {
-  {
-    Table::Access a = s.table->open(s.entry, now);
-    a.data().add(Datum::kConnCur, -1, now);
-  }
-  s.table->untrack(s.entry, now);
+  release(s, s.table->open(s.entry, now), now);
+}
+
+void Trackers::release(Slot& s, Table::Access&& a, const Now& now) {
+  a.data().add(Datum::kConnCur, -1, now);
+  s.table->untrack(std::move(a), now);
   s = Slot{};
 }
 

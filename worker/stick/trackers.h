@@ -72,6 +72,8 @@ class Trackers {
 
  private:
   void release(Slot& s, const Now& now);
+  // The same, on the entry `a` opened.
+  void release(Slot& s, Table::Access&& a, const Now& now);
   Slot slots_[kTrackedCounters];
   uint64_t synced_in_ = 0, synced_out_ = 0;  // sync_bytes: the totals counted
   int64_t synced_at_ = 0;
