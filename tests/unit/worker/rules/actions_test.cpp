@@ -60,7 +60,7 @@ TEST(RuleActions, EveryRegisteredTcpActionIsDocumented) {
     EXPECT_NE(a->run, nullptr) << a->name;
     EXPECT_EQ(a->parse != nullptr, a->takes_value) << a->name;
   }
-  EXPECT_EQ(count, 3U);
+  EXPECT_EQ(count, 7U);
 }
 
 }  // namespace

@@ -109,11 +109,28 @@ TEST(ConfigRules, TcpRequestRulesChooseAStageAndAnAction) {
   ASSERT_EQ(bad.errors.size(), 3U) << describe(bad.errors);
   EXPECT_TRUE(has_error(bad, 2, 93,
                         "tcp_request rule 1: unknown action 'drop' (accept, reject, or "
-                        "{use_backend: NAME} for content rules)"));
+                        "{sc_clr_gpc: {index, counter}}, or {sc_inc_gpc: {index, counter}}, or "
+                        "{sc_set_gpt: {index, counter, value}}, or {track: {table: NAME, key: "
+                        "SAMPLE}}, or {use_backend: NAME} for content rules)"));
   EXPECT_TRUE(
       has_error(bad, 2, 100, "tcp_request rule 2 needs exactly one of connection or content"));
   EXPECT_TRUE(
       has_error(bad, 2, 152, "tcp_request rule 3: use_backend is a content rule of a frontend"));
+}
+
+// A map of two actions was read as its first one, the other dropped unsaid.
+TEST(ConfigRules, ATcpRequestRuleHasOneAction) {
+  const LoadResult r =
+      load("stick_tables: {t: {size: 10}}\n" +
+           with_frontend_keys("tcp_request: [{content: {use_backend: app, track: t}}]", "tcp"));
+  EXPECT_TRUE(only_error(
+      r, 3, 109,
+      "tcp_request rule 1: one action per rule (use_backend and track); write two rules"));
+  // A word that is an action written as a map says how to write it.
+  const LoadResult word = load(with_frontend_keys("tcp_request: [{content: use_backend}]", "tcp"));
+  EXPECT_TRUE(only_error(word, 2, 90,
+                         "tcp_request rule 1: use_backend is written as a map: {use_backend: NAME} "
+                         "in a content rule of a frontend"));
 }
 
 }  // namespace
