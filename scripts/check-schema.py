@@ -5,7 +5,7 @@ Checked: every etc/**/*.yaml (and .yml), and every ```yaml block of README.md an
 doc/*.md. A block is a complete configuration that can be pasted as it is, or is
 marked as a fragment by the line `<!-- fragment -->` just before its fence (blank
 lines between are allowed); an unmarked block that is not a complete
-configuration (a map of global, defaults, frontends, backends, with frontends) is
+configuration (a map of global, defaults, stick_tables, frontends, backends, with frontends) is
 a problem. A fragment whose first key is a top-level key is checked like a whole
 file except that frontends may be missing; one whose keys all belong to a backend
 or a frontend (such as the list of `balance:` alternatives) has each of its
@@ -50,7 +50,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_PATH = os.path.join(ROOT, "doc", "weir.schema.json")
-TOP_KEYS = ("global", "defaults", "frontends", "backends")
+TOP_KEYS = ("global", "defaults", "stick_tables", "frontends", "backends")
 
 try:
     import jsonschema
@@ -475,6 +475,10 @@ def loader_tables(schema):
     requests = {"frontend": d["frontend_http_request_rule"]["properties"],
                 "backend": d["backend_http_request_rule"]["properties"]}
     responses = d["http_response_rule"]["properties"]
+    # The stick-table actions of tcp_request rules, the same in connection and content rules
+    # of frontends and backends (use_backend: frontends' content rules only).
+    tcp_stick = d["tcp_stick_action"]["properties"]
+    tcp_content = object_branch(d["frontend_tcp_request_rule"]["properties"]["content"])
 
     def action(*names, rules=(requests["frontend"], responses)):
         """The options of actions: the union of their map forms wherever they exist."""
@@ -518,10 +522,16 @@ def loader_tables(schema):
         "rule.set_var": [("set_var", action("set_var"))],
         "rule.capture": [("capture", action("capture"))],
         "rule.set_status": [("set_status", action("set_status"))],
+        **{f"rule.{a}": [(a, action(a)), (f"tcp_stick_action.{a}", keys_of(tcp_stick[a])),
+                         (f"frontend_tcp_request_rule.content.{a}",
+                          keys_of(tcp_content["properties"][a]))]
+           for a in ("track", "sc_inc_gpc", "sc_clr_gpc", "sc_set_gpt")},
         "tcp_request": [(f"{w}_tcp_request_rule", keys_of(d[f"{w}_tcp_request_rule"]))
                         for w in ("frontend", "backend")],
-        "tcp_request.content": [("frontend_tcp_request_rule.content", keys_of(
-            d["frontend_tcp_request_rule"]["properties"]["content"]))],
+        "tcp_request.content": [("frontend_tcp_request_rule.content", set(tcp_content["properties"])),
+                                ("tcp_stick_action and use_backend",
+                                 set(tcp_stick) | {"use_backend"})],
+        "stick_tables.table": [("stick_table", keys_of(d["stick_table"]))],
         "backend": [("backend", keys_of(d["backend"]))],
         "backend.timeouts": [("backend_timeouts", keys_of(d["backend_timeouts"]))],
         "backend.balance": [("balance", keys_of(d["balance"]))],
@@ -559,6 +569,8 @@ def loader_tables(schema):
             object_branch(d["tls_bind"])["properties"]["verify"]))],
         "server.tls.verify": [("tls_server.verify", enum_of(
             object_branch(d["tls_server"])["properties"]["verify"]))],
+        "stick_tables.table.type": [("stick_table.type", enum_of(
+            d["stick_table"]["properties"]["type"]))],
         "tcp_request.action": [(f"{w}_tcp_request_rule.connection", enum_of(
             d[f"{w}_tcp_request_rule"]["properties"]["connection"]))
             for w in ("frontend", "backend")],
@@ -779,10 +791,64 @@ MUST_FAIL = [
         "default_backend: app, errorfiles: {418: /tmp/teapot.html}}"), "418"),
     ("duplicate key", MINIMAL + "backends:\n  other: {}\n", "duplicate key"),
     ("merge key", MINIMAL.replace("  web: {", "  web: {<<: {mode: http}, "), "'<<'"),
+    ("unknown stick table type", "stick_tables: {t: {type: ipv4, size: 1k}}\n" + MINIMAL, "ipv4"),
+    ("stick table without size", "stick_tables: {t: {type: ip}}\n" + MINIMAL, "size"),
+    ("key_size of an ip table", "stick_tables: {t: {type: ip, size: 1k, key_size: 8}}\n"
+     + MINIMAL, "key_size"),
+    ("unknown stored datum", "stick_tables: {t: {size: 1k, store: [conn_curr]}}\n" + MINIMAL,
+     "conn_curr"),
+    ("track in a response rule", "stick_tables: {t: {size: 1k}}\n" + MINIMAL.replace(
+        "default_backend: app}", "default_backend: app, http_response: [{track: t}]}"), "track"),
+    ("sc_set_gpt without a value", MINIMAL.replace(
+        "default_backend: app}", "default_backend: app, http_request: [{sc_set_gpt: {index: 1}}]}"),
+     "value"),
+    ("tracking counter 3", MINIMAL.replace(
+        "default_backend: app}", "default_backend: app, http_request: [{sc_inc_gpc: {counter: 3}}]}"),
+     "counter"),
+    ("two actions in a tcp_request map", MINIMAL.replace(
+        "default_backend: app}",
+        "default_backend: app, tcp_request: [{connection: {track: t, sc_inc_gpc: ~}}]}"),
+     "one action"),
 ]
 
 MUST_PASS = [
     ("minimal", MINIMAL),
+    ("stick tables", """\
+stick_tables:
+  per_ip: {type: ip, size: 100k, expire: 30s, store: [conn_cur, "http_req_rate(10s)", "gpc(2)"]}
+  per_key:
+    type: string
+    key_size: 64
+    size: 1m
+    store: [http_req_cnt, gpc0, "gpc0_rate(1m)", gpt0, "bytes_in_rate(1s)"]
+  rated: {type: integer, size: 10, store: ["gpc_rate(2, 10s)", "gpt(3)", server_key]}
+frontends:
+  web:
+    bind: ":8080"
+    default_backend: app
+    tcp_request:
+      - connection: {track: {table: per_ip, key: src, counter: 0}}
+      - connection: reject
+        if: "{ sc0_conn_cur gt 10 }"
+      - connection: {sc_inc_gpc: ~}
+    http_request:
+      - track: {table: per_key, key: "hdr(x-api-key)", counter: 1}
+      - deny: {status: 429}
+        if: "{ sc1_http_req_rate gt 100 }"
+      - sc_inc_gpc: {index: 1, counter: 0}
+      - sc_clr_gpc:
+      - sc_set_gpt: {index: 0, counter: 1, value: sc0_http_err_cnt}
+    http_response:
+      - sc_set_gpt: {value: 7}
+backends:
+  app:
+    http_request: [{track: per_ip}]
+    servers: {s1: "127.0.0.1:9001"}
+  db:
+    mode: tcp
+    tcp_request: [{content: {track: {table: rated, key: dst_port, counter: 2}}}]
+    servers: {s1: "127.0.0.1:5432"}
+"""),
     ("short forms", """\
 global:
   log: stdout
@@ -945,7 +1011,8 @@ def main():
                 kind, found = checker.check_text(body, base_line=line)
             elif not is_complete(body):
                 kind, found = "not complete", [(line, (
-                    "not a complete configuration (a map of global, defaults, frontends and "
+                    "not a complete configuration (a map of global, defaults, stick_tables, "
+                    "frontends and "
                     "backends, with frontends): complete it so that it can be pasted as it is, "
                     f"or mark it as a fragment with {FRAGMENT_MARK} on the line before the "
                     "fence (doc/testing.md)"))]

@@ -127,8 +127,10 @@ std::shared_ptr<const StickAction> read_gpc(const StickScope& s, bool with_value
       s.scope.error(s.value.mark, s.what + " needs a value: a number or a sample");
       return nullptr;
     }
-    const bool number = v->kind == Kind::kScalar && !v->scalar.empty() &&
-                        v->scalar.find_first_not_of("0123456789") == std::string::npos;
+    // A number, or a sample; "-1" is a number out of range, not an unknown fetch.
+    const size_t digits = v->scalar.starts_with('-') ? 1 : 0;
+    const bool number = v->kind == Kind::kScalar && v->scalar.size() > digits &&
+                        v->scalar.find_first_not_of("0123456789", digits) == std::string::npos;
     if (number) {
       auto n = s.scope.int_value(*v, s.what + ": value", 0, UINT32_MAX);
       if (!n) return nullptr;

@@ -100,11 +100,18 @@ std::optional<TcpRule> load_tcp_rule(RulesScope& s, const YamlNode& item, const 
   if (a.kind == Kind::kMap) {
     const Fields ao = s.loader.map_fields(a, what);
     s.loader.reject_unknown(ao, tcp_actions(true), "in " + what);
+    const Field* first = nullptr;
     for (const Field& fl : ao.list) {
-      if ((def = find_tcp_action(fl.key, true))) {
-        value = fl.value;
-        break;
+      const TcpActionDef* d = find_tcp_action(fl.key, true);
+      if (!d) continue;
+      if (first) {
+        s.error(fl.key_node->mark, what + ": one action per rule (" + first->key + " and " +
+                                       fl.key + "); write two rules");
+        return std::nullopt;
       }
+      first = &fl;
+      def = d;
+      value = fl.value;
     }
     if (!def) {
       s.error(a.mark, what + ": a map of one action, such as {" +
@@ -116,6 +123,12 @@ std::optional<TcpRule> load_tcp_rule(RulesScope& s, const YamlNode& item, const 
     auto t = s.text_value(a, what, one_of(words));
     if (!t) return std::nullopt;
     def = find_tcp_action(*t, false);
+    if (const TcpActionDef* m = find_tcp_action(*t, true); !def && m) {
+      s.error(a.mark, what + ": " + *t + " is written as a map: {" + *t + ": " +
+                          std::string(m->value_name) + "}" +
+                          (m->content_only ? " in a content rule of a frontend" : ""));
+      return std::nullopt;
+    }
     if (!def) {
       std::string forms = join(words);
       for (std::string_view m : tcp_actions(true)) {

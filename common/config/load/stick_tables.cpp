@@ -3,6 +3,8 @@
 // and backends, whose rules name the tables (the condition parser finds them
 // in Loader::files).
 
+#include <algorithm>
+
 #include "common/config/load/loader.h"
 #include "common/stick/table.h"
 
@@ -64,14 +66,51 @@ bool read_expire(TableScope& s, const YamlNode& v, const std::string& what) {
   return true;
 }
 
+// Whether items i and i+1 of a [flow, list] are one item that YAML split at its
+// comma: "gpc_rate(2" and "1m)" on one line.
+bool split_at_comma(const YamlNode& list, size_t i) {
+  if (i + 1 >= list.items.size()) return false;
+  const YamlNode& a = *list.items[i];
+  const YamlNode& b = *list.items[i + 1];
+  return a.kind == Kind::kScalar && b.kind == Kind::kScalar && a.mark.line == b.mark.line &&
+         a.scalar.find('(') != std::string::npos && a.scalar.find(')') == std::string::npos &&
+         b.scalar.find(')') != std::string::npos && b.scalar.find('(') == std::string::npos;
+}
+
+// A datum written twice, or twice through HAProxy's shorthands (gpc0 and gpc1
+// are elements of gpc): what to write instead.
+std::string stored_twice(const std::string& earlier_text, const stick::Stored& earlier,
+                         const std::string& text, const stick::Stored& again) {
+  if (earlier_text == text) return quoted(text) + " is stored twice";
+  const std::string both = quoted(text) + " and " + quoted(earlier_text) + " both store " +
+                           std::string(stick::info(again.datum).name);
+  if (!stick::info(again.datum).array) return both + ": a table keeps one period per rate";
+  stick::Stored once = earlier;
+  once.count = std::max(earlier.count, again.count);
+  return both +
+         " (gpc0 and gpc1 are its elements 0 and 1, gpt0 is element 0 of gpt): store it once, "
+         "as " +
+         quoted(stick::stored_text(once));
+}
+
 bool read_store(TableScope& s, const YamlNode& v, const std::string& what) {
   if (v.kind != Kind::kSequence) {
     s.error(v.mark, what + " must be a list such as [conn_cur, \"http_req_rate(10s)\"]");
     return false;
   }
   bool ok = true;
-  for (const auto& item : v.items) {
-    const auto text = s.text_value(*item, what, "a data type such as http_req_rate(10s)");
+  std::vector<std::string> texts;  // as written, beside s.out.store
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    const YamlNode& item = *v.items[i];
+    if (split_at_comma(v, i)) {
+      const std::string whole = item.scalar + "," + v.items[i + 1]->scalar;
+      s.error(item.mark, what + ": put \"" + whole +
+                             "\" in quotes (in a [...] list, YAML splits it at the comma)");
+      ok = false;
+      ++i;
+      continue;
+    }
+    const auto text = s.text_value(item, what, "a data type such as http_req_rate(10s)");
     if (!text) {
       ok = false;
       continue;
@@ -79,21 +118,20 @@ bool read_store(TableScope& s, const YamlNode& v, const std::string& what) {
     std::string problem;
     auto stored = stick::parse_stored(*text, &problem);
     if (!stored) {
-      s.error(item->mark, what + ": " + problem);
+      s.error(item.mark, what + ": " + problem);
       ok = false;
       continue;
     }
-    bool twice = false;
-    for (const stick::Stored& earlier : s.out.store)
-      twice = twice || earlier.datum == stored->datum;
-    if (twice) {
-      s.error(item->mark, what + ": " + std::string(stick::info(stored->datum).name) +
-                              " is stored twice (gpc0 and gpc1 are the first elements of gpc, "
-                              "gpt0 of gpt)");
+    size_t earlier = 0;
+    while (earlier < s.out.store.size() && s.out.store[earlier].datum != stored->datum) ++earlier;
+    if (earlier < s.out.store.size()) {
+      s.error(item.mark,
+              what + ": " + stored_twice(texts[earlier], s.out.store[earlier], *text, *stored));
       ok = false;
       continue;
     }
     s.out.store.push_back(*stored);
+    texts.push_back(*text);
   }
   return ok;
 }

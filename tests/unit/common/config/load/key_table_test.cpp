@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -136,6 +137,22 @@ TEST(ConfigKeyTable, NoTableListsANameTwice) {
   }
 }
 
+// YAML 1.1 (PyYAML, Ansible, older editors and linters) reads y/n, yes/no, on/off
+// and true/false in any case as booleans: a key or a word that is one of them
+// would reach weir changed by the operator's tools.
+TEST(ConfigKeyTable, NoKeyOrWordIsAYaml11Boolean) {
+  constexpr std::string_view kBooleans[] = {"y", "yes", "n", "no", "true", "false", "on", "off"};
+  for (const KeyList* list : registered()) {
+    for (const std::string_view word : list->words()) {
+      std::string lower(word);
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      EXPECT_EQ(std::find(std::begin(kBooleans), std::end(kBooleans), lower), std::end(kBooleans))
+          << list->name << ": '" << word << "' is a boolean in YAML 1.1";
+    }
+  }
+}
+
 // Where each table's keys or words go: a configuration with `x` in that place.
 // Every registered table must have one, so a new table is covered here too.
 using Place = std::function<std::string(std::string_view x)>;
@@ -166,6 +183,23 @@ std::string global_with(std::string_view keys) {
 
 std::string s(std::string_view x) {
   return std::string(x);
+}
+
+// With stick table 't' defined: `stick_tables:` before `text` (a whole configuration).
+std::string with_table(std::string_view table, const std::string& text) {
+  return "stick_tables:\n  t: {" + s(table) + "}\n" + text;
+}
+
+// An http_request rule of frontend 'web' whose action `action` has the options
+// `{required, KEY: ~}` (just `{required}` when KEY is the required one).
+std::string stick_action_with(std::string_view action, std::string_view required,
+                              std::string_view k) {
+  const std::string options = required.empty() ? s(k) + ": ~"
+                              : required.starts_with(s(k) + ":")
+                                  ? s(required)
+                                  : s(required) + ", " + s(k) + ": ~";
+  return with_table("size: 10",
+                    frontend_with("http_request: [{" + s(action) + ": {" + options + "}}]"));
 }
 
 const std::map<std::string, Place>& key_places() {
@@ -231,6 +265,14 @@ const std::map<std::string, Place>& key_places() {
        [](auto k) { return frontend_with("tcp_request: [{" + s(k) + ": ~}]", "tcp"); }},
       {"tcp_request.content",
        [](auto k) { return frontend_with("tcp_request: [{content: {" + s(k) + ": ~}}]", "tcp"); }},
+      {"stick_tables.table",
+       [](auto k) {
+         return with_table(k == "size" ? "size: 10" : "size: 10, " + s(k) + ": ~", s(kMinimal));
+       }},
+      {"rule.track", [](auto k) { return stick_action_with("track", "table: t", k); }},
+      {"rule.sc_inc_gpc", [](auto k) { return stick_action_with("sc_inc_gpc", "", k); }},
+      {"rule.sc_clr_gpc", [](auto k) { return stick_action_with("sc_clr_gpc", "", k); }},
+      {"rule.sc_set_gpt", [](auto k) { return stick_action_with("sc_set_gpt", "value: 1", k); }},
       {"backend", [](auto k) { return backend_with(s(k) + ": ~"); }},
       {"backend.timeouts", [](auto k) { return backend_with("timeouts: {" + s(k) + ": 1s}"); }},
       {"backend.balance",
@@ -306,6 +348,8 @@ const std::map<std::string, Place>& value_places() {
       {"send_proxy.version", [](auto w) { return server_with("send_proxy: " + s(w)); }},
       {"send_proxy.tlvs",
        [](auto w) { return server_with("send_proxy: {version: v2, tlvs: [" + s(w) + "]}"); }},
+      {"stick_tables.table.type",
+       [](auto w) { return with_table("size: 10, type: " + s(w), s(kMinimal)); }},
       {"tcp_request.action",
        [](auto w) { return frontend_with("tcp_request: [{connection: " + s(w) + "}]", "tcp"); }},
       {"tls_version",

@@ -118,5 +118,20 @@ TEST(ConfigRules, TcpRequestRulesChooseAStageAndAnAction) {
       has_error(bad, 2, 152, "tcp_request rule 3: use_backend is a content rule of a frontend"));
 }
 
+// A map of two actions was read as its first one, the other dropped unsaid.
+TEST(ConfigRules, ATcpRequestRuleHasOneAction) {
+  const LoadResult r =
+      load("stick_tables: {t: {size: 10}}\n" +
+           with_frontend_keys("tcp_request: [{content: {use_backend: app, track: t}}]", "tcp"));
+  EXPECT_TRUE(only_error(
+      r, 3, 109,
+      "tcp_request rule 1: one action per rule (use_backend and track); write two rules"));
+  // A word that is an action written as a map says how to write it.
+  const LoadResult word = load(with_frontend_keys("tcp_request: [{content: use_backend}]", "tcp"));
+  EXPECT_TRUE(only_error(word, 2, 90,
+                         "tcp_request rule 1: use_backend is written as a map: {use_backend: NAME} "
+                         "in a content rule of a frontend"));
+}
+
 }  // namespace
 }  // namespace weir
