@@ -155,6 +155,9 @@ TEST(Fetches, EachGivesItsOwnValue) {
   };
   std::set<std::string> seen;
   for (const cond::FetchDef* d : Registry<cond::FetchDef>::instance().sorted()) {
+    // The stick-table fetches read their own arguments and need tables and
+    // tracked entries: tests/unit/worker/stick/fetches_test.cpp has them.
+    if (d->parse_args) continue;
     const std::string name(d->name);
     std::string text = name;
     if (d->arg == cond::FetchArg::kVariable) {
