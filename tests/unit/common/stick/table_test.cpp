@@ -21,8 +21,12 @@
 #include <utility>
 #include <vector>
 
+#include "tests/unit/common/stick/rate_model.h"
+
 namespace weir::stick {
 namespace {
+
+using stick_test::model_rate;
 
 // A wall clock that is a multiple of every period used here (10 s, 100 ms,
 // 30 ms...): period k starts at kWall0 + k * period.
@@ -57,20 +61,6 @@ Now at(int64_t ms) {
 }
 
 // ---------------------------------------------------------------- rates
-
-// The two-period estimate computed from the events themselves: the events of
-// the current period plus those of the previous one weighted by the share of
-// the current period still to run.
-uint64_t model_rate(const std::vector<std::pair<int64_t, uint64_t>>& events, int64_t wall,
-                    int64_t period) {
-  const int64_t k = wall / period;
-  uint64_t cur = 0, prev = 0;
-  for (const auto& [t, n] : events) {
-    if (t / period == k) cur += n;
-    if (t / period == k - 1) prev += n;
-  }
-  return cur + prev * static_cast<uint64_t>(period - wall % period) / static_cast<uint64_t>(period);
-}
 
 TEST(StickRate, FirstEventAndTheEdgesOfItsPeriod) {
   constexpr int64_t P = 10'000;

@@ -20,6 +20,8 @@
 #include "common/base/address.h"
 #include "common/cond/stick_words.h"
 #include "common/config/config.h"
+#include "tests/unit/common/config/load/loader_test_util.h"
+#include "tests/unit/common/stick/rate_model.h"
 #include "worker/rules/rules.h"
 
 namespace weir {
@@ -31,10 +33,11 @@ using stick::Now;
 using stick::Table;
 using stick::Trackers;
 using Stage = Trackers::Stage;
+using stick_test::model_rate;
 
 // Every datum in `t` (gpc and gpt with several elements), fewer in `other`
 // (an ip table too: sc0_W(other) looks the key up there), and a string table.
-constexpr std::string_view kConfig = R"yaml(stick_tables:
+constexpr std::string_view kTables = R"yaml(stick_tables:
   t:
     type: ip
     size: 100
@@ -66,31 +69,11 @@ constexpr std::string_view kConfig = R"yaml(stick_tables:
     type: string
     size: 10
     store: [http_req_cnt, "gpc(2)", conn_cur]
-frontends:
-  web:
-    bind: "127.0.0.1:8080"
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: "127.0.0.1:9001"
 )yaml";
 
 constexpr int64_t kPeriod = 10'000;  // the periods of `t`
 
 // ---------------------------------------------------------------- the model
-
-// The two-period estimate from the events themselves (as table_test.cpp).
-uint64_t model_rate(const std::vector<std::pair<int64_t, uint64_t>>& events, int64_t wall,
-                    int64_t period) {
-  const int64_t k = wall / period;
-  uint64_t cur = 0, prev = 0;
-  for (const auto& [at, n] : events) {
-    if (at / period == k) cur += n;
-    if (at / period == k - 1) prev += n;
-  }
-  return cur + prev * static_cast<uint64_t>(period - wall % period) / static_cast<uint64_t>(period);
-}
 
 struct ModelEntry {
   std::map<std::pair<Datum, uint32_t>, int64_t> values;  // counters, tags, the server key
@@ -276,7 +259,8 @@ Expected model_read(const Word& w, uint32_t i, const Table& t, const ModelEntry*
 class StickFetches : public testing::Test {
  protected:
   void SetUp() override {
-    loaded_ = load_config_text(kConfig, "test.yaml");
+    loaded_ =
+        load_config_text(std::string(kTables) + std::string(config_test::kMinimal), "test.yaml");
     ASSERT_TRUE(loaded_.config) << (loaded_.errors.empty() ? "" : loaded_.errors[0].to_string());
     for (const auto& table : loaded_.config->stick_tables)
       files_.stick_tables[table->name()] = table;
@@ -614,17 +598,10 @@ TEST_F(StickFetches, MissingKeysReadZeroAndTableCountsAreTheEntries) {
 }
 
 TEST_F(StickFetches, AnIpv4ClientIsFoundInAnIpv6Table) {
-  const LoadResult r = load_config_text(R"(stick_tables:
-  v6:
-    type: ipv6
-    size: 10
-    store: [http_req_cnt]
-frontends:
-  web: {bind: "127.0.0.1:8080", default_backend: app}
-backends:
-  app: {servers: {s1: "127.0.0.1:9001"}}
-)",
-                                        "v6.yaml");
+  const LoadResult r =
+      load_config_text("stick_tables:\n  v6: {type: ipv6, size: 10, store: [http_req_cnt]}\n" +
+                           std::string(config_test::kMinimal),
+                       "v6.yaml");
   ASSERT_TRUE(r.config);
   cond::FileCache files;
   Table& v6 = *r.config->stick_tables[0];
