@@ -35,6 +35,12 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// A period as store: reads it: a whole unit, or milliseconds (store: takes no
+// fractions, so 1500ms stays 1500ms where format_duration_ms writes 1.5s).
+std::string period_text(int64_t ms) {
+  return ms < 1000 || ms % 1000 == 0 ? format_duration_ms(ms) : std::to_string(ms) + "ms";
+}
+
 }  // namespace
 
 const DatumInfo& info(Datum d) {
@@ -99,6 +105,10 @@ std::optional<Stored> parse_stored(std::string_view text, std::string* error) {
       }
       count_text = trim(args.substr(0, comma));
       period_text = trim(args.substr(comma + 1));
+      if (period_text.find(',') != std::string_view::npos) {
+        *error = std::string(name) + ": too many arguments";
+        return std::nullopt;
+      }
     } else if (comma != std::string_view::npos) {
       *error = std::string(name) + ": too many arguments";
       return std::nullopt;
@@ -118,7 +128,7 @@ std::optional<Stored> parse_stored(std::string_view text, std::string* error) {
     *error = std::string(name) + " needs a number of elements: " + std::string(name) + "(1)";
     return std::nullopt;
   }
-  if (!count_text.empty()) {
+  if (in.array && !shorthand) {  // has_args here: "gpc()" has an empty count
     uint32_t n = 0;
     for (char c : count_text) {
       if (c < '0' || c > '9' || n > kMaxArray) {
@@ -151,11 +161,11 @@ std::string stored_text(const Stored& s) {
   const DatumInfo& in = info(s.datum);
   std::string out(in.name);
   if (in.array && in.shape == Shape::kRate) {
-    out += "(" + std::to_string(s.count) + "," + format_duration_ms(s.period_ms) + ")";
+    out += "(" + std::to_string(s.count) + "," + period_text(s.period_ms) + ")";
   } else if (in.array) {
     out += "(" + std::to_string(s.count) + ")";
   } else if (in.shape == Shape::kRate) {
-    out += "(" + format_duration_ms(s.period_ms) + ")";
+    out += "(" + period_text(s.period_ms) + ")";
   }
   return out;
 }

@@ -128,7 +128,8 @@ void Rate::add(uint64_t n, int64_t wall_ms, int64_t period_ms) {
     cur = 0;
     period_no = k;
   }
-  cur = saturate32(cur + n);
+  // n is capped first: cur + n must not wrap around 64 bits.
+  cur = saturate32(cur + std::min<uint64_t>(n, std::numeric_limits<uint32_t>::max()));
 }
 
 uint64_t Rate::local(int64_t wall_ms, int64_t period_ms) const {

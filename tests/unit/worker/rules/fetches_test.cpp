@@ -161,8 +161,8 @@ TEST(Fetches, EachGivesItsOwnValue) {
   };
   std::set<std::string> seen;
   for (const cond::FetchDef* d : Registry<cond::FetchDef>::instance().sorted()) {
-    // The stick-table fetches read a table and tracked entries: their own
-    // tests (tests/unit/worker/stick/) compare each with a model.
+    // The stick-table fetches read their own arguments and need tables and
+    // tracked entries: tests/unit/worker/stick/fetches_test.cpp has them.
     if (d->parse_args) continue;
     const std::string name(d->name);
     std::string text = name;
