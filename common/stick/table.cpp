@@ -13,6 +13,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "common/base/hash.h"
 #include "common/base/hex.h"
 
 namespace weir::stick {
@@ -63,18 +64,9 @@ Entry* as_entry(Link* l) {
   return reinterpret_cast<Entry*>(l);
 }
 
+// The shard takes the high bits of a key's hash, the bucket the low ones.
 uint64_t hash_key(std::string_view key) {
-  // 64-bit FNV-1a, mixed at the end: the shard takes the high bits, the
-  // bucket the low ones.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
+  return hash_bytes(key);
 }
 
 uint32_t saturate32(uint64_t v) {

@@ -218,38 +218,51 @@ void print_entry(const Table& t, Table::Access& a, const Now& now, std::string* 
   *out += "\n";
 }
 
-bool parse(TableCommand::Verb verb, const ApiArgs& args, TableCommand* c, std::string* error) {
+// What every table command starts with: its words parsed, its table found,
+// the data it names checked against what the table stores. Null with *error
+// (the answer) when one of these fails; `show table` alone has no table.
+std::shared_ptr<Table> open_command(TableCommand::Verb verb, Worker& w, const ApiArgs& args,
+                                    TableCommand* c, std::string* error) {
   std::string why;
   auto parsed = parse_table_command(verb, args, &why);
   if (!parsed) {
     *error = "Error: " + why;
-    return false;
+    return nullptr;
   }
   *c = std::move(*parsed);
-  return true;
+  if (c->table.empty()) return nullptr;
+  auto t = find_table(w, c->table, error);
+  if (!t) return nullptr;
+  for (const Filter& f : c->filters)
+    if (!check_stored(*t, f.data, error)) return nullptr;
+  for (const auto& s : c->sets)
+    if (!check_stored(*t, s.data, error)) return nullptr;
+  return t;
+}
+
+// The key K of `key K` in the table's form; false with *error (the answer).
+bool command_key(const Table& t, const std::string& text, std::string* key, std::string* error) {
+  if (key_from_command(t.def(), text, key)) return true;
+  *error = "Error: '" + text + "' is not a key of an " + std::string(key_type_name(t.def().type)) +
+           " table";
+  return false;
 }
 
 std::string show_table(Worker& w, const ApiArgs& args) {
   TableCommand c;
   std::string error;
-  if (!parse(TableCommand::Verb::kShow, args, &c, &error)) return error;
-  if (c.table.empty()) {
+  auto t = open_command(TableCommand::Verb::kShow, w, args, &c, &error);
+  if (!t && error.empty()) {
     std::string out;
-    for (const auto& t : w.config().stick_tables) out += table_line(*t);
+    for (const auto& table : w.config().stick_tables) out += table_line(*table);
     return out;
   }
-  auto t = find_table(w, c.table, &error);
   if (!t) return error;
-  for (const Filter& f : c.filters)
-    if (!check_stored(*t, f.data, &error)) return error;
   std::string out = table_line(*t);
   const Now now = clock_now();
   if (c.key) {
     std::string key;
-    if (!key_from_command(t->def(), *c.key, &key)) {
-      return "Error: '" + *c.key + "' is not a key of an " +
-             std::string(key_type_name(t->def().type)) + " table";
-    }
+    if (!command_key(*t, *c.key, &key, &error)) return error;
     if (auto a = t->find(key, now); a && matches(c, a.data(), now)) print_entry(*t, a, now, &out);
     return out;
   }
@@ -263,17 +276,11 @@ std::string show_table(Worker& w, const ApiArgs& args) {
 std::string clear_table(Worker& w, const ApiArgs& args) {
   TableCommand c;
   std::string error;
-  if (!parse(TableCommand::Verb::kClear, args, &c, &error)) return error;
-  auto t = find_table(w, c.table, &error);
+  auto t = open_command(TableCommand::Verb::kClear, w, args, &c, &error);
   if (!t) return error;
-  for (const Filter& f : c.filters)
-    if (!check_stored(*t, f.data, &error)) return error;
   if (c.key) {
     std::string key;
-    if (!key_from_command(t->def(), *c.key, &key)) {
-      return "Error: '" + *c.key + "' is not a key of an " +
-             std::string(key_type_name(t->def().type)) + " table";
-    }
+    if (!command_key(*t, *c.key, &key, &error)) return error;
     return t->erase(key) ? "1 entry removed" : "0 entries removed";
   }
   const Now now = clock_now();
@@ -284,16 +291,10 @@ std::string clear_table(Worker& w, const ApiArgs& args) {
 std::string set_table(Worker& w, const ApiArgs& args) {
   TableCommand c;
   std::string error;
-  if (!parse(TableCommand::Verb::kSet, args, &c, &error)) return error;
-  auto t = find_table(w, c.table, &error);
+  auto t = open_command(TableCommand::Verb::kSet, w, args, &c, &error);
   if (!t) return error;
-  for (const auto& s : c.sets)
-    if (!check_stored(*t, s.data, &error)) return error;
   std::string key;
-  if (!key_from_command(t->def(), *c.key, &key)) {
-    return "Error: '" + *c.key + "' is not a key of an " +
-           std::string(key_type_name(t->def().type)) + " table";
-  }
+  if (!command_key(*t, *c.key, &key, &error)) return error;
   const Now now = clock_now();
   auto a = t->find_or_make(key, now);
   if (!a) return "Error: table '" + t->name() + "' is full of tracked entries";

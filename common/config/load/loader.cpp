@@ -95,6 +95,13 @@ std::optional<Mode> Loader::mode_value(const YamlNode& node, const std::string& 
   return std::nullopt;
 }
 
+void Loader::parse_error(const YamlNode& node, const std::string& what, const std::string& text,
+                         const cond::ParseError& pe) {
+  error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
+                                          std::to_string(pe.offset + 1) + " of " + quoted(text) +
+                                          ")");
+}
+
 std::optional<cond::ValueTemplate> Loader::template_value(const YamlNode& node,
                                                           const std::string& what) {
   auto t = text_value(node, what, "a string (samples as %[fetch])");
@@ -102,9 +109,7 @@ std::optional<cond::ValueTemplate> Loader::template_value(const YamlNode& node,
   cond::ParseError pe;
   auto tpl = cond::parse_template(*t, files, &pe);
   if (!tpl) {
-    error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
-                                            std::to_string(pe.offset + 1) + " of " + quoted(*t) +
-                                            ")");
+    parse_error(node, what, *t, pe);
   }
   return tpl;
 }
@@ -116,9 +121,7 @@ std::optional<cond::SampleExpr> Loader::sample_value(const YamlNode& node,
   cond::ParseError pe;
   auto smp = cond::parse_sample(*t, files, &pe);
   if (!smp) {
-    error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
-                                            std::to_string(pe.offset + 1) + " of " + quoted(*t) +
-                                            ")");
+    parse_error(node, what, *t, pe);
   }
   return smp;
 }
@@ -133,9 +136,7 @@ std::shared_ptr<const cond::Condition> Loader::condition_value(const YamlNode& n
   auto c = cond::parse_condition(*t, acls, files, &pe);
   if (!c) {
     if (pe.reported_already) return nullptr;
-    error(mark_inside(node, pe.offset), what + ": " + pe.message + " (at position " +
-                                            std::to_string(pe.offset + 1) + " of " + quoted(*t) +
-                                            ")");
+    parse_error(node, what, *t, pe);
     return nullptr;
   }
   if (c->uses_response() && !response) {

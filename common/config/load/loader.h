@@ -115,6 +115,10 @@ class Loader : public ValueReader {
                                                          const std::string& what,
                                                          const cond::NamedTests& acls,
                                                          bool response);
+  // Reports a mistake the condition parser found in `text` (the value of
+  // `node`), at the character it names.
+  void parse_error(const YamlNode& node, const std::string& what, const std::string& text,
+                   const cond::ParseError& pe);
   // Where a character of a scalar value is in the file (for errors inside a
   // string, such as a log format); skips the opening quote of a quoted scalar.
   SourceMark mark_inside(const YamlNode& node, size_t offset) const;

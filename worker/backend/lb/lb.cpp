@@ -3,22 +3,13 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/base/hash.h"
+
 namespace weir {
 
 uint64_t lb_hash(std::string_view data) {
-  // FNV-1a, then a full avalanche (the splitmix64 finalizer) so that keys that
-  // differ in one byte land far apart on the ring and in the modulo.
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
+  // Keys that differ in one byte land far apart on the ring and in the modulo.
+  return hash_bytes(data);
 }
 
 std::string_view uri_hash_input(std::string_view target, int depth, bool whole) {
