@@ -73,6 +73,11 @@ struct TableView {
   std::map<std::string, Fields> entries;
   std::string text;  // as answered, for failure messages
   bool has(const std::string& key) const { return entries.count(key) > 0; }
+  // A field of the header line ("used", "evicted", ...).
+  std::string info(const std::string& field) const {
+    auto v = table.find(field);
+    return v == table.end() ? "<no " + field + ">" : v->second;
+  }
   std::string at(const std::string& key, const std::string& field) const {
     auto e = entries.find(key);
     if (e == entries.end()) return "<no entry>";

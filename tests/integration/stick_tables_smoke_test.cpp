@@ -74,7 +74,9 @@ TEST_F(StickSmoke, RecipeRateLimitPerClientAddressAnswers429AboveTheLimit) {
 // ---------------------------------------------------------------------------
 // Recipe: a quota per API key (the documentation's @QUOTA@ is 1000 requests an
 // hour; the test's is 5). A request without a key is not tracked (a key sample
-// without a value tracks nothing) and is answered 401.
+// without a value tracks nothing) and is answered 401; so is one with an empty
+// key (`-m found` would let "X-Api-Key:" through, and an empty key is tracked
+// like any other, one quota shared by every such client).
 
 constexpr const char* kApiQuotaRecipe = R"y(stick_tables:
   api_quota:
@@ -90,7 +92,7 @@ frontends:
     http_request:
       - track: {table: api_quota, key: "hdr(x-api-key)"}
       - deny: {status: 401}
-        unless: "{ hdr(x-api-key) -m found }"
+        unless: "{ hdr(x-api-key) -m reg . }"
       - deny: {status: 429}
         if: "{ sc0_http_req_rate gt @QUOTA@ }"
 backends:
@@ -118,11 +120,14 @@ TEST_F(StickSmoke, RecipeApiKeyQuotaRefusesAKeyOverItsQuotaOnly) {
   EXPECT_EQ(status_of("/", {{"X-Api-Key", "key-B"}}), 200);
   EXPECT_EQ(status_of("/"), 401);
   EXPECT_EQ(status_of("/", {{"X-Other", "key-A"}}), 401);
+  EXPECT_EQ(status_of("/", {{"X-Api-Key", ""}}), 401);
   EXPECT_EQ(app.requests_served(), 6);
   TableView t = show("api_quota");
-  EXPECT_EQ(t.table["used"], "2") << t.text;
   EXPECT_EQ(t.at("key-A", "http_req_rate(3600000)"), "7") << t.text;
   EXPECT_EQ(t.at("key-B", "http_req_rate(3600000)"), "1") << t.text;
+  // Requests without the header tracked nothing (the empty key's entry aside).
+  t.entries.erase("");
+  EXPECT_EQ(t.entries.size(), 2u) << t.text;
 }
 
 // ---------------------------------------------------------------------------
