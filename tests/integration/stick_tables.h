@@ -169,6 +169,16 @@ class StickTest : public ::testing::Test {
         table, [&](const TableView& v) { return v.at(key, field) == value; }, last, timeout_ms);
   }
 
+  // wait_field as an assertion: ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3")).
+  ::testing::AssertionResult becomes(const std::string& table, const std::string& key,
+                                     const std::string& field, const std::string& value) const {
+    TableView t;
+    if (wait_field(table, key, field, value, &t)) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "show table " << table << ": " << field << " of " << key
+                                         << " never became " << value << ":\n"
+                                         << t.text;
+  }
+
   // One request on a new connection (Connection: close) from `source` (any
   // local IPv4 address; "" for the kernel's choice): the status, 0 when no
   // response came (the connection was refused or closed).

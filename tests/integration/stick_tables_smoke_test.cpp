@@ -212,13 +212,13 @@ TEST_P(StickSmokeConnLimit, RecipeTenConnectionsPerAddressTheEleventhIsClosed) {
   std::vector<std::unique_ptr<HttpClient>> idle;
   for (int i = 0; i < 10; ++i) idle.push_back(std::make_unique<HttpClient>(port_));
   TableView t;
-  ASSERT_TRUE(wait_field("conns_per_ip", "127.0.0.1", "conn_cur", "10", &t)) << t.text;
+  ASSERT_TRUE(becomes("conns_per_ip", "127.0.0.1", "conn_cur", "10"));
 
   HttpClient eleventh(port_);
   eleventh.send_raw("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
   EXPECT_FALSE(eleventh.read_response(5000));
   EXPECT_TRUE(eleventh.wait_closed(5000));
-  ASSERT_TRUE(wait_field("conns_per_ip", "127.0.0.1", "conn_cur", "10", &t)) << t.text;
+  ASSERT_TRUE(becomes("conns_per_ip", "127.0.0.1", "conn_cur", "10"));
   // Another address is not limited by these ten.
   EXPECT_EQ(status_of("/", {}, "127.0.0.2"), 200);
 
@@ -227,7 +227,7 @@ TEST_P(StickSmokeConnLimit, RecipeTenConnectionsPerAddressTheEleventhIsClosed) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   idle[0]->close();
-  ASSERT_TRUE(wait_field("conns_per_ip", "127.0.0.1", "conn_cur", "9", &t)) << t.text;
+  ASSERT_TRUE(becomes("conns_per_ip", "127.0.0.1", "conn_cur", "9"));
   HttpClient again(port_);
   r = again.request("GET", "/");
   ASSERT_TRUE(r);

@@ -25,7 +25,26 @@
 namespace weir::test::sticky {
 namespace {
 
-using StickTables = StickTest;
+class StickTables : public StickTest {
+ protected:
+  // The connections that stayed open make one more request each, then close.
+  static void serve_and_close(std::vector<std::unique_ptr<HttpClient>>& kept) {
+    for (auto& c : kept) {
+      auto r = c->request("GET", "/");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+    }
+    kept.clear();
+  }
+  // Every connection of the key's entry has ended: conn_cur and use come back
+  // to 0, and conn_cnt counted them all.
+  void expect_all_ended(const std::string& table, const std::string& key, size_t conn_cnt) {
+    TableView t;
+    ASSERT_TRUE(wait_field(table, key, "conn_cur", "0", &t)) << table << "\n" << t.text;
+    EXPECT_EQ(t.at(key, "use"), "0") << t.text;
+    EXPECT_EQ(t.at(key, "conn_cnt"), std::to_string(conn_cnt)) << t.text;
+  }
+};
 
 // Closes the client's connection with a RST (SO_LINGER 0), as a client that
 // crashes or gives up does.
@@ -154,11 +173,11 @@ TEST_F(StickTables, ConnCurIsExactInHttpModeThroughResetsRetriesAndServerFaults)
     ASSERT_TRUE(waiting->send_raw("GET /?blackhole=1 HTTP/1.1\r\nHost: test\r\n\r\n"));
     ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "1", &t)) << t.text;
     EXPECT_EQ(t.at(ip, "use"), "1") << t.text;
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "4", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "4"));
     reset_connection(*waiting);
     ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "0", &t)) << t.text;
     EXPECT_EQ(t.at(ip, "use"), "0") << t.text;
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
   }
   // A client resets in the middle of its request head (no http_request rule
   // ran), and another in the middle of a request body.
@@ -169,12 +188,12 @@ TEST_F(StickTables, ConnCurIsExactInHttpModeThroughResetsRetriesAndServerFaults)
     ASSERT_TRUE(
         body->send_raw("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n"
                        "only the first bytes"));
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "5", &t)) << t.text;
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "1", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "5"));
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "1"));
     reset_connection(*head);
     reset_connection(*body);
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "0", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "0"));
   }
   // The server closes in the middle of its response: the client is closed.
   {
@@ -182,21 +201,21 @@ TEST_F(StickTables, ConnCurIsExactInHttpModeThroughResetsRetriesAndServerFaults)
     ASSERT_TRUE(cut->send_raw("GET /broken HTTP/1.1\r\nHost: test\r\n\r\n"));
     EXPECT_FALSE(cut->read_response(5000));
     EXPECT_TRUE(cut->wait_closed(5000));
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "0", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "0"));
   }
   // Clients reset while their request waits in a backend's queue (its one
   // server slot taken by a request the server holds), or in a tarpit.
   {
     auto holder = connect_from(port_);
     ASSERT_TRUE(holder->send_raw("GET /queue?blackhole=1 HTTP/1.1\r\nHost: test\r\n\r\n"));
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "1", &t)) << t.text;
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "1"));
     auto queued = connect_from(port_);
     ASSERT_TRUE(queued->send_raw("GET /queue HTTP/1.1\r\nHost: test\r\n\r\n"));
     auto tarpitted = connect_from(port_);
     ASSERT_TRUE(tarpitted->send_raw("GET /tarpit HTTP/1.1\r\nHost: test\r\n\r\n"));
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "3", &t)) << t.text;
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "6", &t)) << t.text;
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "3"));
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "6"));
     ASSERT_TRUE(wait_until(
         [&] {
           for (auto& row : parse_stat_csv(api("show stat")))
@@ -208,13 +227,13 @@ TEST_F(StickTables, ConnCurIsExactInHttpModeThroughResetsRetriesAndServerFaults)
         << api("show stat");
     reset_connection(*queued);
     reset_connection(*tarpitted);
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "1", &t)) << t.text;
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "1"));
     // The tarpit let its client go at once (it would hold it for a minute).
     EXPECT_TRUE(weir_->wait_for_stdout(R"( CT .*"GET /tarpit HTTP/1.1")", 5000))
         << weir_->stdout_text();
     reset_connection(*holder);
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "0", &t)) << t.text;
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "0"));
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
   }
   // A WebSocket tunnel: the connection counts while it is open.
   {
@@ -225,27 +244,18 @@ TEST_F(StickTables, ConnCurIsExactInHttpModeThroughResetsRetriesAndServerFaults)
     auto r = tunnel->read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 101);
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "4", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "4"));
     tunnel->close();
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
-    ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "0", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
+    ASSERT_TRUE(becomes("reqs", ip, "conn_cur", "0"));
   }
   // The keep-alive clients still work, then leave.
-  for (auto& c : kept) {
-    auto r = c->request("GET", "/");
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 200);
-  }
-  kept.clear();
-  ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "0", &t)) << t.text;
-  EXPECT_EQ(t.at(ip, "use"), "0") << t.text;
-  EXPECT_EQ(t.at(ip, "conn_cnt"), "11") << t.text;
-  ASSERT_TRUE(wait_field("reqs", ip, "conn_cur", "0", &t)) << t.text;
-  EXPECT_EQ(t.at(ip, "use"), "0") << t.text;
+  serve_and_close(kept);
+  expect_all_ended("conns", ip, 11);
   // 6 + 3 requests of the keep-alive clients, the held one, the cut body,
   // /broken, the three of the queue and the tarpit, the tunnel.
-  EXPECT_EQ(t.at(ip, "conn_cnt"), "16") << t.text;
-  EXPECT_EQ(t.at(ip, "http_req_cnt"), "16") << t.text;
+  expect_all_ended("reqs", ip, 16);
+  EXPECT_EQ(show("reqs").at(ip, "http_req_cnt"), "16");
 }
 
 // Many clients at once on both threads of the worker: every track ends.
@@ -266,14 +276,9 @@ TEST_F(StickTables, ConnCurReturnsToZeroAfterABurstOfConcurrentClients) {
   size_t ok = 0;
   for (const SwarmResult& r : swarm.results()) ok += r.status() == 200 ? 1 : 0;
   EXPECT_EQ(ok, kClients);
-  TableView t;
-  ASSERT_TRUE(wait_field("conns", "127.0.0.1", "conn_cur", "0", &t)) << t.text;
-  EXPECT_EQ(t.at("127.0.0.1", "use"), "0") << t.text;
-  EXPECT_EQ(t.at("127.0.0.1", "conn_cnt"), std::to_string(kClients)) << t.text;
-  EXPECT_EQ(t.at("127.0.0.1", "http_req_cnt"), std::to_string(kClients)) << t.text;
-  ASSERT_TRUE(wait_field("reqs", "127.0.0.1", "conn_cur", "0", &t)) << t.text;
-  EXPECT_EQ(t.at("127.0.0.1", "use"), "0") << t.text;
-  EXPECT_EQ(t.at("127.0.0.1", "conn_cnt"), std::to_string(kClients)) << t.text;
+  expect_all_ended("conns", "127.0.0.1", kClients);
+  expect_all_ended("reqs", "127.0.0.1", kClients);
+  EXPECT_EQ(show("conns").at("127.0.0.1", "http_req_cnt"), std::to_string(kClients));
 }
 
 // ---------------------------------------------------------------------------
@@ -335,19 +340,19 @@ TEST_F(StickTables, ConnCurIsExactInTcpModeThroughResetsRetriesAndServerFaults) 
   ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
   EXPECT_EQ(t.at(ip, "use"), "3") << t.text;
   EXPECT_EQ(t.at(ip, "sess_cnt"), "3") << t.text;
-  ASSERT_TRUE(wait_field("content", ip, "conn_cur", "3", &t)) << t.text;
+  ASSERT_TRUE(becomes("content", ip, "conn_cur", "3"));
 
   // Resets: one while the server holds its request, one before any byte.
   {
     auto held = connect_from(port_);
     ASSERT_TRUE(held->send_raw("GET /?blackhole=1 HTTP/1.1\r\nHost: test\r\n\r\n"));
     auto silent = connect_from(port_);
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "5", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "5"));
     ASSERT_TRUE(app.wait_for_requests(4, 5000));
     reset_connection(*held);
     reset_connection(*silent);
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
-    ASSERT_TRUE(wait_field("content", ip, "conn_cur", "3", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
+    ASSERT_TRUE(becomes("content", ip, "conn_cur", "3"));
   }
   // The server closes in the middle of its answer: the client reads the end
   // of the stream (a half-close: the connection lasts until the client closes
@@ -357,22 +362,13 @@ TEST_F(StickTables, ConnCurIsExactInTcpModeThroughResetsRetriesAndServerFaults) 
     ASSERT_TRUE(cut->send_raw("GET / HTTP/1.1\r\nHost: test\r\n\r\n"));
     EXPECT_FALSE(cut->read_response(5000));
     EXPECT_TRUE(cut->wait_closed(5000));
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "4", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "4"));
     cut->close();
-    ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "3", &t)) << t.text;
+    ASSERT_TRUE(becomes("conns", ip, "conn_cur", "3"));
   }
-  for (auto& c : kept) {
-    auto r = c->request("GET", "/");
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 200);
-  }
-  kept.clear();
-  ASSERT_TRUE(wait_field("conns", ip, "conn_cur", "0", &t)) << t.text;
-  EXPECT_EQ(t.at(ip, "use"), "0") << t.text;
-  EXPECT_EQ(t.at(ip, "conn_cnt"), "6") << t.text;
-  ASSERT_TRUE(wait_field("content", ip, "conn_cur", "0", &t)) << t.text;
-  EXPECT_EQ(t.at(ip, "use"), "0") << t.text;
-  EXPECT_EQ(t.at(ip, "conn_cnt"), "5") << t.text;
+  serve_and_close(kept);
+  expect_all_ended("conns", ip, 6);
+  expect_all_ended("content", ip, 5);
   // At least one of the three kept connections met the refused server first
   // (round robin; tcp sessions are logged when they end).
   EXPECT_TRUE(weir_->wait_for_stdout(R"(db app/ok \S+ \d+ \d+ -- \d+/\d+/\d+/\d+/[1-9] )", 5000))
@@ -666,7 +662,7 @@ TEST_F(StickTables, EntriesTrackedByOpenConnectionsAreNeverEvicted) {
 
   // Once 127.0.0.1 has left, its entry is the one a new address takes.
   kept[0]->close();
-  ASSERT_TRUE(wait_field("conns", "127.0.0.1", "use", "0", &t)) << t.text;
+  ASSERT_TRUE(becomes("conns", "127.0.0.1", "use", "0"));
   auto fifth = connect_from(port_, "127.0.0.4");
   auto r = fifth->request("GET", "/");
   ASSERT_TRUE(r);
