@@ -198,7 +198,10 @@ void HttpTransaction::on_client_gone() {
   // nobody: the server connection is closed, the slot or the place given back
   // (close(), when the client side closes).
   term_[0] = 'C';
-  term_[1] = phase_ == Phase::kQueued ? 'Q' : phase_ == Phase::kConnecting ? 'C' : 'H';
+  term_[1] = phase_ == Phase::kQueued       ? 'Q'
+             : phase_ == Phase::kConnecting ? 'C'
+             : phase_ == Phase::kTarpit     ? 'T'
+                                            : 'H';
   slot_.cancel();
   log();
 }

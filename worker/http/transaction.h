@@ -169,7 +169,8 @@ class HttpTransaction final : public LbWaiter,
   // the server, else the exchange is abandoned (PD).
   void on_request_body_error();
   // The client left while its request waits for the response head (a reset, or
-  // a FIN with abortonclose): the request is cancelled (CQ, CC or CH), logged.
+  // a FIN with abortonclose), or reset in a tarpit: the request is cancelled
+  // (CQ, CC, CH or CT), logged.
   void on_client_gone();
   // The client side ended the exchange (`term`, e.g. "CD", "cD"; null: the
   // state as it stands): logged.

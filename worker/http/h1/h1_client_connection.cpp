@@ -157,9 +157,9 @@ void H1ClientConnection::on_client_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
-  // A reset (or both directions shut): nobody is left to answer. A FIN is
-  // looked at once it is read (read_client).
-  if ((events & (EPOLLHUP | EPOLLERR)) && waiting_for_response()) {
+  // A reset (or both directions shut): nobody is left to answer, nor to hold
+  // in a tarpit. A FIN is looked at once it is read (read_client).
+  if ((events & (EPOLLHUP | EPOLLERR)) && (waiting_for_response() || tarpitted())) {
     r_->txn.on_client_gone();
     destroy();
     return;
@@ -183,6 +183,10 @@ void H1ClientConnection::keep_private_upstream(std::unique_ptr<UpstreamConnectio
 
 const Server* H1ClientConnection::server() const {
   return r_ ? r_->txn.server() : nullptr;
+}
+
+bool H1ClientConnection::tarpitted() const {
+  return r_ && phase_ == Phase::kTransaction && r_->txn.phase() == HttpTransaction::Phase::kTarpit;
 }
 
 bool H1ClientConnection::waiting_for_response() const {

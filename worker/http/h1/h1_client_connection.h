@@ -122,6 +122,8 @@ class H1ClientConnection final : public Session,
   void reset_transaction();
   // A whole request waits for the response head (queued, connecting or sent).
   bool waiting_for_response() const;
+  // A tarpit rule holds the request.
+  bool tarpitted() const;
   // Returns every buffer, and the claim, to the pool, and leaves its queue: for
   // a connection that reads and relays nothing more.
   void release_buffers();
