@@ -637,6 +637,9 @@ bool key_from_text(const TableDef& t, std::string_view text, std::string* out) {
     }
     case KeyType::kString:
     case KeyType::kBinary:
+      // An empty value (an empty header) is no key: every client sending one
+      // would share an entry.
+      if (text.empty()) return false;
       out->assign(text.substr(0, t.key_size));
       return true;
   }

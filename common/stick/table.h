@@ -247,7 +247,7 @@ size_t Table::walk(const Now& now, Fn&& fn) {
 bool key_from_ip(const TableDef& t, const uint8_t ip16[16], bool v4, std::string* out);
 bool key_from_int(const TableDef& t, int64_t v, std::string* out);
 // Text from a sample: an address for ip / ipv6, a number for integer, the
-// bytes themselves for string and binary.
+// bytes themselves for string and binary (empty text is no key).
 bool key_from_text(const TableDef& t, std::string_view text, std::string* out);
 // Text an operator types (`show table NAME key K`): as key_from_text, except
 // that binary keys are written in hexadecimal, as `show table` prints them.
