@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/integration/stick_tables.h"
+#include "tests/support/client_swarm.h"
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
@@ -309,6 +310,56 @@ TEST_F(StickSmoke, SetTableFlagsAClientThatRulesThenRefuseAndClearTableForgetsIt
   EXPECT_FALSE(t.has("127.0.0.1")) << t.text;
   EXPECT_EQ(weirctl({"-s", admin(), "clear table clients"}).out, "1 entry removed\n");
   EXPECT_EQ(show("clients").table["used"], "0");
+}
+
+// Both threads of the worker count in the same entries at once (this file
+// also runs under TSan): a burst of concurrent clients, each one request,
+// counted exactly once in a connection-level and a request-level table.
+constexpr const char* kBurstConfig = R"y(stick_tables:
+  conns:
+    type: ip
+    size: 1k
+    store: [conn_cur, conn_cnt, sess_cnt, http_req_cnt, "http_req_rate(1m)", bytes_out_cnt]
+  hosts:
+    type: string
+    size: 1k
+    store: [conn_cur, conn_cnt, http_req_cnt]
+frontends:
+  web:
+    bind: ["127.0.0.1:@PORT@"]
+    default_backend: app
+    tcp_request:
+      - connection: {track: conns}
+    http_request:
+      - track: {table: hosts, key: "hdr(host)", counter: 1}
+backends:
+  app:
+    servers: {a1: "@APP@"}
+)y";
+
+TEST_F(StickSmoke, ConcurrentClientsOnTwoThreadsAreEachCountedOnce) {
+  OriginServer app("app");
+  app.set_default_delay_ms(5);  // so that the requests overlap
+  ASSERT_TRUE(start(kBurstConfig, {{"@APP@", app.address()}}));
+  constexpr size_t kClients = 100;
+  SwarmOptions o;
+  o.request = "GET / HTTP/1.1\r\nHost: burst\r\nConnection: close\r\n\r\n";
+  ClientSwarm swarm(port_, kClients, o);
+  ASSERT_TRUE(swarm.wait_finished(60000));
+  size_t ok = 0;
+  for (const SwarmResult& r : swarm.results()) ok += r.status() == 200 ? 1 : 0;
+  EXPECT_EQ(ok, kClients);
+  const std::string n = std::to_string(kClients);
+  ASSERT_TRUE(becomes("conns", "127.0.0.1", "conn_cur", "0"));
+  TableView t = show("conns");
+  EXPECT_EQ(t.at("127.0.0.1", "conn_cnt"), n) << t.text;
+  EXPECT_EQ(t.at("127.0.0.1", "sess_cnt"), n) << t.text;
+  EXPECT_EQ(t.at("127.0.0.1", "http_req_cnt"), n) << t.text;
+  EXPECT_EQ(t.at("127.0.0.1", "use"), "0") << t.text;
+  ASSERT_TRUE(becomes("hosts", "burst", "conn_cur", "0"));
+  t = show("hosts");
+  EXPECT_EQ(t.at("burst", "conn_cnt"), n) << t.text;
+  EXPECT_EQ(t.at("burst", "http_req_cnt"), n) << t.text;
 }
 
 }  // namespace
