@@ -149,7 +149,7 @@ std::optional<Stored> parse_stored(std::string_view text, std::string* error) {
     auto ms = parse_duration_ms(period_text, &e);
     if (!ms || *ms <= 0 || *ms > 30LL * 86400 * 1000) {
       *error = std::string(name) + ": the period must be a duration from 1ms to 30d" +
-               (e.empty() ? "" : " (" + e + ")");
+               (e.empty() ? "" : ": " + e);
       return std::nullopt;
     }
     out.period_ms = *ms;

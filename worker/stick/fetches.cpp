@@ -100,7 +100,10 @@ bool parse_table(FetchSpec& spec, const std::vector<std::string>& args, bool has
   }
   auto it = env.stick_tables.find(args[0]);
   if (it == env.stick_tables.end()) {
-    *error = name + ": no stick table named '" + args[0] + "'";
+    std::string known;
+    for (const auto& [n, t] : env.stick_tables) known += (known.empty() ? "" : ", ") + n;
+    *error = name + ": no stick table named '" + args[0] + "'" +
+             (known.empty() ? std::string(" (none is defined)") : " (known: " + known + ")");
     return false;
   }
   spec.table = it->second;

@@ -122,16 +122,16 @@ TEST(StickDatum, BadItemsHaveTheirOwnMessage) {
       {"conn_rate(0s)", "conn_rate: the period must be a duration from 1ms to 30d"},
       {"conn_rate(31d)", "conn_rate: the period must be a duration from 1ms to 30d"},
       {"conn_rate(10x)",
-       "conn_rate: the period must be a duration from 1ms to 30d (unknown unit 'x' (use ms, s, "
-       "m, h or d))"},
+       "conn_rate: the period must be a duration from 1ms to 30d: unknown unit 'x' (use ms, s, "
+       "m, h or d)"},
       {"conn_rate(1.5s)",
-       "conn_rate: the period must be a duration from 1ms to 30d (fractions are not supported; "
-       "use a smaller unit)"},
-      {"conn_rate()", "conn_rate: the period must be a duration from 1ms to 30d (empty value)"},
-      {"gpc_rate(2,)", "gpc_rate: the period must be a duration from 1ms to 30d (empty value)"},
+       "conn_rate: the period must be a duration from 1ms to 30d: fractions are not supported; "
+       "use a smaller unit"},
+      {"conn_rate()", "conn_rate: the period must be a duration from 1ms to 30d: empty value"},
+      {"gpc_rate(2,)", "gpc_rate: the period must be a duration from 1ms to 30d: empty value"},
       {"conn_rate(-1s)",
-       "conn_rate: the period must be a duration from 1ms to 30d (negative durations are not "
-       "allowed)"},
+       "conn_rate: the period must be a duration from 1ms to 30d: negative durations are not "
+       "allowed"},
       // Stray arguments, and a missing parenthesis.
       {"conn_cnt(5)", "conn_cnt takes no argument"},
       {"server_key()", "server_key takes no argument"},
