@@ -680,7 +680,7 @@ TEST_F(StickFetches, BadArgumentsHaveTheirOwnMessage) {
       {"sc0_conn_cur(t,t)", "sc0_conn_cur: too many arguments (written sc0_conn_cur([TABLE]))"},
       {"table_cnt", "table_cnt needs a table: table_cnt(TABLE)"},
       {"table_avl(t,t)", "table_avl needs a table: table_avl(TABLE)"},
-      {"table_cnt(nope)", "table_cnt: no stick table named 'nope'"},
+      {"table_cnt(nope)", "table_cnt: no stick table named 'nope' (known: keys, other, t)"},
   };
   for (const auto& [text, message] : cases) EXPECT_EQ(parse_error(text), message) << text;
   // src_tracked and table_tracked are no words: tracked is about counters.
