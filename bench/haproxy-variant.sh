@@ -4,7 +4,13 @@
 # 127.0.0.1:18081 and :18082), with the VARIANT that bench/weir.sh also knows:
 #   VARIANT=leastconn  balance leastconn
 #   VARIANT=maxconn10  maxconn 10 on each server (wrk's 50 connections queue)
+#   VARIANT=stick      fe_http tracks hdr(x-key) in the string table `keys`
+#                      (1m entries, http_req_rate(10s)) and denies with 429
+#                      above a rate never reached (bench/stick.sh)
+#   VARIANT=stickfill  fe_http tracks hdr(x-key) in `keys` (len 16, 2m entries,
+#                      http_req_cnt and http_req_rate(10s)), no deny
 # so that a weir variant is compared with HAProxy under the same settings.
+# The runtime API (`show table`) is on $BENCH_TMP/haproxy-variant/stats.sock.
 set -euo pipefail
 B=${BENCH_DIR:-$(cd "$(dirname "$0")/../../shared/bench" && pwd)}
 . "$B/lib.sh"
@@ -12,12 +18,22 @@ HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 D=$BENCH_TMP/haproxy-variant; CFG=$D/haproxy.cfg; PIDF=$D/haproxy.pid; SOCK=$D/master.sock
 
 write_cfg() {
-  local balance=roundrobin srv=""
+  local balance=roundrobin srv="" rules="" table=""
+  local track="    http-request track-sc0 hdr(x-key) table keys"
   case ${VARIANT:-} in
     leastconn) balance=leastconn ;;
     maxconn10) srv=" maxconn 10" ;;
+    stick)
+      rules="$track
+    http-request deny deny_status 429 if { sc0_http_req_rate gt 1000000 }"
+      table="backend keys
+    stick-table type string len 32 size 1m expire 60s store http_req_rate(10s)" ;;
+    stickfill)
+      rules=$track
+      table="backend keys
+    stick-table type string len 16 size 2m expire 10m store http_req_cnt,http_req_rate(10s)" ;;
     "") ;;
-    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10)" >&2; exit 2 ;;
+    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10, stick, stickfill)" >&2; exit 2 ;;
   esac
   mkdir -p "$D"
   cat >"$CFG" <<CFGEOF
@@ -25,6 +41,7 @@ global
     nbthread 1
     maxconn 4096
     hard-stop-after 30s
+    stats socket $D/stats.sock level admin
 
 defaults
     mode http
@@ -36,6 +53,7 @@ defaults
 
 frontend fe_http
     bind 127.0.0.1:18080
+$rules
     default_backend be_http
 
 backend be_http
@@ -54,6 +72,8 @@ backend be_tcp
     balance $balance
     server b1 127.0.0.1:18081$srv
     server b2 127.0.0.1:18082$srv
+
+$table
 CFGEOF
 }
 

@@ -5,6 +5,10 @@
 # VARIANT=leastconn (balance leastconn) or VARIANT=maxconn10 (maxconn: 10 on each
 # server, so that wrk's 50 connections queue) runs a variant of that
 # configuration; bench/haproxy-variant.sh runs HAProxy with the same settings.
+# VARIANT=stick and VARIANT=stickfill add a stick table keyed by the x-key
+# header (issue 19's benchmark, bench/stick.sh): stick tracks it in a 1m-entry
+# table and denies above an http_req_rate(10s) never reached; stickfill only
+# tracks it, in a 2m-entry table storing http_req_cnt and http_req_rate(10s).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -17,6 +21,33 @@ wait_gone() {  # pid
   kill -KILL "$1" 2>/dev/null || true
 }
 
+# stick_config KIND: weir.yaml with fe_http tracking hdr(x-key) in a stick
+# table (KIND stick: the throughput rule; stickfill: the memory table).
+stick_config() {
+  local table rules=""
+  if [[ $1 == stick ]]; then
+    table='keys: {type: string, key_size: 32, size: 1m, expire: 60s, store: ["http_req_rate(10s)"]}'
+    rules='      - deny: {status: 429}
+        if: "{ sc0_http_req_rate gt 1000000 }"'
+  else
+    table='keys: {type: string, key_size: 16, size: 2m, expire: 10m, store: [http_req_cnt, "http_req_rate(10s)"]}'
+  fi
+  awk -v rules="$rules" '
+    /^  fe_http: / {
+      print "  fe_http:"
+      print "    bind: [\"127.0.0.1:18080\"]"
+      print "    default_backend: be_http"
+      print "    http_request:"
+      print "      - track: {table: keys, key: \"hdr(x-key)\"}"
+      if (rules != "") print rules
+      found = 1; next
+    }
+    { print }
+    END { if (!found) { print "weir.yaml: no fe_http line to replace" > "/dev/stderr"; exit 1 } }
+  ' "$HERE/weir.yaml" || return 1
+  printf 'stick_tables:\n  %s\n' "$table"
+}
+
 config() {
   local cfg=$D/weir-${VARIANT:-plain}.yaml
   case ${VARIANT:-} in
@@ -26,7 +57,8 @@ config() {
       sed -e 's|b1: "127.0.0.1:18081"|b1: {address: "127.0.0.1:18081", maxconn: 10}|' \
           -e 's|b2: "127.0.0.1:18082"|b2: {address: "127.0.0.1:18082", maxconn: 10}|' \
           "$HERE/weir.yaml" >"$cfg" ;;
-    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10)" >&2; exit 2 ;;
+    stick | stickfill) stick_config "$VARIANT" >"$cfg" || exit 1 ;;
+    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10, stick, stickfill)" >&2; exit 2 ;;
   esac
   echo "$cfg"
 }
