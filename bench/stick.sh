@@ -18,7 +18,7 @@
 #           requests with distinct keys; prints the entries `show table` counts
 #           and (RSS after - RSS before) / entries, RSS summed over all the
 #           proxy's processes (master and workers), weir then HAProxy.
-#   all     both (the default): about 2 + 2 minutes.
+#   all     both (the default): about 4 minutes.
 #
 # Env: DUR (10), ROUNDS (3), KEYS (100000), FILL_KEYS (1000000), FILL_MAX (300,
 # the fill's time limit in s), OUT (raw output, /tmp/bench-out/<time>-stick),
@@ -166,13 +166,15 @@ fill() {  # LABEL
   t0=$(date +%s.%N)
   # The script stops sending after FILL_KEYS responses, but wrk itself runs for
   # its -d: it is interrupted (it prints its summary on SIGINT) once the table
-  # holds every key.
+  # holds every key, or when the count has not moved for 5 s.
   STICK_KEYS=$FILL_KEYS STICK_ONCE=1 wrk -t1 -c50 -d"${FILL_MAX}s" -s "$LUA" "$U" >"$f" 2>&1 &
   BG=$!
+  local last=-1 still=0
   while kill -0 "$BG" 2>/dev/null; do
     sleep 0.5
     used=$(entries "${API[$1]}" 2>/dev/null) || continue
     ((used >= FILL_KEYS)) && break
+    if ((used == last && used > 0)); then ((++still < 10)) || break; else still=0 last=$used; fi
   done
   t1=$(date +%s.%N)
   kill -INT "$BG" 2>/dev/null || true
@@ -182,7 +184,7 @@ fill() {  # LABEL
   used=$(entries "${API[$1]}" "$OUT/$1-show-table.txt") || { log "$1: show table failed"; exit 1; }
   pids=$(tree_pids "$(cat "${PIDFILE[$1]}")")
   after=$(rss_of "$1" after $pids)
-  # wrk's Requests/sec divides by -d, not by the time until the script stopped it.
+  # The fill's time: until the table held every key.
   awk -v label="$1" -v used="$used" -v b="$before" -v a="$after" -v t0="$t0" -v t1="$t1" \
       -v reqs="$(awk '/ requests in / {print $1}' "$f")" -v procs="$(wc -w <<<"$pids")" '
     BEGIN {
