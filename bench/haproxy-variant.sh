@@ -4,10 +4,10 @@
 # 127.0.0.1:18081 and :18082), with the VARIANT that bench/weir.sh also knows:
 #   VARIANT=leastconn  balance leastconn
 #   VARIANT=maxconn10  maxconn 10 on each server (wrk's 50 connections queue)
-#   VARIANT=stick      fe_http tracks hdr(x-key) in the string table `keys`
+#   VARIANT=stick      fe_http tracks req.hdr(x-key) in the string table `keys`
 #                      (1m entries, http_req_rate(10s)) and denies with 429
 #                      above a rate never reached (bench/stick.sh)
-#   VARIANT=stickfill  fe_http tracks hdr(x-key) in `keys` (len 16, 2m entries,
+#   VARIANT=stickfill  fe_http tracks req.hdr(x-key) in `keys` (len 16, 2m entries,
 #                      http_req_cnt and http_req_rate(10s)), no deny
 # so that a weir variant is compared with HAProxy under the same settings.
 # The runtime API (`show table`) is on $BENCH_TMP/haproxy-variant/stats.sock.
@@ -19,7 +19,7 @@ D=$BENCH_TMP/haproxy-variant; CFG=$D/haproxy.cfg; PIDF=$D/haproxy.pid; SOCK=$D/m
 
 write_cfg() {
   local balance=roundrobin srv="" rules="" table=""
-  local track="    http-request track-sc0 hdr(x-key) table keys"
+  local track="    http-request track-sc0 req.hdr(x-key) table keys"
   case ${VARIANT:-} in
     leastconn) balance=leastconn ;;
     maxconn10) srv=" maxconn 10" ;;

@@ -6,7 +6,7 @@
 #           cycling through KEYS values, against three proxies in turn, ROUNDS
 #           times (A B C A B C ...):
 #             weir        bench/weir.yaml as is (no rule)
-#             weir-rule   VARIANT=stick: tracks hdr(x-key) in a string table (1m
+#             weir-rule   VARIANT=stick: tracks req.hdr(x-key) in a string table (1m
 #                         entries, http_req_rate(10s)) and denies with 429 above
 #                         a rate never reached, on every request
 #             hap-rule    HAProxy 2.6 with the same table and rules

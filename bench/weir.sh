@@ -21,7 +21,7 @@ wait_gone() {  # pid
   kill -KILL "$1" 2>/dev/null || true
 }
 
-# stick_config KIND: weir.yaml with fe_http tracking hdr(x-key) in a stick
+# stick_config KIND: weir.yaml with fe_http tracking req.hdr(x-key) in a stick
 # table (KIND stick: the throughput rule; stickfill: the memory table).
 stick_config() {
   local table rules=""
@@ -38,7 +38,7 @@ stick_config() {
       print "    bind: [\"127.0.0.1:18080\"]"
       print "    default_backend: be_http"
       print "    http_request:"
-      print "      - track: {table: keys, key: \"hdr(x-key)\"}"
+      print "      - track: {table: keys, key: \"req.hdr(x-key)\"}"
       if (rules != "") print rules
       found = 1; next
     }
