@@ -463,15 +463,19 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
   return e;
 }
 
-Table::Access Table::track(std::string_view key, const Now& now) {
+Table::Access Table::opened(std::unique_lock<std::mutex> lock, Entry* e) const {
   Access a;
-  std::unique_lock<std::mutex> g;
-  Entry* e = get_or_make(key, now, &g, true);
   if (!e) return a;
-  a.lock_ = std::move(g);
+  a.lock_ = std::move(lock);
   a.e_ = e;
   a.layout_ = &layout_;
   return a;
+}
+
+Table::Access Table::track(std::string_view key, const Now& now) {
+  std::unique_lock<std::mutex> g;
+  Entry* e = get_or_make(key, now, &g, true);
+  return opened(std::move(g), e);
 }
 
 void Table::untrack(Access&& a, const Now& now) {
@@ -482,21 +486,13 @@ void Table::untrack(Access&& a, const Now& now) {
 }
 
 Table::Access Table::open(Entry* tracked, const Now& now) {
-  Access a;
-  Shard& s = shards_[tracked->shard];
-  a.lock_ = std::unique_lock<std::mutex>(s.mu);
+  Access a = peek(tracked);
   tracked->touched = now.mono_ms;
-  a.e_ = tracked;
-  a.layout_ = &layout_;
   return a;
 }
 
 Table::Access Table::peek(Entry* tracked) {
-  Access a;
-  a.lock_ = std::unique_lock<std::mutex>(shards_[tracked->shard].mu);
-  a.e_ = tracked;
-  a.layout_ = &layout_;
-  return a;
+  return opened(std::unique_lock<std::mutex>(shards_[tracked->shard].mu), tracked);
 }
 
 Table::Access Table::find(std::string_view key, const Now& now) {
@@ -506,21 +502,13 @@ Table::Access Table::find(std::string_view key, const Now& now) {
   std::unique_lock<std::mutex> g(s.mu);
   Entry* e = lookup_locked(s, key, hash);
   if (!e || expired_at(e, now)) return a;
-  a.lock_ = std::move(g);
-  a.e_ = e;
-  a.layout_ = &layout_;
-  return a;
+  return opened(std::move(g), e);
 }
 
 Table::Access Table::find_or_make(std::string_view key, const Now& now) {
-  Access a;
   std::unique_lock<std::mutex> g;
   Entry* e = get_or_make(key, now, &g, false);
-  if (!e) return a;
-  a.lock_ = std::move(g);
-  a.e_ = e;
-  a.layout_ = &layout_;
-  return a;
+  return opened(std::move(g), e);
 }
 
 bool Table::erase(std::string_view key) {

@@ -224,6 +224,8 @@ class Table {
   Entry* get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
                      bool track);
   size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg);
+  // An Access holding `lock` on e (empty when e is null).
+  Access opened(std::unique_lock<std::mutex> lock, Entry* e) const;
 
   TableDef def_;
   Layout layout_;
