@@ -20,6 +20,7 @@
 #include "common/tls/tls_context.h"
 #include "master/master.h"
 #include "master/startup_check.h"
+#include "peers/agent.h"
 #include "worker/worker.h"
 
 #ifdef WEIR_HAVE_JEMALLOC
@@ -130,6 +131,9 @@ int check_config(const weir::MasterOptions& opts) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--worker") == 0) {
     return weir::worker_main(std::atoi(argv[2]));
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--peers") == 0) {
+    return weir::peers::peers_main(std::atoi(argv[2]));
   }
   // A developer option, left out of -h: the loader's key tables as JSON, which
   // scripts/check-schema.py compares with doc/weir.schema.json (doc/testing.md).

@@ -241,6 +241,7 @@ int Master::serve() {
       "%d threads per worker",
       version(), getpid(), config_.frontends.size(), config_.backends.size(), listeners_.size(),
       config_.global.threads);
+  if (peers_wanted()) start_peers_agent(true);
   if (!spawn_worker(generations_.begin_generation())) return 1;
   return loop();
 }
@@ -265,6 +266,11 @@ int Master::loop() {
         order.push_back(w->pid);
       }
     }
+    size_t peers_at = 0;
+    if (peers_channel_.valid()) {
+      peers_at = pfds.size();
+      pfds.push_back({peers_channel_.fd(), POLLIN, 0});
+    }
     size_t cli_first = pfds.size();
     std::vector<int> cli_fds;
     std::vector<short> cli_events;
@@ -281,8 +287,9 @@ int Master::loop() {
         handle_signal(static_cast<int>(si.ssi_signo));
       }
     }
+    if (peers_at && pfds[peers_at].revents) on_peers_readable();
     for (size_t i = 1; i < cli_first; ++i) {
-      if (!pfds[i].revents) continue;
+      if (!pfds[i].revents || i == peers_at) continue;
       if (WorkerProc* w = generations_.find(order[i - 1])) on_worker_readable(*w);
     }
     for (size_t i = cli_first; i < pfds.size(); ++i) {
@@ -290,7 +297,11 @@ int Master::loop() {
     }
     reap_children();
     tick();
+    peers_tick();
   }
+  // The workers are gone, their last changes with the agent: it saves the tables.
+  stop_peers_agent();
+  remove_peers_dir();
   if (exit_code_ != 0) {
     log::notice("master exiting: start-up failed");
   } else {

@@ -118,6 +118,23 @@ class Master {
   // the workers will run with; false when the limit cannot hold one connection.
   bool apply_fd_limit(const Config& cfg);
 
+  // --- peers_agent.cpp
+  bool peers_wanted() const { return !config_.stick_tables.empty(); }
+  // The private directory of the agent's socket (0700, owned by weir's account).
+  bool make_peers_dir();
+  void remove_peers_dir();
+  // Starts the agent; `wait`: until it is ready (its tables loaded), a few seconds at most.
+  void start_peers_agent(bool wait);
+  void on_peers_readable();
+  // A reload's configuration reaches the agent (or starts it, when the first
+  // table appears).
+  void send_peers_configuration();
+  // Whether `pid` was the agent; a respawn follows an unexpected exit.
+  bool on_peers_exit(pid_t pid, int status);
+  void peers_tick();
+  // Stop (the agent saves its tables), waited for; SIGKILL after a few seconds.
+  void stop_peers_agent();
+
   // --- upgrade.cpp
   // Replaces this process with the binary on disk, handing over sockets,
   // children and the CLI clients waiting for the reload. Returns only on failure.
@@ -157,6 +174,16 @@ class Master {
   bool carry_log_ = false;  // keep the captured lines into the next reload (after a re-exec)
   int64_t start_ms_ = 0;
   std::string running_id_;  // executable_id() of the binary this master runs
+  // The peers agent.
+  pid_t peers_pid_ = 0;
+  ipc::Channel peers_channel_;
+  std::string peers_dir_;
+  bool peers_ready_ = false;
+  bool peers_stopping_ = false;
+  int64_t peers_started_ms_ = 0;
+  int64_t peers_respawn_at_ = 0;
+  int peers_crash_streak_ = 0;
+  int peers_restarts_ = 0;
 };
 
 }  // namespace weir

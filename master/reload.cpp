@@ -130,6 +130,7 @@ std::optional<std::string> Master::start_reload(uint64_t waiter) {
   rollback_bytes_ = std::move(config_bytes_);
   config_ = std::move(next);
   config_bytes_ = std::move(bytes);
+  send_peers_configuration();
   generations_.reload_started(now_ms());
   const int generation = generations_.begin_generation();
   if (!spawn_worker(generation)) {

@@ -26,6 +26,7 @@ namespace weir {
 namespace {
 
 constexpr int64_t kFastStopGraceMs = 3000;            // SIGTERM to workers, then SIGKILL
+constexpr int64_t kFastStopFlushMs = 1500;            // with a peers agent: Stop, then SIGTERM
 constexpr int64_t kRespawnAfterForkFailureMs = 1000;  // fork() failed: try again after this
 
 // fork(), or its failure as the kernel reports it when out of processes or
@@ -77,6 +78,10 @@ bool Master::spawn_worker(int generation) {
   hello.mutable_hello()->set_build_id(running_id_);
   hello.mutable_hello()->set_version(version());
   hello.mutable_hello()->set_ticket_secret(ticket_secret_.secret());
+  if (peers_wanted() && !peers_dir_.empty()) {
+    hello.mutable_hello()->set_peers_dir(peers_dir_);
+    hello.mutable_hello()->set_peers_ready(peers_ready_);
+  }
   proto::Envelope configuration;
   configuration.mutable_configuration()->set_source_name(config_.source_name);
   configuration.mutable_configuration()->set_validated(config_bytes_);
@@ -200,6 +205,7 @@ void Master::reap_children() {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (on_peers_exit(pid, status)) continue;
     WorkerProc* w = generations_.find(pid);
     if (!w) continue;
     // Its last words (why it could not start) may still wait in the channel.
@@ -267,6 +273,20 @@ void Master::fail_start(const std::string& reason) {
 }
 
 void Master::stop_workers_fast() {
+  // Stop closes every connection at once, as SIGTERM would, but lets a worker
+  // hand its last stick-table changes to the peers agent on its way out.
+  if (peers_pid_ > 0) {
+    for (auto& w : generations_.workers()) {
+      proto::Envelope stop;
+      stop.mutable_stop();
+      if (w->channel.valid()) w->channel.send(std::move(stop));
+    }
+    const int64_t flushed = now_ms() + kFastStopFlushMs;
+    while (!generations_.empty() && now_ms() < flushed) {
+      usleep(10000);
+      reap_children();
+    }
+  }
   for (auto& w : generations_.workers()) kill(w->pid, SIGTERM);
   int64_t deadline = now_ms() + kFastStopGraceMs;
   while (!generations_.empty() && now_ms() < deadline) {
@@ -344,6 +364,13 @@ std::string Master::show_proc() const {
                 format_uptime_ms(now - start_ms_).c_str(), generations_.counts().reloads,
                 generations_.counts().crashes, version());
   out += line;
+  if (peers_pid_ > 0) {
+    std::snprintf(line, sizeof line, "%-9d %-8s %-13s %-10s %-14s %-10d %-10s %s\n", peers_pid_,
+                  "peers", "-", peers_ready_ ? "running" : "starting",
+                  format_uptime_ms(now - peers_started_ms_).c_str(), peers_restarts_, "-",
+                  version());
+    out += line;
+  }
   for (const WorkerProc* w : generations_.newest_first()) {
     const char* state = w->draining ? "draining" : (w->ready ? "current" : "starting");
     std::snprintf(line, sizeof line, "%-9d %-8s %-13d %-10s %-14s %-10s %-10s %s\n", w->pid,

@@ -19,6 +19,10 @@
 namespace weir {
 
 void Master::reexec(const std::vector<uint64_t>& waiters) {
+  // The agent runs the old binary: it stops, leaving its tables in the run
+  // directory (or state_dir) for the next master's agent, and the workers
+  // refill that one too.
+  stop_peers_agent();
   proto::Envelope env;
   proto::UpgradeState& st = *env.mutable_upgrade_state();
   std::vector<int> keep;
@@ -74,6 +78,7 @@ void Master::reexec(const std::vector<uint64_t>& waiters) {
   st.mutable_ticket_secret()->set_from_file(ticket_secret_.from_file());
   *st.mutable_server_state() = server_state_;
   st.set_config_bytes(config_bytes_);
+  st.set_peers_dir(peers_dir_);
   env.set_protocol(ipc::kProtocolVersion);
   std::string bytes, error;
   UniqueFd memfd(memfd_create("weir-master-state", 0));
@@ -101,6 +106,7 @@ void Master::reexec(const std::vector<uint64_t>& waiters) {
                std::strerror(errno));
   }
   for (int fd : keep) net::set_cloexec(fd, true);
+  if (peers_wanted()) start_peers_agent(true);
 }
 
 bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
@@ -162,6 +168,7 @@ bool Master::restore_state(int fd, std::vector<uint64_t>* waiters) {
   ticket_secret_.restore(st.ticket_secret().secret(), st.ticket_secret().from_file());
   server_state_ = st.server_state();
   config_bytes_ = st.config_bytes();
+  peers_dir_ = st.peers_dir();
   generations_.restore(counts);
   return true;
 }
@@ -175,6 +182,7 @@ int Master::run_after_reexec() {
   LoadResult previous = load_config_text(config_bytes_, opts_.config_path);
   if (previous.config) config_ = std::move(*previous.config);
   block_signals();
+  if (peers_wanted()) start_peers_agent(true);
   log::notice("weir %s master re-executed (pid %d, %s): %zu workers, %zu listeners kept", version(),
               getpid(), running_id_.c_str(), generations_.workers().size(), listeners_.size());
   // The reload that asked for the upgrade goes on with the new code.

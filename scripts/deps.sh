@@ -5,7 +5,7 @@
 set -euo pipefail
 what=${1:-run}
 pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libyaml-cpp-dev libjemalloc-dev
-      libpcre2-dev libprotobuf-dev protobuf-compiler curl ca-certificates)
+      libpcre2-dev libprotobuf-dev protobuf-compiler libzmq3-dev cppzmq-dev curl ca-certificates)
 if [[ $what == test ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
          procps iproute2 chromium  # chromium: the stats page test renders it headless

@@ -19,54 +19,18 @@
 #include "common/base/hex.h"
 #include "common/base/log.h"
 #include "common/base/net.h"
+#include "common/base/privileges.h"
 #include "common/base/version.h"
 #include "common/event/timer.h"
 #include "worker/accept/listener.h"
 #include "worker/api/runtime_api.h"
 #include "worker/checks/agent_check.h"
 #include "worker/checks/health_check.h"
+#include "worker/peers/link.h"
 #include "worker/thread_context.h"
 #include "worker/tls/tls.h"
 
 namespace weir {
-namespace {
-
-bool drop_privileges(const GlobalConfig& g, std::string* error) {
-  if (geteuid() != 0 || (g.user.empty() && g.group.empty())) return true;
-  gid_t gid = 0;
-  uid_t uid = 0;
-  if (!g.group.empty()) {
-    group* gr = getgrnam(g.group.c_str());
-    if (!gr) {
-      *error = "unknown group '" + g.group + "'";
-      return false;
-    }
-    gid = gr->gr_gid;
-  }
-  passwd* pw = nullptr;
-  if (!g.user.empty()) {
-    pw = getpwnam(g.user.c_str());
-    if (!pw) {
-      *error = "unknown user '" + g.user + "'";
-      return false;
-    }
-    uid = pw->pw_uid;
-    if (g.group.empty()) gid = pw->pw_gid;
-  }
-  if (setgroups(0, nullptr) != 0 || setgid(gid) != 0) {
-    *error = std::string("setgid: ") + std::strerror(errno);
-    return false;
-  }
-  if (pw && setuid(uid) != 0) {
-    *error = std::string("setuid: ") + std::strerror(errno);
-    return false;
-  }
-  // Allow core dumps again after the identity change.
-  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-  return true;
-}
-
-}  // namespace
 
 class Worker::ChannelHandler final : public IoHandler {
  public:
@@ -229,7 +193,7 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
   for (auto& be : backends_) {
     for (Server* sv : be->servers()) make_checkers(*be, *sv);
   }
-  if (!drop_privileges(config_.global, error)) return false;
+  if (!drop_privileges(config_.global.user, config_.global.group, error)) return false;
   start_ms_ = EventLoop::monotonic_ms();
 
   ThreadContext& main = *threads_[0];
@@ -583,12 +547,23 @@ void Worker::stop_all() {
   for (auto& ctx : threads_) ctx->loop().stop();
 }
 
+namespace {
+// How long a new generation waits for the peers agent's snapshot before it
+// reports Ready: when the master says the agent is up, and when it is not.
+constexpr int64_t kSnapshotWaitMs = 10000;
+constexpr int64_t kAbsentAgentWaitMs = 300;
+// How long an exiting worker waits for the agent to take its last changes.
+constexpr int64_t kFinalFlushMs = 2000;
+}  // namespace
+
 int worker_main(int channel_fd) {
   log::set_process_tag("weir-worker");
   signal(SIGPIPE, SIG_IGN);
   ipc::Channel channel{UniqueFd(channel_fd)};
   net::set_cloexec(channel_fd);
   int generation = 0;
+  std::string peers_dir;
+  bool peers_ready = false;
   std::optional<Config> config;
   std::optional<std::vector<std::pair<std::string, UniqueFd>>> fds;
   proto::StateHandover inherited;  // from the previous generation (sent before the listeners)
@@ -617,6 +592,8 @@ int worker_main(int channel_fd) {
         if (generation <= 0) return refuse_start("the master's hello names no generation");
         if (!env.hello().ticket_secret().empty())
           tls::set_ticket_secret(env.hello().ticket_secret());
+        peers_dir = env.hello().peers_dir();
+        peers_ready = env.hello().peers_ready();
         break;
       case proto::Envelope::kConfiguration: {
         LoadResult r =
@@ -649,14 +626,38 @@ int worker_main(int channel_fd) {
   if (generation <= 0) return refuse_start("the master sent no hello before the listeners");
   if (!config) return refuse_start("the master sent no configuration before the listeners");
   if (fds->empty()) fds->emplace_back("", UniqueFd());  // a config with no listener
-  Worker worker(std::move(*config), generation, std::move(channel));
-  worker.set_inherited_state(std::move(inherited));
-  std::string error;
-  if (!worker.init(std::move(*fds), &error)) {
-    worker.report_start_failure(error);
-    return 1;
+  std::unique_ptr<PeersLink> link;
+  int rc = 0;
+  {
+    Worker worker(std::move(*config), generation, std::move(channel));
+    worker.set_inherited_state(std::move(inherited));
+    std::string error;
+    if (!worker.init(std::move(*fds), &error)) {
+      worker.report_start_failure(error);
+      return 1;
+    }
+    if (!peers_dir.empty() && !worker.config().stick_tables.empty()) {
+      // The tables of the generations before this one, from the peers agent,
+      // before this generation serves (doc/stick-tables.md). Without an agent
+      // (it is down), the worker serves with what it counts and catches up.
+      link = std::make_unique<PeersLink>(worker.config().stick_tables, peers_dir, generation);
+      if (!link->start(&error)) {
+        log::error("worker generation %d: no link to the peers agent: %s", generation,
+                   error.c_str());
+        link.reset();
+      } else if (!link->wait_snapshot(peers_ready ? kSnapshotWaitMs : kAbsentAgentWaitMs)) {
+        log::warning(
+            "worker generation %d: the peers agent sent no snapshot in time; serving with the "
+            "tables as they are, and catching up when it does",
+            generation);
+      }
+    }
+    rc = worker.run();
   }
-  return worker.run();
+  // Every connection is closed: the last changes (conn_cur going back down)
+  // reach the agent before the process goes.
+  if (link) link->finish(kFinalFlushMs);
+  return rc;
 }
 
 }  // namespace weir

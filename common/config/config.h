@@ -410,6 +410,11 @@ struct GlobalConfig {
   SourceMark master_socket_mark;
   std::string state_file;  // server states kept across restarts; empty = none
   SourceMark state_file_mark;
+  // The peers agent keeps the stick tables here across restarts (tables.state);
+  // empty = none (doc/stick-tables.md, "Reloads, restarts and the peers agent").
+  std::string state_dir;
+  SourceMark state_dir_mark;
+  int64_t state_save_interval = 60000;          // ms between saves of state_dir; 0 = only at stop
   std::vector<RuntimeApiEndpoint> runtime_api;  // where the workers answer runtime commands
   std::string tls_ticket_secret_file;  // TLS ticket keys from this secret; empty: random per master
   SourceMark tls_ticket_secret_mark;

@@ -10,6 +10,8 @@
 
 namespace weir::stick {
 
+// The numbers travel in the peers agent's messages and state file
+// (common/proto/peers.proto): a new datum goes at the end, before kCount.
 enum class Datum : uint8_t {
   kServerKey,  // the name of the server a client sticks to (last writer wins)
   kGpt,        // gpt(N): N general-purpose tags, set by sc_set_gpt (last writer wins)

@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 #include <unordered_map>
+#include <utility>
 
 #include "common/base/hash.h"
 #include "common/base/hex.h"
@@ -31,6 +32,7 @@ struct Entry {
   uint32_t trackers = 0;
   uint16_t key_len = 0;
   uint8_t shard = 0;
+  uint8_t flags = 0;  // EntryData::kQueued...
   unsigned char* data() { return reinterpret_cast<unsigned char*>(this) + kDataOffset; }
   static const size_t kDataOffset;
 };
@@ -113,18 +115,37 @@ Now clock_now() {
 
 // ---- rates, stamps, names
 
-void Rate::add(uint64_t n, int64_t wall_ms, int64_t period_ms) {
+void Rate::roll(int64_t wall_ms, int64_t period_ms) {
   const auto k = static_cast<uint32_t>(wall_ms / period_ms);
-  if (k != period_no) {
-    prev = k == period_no + 1 ? cur : 0;
-    cur = 0;
-    period_no = k;
-  }
-  // n is capped first: cur + n must not wrap around 64 bits.
-  cur = saturate32(cur + std::min<uint64_t>(n, std::numeric_limits<uint32_t>::max()));
+  if (k == period_no) return;
+  prev = k == period_no + 1 ? cur : 0;
+  cur = 0;
+  period_no = k;
 }
 
-uint64_t Rate::local(int64_t wall_ms, int64_t period_ms) const {
+void Rate::add(uint64_t n, int64_t wall_ms, int64_t period_ms) {
+  roll(wall_ms, period_ms);
+  // n is capped first: cur + n must not wrap around 64 bits.
+  n = std::min<uint64_t>(n, std::numeric_limits<uint32_t>::max());
+  cur = saturate32(cur + n);
+  unsent = saturate32(unsent + n);
+}
+
+void Rate::add_at(uint64_t n, int64_t wall_ms, int64_t period_ms) {
+  const auto k = static_cast<uint32_t>(wall_ms / period_ms);
+  n = std::min<uint64_t>(n, std::numeric_limits<uint32_t>::max());
+  if (k == period_no) {
+    cur = saturate32(cur + n);
+  } else if (k + 1 == period_no) {
+    prev = saturate32(prev + n);
+  } else if (static_cast<int32_t>(k - period_no) > 0) {
+    // A period this process has not reached yet (clocks a little apart).
+    roll(wall_ms, period_ms);
+    cur = saturate32(cur + n);
+  }
+}
+
+uint64_t Rate::value(int64_t wall_ms, int64_t period_ms) const {
   const auto k = static_cast<uint32_t>(wall_ms / period_ms);
   const int64_t remain = period_ms - wall_ms % period_ms;  // of the current period, 1..period
   uint64_t c = 0, p = 0;
@@ -137,8 +158,18 @@ uint64_t Rate::local(int64_t wall_ms, int64_t period_ms) const {
   return c + p * static_cast<uint64_t>(remain) / static_cast<uint64_t>(period_ms);
 }
 
+namespace {
+std::atomic<uint64_t> g_hlc_last{0};
+}  // namespace
+
+void hlc_observe(uint64_t hlc) {
+  uint64_t seen = g_hlc_last.load(std::memory_order_relaxed);
+  while (seen < hlc && !g_hlc_last.compare_exchange_weak(seen, hlc, std::memory_order_relaxed)) {
+  }
+}
+
 uint64_t hlc_now(int64_t wall_ms) {
-  static std::atomic<uint64_t> last{0};
+  std::atomic<uint64_t>& last = g_hlc_last;
   const uint64_t physical = static_cast<uint64_t>(wall_ms) << 16;
   uint64_t seen = last.load(std::memory_order_relaxed);
   for (;;) {
@@ -213,6 +244,14 @@ Stamp* EntryData::stamp() const {
   return l_->has_stamp ? reinterpret_cast<Stamp*>(e_->data() + l_->stamp_offset) : nullptr;
 }
 
+uint8_t EntryData::flags() const {
+  return e_->flags;
+}
+
+void EntryData::set_flags(uint8_t f) const {
+  e_->flags = f;
+}
+
 uint32_t EntryData::trackers() const {
   return e_->trackers;
 }
@@ -245,16 +284,24 @@ std::optional<int64_t> EntryData::value(Datum d, uint32_t i, const Now& now) con
 void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
   switch (info(d).shape) {
     case Shape::kCounter:
-      if (Counter* c = counter(d, i)) c->local += n;
+      if (Counter* c = counter(d, i)) {
+        c->local += n;
+        e_->flags |= kChanged;
+      }
       return;
     case Shape::kCurrent:
       // Never below 0: `set table` may have lowered it under connections that
-      // then end.
-      if (Counter* c = counter(d, i)) c->local = std::max<int64_t>(0, c->local + n);
+      // then end. (The local part alone may be: what was sent is in `others`.)
+      if (Counter* c = counter(d, i)) {
+        c->local = std::max<int64_t>(-c->others, c->local + n);
+        e_->flags |= kChanged;
+      }
       return;
     case Shape::kRate:
-      if (Rate* r = rate(d, i))
+      if (Rate* r = rate(d, i)) {
         r->add(n > 0 ? static_cast<uint64_t>(n) : 0, now.wall_ms, period(d));
+        e_->flags |= kChanged;
+      }
       return;
     case Shape::kTag:
     case Shape::kServerKey:
@@ -263,6 +310,7 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
 }
 
 void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
+  e_->flags |= kChanged | kAbsolute;
   switch (info(d).shape) {
     case Shape::kCounter:
     case Shape::kCurrent:
@@ -285,6 +333,7 @@ void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
 }
 
 void EntryData::clear(Datum d, uint32_t i) const {
+  e_->flags |= kChanged | kAbsolute;
   switch (info(d).shape) {
     case Shape::kCounter:
     case Shape::kCurrent:
@@ -463,13 +512,47 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
   return e;
 }
 
-Table::Access Table::opened(std::unique_lock<std::mutex> lock, Entry* e) const {
+Table::Access Table::opened(std::unique_lock<std::mutex> lock, Entry* e) {
   Access a;
   if (!e) return a;
   a.lock_ = std::move(lock);
   a.e_ = e;
-  a.layout_ = &layout_;
+  a.table_ = this;
   return a;
+}
+
+Table::Access::Access(Access&& o) noexcept
+    : lock_(std::move(o.lock_)), e_(std::exchange(o.e_, nullptr)), table_(o.table_) {}
+
+Table::Access& Table::Access::operator=(Access&& o) noexcept {
+  if (this != &o) {
+    finish();
+    lock_ = std::move(o.lock_);
+    e_ = std::exchange(o.e_, nullptr);
+    table_ = o.table_;
+  }
+  return *this;
+}
+
+void Table::Access::finish() {
+  if (e_ && (e_->flags & EntryData::kChanged)) table_->note_changed(e_);
+  e_ = nullptr;
+}
+
+void Table::note_changed(Entry* e) {
+  e->flags &= static_cast<uint8_t>(~EntryData::kChanged);
+  if (!journal_) return;
+  if (e->flags & EntryData::kQueued) {
+    journal_->coalesced();
+    return;
+  }
+  e->flags |= EntryData::kQueued;
+  journal_->changed(*this, {reinterpret_cast<const char*>(e->data() + layout_.size), e->key_len});
+}
+
+void Table::set_expires_in(Access& a, int64_t ms, const Now& now) {
+  if (def_.expire_ms <= 0 || ms <= 0 || !a) return;
+  a.e_->touched = now.mono_ms - std::max<int64_t>(0, def_.expire_ms - ms);
 }
 
 Table::Access Table::track(std::string_view key, const Now& now) {
@@ -511,12 +594,13 @@ Table::Access Table::find_or_make(std::string_view key, const Now& now) {
   return opened(std::move(g), e);
 }
 
-bool Table::erase(std::string_view key) {
+bool Table::erase(std::string_view key, bool tell) {
   const uint64_t hash = hash_key(key);
   Shard& s = shard_of(hash);
   std::lock_guard<std::mutex> g(s.mu);
   Entry* e = lookup_locked(s, key, hash);
   if (!e || e->trackers > 0) return false;
+  if (journal_ && tell) journal_->erased(*this, key);
   free_locked(s, e);
   return true;
 }
@@ -532,11 +616,17 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg) {
         if (expired_at(e, now)) continue;
         Access a;
         a.e_ = e;
-        a.layout_ = &layout_;
+        a.table_ = this;
         if (!fn(arg, a) && e->trackers == 0) gone.push_back(e);
       }
     }
-    for (Entry* e : gone) free_locked(s, e);
+    for (Entry* e : gone) {
+      if (journal_) {
+        journal_->erased(*this,
+                         {reinterpret_cast<const char*>(e->data() + layout_.size), e->key_len});
+      }
+      free_locked(s, e);
+    }
     removed += gone.size();
   }
   return removed;

@@ -13,11 +13,14 @@
 // ends. When the table is full, the least recently used untracked entry of the
 // whole table makes room (the oldest of the shards' old ends).
 //
-// The entry layout already carries what the cluster needs (ARCHITECTURE.md,
-// "Cluster semantics"): every counter and rate has a local part and the sum of
-// the other processes' and nodes' contributions (filled by the peers agent),
-// and last-writer-wins data (server_key, gpt) carry a hybrid-logical-clock
-// stamp with the writer's node.
+// The entry layout carries what the peers agent needs (ARCHITECTURE.md,
+// "Cluster semantics", and common/stick/sync.h): a counter's local part is
+// what this process counted and has not sent yet, its `others` part the rest
+// of the value (what this process sent, and what the agent brought from the
+// other processes); a rate counts every process's events and knows how many
+// of them are this process's unsent ones; last-writer-wins data (server_key,
+// gpt) carry a hybrid-logical-clock stamp with the writer's node. A table
+// with a Journal tells it which entries changed, once until they are sent.
 
 #include <atomic>
 #include <cstddef>
@@ -56,8 +59,8 @@ struct Now {
 };
 Now clock_now();
 
-// A counter: this process's part and the others' (other worker generations,
-// other nodes), whose sum is the value.
+// A counter: what this process counted and has not sent to the peers agent
+// yet, and the rest; their sum is the value.
 struct Counter {
   int64_t local = 0;
   int64_t others = 0;
@@ -66,17 +69,21 @@ struct Counter {
 
 // Events per period, HAProxy's two-period estimate: the count of the current
 // period plus the previous period's weighted by the share of the period still
-// to run. Periods start at multiples of the period on the wall clock.
+// to run. Periods start at multiples of the period on the wall clock, so that
+// every process (and node) cuts them at the same instants and adds its events
+// to the same period.
 struct Rate {
   uint32_t cur = 0;
   uint32_t prev = 0;
   uint32_t period_no = 0;  // wall_ms / period of `cur` (the low 32 bits)
-  uint32_t others = 0;     // the other processes' and nodes' current estimate
+  uint32_t unsent = 0;     // this process's events not sent to the peers agent yet
   void add(uint64_t n, int64_t wall_ms, int64_t period_ms);
-  uint64_t local(int64_t wall_ms, int64_t period_ms) const;
-  uint64_t value(int64_t wall_ms, int64_t period_ms) const {
-    return local(wall_ms, period_ms) + others;
-  }
+  // n events of the period that holds wall_ms, counted elsewhere: added to
+  // that period when it is the current or the previous one.
+  void add_at(uint64_t n, int64_t wall_ms, int64_t period_ms);
+  // Moves cur and prev to the period of wall_ms (as time passing would).
+  void roll(int64_t wall_ms, int64_t period_ms);
+  uint64_t value(int64_t wall_ms, int64_t period_ms) const;
   void clear() { *this = Rate{}; }
 };
 
@@ -85,8 +92,10 @@ struct Stamp {
   uint64_t hlc = 0;   // hybrid logical clock: wall ms << 16 | a counter
   uint32_t node = 0;  // the writer (0: this node)
 };
-// A fresh hybrid-logical-clock value, after every one this process gave.
+// A fresh hybrid-logical-clock value, after every one this process gave or saw.
 uint64_t hlc_now(int64_t wall_ms);
+// A stamp another process gave: later fresh values come after it.
+void hlc_observe(uint64_t hlc);
 
 // Server names as server_key holds them: an id per name, for the process's life.
 uint32_t name_id(std::string_view name);  // 0 for ""
@@ -112,6 +121,12 @@ struct Entry;
 class EntryData {
  public:
   EntryData(Entry* e, const Layout* l) : e_(e), l_(l) {}
+  // What the peers link keeps per entry (sync.cpp): kQueued, the entry waits in
+  // the journal; kAbsolute, a set or clear happened since, so its next update
+  // carries totals rather than what was added.
+  static constexpr uint8_t kQueued = 1, kChanged = 2, kAbsolute = 4;
+  uint8_t flags() const;
+  void set_flags(uint8_t f) const;
   bool stores(Datum d) const { return l_->slot[static_cast<int>(d)].count > 0; }
   uint32_t count(Datum d) const { return l_->slot[static_cast<int>(d)].count; }
   int64_t period(Datum d) const { return l_->slot[static_cast<int>(d)].period_ms; }
@@ -126,9 +141,8 @@ class EntryData {
   std::optional<int64_t> value(Datum d, uint32_t i, const Now& now) const;
   // Counts n events: a counter grows, a rate counts them in its period.
   void add(Datum d, int64_t n, const Now& now, uint32_t i = 0) const;
-  // Sets a datum (`set table`): counters and current values take v as their
-  // local part (the others' part cleared), rates restart with v events, tags
-  // and server keys take v.
+  // Sets a datum (`set table`): counters and current values take v, rates
+  // restart with v events, tags and server keys take v.
   void set(Datum d, uint32_t i, int64_t v, const Now& now) const;
   void clear(Datum d, uint32_t i) const;
   // The number of connections tracking the entry, and its key's bytes.
@@ -140,6 +154,23 @@ class EntryData {
   T* at(Datum d, uint32_t i) const;
   Entry* e_;
   const Layout* l_;
+};
+
+class Table;
+
+// Where a table reports what changed in this process (the peers link,
+// worker/peers/): called under the entry's shard lock, so quickly.
+class Journal {
+ public:
+  // The entry of `key` changed for the first time since it was last sent.
+  virtual void changed(Table& t, std::string_view key) = 0;
+  // It changed again before it was sent: one update folded into another.
+  virtual void coalesced() = 0;
+  // A command removed it (not expiry or eviction, which every process does itself).
+  virtual void erased(Table& t, std::string_view key) = 0;
+
+ protected:
+  ~Journal() = default;
 };
 
 class Table {
@@ -156,20 +187,32 @@ class Table {
   // Bytes one entry takes in memory with a key of key_len bytes (its allocation).
   size_t entry_bytes(size_t key_len) const;
 
-  // An entry under its shard's lock, released with the Access.
+  // An entry under its shard's lock, released with the Access (which first
+  // tells the table's journal when the entry changed).
   class Access {
    public:
     Access() = default;
+    Access(Access&& o) noexcept;
+    Access& operator=(Access&& o) noexcept;
+    ~Access() { finish(); }
     explicit operator bool() const { return e_ != nullptr; }
-    EntryData data() const { return EntryData(e_, layout_); }
+    EntryData data() const { return EntryData(e_, &table_->layout_); }
     Entry* entry() const { return e_; }
 
    private:
     friend class Table;
+    void finish();
     std::unique_lock<std::mutex> lock_;
     Entry* e_ = nullptr;
-    const Layout* layout_ = nullptr;
+    Table* table_ = nullptr;
   };
+
+  // Changes made through EntryData reach `j` (set before any thread uses the
+  // table; null: nobody listens).
+  void set_journal(Journal* j) { journal_ = j; }
+  // The entry expires in `ms` (> 0) rather than after a whole expire period:
+  // what is left of its life elsewhere (a snapshot, the state file).
+  void set_expires_in(Access& a, int64_t ms, const Now& now);
 
   // Tracking: finds or makes the entry of `key` and counts one more tracker,
   // and keeps its shard locked for the caller. A tracked entry is neither
@@ -187,8 +230,9 @@ class Table {
   Access find(std::string_view key, const Now& now);
   // The entry of key, made when missing (evicting as track does), refreshed.
   Access find_or_make(std::string_view key, const Now& now);
-  // Removes the entry of key unless it is tracked; true when one went.
-  bool erase(std::string_view key);
+  // Removes the entry of key unless it is tracked; true when one went. `tell`:
+  // the journal hears of it (false when the removal came from the agent).
+  bool erase(std::string_view key, bool tell = true);
   // Every entry, shard by shard (each shard's lock held while it is walked):
   // fn(Access&) returns false to remove the entry (tracked entries stay).
   // Returns the number removed.
@@ -225,7 +269,10 @@ class Table {
                      bool track);
   size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg);
   // An Access holding `lock` on e (empty when e is null).
-  Access opened(std::unique_lock<std::mutex> lock, Entry* e) const;
+  Access opened(std::unique_lock<std::mutex> lock, Entry* e);
+  // An Access is released: tells the journal when its entry changed.
+  void note_changed(Entry* e);
+  Journal* journal_ = nullptr;
 
   TableDef def_;
   Layout layout_;

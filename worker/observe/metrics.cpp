@@ -13,6 +13,7 @@
 #include "common/event/event_loop.h"
 #include "common/stick/table.h"
 #include "worker/backend/backend.h"
+#include "worker/peers/link.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -198,6 +199,31 @@ void stick_table_families(std::string& out, const Worker& w) {
   }
 }
 
+// This process's link to the peers agent (worker/peers/link.h).
+void peers_families(std::string& out) {
+  PeersLink* link = PeersLink::current();
+  if (!link) return;
+  const PeersLink::Stats s = link->stats();
+  Family(out, "weir_peers_link_up", "gauge",
+         "1 while the peers agent answers this worker process, else 0.")
+      .sample({}, s.linked ? 1 : 0);
+  Family(out, "weir_peers_updates_sent_total", "counter",
+         "Stick-table entry updates this process sent to the peers agent.")
+      .sample({}, s.sent);
+  Family(out, "weir_peers_updates_received_total", "counter",
+         "Stick-table entry updates from other processes applied here.")
+      .sample({}, s.received);
+  Family(out, "weir_peers_updates_pending", "gauge",
+         "Changed stick-table entries waiting to be sent to the peers agent.")
+      .sample({}, s.pending);
+  Family(out, "weir_peers_updates_coalesced_total", "counter",
+         "Stick-table changes folded into an update still waiting to be sent.")
+      .sample({}, s.coalesced);
+  Family(out, "weir_peers_refills_total", "counter",
+         "Times this process refilled a new peers agent with its tables.")
+      .sample({}, s.refills);
+}
+
 }  // namespace
 
 std::string render_prometheus(Worker& w) {
@@ -258,6 +284,7 @@ std::string render_prometheus(Worker& w) {
     f.sample({}, w.buffer_waits());
   }
   stick_table_families(out, w);
+  peers_families(out);
   std::vector<Item> fe_items;
   bool any_http = false;
   for (auto& fe : w.frontends()) {

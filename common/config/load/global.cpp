@@ -93,6 +93,8 @@ constexpr Key<GlobalScope> kGlobalKeys[] = {
     {"runtime_api", read_with<&Loader::load_runtime_api>},
     {"state_file", absolute_path<&GlobalConfig::state_file, &GlobalConfig::state_file_mark>},
     {"tls_ticket_secret_file", read_ticket_secret},
+    {"state_dir", absolute_path<&GlobalConfig::state_dir, &GlobalConfig::state_dir_mark>},
+    {"state_save_interval", duration<&GlobalConfig::state_save_interval>},
 };
 constexpr auto kGlobalNames = names_of(kGlobalKeys);
 

@@ -1,0 +1,231 @@
+// Stick-table rows between processes (sync.h).
+
+#include "common/stick/sync.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace weir::stick::sync {
+namespace {
+
+bool is_lww(Datum d) {
+  return d == Datum::kGpt || d == Datum::kServerKey;
+}
+
+uint32_t clamp32(int64_t v) {
+  if (v <= 0) return 0;
+  return v > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
+                                                  : static_cast<uint32_t>(v);
+}
+
+// The rate's count of the period holding wall_ms and of the one before.
+void rate_at(Rate r, int64_t wall_ms, int64_t period_ms, uint32_t* cur, uint32_t* prev) {
+  r.roll(wall_ms, period_ms);
+  *cur = r.cur;
+  *prev = r.prev;
+}
+
+}  // namespace
+
+std::vector<uint32_t> columns_of(const TableDef& def) {
+  std::vector<uint32_t> cols;
+  for (const Stored& s : def.store) {
+    if (is_lww(s.datum)) continue;
+    for (uint32_t i = 0; i < s.count; ++i) cols.push_back(static_cast<uint32_t>(s.datum) << 8 | i);
+  }
+  return cols;
+}
+
+BatchWriter::BatchWriter(Table& t, proto::TableBatch::Kind kind, int64_t wall_ms)
+    : t_(t), columns_(columns_of(t.def())) {
+  batch_.set_table(t.name());
+  batch_.set_kind(kind);
+  batch_.set_wall_ms(wall_ms);
+  for (uint32_t c : columns_) batch_.add_columns(c);
+}
+
+proto::TableBatch BatchWriter::take() {
+  proto::TableBatch out = std::move(batch_);
+  batch_ = proto::TableBatch();
+  batch_.set_table(out.table());
+  batch_.set_kind(out.kind());
+  batch_.set_wall_ms(out.wall_ms());
+  for (uint32_t c : columns_) batch_.add_columns(c);
+  return out;
+}
+
+void BatchWriter::add_lww(const EntryData& d, proto::Row* row) const {
+  const Stamp* st = d.stamp();
+  if (!st) return;
+  row->set_has_lww(true);
+  row->set_hlc(st->hlc);
+  row->set_node(st->node);
+  for (uint32_t i = 0; i < d.count(Datum::kGpt); ++i) row->add_tags(*d.tag(i));
+  if (const uint32_t* k = d.server_key()) row->set_server(name_of(*k));
+}
+
+bool BatchWriter::add_pending(std::string_view key, const Now& now) {
+  Table::Access a = t_.find(key, now);
+  if (!a) return false;
+  const EntryData d = a.data();
+  const uint8_t flags = d.flags();
+  if (!(flags & EntryData::kQueued)) return false;
+  d.set_flags(flags & static_cast<uint8_t>(~(EntryData::kQueued | EntryData::kAbsolute)));
+  const bool absolute = flags & EntryData::kAbsolute;
+  proto::Row* row = batch_.add_rows();
+  row->set_key(key.data(), key.size());
+  if (absolute) row->set_flags(kRowAbsolute);
+  for (uint32_t col : columns_) {
+    const auto datum = static_cast<Datum>(col >> 8);
+    const uint32_t i = col & 0xff;
+    if (info(datum).shape == Shape::kRate) {
+      Rate* r = d.rate(datum, i);
+      if (absolute) {
+        uint32_t cur = 0, prev = 0;
+        rate_at(*r, batch_.wall_ms(), d.period(datum), &cur, &prev);
+        row->add_values(cur);
+        row->add_values(prev);
+      } else {
+        row->add_values(r->unsent);
+      }
+      r->unsent = 0;
+    } else {
+      Counter* c = d.counter(datum, i);
+      const int64_t delta = c->local;
+      c->others += delta;
+      c->local = 0;
+      row->add_values(absolute ? c->others : delta);
+    }
+  }
+  add_lww(d, row);
+  return true;
+}
+
+void BatchWriter::add_erased(std::string_view key) {
+  proto::Row* row = batch_.add_rows();
+  row->set_key(key.data(), key.size());
+  row->set_flags(kRowErased);
+}
+
+void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
+  const EntryData d = a.data();
+  proto::Row* row = batch_.add_rows();
+  const std::string_view key = d.key();
+  row->set_key(key.data(), key.size());
+  row->set_flags(kRowAbsolute);
+  for (uint32_t col : columns_) {
+    const auto datum = static_cast<Datum>(col >> 8);
+    const uint32_t i = col & 0xff;
+    if (info(datum).shape == Shape::kRate) {
+      Rate r = *d.rate(datum, i);
+      // Without this process's unsent events (they follow in a DELTA row).
+      r.cur = r.cur >= r.unsent ? r.cur - r.unsent : 0;
+      uint32_t cur = 0, prev = 0;
+      rate_at(r, batch_.wall_ms(), d.period(datum), &cur, &prev);
+      row->add_values(cur);
+      row->add_values(prev);
+    } else {
+      row->add_values(d.counter(datum, i)->others);
+    }
+  }
+  add_lww(d, row);
+  const int64_t left = t_.expires_in(a.entry(), now);
+  row->set_expire_in_ms(left < 0 ? -1 : std::max<int64_t>(1, left));
+}
+
+ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
+  ApplyResult res;
+  const Layout& layout = t.layout();
+  const bool refill = b.kind() == proto::TableBatch::REFILL;
+  for (const proto::Row& row : b.rows()) {
+    if (row.flags() & kRowErased) {
+      t.erase(row.key(), false);
+      ++res.rows;
+      continue;
+    }
+    Table::Access a = t.find_or_make(row.key(), now);
+    if (!a) {
+      ++res.skipped;
+      continue;
+    }
+    if (row.expire_in_ms() > 0) t.set_expires_in(a, row.expire_in_ms(), now);
+    const EntryData d = a.data();
+    const bool absolute = (row.flags() & kRowAbsolute) || b.kind() != proto::TableBatch::DELTA;
+    int v = 0;  // the next value of the row
+    bool readable = true;
+    for (uint32_t col : b.columns()) {
+      const uint32_t id = col >> 8;
+      if (id >= static_cast<uint32_t>(kDatumCount)) {
+        readable = false;  // a datum this build does not know: its width is unknown
+        break;
+      }
+      const auto datum = static_cast<Datum>(id);
+      const uint32_t i = col & 0xff;
+      const Shape shape = info(datum).shape;
+      if (shape == Shape::kTag || shape == Shape::kServerKey) continue;  // not in values
+      const int width = shape == Shape::kRate && absolute ? 2 : 1;
+      if (v + width > row.values_size()) {
+        readable = false;
+        break;
+      }
+      const int64_t x = row.values(v);
+      const int64_t y = width == 2 ? row.values(v + 1) : 0;
+      v += width;
+      const Layout::Slot& slot = layout.slot[id];
+      if (i >= slot.count) continue;  // not stored here
+      if (shape == Shape::kRate) {
+        Rate* r = d.rate(datum, i);
+        if (!absolute) {
+          r->add_at(clamp32(x), b.wall_ms(), slot.period_ms);
+          continue;
+        }
+        // The sender's two periods, brought to now, beside this process's own
+        // unsent events.
+        Rate theirs;
+        theirs.period_no = static_cast<uint32_t>(b.wall_ms() / slot.period_ms);
+        theirs.cur = clamp32(x);
+        theirs.prev = clamp32(y);
+        theirs.roll(now.wall_ms, slot.period_ms);
+        r->roll(now.wall_ms, slot.period_ms);
+        if (refill) {
+          r->cur = std::max(r->cur, theirs.cur);
+          r->prev = std::max(r->prev, theirs.prev);
+        } else {
+          const uint32_t mine = std::min(r->unsent, r->cur);
+          r->cur = clamp32(int64_t{theirs.cur} + mine);
+          r->prev = theirs.prev;
+        }
+        continue;
+      }
+      Counter* c = d.counter(datum, i);
+      if (!absolute) {
+        c->others += x;
+      } else if (refill) {
+        c->others = std::max(c->others, x);
+      } else {
+        c->others = x;
+      }
+      if (shape == Shape::kCurrent && c->value() < 0) c->others = -c->local;
+    }
+    if (!readable) {
+      ++res.skipped;
+      continue;
+    }
+    if (row.has_lww()) {
+      hlc_observe(row.hlc());
+      if (Stamp* st = d.stamp()) {
+        if (row.hlc() > st->hlc || (row.hlc() == st->hlc && row.node() > st->node)) {
+          *st = {row.hlc(), row.node()};
+          const uint32_t n =
+              std::min<uint32_t>(d.count(Datum::kGpt), static_cast<uint32_t>(row.tags_size()));
+          for (uint32_t k = 0; k < n; ++k) *d.tag(k) = row.tags(static_cast<int>(k));
+          if (uint32_t* sk = d.server_key()) *sk = name_id(row.server());
+        }
+      }
+    }
+    ++res.rows;
+  }
+  return res;
+}
+
+}  // namespace weir::stick::sync

@@ -1,0 +1,81 @@
+#pragma once
+// Stick-table entries as the peers agent and the worker processes exchange
+// them (common/proto/peers.proto, doc/architecture.md "The peers agent"), and
+// as the agent's state file keeps them.
+//
+// A worker sends what it counted since its last batch (DELTA rows): a
+// counter's local part, a rate's unsent events, both then folded into the
+// rest of the entry, so that the entry's value does not move and nothing is
+// sent twice. A set or clear since (EntryData::kAbsolute) makes the row carry
+// totals instead. Last-writer-wins data (gpt, server_key) travel with their
+// stamp and the newest write wins everywhere.
+//
+// Absolute rows (SNAPSHOT, REFILL, the state file) carry an entry's totals
+// without this process's unsent part, and what is left of its life.
+//
+// A receiver applies each column that its own table stores and skips the
+// others, so generations whose `store:` differ still share what they have in
+// common.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/proto/peers.pb.h"
+#include "common/stick/table.h"
+
+namespace weir::stick::sync {
+
+inline constexpr uint32_t kRowAbsolute = 1;
+inline constexpr uint32_t kRowErased = 2;
+// Rows per TableBatch message.
+inline constexpr size_t kRowsPerBatch = 256;
+
+// The columns of a table's rows: every element of every stored datum but the
+// last-writer-wins ones, as datum << 8 | element.
+std::vector<uint32_t> columns_of(const TableDef& def);
+
+// Builds the batches of one table.
+class BatchWriter {
+ public:
+  BatchWriter(Table& t, proto::TableBatch::Kind kind, int64_t wall_ms);
+  // The pending change of `key` (queued by the table's journal): false when
+  // there is none any more (the entry went, or was sent already).
+  bool add_pending(std::string_view key, const Now& now);
+  void add_erased(std::string_view key);
+  // The entry `a` holds, as totals (`a` is under its shard's lock).
+  void add_absolute(const Table::Access& a, const Now& now);
+  size_t rows() const { return static_cast<size_t>(batch_.rows_size()); }
+  bool full() const { return rows() >= kRowsPerBatch; }
+  // The batch so far; the writer starts a new one.
+  proto::TableBatch take();
+
+ private:
+  void add_lww(const EntryData& d, proto::Row* row) const;
+  Table& t_;
+  std::vector<uint32_t> columns_;
+  proto::TableBatch batch_;
+};
+
+struct ApplyResult {
+  size_t rows = 0;     // applied
+  size_t skipped = 0;  // no room (a table full of tracked entries) or unreadable
+};
+// Applies a batch that another process sent (DELTA, SNAPSHOT or REFILL) to t,
+// without telling t's journal.
+ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now);
+
+// Every entry of t as absolute batches, to `out` (the agent's snapshots and
+// state file; a worker's refill).
+template <typename Out>
+void write_all(Table& t, proto::TableBatch::Kind kind, const Now& now, Out&& out) {
+  BatchWriter w(t, kind, now.wall_ms);
+  t.walk(now, [&](Table::Access& a) {
+    w.add_absolute(a, now);
+    if (w.full()) out(w.take());
+    return true;
+  });
+  if (w.rows()) out(w.take());
+}
+
+}  // namespace weir::stick::sync

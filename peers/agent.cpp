@@ -1,0 +1,406 @@
+// The peers agent's replica and its links to the worker processes (agent.h).
+
+#include "peers/agent.h"
+
+#include <signal.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/base/log.h"
+#include "common/ipc/ipc.h"
+#include "common/stick/sync.h"
+#include "peers/state_store.h"
+
+namespace weir::peers {
+namespace {
+
+constexpr int64_t kHeartbeatMs = 250;
+constexpr int64_t kCheckMs = 1000;
+// Batches queued to one worker process before the agent stops queueing and
+// resyncs it with a snapshot once it reads again.
+constexpr int kSendHighWater = 20000;
+// A link that never said hello (batches from before this agent started) and
+// has been silent this long is forgotten.
+constexpr int64_t kAnonymousLinkMs = 10000;
+
+bool same_def(const stick::TableDef& a, const stick::TableDef& b) {
+  if (a.type != b.type || a.key_size != b.key_size || a.size != b.size ||
+      a.expire_ms != b.expire_ms || a.store.size() != b.store.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.store.size(); ++i) {
+    if (a.store[i].datum != b.store[i].datum || a.store[i].count != b.store[i].count ||
+        a.store[i].period_ms != b.store[i].period_ms) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint64_t random_incarnation() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof v, 0) != sizeof v || v == 0) {
+    v = static_cast<uint64_t>(getpid()) << 32 ^ static_cast<uint64_t>(stick::clock_now().wall_ms);
+  }
+  return v | 1;  // never 0, which a worker reads as "no agent yet"
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions opts)
+    : opts_(std::move(opts)),
+      router_(ctx_, zmq::socket_type::router),
+      incarnation_(random_incarnation()) {}
+
+Agent::~Agent() {
+  router_.set(zmq::sockopt::linger, 0);
+}
+
+bool Agent::bind(std::string* error) {
+  try {
+    router_.set(zmq::sockopt::router_mandatory, 1);
+    router_.set(zmq::sockopt::router_handover, 1);
+    router_.set(zmq::sockopt::sndhwm, kSendHighWater);
+    router_.set(zmq::sockopt::rcvhwm, 0);
+    // Only processes of this account may connect (besides the directory's 0700).
+    const int uid = static_cast<int>(geteuid());
+    zmq_setsockopt(router_.handle(), ZMQ_IPC_FILTER_UID, &uid, sizeof uid);
+    router_.bind(endpoint_of(opts_.run_dir));
+  } catch (const zmq::error_t& e) {
+    *error = "cannot listen on " + endpoint_of(opts_.run_dir) + ": " + e.what();
+    return false;
+  }
+  const int64_t now = stick::clock_now().mono_ms;
+  next_heartbeat_ms_ = now;
+  next_check_ms_ = now + kCheckMs;
+  next_save_ms_ = opts_.save_interval_ms > 0 ? now + opts_.save_interval_ms : 0;
+  return true;
+}
+
+stick::Table* Agent::table(const std::string& name) const {
+  auto it = tables_.find(name);
+  return it == tables_.end() ? nullptr : it->second.get();
+}
+
+void Agent::configure(const Config& cfg) {
+  std::map<std::string, std::shared_ptr<stick::Table>> next;
+  const stick::Now now = stick::clock_now();
+  for (const auto& t : cfg.stick_tables) {
+    auto it = tables_.find(t->name());
+    if (it != tables_.end() && same_def(it->second->def(), t->def())) {
+      next[t->name()] = it->second;
+      continue;
+    }
+    auto fresh = std::make_shared<stick::Table>(t->def());
+    if (it != tables_.end() && it->second->def().type == t->def().type) {
+      // A changed definition: the entries move over with the data both store.
+      size_t moved = 0;
+      stick::sync::write_all(
+          *it->second, proto::TableBatch::SNAPSHOT, now,
+          [&](const proto::TableBatch& b) { moved += stick::sync::apply(*fresh, b, now).rows; });
+      log::notice("peers: table %s changed its definition; %zu entries kept", t->name().c_str(),
+                  moved);
+    } else if (it != tables_.end()) {
+      log::notice("peers: table %s changed its key type; its entries are dropped",
+                  t->name().c_str());
+    }
+    next[t->name()] = std::move(fresh);
+  }
+  for (const auto& [name, t] : tables_) {
+    if (!next.count(name)) log::notice("peers: table %s is no longer configured", name.c_str());
+  }
+  tables_ = std::move(next);
+}
+
+std::string Agent::state_or_handover_path(bool handover) const {
+  if (!opts_.state_path.empty()) return opts_.state_path;
+  return handover ? opts_.run_dir + "/tables.handover" : std::string();
+}
+
+void Agent::load_state() {
+  std::string path = opts_.state_path;
+  const std::string handover = opts_.run_dir + "/tables.handover";
+  bool from_handover = false;
+  if (::access(handover.c_str(), F_OK) == 0) {
+    // A previous agent of this master stopped cleanly (a binary upgrade): its
+    // hand-over is newer than any state file.
+    path = handover;
+    from_handover = true;
+  }
+  if (path.empty()) return;
+  LoadReport r = load_tables(path, tables_, stick::clock_now());
+  if (from_handover) ::unlink(handover.c_str());
+  if (r.missing) return;
+  if (!r.error.empty()) {
+    log::warning("peers: state file %s is unreadable (%s): the tables start empty", path.c_str(),
+                 r.error.c_str());
+    return;
+  }
+  log::notice("peers: loaded %llu entries from %s (%llu expired meanwhile)",
+              static_cast<unsigned long long>(r.entries), path.c_str(),
+              static_cast<unsigned long long>(r.expired));
+}
+
+bool Agent::save_state(bool handover) {
+  const std::string path = state_or_handover_path(handover);
+  if (path.empty()) return true;
+  std::string error;
+  uint64_t n = 0;
+  if (!save_tables(path, tables_, stick::clock_now(), &n, &error)) {
+    log::error("peers: cannot save the tables to %s: %s", path.c_str(), error.c_str());
+    return false;
+  }
+  log::info("peers: saved %llu entries to %s", static_cast<unsigned long long>(n), path.c_str());
+  return true;
+}
+
+bool Agent::poll_once(int extra_fd, int64_t timeout_ms) {
+  zmq::pollitem_t items[2] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                              {nullptr, extra_fd, ZMQ_POLLIN, 0}};
+  const int64_t now0 = stick::clock_now().mono_ms;
+  const int64_t until_timer = std::max<int64_t>(0, next_heartbeat_ms_ - now0);
+  try {
+    zmq::poll(items, extra_fd >= 0 ? 2 : 1,
+              std::chrono::milliseconds(std::min(timeout_ms, until_timer)));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) log::error("peers: poll: %s", e.what());
+  }
+  // Up to a bounded number of messages per turn, so the timers keep their pace.
+  for (int i = 0; i < 4096; ++i) {
+    zmq::message_t id, payload;
+    std::optional<size_t> got;
+    try {
+      got = router_.recv(id, zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      break;
+    }
+    if (!got) break;
+    bool more = id.more();
+    if (more) {
+      if (!router_.recv(payload, zmq::recv_flags::none)) break;
+      more = payload.more();
+    }
+    while (more) {  // a frame too many: not from a worker of this build
+      zmq::message_t extra;
+      if (!router_.recv(extra, zmq::recv_flags::none)) break;
+      more = extra.more();
+    }
+    on_message(id.to_string(), payload);
+  }
+  timers();
+  return extra_fd >= 0 && (items[1].revents & ZMQ_POLLIN);
+}
+
+void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
+  proto::PeersMessage m;
+  if (!m.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    log::warning("peers: dropping an undecodable message (%zu bytes)", payload.size());
+    return;
+  }
+  const int64_t now = stick::clock_now().mono_ms;
+  auto [it, fresh] = links_.try_emplace(id);
+  Link& link = it->second;
+  if (fresh) {
+    link.id = id;
+    link.first_ms = now;
+  }
+  link.last_ms = now;
+  link.connected = true;
+  switch (m.body_case()) {
+    case proto::PeersMessage::kHello:
+      link.pid = m.hello().pid();
+      link.generation = m.hello().generation();
+      log::info("peers: worker pid=%d generation=%d linked", link.pid, link.generation);
+      send_heartbeats();  // it learns this agent's incarnation at once
+      break;
+    case proto::PeersMessage::kBatch:
+      on_batch(link, m.batch(), payload);
+      break;
+    case proto::PeersMessage::kSynced:
+      if (m.synced().want_snapshot()) send_snapshot(link);
+      break;
+    case proto::PeersMessage::kHeartbeat:
+      link.coalesced = m.heartbeat().coalesced();
+      link.pending = m.heartbeat().pending();
+      break;
+    case proto::PeersMessage::kBye:
+      settle(id, "said goodbye");
+      break;
+    default:
+      break;  // from a newer worker: nothing this agent needs
+  }
+}
+
+void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_t& payload) {
+  from.received += static_cast<uint64_t>(b.rows_size());
+  const stick::Now now = stick::clock_now();
+  if (stick::Table* t = table(b.table())) stick::sync::apply(*t, b, now);
+  if (b.kind() != proto::TableBatch::DELTA) return;  // a refill: the others have it
+  count_conn_cur(from, b);
+  for (auto& [id, other] : links_) {
+    if (id == from.id || other.resync) continue;
+    send_raw(other, payload.data(), payload.size(), static_cast<size_t>(b.rows_size()));
+  }
+}
+
+void Agent::count_conn_cur(Link& from, const proto::TableBatch& b) {
+  // Where conn_cur sits in the rows' values (each column is one value in a
+  // DELTA row).
+  int pos = -1;
+  for (int c = 0; c < b.columns_size(); ++c) {
+    if (b.columns(c) == static_cast<uint32_t>(stick::Datum::kConnCur) << 8) pos = c;
+  }
+  if (pos < 0) return;
+  auto& mine = from.conn_cur[b.table()];
+  for (const proto::Row& row : b.rows()) {
+    if (row.flags() != 0 || pos >= row.values_size() || row.values(pos) == 0) continue;
+    auto [it, fresh] = mine.try_emplace(row.key(), 0);
+    it->second += row.values(pos);
+    if (it->second == 0) mine.erase(it);
+  }
+}
+
+void Agent::settle(const std::string& id, const char* why) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return;
+  Link& gone = it->second;
+  const stick::Now now = stick::clock_now();
+  size_t keys = 0;
+  for (auto& [name, contributions] : gone.conn_cur) {
+    if (contributions.empty()) continue;
+    proto::PeersMessage m;
+    proto::TableBatch* b = m.mutable_batch();
+    b->set_table(name);
+    b->set_kind(proto::TableBatch::DELTA);
+    b->set_wall_ms(now.wall_ms);
+    b->add_columns(static_cast<uint32_t>(stick::Datum::kConnCur) << 8);
+    for (const auto& [key, n] : contributions) {
+      proto::Row* row = b->add_rows();
+      row->set_key(key);
+      row->add_values(-n);
+    }
+    keys += contributions.size();
+    if (stick::Table* t = table(name)) stick::sync::apply(*t, *b, now);
+    const std::string bytes = m.SerializeAsString();
+    for (auto& [other_id, other] : links_) {
+      if (other_id == id || other.resync) continue;
+      send_raw(other, bytes.data(), bytes.size(), static_cast<size_t>(b->rows_size()));
+    }
+  }
+  if (keys) {
+    log::notice(
+        "peers: worker pid=%d generation=%d %s with connections open on %zu keys; "
+        "they no longer count in conn_cur",
+        gone.pid, gone.generation, why, keys);
+  } else {
+    log::info("peers: worker pid=%d generation=%d %s", gone.pid, gone.generation, why);
+  }
+  links_.erase(it);
+}
+
+bool Agent::send(Link& to, const proto::PeersMessage& m, size_t rows) {
+  const std::string bytes = m.SerializeAsString();
+  return send_raw(to, bytes.data(), bytes.size(), rows);
+}
+
+bool Agent::send_raw(Link& to, const void* data, size_t size, size_t rows) {
+  try {
+    if (!router_.send(zmq::buffer(to.id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      // Its queue is full (a stopped or very slow process): what it misses
+      // comes back with a snapshot once it reads again.
+      to.dropped += rows;
+      to.resync = true;
+      return false;
+    }
+    router_.send(zmq::const_buffer(data, size), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    to.connected = false;  // EHOSTUNREACH: not connected (any more)
+    return false;
+  }
+  to.sent += rows;
+  return true;
+}
+
+void Agent::send_snapshot(Link& to) {
+  const stick::Now now = stick::clock_now();
+  uint64_t entries = 0;
+  bool ok = true;
+  for (auto& [name, t] : tables_) {
+    stick::sync::write_all(*t, proto::TableBatch::SNAPSHOT, now, [&](proto::TableBatch b) {
+      if (!ok) return;
+      proto::PeersMessage m;
+      entries += static_cast<uint64_t>(b.rows_size());
+      const size_t rows = static_cast<size_t>(b.rows_size());
+      *m.mutable_batch() = std::move(b);
+      ok = send(to, m, rows);
+    });
+  }
+  if (!ok) return;  // resync stays set: again at the next check
+  proto::PeersMessage done;
+  done.mutable_snapshot_done()->set_entries(entries);
+  if (send(to, done, 0)) {
+    to.resync = false;
+    log::info("peers: snapshot of %llu entries sent to worker pid=%d generation=%d",
+              static_cast<unsigned long long>(entries), to.pid, to.generation);
+  }
+}
+
+void Agent::send_heartbeats() {
+  const int64_t now = stick::clock_now().mono_ms;
+  proto::PeersMessage m;
+  proto::Heartbeat* hb = m.mutable_heartbeat();
+  hb->set_incarnation(incarnation_);
+  hb->set_agent_pid(getpid());
+  for (const auto& [id, l] : links_) {
+    proto::LinkStats* s = hb->add_links();
+    s->set_pid(l.pid);
+    s->set_generation(l.generation);
+    s->set_connected(l.connected && now - l.last_ms < 4 * kHeartbeatMs + 1000);
+    s->set_updates_received(l.received);
+    s->set_updates_sent(l.sent);
+    s->set_coalesced(l.coalesced);
+    s->set_pending(l.pending);
+    s->set_dropped(l.dropped);
+    s->set_age_ms(now - l.first_ms);
+  }
+  const std::string bytes = m.SerializeAsString();
+  for (auto& [id, l] : links_) send_raw(l, bytes.data(), bytes.size(), 0);
+}
+
+void Agent::check_links() {
+  const int64_t now = stick::clock_now().mono_ms;
+  std::vector<std::string> gone;
+  for (auto& [id, l] : links_) {
+    if (l.pid > 0) {
+      if (::kill(l.pid, 0) != 0 && errno == ESRCH) gone.push_back(id);
+    } else if (now - l.last_ms > kAnonymousLinkMs) {
+      gone.push_back(id);
+    }
+  }
+  for (const std::string& id : gone) settle(id, "exited without a goodbye");
+  for (auto& [id, l] : links_) {
+    if (l.resync && l.connected) send_snapshot(l);
+  }
+}
+
+void Agent::timers() {
+  const stick::Now now = stick::clock_now();
+  if (now.mono_ms >= next_heartbeat_ms_) {
+    next_heartbeat_ms_ = now.mono_ms + kHeartbeatMs;
+    send_heartbeats();
+  }
+  if (now.mono_ms >= next_check_ms_) {
+    next_check_ms_ = now.mono_ms + kCheckMs;
+    check_links();
+    for (auto& [name, t] : tables_) t->purge_expired(now);
+  }
+  if (next_save_ms_ && now.mono_ms >= next_save_ms_) {
+    next_save_ms_ = now.mono_ms + opts_.save_interval_ms;
+    if (!opts_.state_path.empty()) save_state(false);
+  }
+}
+
+}  // namespace weir::peers

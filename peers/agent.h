@@ -1,0 +1,122 @@
+#pragma once
+// The peers agent (doc/stick-tables.md "Reloads, restarts and the peers
+// agent", doc/architecture.md "The peers agent"): one process per node,
+// started and respawned by the master whenever a stick table is configured,
+// alive across reloads. It holds a replica of every table and links every
+// worker process, old and new generations alike, over a ZeroMQ ROUTER socket
+// on an ipc:// path in a directory only weir's account can reach:
+//
+//   worker -> agent   LinkHello, then DELTA batches of what the worker counted
+//                     (the agent applies them and forwards each one, as it
+//                     came, to every other worker process), REFILL batches when
+//                     the agent is new, heartbeats, LinkBye at exit;
+//   agent -> worker   SNAPSHOT batches and SnapshotDone when a worker starts
+//                     (it reports READY after them), the others' DELTA
+//                     batches, heartbeats with the agent's incarnation (a new
+//                     one tells the workers to refill it) and every link's
+//                     counts for `show peers`.
+//
+// conn_cur is settled per worker process: the agent keeps each process's net
+// contribution per key, and when a process goes without its last updates
+// (killed, or past hard_stop_after) it takes that contribution back, so the
+// connections it no longer holds stop counting.
+//
+// The tables are saved to global.state_dir (tables.state) at every
+// state_save_interval and at a clean stop, and loaded at start with what was
+// left of each entry's life; without state_dir a clean stop (a binary
+// upgrade) hands them to the next agent through the run directory.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/config/config.h"
+#include "common/proto/peers.pb.h"
+#include "common/stick/table.h"
+
+namespace weir::peers {
+
+struct AgentOptions {
+  std::string run_dir;     // the master's private directory: the socket, the hand-over file
+  std::string state_path;  // global.state_dir/tables.state; empty: none
+  int64_t save_interval_ms = 60000;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions opts);
+  ~Agent();
+
+  // The socket (ipc://RUN_DIR/peers.sock), accepting only processes of this
+  // account. false with *error.
+  bool bind(std::string* error);
+  // The tables of a configuration: kept when their definition did not change,
+  // rebuilt with their entries when it did, dropped when gone.
+  void configure(const Config& cfg);
+  // Loads the state file (or the hand-over file); a missing file is nothing,
+  // an unreadable one a warning and empty tables.
+  void load_state();
+  // Writes every table to the state file (and, without one, to the hand-over
+  // file when `handover`). false when it could not.
+  bool save_state(bool handover);
+
+  // One turn of the loop: waits up to timeout_ms for the workers (and for
+  // `extra_fd`, the master's channel), handles what came, runs the timers.
+  // true when extra_fd is readable.
+  bool poll_once(int extra_fd, int64_t timeout_ms);
+
+  static std::string endpoint_of(const std::string& run_dir) {
+    return "ipc://" + run_dir + "/peers.sock";
+  }
+  uint64_t incarnation() const { return incarnation_; }
+  size_t links() const { return links_.size(); }
+  stick::Table* table(const std::string& name) const;
+
+ private:
+  struct Link {
+    std::string id;  // the ZeroMQ routing id
+    int32_t pid = 0;
+    int32_t generation = 0;
+    int64_t first_ms = 0;
+    int64_t last_ms = 0;
+    bool connected = true;
+    uint64_t received = 0, sent = 0, dropped = 0, coalesced = 0, pending = 0;
+    bool resync = false;  // a batch could not be queued to it: send it a snapshot
+    // Its net conn_cur contribution, per table and key (only keys not at 0).
+    std::map<std::string, std::unordered_map<std::string, int64_t>> conn_cur;
+  };
+
+  void on_message(const std::string& id, const zmq::message_t& payload);
+  void on_batch(Link& from, const proto::TableBatch& b, const zmq::message_t& payload);
+  void count_conn_cur(Link& from, const proto::TableBatch& b);
+  // Takes back what a process that is gone still held of conn_cur, then forgets it.
+  void settle(const std::string& id, const char* why);
+  bool send(Link& to, const proto::PeersMessage& m, size_t rows);
+  bool send_raw(Link& to, const void* data, size_t size, size_t rows);
+  void send_snapshot(Link& to);
+  void send_heartbeats();
+  void check_links();
+  void timers();
+  std::string state_or_handover_path(bool handover) const;
+
+  AgentOptions opts_;
+  zmq::context_t ctx_;
+  zmq::socket_t router_;
+  std::map<std::string, std::shared_ptr<stick::Table>> tables_;
+  std::map<std::string, Link> links_;
+  uint64_t incarnation_ = 0;
+  int64_t next_heartbeat_ms_ = 0;
+  int64_t next_check_ms_ = 0;
+  int64_t next_save_ms_ = 0;
+};
+
+// `weir --peers FD`: the agent's process (FD: its channel to the master).
+int peers_main(int channel_fd);
+
+}  // namespace weir::peers

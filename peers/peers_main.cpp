@@ -1,0 +1,111 @@
+// `weir --peers FD`: the peers agent's process. The master sends a Hello (its
+// run directory) and the configuration on FD; the agent drops to weir's
+// account, binds its socket, loads the saved tables, says Ready, and serves
+// until the master says Stop (or goes away, or a SIGTERM comes), saving the
+// tables on its way out. A new configuration on FD (a reload) changes its tables.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <optional>
+
+#include "common/base/log.h"
+#include "common/base/net.h"
+#include "common/base/privileges.h"
+#include "common/ipc/ipc.h"
+#include "peers/agent.h"
+
+namespace weir::peers {
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+}
+
+}  // namespace
+
+int peers_main(int channel_fd) {
+  log::set_process_tag("weir-peers");
+  signal(SIGPIPE, SIG_IGN);
+  ipc::Channel channel{UniqueFd(channel_fd)};
+  net::set_cloexec(channel_fd);
+  std::string run_dir;
+  std::optional<Config> config;
+  auto refuse = [&](const std::string& why) {
+    proto::Envelope failed;
+    failed.mutable_failed()->set_reason(why);
+    if (!channel.send(std::move(failed))) log::alert("peers agent cannot start: %s", why.c_str());
+    return 1;
+  };
+  while (run_dir.empty() || !config) {
+    std::optional<ipc::Message> m = channel.receive();
+    if (!m) {
+      log::alert("peers: lost the master before start-up completed: %s", channel.error().c_str());
+      return 1;
+    }
+    if (m->env.has_hello()) {
+      run_dir = m->env.hello().peers_dir();
+      if (run_dir.empty()) return refuse("the master's hello names no run directory");
+    } else if (m->env.has_configuration()) {
+      LoadResult r = load_config_text(m->env.configuration().validated(),
+                                      m->env.configuration().source_name());
+      if (!r.config) {
+        return refuse(r.errors.empty() ? "invalid configuration" : r.errors[0].to_string());
+      }
+      config = std::move(r.config);
+    } else if (m->env.has_stop()) {
+      return 0;
+    }
+  }
+  std::string error;
+  if (!drop_privileges(config->global.user, config->global.group, &error)) return refuse(error);
+  AgentOptions opts;
+  opts.run_dir = run_dir;
+  if (!config->global.state_dir.empty())
+    opts.state_path = config->global.state_dir + "/tables.state";
+  opts.save_interval_ms = config->global.state_save_interval;
+  Agent agent(opts);
+  agent.configure(*config);
+  if (!agent.bind(&error)) return refuse(error);
+  agent.load_state();
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  proto::Envelope ready;
+  ready.mutable_ready()->set_pid(getpid());
+  channel.send(std::move(ready));
+  net::set_nonblocking(channel.fd());
+  log::notice("peers agent ready (pid=%d, %zu table(s))", getpid(), config->stick_tables.size());
+  for (;;) {
+    const bool readable = agent.poll_once(channel.valid() ? channel.fd() : -1, 250);
+    if (g_stop_signal) {
+      log::notice("peers agent stopping (signal %d)", static_cast<int>(g_stop_signal));
+      agent.save_state(true);
+      return 0;
+    }
+    if (!readable) continue;
+    ipc::Channel::ReadStatus st = channel.read_some();
+    while (auto m = channel.next()) {
+      if (m->env.has_configuration()) {
+        LoadResult r = load_config_text(m->env.configuration().validated(),
+                                        m->env.configuration().source_name());
+        if (r.config) agent.configure(*r.config);
+      } else if (m->env.has_stop()) {
+        agent.save_state(true);
+        log::notice("peers agent stopped");
+        return 0;
+      }
+    }
+    if (st != ipc::Channel::ReadStatus::kOk || !channel.valid()) {
+      log::notice("peers agent: the master is gone; saving and exiting");
+      agent.save_state(true);
+      return 0;
+    }
+  }
+}
+
+}  // namespace weir::peers

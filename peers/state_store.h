@@ -1,0 +1,33 @@
+#pragma once
+// The peers agent's state file (global.state_dir/tables.state, and the
+// hand-over file of a binary upgrade): a StateHeader, then TableBatch
+// SNAPSHOT records of every table, each record a 4-byte little-endian length
+// and the message. Written to NAME.tmp, flushed to disk and renamed over NAME,
+// so a crash leaves the old file or the new one, never half of one.
+//
+// Loading checks the whole file before it applies anything: a file cut short
+// or damaged anywhere is reported and loads nothing.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/stick/table.h"
+
+namespace weir::peers {
+
+using Tables = std::map<std::string, std::shared_ptr<stick::Table>>;
+
+struct LoadReport {
+  bool missing = false;  // no file: nothing to say
+  std::string error;     // unreadable: why (nothing was loaded)
+  uint64_t entries = 0;  // loaded
+  uint64_t expired = 0;  // saved, but their time ran out before this start
+};
+
+LoadReport load_tables(const std::string& path, const Tables& tables, const stick::Now& now);
+bool save_tables(const std::string& path, const Tables& tables, const stick::Now& now,
+                 uint64_t* entries, std::string* error);
+
+}  // namespace weir::peers

@@ -1,0 +1,417 @@
+// A worker process's link to the peers agent (link.h).
+
+#include "worker/peers/link.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+
+#include "common/base/log.h"
+#include "common/stick/sync.h"
+
+namespace weir {
+namespace {
+
+constexpr int64_t kHeartbeatMs = 250;
+constexpr int64_t kSilentAgentMs = 1000;  // no heartbeat for this long: say hello again
+constexpr int64_t kHelloRetryMs = 300;
+constexpr int kSendHighWater = 1000;  // messages queued toward the agent
+
+std::atomic<PeersLink*> g_current{nullptr};
+
+struct LocalQueue {
+  const PeersLink* owner = nullptr;
+  void* queue = nullptr;
+};
+thread_local LocalQueue tl_queue;
+
+int64_t mono_ms() {
+  return stick::clock_now().mono_ms;
+}
+
+}  // namespace
+
+PeersLink::PeersLink(std::vector<std::shared_ptr<stick::Table>> tables, std::string run_dir,
+                     int generation)
+    : tables_(std::move(tables)), run_dir_(std::move(run_dir)), generation_(generation) {
+  for (size_t i = 0; i < tables_.size(); ++i) {
+    index_[tables_[i].get()] = static_cast<uint32_t>(i);
+    by_name_[tables_[i]->name()] = static_cast<uint32_t>(i);
+  }
+}
+
+PeersLink::~PeersLink() {
+  if (thread_.joinable()) finish(0);
+  for (auto& t : tables_) t->set_journal(nullptr);
+  PeersLink* self = this;
+  g_current.compare_exchange_strong(self, nullptr);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+PeersLink* PeersLink::current() {
+  return g_current.load(std::memory_order_acquire);
+}
+
+bool PeersLink::start(std::string* error) {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    *error = std::string("eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  ctx_ = zmq_ctx_new();
+  sock_ = ctx_ ? zmq_socket(ctx_, ZMQ_DEALER) : nullptr;
+  if (!sock_) {
+    *error = std::string("zmq socket: ") + zmq_strerror(zmq_errno());
+    return false;
+  }
+  // A routing id of its own, stable across reconnections: the agent knows
+  // the process again after its socket reconnects.
+  const std::string id = "w" + std::to_string(getpid());
+  const int one = 1, hwm = kSendHighWater, zero = 0;
+  zmq_setsockopt(sock_, ZMQ_ROUTING_ID, id.data(), id.size());
+  zmq_setsockopt(sock_, ZMQ_IMMEDIATE, &one, sizeof one);  // no queue toward an absent agent
+  zmq_setsockopt(sock_, ZMQ_SNDHWM, &hwm, sizeof hwm);
+  zmq_setsockopt(sock_, ZMQ_RCVHWM, &zero, sizeof zero);
+  const int reconnect = 100;
+  zmq_setsockopt(sock_, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
+  const std::string endpoint = "ipc://" + run_dir_ + "/peers.sock";
+  if (zmq_connect(sock_, endpoint.c_str()) != 0) {
+    *error = "cannot connect to " + endpoint + ": " + zmq_strerror(zmq_errno());
+    return false;
+  }
+  for (auto& t : tables_) t->set_journal(this);
+  g_current.store(this, std::memory_order_release);
+  next_heartbeat_ms_ = mono_ms();
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+bool PeersLink::wait_snapshot(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> g(snap_mu_);
+  return snap_cv_.wait_for(g, std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms)),
+                           [this] { return snapshot_; });
+}
+
+void PeersLink::finish(int64_t timeout_ms) {
+  if (!thread_.joinable()) return;
+  finish_timeout_ms_ = timeout_ms;
+  stop_.store(true);
+  wake();
+  thread_.join();
+}
+
+// ---- the journal (event-loop threads)
+
+PeersLink::ThreadQueue& PeersLink::my_queue() {
+  if (tl_queue.owner != this) {
+    auto q = std::make_unique<ThreadQueue>();
+    tl_queue = {this, q.get()};
+    std::lock_guard<std::mutex> g(queues_mu_);
+    queues_.push_back(std::move(q));
+  }
+  return *static_cast<ThreadQueue*>(tl_queue.queue);
+}
+
+void PeersLink::enqueue(stick::Table& t, std::string_view key, bool erased) {
+  auto it = index_.find(&t);
+  if (it == index_.end()) return;
+  ThreadQueue& q = my_queue();
+  {
+    std::lock_guard<std::mutex> g(q.mu);
+    q.items.push_back({it->second, erased, std::string(key)});
+  }
+  wake();
+}
+
+void PeersLink::wake() {
+  // One write per round of the link thread, whatever the number of changes.
+  if (wake_armed_.exchange(false, std::memory_order_acq_rel)) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void PeersLink::changed(stick::Table& t, std::string_view key) {
+  enqueue(t, key, false);
+}
+
+void PeersLink::erased(stick::Table& t, std::string_view key) {
+  enqueue(t, key, true);
+}
+
+void PeersLink::coalesced() {
+  my_queue().coalesced.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- the link thread
+
+void PeersLink::run() {
+  while (!stop_.load()) {
+    zmq_pollitem_t items[2] = {{sock_, 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+    const int64_t now = mono_ms();
+    long timeout =
+        static_cast<long>(std::clamp<int64_t>(next_heartbeat_ms_ - now, 0, kHeartbeatMs));
+    if (backlog_pos_ < backlog_.size() || !stalled_.empty() || !introduced_) {
+      timeout = std::min(timeout, 5L);
+    }
+    zmq_poll(items, 2, timeout);
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t n = 0;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &n, sizeof n);
+    }
+    wake_armed_.store(true, std::memory_order_release);
+    receive_all();
+    flush();
+    heartbeat();
+  }
+  // The process exits: what is pending goes, then the goodbye.
+  const int64_t deadline = mono_ms() + finish_timeout_ms_;
+  for (;;) {
+    flush();
+    receive_all();
+    const bool empty = backlog_pos_ >= backlog_.size() && stalled_.empty() && !any_queued();
+    if (empty || mono_ms() >= deadline) break;
+    zmq_pollitem_t item = {sock_, 0, ZMQ_POLLOUT, 0};
+    zmq_poll(&item, 1, 5);
+  }
+  proto::PeersMessage bye;
+  bye.mutable_bye();
+  send(bye);
+  const int linger = static_cast<int>(std::max<int64_t>(0, deadline - mono_ms()));
+  zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof linger);
+  zmq_close(sock_);
+  sock_ = nullptr;
+  zmq_ctx_term(ctx_);
+  ctx_ = nullptr;
+}
+
+bool PeersLink::any_queued() {
+  std::lock_guard<std::mutex> g(queues_mu_);
+  for (auto& q : queues_) {
+    std::lock_guard<std::mutex> gq(q->mu);
+    if (!q->items.empty()) return true;
+  }
+  return false;
+}
+
+void PeersLink::receive_all() {
+  for (int i = 0; i < 4096; ++i) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, sock_, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&msg);
+      return;
+    }
+    proto::PeersMessage m;
+    const bool ok = m.ParseFromArray(zmq_msg_data(&msg), static_cast<int>(zmq_msg_size(&msg)));
+    zmq_msg_close(&msg);
+    if (ok) {
+      on_message(m);
+    } else {
+      log::warning("peers link: dropping an undecodable message from the agent");
+    }
+  }
+}
+
+void PeersLink::on_message(const proto::PeersMessage& m) {
+  const int64_t now = mono_ms();
+  switch (m.body_case()) {
+    case proto::PeersMessage::kBatch: {
+      auto it = by_name_.find(m.batch().table());
+      if (it == by_name_.end()) break;  // a table this generation does not have
+      const stick::sync::ApplyResult r =
+          stick::sync::apply(*tables_[it->second], m.batch(), stick::clock_now());
+      received_.fetch_add(r.rows, std::memory_order_relaxed);
+      break;
+    }
+    case proto::PeersMessage::kSnapshotDone: {
+      std::lock_guard<std::mutex> g(snap_mu_);
+      if (!snapshot_) {
+        log::info("peers link: snapshot of %llu entries loaded",
+                  static_cast<unsigned long long>(m.snapshot_done().entries()));
+      }
+      snapshot_ = true;
+      snap_cv_.notify_all();
+      break;
+    }
+    case proto::PeersMessage::kHeartbeat: {
+      const proto::Heartbeat& hb = m.heartbeat();
+      std::lock_guard<std::mutex> g(stats_mu_);
+      last_heard_ms_ = now;
+      if (incarnation_ != 0 && hb.incarnation() != incarnation_) {
+        // A new agent (the master respawned it): it gets this process's tables.
+        log::notice("peers link: a new peers agent (pid %d); refilling it", hb.agent_pid());
+        incarnation_ = hb.incarnation();
+        introduced_ = false;
+      } else {
+        incarnation_ = hb.incarnation();
+      }
+      agent_pid_ = hb.agent_pid();
+      agent_links_.assign(hb.links().begin(), hb.links().end());
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+bool PeersLink::writable() {
+  if (!stalled_.empty()) return false;
+  int events = 0;
+  size_t len = sizeof events;
+  return zmq_getsockopt(sock_, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLOUT);
+}
+
+bool PeersLink::send(const proto::PeersMessage& m) {
+  std::string bytes = m.SerializeAsString();
+  if (!stalled_.empty()) {
+    stalled_.push_back(std::move(bytes));
+    return false;
+  }
+  if (zmq_send(sock_, bytes.data(), bytes.size(), ZMQ_DONTWAIT) >= 0) return true;
+  stalled_.push_back(std::move(bytes));
+  return false;
+}
+
+void PeersLink::flush() {
+  // Messages the agent's queue refused earlier go first, in order.
+  while (!stalled_.empty()) {
+    const std::string& bytes = stalled_.front();
+    if (zmq_send(sock_, bytes.data(), bytes.size(), ZMQ_DONTWAIT) < 0) return;
+    stalled_.pop_front();
+  }
+  {
+    std::lock_guard<std::mutex> g(queues_mu_);
+    for (auto& q : queues_) {
+      std::lock_guard<std::mutex> gq(q->mu);
+      if (q->items.empty()) continue;
+      if (backlog_pos_ >= backlog_.size()) {
+        backlog_.clear();
+        backlog_pos_ = 0;
+      }
+      std::move(q->items.begin(), q->items.end(), std::back_inserter(backlog_));
+      q->items.clear();
+    }
+  }
+  backlog_size_.store(backlog_.size() - backlog_pos_, std::memory_order_relaxed);
+  if (!introduced_) return;  // the agent hears of the changes after the hello
+  const stick::Now now = stick::clock_now();
+  std::vector<std::unique_ptr<stick::sync::BatchWriter>> writers(tables_.size());
+  auto ship = [&](stick::sync::BatchWriter& w) {
+    proto::PeersMessage m;
+    const auto rows = static_cast<uint64_t>(w.rows());
+    *m.mutable_batch() = w.take();
+    send(m);
+    sent_.fetch_add(rows, std::memory_order_relaxed);
+  };
+  while (backlog_pos_ < backlog_.size() && writable()) {
+    // One round: up to a batch's worth of entries, taken only now that the
+    // agent's queue has room (taking an entry folds what it counted).
+    const size_t end = std::min(backlog_.size(), backlog_pos_ + stick::sync::kRowsPerBatch);
+    for (; backlog_pos_ < end; ++backlog_pos_) {
+      Item& it = backlog_[backlog_pos_];
+      auto& w = writers[it.table];
+      if (!w) {
+        w = std::make_unique<stick::sync::BatchWriter>(*tables_[it.table], proto::TableBatch::DELTA,
+                                                       now.wall_ms);
+      }
+      if (it.erased) {
+        w->add_erased(it.key);
+      } else {
+        w->add_pending(it.key, now);
+      }
+      if (w->full()) ship(*w);
+    }
+    for (auto& w : writers) {
+      if (w && w->rows()) ship(*w);
+    }
+  }
+  if (backlog_pos_ >= backlog_.size()) {
+    backlog_.clear();
+    backlog_pos_ = 0;
+  }
+  backlog_size_.store(backlog_.size() - backlog_pos_, std::memory_order_relaxed);
+}
+
+void PeersLink::introduce(bool refill) {
+  if (!writable()) return;  // not connected yet: again at the next turn
+  last_hello_ms_ = mono_ms();
+  proto::PeersMessage hello;
+  hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_generation(generation_);
+  if (!send(hello)) return;
+  if (refill) {
+    const stick::Now t = stick::clock_now();
+    for (auto& table : tables_) {
+      stick::sync::write_all(*table, proto::TableBatch::REFILL, t, [&](proto::TableBatch b) {
+        proto::PeersMessage m;
+        *m.mutable_batch() = std::move(b);
+        send(m);
+      });
+    }
+    refills_.fetch_add(1, std::memory_order_relaxed);
+  }
+  proto::PeersMessage synced;
+  {
+    std::lock_guard<std::mutex> g(snap_mu_);
+    synced.mutable_synced()->set_want_snapshot(!snapshot_);
+  }
+  send(synced);
+  std::lock_guard<std::mutex> g(stats_mu_);
+  introduced_ = true;
+  incarnation_ = 0;  // the next heartbeat names the agent that heard this hello
+}
+
+void PeersLink::heartbeat() {
+  const int64_t now = mono_ms();
+  const bool introduced = introduced_;  // this thread's own writes
+  const bool silent =
+      now - last_heard_ms_ > kSilentAgentMs && now - last_hello_ms_ > kSilentAgentMs;
+  if ((!introduced || silent) && now - last_hello_ms_ >= kHelloRetryMs) {
+    introduce(true);
+    return;
+  }
+  if (now < next_heartbeat_ms_) return;
+  next_heartbeat_ms_ = now + kHeartbeatMs;
+  if (!writable()) return;
+  proto::PeersMessage m;
+  Stats s = stats();
+  m.mutable_heartbeat()->set_coalesced(s.coalesced);
+  m.mutable_heartbeat()->set_pending(s.pending);
+  send(m);
+}
+
+PeersLink::Stats PeersLink::stats() {
+  Stats s;
+  {
+    std::lock_guard<std::mutex> g(queues_mu_);
+    for (auto& q : queues_) {
+      s.coalesced += q->coalesced.load(std::memory_order_relaxed);
+      std::lock_guard<std::mutex> gq(q->mu);
+      s.pending += q->items.size();
+    }
+  }
+  s.pending += backlog_size_.load(std::memory_order_relaxed);
+  s.sent = sent_.load(std::memory_order_relaxed);
+  s.received = received_.load(std::memory_order_relaxed);
+  s.refills = refills_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> g(snap_mu_);
+    s.snapshot = snapshot_;
+  }
+  std::lock_guard<std::mutex> g(stats_mu_);
+  s.incarnation = incarnation_;
+  s.agent_pid = agent_pid_;
+  s.linked = introduced_ && mono_ms() - last_heard_ms_ <= kSilentAgentMs;
+  s.links = agent_links_;
+  return s;
+}
+
+}  // namespace weir
