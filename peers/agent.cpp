@@ -258,7 +258,7 @@ void Agent::count_conn_cur(Link& from, const proto::TableBatch& b) {
   for (const proto::Row& row : b.rows()) {
     if (row.flags() != 0 || pos >= row.values_size() || row.values(pos) == 0) continue;
     auto [it, fresh] = mine.try_emplace(row.key(), 0);
-    it->second += row.values(pos);
+    it->second = stick::Counter::wrapping_add(it->second, row.values(pos));
     if (it->second == 0) mine.erase(it);
   }
 }
@@ -280,7 +280,7 @@ void Agent::settle(const std::string& id, const char* why) {
     for (const auto& [key, n] : contributions) {
       proto::Row* row = b->add_rows();
       row->set_key(key);
-      row->add_values(-n);
+      row->add_values(stick::Counter::wrapping_neg(n));
     }
     keys += contributions.size();
     if (stick::Table* t = table(name)) stick::sync::apply(*t, *b, now);

@@ -82,6 +82,11 @@ LoadReport load_tables(const std::string& path, const Tables& tables, const stic
     if (r.missing) r.error.clear();
     return r;
   }
+  return load_tables_from(data, tables, now);
+}
+
+LoadReport load_tables_from(std::string_view data, const Tables& tables, const stick::Now& now) {
+  LoadReport r;
   // First pass: the whole file is sound.
   size_t pos = 0;
   std::string_view rec;

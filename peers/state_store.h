@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/stick/table.h"
 
@@ -27,6 +28,8 @@ struct LoadReport {
 };
 
 LoadReport load_tables(const std::string& path, const Tables& tables, const stick::Now& now);
+// The same from the file's bytes (what load_tables reads; the fuzz target's entry).
+LoadReport load_tables_from(std::string_view data, const Tables& tables, const stick::Now& now);
 bool save_tables(const std::string& path, const Tables& tables, const stick::Now& now,
                  uint64_t* entries, std::string* error);
 

@@ -25,6 +25,22 @@ void rate_at(Rate r, int64_t wall_ms, int64_t period_ms, uint32_t* cur, uint32_t
   *prev = r.prev;
 }
 
+// Whether a key from another process is one this table could have made.
+bool key_fits(const TableDef& d, std::string_view key) {
+  switch (d.type) {
+    case KeyType::kIp:
+      return key.size() == 4;
+    case KeyType::kIpv6:
+      return key.size() == 16;
+    case KeyType::kInteger:
+      return key.size() == 8;
+    case KeyType::kString:
+    case KeyType::kBinary:
+      return !key.empty() && key.size() <= d.key_size;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<uint32_t> columns_of(const TableDef& def) {
@@ -92,7 +108,7 @@ bool BatchWriter::add_pending(std::string_view key, const Now& now) {
     } else {
       Counter* c = d.counter(datum, i);
       const int64_t delta = c->local;
-      c->others += delta;
+      c->others = Counter::wrapping_add(c->others, delta);
       c->local = 0;
       row->add_values(absolute ? c->others : delta);
     }
@@ -141,6 +157,10 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
     if (row.flags() & kRowErased) {
       t.erase(row.key(), false);
       ++res.rows;
+      continue;
+    }
+    if (!key_fits(t.def(), row.key())) {
+      ++res.skipped;
       continue;
     }
     Table::Access a = t.find_or_make(row.key(), now);
@@ -199,13 +219,13 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
       }
       Counter* c = d.counter(datum, i);
       if (!absolute) {
-        c->others += x;
+        c->others = Counter::wrapping_add(c->others, x);
       } else if (refill) {
         c->others = std::max(c->others, x);
       } else {
         c->others = x;
       }
-      if (shape == Shape::kCurrent && c->value() < 0) c->others = -c->local;
+      if (shape == Shape::kCurrent && c->value() < 0) c->others = Counter::wrapping_neg(c->local);
     }
     if (!readable) {
       ++res.skipped;

@@ -285,7 +285,7 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
   switch (info(d).shape) {
     case Shape::kCounter:
       if (Counter* c = counter(d, i)) {
-        c->local += n;
+        c->local = Counter::wrapping_add(c->local, n);
         e_->flags |= kChanged;
       }
       return;
@@ -293,7 +293,7 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
       // Never below 0: `set table` may have lowered it under connections that
       // then end. (The local part alone may be: what was sent is in `others`.)
       if (Counter* c = counter(d, i)) {
-        c->local = std::max<int64_t>(-c->others, c->local + n);
+        c->local = std::max(Counter::wrapping_neg(c->others), Counter::wrapping_add(c->local, n));
         e_->flags |= kChanged;
       }
       return;

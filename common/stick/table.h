@@ -64,7 +64,14 @@ Now clock_now();
 struct Counter {
   int64_t local = 0;
   int64_t others = 0;
-  int64_t value() const { return local + others; }
+  // Wrapping, never undefined, whatever a message from another process held.
+  int64_t value() const { return wrapping_add(local, others); }
+  static int64_t wrapping_add(int64_t a, int64_t b) {
+    return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  }
+  static int64_t wrapping_neg(int64_t a) {
+    return static_cast<int64_t>(0 - static_cast<uint64_t>(a));
+  }
 };
 
 // Events per period, HAProxy's two-period estimate: the count of the current
@@ -168,9 +175,7 @@ class Journal {
   virtual void coalesced() = 0;
   // A command removed it (not expiry or eviction, which every process does itself).
   virtual void erased(Table& t, std::string_view key) = 0;
-
- protected:
-  ~Journal() = default;
+  virtual ~Journal() = default;
 };
 
 class Table {

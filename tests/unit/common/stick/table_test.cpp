@@ -74,32 +74,32 @@ Now at(int64_t ms) {
 TEST(StickRate, FirstEventAndTheEdgesOfItsPeriod) {
   constexpr int64_t P = 10'000;
   Rate r;
-  EXPECT_EQ(r.local(kWall0, P), 0u);
+  EXPECT_EQ(r.value(kWall0, P), 0u);
   r.add(1, kWall0 + 3000, P);
-  EXPECT_EQ(r.local(kWall0 + 3000, P), 1u);
-  EXPECT_EQ(r.local(kWall0 + P - 1, P), 1u);  // the last ms of its period
-  EXPECT_EQ(r.local(kWall0 + P, P), 1u);      // the next one starts: all of it still counts
-  EXPECT_EQ(r.local(kWall0 + 2 * P - 1, P), 0u);
-  EXPECT_EQ(r.local(kWall0 + 2 * P, P), 0u);  // two periods later: gone
-  EXPECT_EQ(r.local(kWall0 + 50 * P, P), 0u);
+  EXPECT_EQ(r.value(kWall0 + 3000, P), 1u);
+  EXPECT_EQ(r.value(kWall0 + P - 1, P), 1u);  // the last ms of its period
+  EXPECT_EQ(r.value(kWall0 + P, P), 1u);      // the next one starts: all of it still counts
+  EXPECT_EQ(r.value(kWall0 + 2 * P - 1, P), 0u);
+  EXPECT_EQ(r.value(kWall0 + 2 * P, P), 0u);  // two periods later: gone
+  EXPECT_EQ(r.value(kWall0 + 50 * P, P), 0u);
 }
 
 TEST(StickRate, ThePreviousPeriodIsWeightedByWhatIsLeftOfTheCurrentOne) {
   constexpr int64_t P = 10'000;
   Rate r;
   for (int i = 0; i < 100; ++i) r.add(1, kWall0 + i * 99, P);  // 100 events in period k
-  EXPECT_EQ(r.local(kWall0 + P - 1, P), 100u);
-  EXPECT_EQ(r.local(kWall0 + P, P), 100u);        // exactly at the boundary
-  EXPECT_EQ(r.local(kWall0 + P + 1, P), 99u);     // 100 * 9999 / 10000
-  EXPECT_EQ(r.local(kWall0 + P + 2500, P), 75u);  // 25% into period k+1
-  EXPECT_EQ(r.local(kWall0 + P + 5000, P), 50u);  // half-way
-  EXPECT_EQ(r.local(kWall0 + 2 * P - 1, P), 0u);  // 100 * 1 / 10000
+  EXPECT_EQ(r.value(kWall0 + P - 1, P), 100u);
+  EXPECT_EQ(r.value(kWall0 + P, P), 100u);        // exactly at the boundary
+  EXPECT_EQ(r.value(kWall0 + P + 1, P), 99u);     // 100 * 9999 / 10000
+  EXPECT_EQ(r.value(kWall0 + P + 2500, P), 75u);  // 25% into period k+1
+  EXPECT_EQ(r.value(kWall0 + P + 5000, P), 50u);  // half-way
+  EXPECT_EQ(r.value(kWall0 + 2 * P - 1, P), 0u);  // 100 * 1 / 10000
   r.add(10, kWall0 + P + 2500, P);                // events of period k+1 add up
-  EXPECT_EQ(r.local(kWall0 + P + 2500, P), 85u);
-  EXPECT_EQ(r.local(kWall0 + 2 * P, P), 10u);  // k+2: k+1's count is the previous one
-  EXPECT_EQ(r.local(kWall0 + 2 * P + P / 2, P), 5u);
+  EXPECT_EQ(r.value(kWall0 + P + 2500, P), 85u);
+  EXPECT_EQ(r.value(kWall0 + 2 * P, P), 10u);  // k+2: k+1's count is the previous one
+  EXPECT_EQ(r.value(kWall0 + 2 * P + P / 2, P), 5u);
   r.add(4, kWall0 + 2 * P, P);  // the first ms of k+2 belongs to it
-  EXPECT_EQ(r.local(kWall0 + 2 * P, P), 14u);
+  EXPECT_EQ(r.value(kWall0 + 2 * P, P), 14u);
   EXPECT_EQ(r.prev, 10u);
   EXPECT_EQ(r.cur, 4u);
 }
@@ -110,23 +110,29 @@ TEST(StickRate, ASkippedPeriodForgetsTheOlderOne) {
   r.add(100, kWall0 + 10, P);
   r.add(7, kWall0 + 2 * P + 10, P);  // nothing happened in period k+1
   EXPECT_EQ(r.prev, 0u);
-  EXPECT_EQ(r.local(kWall0 + 2 * P + 10, P), 7u);
+  EXPECT_EQ(r.value(kWall0 + 2 * P + 10, P), 7u);
   // An event one ms before its period ends, and one exactly on the next start.
   Rate s;
   s.add(1, kWall0 + P - 1, P);
   s.add(1, kWall0 + P, P);
   EXPECT_EQ(s.prev, 1u);
   EXPECT_EQ(s.cur, 1u);
-  EXPECT_EQ(s.local(kWall0 + P, P), 2u);
-  EXPECT_EQ(s.local(kWall0 + P + 500, P), 1u);  // 1 + 1 * 500 / 1000 (rounded down)
+  EXPECT_EQ(s.value(kWall0 + P, P), 2u);
+  EXPECT_EQ(s.value(kWall0 + P + 500, P), 1u);  // 1 + 1 * 500 / 1000 (rounded down)
 }
 
-TEST(StickRate, OthersAddUpAndCountsSaturate) {
+TEST(StickRate, OthersEventsAddUpAndCountsSaturate) {
   constexpr int64_t P = 1000;
   Rate r;
   r.add(3, kWall0, P);
-  r.others = 40;
+  EXPECT_EQ(r.unsent, 3u);
+  r.add_at(40, kWall0, P);  // another process's events of the same period
   EXPECT_EQ(r.value(kWall0, P), 43u);
+  EXPECT_EQ(r.unsent, 3u);
+  r.add_at(10, kWall0 - P, P);  // of the previous period: weighted as it is
+  EXPECT_EQ(r.prev, 10u);
+  r.add_at(10, kWall0 - 2 * P, P);  // older: gone already
+  EXPECT_EQ(r.prev, 10u);
   r.add(std::numeric_limits<uint64_t>::max(), kWall0, P);
   EXPECT_EQ(r.cur, std::numeric_limits<uint32_t>::max());
   r.add(1, kWall0, P);
@@ -141,10 +147,10 @@ TEST(StickRate, PeriodNumbersWrapAroundTheirThirtyTwoBits) {
   const int64_t last = ((int64_t{1} << 32) - 1) * P;
   Rate r;
   r.add(100, last + 500, P);
-  EXPECT_EQ(r.local(last + P + 250, P), 75u);
+  EXPECT_EQ(r.value(last + P + 250, P), 75u);
   r.add(1, last + P + 250, P);
   EXPECT_EQ(r.prev, 100u);
-  EXPECT_EQ(r.local(last + P + 250, P), 76u);
+  EXPECT_EQ(r.value(last + P + 250, P), 76u);
 }
 
 TEST(StickRate, AgreesWithTheModelOverRandomEvents) {
@@ -160,7 +166,7 @@ TEST(StickRate, AgreesWithTheModelOverRandomEvents) {
         r.add(n, t, P);
         events.emplace_back(t, n);
       }
-      ASSERT_EQ(r.local(t, P), model_rate(events, t, P)) << "period " << P << " step " << i;
+      ASSERT_EQ(r.value(t, P), model_rate(events, t, P)) << "period " << P << " step " << i;
     }
   }
 }

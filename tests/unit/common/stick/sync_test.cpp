@@ -1,0 +1,314 @@
+// Stick-table rows between processes (common/stick/sync.h), with explicit
+// clocks: what a table's journal hears, what a DELTA batch carries and folds,
+// what absolute rows (snapshots, refills, sets) do on the other side, rates
+// added to the sender's period, last-writer-wins data, columns that the
+// receiver does not store, and keys the receiver's type could not hold.
+
+#include "common/stick/sync.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace weir::stick {
+namespace {
+
+constexpr int64_t kWall = 1'700'000'000'000;  // a multiple of 10 s
+
+TableDef def_of(const std::string& name, std::vector<std::string> store,
+                KeyType type = KeyType::kString) {
+  TableDef d;
+  d.name = name;
+  d.type = type;
+  d.key_size = 32;
+  d.size = 1000;
+  d.expire_ms = 60000;
+  for (const std::string& s : store) {
+    std::string error;
+    auto st = parse_stored(s, &error);
+    EXPECT_TRUE(st) << s << ": " << error;
+    if (st) d.store.push_back(*st);
+  }
+  return d;
+}
+
+// What a worker's link hears from a table.
+struct RecordingJournal : Journal {
+  std::vector<std::string> changed_keys, erased_keys;
+  int coalesced_count = 0;
+  void changed(Table&, std::string_view key) override { changed_keys.emplace_back(key); }
+  void coalesced() override { ++coalesced_count; }
+  void erased(Table&, std::string_view key) override { erased_keys.emplace_back(key); }
+};
+
+int64_t value_of(Table& t, const std::string& key, Datum d, const Now& now, uint32_t i = 0) {
+  Table::Access a = t.find(key, now);
+  if (!a) return -1;
+  return a.data().value(d, i, now).value_or(-2);
+}
+
+// The pending changes of `keys` as one DELTA batch (what the link sends).
+proto::TableBatch delta_of(Table& t, const std::vector<std::string>& keys, const Now& now) {
+  sync::BatchWriter w(t, proto::TableBatch::DELTA, now.wall_ms);
+  for (const std::string& k : keys) w.add_pending(k, now);
+  return w.take();
+}
+
+TEST(StickSync, TheJournalHearsOfAnEntryOnceUntilItIsSent) {
+  Table t(def_of("t", {"http_req_cnt"}));
+  RecordingJournal j;
+  t.set_journal(&j);
+  const Now now{1000, kWall};
+  for (int i = 0; i < 3; ++i) t.find_or_make("a", now).data().add(Datum::kHttpReqCnt, 1, now);
+  EXPECT_EQ(j.changed_keys, std::vector<std::string>{"a"});
+  EXPECT_EQ(j.coalesced_count, 2);
+  // A read changes nothing and says nothing.
+  { auto a = t.find("a", now); }
+  EXPECT_EQ(j.changed_keys.size(), 1u);
+  // Once sent, the next change is news again.
+  const proto::TableBatch b = delta_of(t, {"a"}, now);
+  ASSERT_EQ(b.rows_size(), 1);
+  t.find_or_make("a", now).data().add(Datum::kHttpReqCnt, 1, now);
+  EXPECT_EQ(j.changed_keys.size(), 2u);
+  // A removal by a command is heard; by the agent's batch (tell = false), not.
+  t.erase("a");
+  EXPECT_EQ(j.erased_keys, std::vector<std::string>{"a"});
+  t.find_or_make("b", now).data().add(Datum::kHttpReqCnt, 1, now);
+  t.erase("b", false);
+  EXPECT_EQ(j.erased_keys.size(), 1u);
+  t.set_journal(nullptr);
+}
+
+TEST(StickSync, ADeltaCarriesWhatWasCountedSinceTheLastOneAndTheValueDoesNotMove) {
+  Table t(def_of("t", {"http_req_cnt", "conn_cur", "http_req_rate(10s)"}));
+  RecordingJournal j;
+  t.set_journal(&j);
+  const Now now{1000, kWall + 2000};
+  {
+    auto a = t.find_or_make("k", now);
+    a.data().add(Datum::kHttpReqCnt, 5, now);
+    a.data().add(Datum::kConnCur, 2, now);
+    a.data().add(Datum::kHttpReqRate, 5, now);
+  }
+  proto::TableBatch b = delta_of(t, {"k"}, now);
+  ASSERT_EQ(b.rows_size(), 1);
+  EXPECT_EQ(b.kind(), proto::TableBatch::DELTA);
+  EXPECT_EQ(b.rows(0).flags(), 0u);
+  // Columns in `store:` order, one value each.
+  ASSERT_EQ(b.columns_size(), 3);
+  EXPECT_EQ(b.rows(0).values(0), 5);
+  EXPECT_EQ(b.rows(0).values(1), 2);
+  EXPECT_EQ(b.rows(0).values(2), 5);
+  // Sending folds the counts: the value stays, the next delta starts from 0.
+  EXPECT_EQ(value_of(t, "k", Datum::kHttpReqCnt, now), 5);
+  EXPECT_EQ(value_of(t, "k", Datum::kHttpReqRate, now), 5);
+  {
+    auto a = t.find_or_make("k", now);
+    a.data().add(Datum::kHttpReqCnt, 1, now);
+    a.data().add(Datum::kConnCur, -2, now);  // both connections closed
+  }
+  b = delta_of(t, {"k"}, now);
+  EXPECT_EQ(b.rows(0).values(0), 1);
+  EXPECT_EQ(b.rows(0).values(1), -2);
+  EXPECT_EQ(b.rows(0).values(2), 0);
+  EXPECT_EQ(value_of(t, "k", Datum::kConnCur, now), 0);
+  // Nothing pending: nothing to send.
+  sync::BatchWriter w(t, proto::TableBatch::DELTA, now.wall_ms);
+  EXPECT_FALSE(w.add_pending("k", now));
+  EXPECT_FALSE(w.add_pending("missing", now));
+  t.set_journal(nullptr);
+}
+
+TEST(StickSync, DeltasFromTwoProcessesAddUpInAThird) {
+  const TableDef d = def_of("t", {"http_req_cnt", "http_req_rate(10s)", "conn_cur"});
+  Table a(d), b(d), agent(d);
+  RecordingJournal ja, jb;
+  a.set_journal(&ja);
+  b.set_journal(&jb);
+  const Now now{1000, kWall + 1000};
+  for (int i = 0; i < 7; ++i) a.find_or_make("k", now).data().add(Datum::kHttpReqCnt, 1, now);
+  for (int i = 0; i < 4; ++i) b.find_or_make("k", now).data().add(Datum::kHttpReqCnt, 1, now);
+  a.find_or_make("k", now).data().add(Datum::kHttpReqRate, 7, now);
+  b.find_or_make("k", now).data().add(Datum::kHttpReqRate, 4, now);
+  const proto::TableBatch from_a = delta_of(a, {"k"}, now);
+  const proto::TableBatch from_b = delta_of(b, {"k"}, now);
+  sync::apply(agent, from_a, now);
+  sync::apply(agent, from_b, now);
+  // The agent forwards each to the other process.
+  sync::apply(b, from_a, now);
+  sync::apply(a, from_b, now);
+  for (Table* t : {&a, &b, &agent}) {
+    EXPECT_EQ(value_of(*t, "k", Datum::kHttpReqCnt, now), 11);
+    EXPECT_EQ(value_of(*t, "k", Datum::kHttpReqRate, now), 11);
+  }
+  // A batch applied does not echo: neither journal heard of it.
+  EXPECT_EQ(ja.changed_keys.size(), 1u);
+  EXPECT_EQ(jb.changed_keys.size(), 1u);
+  a.set_journal(nullptr);
+  b.set_journal(nullptr);
+}
+
+TEST(StickSync, RateEventsLandInTheSendersPeriod) {
+  const TableDef d = def_of("t", {"http_req_rate(10s)"});
+  Table sender(d), receiver(d);
+  RecordingJournal j;
+  sender.set_journal(&j);
+  // Sent just before a period ends, applied just after: they belong to the
+  // previous period on the receiver (weighted by what is left of the new one).
+  const Now before{1000, kWall + 9990};
+  sender.find_or_make("k", before).data().add(Datum::kHttpReqRate, 10, before);
+  const proto::TableBatch b = delta_of(sender, {"k"}, before);
+  const Now after{1020, kWall + 10000 + 5000};  // half of the new period left
+  sync::apply(receiver, b, after);
+  EXPECT_EQ(value_of(receiver, "k", Datum::kHttpReqRate, after), 5);
+  EXPECT_EQ(value_of(sender, "k", Datum::kHttpReqRate, after), 5);
+  sender.set_journal(nullptr);
+}
+
+TEST(StickSync, ASnapshotSetsTotalsUnderWhatTheReceiverHasNotSentYet) {
+  const TableDef d = def_of("t", {"http_req_cnt", "conn_cur", "http_req_rate(10s)"});
+  Table agent(d), worker(d);
+  RecordingJournal j;
+  worker.set_journal(&j);
+  const Now now{1000, kWall + 3000};
+  {
+    auto a = agent.find_or_make("k", now);
+    a.data().counter(Datum::kHttpReqCnt)->others = 100;
+    a.data().counter(Datum::kConnCur)->others = 3;
+    a.data().rate(Datum::kHttpReqRate)->add_at(40, now.wall_ms, 10000);
+  }
+  // The worker counted 2 requests it has not sent yet.
+  {
+    auto a = worker.find_or_make("k", now);
+    a.data().add(Datum::kHttpReqCnt, 2, now);
+    a.data().add(Datum::kHttpReqRate, 2, now);
+  }
+  sync::write_all(agent, proto::TableBatch::SNAPSHOT, now,
+                  [&](const proto::TableBatch& b) { sync::apply(worker, b, now); });
+  EXPECT_EQ(value_of(worker, "k", Datum::kHttpReqCnt, now), 102);
+  EXPECT_EQ(value_of(worker, "k", Datum::kConnCur, now), 3);
+  EXPECT_EQ(value_of(worker, "k", Datum::kHttpReqRate, now), 42);
+  // Its own 2 are still to be sent, and only them.
+  const proto::TableBatch b = delta_of(worker, {"k"}, now);
+  EXPECT_EQ(b.rows(0).values(0), 2);
+  EXPECT_EQ(b.rows(0).values(2), 2);
+  worker.set_journal(nullptr);
+}
+
+TEST(StickSync, ARefillKeepsTheLargerValueSoRepeatingItChangesNothing) {
+  const TableDef d = def_of("t", {"http_req_cnt"});
+  Table worker(d), agent(d);
+  const Now now{1000, kWall};
+  worker.find_or_make("k", now).data().counter(Datum::kHttpReqCnt)->others = 50;
+  agent.find_or_make("k", now).data().counter(Datum::kHttpReqCnt)->others =
+      53;  // a delta got there
+  worker.find_or_make("j", now).data().counter(Datum::kHttpReqCnt)->others = 9;
+  for (int round = 0; round < 2; ++round) {
+    sync::write_all(worker, proto::TableBatch::REFILL, now,
+                    [&](const proto::TableBatch& b) { sync::apply(agent, b, now); });
+  }
+  EXPECT_EQ(value_of(agent, "k", Datum::kHttpReqCnt, now), 53);
+  EXPECT_EQ(value_of(agent, "j", Datum::kHttpReqCnt, now), 9);
+}
+
+TEST(StickSync, ASetTravelsAsTotalsAndAnEraseAsAnErase) {
+  const TableDef d = def_of("t", {"gpc(1)"});
+  Table a(d), b(d);
+  RecordingJournal ja;
+  a.set_journal(&ja);
+  const Now now{1000, kWall};
+  b.find_or_make("k", now).data().counter(Datum::kGpc)->others = 40;
+  a.find_or_make("k", now).data().counter(Datum::kGpc)->others = 40;
+  a.find_or_make("k", now).data().set(Datum::kGpc, 0, 7, now);  // `set table`
+  proto::TableBatch batch = delta_of(a, {"k"}, now);
+  ASSERT_EQ(batch.rows_size(), 1);
+  EXPECT_EQ(batch.rows(0).flags(), sync::kRowAbsolute);
+  sync::apply(b, batch, now);
+  EXPECT_EQ(value_of(b, "k", Datum::kGpc, now), 7);
+  sync::BatchWriter w(a, proto::TableBatch::DELTA, now.wall_ms);
+  w.add_erased("k");
+  sync::apply(b, w.take(), now);
+  EXPECT_EQ(value_of(b, "k", Datum::kGpc, now), -1);  // gone
+  a.set_journal(nullptr);
+}
+
+TEST(StickSync, TheNewestTagWinsWhateverTheOrderOfArrival) {
+  const TableDef d = def_of("t", {"gpt(1)", "server_key"});
+  Table x(d), y(d), agent(d);
+  RecordingJournal jx, jy;
+  x.set_journal(&jx);
+  y.set_journal(&jy);
+  const Now t1{1000, kWall}, t2{1000, kWall + 5};
+  x.find_or_make("k", t1).data().set(Datum::kGpt, 0, 1, t1);
+  y.find_or_make("k", t2).data().set(Datum::kGpt, 0, 2, t2);
+  y.find_or_make("k", t2).data().set(Datum::kServerKey, 0, name_id("s2"), t2);
+  const proto::TableBatch bx = delta_of(x, {"k"}, t1), by = delta_of(y, {"k"}, t2);
+  sync::apply(agent, by, t2);
+  sync::apply(agent, bx, t2);  // older: loses
+  sync::apply(x, by, t2);
+  sync::apply(y, bx, t2);
+  for (Table* t : {&x, &y, &agent}) {
+    EXPECT_EQ(value_of(*t, "k", Datum::kGpt, t2), 2);
+    Table::Access a = t->find("k", t2);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(name_of(*a.data().server_key()), "s2");
+  }
+  x.set_journal(nullptr);
+  y.set_journal(nullptr);
+}
+
+TEST(StickSync, TablesWithDifferentStoresShareWhatTheyHaveInCommon) {
+  Table older(def_of("t", {"http_req_cnt", "gpc(2)"}));
+  Table newer(def_of("t", {"gpc(1)", "conn_cnt", "http_req_cnt"}));
+  RecordingJournal j;
+  older.set_journal(&j);
+  const Now now{1000, kWall};
+  {
+    auto a = older.find_or_make("k", now);
+    a.data().add(Datum::kHttpReqCnt, 3, now);
+    a.data().add(Datum::kGpc, 4, now, 0);
+    a.data().add(Datum::kGpc, 5, now, 1);
+  }
+  sync::apply(newer, delta_of(older, {"k"}, now), now);
+  EXPECT_EQ(value_of(newer, "k", Datum::kHttpReqCnt, now), 3);
+  EXPECT_EQ(value_of(newer, "k", Datum::kGpc, now, 0), 4);
+  EXPECT_EQ(value_of(newer, "k", Datum::kConnCnt, now), 0);
+  older.set_journal(nullptr);
+}
+
+TEST(StickSync, KeysTheTableCouldNotHoldAreSkipped) {
+  Table ip(def_of("t", {"conn_cnt"}, KeyType::kIp));
+  proto::TableBatch b;
+  b.set_table("t");
+  b.set_kind(proto::TableBatch::DELTA);
+  b.set_wall_ms(kWall);
+  b.add_columns(static_cast<uint32_t>(Datum::kConnCnt) << 8);
+  for (const std::string& key :
+       {std::string("12345"), std::string(), std::string("\x7f\0\0\x01", 4)}) {
+    proto::Row* r = b.add_rows();
+    r->set_key(key);
+    r->add_values(1);
+  }
+  const sync::ApplyResult res = sync::apply(ip, b, Now{1000, kWall});
+  EXPECT_EQ(res.rows, 1u);
+  EXPECT_EQ(res.skipped, 2u);
+  EXPECT_EQ(ip.used(), 1u);
+}
+
+TEST(StickSync, ASnapshotRowCarriesWhatIsLeftOfTheEntrysLife) {
+  const TableDef d = def_of("t", {"conn_cnt"});
+  Table agent(d), worker(d);
+  Now then{1000, kWall};
+  agent.find_or_make("k", then).data().counter(Datum::kConnCnt)->others = 1;
+  const Now now{1000 + 45000, kWall + 45000};  // 15 s of its minute left
+  sync::write_all(agent, proto::TableBatch::SNAPSHOT, now,
+                  [&](const proto::TableBatch& b) { sync::apply(worker, b, now); });
+  Table::Access a = worker.find("k", now);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(worker.expires_in(a.entry(), now), 15000);
+}
+
+}  // namespace
+}  // namespace weir::stick
