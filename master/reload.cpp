@@ -156,6 +156,7 @@ std::optional<std::string> Master::finish_reload(bool ok, uint64_t immediate_wai
     std::map<std::string, ListenSocket> restored;
     open_listeners(config_, &restored);
     listeners_ = std::move(restored);  // sockets only the failed configuration had are closed
+    send_peers_configuration();        // the agent's tables as the serving generation has them
   }
   generations_.reload_over();
   capture_ = false;

@@ -128,6 +128,13 @@ void check_startup_environment(const Config& cfg, const StartupCheckOptions& opt
              "global: state_file: ", problem + "; server states will not be kept across restarts");
     }
   }
+  if (!cfg.global.state_dir.empty() && !cfg.stick_tables.empty()) {
+    const std::string problem = create_problem(cfg.global.state_dir + "/tables.state");
+    if (!problem.empty()) {
+      report(warnings, cfg.global.state_dir_mark,
+             "global: state_dir: ", problem + "; stick tables will not be kept across restarts");
+    }
+  }
 }
 
 }  // namespace weir

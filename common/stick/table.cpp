@@ -480,8 +480,10 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
   std::unique_lock<std::mutex> g(s.mu);
   Entry* e = lookup_locked(s, key, hash);
   if (e && expired_at(e, now)) {
-    // Expired but not purged yet: it starts again empty.
+    // Expired but not purged yet: it starts again empty (and unsent: a change
+    // still queued for the peers agent went with it).
     std::memset(e->data(), 0, layout_.size);
+    e->flags = 0;
     expired_.fetch_add(1, std::memory_order_relaxed);
   }
   if (!e) {
