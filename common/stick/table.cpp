@@ -519,26 +519,26 @@ Table::Access Table::opened(std::unique_lock<std::mutex> lock, Entry* e) {
   if (!e) return a;
   a.lock_ = std::move(lock);
   a.e_ = e;
+  a.flags_ = &e->flags;
   a.table_ = this;
   return a;
 }
 
 Table::Access::Access(Access&& o) noexcept
-    : lock_(std::move(o.lock_)), e_(std::exchange(o.e_, nullptr)), table_(o.table_) {}
+    : lock_(std::move(o.lock_)),
+      e_(std::exchange(o.e_, nullptr)),
+      flags_(o.flags_),
+      table_(o.table_) {}
 
 Table::Access& Table::Access::operator=(Access&& o) noexcept {
   if (this != &o) {
     finish();
     lock_ = std::move(o.lock_);
     e_ = std::exchange(o.e_, nullptr);
+    flags_ = o.flags_;
     table_ = o.table_;
   }
   return *this;
-}
-
-void Table::Access::finish() {
-  if (e_ && (e_->flags & EntryData::kChanged)) table_->note_changed(e_);
-  e_ = nullptr;
 }
 
 void Table::note_changed(Entry* e) {
@@ -618,6 +618,7 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg) {
         if (expired_at(e, now)) continue;
         Access a;
         a.e_ = e;
+        a.flags_ = &e->flags;
         a.table_ = this;
         if (!fn(arg, a) && e->trackers == 0) gone.push_back(e);
       }

@@ -206,9 +206,13 @@ class Table {
 
    private:
     friend class Table;
-    void finish();
+    void finish() {
+      if (e_ && (*flags_ & EntryData::kChanged)) table_->note_changed(e_);
+      e_ = nullptr;
+    }
     std::unique_lock<std::mutex> lock_;
     Entry* e_ = nullptr;
+    uint8_t* flags_ = nullptr;  // e_'s (EntryData::kChanged...)
     Table* table_ = nullptr;
   };
 

@@ -23,6 +23,7 @@ constexpr int64_t kHeartbeatMs = 250;
 constexpr int64_t kSilentAgentMs = 1000;  // no heartbeat for this long: say hello again
 constexpr int64_t kHelloRetryMs = 300;
 constexpr int kSendHighWater = 1000;  // messages queued toward the agent
+constexpr long kGatherMs = 1;         // after a wake-up, before the changes are taken
 
 std::atomic<PeersLink*> g_current{nullptr};
 
@@ -162,12 +163,17 @@ void PeersLink::run() {
       timeout = std::min(timeout, 5L);
     }
     zmq_poll(items, 2, timeout);
+    receive_all();
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t n = 0;
       [[maybe_unused]] ssize_t r = ::read(wake_fd_, &n, sizeof n);
+      // Changes gather a moment before they go: fuller batches, and the
+      // event loops (not re-armed yet) do not write to wake_fd_ meanwhile.
+      zmq_pollitem_t agent = {sock_, 0, ZMQ_POLLIN, 0};
+      zmq_poll(&agent, 1, kGatherMs);
+      receive_all();
     }
     wake_armed_.store(true, std::memory_order_release);
-    receive_all();
     flush();
     heartbeat();
   }
