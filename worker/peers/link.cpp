@@ -294,16 +294,21 @@ void PeersLink::flush() {
     stalled_.pop_front();
   }
   {
+    // Each queue's lock is held for a swap only: the event loops never wait
+    // for this thread's copying.
     std::lock_guard<std::mutex> g(queues_mu_);
     for (auto& q : queues_) {
-      std::lock_guard<std::mutex> gq(q->mu);
-      if (q->items.empty()) continue;
+      {
+        std::lock_guard<std::mutex> gq(q->mu);
+        if (q->items.empty()) continue;
+        q->items.swap(taken_);
+      }
       if (backlog_pos_ >= backlog_.size()) {
         backlog_.clear();
         backlog_pos_ = 0;
       }
-      std::move(q->items.begin(), q->items.end(), std::back_inserter(backlog_));
-      q->items.clear();
+      std::move(taken_.begin(), taken_.end(), std::back_inserter(backlog_));
+      taken_.clear();
     }
   }
   backlog_size_.store(backlog_.size() - backlog_pos_, std::memory_order_relaxed);

@@ -118,6 +118,7 @@ class PeersLink final : public stick::Journal {
 
   std::mutex queues_mu_;
   std::vector<std::unique_ptr<ThreadQueue>> queues_;
+  std::vector<Item> taken_;    // the link thread's: a queue's items, swapped out
   std::vector<Item> backlog_;  // the link thread's
   size_t backlog_pos_ = 0;
   std::atomic<uint64_t> backlog_size_{0};
