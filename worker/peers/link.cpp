@@ -159,7 +159,7 @@ void PeersLink::run() {
     const int64_t now = mono_ms();
     long timeout =
         static_cast<long>(std::clamp<int64_t>(next_heartbeat_ms_ - now, 0, kHeartbeatMs));
-    if (backlog_pos_ < backlog_.size() || !stalled_.empty() || !introduced_) {
+    if ((backlog_pos_ < backlog_.size() && have_snapshot_) || !stalled_.empty() || !introduced_) {
       timeout = std::min(timeout, 5L);
     }
     zmq_poll(items, 2, timeout);
@@ -244,6 +244,7 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
                   static_cast<unsigned long long>(m.snapshot_done().entries()));
       }
       snapshot_ = true;
+      have_snapshot_ = true;
       snap_cv_.notify_all();
       break;
     }
@@ -313,6 +314,11 @@ void PeersLink::flush() {
   }
   backlog_size_.store(backlog_.size() - backlog_pos_, std::memory_order_relaxed);
   if (!introduced_) return;  // the agent hears of the changes after the hello
+  // Until the snapshot this process asked for has come, what it counts stays
+  // local (unsent): the snapshot's totals replace the others' part of each
+  // entry, so a DELTA that the agent applied after making the snapshot would
+  // be lost here. Unsent counts survive the snapshot and go after it.
+  if (!have_snapshot_) return;
   const stick::Now now = stick::clock_now();
   std::vector<std::unique_ptr<stick::sync::BatchWriter>> writers(tables_.size());
   auto ship = [&](stick::sync::BatchWriter& w) {

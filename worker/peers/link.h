@@ -134,7 +134,8 @@ class PeersLink final : public stick::Journal {
   int64_t last_heard_ms_ = 0;
   int64_t last_hello_ms_ = 0;
   int64_t next_heartbeat_ms_ = 0;
-  bool introduced_ = false;  // a hello went to the current agent
+  bool introduced_ = false;     // a hello went to the current agent
+  bool have_snapshot_ = false;  // snapshot_, the link thread's copy
   std::atomic<uint64_t> sent_{0}, received_{0}, refills_{0};
   std::vector<proto::LinkStats> agent_links_;
 };
