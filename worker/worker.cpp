@@ -552,6 +552,8 @@ namespace {
 // reports Ready: when the master says the agent is up, and when it is not.
 constexpr int64_t kSnapshotWaitMs = 10000;
 constexpr int64_t kAbsentAgentWaitMs = 300;
+// ... and when the agent does not answer at all (stopped, hung).
+constexpr int64_t kSilentAgentWaitMs = 1500;
 // How long an exiting worker waits for the agent to take its last changes.
 constexpr int64_t kFinalFlushMs = 2000;
 }  // namespace
@@ -645,7 +647,8 @@ int worker_main(int channel_fd) {
         log::error("worker generation %d: no link to the peers agent: %s", generation,
                    error.c_str());
         link.reset();
-      } else if (!link->wait_snapshot(peers_ready ? kSnapshotWaitMs : kAbsentAgentWaitMs)) {
+      } else if (!link->wait_snapshot(peers_ready ? kSnapshotWaitMs : kAbsentAgentWaitMs,
+                                      kSilentAgentWaitMs)) {
         log::warning(
             "worker generation %d: the peers agent sent no snapshot in time; serving with the "
             "tables as they are, and catching up when it does",

@@ -94,10 +94,21 @@ bool PeersLink::start(std::string* error) {
   return true;
 }
 
-bool PeersLink::wait_snapshot(int64_t timeout_ms) {
+bool PeersLink::wait_snapshot(int64_t timeout_ms, int64_t silent_ms) {
+  // An agent that answers (it heartbeats as soon as it hears the hello) gets
+  // the whole timeout to send a large snapshot; one that says nothing at all
+  // (stopped, hung) only silent_ms.
+  const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> g(snap_mu_);
-  return snap_cv_.wait_for(g, std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms)),
-                           [this] { return snapshot_; });
+  for (;;) {
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    const int64_t limit = heard_.load() ? timeout_ms : std::min(timeout_ms, silent_ms);
+    if (snapshot_) return true;
+    if (waited >= limit) return false;
+    snap_cv_.wait_for(g, std::chrono::milliseconds(std::min<int64_t>(limit - waited, 50)));
+  }
 }
 
 void PeersLink::finish(int64_t timeout_ms) {
@@ -252,6 +263,7 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
       const proto::Heartbeat& hb = m.heartbeat();
       std::lock_guard<std::mutex> g(stats_mu_);
       last_heard_ms_ = now;
+      heard_.store(true);
       if (incarnation_ != 0 && hb.incarnation() != incarnation_) {
         // A new agent (the master respawned it): it gets this process's tables.
         log::notice("peers link: a new peers agent (pid %d); refilling it", hb.agent_pid());

@@ -42,9 +42,10 @@ class PeersLink final : public stick::Journal {
 
   // Connects and starts the thread; the tables report to this link from now on.
   bool start(std::string* error);
-  // Waits until the agent's snapshot is in the tables, at most timeout_ms;
-  // false when it did not come (the worker serves anyway and catches up).
-  bool wait_snapshot(int64_t timeout_ms);
+  // Waits until the agent's snapshot is in the tables, at most timeout_ms, or
+  // silent_ms when the agent never answers at all; false when it did not come
+  // (the worker serves anyway and catches up).
+  bool wait_snapshot(int64_t timeout_ms, int64_t silent_ms);
   // Sends what is pending and says goodbye (the process exits); waits at most
   // timeout_ms for the agent to take it.
   void finish(int64_t timeout_ms);
@@ -137,6 +138,7 @@ class PeersLink final : public stick::Journal {
   bool introduced_ = false;     // a hello went to the current agent
   bool have_snapshot_ = false;  // snapshot_, the link thread's copy
   std::atomic<uint64_t> sent_{0}, received_{0}, refills_{0};
+  std::atomic<bool> heard_{false};  // a heartbeat came from an agent
   std::vector<proto::LinkStats> agent_links_;
 };
 
