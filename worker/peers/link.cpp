@@ -385,7 +385,9 @@ void PeersLink::introduce(bool refill) {
         send(m);
       });
     }
-    refills_.fetch_add(1, std::memory_order_relaxed);
+    // The first hello of the process refills nothing worth counting; a later
+    // one fills a new (or a silent) agent.
+    if (heard_.load()) refills_.fetch_add(1, std::memory_order_relaxed);
   }
   proto::PeersMessage synced;
   {
