@@ -220,7 +220,9 @@ void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
       on_batch(link, m.batch(), payload);
       break;
     case proto::PeersMessage::kSynced:
+      link.synced = true;
       if (m.synced().want_snapshot()) send_snapshot(link);
+      send_heartbeats();  // it sees at once that this agent has its tables
       break;
     case proto::PeersMessage::kHeartbeat:
       link.coalesced = m.heartbeat().coalesced();
@@ -238,8 +240,9 @@ void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_
   from.received += static_cast<uint64_t>(b.rows_size());
   const stick::Now now = stick::clock_now();
   if (stick::Table* t = table(b.table())) stick::sync::apply(*t, b, now);
-  if (b.kind() != proto::TableBatch::DELTA) return;  // a refill: the others have it
-  count_conn_cur(from, b);
+  // A refill goes on too: a generation that loaded its snapshot before it
+  // came takes the larger values as well.
+  if (b.kind() == proto::TableBatch::DELTA) count_conn_cur(from, b);
   for (auto& [id, other] : links_) {
     if (id == from.id || other.resync) continue;
     send_raw(other, payload.data(), payload.size(), static_cast<size_t>(b.rows_size()));
@@ -365,6 +368,7 @@ void Agent::send_heartbeats() {
     s->set_pending(l.pending);
     s->set_dropped(l.dropped);
     s->set_age_ms(now - l.first_ms);
+    s->set_synced(l.synced);
   }
   const std::string bytes = m.SerializeAsString();
   for (auto& [id, l] : links_) send_raw(l, bytes.data(), bytes.size(), 0);

@@ -88,6 +88,7 @@ class Agent {
     bool connected = true;
     uint64_t received = 0, sent = 0, dropped = 0, coalesced = 0, pending = 0;
     bool resync = false;  // a batch could not be queued to it: send it a snapshot
+    bool synced = false;  // its LinkSynced came: this agent has its tables
     // Its net conn_cur contribution, per table and key (only keys not at 0).
     std::map<std::string, std::unordered_map<std::string, int64_t>> conn_cur;
   };

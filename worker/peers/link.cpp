@@ -22,6 +22,9 @@ namespace {
 constexpr int64_t kHeartbeatMs = 250;
 constexpr int64_t kSilentAgentMs = 1000;  // no heartbeat for this long: say hello again
 constexpr int64_t kHelloRetryMs = 300;
+// After a whole introduction, heartbeats that do not show it yet (sent before
+// the agent read it) are not a reason for another one, for this long.
+constexpr int64_t kIntroductionGraceMs = 1000;
 constexpr int kSendHighWater = 1000;  // messages queued toward the agent
 constexpr long kGatherMs = 1;         // after a wake-up, before the changes are taken
 
@@ -41,7 +44,10 @@ int64_t mono_ms() {
 
 PeersLink::PeersLink(std::vector<std::shared_ptr<stick::Table>> tables, std::string run_dir,
                      int generation)
-    : tables_(std::move(tables)), run_dir_(std::move(run_dir)), generation_(generation) {
+    : tables_(std::move(tables)),
+      run_dir_(std::move(run_dir)),
+      generation_(generation),
+      pid_(static_cast<int32_t>(getpid())) {
   for (size_t i = 0; i < tables_.size(); ++i) {
     index_[tables_[i].get()] = static_cast<uint32_t>(i);
     by_name_[tables_[i]->name()] = static_cast<uint32_t>(i);
@@ -263,17 +269,21 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
       const proto::Heartbeat& hb = m.heartbeat();
       std::lock_guard<std::mutex> g(stats_mu_);
       last_heard_ms_ = now;
+      const bool new_agent = incarnation_ != 0 && hb.incarnation() != incarnation_;
       heard_.store(true);
-      if (incarnation_ != 0 && hb.incarnation() != incarnation_) {
-        // A new agent (the master respawned it): it gets this process's tables.
-        log::notice("peers link: a new peers agent (pid %d); refilling it", hb.agent_pid());
-        incarnation_ = hb.incarnation();
-        introduced_ = false;
-      } else {
-        incarnation_ = hb.incarnation();
-      }
+      incarnation_ = hb.incarnation();
       agent_pid_ = hb.agent_pid();
       agent_links_.assign(hb.links().begin(), hb.links().end());
+      // Does this agent have this process's tables? Not when it is new (the
+      // master respawned it) or never got the whole introduction.
+      bool known = false;
+      for (const proto::LinkStats& l : hb.links()) known |= l.pid() == pid_ && l.synced();
+      if (new_agent && !want_full_) {
+        log::notice("peers link: a new peers agent (pid %d); refilling it", hb.agent_pid());
+        want_full_ = true;
+      } else if (!known && !want_full_ && now - last_full_ms_ > kIntroductionGraceMs) {
+        want_full_ = true;
+      }
       break;
     }
     default:
@@ -371,12 +381,20 @@ void PeersLink::flush() {
 
 void PeersLink::introduce(bool refill) {
   if (!writable()) return;  // not connected yet: again at the next turn
-  last_hello_ms_ = mono_ms();
+  const int64_t now = mono_ms();
+  last_hello_ms_ = now;
   proto::PeersMessage hello;
-  hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_pid(pid_);
   hello.mutable_hello()->set_generation(generation_);
   if (!send(hello)) return;
-  if (refill) {
+  if (!refill) {
+    // A silent agent: it answers a hello with a heartbeat, which says whether
+    // it still has this process's tables.
+    std::lock_guard<std::mutex> g(stats_mu_);
+    introduced_ = true;
+    return;
+  }
+  {
     const stick::Now t = stick::clock_now();
     for (auto& table : tables_) {
       stick::sync::write_all(*table, proto::TableBatch::REFILL, t, [&](proto::TableBatch b) {
@@ -395,18 +413,20 @@ void PeersLink::introduce(bool refill) {
     synced.mutable_synced()->set_want_snapshot(!snapshot_);
   }
   send(synced);
+  want_full_ = false;
+  last_full_ms_ = now;
   std::lock_guard<std::mutex> g(stats_mu_);
   introduced_ = true;
-  incarnation_ = 0;  // the next heartbeat names the agent that heard this hello
 }
 
 void PeersLink::heartbeat() {
   const int64_t now = mono_ms();
-  const bool introduced = introduced_;  // this thread's own writes
-  const bool silent =
-      now - last_heard_ms_ > kSilentAgentMs && now - last_hello_ms_ > kSilentAgentMs;
-  if ((!introduced || silent) && now - last_hello_ms_ >= kHelloRetryMs) {
+  if (want_full_ && now - last_hello_ms_ >= kHelloRetryMs) {
     introduce(true);
+    return;
+  }
+  if (now - last_heard_ms_ > kSilentAgentMs && now - last_hello_ms_ > kSilentAgentMs) {
+    introduce(false);
     return;
   }
   if (now < next_heartbeat_ms_) return;

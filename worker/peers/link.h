@@ -97,9 +97,11 @@ class PeersLink final : public stick::Journal {
   // agent's queue is full; false then.
   bool send(const proto::PeersMessage& m);
   bool any_queued();
-  // Hello, a refill of every table, then Synced (asking for the snapshot
-  // until one came).
+  // Hello, then (`refill`) a refill of every table and Synced (asking for the
+  // snapshot until one came); without it, a hello that asks a silent agent
+  // whether it still has this process's tables.
   void introduce(bool refill);
+  static constexpr int64_t kNever = int64_t{1} << 40;
   void heartbeat();
 
   std::vector<std::shared_ptr<stick::Table>> tables_;
@@ -135,7 +137,10 @@ class PeersLink final : public stick::Journal {
   int64_t last_heard_ms_ = 0;
   int64_t last_hello_ms_ = 0;
   int64_t next_heartbeat_ms_ = 0;
-  bool introduced_ = false;     // a hello went to the current agent
+  bool introduced_ = false;  // a hello went to the agent
+  bool want_full_ = true;    // the agent lacks this process's tables: hello, refill, synced
+  int64_t last_full_ms_ = -kNever;
+  const int32_t pid_;
   bool have_snapshot_ = false;  // snapshot_, the link thread's copy
   std::atomic<uint64_t> sent_{0}, received_{0}, refills_{0};
   std::atomic<bool> heard_{false};  // a heartbeat came from an agent
