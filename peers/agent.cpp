@@ -327,19 +327,20 @@ bool Agent::send_raw(Link& to, const void* data, size_t size, size_t rows) {
   return true;
 }
 
-void Agent::send_snapshot(Link& to) {
+void Agent::send_snapshot(Link& to, bool catch_up) {
   const stick::Now now = stick::clock_now();
   uint64_t entries = 0;
   bool ok = true;
   for (auto& [name, t] : tables_) {
-    stick::sync::write_all(*t, proto::TableBatch::SNAPSHOT, now, [&](proto::TableBatch b) {
-      if (!ok) return;
-      proto::PeersMessage m;
-      entries += static_cast<uint64_t>(b.rows_size());
-      const size_t rows = static_cast<size_t>(b.rows_size());
-      *m.mutable_batch() = std::move(b);
-      ok = send(to, m, rows);
-    });
+    stick::sync::write_all(*t, catch_up ? proto::TableBatch::REFILL : proto::TableBatch::SNAPSHOT,
+                           now, [&](proto::TableBatch b) {
+                             if (!ok) return;
+                             proto::PeersMessage m;
+                             entries += static_cast<uint64_t>(b.rows_size());
+                             const size_t rows = static_cast<size_t>(b.rows_size());
+                             *m.mutable_batch() = std::move(b);
+                             ok = send(to, m, rows);
+                           });
   }
   if (!ok) return;  // resync stays set: again at the next check
   proto::PeersMessage done;
@@ -386,7 +387,7 @@ void Agent::check_links() {
   }
   for (const std::string& id : gone) settle(id, "exited without a goodbye");
   for (auto& [id, l] : links_) {
-    if (l.resync && l.connected) send_snapshot(l);
+    if (l.resync && l.connected) send_snapshot(l, true);
   }
 }
 

@@ -100,7 +100,11 @@ class Agent {
   void settle(const std::string& id, const char* why);
   bool send(Link& to, const proto::PeersMessage& m, size_t rows);
   bool send_raw(Link& to, const void* data, size_t size, size_t rows);
-  void send_snapshot(Link& to);
+  // Every table to `to`: as a SNAPSHOT (a new worker, which holds back its own
+  // counts until it is in), or as a REFILL (`catch_up`: a worker that missed
+  // updates, whose own counts in flight a snapshot would overwrite; the larger
+  // value wins instead).
+  void send_snapshot(Link& to, bool catch_up = false);
   void send_heartbeats();
   void check_links();
   void timers();
