@@ -25,8 +25,10 @@
 
 #include "tests/integration/stick_tables.h"
 #include "tests/support/http_client.h"
+#include "tests/support/installed_weir.h"
 #include "tests/support/launcher.h"
 #include "tests/support/origin.h"
+#include "tests/support/weir_config.h"
 
 namespace weir::test::sticky {
 namespace {
@@ -753,6 +755,52 @@ TEST_F(PeersAgent, ShowPeersListsTheCurrentAndTheDrainingProcess) {
       },
       10000))
       << peers;
+}
+
+// A binary upgrade (the package replaced the binary, then a reload): the
+// master stops the old binary's agent, which leaves its tables in the run
+// directory, and starts the new binary's, which loads them; the next
+// generation starts from them.
+TEST(PeersUpgrade, ABinaryUpgradeKeepsTheTablesAndRunsTheNewAgent) {
+  OriginServer app("app");
+  ProxySpec spec;
+  spec.servers = {app.address()};
+  InstalledWeir w(weir_binary());
+  const std::string admin = w.dir + "/admin.sock";
+  spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
+  spec.frontend_extra =
+      "    http_request:\n"
+      "      - track: {table: t, key: \"req.hdr(x-key)\"}\n";
+  const std::string yaml = proxy_yaml(spec) +
+                           "stick_tables:\n"
+                           "  t: {type: string, size: 1k, expire: 1h, store: [http_req_cnt]}\n";
+  ASSERT_TRUE(w.start(yaml));
+  for (int i = 0; i < 12; ++i) {
+    HttpClient c(spec.port);
+    auto r = c.request("GET", "/", {{"X-Key", i % 2 ? "odd" : "even"}, {"Connection", "close"}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+  }
+  TableView t;
+  auto counted = [&](const TableView& v) {
+    return v.at("odd", "http_req_cnt") == "6" && v.at("even", "http_req_cnt") == "6";
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        t = parse_table(unix_command(admin, "show table t"));
+        return counted(t);
+      },
+      10000))
+      << t.text;
+  w.unpack(WEIR_NEXT_BINARY);
+  const std::string out = w.cli("reload");
+  ASSERT_NE(out.find("master re-executed"), std::string::npos) << out;
+  const std::string proc = w.cli("show proc");
+  EXPECT_EQ(count_matching_lines(proc, R"(peers\s+-\s+running\s.*\+next$)"), 1u) << proc;
+  EXPECT_EQ(count_matching_lines(proc, R"(worker\s+2\s+current\s.*\+next$)"), 1u) << proc;
+  t = parse_table(unix_command(admin, "show table t"));
+  EXPECT_TRUE(counted(t)) << t.text;
+  EXPECT_TRUE(w.weir->wait_for_stderr("peers: loaded 2 entries from .*tables.handover", 1000));
 }
 
 }  // namespace
