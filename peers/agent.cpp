@@ -115,6 +115,18 @@ void Agent::configure(const Config& cfg) {
   tables_ = std::move(next);
 }
 
+void Agent::set_state(std::string state_path, int64_t save_interval_ms) {
+  if (state_path != opts_.state_path) {
+    log::notice("peers: the tables are kept in %s from now on",
+                state_path.empty() ? "no state file" : state_path.c_str());
+  }
+  opts_.state_path = std::move(state_path);
+  if (save_interval_ms != opts_.save_interval_ms) {
+    opts_.save_interval_ms = save_interval_ms;
+    next_save_ms_ = save_interval_ms > 0 ? stick::clock_now().mono_ms + save_interval_ms : 0;
+  }
+}
+
 std::string Agent::state_or_handover_path(bool handover) const {
   if (!opts_.state_path.empty()) return opts_.state_path;
   return handover ? opts_.run_dir + "/tables.handover" : std::string();

@@ -59,6 +59,8 @@ class Agent {
   // The tables of a configuration: kept when their definition did not change,
   // rebuilt with their entries when it did, dropped when gone.
   void configure(const Config& cfg);
+  // global.state_dir and state_save_interval of a reload's configuration.
+  void set_state(std::string state_path, int64_t save_interval_ms);
   // Loads the state file (or the hand-over file); a missing file is nothing,
   // an unreadable one a warning and empty tables.
   void load_state();
