@@ -25,6 +25,10 @@ void on_stop_signal(int sig) {
   g_stop_signal = sig;
 }
 
+std::string state_path_of(const Config& cfg) {
+  return cfg.global.state_dir.empty() ? std::string() : cfg.global.state_dir + "/tables.state";
+}
+
 }  // namespace
 
 int peers_main(int channel_fd) {
@@ -64,8 +68,7 @@ int peers_main(int channel_fd) {
   if (!drop_privileges(config->global.user, config->global.group, &error)) return refuse(error);
   AgentOptions opts;
   opts.run_dir = run_dir;
-  if (!config->global.state_dir.empty())
-    opts.state_path = config->global.state_dir + "/tables.state";
+  opts.state_path = state_path_of(*config);
   opts.save_interval_ms = config->global.state_save_interval;
   Agent agent(opts);
   agent.configure(*config);
@@ -93,7 +96,10 @@ int peers_main(int channel_fd) {
       if (m->env.has_configuration()) {
         LoadResult r = load_config_text(m->env.configuration().validated(),
                                         m->env.configuration().source_name());
-        if (r.config) agent.configure(*r.config);
+        if (r.config) {
+          agent.configure(*r.config);
+          agent.set_state(state_path_of(*r.config), r.config->global.state_save_interval);
+        }
       } else if (m->env.has_stop()) {
         agent.save_state(true);
         log::notice("peers agent stopped");
