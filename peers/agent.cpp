@@ -156,7 +156,7 @@ void Agent::load_state() {
               static_cast<unsigned long long>(r.expired));
 }
 
-bool Agent::save_state(bool handover) {
+bool Agent::save_state(bool handover, bool periodic) {
   const std::string path = state_or_handover_path(handover);
   if (path.empty()) return true;
   std::string error;
@@ -165,7 +165,11 @@ bool Agent::save_state(bool handover) {
     log::error("peers: cannot save the tables to %s: %s", path.c_str(), error.c_str());
     return false;
   }
-  log::info("peers: saved %llu entries to %s", static_cast<unsigned long long>(n), path.c_str());
+  // The periodic saves are silent (one line a minute would say nothing new);
+  // the one at a stop is logged.
+  if (!periodic) {
+    log::info("peers: saved %llu entries to %s", static_cast<unsigned long long>(n), path.c_str());
+  }
   return true;
 }
 
@@ -416,7 +420,7 @@ void Agent::timers() {
   }
   if (next_save_ms_ && now.mono_ms >= next_save_ms_) {
     next_save_ms_ = now.mono_ms + opts_.save_interval_ms;
-    if (!opts_.state_path.empty()) save_state(false);
+    if (!opts_.state_path.empty()) save_state(false, true);
   }
 }
 

@@ -66,7 +66,7 @@ class Agent {
   void load_state();
   // Writes every table to the state file (and, without one, to the hand-over
   // file when `handover`). false when it could not.
-  bool save_state(bool handover);
+  bool save_state(bool handover, bool periodic = false);
 
   // One turn of the loop: waits up to timeout_ms for the workers (and for
   // `extra_fd`, the master's channel), handles what came, runs the timers.

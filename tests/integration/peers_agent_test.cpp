@@ -615,6 +615,46 @@ TEST_F(PeersStateDir, ATruncatedStateFileIsAWarningAndEmptyTables) {
   EXPECT_TRUE(becomes("t", "a", "http_req_cnt", "1"));
 }
 
+// The agent saves at state_save_interval too: after a crash of the whole of
+// weir (SIGKILL to every process, nothing saved at the end), a start finds
+// what the last periodic save held.
+TEST_F(PeersStateDir, ThePeriodicSaveSurvivesACrashOfEveryProcess) {
+  ::mkdir((dir_ + "/state").c_str(), 0700);
+  const std::string body = std::string(kStateDir).replace(
+      std::string(kStateDir).find("\nstick_tables:"), 0, "\n  state_save_interval: 200ms");
+  ASSERT_TRUE(start(body, {{"@APP@", app_.address()}}));
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(status_of("/", {{"X-Key", "p"}}), 200);
+  ASSERT_TRUE(becomes("t", "p", "http_req_cnt", "5"));
+  // Once the agent has every update of this worker (show peers: what it
+  // received from this process equals what the process sent), two more saves
+  // (the file written twice more) hold them.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string p = api("show peers");
+        std::smatch sent, received;
+        static const std::regex kSent(R"(this process: pid=(\d+) generation=\d+ sent=(\d+) )");
+        if (!std::regex_search(p, sent, kSent)) return false;
+        const std::regex line("\n" + sent[1].str() + R"( \d+ yes (\d+) )");
+        return std::regex_search(p, received, line) && received[1].str() == sent[2].str();
+      },
+      10000))
+      << api("show peers");
+  auto written = [&] {
+    std::error_code ec;
+    return std::filesystem::last_write_time(state_file(), ec);
+  };
+  for (int i = 0; i < 2; ++i) {
+    const auto before = written();
+    ASSERT_TRUE(wait_until([&] { return written() != before; }, 10000));
+  }
+  ::kill(-weir_->pid(), SIGKILL);  // the whole process group: master, agent, worker
+  weir_->wait_exit(10000);
+  weir_.reset();
+  ASSERT_TRUE(start(body, {{"@APP@", app_.address()}}));
+  const TableView after = show("t");
+  EXPECT_EQ(after.at("p", "http_req_cnt"), "5") << after.text;
+}
+
 // ---------------------------------------------------------------------------
 // The agent SIGKILLed under load: the master respawns it, the worker refills
 // it, no request fails, and the tables come back complete (a reload
