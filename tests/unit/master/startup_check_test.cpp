@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 
 #include "common/base/net.h"
+#include "common/stick/table.h"
 #include "tests/support/util.h"
 
 namespace weir {
@@ -170,6 +172,23 @@ TEST_F(StartupCheck, AReloadChecksOnlyWhatItMakesAgain) {
   EXPECT_EQ(out, "E weir.yaml:3:9: global: log: the directory " + dir_ +
                      "/gone does not exist: create it (mkdir -p " + dir_ +
                      "/gone) or choose another path\n");
+}
+
+// state_dir must take the peers agent's state file, when there are tables to keep.
+TEST_F(StartupCheck, AStateDirThatIsMissingIsAWarningWhenTablesAreConfigured) {
+  cfg_.global.state_dir = dir_ + "/lib";
+  cfg_.global.state_dir_mark = {8, 14};
+  EXPECT_EQ(check(), "");  // no stick table: nothing to keep
+  stick::TableDef def;
+  def.name = "t";
+  def.size = 10;
+  cfg_.stick_tables.push_back(std::make_shared<stick::Table>(def));
+  EXPECT_EQ(check(), "W weir.yaml:8:14: global: state_dir: the directory " + dir_ +
+                         "/lib does not exist: create it (mkdir -p " + dir_ +
+                         "/lib) or choose another path; stick tables will not be kept across "
+                         "restarts\n");
+  ASSERT_EQ(::mkdir((dir_ + "/lib").c_str(), 0700), 0);
+  EXPECT_EQ(check(), "");
 }
 
 }  // namespace
