@@ -13,6 +13,38 @@ namespace {
 
 using namespace config_test;
 
+TEST(ConfigGlobal, StateDirAndItsSaveInterval) {
+  const LoadResult defaults = load(kMinimal);
+  ASSERT_TRUE(loads(defaults));
+  EXPECT_EQ(defaults.config->global.state_dir, "");
+  EXPECT_EQ(defaults.config->global.state_save_interval, 60000);
+
+  const LoadResult set = load(R"(global:
+  state_dir: /var/lib/weir
+  state_save_interval: 5m
+frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app: {servers: {s1: "127.0.0.1:9001"}}
+)");
+  ASSERT_TRUE(loads(set));
+  EXPECT_EQ(set.config->global.state_dir, "/var/lib/weir");
+  EXPECT_EQ(set.config->global.state_dir_mark.line, 2);
+  EXPECT_EQ(set.config->global.state_save_interval, 300000);
+
+  const LoadResult bad = load(R"(global:
+  state_dir: var/lib/weir
+  state_save_interval: often
+frontends:
+  web: {bind: "127.0.0.1:8080", default_backend: app}
+backends:
+  app: {servers: {s1: "127.0.0.1:9001"}}
+)");
+  ASSERT_EQ(bad.errors.size(), 2U) << describe(bad.errors);
+  EXPECT_TRUE(has_error(bad, 2, 14, "global: state_dir: must be an absolute path"));
+  EXPECT_TRUE(has_error(bad, 3, 24, "global: state_save_interval"));
+}
+
 TEST(ConfigGlobal, HeaderLimitAndConnect) {
   const LoadResult defaults = load(kMinimal);
   ASSERT_TRUE(loads(defaults));
