@@ -8,6 +8,7 @@
 // origins; every check is on `show table`, statuses and logs.
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -795,6 +796,41 @@ TEST_F(PeersAgent, ShowPeersListsTheCurrentAndTheDrainingProcess) {
       },
       10000))
       << peers;
+}
+
+// Started as root with global.user: the agent runs as that user, and its
+// socket is in a directory only that user can reach (0700, owned by it).
+TEST_F(PeersAgent, TheAgentRunsAsWeirsUserBehindAPrivateDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (to switch to nobody)";
+  const passwd* pw = ::getpwnam("nobody");
+  if (!pw) GTEST_SKIP() << "no user nobody";
+  OriginServer app("app");
+  ASSERT_TRUE(start("  user: nobody\n" + std::string(kCounting),
+                    {{"@SIZE@", "1k"}, {"@APP@", app.address()}}));
+  const pid_t agent = agent_pid();
+  ASSERT_GT(agent, 0);
+  // Its real and effective uid.
+  const std::string status = read_file("/proc/" + std::to_string(agent) + "/status");
+  const std::string uid = std::to_string(pw->pw_uid);
+  EXPECT_NE(status.find("\nUid:\t" + uid + "\t" + uid), std::string::npos) << status;
+  std::smatch m;
+  const std::string log = weir_->stderr_text();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(run directory (\S+)\))"))) << log;
+  struct stat st {};
+  ASSERT_EQ(::stat(m[1].str().c_str(), &st), 0) << m[1];
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, pw->pw_uid);
+  EXPECT_EQ(::access((m[1].str() + "/peers.sock").c_str(), F_OK), 0);
+  // The worker (the same user) is linked and counts reach the agent.
+  EXPECT_EQ(status_of("/", {{"X-Key", "u"}}), 200);
+  EXPECT_TRUE(
+      wait_until([&] { return api("show peers").find(" linked ") != std::string::npos; }, 10000))
+      << api("show peers");
+  ASSERT_TRUE(reload());
+  TableView t;
+  EXPECT_TRUE(wait_current(
+      "t", [&](const TableView& v) { return v.at("u", "http_req_cnt") == "1"; }, &t))
+      << t.text;
 }
 
 // A binary upgrade (the package replaced the binary, then a reload): the
