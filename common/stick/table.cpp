@@ -310,7 +310,12 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
 }
 
 void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
-  e_->flags |= kChanged | kAbsolute;
+  // A counter or rate set travels as totals; a tag or server key with its
+  // stamp, whatever else the row carries, so that it does not turn the
+  // counters' row into totals (which would overwrite what other processes
+  // counted meanwhile).
+  e_->flags |= kChanged;
+  if (info(d).shape != Shape::kTag && info(d).shape != Shape::kServerKey) e_->flags |= kAbsolute;
   switch (info(d).shape) {
     case Shape::kCounter:
     case Shape::kCurrent:
@@ -333,7 +338,8 @@ void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
 }
 
 void EntryData::clear(Datum d, uint32_t i) const {
-  e_->flags |= kChanged | kAbsolute;
+  e_->flags |= kChanged;
+  if (info(d).shape != Shape::kTag && info(d).shape != Shape::kServerKey) e_->flags |= kAbsolute;
   switch (info(d).shape) {
     case Shape::kCounter:
     case Shape::kCurrent:

@@ -259,6 +259,27 @@ TEST(StickSync, TheNewestTagWinsWhateverTheOrderOfArrival) {
   y.set_journal(nullptr);
 }
 
+TEST(StickSync, SettingATagLeavesTheCountersADelta) {
+  const TableDef d = def_of("t", {"http_err_cnt", "gpt(1)"});
+  Table a(d), agent(d);
+  RecordingJournal j;
+  a.set_journal(&j);
+  const Now now{1000, kWall};
+  agent.find_or_make("k", now).data().counter(Datum::kHttpErrCnt)->others = 30;  // others' errors
+  {
+    auto e = a.find_or_make("k", now);
+    e.data().add(Datum::kHttpErrCnt, 1, now);
+    e.data().set(Datum::kGpt, 0, 1, now);  // sc_set_gpt: block this client
+  }
+  const proto::TableBatch b = delta_of(a, {"k"}, now);
+  ASSERT_EQ(b.rows_size(), 1);
+  EXPECT_EQ(b.rows(0).flags(), 0u);
+  sync::apply(agent, b, now);
+  EXPECT_EQ(value_of(agent, "k", Datum::kHttpErrCnt, now), 31);
+  EXPECT_EQ(value_of(agent, "k", Datum::kGpt, now), 1);
+  a.set_journal(nullptr);
+}
+
 TEST(StickSync, TablesWithDifferentStoresShareWhatTheyHaveInCommon) {
   Table older(def_of("t", {"http_req_cnt", "gpc(2)"}));
   Table newer(def_of("t", {"gpc(1)", "conn_cnt", "http_req_cnt"}));
