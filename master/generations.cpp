@@ -69,9 +69,7 @@ Generations::Exit Generations::on_exit(pid_t pid, int64_t now_ms, bool stopping)
     // Crashes in a row back off exponentially; a worker that had lived long
     // enough proves the generation can run, and the streak starts again.
     counts_.crash_streak = out.lived_ms > kStableWorkerMs ? 1 : counts_.crash_streak + 1;
-    int64_t delay = kFirstRespawnDelayMs;
-    for (int i = 1; i < counts_.crash_streak && delay < kMaxRespawnDelayMs; ++i) delay *= 2;
-    out.respawn_in_ms = std::min(delay, kMaxRespawnDelayMs);
+    out.respawn_in_ms = backoff_ms(counts_.crash_streak, kFirstRespawnDelayMs, kMaxRespawnDelayMs);
   }
   return out;
 }

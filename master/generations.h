@@ -41,6 +41,14 @@ class Generations {
   // The respawn back-off: the first delay, doubled at each crash of a streak, up to the last.
   static constexpr int64_t kFirstRespawnDelayMs = 100;
   static constexpr int64_t kMaxRespawnDelayMs = 10000;
+  // The delay before the next start after `streak` deaths in a row: first_ms,
+  // doubled at each death after the first, at most max_ms (workers here, the
+  // peers agent in peers_agent.cpp).
+  static int64_t backoff_ms(int streak, int64_t first_ms, int64_t max_ms) {
+    int64_t delay = first_ms;
+    for (int i = 1; i < streak && delay < max_ms; ++i) delay *= 2;
+    return delay < max_ms ? delay : max_ms;
+  }
 
   struct Counts {
     int newest = 0;        // the newest generation started

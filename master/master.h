@@ -43,6 +43,9 @@ struct MasterOptions {
 //   state_file.cpp  global.state_file
 // The bookkeeping of generations is in generations.h, the master CLI's
 // protocol and command table in cli/.
+// "exit code N" or "signal NAME": how a child process ended (waitpid's status).
+std::string describe_exit(int status);
+
 class Master {
  public:
   explicit Master(MasterOptions opts);
@@ -87,6 +90,11 @@ class Master {
 
   // --- supervisor.cpp
   bool spawn_worker(int generation);
+  // In a child just forked: runs `weir <role> FD` (--worker, --peers) on the
+  // channel's descriptor; never returns.
+  [[noreturn]] void exec_child(const char* role, int channel_fd) const;
+  // The validated configuration as the workers and the peers agent receive it.
+  proto::Envelope configuration_message() const;
   void reap_children();
   void on_worker_readable(WorkerProc& w);
   // Reads what every worker has sent.

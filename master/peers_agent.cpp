@@ -4,7 +4,6 @@
 // stops it (which saves the tables) when weir stops or before a binary
 // upgrade re-executes the master.
 
-#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -28,7 +27,6 @@ constexpr int64_t kPeersReadyWaitMs = 5000;
 constexpr int64_t kPeersStopWaitMs = 5000;
 constexpr int64_t kPeersFirstRespawnMs = 200;
 constexpr int64_t kPeersMaxRespawnMs = 10000;
-constexpr int64_t kPeersStableMs = 30000;
 
 bool writable_dir(const char* path) {
   struct stat st {};
@@ -93,18 +91,7 @@ void Master::start_peers_agent(bool wait) {
     peers_respawn_at_ = now_ms() + kPeersMaxRespawnMs;
     return;
   }
-  if (pid == 0) {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, nullptr);
-    const int fd = child.fd();
-    net::set_cloexec(fd, false);
-    const std::string fd_arg = std::to_string(fd);
-    const char* argv[] = {opts_.binary.c_str(), "--peers", fd_arg.c_str(), nullptr};
-    execv(opts_.binary.c_str(), const_cast<char* const*>(argv));
-    log::alert("exec %s: %s", opts_.binary.c_str(), std::strerror(errno));
-    _exit(127);
-  }
+  if (pid == 0) exec_child("--peers", child.fd());
   child.close();
   peers_pid_ = pid;
   peers_ready_ = false;
@@ -112,11 +99,7 @@ void Master::start_peers_agent(bool wait) {
   peers_channel_ = std::move(parent);
   proto::Envelope hello;
   hello.mutable_hello()->set_peers_dir(peers_dir_);
-  hello.mutable_hello()->set_build_id(running_id_);
-  proto::Envelope configuration;
-  configuration.mutable_configuration()->set_source_name(config_.source_name);
-  configuration.mutable_configuration()->set_validated(config_bytes_);
-  if (!peers_channel_.send(std::move(hello)) || !peers_channel_.send(std::move(configuration))) {
+  if (!peers_channel_.send(std::move(hello)) || !peers_channel_.send(configuration_message())) {
     log::error("peers agent pid=%d: cannot send its start-up data: %s", pid,
                peers_channel_.error().c_str());
   }
@@ -155,10 +138,7 @@ void Master::send_peers_configuration() {
     if (!stopping_) start_peers_agent(true);
     return;
   }
-  proto::Envelope configuration;
-  configuration.mutable_configuration()->set_source_name(config_.source_name);
-  configuration.mutable_configuration()->set_validated(config_bytes_);
-  peers_channel_.send(std::move(configuration));
+  peers_channel_.send(configuration_message());
 }
 
 bool Master::on_peers_exit(pid_t pid, int status) {
@@ -169,15 +149,12 @@ bool Master::on_peers_exit(pid_t pid, int status) {
   peers_ready_ = false;
   if (peers_stopping_) return true;
   const int64_t lived = now_ms() - peers_started_ms_;
-  peers_crash_streak_ = lived >= kPeersStableMs ? 1 : peers_crash_streak_ + 1;
+  peers_crash_streak_ = lived >= Generations::kStableWorkerMs ? 1 : peers_crash_streak_ + 1;
   ++peers_restarts_;
-  int64_t delay = kPeersFirstRespawnMs;
-  for (int i = 1; i < peers_crash_streak_ && delay < kPeersMaxRespawnMs; ++i) delay *= 2;
-  delay = std::min(delay, kPeersMaxRespawnMs);
-  std::string how = WIFSIGNALED(status) ? std::string("signal ") + strsignal(WTERMSIG(status))
-                                        : "exit code " + std::to_string(WEXITSTATUS(status));
+  const int64_t delay =
+      Generations::backoff_ms(peers_crash_streak_, kPeersFirstRespawnMs, kPeersMaxRespawnMs);
   log::error("peers agent pid=%d exited unexpectedly (%s); respawning it in %lld ms", pid,
-             how.c_str(), static_cast<long long>(delay));
+             describe_exit(status).c_str(), static_cast<long long>(delay));
   if (!stopping_) peers_respawn_at_ = now_ms() + delay;
   return true;
 }

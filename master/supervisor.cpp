@@ -40,13 +40,32 @@ pid_t fork_for_worker() {
   return fork();
 }
 
+}  // namespace
+
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
   return "status " + std::to_string(status);
 }
 
-}  // namespace
+void Master::exec_child(const char* role, int channel_fd) const {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  net::set_cloexec(channel_fd, false);
+  const std::string fd_arg = std::to_string(channel_fd);
+  const char* argv[] = {opts_.binary.c_str(), role, fd_arg.c_str(), nullptr};
+  execv(opts_.binary.c_str(), const_cast<char* const*>(argv));
+  log::alert("exec %s: %s", opts_.binary.c_str(), std::strerror(errno));
+  _exit(127);
+}
+
+proto::Envelope Master::configuration_message() const {
+  proto::Envelope configuration;
+  configuration.mutable_configuration()->set_source_name(config_.source_name);
+  configuration.mutable_configuration()->set_validated(config_bytes_);
+  return configuration;
+}
 
 bool Master::spawn_worker(int generation) {
   ipc::Channel parent, child;
@@ -59,18 +78,7 @@ bool Master::spawn_worker(int generation) {
     log::error("cannot start a worker: fork: %s", std::strerror(errno));
     return false;
   }
-  if (pid == 0) {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, nullptr);
-    int fd = child.fd();
-    net::set_cloexec(fd, false);
-    std::string fd_arg = std::to_string(fd);
-    const char* argv[] = {opts_.binary.c_str(), "--worker", fd_arg.c_str(), nullptr};
-    execv(opts_.binary.c_str(), const_cast<char* const*>(argv));
-    log::alert("exec %s: %s", opts_.binary.c_str(), std::strerror(errno));
-    _exit(127);
-  }
+  if (pid == 0) exec_child("--worker", child.fd());
   child.close();
   WorkerProc& w = generations_.add(pid, generation, std::move(parent), now_ms());
   proto::Envelope hello;
@@ -82,9 +90,7 @@ bool Master::spawn_worker(int generation) {
     hello.mutable_hello()->set_peers_dir(peers_dir_);
     hello.mutable_hello()->set_peers_ready(peers_ready_);
   }
-  proto::Envelope configuration;
-  configuration.mutable_configuration()->set_source_name(config_.source_name);
-  configuration.mutable_configuration()->set_validated(config_bytes_);
+  proto::Envelope configuration = configuration_message();
   proto::Envelope state;
   *state.mutable_state() = server_state_;
   proto::Envelope map;

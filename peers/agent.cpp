@@ -259,9 +259,14 @@ void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_
   // A refill goes on too: a generation that loaded its snapshot before it
   // came takes the larger values as well.
   if (b.kind() == proto::TableBatch::DELTA) count_conn_cur(from, b);
+  forward(from.id, payload.data(), payload.size(), static_cast<size_t>(b.rows_size()));
+}
+
+void Agent::forward(const std::string& from_id, const void* data, size_t size, size_t rows) {
   for (auto& [id, other] : links_) {
-    if (id == from.id || other.resync) continue;
-    send_raw(other, payload.data(), payload.size(), static_cast<size_t>(b.rows_size()));
+    // A link waiting for its catch-up gets everything with it.
+    if (id == from_id || other.resync) continue;
+    send_raw(other, data, size, rows);
   }
 }
 
@@ -304,10 +309,7 @@ void Agent::settle(const std::string& id, const char* why) {
     keys += contributions.size();
     if (stick::Table* t = table(name)) stick::sync::apply(*t, *b, now);
     const std::string bytes = m.SerializeAsString();
-    for (auto& [other_id, other] : links_) {
-      if (other_id == id || other.resync) continue;
-      send_raw(other, bytes.data(), bytes.size(), static_cast<size_t>(b->rows_size()));
-    }
+    forward(id, bytes.data(), bytes.size(), static_cast<size_t>(b->rows_size()));
   }
   if (keys) {
     log::notice(

@@ -102,6 +102,8 @@ class Agent {
   void settle(const std::string& id, const char* why);
   bool send(Link& to, const proto::PeersMessage& m, size_t rows);
   bool send_raw(Link& to, const void* data, size_t size, size_t rows);
+  // A message, as it came, to every link but `from_id`'s.
+  void forward(const std::string& from_id, const void* data, size_t size, size_t rows);
   // Every table to `to`: as a SNAPSHOT (a new worker, which holds back its own
   // counts until it is in), or as a REFILL (`catch_up`: a worker that missed
   // updates, whose own counts in flight a snapshot would overwrite; the larger

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string_view>
 
 #include "common/proto/peers.pb.h"
@@ -51,25 +53,17 @@ bool next_record(std::string_view data, size_t* pos, std::string_view* rec, std:
 }
 
 bool read_file(const std::string& path, std::string* out, bool* missing, std::string* error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
     *missing = errno == ENOENT;
     *error = std::strerror(errno);
     return false;
   }
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    *error = "read error";
+    return false;
   }
-  ::close(fd);
   return true;
 }
 

@@ -2,10 +2,7 @@
 
 #include "common/stick/table.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 

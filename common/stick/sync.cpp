@@ -90,28 +90,25 @@ bool BatchWriter::add_pending(std::string_view key, const Now& now) {
   const bool absolute = flags & EntryData::kAbsolute;
   proto::Row* row = batch_.add_rows();
   row->set_key(key.data(), key.size());
-  if (absolute) row->set_flags(kRowAbsolute);
+  // What was counted since the last row goes (unless totals do) and is folded
+  // into the rest of the entry.
   for (uint32_t col : columns_) {
     const auto datum = static_cast<Datum>(col >> 8);
     const uint32_t i = col & 0xff;
     if (info(datum).shape == Shape::kRate) {
       Rate* r = d.rate(datum, i);
-      if (absolute) {
-        uint32_t cur = 0, prev = 0;
-        rate_at(*r, batch_.wall_ms(), d.period(datum), &cur, &prev);
-        row->add_values(cur);
-        row->add_values(prev);
-      } else {
-        row->add_values(r->unsent);
-      }
+      if (!absolute) row->add_values(r->unsent);
       r->unsent = 0;
     } else {
       Counter* c = d.counter(datum, i);
-      const int64_t delta = c->local;
-      c->others = Counter::wrapping_add(c->others, delta);
+      if (!absolute) row->add_values(c->local);
+      c->others = Counter::wrapping_add(c->others, c->local);
       c->local = 0;
-      row->add_values(absolute ? c->others : delta);
     }
+  }
+  if (absolute) {
+    row->set_flags(kRowAbsolute);
+    add_totals(d, row);
   }
   add_lww(d, row);
   return true;
@@ -123,12 +120,7 @@ void BatchWriter::add_erased(std::string_view key) {
   row->set_flags(kRowErased);
 }
 
-void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
-  const EntryData d = a.data();
-  proto::Row* row = batch_.add_rows();
-  const std::string_view key = d.key();
-  row->set_key(key.data(), key.size());
-  row->set_flags(kRowAbsolute);
+void BatchWriter::add_totals(const EntryData& d, proto::Row* row) const {
   for (uint32_t col : columns_) {
     const auto datum = static_cast<Datum>(col >> 8);
     const uint32_t i = col & 0xff;
@@ -144,6 +136,15 @@ void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
       row->add_values(d.counter(datum, i)->others);
     }
   }
+}
+
+void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
+  const EntryData d = a.data();
+  proto::Row* row = batch_.add_rows();
+  const std::string_view key = d.key();
+  row->set_key(key.data(), key.size());
+  row->set_flags(kRowAbsolute);
+  add_totals(d, row);
   add_lww(d, row);
   const int64_t left = t_.expires_in(a.entry(), now);
   row->set_expire_in_ms(left < 0 ? -1 : std::max<int64_t>(1, left));

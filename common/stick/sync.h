@@ -52,6 +52,8 @@ class BatchWriter {
 
  private:
   void add_lww(const EntryData& d, proto::Row* row) const;
+  // The entry's totals without this process's unsent part, column by column.
+  void add_totals(const EntryData& d, proto::Row* row) const;
   Table& t_;
   std::vector<uint32_t> columns_;
   proto::TableBatch batch_;

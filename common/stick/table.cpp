@@ -252,6 +252,15 @@ void EntryData::set_flags(uint8_t f) const {
   e_->flags = f;
 }
 
+void EntryData::mark_set(Datum d) const {
+  // A counter or rate set travels as totals; a tag or server key with its
+  // stamp, whatever else the row carries, so that it does not turn the
+  // counters' row into totals (which would overwrite what other processes
+  // counted meanwhile).
+  e_->flags |= kChanged;
+  if (info(d).shape != Shape::kTag && info(d).shape != Shape::kServerKey) e_->flags |= kAbsolute;
+}
+
 uint32_t EntryData::trackers() const {
   return e_->trackers;
 }
@@ -310,12 +319,7 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
 }
 
 void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
-  // A counter or rate set travels as totals; a tag or server key with its
-  // stamp, whatever else the row carries, so that it does not turn the
-  // counters' row into totals (which would overwrite what other processes
-  // counted meanwhile).
-  e_->flags |= kChanged;
-  if (info(d).shape != Shape::kTag && info(d).shape != Shape::kServerKey) e_->flags |= kAbsolute;
+  mark_set(d);
   switch (info(d).shape) {
     case Shape::kCounter:
     case Shape::kCurrent:
@@ -338,8 +342,7 @@ void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
 }
 
 void EntryData::clear(Datum d, uint32_t i) const {
-  e_->flags |= kChanged;
-  if (info(d).shape != Shape::kTag && info(d).shape != Shape::kServerKey) e_->flags |= kAbsolute;
+  mark_set(d);
   switch (info(d).shape) {
     case Shape::kCounter:
     case Shape::kCurrent:
@@ -555,7 +558,7 @@ void Table::note_changed(Entry* e) {
     return;
   }
   e->flags |= EntryData::kQueued;
-  journal_->changed(*this, {reinterpret_cast<const char*>(e->data() + layout_.size), e->key_len});
+  journal_->changed(*this, EntryData(e, &layout_).key());
 }
 
 void Table::set_expires_in(Access& a, int64_t ms, const Now& now) {
@@ -630,10 +633,7 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg) {
       }
     }
     for (Entry* e : gone) {
-      if (journal_) {
-        journal_->erased(*this,
-                         {reinterpret_cast<const char*>(e->data() + layout_.size), e->key_len});
-      }
+      if (journal_) journal_->erased(*this, EntryData(e, &layout_).key());
       free_locked(s, e);
     }
     removed += gone.size();

@@ -159,6 +159,8 @@ class EntryData {
  private:
   template <typename T>
   T* at(Datum d, uint32_t i) const;
+  // A set or clear of d changed the entry (kAbsolute for counters and rates).
+  void mark_set(Datum d) const;
   Entry* e_;
   const Layout* l_;
 };
