@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,16 +55,67 @@ void ignore_sigpipe() {
   std::call_once(once, [] { ::signal(SIGPIPE, SIG_IGN); });
 }
 
-uint16_t free_tcp_port() {
+namespace {
+
+// The kernel's ephemeral range: outgoing connections (of the tests, of weir, of the
+// origins) take their local ports from it, so a port picked there may be taken by a
+// connect() between the moment it is picked and the moment weir binds it.
+std::pair<int, int> ephemeral_range() {
+  int lo = 32768, hi = 60999;
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  if (f) f >> lo >> hi;
+  return {lo, hi};
+}
+
+bool bindable(uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw std::runtime_error("free_tcp_port: socket: " + std::string(strerror(errno)));
-  sockaddr_in a = loopback(0);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    throw std::runtime_error("free_tcp_port: bind: " + std::string(strerror(errno)));
-  socklen_t len = sizeof a;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("free_tcp_port: getsockname: " + std::string(strerror(errno)));
-  return ntohs(a.sin_port);
+  if (!fd) return false;
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a = loopback(port);
+  return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
+// Ports handed out to this process stay reserved against the other test processes
+// (ctest runs two at once) by a lock held on a file named after the port until the
+// process exits.
+bool reserve(uint16_t port) {
+  static const std::string dir = [] {
+    std::string d = std::filesystem::temp_directory_path() / "weir-test-ports";
+    std::error_code ec;
+    std::filesystem::create_directories(d, ec);
+    std::filesystem::permissions(d, std::filesystem::perms::all, ec);
+    return d;
+  }();
+  int fd = ::open((dir + "/" + std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return true;  // no lock directory: the bind check alone
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  return true;  // fd kept open on purpose: the lock lasts as long as the process
+}
+
+}  // namespace
+
+uint16_t free_tcp_port() {
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);
+  // Below the ephemeral range, from 10000 up to it (or the 10000 ports above it when
+  // the range starts too low to leave room).
+  auto [lo, hi] = ephemeral_range();
+  int first = 10000, last = lo - 1;
+  if (last - first < 1000) first = hi + 1, last = std::min(65535, hi + 10000);
+  static uint64_t state = static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
+                          static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  const int span = last - first + 1;
+  for (int attempt = 0; attempt < 4 * span; ++attempt) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    uint16_t port = static_cast<uint16_t>(first + static_cast<int>((state >> 33) % span));
+    if (bindable(port) && reserve(port)) return port;
+  }
+  throw std::runtime_error("free_tcp_port: no free port in " + std::to_string(first) + "-" +
+                           std::to_string(last));
 }
 
 bool can_connect(uint16_t port, const std::string& host, int timeout_ms) {

@@ -24,7 +24,9 @@ using UniqueFd = weir::UniqueFd;
 // WeirProcess get the default disposition back before exec.
 void ignore_sigpipe();
 
-// A TCP port that was free on 127.0.0.1 a moment ago (bind to port 0, read it, close).
+// A TCP port free on 127.0.0.1 a moment ago, below the kernel's ephemeral range (so no
+// outgoing connection takes it before the test binds it) and reserved against the other
+// test processes for the life of this one.
 uint16_t free_tcp_port();
 
 // True if a TCP connection to host:port is accepted within timeout_ms (then closed at once).
