@@ -360,6 +360,45 @@ struct ServerConfig {
   AgentConfig agent;
   TlsServerConfig tls;
   SendProxyConfig send_proxy;
+  // Its value for the backend's cookie persistence; empty: derived from the name
+  // (the name itself, or an opaque hash with `dynamic`).
+  std::string cookie;
+  SourceMark mark;
+};
+
+// One rule of a backend's `stick:` (persistence on a stick table that stores
+// server_key; doc/configuration.md, "Sticky sessions"). At least one key is set.
+struct StickRule {
+  std::shared_ptr<stick::Table> table;
+  std::optional<cond::SampleExpr> match;           // looked up on the request
+  std::optional<cond::SampleExpr> store;           // stored from the request
+  std::optional<cond::SampleExpr> store_response;  // stored from the response
+  std::shared_ptr<const cond::Condition> cond;     // null: always
+  bool unless = false;
+  SourceMark mark;
+};
+
+// How weir's persistence cookie is made (`cookie:` of a backend).
+enum class CookieMode : unsigned char {
+  kInsert,   // weir sets a cookie of its own
+  kRewrite,  // the application's cookie takes the server's value
+  kPrefix,   // the server's value goes in front of the application's cookie value
+};
+
+struct CookieConfig {
+  std::string name;  // empty: no cookie persistence
+  CookieMode mode = CookieMode::kInsert;
+  bool indirect = false;  // insert: the server never sees the cookie
+  bool nocache = false;   // insert: Cache-Control: private where weir sets it
+  bool httponly = false;
+  bool secure = false;
+  std::string samesite;              // "", "Strict", "Lax" or "None"
+  std::vector<std::string> domains;  // the one the request's Host is in goes in Domain=
+  std::vector<std::string> attrs;    // appended as written ("; Partitioned")
+  int64_t maxidle_ms = 0;            // insert: a cookie idle this long is ignored; 0: never
+  int64_t maxlife_ms = 0;            // insert: a cookie this old is ignored; 0: never
+  bool dynamic = false;              // servers without `cookie:` get a hash, not their name
+  std::string dynamic_key;           // the hash's key; empty: the backend's name
   SourceMark mark;
 };
 
@@ -387,6 +426,11 @@ struct BackendConfig {
   TlsServerConfig default_tls;         // `tls:` of the backend: every server's starting point
   SendProxyConfig default_send_proxy;  // `send_proxy:`, `check_send_proxy:`: the same
   RuleSet rules;  // http_request runs after the frontend's, http_response before it
+  // Persistence (sticky sessions): stick rules and the cookie; a stuck client whose
+  // server is DOWN, in maint or gone is balanced again (true) or answered 503.
+  std::vector<StickRule> stick_rules;
+  CookieConfig cookie;
+  bool stick_redispatch = true;
   SourceMark mark;
 };
 

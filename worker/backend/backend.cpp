@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "common/event/event_loop.h"
+#include "worker/backend/persistence.h"
 #include "worker/observe/access_log.h"
 #include "worker/worker.h"
 
@@ -49,7 +50,9 @@ Server::Server(const ServerConfig& cfg, int index, int threads, Backend* backend
       weight_(cfg.weight),
       maxconn_(cfg.maxconn),
       last_change_ms_(0),
-      counters_(threads) {}
+      counters_(threads) {
+  cookie_value_ = persist::server_cookie(backend->config().cookie, backend->name(), cfg);
+}
 
 SockAddr Server::addr() const {
   std::lock_guard lock(addr_mu_);
@@ -350,6 +353,22 @@ Backend::Acquire Backend::choose(const LbRequest& req, const TriedServers& tried
     if (!waiter) return Acquire::kQueueFull;
     return wait_for(retry_on);
   }
+  if (!retry_on && (!req.stuck_cookie.empty() || !req.stuck_name.empty())) {
+    // Persistence: a stuck client keeps its server while it is up and not in
+    // maint (drain too: no new users, the current ones stay).
+    bool named_missing = false;
+    Server* s = stuck_server(req, &named_missing);
+    if (s && s->keeps_stuck()) {
+      if (has_slot(*s, now_ms)) return take(s);
+      const uint32_t maxqueue = s->cfg_.maxqueue;
+      if (waiter && usable(*s) && (maxqueue == 0 || s->queued() < static_cast<int64_t>(maxqueue))) {
+        return wait_for(s);
+      }
+      // Full: the algorithm finds it another server, as when it is down.
+    } else if ((s || named_missing) && !cfg_.stick_redispatch) {
+      return Acquire::kNoServer;
+    }
+  }
   if (lb_->deterministic(req.has_hash)) {
     // The request chose its server: wait for it when it is full, while its
     // queue has room; otherwise any server with a free slot.
@@ -371,6 +390,19 @@ Backend::Acquire Backend::choose(const LbRequest& req, const TriedServers& tried
   if (candidates_.empty()) return Acquire::kNoServer;
   if (!waiter) return Acquire::kQueueFull;
   return wait_for(nullptr);
+}
+
+Server* Backend::stuck_server(const LbRequest& req, bool* named_missing) const {
+  if (!req.stuck_cookie.empty()) {
+    for (auto& s : servers_)
+      if (s->cookie_value() == req.stuck_cookie) return s.get();
+  }
+  if (!req.stuck_name.empty()) {
+    for (auto& s : servers_)
+      if (s->name() == req.stuck_name) return s.get();
+    *named_missing = true;
+  }
+  return nullptr;
 }
 
 Server* Backend::take_grant(const QueueTicket& ticket) {

@@ -63,6 +63,11 @@ class Server {
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
   int64_t last_change_ms() const { return last_change_ms_.load(std::memory_order_relaxed); }
   bool backup() const { return cfg_.backup; }
+  // Its value for the backend's cookie persistence.
+  const std::string& cookie_value() const { return cookie_value_; }
+  // May a client that sticks to it (a cookie, a stick table) still come: up,
+  // neither in maint nor deleted. Drain, NOLB and weight 0 keep stuck clients.
+  bool keeps_stuck() const { return admin_state() != AdminState::kMaint && up() && !deleted(); }
   // May the load-balancing algorithm send it new traffic (ready, up, weight > 0)?
   bool selectable() const {
     return admin_state() == AdminState::kReady && up() && !nolb() && weight() > 0 && !deleted();
@@ -144,6 +149,7 @@ class Server {
   ServerConfig cfg_;
   int index_;
   Backend* backend_;
+  std::string cookie_value_;
   std::atomic<bool> up_{true};
   std::atomic<bool> agent_down_{false};
   AgentStatus agent_;                                   // under check_mu_
@@ -309,6 +315,9 @@ class Backend {
   void check_invariants(int64_t now_ms);
   // Serves the queues when a change may have opened a slot, then checks.
   void settle(int64_t now_ms);
+  // The server a request sticks to (its cookie, else its name); *named_missing
+  // when a name matches no server.
+  Server* stuck_server(const LbRequest& req, bool* named_missing) const;
   Acquire choose(const LbRequest& req, const TriedServers& tried, Server* retry_on,
                  LbWaiter* waiter, EventLoop* loop, int64_t now_ms, Server** server,
                  QueueTicket* ticket);

@@ -71,6 +71,10 @@ void HttpTransaction::clear() {
   rule_captures_.clear();
   local_addr_.reset();
   for (std::string& v : sample_values_) clear_keeping_small(v);
+  cookie_.clear();
+  stuck_name_.clear();
+  cookie_host_.clear();
+  stores_.clear();
 }
 
 const std::string& HttpTransaction::peer_text() {
@@ -140,6 +144,7 @@ void HttpTransaction::on_request_head(http::MessageHead& h) {
   // connection lets build_request_head() reuse it instead of parsing again.
   scratch_fresh_ = true;
   compute_lb_request(h);
+  if (persistent()) compute_persistence(h);
   begin_server_attempt();
   scratch_fresh_ = false;
 }

@@ -32,6 +32,7 @@
 #include "common/event/timer.h"
 #include "worker/backend/backend.h"
 #include "worker/backend/lb/lb.h"
+#include "worker/backend/persistence.h"
 #include "worker/http/client_stream.h"
 #include "worker/http/h1/http_codec.h"
 #include "worker/rules/rules.h"
@@ -250,6 +251,14 @@ class HttpTransaction final : public LbWaiter,
   // transaction_upstream.cpp
   // The request's key for hashing algorithms (lb_req_).
   void compute_lb_request(const http::MessageHead& h);
+  // Persistence (worker/backend/persistence.h): does the backend have stick rules
+  // or a cookie? The request's stuck server (into lb_req_) and the keys to store;
+  // then, on the response, the stores and the cookie.
+  bool persistent() const {
+    return be_ && (!be_->config().stick_rules.empty() || !be_->config().cookie.name.empty());
+  }
+  void compute_persistence(const http::MessageHead& h);
+  void persist_response(const http::MessageHead& h);
   void begin_server_attempt();
   // A slot on slot_.server() is held: an idle connection to it, or a new one.
   void start_on_server(int64_t now);
@@ -341,6 +350,13 @@ class HttpTransaction final : public LbWaiter,
   std::vector<std::string> rule_captures_;  // capture
   std::optional<SockAddr> local_addr_;
   std::vector<std::string> sample_values_;  // log samples, Worker::log_samples() order
+
+  // Persistence: the request's cookie, the server its stick entry names (lb_req_
+  // views both), its Host (for the cookie's Domain) and the keys to store.
+  persist::ClientCookie cookie_;
+  std::string stuck_name_;
+  std::string cookie_host_;
+  std::vector<persist::PendingStore> stores_;
 };
 
 }  // namespace weir

@@ -8,6 +8,7 @@
 
 #include "common/base/log.h"
 #include "common/base/net.h"
+#include "common/stick/table.h"
 #include "worker/http/transaction.h"
 #include "worker/proxy_protocol/accept.h"
 #include "worker/proxy_protocol/send.h"
@@ -37,6 +38,47 @@ void HttpTransaction::compute_lb_request(const http::MessageHead& h) {
                          if (!hd) return std::nullopt;
                          return hd->value;
                        });
+}
+
+void HttpTransaction::compute_persistence(const http::MessageHead& h) {
+  const BackendConfig& bc = be_->config();
+  if (!bc.cookie.name.empty()) {
+    persist::read_client_cookie(bc.cookie, h, stick::clock_now().wall_ms / 1000, &cookie_);
+    if (cookie_.found) lb_req_.stuck_cookie = cookie_.value;
+    if (!bc.cookie.domains.empty()) cookie_host_.assign(h.host);
+  }
+  if (!bc.stick_rules.empty()) {
+    SampleSource f;
+    connection_facts(f);
+    f.req = &h;
+    f.vars = &vars_;
+    f.req_len = h.head_len;
+    stuck_name_ = persist::match(bc.stick_rules, f);
+    lb_req_.stuck_name = stuck_name_;
+    persist::collect_stores(bc.stick_rules, f, false, &stores_);
+  }
+}
+
+void HttpTransaction::persist_response(const http::MessageHead& h) {
+  const BackendConfig& bc = be_->config();
+  if (!bc.stick_rules.empty()) {
+    SampleSource f;
+    connection_facts(f);
+    f.res = &h;
+    f.status = h.status;
+    f.vars = &vars_;
+    persist::collect_stores(bc.stick_rules, f, true, &stores_);
+    persist::store(stores_, server_->name());
+    stores_.clear();
+  }
+  const CookieConfig& c = bc.cookie;
+  if (c.name.empty()) return;
+  const int64_t now_s = stick::clock_now().wall_ms / 1000;
+  if (!res_edit_ && !persist::response_needs_edit(c, cookie_, server_->cookie_value(), h, now_s)) {
+    return;
+  }
+  if (!res_edit_) res_edit_.emplace(EditableHead::from(h));
+  persist::edit_response(c, cookie_, server_->cookie_value(), cookie_host_, now_s, *res_edit_);
 }
 
 void HttpTransaction::begin_server_attempt() {

@@ -10,9 +10,8 @@
 
 #include <cstdlib>
 
-#include "common/cond/ip_value.h"
-#include "common/cond/stick_words.h"
 #include "worker/rules/actions.h"
+#include "worker/stick/keys.h"
 #include "worker/stick/trackers.h"
 
 namespace weir::rule_actions {
@@ -154,26 +153,7 @@ void track(const StickAction& a, SampleSource& ctx, Trackers::Stage stage) {
   if (!ctx.sc) return;
   if (*ctx.sc && (*ctx.sc)->tracked(a.counter)) return;  // the counter keeps its entry
   thread_local std::string key;
-  static const cond::FetchDef* const src = cond::find_fetch("src");
-  if (a.key.fetch.def == src && a.key.converters.empty()) {
-    // The common key, without the text form the src fetch makes.
-    cond::IpValue ip;
-    if (!ctx.src || !cond::ip_value_of(*ctx.src, &ip)) return;
-    if (!stick::key_from_ip(a.table->def(), ip.bytes, ip.v4, &key)) return;
-    if (!*ctx.sc) *ctx.sc = std::make_unique<Trackers>();
-    (*ctx.sc)->track(a.counter, *a.table, key, stage, stick::clock_now());
-    return;
-  }
-  std::vector<cond::Sample> vals;
-  ctx.fetch(a.key.fetch, vals);
-  if (!a.key.converters.empty()) {
-    // Converters work on the text form.
-    auto text = a.key.evaluate(ctx);
-    vals.clear();
-    if (text) cond::push_owned(vals, std::move(*text));
-  }
-  if (vals.empty()) return;
-  if (!cond::stick_words::key_of(vals.front(), a.table->def(), &key)) return;
+  if (!stick::sample_key(a.key, a.table->def(), ctx, &key)) return;
   if (!*ctx.sc) *ctx.sc = std::make_unique<Trackers>();
   (*ctx.sc)->track(a.counter, *a.table, key, stage, stick::clock_now());
 }

@@ -375,9 +375,22 @@ bool TcpSession::pump_spliced(Direction& d) {
 void TcpSession::begin_connect() {
   int64_t now = ctx_.loop().now_ms();
   // Only the client's address is known in tcp mode (the loader refuses the http keys).
-  const LbRequest req =
+  LbRequest req =
       lb_request(be_->config().balance, be_->lb_def().key, peer_, {},
                  [](std::string_view) -> std::optional<std::string_view> { return std::nullopt; });
+  if (const auto& rules = be_->config().stick_rules; !rules.empty()) {
+    if (slot_.attempts() == 0) {
+      // Persistence: the server the client's entry names, and the keys to store
+      // once a server is connected.
+      SampleSource f;
+      SockAddr local;
+      bool have_local = false;
+      fill_fetch(f, &local, &have_local);
+      stuck_name_ = persist::match(rules, f);
+      persist::collect_stores(rules, f, false, &stores_);
+    }
+    req.stuck_name = stuck_name_;
+  }
   switch (slot_.acquire(be_, req, this, &ctx_.loop(), now)) {
     case ServerSlot::Result::kServer:
       break;
@@ -472,6 +485,10 @@ void TcpSession::connect_done() {
   last_activity_ = t_connected_;
   writable_[kServer] = true;
   slot_.server()->observe_result(false, false);
+  if (!stores_.empty()) {
+    persist::store(stores_, slot_.server()->name());
+    stores_.clear();
+  }
   phase_ = Phase::kForwarding;
 }
 

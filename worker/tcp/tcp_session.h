@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/base/address.h"
 #include "common/event/buffer.h"
 #include "common/event/timer.h"
 #include "common/tls/tls_hello.h"
 #include "worker/backend/backend.h"
+#include "worker/backend/persistence.h"
 #include "worker/proxy_protocol/accept.h"
 #include "worker/rules/rules.h"
 #include "worker/session.h"
@@ -127,6 +129,10 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
   Direction down_{kServer, kClient, {}, {}, 0, 0, false, false};
   SockAddr peer_;  // the client (with a PROXY header: the address it named)
   std::string peer_text_;
+  // Persistence: the server the client's stick entry names, and the keys its
+  // store rules write once a server is connected.
+  std::string stuck_name_;
+  std::vector<persist::PendingStore> stores_;
   std::unique_ptr<const Proxied> proxied_;  // a PROXY protocol header came first
   std::unique_ptr<stick::Trackers> sc_;     // stick-table entries tracked (track rules)
   Timer timer_;

@@ -114,6 +114,16 @@ bool read_http_reuse(BackendScope& s, const YamlNode& v, const std::string& what
   return true;
 }
 
+bool read_stick(BackendScope& s, const YamlNode& v, const std::string&) {
+  s.loader.load_stick_rules(v, s.label, s.acls, s.mode_valid, s.out);
+  return true;
+}
+
+bool read_cookie(BackendScope& s, const YamlNode& v, const std::string&) {
+  s.loader.load_cookie(v, s.label, s.mode_valid, s.out);
+  return true;
+}
+
 bool read_timeouts(BackendScope& s, const YamlNode& v, const std::string&) {
   s.loader.load_backend_timeouts(v, s.label, s.out.timeouts);
   return true;
@@ -138,6 +148,9 @@ constexpr Key<BackendScope> kBackendKeys[] = {
     {"http_response", shared<read_http_response>},
     {"tcp_request", shared<read_tcp_request>},
     {"errorfiles", shared<read_errorfiles>},
+    {"stick", read_stick},  // after the acls its conditions name
+    {"cookie", read_cookie},
+    {"stick_redispatch", flag<&BackendConfig::stick_redispatch>},
     {"tls", read_into<&BackendConfig::default_tls, &Loader::load_tls_server>},
     {"send_proxy", read_into<&BackendConfig::default_send_proxy, &Loader::load_send_proxy>},
     {"check_send_proxy",
@@ -194,6 +207,7 @@ void Loader::load_backend(const Field& field) {
       load_server(server, backend);
     }
   }
+  check_persistence(backend);
   if (!servers || servers->kind == Kind::kNull ||
       (servers->kind == Kind::kMap && servers->entries.empty())) {
     warn(backend.mark, label + " has no servers; requests will get 503");

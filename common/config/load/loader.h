@@ -87,6 +87,13 @@ class Loader : public ValueReader {
   void load_backend(const Field& field);
   void load_balance(const YamlNode& node, const std::string& label, BalanceConfig& out);
   void load_server(const Field& field, BackendConfig& backend);
+  // Persistence (persistence.cpp): `stick:` (after the backend's acls), `cookie:`, and
+  // the checks that need every server (their cookie values).
+  void load_stick_rules(const YamlNode& node, const std::string& label,
+                        const cond::NamedTests& acls, bool mode_known, BackendConfig& out);
+  void load_cookie(const YamlNode& node, const std::string& label, bool mode_known,
+                   BackendConfig& out);
+  void check_persistence(BackendConfig& backend);
   // `check:` and `agent:` of a backend or server: true/false or a map applied over `out`.
   void load_check(const YamlNode& node, const std::string& label, HealthCheckConfig& out);
   void load_agent(const YamlNode& node, const std::string& label, AgentConfig& out);
@@ -224,6 +231,10 @@ bool shared(S& s, const YamlNode& v, const std::string& what) {
 std::vector<const YamlNode*> entries_of(const YamlNode& node);
 // Frontend, backend, server, acl and variable names: letters, digits, '_', '.', '-'.
 bool valid_name(std::string_view name);
+// A persistence cookie's value as a server's `cookie:` gives it: printable, without
+// the characters a cookie cannot hold (RFC 6265) nor '|' and '~' (weir's dates and
+// prefixes); false with *problem.
+bool cookie_value_valid(std::string_view v, std::string* problem);
 // Whether the system knows a user (getpwnam_r) or a group (getgrnam_r).
 bool user_exists(const std::string& name);
 bool group_exists(const std::string& name);

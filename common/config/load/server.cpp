@@ -26,6 +26,17 @@ bool read_minconn(ServerScope& s, const YamlNode& v, const std::string& what) {
   return true;
 }
 
+bool read_cookie(ServerScope& s, const YamlNode& v, const std::string& what) {
+  auto t = s.text_value(v, what, "the server's cookie value");
+  if (!t) return false;
+  if (std::string problem; !cookie_value_valid(*t, &problem)) {
+    s.error(v.mark, what + " " + quoted(*t) + ": " + problem);
+    return false;
+  }
+  s.out.cookie = std::move(*t);
+  return true;
+}
+
 constexpr Key<ServerScope> kServerKeys[] = {
     {"address"},  // read last, by load_server(): the short form is the address alone
     {"weight", integer<&ServerConfig::weight, 0, 256>},
@@ -40,6 +51,7 @@ constexpr Key<ServerScope> kServerKeys[] = {
     {"tls", read_into<&ServerConfig::tls, &Loader::load_tls_server>},
     {"send_proxy", read_into<&ServerConfig::send_proxy, &Loader::load_send_proxy>},
     {"check_send_proxy", read_into<&ServerConfig::send_proxy, &Loader::load_check_send_proxy>},
+    {"cookie", read_cookie},  // persistence.cpp checks it against the backend's cookie
 };
 constexpr auto kServerNames = names_of(kServerKeys);
 

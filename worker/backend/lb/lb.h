@@ -37,6 +37,11 @@ struct LbCandidate {
 struct LbRequest {
   bool has_hash = false;
   uint64_t hash = 0;
+  // Persistence (worker/backend/persistence.h): the server the client sticks to,
+  // by a cookie's value (looked at first) or by name (a stick table's); empty:
+  // none. The views must outlive every acquire() of the request.
+  std::string_view stuck_cookie;
+  std::string_view stuck_name;
 };
 
 class LbAlgorithm {
@@ -110,7 +115,10 @@ LbRequest lb_request(const BalanceConfig& cfg, LbKey key, const SockAddr& peer,
       break;
     }
   }
-  return LbRequest{true, lb_hash(data)};
+  LbRequest r;
+  r.has_hash = true;
+  r.hash = lb_hash(data);
+  return r;
 }
 
 // Registration lines, one per file under worker/backend/lb/.

@@ -48,10 +48,25 @@ bool HttpTransaction::build_request_head() {
   tls::Connection* client_tls = client_->client_tls();
   const bool cert_headers = client_tls && client_->client_tls_config()->client_cert_headers;
   const bool forwardfor = fe_->config().forwardfor;
+  const CookieConfig& cookie = be_->config().cookie;
+  const bool cookie_rewrite = persist::rewrites_request(cookie);
   for (size_t i = 0; i < h.header_count; ++i) {
     const http::Header& hd = h.headers[i];
     if (put_framing(h, hd, &te_done, put)) continue;
     if (is_hop_by_hop(hd.name) || connection_named.has(hd.name)) continue;
+    if (cookie_rewrite && http::iequals(hd.name, "cookie")) {
+      // Persistence: weir's cookie (insert, indirect) or prefix is not the server's.
+      thread_local std::string value;
+      if (persist::request_cookie_for_server(cookie, hd.value, &value)) {
+        if (!value.empty()) {
+          put(hd.name);
+          put(": ");
+          put(value);
+          put("\r\n");
+        }
+        continue;
+      }
+    }
     // Only weir may tell the server about the client's certificate.
     if (cert_headers && hd.name.size() > 14 &&
         http::iequals(hd.name.substr(0, 14), "x-client-cert-")) {
@@ -271,6 +286,7 @@ bool HttpTransaction::parse_response() {
                            !fe_->config().rules.http_response.empty())) {
     if (!apply_response_rules(h)) return true;
   }
+  if (server_ && persistent()) persist_response(h);
   if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kResponse, nullptr, &h);
   const ResponseHead head{h, std::string_view(res_in_.data(), h.head_len),
                           res_edit_ ? &*res_edit_ : nullptr,
