@@ -535,6 +535,8 @@ def loader_tables(schema):
         "backend": [("backend", keys_of(d["backend"]))],
         "backend.timeouts": [("backend_timeouts", keys_of(d["backend_timeouts"]))],
         "backend.balance": [("balance", keys_of(d["balance"]))],
+        "backend.stick": [("stick_rule", keys_of(d["stick_rule"]))],
+        "backend.cookie": [("persistence_cookie", keys_of(d["persistence_cookie"]))],
         "server": [("server", keys_of(d["server"]))],
         "server.tls": [("tls_server", keys_of(d["tls_server"]))],
         "check": [("check_map", keys_of(d["check_map"]))],
@@ -559,6 +561,8 @@ def loader_tables(schema):
             object_branch(d["balance"])["properties"]["algorithm"]))],
         "backend.balance.hash_type": [("balance.hash_type", enum_of(
             object_branch(d["balance"])["properties"]["hash_type"]))],
+        "backend.cookie.mode": [("persistence_cookie.mode", enum_of(
+            object_branch(d["persistence_cookie"])["properties"]["mode"]))],
         "check.type": [("check_map.type", enum_of(check["type"]))],
         "check.on_marked_down": [("check_map.on_marked_down", enum_of(check["on_marked_down"]))],
         "check.on_marked_up": [("check_map.on_marked_up", enum_of(check["on_marked_up"]))],

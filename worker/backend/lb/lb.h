@@ -42,6 +42,13 @@ struct LbRequest {
   // none. The views must outlive every acquire() of the request.
   std::string_view stuck_cookie;
   std::string_view stuck_name;
+  // A request whose key hashes to h.
+  static LbRequest hashed(uint64_t h) {
+    LbRequest r;
+    r.has_hash = true;
+    r.hash = h;
+    return r;
+  }
 };
 
 class LbAlgorithm {
@@ -115,10 +122,7 @@ LbRequest lb_request(const BalanceConfig& cfg, LbKey key, const SockAddr& peer,
       break;
     }
   }
-  LbRequest r;
-  r.has_hash = true;
-  r.hash = lb_hash(data);
-  return r;
+  return LbRequest::hashed(lb_hash(data));
 }
 
 // Registration lines, one per file under worker/backend/lb/.

@@ -78,7 +78,7 @@ void expect_all_idle(Backend& be) {
 // A key that the hashing backend sends to `want` (all servers usable, no slot needed).
 LbRequest key_for(Backend& be, Server* want) {
   for (int i = 0; i < 10000; ++i) {
-    LbRequest req{true, lb_hash("key-" + std::to_string(i))};
+    LbRequest req = LbRequest::hashed(lb_hash("key-" + std::to_string(i)));
     Call c = ask(be, nullptr, nullptr, req);
     if (c.result != Backend::Acquire::kServer) continue;
     be.release_server(c.server);
@@ -280,7 +280,7 @@ TEST(BackendQueue, NoServerWhenNoneIsUsable) {
   EXPECT_EQ(c.server, nullptr);
   EXPECT_EQ(c.ticket, nullptr);
   EXPECT_EQ(ask(be, nullptr, nullptr).result, Backend::Acquire::kNoServer);
-  EXPECT_EQ(ask(be, &w, &loop, LbRequest{true, lb_hash("k")}).result, Backend::Acquire::kNoServer);
+  EXPECT_EQ(ask(be, &w, &loop, LbRequest::hashed(lb_hash("k"))).result, Backend::Acquire::kNoServer);
   expect_all_idle(be);
   be.set_server_weight(be.find_server("c"), 1, 0);
   Call ok = ask(be, &w, &loop);

@@ -277,6 +277,13 @@ const std::map<std::string, Place>& key_places() {
       {"backend.timeouts", [](auto k) { return backend_with("timeouts: {" + s(k) + ": 1s}"); }},
       {"backend.balance",
        [](auto k) { return backend_with("balance: {algorithm: roundrobin, " + s(k) + ": ~}"); }},
+      {"backend.stick",
+       [](auto k) {
+         return with_table("size: 10, store: [server_key]",
+                           backend_with("stick: [{table: t, match: src, " + s(k) + ": ~}]"));
+       }},
+      {"backend.cookie",
+       [](auto k) { return backend_with("cookie: {name: SRV, " + s(k) + ": ~}"); }},
       {"server", [](auto k) { return server_with(s(k) + ": ~"); }},
       {"server.tls", [](auto k) { return server_with("tls: {" + s(k) + ": ~}"); }},
       {"check", [](auto k) { return backend_with("check: {" + s(k) + ": ~}"); }},
@@ -327,6 +334,8 @@ const std::map<std::string, Place>& value_places() {
        [](auto w) {
          return backend_with("balance: {algorithm: source, hash_type: " + s(w) + "}");
        }},
+      {"backend.cookie.mode",
+       [](auto w) { return backend_with("cookie: {name: SRV, mode: " + s(w) + "}"); }},
       {"check.type", [](auto w) { return backend_with("check: {type: " + s(w) + "}"); }},
       {"check.on_marked_down",
        [](auto w) { return backend_with("check: {on_marked_down: " + s(w) + "}"); }},

@@ -389,7 +389,7 @@ TEST(LbRandom, DirectPickPrefersTheLessLoadedOfTwoDraws) {
 // --- hashing (source, uri, url_param, hdr) ---------------------------------------
 
 LbRequest key(const std::string& k) {
-  return LbRequest{true, lb_hash(k)};
+  return LbRequest::hashed(lb_hash(k));
 }
 std::string key_name(int i) {
   return "client-" + std::to_string(i);

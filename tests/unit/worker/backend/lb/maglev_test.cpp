@@ -45,7 +45,7 @@ std::vector<std::string> mapping(Backend& be, int n) {
   for (int i = 0; i < n; ++i) {
     Server* s = nullptr;
     QueueTicket ticket;
-    const LbRequest req{true, lb_hash("client-" + std::to_string(i))};
+    const LbRequest req = LbRequest::hashed(lb_hash("client-" + std::to_string(i)));
     if (be.acquire(req, TriedServers{}, nullptr, nullptr, nullptr, 0, &s, &ticket) ==
             Backend::Acquire::kServer &&
         s) {
