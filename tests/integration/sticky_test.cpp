@@ -81,8 +81,8 @@ std::optional<std::string> cookie_value(const std::string& set_cookie, const std
   if (set_cookie.rfind(name + "=", 0) != 0) return std::nullopt;
   const size_t start = name.size() + 1;
   const size_t semi = set_cookie.find(';', start);
-  return std::string(
-      trim_ows(set_cookie.substr(start, semi == std::string::npos ? std::string::npos : semi - start)));
+  return std::string(trim_ows(
+      set_cookie.substr(start, semi == std::string::npos ? std::string::npos : semi - start)));
 }
 
 // The attributes after NAME=VALUE, trimmed and lower-cased ("path=/", "httponly", ...).
@@ -178,8 +178,8 @@ class Sticky : public StickTest {
   // curl as a user runs it: `curl -s -D - -o /dev/null ARGS URL`.
   CurlReply curl(const std::vector<std::string>& args, const std::string& target = "/",
                  uint16_t port = 0) const {
-    std::vector<std::string> argv = {"curl", "-s", "-S", "--max-time", "10", "-D", "-",
-                                     "-o", "/dev/null"};
+    std::vector<std::string> argv = {"curl", "-s", "-S", "--max-time", "10",
+                                     "-D",   "-",  "-o", "/dev/null"};
     argv.insert(argv.end(), args.begin(), args.end());
     argv.push_back("http://127.0.0.1:" + std::to_string(port ? port : port_) + target);
     return parse_curl(run_command(argv, 20000).out);
@@ -266,7 +266,8 @@ TEST_F(Sticky, StickOnSrcSendsEveryConnectionOfAClientToOneServerAndShowTableNam
   ASSERT_TRUE(wait_table(
       "t", [](const TableView& v) { return v.entries.size() == 4; }, &t))
       << t.text;
-  for (const auto& [source, server] : stuck) EXPECT_EQ(t.at(source, "server_key"), server) << t.text;
+  for (const auto& [source, server] : stuck)
+    EXPECT_EQ(t.at(source, "server_key"), server) << t.text;
 }
 
 constexpr const char* kStickResponse = R"y(stick_tables:
@@ -336,8 +337,7 @@ backends:
 @SERVERS@
 )y";
 
-const std::string kThreeServers =
-    "      s1: \"@S1@\"\n      s2: \"@S2@\"\n      s3: \"@S3@\"";
+const std::string kThreeServers = "      s1: \"@S1@\"\n      s2: \"@S2@\"\n      s3: \"@S3@\"";
 const std::string kFourReordered =
     "      s4: \"@S4@\"\n      s3: \"@S3@\"\n      s1: \"@S1@\"\n      s2: \"@S2@\"";
 
@@ -517,7 +517,8 @@ TEST_F(Sticky, InTcpModeEveryConnectionOfAClientReachesTheSameServer) {
   ASSERT_TRUE(wait_table(
       "t", [](const TableView& v) { return v.entries.size() == 4; }, &t))
       << t.text;
-  for (const auto& [source, server] : stuck) EXPECT_EQ(t.at(source, "server_key"), server) << t.text;
+  for (const auto& [source, server] : stuck)
+    EXPECT_EQ(t.at(source, "server_key"), server) << t.text;
 }
 
 // ===========================================================================
@@ -641,8 +642,8 @@ TEST_F(StickyCookies, AServersCookieValueIsItsCookieElseItsName) {
     ASSERT_TRUE(v) << r.raw;
     value[r.header("X-Server")] = *v;
   }
-  EXPECT_EQ(value, (std::map<std::string, std::string>{
-                       {"s1", "alpha"}, {"s2", "beta"}, {"s3", "s3"}}));
+  EXPECT_EQ(value,
+            (std::map<std::string, std::string>{{"s1", "alpha"}, {"s2", "beta"}, {"s3", "s3"}}));
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(with_cookie("SERVERID=beta").server(), "s2");
     EXPECT_EQ(with_cookie("SERVERID=alpha").server(), "s1");
@@ -763,7 +764,8 @@ TEST_F(StickyCookies, PrefixPutsTheServersValueInFrontAndTheServerGetsItsOwnValu
     ASSERT_EQ(r.status, 200) << r.raw;
     stuck[who] = r.header("X-Server");
     const std::string sc = the_set_cookie(r, "JSESSIONID");
-    EXPECT_EQ(cookie_value(sc, "JSESSIONID"), std::optional<std::string>(stuck[who] + "~" + session))
+    EXPECT_EQ(cookie_value(sc, "JSESSIONID"),
+              std::optional<std::string>(stuck[who] + "~" + session))
         << r.raw;
   }
   EXPECT_EQ(distinct(stuck), (std::set<std::string>{"s1", "s2", "s3"}));
