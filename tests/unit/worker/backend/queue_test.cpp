@@ -280,7 +280,8 @@ TEST(BackendQueue, NoServerWhenNoneIsUsable) {
   EXPECT_EQ(c.server, nullptr);
   EXPECT_EQ(c.ticket, nullptr);
   EXPECT_EQ(ask(be, nullptr, nullptr).result, Backend::Acquire::kNoServer);
-  EXPECT_EQ(ask(be, &w, &loop, LbRequest::hashed(lb_hash("k"))).result, Backend::Acquire::kNoServer);
+  EXPECT_EQ(ask(be, &w, &loop, LbRequest::hashed(lb_hash("k"))).result,
+            Backend::Acquire::kNoServer);
   expect_all_idle(be);
   be.set_server_weight(be.find_server("c"), 1, 0);
   Call ok = ask(be, &w, &loop);
