@@ -320,6 +320,48 @@ TEST_F(Sticky, ASessionIdTheServerIssuedBringsTheClientBackToThatServer) {
   EXPECT_FALSE(show("s").has("never-issued"));
 }
 
+// The application's own session cookie: learnt from its Set-Cookie
+// (res.cook), matched on the Cookie the browser returns (req.cook).
+constexpr const char* kStickSessionCookie = R"y(stick_tables:
+  s: {type: string, key_size: 64, size: 1k, expire: 10m, store: [server_key]}
+frontends:
+  web:
+    bind: ["127.0.0.1:@PORT@"]
+    default_backend: app
+backends:
+  app:
+    balance: roundrobin
+    stick:
+      - {store_response: "res.cook(JSESSIONID)", table: s}
+      - {match: "req.cook(JSESSIONID)", table: s}
+    servers: {s1: "@S1@", s2: "@S2@", s3: "@S3@"}
+)y";
+
+TEST_F(Sticky, TheApplicationsSessionCookieBringsTheClientBackToTheServerThatSetIt) {
+  ASSERT_TRUE(start(kStickSessionCookie, servers()));
+  std::map<std::string, std::string> issuer;
+  for (int i = 0; i < 6; ++i) {
+    const std::string sid = "j" + std::to_string(i);
+    HttpClient c(port_);
+    // The server answers Set-Cookie: JSESSIONID=jN; Path=/; HttpOnly
+    auto r = c.request("GET",
+                       "/?header=Set-Cookie:JSESSIONID%3D" + sid + "%3B%20Path%3D%2F%3B%20HttpOnly",
+                       {{"Connection", "close"}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    ASSERT_EQ(r->header("Set-Cookie"), "JSESSIONID=" + sid + "; Path=/; HttpOnly");
+    issuer[sid] = r->header("X-Server");
+  }
+  EXPECT_EQ(distinct(issuer).size(), 3u) << "the sessions were not balanced";
+  TableView t;
+  ASSERT_TRUE(wait_table(
+      "s", [](const TableView& v) { return v.entries.size() == 6; }, &t))
+      << t.text;
+  for (int round = 0; round < 3; ++round)
+    for (const auto& [sid, server] : issuer)
+      EXPECT_EQ(server_of({{"Cookie", "theme=dark; JSESSIONID=" + sid}}), server) << sid;
+}
+
 // One client acts as many users: the key is its X-User header.
 constexpr const char* kStickUsers = R"y(stick_tables:
   users: {type: string, size: 1k, expire: 10m, store: [server_key]}

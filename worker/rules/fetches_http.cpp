@@ -1,6 +1,6 @@
 // Fetches of the HTTP request and response: method, path, url, query,
 // url_param, hdr, hdr_cnt, host, cookie, req_len, http_version, status,
-// res_hdr. They read the edited copy of a head when rules changed it, else the
+// res_hdr, res.cook. They read the edited copy of a head when rules changed it, else the
 // parsed head. Each runs on the SampleSource that called it
 // (SampleSource::of).
 
@@ -134,6 +134,23 @@ void cookie(const FetchSpec& f, FetchContext& c, std::vector<Sample>& out) {
   });
 }
 
+// The values of cookie NAME that the response's Set-Cookie fields set (the value
+// runs from the '=' to the first ';').
+void res_cook(const FetchSpec& f, FetchContext& c, std::vector<Sample>& out) {
+  const SampleSource& s = SampleSource::of(c);
+  each_header(s.res, s.res_edit, [&](std::string_view n, std::string_view v) {
+    if (!http::iequals(n, "set-cookie")) return;
+    const size_t eq = v.find('=');
+    if (eq == std::string_view::npos || trim(v.substr(0, eq)) != f.arg) return;
+    std::string_view value = v.substr(eq + 1);
+    value = trim(value.substr(0, value.find(';')));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    push_string(out, value);
+  });
+}
+
 void req_len(const FetchSpec&, FetchContext& c, std::vector<Sample>& out) {
   const SampleSource& s = SampleSource::of(c);
   if (have_request(s)) push_number(out, static_cast<int64_t>(s.req_len));
@@ -169,6 +186,8 @@ constexpr FetchDef kHttpFetches[] = {
     // HAProxy's names for the same.
     {"req.hdr", Type::kString, kReq, FetchArg::kHeader, true, hdr},
     {"res.hdr", Type::kString, kRes, FetchArg::kHeader, true, res_hdr},
+    {"req.cook", Type::kString, kReq, FetchArg::kName, false, cookie},
+    {"res.cook", Type::kString, kRes, FetchArg::kName, false, res_cook},
 };
 const Registrar<FetchDef> kRegister(kHttpFetches);
 
