@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,7 +67,10 @@ TEST_F(Sticky, StickOnSrcSendsEveryConnectionOfAClientToOneServerAndShowTableNam
     EXPECT_EQ(t.at(source, "server_key"), server) << t.text;
 }
 
-constexpr const char* kStickResponse = R"y(stick_tables:
+// A session id the server issues, learnt from its response (store_response)
+// and matched on what the client sends back: a header of its own (X-Session)
+// or the application's cookie (JSESSIONID, res.cook / req.cook).
+constexpr const char* kStickSessions = R"y(stick_tables:
   s: {type: string, key_size: 64, size: 1k, expire: 10m, store: [server_key]}
 frontends:
   web:
@@ -78,87 +82,77 @@ backends:
     stick:
       - {match: "req.hdr(X-Session)", table: s}
       - {store_response: "res.hdr(X-Session)", table: s}
-    servers: {s1: "@S1@", s2: "@S2@", s3: "@S3@"}
-)y";
-
-TEST_F(Sticky, ASessionIdTheServerIssuedBringsTheClientBackToThatServer) {
-  ASSERT_TRUE(start(kStickResponse, servers()));
-  // Six sessions, each issued by the server that answered (the response carries
-  // X-Session: sid-N).
-  std::map<std::string, std::string> issuer;
-  for (int i = 0; i < 6; ++i) {
-    const std::string sid = "sid-" + std::to_string(i);
-    HttpClient c(port_);
-    auto r = c.request("GET", "/?header=X-Session:" + sid, {{"Connection", "close"}});
-    ASSERT_TRUE(r);
-    ASSERT_EQ(r->status, 200);
-    ASSERT_EQ(r->header("X-Session"), sid);
-    issuer[sid] = r->header("X-Server");
-  }
-  EXPECT_EQ(distinct(issuer).size(), 3u) << "the sessions were not balanced";
-  TableView t;
-  ASSERT_TRUE(wait_table(
-      "s", [](const TableView& v) { return v.entries.size() == 6; }, &t))
-      << t.text;
-  for (const auto& [sid, server] : issuer) EXPECT_EQ(t.at(sid, "server_key"), server) << t.text;
-
-  // Sending the id back always reaches its issuer.
-  for (int round = 0; round < 3; ++round)
-    for (const auto& [sid, server] : issuer)
-      EXPECT_EQ(server_of({{"X-Session", sid}}), server) << sid;
-  // Without an id (or with one nobody issued) requests are balanced.
-  std::set<std::string> seen;
-  for (int i = 0; i < 6; ++i) seen.insert(server_of());
-  EXPECT_EQ(seen, (std::set<std::string>{"s1", "s2", "s3"}));
-  seen.clear();
-  for (int i = 0; i < 6; ++i) seen.insert(server_of({{"X-Session", "never-issued"}}));
-  EXPECT_EQ(seen, (std::set<std::string>{"s1", "s2", "s3"}));
-  EXPECT_FALSE(show("s").has("never-issued"));
-}
-
-// The application's own session cookie: learnt from its Set-Cookie
-// (res.cook), matched on the Cookie the browser returns (req.cook).
-constexpr const char* kStickSessionCookie = R"y(stick_tables:
-  s: {type: string, key_size: 64, size: 1k, expire: 10m, store: [server_key]}
-frontends:
-  web:
-    bind: ["127.0.0.1:@PORT@"]
-    default_backend: app
-backends:
-  app:
-    balance: roundrobin
-    stick:
       - {store_response: "res.cook(JSESSIONID)", table: s}
       - {match: "req.cook(JSESSIONID)", table: s}
     servers: {s1: "@S1@", s2: "@S2@", s3: "@S3@"}
 )y";
 
-TEST_F(Sticky, TheApplicationsSessionCookieBringsTheClientBackToTheServerThatSetIt) {
-  ASSERT_TRUE(start(kStickSessionCookie, servers()));
-  std::map<std::string, std::string> issuer;
-  for (int i = 0; i < 6; ++i) {
-    const std::string sid = "j" + std::to_string(i);
-    HttpClient c(port_);
-    // The server answers Set-Cookie: JSESSIONID=jN; Path=/; HttpOnly
-    auto r = c.request("GET",
-                       "/?header=Set-Cookie:JSESSIONID%3D" + sid + "%3B%20Path%3D%2F%3B%20HttpOnly",
-                       {{"Connection", "close"}});
-    ASSERT_TRUE(r);
-    ASSERT_EQ(r->status, 200);
-    ASSERT_EQ(r->header("Set-Cookie"), "JSESSIONID=" + sid + "; Path=/; HttpOnly");
-    issuer[sid] = r->header("X-Server");
+class StickySessions : public Sticky {
+ protected:
+  // Six sessions, each issued by the server that answered (`issue` makes the
+  // target that has it answer with the id, `expect` the field it answers); the
+  // entries name their issuers, and sending an id back (`send_back`) always
+  // reaches its issuer.
+  void check_sessions(
+      const std::function<std::string(const std::string&)>& issue,
+      const std::function<std::pair<std::string, std::string>(const std::string&)>& expect,
+      const std::function<Headers(const std::string&)>& send_back) {
+    ASSERT_TRUE(start(kStickSessions, servers()));
+    std::map<std::string, std::string> issuer;
+    for (int i = 0; i < 6; ++i) {
+      const std::string sid = "sid-" + std::to_string(i);
+      HttpClient c(port_);
+      auto r = c.request("GET", issue(sid), {{"Connection", "close"}});
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200);
+      const auto [field, value] = expect(sid);
+      ASSERT_EQ(r->header(field), value);
+      issuer[sid] = r->header("X-Server");
+    }
+    EXPECT_EQ(distinct(issuer).size(), 3u) << "the sessions were not balanced";
+    TableView t;
+    ASSERT_TRUE(wait_table(
+        "s", [](const TableView& v) { return v.entries.size() == 6; }, &t))
+        << t.text;
+    for (const auto& [sid, server] : issuer) EXPECT_EQ(t.at(sid, "server_key"), server) << t.text;
+    for (int round = 0; round < 3; ++round)
+      for (const auto& [sid, server] : issuer) EXPECT_EQ(server_of(send_back(sid)), server) << sid;
+    // Without an id (or with one nobody issued) requests are balanced.
+    std::set<std::string> seen;
+    for (int i = 0; i < 6; ++i) seen.insert(server_of());
+    EXPECT_EQ(seen, (std::set<std::string>{"s1", "s2", "s3"}));
+    seen.clear();
+    for (int i = 0; i < 6; ++i) seen.insert(server_of(send_back("never-issued")));
+    EXPECT_EQ(seen, (std::set<std::string>{"s1", "s2", "s3"}));
+    EXPECT_FALSE(show("s").has("never-issued"));
   }
-  EXPECT_EQ(distinct(issuer).size(), 3u) << "the sessions were not balanced";
-  TableView t;
-  ASSERT_TRUE(wait_table(
-      "s", [](const TableView& v) { return v.entries.size() == 6; }, &t))
-      << t.text;
-  for (int round = 0; round < 3; ++round)
-    for (const auto& [sid, server] : issuer)
-      EXPECT_EQ(server_of({{"Cookie", "theme=dark; JSESSIONID=" + sid}}), server) << sid;
+};
+
+TEST_F(StickySessions, ASessionIdTheServerIssuedInAHeaderBringsTheClientBackToThatServer) {
+  check_sessions([](const std::string& sid) { return "/?header=X-Session:" + sid; },
+                 [](const std::string& sid) {
+                   return std::pair<std::string, std::string>{"X-Session", sid};
+                 },
+                 [](const std::string& sid) {
+                   return Headers{{"X-Session", sid}};
+                 });
 }
 
-// One client acts as many users: the key is its X-User header.
+TEST_F(StickySessions, TheApplicationsSessionCookieBringsTheClientBackToTheServerThatSetIt) {
+  // The server answers Set-Cookie: JSESSIONID=ID; Path=/; HttpOnly
+  check_sessions(
+      [](const std::string& sid) {
+        return "/?header=Set-Cookie:JSESSIONID%3D" + sid + "%3B%20Path%3D%2F%3B%20HttpOnly";
+      },
+      [](const std::string& sid) {
+        return std::pair<std::string, std::string>{"Set-Cookie",
+                                                   "JSESSIONID=" + sid + "; Path=/; HttpOnly"};
+      },
+      [](const std::string& sid) {
+        return Headers{{"Cookie", "theme=dark; JSESSIONID=" + sid}};
+      });
+}
+
 constexpr const char* kStickUsers = R"y(stick_tables:
   users: {type: string, size: 1k, expire: 10m, store: [server_key]}
 frontends:
