@@ -9,6 +9,9 @@
 #                      above a rate never reached (bench/stick.sh)
 #   VARIANT=stickfill  fe_http tracks req.hdr(x-key) in `keys` (len 16, 2m entries,
 #                      http_req_cnt and http_req_rate(10s)), no deny
+#   VARIANT=sticky     both backends stick on src (100k-entry ip tables)
+#   VARIANT=cookie     be_http inserts a SRV cookie (indirect nocache), which wrk
+#                      never sends back
 # so that a weir variant is compared with HAProxy under the same settings.
 # The runtime API (`show table`) is on $BENCH_TMP/haproxy-variant/stats.sock.
 set -euo pipefail
@@ -18,7 +21,7 @@ HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 D=$BENCH_TMP/haproxy-variant; CFG=$D/haproxy.cfg; PIDF=$D/haproxy.pid; SOCK=$D/master.sock
 
 write_cfg() {
-  local balance=roundrobin srv="" rules="" table=""
+  local balance=roundrobin srv="" rules="" table="" persist="" srv1="" srv2=""
   local track="    http-request track-sc0 req.hdr(x-key) table keys"
   case ${VARIANT:-} in
     leastconn) balance=leastconn ;;
@@ -32,8 +35,12 @@ write_cfg() {
       rules=$track
       table="backend keys
     stick-table type string len 16 size 2m expire 10m store http_req_cnt,http_req_rate(10s)" ;;
+    sticky)
+      persist="    stick-table type ip size 100k expire 30m
+    stick on src" ;;
+    cookie) ;;
     "") ;;
-    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10, stick, stickfill)" >&2; exit 2 ;;
+    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10, stick, stickfill, sticky, cookie)" >&2; exit 2 ;;
   esac
   mkdir -p "$D"
   cat >"$CFG" <<CFGEOF
@@ -59,8 +66,10 @@ $rules
 backend be_http
     balance $balance
     http-reuse safe
-    server b1 127.0.0.1:18081$srv
-    server b2 127.0.0.1:18082$srv
+$persist
+$( [[ ${VARIANT:-} == cookie ]] && echo "    cookie SRV insert indirect nocache" )
+    server b1 127.0.0.1:18081$srv$( [[ ${VARIANT:-} == cookie ]] && echo " cookie b1" )
+    server b2 127.0.0.1:18082$srv$( [[ ${VARIANT:-} == cookie ]] && echo " cookie b2" )
 
 frontend fe_tcp
     mode tcp
@@ -70,6 +79,7 @@ frontend fe_tcp
 backend be_tcp
     mode tcp
     balance $balance
+$persist
     server b1 127.0.0.1:18081$srv
     server b2 127.0.0.1:18082$srv
 

@@ -9,6 +9,9 @@
 # header (issue 19's benchmark, bench/stick.sh): stick tracks it in a 1m-entry
 # table and denies above an http_req_rate(10s) never reached; stickfill only
 # tracks it, in a 2m-entry table storing http_req_cnt and http_req_rate(10s).
+# VARIANT=sticky: both backends stick on src (a 100k-entry ip table storing
+# server_key); VARIANT=cookie: be_http inserts a SRV cookie (indirect, nocache),
+# which wrk never sends back, so every response sets it (issue 21).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -58,7 +61,14 @@ config() {
           -e 's|b2: "127.0.0.1:18082"|b2: {address: "127.0.0.1:18082", maxconn: 10}|' \
           "$HERE/weir.yaml" >"$cfg" ;;
     stick | stickfill) stick_config "$VARIANT" >"$cfg" || exit 1 ;;
-    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10, stick, stickfill)" >&2; exit 2 ;;
+    sticky)
+      { printf 'stick_tables:\n  by_src: {type: ip, size: 100k, expire: 30m, store: [server_key]}\n'
+        sed 's|^    balance: roundrobin|&\n    stick: {match: src, store: src, table: by_src}|' "$HERE/weir.yaml"
+      } >"$cfg" ;;
+    cookie)
+      awk '{ print } /^  be_http:/ { print "    cookie: {name: SRV, indirect: true, nocache: true}" }' \
+        "$HERE/weir.yaml" >"$cfg" ;;
+    *) echo "unknown VARIANT=$VARIANT (leastconn, maxconn10, stick, stickfill, sticky, cookie)" >&2; exit 2 ;;
   esac
   echo "$cfg"
 }

@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "common/event/event_loop.h"
+#include "common/stick/table.h"
 #include "worker/backend/persistence.h"
 #include "worker/observe/access_log.h"
 #include "worker/worker.h"
@@ -52,6 +53,7 @@ Server::Server(const ServerConfig& cfg, int index, int threads, Backend* backend
       last_change_ms_(0),
       counters_(threads) {
   cookie_value_ = persist::server_cookie(backend->config().cookie, backend->name(), cfg);
+  name_key_ = stick::name_id(cfg.name);
 }
 
 SockAddr Server::addr() const {
@@ -353,7 +355,7 @@ Backend::Acquire Backend::choose(const LbRequest& req, const TriedServers& tried
     if (!waiter) return Acquire::kQueueFull;
     return wait_for(retry_on);
   }
-  if (!retry_on && (!req.stuck_cookie.empty() || !req.stuck_name.empty())) {
+  if (!retry_on && (!req.stuck_cookie.empty() || req.stuck_key != 0)) {
     // Persistence: a stuck client keeps its server while it is up and not in
     // maint (drain too: no new users, the current ones stay).
     bool named_missing = false;
@@ -397,9 +399,9 @@ Server* Backend::stuck_server(const LbRequest& req, bool* named_missing) const {
     for (auto& s : servers_)
       if (s->cookie_value() == req.stuck_cookie) return s.get();
   }
-  if (!req.stuck_name.empty()) {
+  if (req.stuck_key != 0) {
     for (auto& s : servers_)
-      if (s->name() == req.stuck_name) return s.get();
+      if (s->name_key() == req.stuck_key) return s.get();
     *named_missing = true;
   }
   return nullptr;

@@ -63,8 +63,10 @@ class Server {
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
   int64_t last_change_ms() const { return last_change_ms_.load(std::memory_order_relaxed); }
   bool backup() const { return cfg_.backup; }
-  // Its value for the backend's cookie persistence.
+  // Its value for the backend's cookie persistence, and the id of its name in
+  // stick tables' server_key (stick::name_id).
   const std::string& cookie_value() const { return cookie_value_; }
+  uint32_t name_key() const { return name_key_; }
   // May a client that sticks to it (a cookie, a stick table) still come: up,
   // neither in maint nor deleted. Drain, NOLB and weight 0 keep stuck clients.
   bool keeps_stuck() const { return admin_state() != AdminState::kMaint && up() && !deleted(); }
@@ -150,6 +152,7 @@ class Server {
   int index_;
   Backend* backend_;
   std::string cookie_value_;
+  uint32_t name_key_;
   std::atomic<bool> up_{true};
   std::atomic<bool> agent_down_{false};
   AgentStatus agent_;                                   // under check_mu_

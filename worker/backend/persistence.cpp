@@ -281,7 +281,7 @@ bool edit_response(const CookieConfig& c, const ClientCookie& req, const std::st
   return true;
 }
 
-std::string match(const std::vector<StickRule>& rules, SampleSource& ctx) {
+uint32_t match(const std::vector<StickRule>& rules, SampleSource& ctx) {
   thread_local std::string key;
   const stick::Now now = stick::clock_now();
   for (const StickRule& r : rules) {
@@ -291,9 +291,9 @@ std::string match(const std::vector<StickRule>& rules, SampleSource& ctx) {
     stick::Table::Access a = r.table->find(key, now);
     if (!a) continue;
     const uint32_t* id = a.data().server_key();
-    if (id && *id) return stick::name_of(*id);
+    if (id && *id) return *id;
   }
-  return {};
+  return 0;
 }
 
 void collect_stores(const std::vector<StickRule>& rules, SampleSource& ctx, bool response,
@@ -308,10 +308,9 @@ void collect_stores(const std::vector<StickRule>& rules, SampleSource& ctx, bool
   }
 }
 
-void store(const std::vector<PendingStore>& stores, std::string_view server) {
+void store(const std::vector<PendingStore>& stores, uint32_t id) {
   if (stores.empty()) return;
   const stick::Now now = stick::clock_now();
-  const uint32_t id = stick::name_id(server);
   for (const PendingStore& p : stores) {
     stick::Table& t = *p.table;
     bool tell = true;

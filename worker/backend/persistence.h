@@ -79,8 +79,9 @@ std::string base36(int64_t v);
 int64_t from_base36(std::string_view s);
 
 // Stick rules.
-// The name of the server the first matching rule's entry gives (empty: none).
-std::string match(const std::vector<StickRule>& rules, SampleSource& ctx);
+// The server_key (stick::name_id of a server's name) of the first matching
+// rule's entry; 0: none.
+uint32_t match(const std::vector<StickRule>& rules, SampleSource& ctx);
 // A key to store once the server is known.
 struct PendingStore {
   stick::Table* table;
@@ -90,10 +91,10 @@ struct PendingStore {
 // appended to *out.
 void collect_stores(const std::vector<StickRule>& rules, SampleSource& ctx, bool response,
                     std::vector<PendingStore>* out);
-// Writes `server`'s name into the entries (made when missing); an entry that
-// names it already is only refreshed, and told to the peers agent again once
-// half its expiry has gone.
-void store(const std::vector<PendingStore>& stores, std::string_view server);
+// Writes a server's name (`key`: its stick::name_id) into the entries (made when
+// missing); an entry that names it already is only refreshed, and told to the
+// peers agent again once half its expiry has gone.
+void store(const std::vector<PendingStore>& stores, uint32_t key);
 
 }  // namespace persist
 }  // namespace weir

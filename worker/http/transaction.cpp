@@ -72,7 +72,6 @@ void HttpTransaction::clear() {
   local_addr_.reset();
   for (std::string& v : sample_values_) clear_keeping_small(v);
   cookie_.clear();
-  stuck_name_.clear();
   cookie_host_.clear();
   stores_.clear();
 }

@@ -351,10 +351,9 @@ class HttpTransaction final : public LbWaiter,
   std::optional<SockAddr> local_addr_;
   std::vector<std::string> sample_values_;  // log samples, Worker::log_samples() order
 
-  // Persistence: the request's cookie, the server its stick entry names (lb_req_
-  // views both), its Host (for the cookie's Domain) and the keys to store.
+  // Persistence: the request's cookie (lb_req_ views its value), its Host (for
+  // the cookie's Domain) and the keys to store.
   persist::ClientCookie cookie_;
-  std::string stuck_name_;
   std::string cookie_host_;
   std::vector<persist::PendingStore> stores_;
 };

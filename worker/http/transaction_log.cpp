@@ -24,7 +24,9 @@ void HttpTransaction::connection_facts(SampleSource& f) {
   f.src = &peer_;
   f.tls_client = tls != nullptr;
   f.ssl = tls ? tls->ssl() : nullptr;
-  f.dst = local_addr();
+  // The local address costs a getsockname(): only when a fetch asks for it.
+  f.local_of = [](void* self) { return static_cast<HttpTransaction*>(self)->local_addr(); };
+  f.local_owner = this;
   if (const Proxied* p = client_->proxied()) f.pp = &p->header;
   f.sc = client_->trackers();
 }

@@ -53,8 +53,7 @@ void HttpTransaction::compute_persistence(const http::MessageHead& h) {
     f.req = &h;
     f.vars = &vars_;
     f.req_len = h.head_len;
-    stuck_name_ = persist::match(bc.stick_rules, f);
-    lb_req_.stuck_name = stuck_name_;
+    lb_req_.stuck_key = persist::match(bc.stick_rules, f);
     persist::collect_stores(bc.stick_rules, f, false, &stores_);
   }
 }
@@ -68,7 +67,7 @@ void HttpTransaction::persist_response(const http::MessageHead& h) {
     f.status = h.status;
     f.vars = &vars_;
     persist::collect_stores(bc.stick_rules, f, true, &stores_);
-    persist::store(stores_, server_->name());
+    persist::store(stores_, server_->name_key());
     stores_.clear();
   }
   const CookieConfig& c = bc.cookie;

@@ -34,10 +34,10 @@ void src_port(const FetchSpec&, FetchContext& c, std::vector<Sample>& out) {
   push_port(SampleSource::of(c).src, out);
 }
 void dst(const FetchSpec&, FetchContext& c, std::vector<Sample>& out) {
-  push_address(SampleSource::of(c).dst, out);
+  push_address(SampleSource::of(c).local(), out);
 }
 void dst_port(const FetchSpec&, FetchContext& c, std::vector<Sample>& out) {
-  push_port(SampleSource::of(c).dst, out);
+  push_port(SampleSource::of(c).local(), out);
 }
 
 constexpr FetchScope kConn = FetchScope::kConnection;

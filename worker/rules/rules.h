@@ -51,7 +51,16 @@ using Vars = std::vector<std::pair<std::string, std::string>>;
 class SampleSource final : public cond::FetchContext {
  public:
   const SockAddr* src = nullptr;
-  const SockAddr* dst = nullptr;  // may be null until asked for (see local())
+  // The local address (dst fetches): read it through local(). A source that can
+  // find it only with a system call leaves it null and sets local_of, which
+  // local() calls the first time a fetch needs it.
+  mutable const SockAddr* dst = nullptr;
+  const SockAddr* (*local_of)(void* owner) = nullptr;
+  void* local_owner = nullptr;
+  const SockAddr* local() const {
+    if (!dst && local_of) dst = local_of(local_owner);
+    return dst;
+  }
   // The PROXY protocol header the connection started with (null: none; fc_pp*).
   const proxy_protocol::Header* pp = nullptr;
   const http::MessageHead* req = nullptr;

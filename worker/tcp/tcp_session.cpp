@@ -386,10 +386,10 @@ void TcpSession::begin_connect() {
       SockAddr local;
       bool have_local = false;
       fill_fetch(f, &local, &have_local);
-      stuck_name_ = persist::match(rules, f);
+      stuck_key_ = persist::match(rules, f);
       persist::collect_stores(rules, f, false, &stores_);
     }
-    req.stuck_name = stuck_name_;
+    req.stuck_key = stuck_key_;
   }
   switch (slot_.acquire(be_, req, this, &ctx_.loop(), now)) {
     case ServerSlot::Result::kServer:
@@ -486,7 +486,7 @@ void TcpSession::connect_done() {
   writable_[kServer] = true;
   slot_.server()->observe_result(false, false);
   if (!stores_.empty()) {
-    persist::store(stores_, slot_.server()->name());
+    persist::store(stores_, slot_.server()->name_key());
     stores_.clear();
   }
   phase_ = Phase::kForwarding;

@@ -129,9 +129,9 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
   Direction down_{kServer, kClient, {}, {}, 0, 0, false, false};
   SockAddr peer_;  // the client (with a PROXY header: the address it named)
   std::string peer_text_;
-  // Persistence: the server the client's stick entry names, and the keys its
-  // store rules write once a server is connected.
-  std::string stuck_name_;
+  // Persistence: the server the client's stick entry names (its server_key), and
+  // the keys its store rules write once a server is connected.
+  uint32_t stuck_key_ = 0;
   std::vector<persist::PendingStore> stores_;
   std::unique_ptr<const Proxied> proxied_;  // a PROXY protocol header came first
   std::unique_ptr<stick::Trackers> sc_;     // stick-table entries tracked (track rules)

@@ -38,10 +38,11 @@ struct LbRequest {
   bool has_hash = false;
   uint64_t hash = 0;
   // Persistence (worker/backend/persistence.h): the server the client sticks to,
-  // by a cookie's value (looked at first) or by name (a stick table's); empty:
-  // none. The views must outlive every acquire() of the request.
+  // by a cookie's value (looked at first; empty: none; the view must outlive
+  // every acquire() of the request), or by the id of its name a stick table's
+  // server_key holds (stick::name_id; 0: none).
   std::string_view stuck_cookie;
-  std::string_view stuck_name;
+  uint32_t stuck_key = 0;
   // A request whose key hashes to h.
   static LbRequest hashed(uint64_t h) {
     LbRequest r;
