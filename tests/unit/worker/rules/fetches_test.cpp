@@ -70,7 +70,9 @@ TEST(Fetches, EachGivesItsOwnValue) {
   const std::string req_text =
       "POST /p?k=v1 HTTP/1.0\r\nHost: Shop.Example.com:8080\r\nX-K: h1, h2\r\n"
       "Cookie: a=1; k=c1\r\n\r\n";
-  const std::string res_text = "HTTP/1.1 503 Busy\r\nX-K: r1\r\nContent-Length: 0\r\n\r\n";
+  const std::string res_text =
+      "HTTP/1.1 503 Busy\r\nX-K: r1\r\nSet-Cookie: b=2\r\nSet-Cookie: k=s1; Path=/\r\n"
+      "Content-Length: 0\r\n\r\n";
   http::MessageHead req, res;
   size_t scan = 0;
   ASSERT_EQ(http::parse_request(req_text.data(), req_text.size(), req_text.size() + 1, &scan, &req),
@@ -126,6 +128,8 @@ TEST(Fetches, EachGivesItsOwnValue) {
       {"hdr_cnt", "2"},
       {"host", "shop.example.com"},
       {"cookie", "c1"},
+      {"req.cook", "c1"},
+      {"res.cook", "s1"},
       {"req_len", std::to_string(req_text.size())},
       {"http_version", "1.0"},
       {"status", "503"},
