@@ -88,11 +88,19 @@ TEST_F(PeersAgent, AKilledAgentIsRespawnedAndRefilledWithoutAFailedRequest) {
   EXPECT_TRUE(
       wait_until([&] { return api("show peers").find(linked) != std::string::npos; }, 10000))
       << api("show peers");
-  auto m = http_get(port_, "/metrics");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(metric(m->body, "weir_peers_link_up"), "1") << m->body;
-  // The worker filled the new agent (the first agent it never had to).
-  EXPECT_EQ(metric(m->body, "weir_peers_refills_total"), "1") << m->body;
+  // The worker fills the new agent (the first agent it never had to). "linked"
+  // may come first, from the hello that found the new agent: the refill follows
+  // once the agent's heartbeat says it lacks this process's tables.
+  std::string metrics;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto m = http_get(port_, "/metrics");
+        metrics = m ? m->body : "";
+        return metric(metrics, "weir_peers_link_up") == "1" &&
+               metric(metrics, "weir_peers_refills_total") == "1";
+      },
+      10000))
+      << metrics;
 
   // The next generation loads the tables from the new agent.
   ASSERT_TRUE(reload());
