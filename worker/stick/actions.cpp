@@ -65,18 +65,8 @@ std::shared_ptr<const StickAction> read_track(const StickScope& s) {
     key = o.get("key");
     if (!read_counter(s, o, *out)) return nullptr;
   }
-  auto name = s.scope.text_value(*table, s.what + ": table", "a stick table's name");
-  if (!name) return nullptr;
-  auto it = loader.files.stick_tables.find(*name);
-  if (it == loader.files.stick_tables.end()) {
-    std::string known;
-    for (const auto& [n, t] : loader.files.stick_tables) known += (known.empty() ? "" : ", ") + n;
-    s.scope.error(table->mark, s.what + ": no stick table named " + quoted(*name) +
-                                   (known.empty() ? std::string(" (stick_tables defines none)")
-                                                  : " (known: " + known + ")"));
-    return nullptr;
-  }
-  out->table = it->second;
+  out->table = loader.stick_table_value(*table, s.what);
+  if (!out->table) return nullptr;
   if (key) {
     auto smp = loader.sample_value(*key, s.what + ": key");
     if (!smp) return nullptr;

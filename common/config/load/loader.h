@@ -79,6 +79,9 @@ class Loader : public ValueReader {
   void load_runtime_api(const YamlNode& node);
   void load_defaults(const YamlNode& node);
   void load_stick_tables(const YamlNode& node);
+  // A rule's `table:` (track, stick): a table stick_tables defines; null after
+  // saying which tables there are.
+  std::shared_ptr<stick::Table> stick_table_value(const YamlNode& node, const std::string& what);
   void load_frontends(const YamlNode& node, const SourceMark& missing_mark);
   void load_frontend(const Field& field);
   void load_bind(const YamlNode& node, FrontendConfig& frontend);

@@ -212,24 +212,14 @@ void Loader::load_stick_rules(const YamlNode& node, const std::string& label,
     if (!table) {
       error(item->mark, what + " needs a table: {match: src, store: src, table: NAME}");
       ok = false;
-    } else if (auto name = text_value(*table, what + ": table", "a stick table's name")) {
-      auto it = files.stick_tables.find(*name);
-      if (it == files.stick_tables.end()) {
-        std::string known;
-        for (const auto& [t, _] : files.stick_tables) known += (known.empty() ? "" : ", ") + t;
-        error(table->mark, what + ": no stick table named " + quoted(*name) +
-                               (known.empty() ? std::string(" (stick_tables defines none)")
-                                              : " (known: " + known + ")"));
-        ok = false;
-      } else if (!it->second->stores(stick::Datum::kServerKey)) {
-        error(table->mark, what + ": stick table " + quoted(*name) +
-                               " does not store server_key (add it to its store:)");
-        ok = false;
-      } else {
-        rule.table = it->second;
-      }
-    } else {
+    } else if (auto t = stick_table_value(*table, what); !t) {
       ok = false;
+    } else if (!t->stores(stick::Datum::kServerKey)) {
+      error(table->mark, what + ": stick table " + quoted(t->name()) +
+                             " does not store server_key (add it to its store:)");
+      ok = false;
+    } else {
+      rule.table = std::move(t);
     }
     if (!match && !store && !store_response) {
       error(item->mark, what + " needs match, store or store_response");

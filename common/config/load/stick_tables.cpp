@@ -151,6 +151,20 @@ const Registrar<KeyList> kRegister(kLists);
 
 }  // namespace
 
+std::shared_ptr<stick::Table> Loader::stick_table_value(const YamlNode& node,
+                                                        const std::string& what) {
+  auto name = text_value(node, what + ": table", "a stick table's name");
+  if (!name) return nullptr;
+  auto it = files.stick_tables.find(*name);
+  if (it != files.stick_tables.end()) return it->second;
+  std::string known;
+  for (const auto& [n, t] : files.stick_tables) known += (known.empty() ? "" : ", ") + n;
+  error(node.mark, what + ": no stick table named " + quoted(*name) +
+                       (known.empty() ? std::string(" (stick_tables defines none)")
+                                      : " (known: " + known + ")"));
+  return nullptr;
+}
+
 void Loader::load_stick_tables(const YamlNode& node) {
   for (const Field& field : map_fields(node, "stick_tables", "table", "").list) {
     const std::string label = "stick table " + quoted(field.key);
