@@ -127,7 +127,7 @@ class Master {
   bool apply_fd_limit(const Config& cfg);
 
   // --- peers_agent.cpp
-  bool peers_wanted() const { return !config_.stick_tables.empty(); }
+  bool peers_wanted() const { return !config_.stick_tables.empty() || config_.peers.enabled(); }
   // The private directory of the agent's socket (0700, owned by weir's account).
   bool make_peers_dir();
   void remove_peers_dir();

@@ -17,7 +17,10 @@
 #include <iostream>
 #include <string>
 
+#include <fcntl.h>
+
 #include "common/base/address.h"
+#include "common/base/curve_keys.h"
 #include "common/base/fd.h"
 
 namespace {
@@ -32,6 +35,9 @@ void usage(FILE* out) {
                "  -m SOCKET  master CLI instead (default %s)\n"
                "  --json     ask for JSON output where the command has it\n"
                "With no COMMAND, commands are read from standard input, one per line.\n"
+               "weirctl peers keygen [FILE]: a new CURVE key pair for a node of a cluster;\n"
+               "  writes FILE (mode 0600, never over an existing file) and prints the public key,\n"
+               "  or without FILE prints both (doc/peers.md).\n"
                "Exit status: 0 success, 1 refused or failed, 2 weir not reachable.\n",
                kDefaultApi, kDefaultMaster);
 }
@@ -105,7 +111,42 @@ bool is_failure(const std::string& answer) {
 
 }  // namespace
 
+// `weirctl peers keygen [FILE]`: no weir needed.
+int keygen(int argc, char** argv) {
+  if (argc > 4) {
+    std::fprintf(stderr, "weirctl: usage: weirctl peers keygen [FILE]\n");
+    return 2;
+  }
+  auto pair = weir::curve::generate();
+  if (!pair) {
+    std::fprintf(stderr, "weirctl: this libzmq cannot make CURVE keys (built without CURVE)\n");
+    return 1;
+  }
+  const std::string text = weir::curve::secret_file_text(*pair);
+  if (argc < 4) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+  const char* path = argv[3];
+  weir::UniqueFd fd(::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) {
+    std::fprintf(stderr, "weirctl: cannot create %s: %s\n", path, std::strerror(errno));
+    return 1;
+  }
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd.get()) != 0) {
+    std::fprintf(stderr, "weirctl: cannot write %s: %s\n", path, std::strerror(errno));
+    ::unlink(path);
+    return 1;
+  }
+  std::printf("public_key: \"%s\"\n", pair->public_key.c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "peers" && std::string(argv[2]) == "keygen") {
+    return keygen(argc, argv);
+  }
   std::string target = kDefaultApi;
   bool json = false;
   int i = 1;

@@ -48,6 +48,20 @@ uint64_t random_incarnation() {
   return v | 1;  // never 0, which a worker reads as "no agent yet"
 }
 
+bool same_peers(const PeersConfig& a, const PeersConfig& b) {
+  if (a.cluster != b.cluster || a.local != b.local || a.bind.to_string() != b.bind.to_string() ||
+      a.secret_key != b.secret_key || a.nodes.size() != b.nodes.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.nodes.size(); ++i) {
+    if (a.nodes[i].name != b.nodes[i].name || a.nodes[i].address != b.nodes[i].address ||
+        a.nodes[i].public_keys != b.nodes[i].public_keys) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Agent::Agent(AgentOptions opts)
@@ -85,7 +99,7 @@ stick::Table* Agent::table(const std::string& name) const {
   return it == tables_.end() ? nullptr : it->second.get();
 }
 
-void Agent::configure(const Config& cfg) {
+bool Agent::configure(const Config& cfg, std::string* error) {
   std::map<std::string, std::shared_ptr<stick::Table>> next;
   const stick::Now now = stick::clock_now();
   for (const auto& t : cfg.stick_tables) {
@@ -113,6 +127,18 @@ void Agent::configure(const Config& cfg) {
     if (!next.count(name)) log::notice("peers: table %s is no longer configured", name.c_str());
   }
   tables_ = std::move(next);
+  stick::set_local_node(cfg.peers.local_id);
+  if (!cfg.peers.enabled()) {
+    if (cluster_) log::notice("peers: no peers section any more: this node leaves its cluster");
+    cluster_.reset();
+    return true;
+  }
+  if (cluster_ && same_peers(cluster_->config(), cfg.peers)) return true;
+  if (!cluster_) {
+    cluster_ = std::make_unique<Cluster>(ctx_, tables_, incarnation_,
+                                         [this](const proto::TableBatch& b) { deliver(b); });
+  }
+  return cluster_->configure(cfg.peers, error);
 }
 
 void Agent::set_state(std::string state_path, int64_t save_interval_ms) {
@@ -174,12 +200,15 @@ bool Agent::save_state(bool handover, bool periodic) {
 }
 
 bool Agent::poll_once(int extra_fd, int64_t timeout_ms) {
-  zmq::pollitem_t items[2] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
-                              {nullptr, extra_fd, ZMQ_POLLIN, 0}};
+  std::vector<zmq::pollitem_t> items = {
+      {router_.handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, extra_fd, static_cast<short>(extra_fd >= 0 ? ZMQ_POLLIN : 0), 0}};
+  if (cluster_) cluster_->poll_items(items);
   const int64_t now0 = stick::clock_now().mono_ms;
-  const int64_t until_timer = std::max<int64_t>(0, next_heartbeat_ms_ - now0);
+  int64_t until_timer = std::max<int64_t>(0, next_heartbeat_ms_ - now0);
+  if (cluster_) until_timer = std::min(until_timer, cluster_->next_timer_in(now0));
   try {
-    zmq::poll(items, extra_fd >= 0 ? 2 : 1,
+    zmq::poll(items.data(), items.size(),
               std::chrono::milliseconds(std::min(timeout_ms, until_timer)));
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) log::error("peers: poll: %s", e.what());
@@ -205,6 +234,11 @@ bool Agent::poll_once(int extra_fd, int64_t timeout_ms) {
       more = extra.more();
     }
     on_message(id.to_string(), payload);
+  }
+  if (cluster_) {
+    cluster_->flush();  // this turn's updates leave now, numbered as one
+    cluster_->handle(items.data(), items.size());
+    cluster_->timers(stick::clock_now().mono_ms);
   }
   timers();
   return extra_fd >= 0 && (items[1].revents & ZMQ_POLLIN);
@@ -258,8 +292,20 @@ void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_
   if (stick::Table* t = table(b.table())) stick::sync::apply(*t, b, now);
   // A refill goes on too: a generation that loaded its snapshot before it
   // came takes the larger values as well.
-  if (b.kind() == proto::TableBatch::DELTA) count_conn_cur(from, b);
+  if (b.kind() == proto::TableBatch::DELTA) {
+    count_conn_cur(from, b);
+    // This node's own updates go to the other nodes; a refill (what a worker
+    // held for a new agent) holds theirs too, and they send it themselves.
+    if (cluster_) cluster_->publish(b);
+  }
   forward(from.id, payload.data(), payload.size(), static_cast<size_t>(b.rows_size()));
+}
+
+void Agent::deliver(const proto::TableBatch& b) {
+  proto::PeersMessage m;
+  *m.mutable_batch() = b;
+  const std::string bytes = m.SerializeAsString();
+  forward(std::string(), bytes.data(), bytes.size(), static_cast<size_t>(b.rows_size()));
 }
 
 void Agent::forward(const std::string& from_id, const void* data, size_t size, size_t rows) {
@@ -308,6 +354,7 @@ void Agent::settle(const std::string& id, const char* why) {
     }
     keys += contributions.size();
     if (stick::Table* t = table(name)) stick::sync::apply(*t, *b, now);
+    if (cluster_) cluster_->publish(*b);
     const std::string bytes = m.SerializeAsString();
     forward(id, bytes.data(), bytes.size(), static_cast<size_t>(b->rows_size()));
   }
@@ -376,6 +423,10 @@ void Agent::send_heartbeats() {
   proto::Heartbeat* hb = m.mutable_heartbeat();
   hb->set_incarnation(incarnation_);
   hb->set_agent_pid(getpid());
+  if (cluster_) {
+    hb->set_local_node(cluster_->config().local);
+    cluster_->stats(hb->mutable_nodes());
+  }
   for (const auto& [id, l] : links_) {
     proto::LinkStats* s = hb->add_links();
     s->set_pid(l.pid);

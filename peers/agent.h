@@ -39,6 +39,7 @@
 #include "common/config/config.h"
 #include "common/proto/peers.pb.h"
 #include "common/stick/table.h"
+#include "peers/cluster/cluster.h"
 
 namespace weir::peers {
 
@@ -57,8 +58,12 @@ class Agent {
   // account. false with *error.
   bool bind(std::string* error);
   // The tables of a configuration: kept when their definition did not change,
-  // rebuilt with their entries when it did, dropped when gone.
-  void configure(const Config& cfg);
+  // rebuilt with their entries when it did, dropped when gone; and the
+  // cluster's links (peers:), made again when they changed. false with *error
+  // when this node cannot listen for its peers (at start, that stops the agent;
+  // at a reload, it logs the error and the other nodes cannot reach this one
+  // until a reload fixes it).
+  bool configure(const Config& cfg, std::string* error);
   // global.state_dir and state_save_interval of a reload's configuration.
   void set_state(std::string state_path, int64_t save_interval_ms);
   // Loads the state file (or the hand-over file); a missing file is nothing,
@@ -79,6 +84,7 @@ class Agent {
   uint64_t incarnation() const { return incarnation_; }
   size_t links() const { return links_.size(); }
   stick::Table* table(const std::string& name) const;
+  Cluster* cluster() const { return cluster_.get(); }
 
  private:
   struct Link {
@@ -104,6 +110,8 @@ class Agent {
   bool send_raw(Link& to, const void* data, size_t size, size_t rows);
   // A message, as it came, to every link but `from_id`'s.
   void forward(const std::string& from_id, const void* data, size_t size, size_t rows);
+  // A batch another node sent, to every worker process.
+  void deliver(const proto::TableBatch& b);
   // Every table to `to`: as a SNAPSHOT (a new worker, which holds back its own
   // counts until it is in), or as a REFILL (`catch_up`: a worker that missed
   // updates, whose own counts in flight a snapshot would overwrite; the larger
@@ -117,8 +125,9 @@ class Agent {
   AgentOptions opts_;
   zmq::context_t ctx_;
   zmq::socket_t router_;
-  std::map<std::string, std::shared_ptr<stick::Table>> tables_;
+  Tables tables_;
   std::map<std::string, Link> links_;
+  std::unique_ptr<Cluster> cluster_;  // with peers: only
   uint64_t incarnation_ = 0;
   int64_t next_heartbeat_ms_ = 0;
   int64_t next_check_ms_ = 0;

@@ -71,7 +71,7 @@ int peers_main(int channel_fd) {
   opts.state_path = state_path_of(*config);
   opts.save_interval_ms = config->global.state_save_interval;
   Agent agent(opts);
-  agent.configure(*config);
+  if (!agent.configure(*config, &error)) return refuse(error);
   if (!agent.bind(&error)) return refuse(error);
   agent.load_state();
   struct sigaction sa {};
@@ -97,7 +97,10 @@ int peers_main(int channel_fd) {
         LoadResult r = load_config_text(m->env.configuration().validated(),
                                         m->env.configuration().source_name());
         if (r.config) {
-          agent.configure(*r.config);
+          if (!agent.configure(*r.config, &error)) {
+            log::error("%s; the links to the other nodes are down until the next reload",
+                       error.c_str());
+          }
           agent.set_state(state_path_of(*r.config), r.config->global.state_save_interval);
         }
       } else if (m->env.has_stop()) {

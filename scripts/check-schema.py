@@ -50,7 +50,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_PATH = os.path.join(ROOT, "doc", "weir.schema.json")
-TOP_KEYS = ("global", "defaults", "stick_tables", "frontends", "backends")
+TOP_KEYS = ("global", "defaults", "peers", "stick_tables", "frontends", "backends")
 
 try:
     import jsonschema
@@ -531,6 +531,8 @@ def loader_tables(schema):
         "tcp_request.content": [("frontend_tcp_request_rule.content", set(tcp_content["properties"])),
                                 ("tcp_stick_action and use_backend",
                                  set(tcp_stick) | {"use_backend"})],
+        "peers": [("peers", keys_of(d["peers"]))],
+        "peers.nodes.node": [("peer_node", keys_of(d["peer_node"]))],
         "stick_tables.table": [("stick_table", keys_of(d["stick_table"]))],
         "backend": [("backend", keys_of(d["backend"]))],
         "backend.timeouts": [("backend_timeouts", keys_of(d["backend_timeouts"]))],

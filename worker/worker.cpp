@@ -601,6 +601,8 @@ int worker_main(int channel_fd) {
           return refuse_start(r.errors.empty() ? "invalid configuration" : r.errors[0].to_string());
         }
         config = std::move(r.config);
+        // Its writes to last-writer-wins data carry this node's number.
+        stick::set_local_node(config->peers.local_id);
         break;
       }
       case proto::Envelope::kState:

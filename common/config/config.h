@@ -464,6 +464,37 @@ struct GlobalConfig {
   SourceMark tls_ticket_secret_mark;
 };
 
+// `peers:` (doc/peers.md): the cluster this node belongs to. The peers agent
+// links the nodes listed here over ZeroMQ with CURVE (every node has a key
+// pair; a node accepts only the public keys listed for the others).
+struct PeerNode {
+  std::string name;
+  std::string address;  // host:port as written: where this node's agent listens
+  SockAddr addr;
+  // Z85 public keys (40 characters): one, or two while the node rotates its key.
+  std::vector<std::string> public_keys;
+  SourceMark mark;
+};
+
+struct PeersConfig {
+  std::string cluster;    // empty: no peers section (a single node)
+  std::string local;      // this node's name (default: the host name)
+  uint32_t local_id = 0;  // stick::node_id(local): the tie-break of last-writer-wins stamps
+  SockAddr bind;          // where this node's agent listens (default: its own address)
+  std::string secret_key_file;
+  std::string secret_key;       // Z85, read from secret_key_file when the configuration is loaded
+  std::string public_key;       // Z85, derived from the secret key
+  std::vector<PeerNode> nodes;  // every node of the cluster, this one included, in file order
+  SourceMark mark;
+  bool enabled() const { return !cluster.empty(); }
+  const PeerNode* node(std::string_view name) const {
+    for (const PeerNode& n : nodes) {
+      if (n.name == name) return &n;
+    }
+    return nullptr;
+  }
+};
+
 struct Config {
   std::string source_name;  // file name used in messages
   GlobalConfig global;
@@ -472,6 +503,7 @@ struct Config {
   // stick_tables:, in file order: each table's definition and its entries
   // (common/stick/table.h), made empty when the configuration is loaded.
   std::vector<std::shared_ptr<stick::Table>> stick_tables;
+  PeersConfig peers;
 
   const BackendConfig* find_backend(std::string_view name) const;
   int backend_index(std::string_view name) const;  // -1 when absent

@@ -164,12 +164,22 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
       ++res.skipped;
       continue;
     }
-    Table::Access a = t.find_or_make(row.key(), now);
+    // When the entry was last refreshed, as the sender saw it: an absolute row
+    // says what is left of its life; a DELTA row was refreshed when its batch
+    // was made (an update that arrives late, after a cut, does not give the
+    // entry a fresh life). A later refresh of this process's own stays.
+    int64_t touched = INT64_MIN;
+    const int64_t expire = t.def().expire_ms;
+    if (expire > 0 && row.expire_in_ms() > 0) {
+      touched = now.mono_ms - std::max<int64_t>(0, expire - row.expire_in_ms());
+    } else if (expire > 0 && b.kind() == proto::TableBatch::DELTA && b.wall_ms() > 0) {
+      touched = now.mono_ms - std::max<int64_t>(0, now.wall_ms - b.wall_ms());
+    }
+    Table::Access a = t.find_or_make(row.key(), now, touched);
     if (!a) {
       ++res.skipped;
       continue;
     }
-    if (row.expire_in_ms() > 0) t.set_expires_in(a, row.expire_in_ms(), now);
     const EntryData d = a.data();
     const bool absolute = (row.flags() & kRowAbsolute) || b.kind() != proto::TableBatch::DELTA;
     int v = 0;  // the next value of the row

@@ -168,6 +168,24 @@ void hlc_observe(uint64_t hlc) {
   }
 }
 
+namespace {
+std::atomic<uint32_t> g_local_node{0};
+}  // namespace
+
+uint32_t node_id(std::string_view name) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (const char c : name) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+  return h ? h : 1;
+}
+
+void set_local_node(uint32_t id) {
+  g_local_node.store(id, std::memory_order_relaxed);
+}
+
+uint32_t local_node() {
+  return g_local_node.load(std::memory_order_relaxed);
+}
+
 uint64_t hlc_now(int64_t wall_ms) {
   std::atomic<uint64_t>& last = g_hlc_last;
   const uint64_t physical = static_cast<uint64_t>(wall_ms) << 16;
@@ -338,7 +356,7 @@ void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
       if (uint32_t* k = server_key()) *k = static_cast<uint32_t>(v);
       break;
   }
-  if (Stamp* s = stamp()) *s = {hlc_now(now.wall_ms), 0};
+  if (Stamp* s = stamp()) *s = {hlc_now(now.wall_ms), local_node()};
 }
 
 void EntryData::clear(Datum d, uint32_t i) const {
@@ -483,7 +501,7 @@ bool Table::reserve() {
 }
 
 Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
-                          bool track) {
+                          bool track, int64_t touched_mono_ms) {
   const uint64_t hash = hash_key(key);
   Shard& s = shard_of(hash);
   std::unique_lock<std::mutex> g(s.mu);
@@ -495,6 +513,7 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
     e->flags = 0;
     expired_.fetch_add(1, std::memory_order_relaxed);
   }
+  bool fresh = false;
   if (!e) {
     g.unlock();
     if (!reserve()) return nullptr;
@@ -509,9 +528,14 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
         refused_.fetch_add(1, std::memory_order_relaxed);
         return nullptr;
       }
+      fresh = true;
     }
   }
-  e->touched = now.mono_ms;
+  if (touched_mono_ms == INT64_MIN) {
+    e->touched = now.mono_ms;
+  } else if (fresh || touched_mono_ms > e->touched) {
+    e->touched = std::min(touched_mono_ms, now.mono_ms);
+  }
   if (track) {
     ++e->trackers;
     lru_unlink(e);
@@ -561,11 +585,6 @@ void Table::note_changed(Entry* e) {
   journal_->changed(*this, EntryData(e, &layout_).key());
 }
 
-void Table::set_expires_in(Access& a, int64_t ms, const Now& now) {
-  if (def_.expire_ms <= 0 || ms <= 0 || !a) return;
-  a.e_->touched = now.mono_ms - std::max<int64_t>(0, def_.expire_ms - ms);
-}
-
 Table::Access Table::track(std::string_view key, const Now& now) {
   std::unique_lock<std::mutex> g;
   Entry* e = get_or_make(key, now, &g, true);
@@ -599,9 +618,9 @@ Table::Access Table::find(std::string_view key, const Now& now) {
   return opened(std::move(g), e);
 }
 
-Table::Access Table::find_or_make(std::string_view key, const Now& now) {
+Table::Access Table::find_or_make(std::string_view key, const Now& now, int64_t touched_mono_ms) {
   std::unique_lock<std::mutex> g;
-  Entry* e = get_or_make(key, now, &g, false);
+  Entry* e = get_or_make(key, now, &g, false, touched_mono_ms);
   return opened(std::move(g), e);
 }
 

@@ -47,6 +47,7 @@ struct TableDef {
   uint64_t size = 0;          // the most entries
   int64_t expire_ms = 0;      // an entry nobody refreshed for this long goes; 0: never
   std::vector<Stored> store;  // one item per datum, in the order written
+  bool sync = false;          // shared with the other nodes of the cluster (peers:)
 };
 
 // Time as tables see it: a monotonic clock for expiry and the LRU order, and
@@ -97,8 +98,13 @@ struct Rate {
 // The last write of an entry's last-writer-wins data.
 struct Stamp {
   uint64_t hlc = 0;   // hybrid logical clock: wall ms << 16 | a counter
-  uint32_t node = 0;  // the writer (0: this node)
+  uint32_t node = 0;  // the writer: node_id() of its node's name (0 before a cluster is set)
 };
+// A node's number in stamps: a hash of its name (never 0), the same on every node.
+uint32_t node_id(std::string_view name);
+// This process's node (peers.local), which its writes carry; 0 without a cluster.
+void set_local_node(uint32_t id);
+uint32_t local_node();
 // A fresh hybrid-logical-clock value, after every one this process gave or saw.
 uint64_t hlc_now(int64_t wall_ms);
 // A stamp another process gave: later fresh values come after it.
@@ -221,9 +227,6 @@ class Table {
   // Changes made through EntryData reach `j` (set before any thread uses the
   // table; null: nobody listens).
   void set_journal(Journal* j) { journal_ = j; }
-  // The entry expires in `ms` (> 0) rather than after a whole expire period:
-  // what is left of its life elsewhere (a snapshot, the state file).
-  void set_expires_in(Access& a, int64_t ms, const Now& now);
 
   // Tracking: finds or makes the entry of `key` and counts one more tracker,
   // and keeps its shard locked for the caller. A tracked entry is neither
@@ -240,7 +243,10 @@ class Table {
   // The entry of key when it exists and has not expired (not refreshed).
   Access find(std::string_view key, const Now& now);
   // The entry of key, made when missing (evicting as track does), refreshed.
-  Access find_or_make(std::string_view key, const Now& now);
+  // `touched_mono_ms`: refreshed as of then instead (an update that another
+  // process or node made earlier): a new entry takes it, an existing one only
+  // when it is later than its own last refresh.
+  Access find_or_make(std::string_view key, const Now& now, int64_t touched_mono_ms = INT64_MIN);
   // Removes the entry of key unless it is tracked; true when one went. `tell`:
   // the journal hears of it (false when the removal came from the agent).
   bool erase(std::string_view key, bool tell = true);
@@ -277,7 +283,7 @@ class Table {
   // of tracked entries.
   bool reserve();
   Entry* get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
-                     bool track);
+                     bool track, int64_t touched_mono_ms = INT64_MIN);
   size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg);
   // An Access holding `lock` on e (empty when e is null).
   Access opened(std::unique_lock<std::mutex> lock, Entry* e);

@@ -222,6 +222,45 @@ void peers_families(std::string& out) {
   Family(out, "weir_peers_refills_total", "counter",
          "Times this process refilled a new peers agent with its tables.")
       .sample({}, s.refills);
+  if (s.local_node.empty()) return;
+  // The other nodes of the cluster, as this node's agent sees them.
+  struct NodeMetric {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t (*read)(const proto::NodeStats&);
+  };
+  static constexpr NodeMetric kNodeMetrics[] = {
+      {"weir_peers_node_up", "gauge",
+       "1 while updates flow both ways between this node and that one, else 0.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.out_linked() && n.in_linked(); }},
+      {"weir_peers_node_lag_updates", "gauge",
+       "This node's updates that node has not acknowledged yet.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.in_flight(); }},
+      {"weir_peers_node_lag_milliseconds", "gauge",
+       "Age of the oldest of this node's updates that node has not acknowledged.",
+       [](const proto::NodeStats& n) -> uint64_t {
+         return static_cast<uint64_t>(std::max<int64_t>(0, n.lag_ms()));
+       }},
+      {"weir_peers_node_updates_sent_total", "counter",
+       "Batches of this node's updates sent to that node.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.updates_sent(); }},
+      {"weir_peers_node_updates_received_total", "counter",
+       "Entry updates from that node applied here.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.updates_received(); }},
+      {"weir_peers_node_resyncs_sent_total", "counter",
+       "Full resyncs of this node's tables sent to that node.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.resyncs_sent(); }},
+      {"weir_peers_node_resyncs_received_total", "counter", "Full resyncs received from that node.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.resyncs_received(); }},
+      {"weir_peers_node_refused_total", "counter",
+       "Connections refused from that node's address or with its name.",
+       [](const proto::NodeStats& n) -> uint64_t { return n.refused(); }},
+  };
+  for (const NodeMetric& m : kNodeMetrics) {
+    Family f(out, m.name, m.type, m.help);
+    for (const proto::NodeStats& n : s.nodes) f.sample({{"node", n.name()}}, m.read(n));
+  }
 }
 
 }  // namespace

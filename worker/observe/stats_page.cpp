@@ -12,6 +12,7 @@
 #include "common/base/version.h"
 #include "common/event/event_loop.h"
 #include "worker/observe/stats.h"
+#include "worker/peers/link.h"
 #include "worker/worker.h"
 
 namespace weir {
@@ -334,6 +335,35 @@ void render_stick_tables(std::string& out, const Worker& w) {
   add(out, "</tbody>\n</table>\n");
 }
 
+// The other nodes of the cluster, as this node's peers agent sees them.
+void render_cluster(std::string& out) {
+  PeersLink* link = PeersLink::current();
+  if (!link) return;
+  const PeersLink::Stats s = link->stats();
+  if (s.local_node.empty()) return;
+  add(out,
+      "<table class=\"proxy cluster\">\n<thead>\n<tr><th class=\"pxname\" colspan=\"8\">"
+      "cluster (this node: ");
+  add_escaped(out, s.local_node);
+  add(out,
+      ")</th></tr>\n<tr><th>node</th><th>address</th><th>out</th><th>in</th><th>in flight</th>"
+      "<th>lag ms</th><th>resync</th><th>refused</th></tr>\n</thead>\n<tbody>\n");
+  for (const proto::NodeStats& n : s.nodes) {
+    add(out, "<tr class=\"node\"><td>");
+    add_escaped(out, n.name());
+    add(out, "</td><td>");
+    add_escaped(out, n.address());
+    add(out, n.out_linked() ? "</td><td>up" : "</td><td>down");
+    add(out, n.in_linked() ? "</td><td>up" : "</td><td>down");
+    out += "</td><td>" + std::to_string(n.in_flight()) + "</td><td>" + std::to_string(n.lag_ms()) +
+           "</td><td>";
+    add_escaped(out, n.resync());
+    out += "</td><td>" + std::to_string(n.refused());
+    add(out, "</td></tr>\n");
+  }
+  add(out, "</tbody>\n</table>\n");
+}
+
 }  // namespace
 
 std::string render_stats_html(Worker& w, const StatsPageConfig& config) {
@@ -391,6 +421,7 @@ std::string render_stats_html(Worker& w, const StatsPageConfig& config) {
     i = j;
   }
   render_stick_tables(out, w);
+  render_cluster(out);
   add(out, "</main>\n</body>\n</html>\n");
   return out;
 }

@@ -49,13 +49,35 @@ std::string show_peers(Worker& w, const ApiArgs&) {
         static_cast<unsigned long long>(l.dropped()), format_uptime_ms(l.age_ms()).c_str());
     out += line;
   }
+  if (!s.local_node.empty()) {
+    out += "cluster node: " + s.local_node + "\n";
+    out +=
+        "# node address out in state_for heartbeat_age in_flight lag_ms resync refused "
+        "updates_sent updates_received resyncs_sent resyncs_received\n";
+    for (const proto::NodeStats& n : s.nodes) {
+      const std::string age =
+          n.heartbeat_age_ms() < 0 ? std::string("-") : std::to_string(n.heartbeat_age_ms()) + "ms";
+      std::snprintf(line, sizeof line, "%s %s %s %s %s %s %llu %lld %s %llu %llu %llu %llu %llu\n",
+                    n.name().c_str(), n.address().c_str(), n.out_linked() ? "up" : "down",
+                    n.in_linked() ? "up" : "down", format_uptime_ms(n.since_ms()).c_str(),
+                    age.c_str(), static_cast<unsigned long long>(n.in_flight()),
+                    static_cast<long long>(n.lag_ms()), n.resync().c_str(),
+                    static_cast<unsigned long long>(n.refused()),
+                    static_cast<unsigned long long>(n.updates_sent()),
+                    static_cast<unsigned long long>(n.updates_received()),
+                    static_cast<unsigned long long>(n.resyncs_sent()),
+                    static_cast<unsigned long long>(n.resyncs_received()));
+      out += line;
+    }
+  }
   if (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
 
 constexpr ApiCommand kPeersCommands[] = {
     {"show peers", ApiLevel::kUser,
-     "show peers   the link to the peers agent, and every worker process the agent links",
+     "show peers   the link to the peers agent, every worker process the agent links, and "
+     "the other nodes of the cluster",
      show_peers},
 };
 const Registrar<ApiCommand> kRegister(kPeersCommands);

@@ -274,6 +274,8 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
       incarnation_ = hb.incarnation();
       agent_pid_ = hb.agent_pid();
       agent_links_.assign(hb.links().begin(), hb.links().end());
+      agent_nodes_.assign(hb.nodes().begin(), hb.nodes().end());
+      local_node_ = hb.local_node();
       // Does this agent have this process's tables? Not when it is new (the
       // master respawned it) or never got the whole introduction.
       bool known = false;
@@ -462,6 +464,8 @@ PeersLink::Stats PeersLink::stats() {
   s.agent_pid = agent_pid_;
   s.linked = introduced_ && mono_ms() - last_heard_ms_ <= kSilentAgentMs;
   s.links = agent_links_;
+  s.nodes = agent_nodes_;
+  s.local_node = local_node_;
   return s;
 }
 

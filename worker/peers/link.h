@@ -64,6 +64,8 @@ class PeersLink final : public stick::Journal {
     uint64_t pending = 0;                 // entries waiting to be sent
     uint64_t refills = 0;                 // times this process refilled a new agent
     std::vector<proto::LinkStats> links;  // the agent's view, from its last heartbeat
+    std::string local_node;               // this node's name in its cluster (empty: none)
+    std::vector<proto::NodeStats> nodes;  // the agent's view of the other nodes
   };
   Stats stats();
 
@@ -145,6 +147,8 @@ class PeersLink final : public stick::Journal {
   std::atomic<uint64_t> sent_{0}, received_{0}, refills_{0};
   std::atomic<bool> heard_{false};  // a heartbeat came from an agent
   std::vector<proto::LinkStats> agent_links_;
+  std::vector<proto::NodeStats> agent_nodes_;
+  std::string local_node_;
 };
 
 }  // namespace weir

@@ -26,6 +26,7 @@ constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 constexpr Key<Scope> kTopKeys[] = {
     {"global", read_with<&Loader::load_global>},
     {"defaults", read_with<&Loader::load_defaults>},
+    {"peers", read_with<&Loader::load_peers>},
     {"stick_tables", read_with<&Loader::load_stick_tables>},
     {"frontends"},  // read last, by Loader::load(): a file needs frontends
     {"backends", read_with<&Loader::load_backends>},

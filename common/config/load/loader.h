@@ -14,6 +14,7 @@
 //                    registered HttpActionDef, worker/rules/actions_*.cpp)
 //   tls.cpp          tls of a bind, of a backend or server
 //   proxy_protocol.cpp  accept_proxy of a bind; send_proxy, check_send_proxy
+//   peers.cpp        peers (the cluster; read before stick_tables, whose sync needs it)
 //   stick_tables.cpp stick_tables (read before the sections whose rules name them)
 //
 // The loader keeps going after an error, so that one run of `weir -c` lists them all.
@@ -78,6 +79,7 @@ class Loader : public ValueReader {
   void load_logs(const YamlNode& node);
   void load_runtime_api(const YamlNode& node);
   void load_defaults(const YamlNode& node);
+  void load_peers(const YamlNode& node);
   void load_stick_tables(const YamlNode& node);
   // A rule's `table:` (track, stick): a table stick_tables defines; null after
   // saying which tables there are.

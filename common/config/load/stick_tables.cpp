@@ -13,6 +13,7 @@ namespace {
 
 struct TableScope : Scope {
   stick::TableDef& out;
+  const PeersConfig& peers;
   bool type_valid = true;
 };
 
@@ -63,6 +64,19 @@ bool read_expire(TableScope& s, const YamlNode& v, const std::string& what) {
   const auto ms = s.duration_value(v, what);
   if (!ms) return false;
   s.out.expire_ms = *ms;
+  return true;
+}
+
+bool read_sync(TableScope& s, const YamlNode& v, const std::string& what) {
+  const auto b = s.bool_value(v, what);
+  if (!b) return false;
+  if (*b && !s.peers.enabled()) {
+    s.error(v.mark, what +
+                        ": true shares the table with the other nodes of a cluster, "
+                        "and there is no peers: section");
+    return false;
+  }
+  s.out.sync = *b;
   return true;
 }
 
@@ -139,7 +153,7 @@ bool read_store(TableScope& s, const YamlNode& v, const std::string& what) {
 // In table order: type before key_size, which depends on it.
 constexpr Key<TableScope> kTableKeys[] = {
     {"type", read_type},     {"key_size", read_key_size}, {"size", read_size},
-    {"expire", read_expire}, {"store", read_store},
+    {"expire", read_expire}, {"store", read_store},       {"sync", read_sync},
 };
 constexpr auto kTableNames = names_of(kTableKeys);
 
@@ -177,7 +191,7 @@ void Loader::load_stick_tables(const YamlNode& node) {
     def.name = field.key;
     const Fields fields = map_fields(*field.value, label);
     reject_unknown(fields, kTableNames, "in " + label);
-    TableScope scope{{*this, label}, def};
+    TableScope scope{{*this, label}, def, config.peers};
     if (!fields.get("size")) {
       error(field.value->mark, label + " needs a size: the most entries it holds (e.g. 100k)");
     }

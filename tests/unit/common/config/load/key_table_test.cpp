@@ -265,6 +265,9 @@ const std::map<std::string, Place>& key_places() {
        [](auto k) { return frontend_with("tcp_request: [{" + s(k) + ": ~}]", "tcp"); }},
       {"tcp_request.content",
        [](auto k) { return frontend_with("tcp_request: [{content: {" + s(k) + ": ~}}]", "tcp"); }},
+      {"peers", [](auto k) { return "peers: {" + s(k) + ": ~}\n" + s(kMinimal); }},
+      {"peers.nodes.node",
+       [](auto k) { return "peers: {nodes: {a: {" + s(k) + ": ~}}}\n" + s(kMinimal); }},
       {"stick_tables.table",
        [](auto k) {
          return with_table(k == "size" ? "size: 10" : "size: 10, " + s(k) + ": ~", s(kMinimal));

@@ -1,0 +1,747 @@
+// The peers agent's links to the other nodes of its cluster (cluster.h).
+
+#include "peers/cluster/cluster.h"
+
+#include <zmq.h>
+
+#include <algorithm>
+
+#include "common/base/log.h"
+#include "common/base/version.h"
+#include "common/stick/sync.h"
+#include "peers/cluster/zap.h"
+
+namespace weir::peers {
+namespace {
+
+// The version of the node protocol this build speaks (NodeMessage.protocol).
+// A node refuses a hello below kOldestNodeProtocol.
+constexpr uint32_t kNodeProtocolVersion = 1;
+constexpr uint32_t kOldestNodeProtocol = 1;
+
+constexpr int64_t kHeartbeatMs = 200;
+constexpr int64_t kHelloRetryMs = 20;
+// A link that has heard nothing this long (its peer acknowledges every
+// heartbeat) is down, and starts again with a hello.
+constexpr int64_t kSilentMs = 2000;
+// Messages a DEALER holds for a peer that reads slowly.
+constexpr int kSendHighWater = 1000;
+// The log of this node's updates, for peers that missed some: at most this
+// many bytes (older updates go; a peer that needs them gets a full resync).
+constexpr size_t kLogBytes = size_t{64} << 20;
+// A refusal from one address, for one reason, is logged once in this long.
+constexpr int64_t kRefusalLogMs = 60000;
+// Rows per NodeResync part.
+constexpr size_t kResyncPartRows = 4096;
+
+int64_t mono_now() {
+  return stick::clock_now().mono_ms;
+}
+
+std::string endpoint(const SockAddr& a) {
+  return "tcp://" + a.to_string();  // "1.2.3.4:80" or "[::1]:80"
+}
+
+// The host part of an address as ZeroMQ's Peer-Address gives it.
+std::string host_of(const SockAddr& a) {
+  std::string text = a.to_string();
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) text.resize(colon);
+  if (text.size() >= 2 && text.front() == '[') text = text.substr(1, text.size() - 2);
+  return text;
+}
+
+const char* resync_word(bool sending, bool receiving) {
+  return sending ? "sending" : receiving ? "receiving" : "none";
+}
+
+std::string peer_address(const zmq::message_t& m) {
+  const char* a = zmq_msg_gets(const_cast<zmq_msg_t*>(m.handle()), "Peer-Address");
+  std::string text = a ? a : "?";
+  if (text.rfind("::ffff:", 0) == 0 && text.find('.') != std::string::npos) text.erase(0, 7);
+  return text;
+}
+
+std::string user_id(const zmq::message_t& m) {
+  const char* u = zmq_msg_gets(const_cast<zmq_msg_t*>(m.handle()), "User-Id");
+  return u ? u : "";
+}
+
+}  // namespace
+
+Cluster::Cluster(zmq::context_t& ctx, const Tables& tables, uint64_t incarnation,
+                 std::function<void(const proto::TableBatch&)> deliver)
+    : ctx_(ctx), tables_(tables), incarnation_(incarnation), deliver_(std::move(deliver)) {}
+
+Cluster::~Cluster() {
+  close_sockets();
+}
+
+void Cluster::close_sockets() {
+  for (auto& [name, o] : out_) {
+    for (auto& d : o.dealers) d->set(zmq::sockopt::linger, 0);
+    o.dealers.clear();
+  }
+  if (router_) router_->set(zmq::sockopt::linger, 0);
+  router_.reset();
+}
+
+bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
+  // The listening socket stays when its address and key do (closing it and
+  // binding again at once can find the port still taken).
+  const bool keep_router =
+      router_ && cfg.bind.to_string() == cfg_.bind.to_string() && cfg.secret_key == cfg_.secret_key;
+  for (auto& [name, o] : out_) {
+    for (auto& d : o.dealers) d->set(zmq::sockopt::linger, 0);
+    o.dealers.clear();
+  }
+  if (!keep_router) {
+    if (router_) router_->set(zmq::sockopt::linger, 0);
+    router_.reset();
+  }
+  cfg_ = cfg;
+  if (!zap_) {
+    zap_ = std::make_unique<ZapHandler>(ctx_);
+    if (!zap_->bind(error)) return false;
+  }
+  zap_->allow(cfg_);
+  if (!keep_router) {
+    try {
+      router_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+      router_->set(zmq::sockopt::linger, 0);
+      router_->set(zmq::sockopt::router_handover, 1);
+      router_->set(zmq::sockopt::router_mandatory, 1);
+      router_->set(zmq::sockopt::sndhwm, kSendHighWater);
+      router_->set(zmq::sockopt::rcvhwm, 0);
+      router_->set(zmq::sockopt::curve_server, 1);
+      router_->set(zmq::sockopt::curve_secretkey, cfg_.secret_key);
+      router_->set(zmq::sockopt::zap_domain, "weir-peers");
+      router_->set(zmq::sockopt::heartbeat_ivl, 500);
+      router_->set(zmq::sockopt::heartbeat_timeout, 3000);
+      router_->set(zmq::sockopt::ipv6, 1);
+      router_->bind(endpoint(cfg_.bind));
+    } catch (const zmq::error_t& e) {
+      *error = "peers: cannot listen on " + cfg_.bind.to_string() + ": " + e.what();
+      router_.reset();
+      return false;
+    }
+  }
+  std::map<std::string, Out> next;
+  const int64_t now = mono_now();
+  for (const PeerNode& n : cfg_.nodes) {
+    if (n.name == cfg_.local) continue;
+    Out o;
+    auto old = out_.find(n.name);
+    if (old != out_.end()) {
+      // The cursor stays: after the new connection's welcome, the peer says
+      // where it is.
+      o.next_seq = old->second.next_seq;
+      o.acked = old->second.acked;
+      o.sent = old->second.sent;
+      o.resyncs = old->second.resyncs;
+    }
+    o.name = n.name;
+    o.address = n.address;
+    o.state_since = now;
+    for (const std::string& key : n.public_keys) o.dealers.push_back(make_dealer(key, n));
+    next.emplace(n.name, std::move(o));
+  }
+  out_ = std::move(next);
+  for (auto it = in_.begin(); it != in_.end();) {
+    it = cfg_.node(it->first) ? std::next(it) : in_.erase(it);
+  }
+  node_of_id_.clear();
+  for (auto& [name, in] : in_) in.linked = false;
+  log::notice("peers: node %s of cluster %s listens on %s for %zu other node(s)",
+              cfg_.local.c_str(), cfg_.cluster.c_str(), cfg_.bind.to_string().c_str(), out_.size());
+  return true;
+}
+
+std::unique_ptr<zmq::socket_t> Cluster::make_dealer(const std::string& server_key,
+                                                    const PeerNode& node) {
+  auto d = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  d->set(zmq::sockopt::linger, 0);
+  d->set(zmq::sockopt::routing_id, cfg_.local);
+  d->set(zmq::sockopt::immediate, 1);  // nothing queues toward a peer not connected
+  d->set(zmq::sockopt::sndhwm, kSendHighWater);
+  d->set(zmq::sockopt::rcvhwm, 0);
+  d->set(zmq::sockopt::reconnect_ivl, 50);
+  d->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  d->set(zmq::sockopt::heartbeat_ivl, 500);
+  d->set(zmq::sockopt::heartbeat_timeout, 3000);
+  d->set(zmq::sockopt::curve_serverkey, server_key);
+  d->set(zmq::sockopt::curve_publickey, cfg_.public_key);
+  d->set(zmq::sockopt::curve_secretkey, cfg_.secret_key);
+  d->set(zmq::sockopt::ipv6, 1);
+  // From this node's own address when it listens on one (not a wildcard), so
+  // that the peer sees, and logs, the address its configuration lists.
+  std::string source;
+  const std::string own = host_of(cfg_.bind);
+  if (own != "0.0.0.0" && own != "::" &&
+      (own.find(':') != std::string::npos) == (host_of(node.addr).find(':') != std::string::npos)) {
+    source = (own.find(':') != std::string::npos ? "[" + own + "]" : own) + ":0;";
+  }
+  try {
+    d->connect("tcp://" + source + node.addr.to_string());
+  } catch (const zmq::error_t& e) {
+    log::error("peers: cannot connect to node %s at %s: %s", node.name.c_str(),
+               node.address.c_str(), e.what());
+  }
+  return d;
+}
+
+bool Cluster::sync_table(const std::string& name) const {
+  auto it = tables_.find(name);
+  return it != tables_.end() && it->second->def().sync;
+}
+
+// ---- sending ----------------------------------------------------------------------------
+
+void Cluster::publish(const proto::TableBatch& b) {
+  if (out_.empty() || !sync_table(b.table())) return;
+  gathered_.push_back(b);
+  gathered_rows_ += static_cast<size_t>(b.rows_size());
+}
+
+void Cluster::flush() {
+  if (gathered_.empty()) return;
+  proto::NodeMessage m;
+  m.set_protocol(kNodeProtocolVersion);
+  proto::NodeUpdates* u = m.mutable_updates();
+  u->set_incarnation(incarnation_);
+  u->set_seq(++last_seq_);
+  u->set_wall_ms(stick::clock_now().wall_ms);
+  for (proto::TableBatch& b : gathered_) *u->add_batches() = std::move(b);
+  gathered_.clear();
+  gathered_rows_ = 0;
+  LogEntry e{last_seq_, mono_now(), m.SerializeAsString()};
+  log_bytes_ += e.bytes.size();
+  log_.push_back(std::move(e));
+  while (log_bytes_ > kLogBytes && log_.size() > 1) {
+    log_bytes_ -= log_.front().bytes.size();
+    log_.pop_front();
+  }
+  for (auto& [name, o] : out_) pump(o);
+}
+
+bool Cluster::send_to(Out& o, const std::string& bytes, int dealer) {
+  const int i = dealer >= 0 ? dealer : o.active;
+  if (i < 0 || i >= static_cast<int>(o.dealers.size())) return false;
+  try {
+    return o.dealers[static_cast<size_t>(i)]
+        ->send(zmq::const_buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)
+        .has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+void Cluster::pump(Out& o) {
+  if (!o.linked) return;
+  while (!o.resync.empty()) {
+    if (!send_to(o, o.resync.front())) return;
+    o.resync.pop_front();
+    if (o.resync.empty()) {
+      o.next_seq = o.resync_upto + 1;
+      o.resync_in_flight = true;
+    }
+  }
+  while (o.next_seq <= last_seq_) {
+    if (log_.empty() || o.next_seq < log_.front().seq) {
+      start_resync(o, "it is further behind than this node keeps");
+      return;
+    }
+    const LogEntry& e = log_[static_cast<size_t>(o.next_seq - log_.front().seq)];
+    if (!send_to(o, e.bytes)) return;  // its queue is full: the rest waits in the log
+    ++o.next_seq;
+    ++o.sent;
+  }
+}
+
+void Cluster::start_resync(Out& o, const char* why) {
+  flush();  // what was gathered gets its number before the tables are read
+  o.resync.clear();
+  const stick::Now now = stick::clock_now();
+  uint64_t part = 0, rows = 0;
+  proto::NodeMessage m;
+  m.set_protocol(kNodeProtocolVersion);
+  proto::NodeResync* r = m.mutable_resync();
+  r->set_incarnation(incarnation_);
+  r->set_upto_seq(last_seq_);
+  size_t in_part = 0;
+  auto close_part = [&](bool last) {
+    r->set_part(++part);
+    r->set_last(last);
+    o.resync.push_back(m.SerializeAsString());
+    r->clear_batches();
+    in_part = 0;
+  };
+  for (const auto& [name, t] : tables_) {
+    if (!t->def().sync || o.refused_tables.count(name)) continue;
+    stick::sync::write_all(*t, proto::TableBatch::REFILL, now, [&](proto::TableBatch b) {
+      rows += static_cast<uint64_t>(b.rows_size());
+      in_part += static_cast<size_t>(b.rows_size());
+      *r->add_batches() = std::move(b);
+      if (in_part >= kResyncPartRows) close_part(false);
+    });
+  }
+  close_part(true);
+  o.resync_upto = last_seq_;
+  o.resync_started = mono_now();
+  o.resync_in_flight = false;
+  ++o.resyncs;
+  log::notice("peers: full resync of %llu entries to node %s started (%s)",
+              static_cast<unsigned long long>(rows), o.name.c_str(), why);
+  pump(o);
+}
+
+proto::NodeMessage Cluster::hello_message() const {
+  proto::NodeMessage m;
+  m.set_protocol(kNodeProtocolVersion);
+  proto::NodeHello* h = m.mutable_hello();
+  h->set_cluster(cfg_.cluster);
+  h->set_node(cfg_.local);
+  h->set_incarnation(incarnation_);
+  h->set_last_seq(last_seq_);
+  h->set_version(version());
+  for (const auto& [name, t] : tables_) {
+    if (!t->def().sync) continue;
+    proto::TableDefinition* d = h->add_tables();
+    d->set_name(name);
+    d->set_key_type(static_cast<uint32_t>(t->def().type));
+    d->set_key_size(t->def().key_size);
+    d->set_size(t->def().size);
+    d->set_expire_ms(t->def().expire_ms);
+    for (const stick::Stored& s : t->def().store) {
+      d->add_columns(static_cast<uint32_t>(s.datum) << 8 | (s.count & 0xff));
+    }
+  }
+  return m;
+}
+
+void Cluster::send_hello(Out& o, int64_t now) {
+  const std::string bytes = hello_message().SerializeAsString();
+  // On every dealer: only the one whose key the peer has completes its handshake.
+  for (size_t i = 0; i < o.dealers.size(); ++i) send_to(o, bytes, static_cast<int>(i));
+  o.next_hello = now + kHelloRetryMs;
+}
+
+void Cluster::link_lost(Out& o, const char* why) {
+  if (!o.linked) return;
+  o.linked = false;
+  o.active = -1;
+  o.state_since = mono_now();
+  o.resync.clear();
+  log::warning("peers: link to node %s (%s) lost: %s", o.name.c_str(), o.address.c_str(), why);
+}
+
+void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
+  const int64_t now = mono_now();
+  o.last_heard = now;
+  o.refused_tables.clear();
+  for (const std::string& t : w.refused_tables()) o.refused_tables.insert(t);
+  o.resync_in_flight = false;
+  const bool was_linked = o.linked;
+  o.linked = true;
+  o.active = dealer;
+  o.state_since = now;
+  o.rewound_at = UINT64_MAX;
+  o.acked = w.your_incarnation() == incarnation_ ? w.applied() : 0;
+  if (!was_linked) {
+    log::notice("peers: linked to node %s (%s)", o.name.c_str(), o.address.c_str());
+  }
+  if (w.your_incarnation() == incarnation_ && w.applied() <= last_seq_ &&
+      (w.applied() == last_seq_ || (!log_.empty() && w.applied() + 1 >= log_.front().seq))) {
+    o.next_seq = w.applied() + 1;
+    o.resync.clear();
+    pump(o);
+  } else if (w.your_incarnation() == incarnation_ && w.applied() > last_seq_) {
+    // It counts more of this incarnation than this node made: not possible
+    // unless its state is confused; the whole tables set it straight.
+    start_resync(o, "it claims updates this node never made");
+  } else {
+    start_resync(o, w.your_incarnation() == 0 ? "it holds nothing of this node"
+                                              : "it holds an older run of this node");
+  }
+}
+
+void Cluster::on_ack(Out& o, const proto::NodeAck& a) {
+  o.last_heard = mono_now();
+  if (a.your_incarnation() != incarnation_) {
+    // It lost this node's updates (it restarted): the whole tables, unless a
+    // resync is on its way already (and not lost on the way).
+    const bool waiting =
+        !o.resync.empty() || (o.resync_in_flight && mono_now() - o.resync_started < 10000);
+    if (!waiting) start_resync(o, "it does not hold this node's current updates");
+    return;
+  }
+  o.resync_in_flight = false;
+  o.acked = std::max(o.acked, a.applied());
+  if (a.gap() && a.applied() != o.rewound_at && o.next_seq > a.applied() + 1) {
+    o.rewound_at = a.applied();
+    o.next_seq = a.applied() + 1;
+  }
+  pump(o);
+}
+
+// ---- receiving --------------------------------------------------------------------------
+
+void Cluster::reply(const std::string& id, const proto::NodeMessage& m) {
+  if (!router_) return;
+  const std::string bytes = m.SerializeAsString();
+  try {
+    if (!router_->send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return;
+    }
+    router_->send(zmq::const_buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    // Gone meanwhile: its next hello starts again.
+  }
+}
+
+void Cluster::refusal(const std::string& address, const std::string& node, const std::string& why) {
+  ++refused_;
+  // Counted for the node it names, or else for the node listed at its address.
+  std::string counted = node;
+  for (const PeerNode& n : cfg_.nodes) {
+    if (counted.empty() && n.name != cfg_.local && host_of(n.addr) == address) counted = n.name;
+  }
+  if (!counted.empty()) {
+    In& in = in_[counted];
+    in.name = counted;
+    ++in.refused;
+  }
+  const int64_t now = mono_now();
+  auto [it, fresh] = refusal_logged_.try_emplace(address + "|" + why, now);
+  if (!fresh && now - it->second < kRefusalLogMs) return;
+  it->second = now;
+  log::warning("peers: refused a connection from %s: %s", address.c_str(), why.c_str());
+}
+
+void Cluster::on_hello(const std::string& id, const zmq::message_t& body,
+                       const proto::NodeHello& h) {
+  const std::string address = peer_address(body);
+  const std::string who = user_id(body);
+  proto::NodeMessage answer;
+  answer.set_protocol(kNodeProtocolVersion);
+  auto refuse = [&](const std::string& why) {
+    refusal(address, who, why);
+    answer.mutable_refused()->set_reason(why);
+    reply(id, answer);
+  };
+  if (h.cluster() != cfg_.cluster) {
+    return refuse("it belongs to cluster '" + h.cluster() + "', this node to '" + cfg_.cluster +
+                  "'");
+  }
+  if (h.node() != who || who.empty()) {
+    return refuse("it says it is node '" + h.node() + "' with the key of node '" + who + "'");
+  }
+  In& in = in_[who];
+  in.name = who;
+  const int64_t now = mono_now();
+  if (!in.linked) {
+    log::notice("peers: node %s (%s) connected, weir %s", who.c_str(), address.c_str(),
+                h.version().c_str());
+  }
+  in.linked = true;
+  in.last_heard = now;
+  in.routing_id = id;
+  node_of_id_[id] = who;
+  in.their_last = h.last_seq();
+  in.refused_tables.clear();
+  proto::NodeWelcome* w = answer.mutable_welcome();
+  for (const proto::TableDefinition& d : h.tables()) {
+    auto it = tables_.find(d.name());
+    if (it == tables_.end() || !it->second->def().sync) continue;
+    if (d.key_type() != static_cast<uint32_t>(it->second->def().type)) {
+      in.refused_tables.insert(d.name());
+      w->add_refused_tables(d.name());
+      refusal(address, "",
+              "table " + d.name() + " has another key type on node " + who + " (" +
+                  std::string(stick::key_type_name(static_cast<stick::KeyType>(d.key_type()))) +
+                  ") than here (" + std::string(stick::key_type_name(it->second->def().type)) +
+                  "): it is not shared with that node");
+    }
+  }
+  w->set_node(cfg_.local);
+  w->set_incarnation(incarnation_);
+  w->set_your_incarnation(in.incarnation);
+  w->set_applied(in.applied);
+  reply(id, answer);
+}
+
+size_t Cluster::apply(In& in, const proto::TableBatch& b) {
+  if (in.refused_tables.count(b.table())) return 0;
+  auto it = tables_.find(b.table());
+  if (it == tables_.end() || !it->second->def().sync) return 0;
+  stick::sync::apply(*it->second, b, stick::clock_now());
+  deliver_(b);
+  return static_cast<size_t>(b.rows_size());
+}
+
+void Cluster::on_updates(In& in, const proto::NodeUpdates& u) {
+  if (in.resyncing) return;  // the resync's end says where to go on from
+  if (u.incarnation() != in.incarnation) {
+    in.ack_due = true;  // the ack names what this node has: the sender resyncs it
+    return;
+  }
+  if (u.seq() <= in.applied) return;  // sent again after a gap: had it
+  if (u.seq() != in.applied + 1) {
+    in.gap = true;
+    in.ack_due = true;
+    return;
+  }
+  for (const proto::TableBatch& b : u.batches()) in.received += apply(in, b);
+  in.applied = u.seq();
+  in.gap = false;
+  in.ack_due = true;
+}
+
+void Cluster::on_resync(In& in, const proto::NodeResync& r) {
+  const int64_t now = mono_now();
+  if (r.part() == 1) {
+    in.resyncing = true;
+    in.resync_started = now;
+    in.resync_rows = 0;
+    log::notice("peers: full resync from node %s started", in.name.c_str());
+  }
+  if (!in.resyncing) return;
+  for (const proto::TableBatch& b : r.batches()) in.resync_rows += apply(in, b);
+  if (!r.last()) return;
+  in.resyncing = false;
+  in.incarnation = r.incarnation();
+  in.applied = r.upto_seq();
+  in.gap = false;
+  in.ack_due = true;
+  ++in.resyncs;
+  log::notice("peers: full resync from node %s complete: %llu entries in %lld ms", in.name.c_str(),
+              static_cast<unsigned long long>(in.resync_rows),
+              static_cast<long long>(now - in.resync_started));
+}
+
+void Cluster::on_router_message(zmq::message_t& id_frame, zmq::message_t& body) {
+  const std::string id = id_frame.to_string();
+  proto::NodeMessage m;
+  if (!m.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    refusal(peer_address(body), user_id(body), "an undecodable message");
+    return;
+  }
+  if (m.has_hello()) {
+    if (m.protocol() < kOldestNodeProtocol) {
+      refusal(peer_address(body), user_id(body), "it speaks an older protocol");
+      return;
+    }
+    on_hello(id, body, m.hello());
+    return;
+  }
+  auto known = node_of_id_.find(id);
+  if (known == node_of_id_.end()) return;  // before its hello (or from before a reload)
+  auto it = in_.find(known->second);
+  if (it == in_.end()) return;
+  In& in = it->second;
+  in.last_heard = mono_now();
+  if (!in.linked) {
+    in.linked = true;
+    log::notice("peers: node %s is back", in.name.c_str());
+  }
+  switch (m.body_case()) {
+    case proto::NodeMessage::kUpdates:
+      on_updates(in, m.updates());
+      break;
+    case proto::NodeMessage::kResync:
+      on_resync(in, m.resync());
+      break;
+    case proto::NodeMessage::kHeartbeat:
+      in.their_last = m.heartbeat().last_seq();
+      if (m.heartbeat().incarnation() == in.incarnation && in.their_last > in.applied &&
+          !in.resyncing) {
+        in.gap = true;  // updates it made never came: ask for them again
+      }
+      in.ack_due = true;
+      break;
+    default:
+      break;  // from a newer node: nothing this one needs
+  }
+}
+
+void Cluster::send_acks() {
+  for (auto& [name, in] : in_) {
+    if (!in.ack_due || in.routing_id.empty()) continue;
+    in.ack_due = false;
+    proto::NodeMessage m;
+    m.set_protocol(kNodeProtocolVersion);
+    proto::NodeAck* a = m.mutable_ack();
+    a->set_your_incarnation(in.incarnation);
+    a->set_applied(in.applied);
+    if (in.gap && in.gap_nacked != in.applied) {
+      a->set_gap(true);
+      in.gap_nacked = in.applied;
+    } else if (!in.gap) {
+      in.gap_nacked = UINT64_MAX;
+    }
+    reply(in.routing_id, m);
+  }
+}
+
+void Cluster::on_dealer_message(Out& o, int dealer, const zmq::message_t& body) {
+  proto::NodeMessage m;
+  if (!m.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
+  switch (m.body_case()) {
+    case proto::NodeMessage::kWelcome:
+      on_welcome(o, dealer, m.welcome());
+      break;
+    case proto::NodeMessage::kAck:
+      if (o.linked && dealer == o.active) on_ack(o, m.ack());
+      break;
+    case proto::NodeMessage::kRefused: {
+      const int64_t now = mono_now();
+      auto [it, fresh] = refusal_logged_.try_emplace("by " + o.name, now);
+      if (fresh || now - it->second >= kRefusalLogMs) {
+        it->second = now;
+        log::warning("peers: node %s (%s) refused this node: %s", o.name.c_str(), o.address.c_str(),
+                     m.refused().reason().c_str());
+      }
+      link_lost(o, "refused");
+      o.next_hello = now + 1000;  // it will not change its mind soon
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// ---- the loop ---------------------------------------------------------------------------
+
+void Cluster::poll_items(std::vector<zmq::pollitem_t>& items) {
+  first_item_ = items.size();
+  const auto in_if = [](bool yes) { return static_cast<short>(yes ? ZMQ_POLLIN : 0); };
+  items.push_back({zap_ ? zap_->socket().handle() : nullptr, -1, in_if(zap_ != nullptr), 0});
+  items.push_back({router_ ? router_->handle() : nullptr, -1, in_if(router_ != nullptr), 0});
+  for (auto& [name, o] : out_) {
+    const bool backlog = o.linked && (!o.resync.empty() || o.next_seq <= last_seq_);
+    for (auto& d : o.dealers) {
+      items.push_back(
+          {d->handle(), -1, static_cast<short>(ZMQ_POLLIN | (backlog ? ZMQ_POLLOUT : 0)), 0});
+    }
+  }
+}
+
+void Cluster::handle(const zmq::pollitem_t* items, size_t n) {
+  if (first_item_ + 2 > n) return;
+  const zmq::pollitem_t* mine = items + first_item_;
+  if (zap_ && (mine[0].revents & ZMQ_POLLIN)) {
+    zap_->handle([&](const std::string& address, const std::string& key) {
+      refusal(address, "",
+              key.empty() ? "not a CURVE client"
+                          : "its public key " + key + " is not listed in peers.nodes");
+    });
+  }
+  if (router_) {
+    for (int i = 0; i < 4096; ++i) {
+      zmq::message_t id, body;
+      try {
+        if (!router_->recv(id, zmq::recv_flags::dontwait)) break;
+        if (!id.more() || !router_->recv(body, zmq::recv_flags::none)) continue;
+        bool more = body.more();
+        while (more) {
+          zmq::message_t extra;
+          if (!router_->recv(extra, zmq::recv_flags::none)) break;
+          more = extra.more();
+        }
+      } catch (const zmq::error_t&) {
+        break;
+      }
+      on_router_message(id, body);
+    }
+  }
+  for (auto& [name, o] : out_) {
+    for (size_t d = 0; d < o.dealers.size(); ++d) {
+      for (int i = 0; i < 1024; ++i) {
+        zmq::message_t body;
+        try {
+          if (!o.dealers[d]->recv(body, zmq::recv_flags::dontwait)) break;
+        } catch (const zmq::error_t&) {
+          break;
+        }
+        on_dealer_message(o, static_cast<int>(d), body);
+      }
+    }
+    pump(o);
+  }
+  send_acks();
+}
+
+int64_t Cluster::next_timer_in(int64_t mono_ms) const {
+  int64_t next = next_heartbeat_ - mono_ms;
+  for (const auto& [name, o] : out_) {
+    if (!o.linked) next = std::min(next, o.next_hello - mono_ms);
+  }
+  return std::max<int64_t>(0, next);
+}
+
+void Cluster::timers(int64_t now) {
+  flush();
+  for (auto& [name, o] : out_) {
+    if (o.linked && o.last_heard >= 0 && now - o.last_heard > kSilentMs) {
+      link_lost(o, "no answer for 2 s");
+    }
+    if (!o.linked && now >= o.next_hello) send_hello(o, now);
+  }
+  for (auto& [name, in] : in_) {
+    if (in.linked && now - in.last_heard > kSilentMs) {
+      in.linked = false;
+      log::warning("peers: node %s went silent", in.name.c_str());
+    }
+  }
+  if (now < next_heartbeat_) return;
+  next_heartbeat_ = now + kHeartbeatMs;
+  proto::NodeMessage m;
+  m.set_protocol(kNodeProtocolVersion);
+  proto::NodeHeartbeat* hb = m.mutable_heartbeat();
+  hb->set_incarnation(incarnation_);
+  hb->set_last_seq(last_seq_);
+  hb->set_wall_ms(stick::clock_now().wall_ms);
+  const std::string bytes = m.SerializeAsString();
+  for (auto& [name, o] : out_) {
+    if (o.linked) send_to(o, bytes);
+  }
+  send_acks();
+}
+
+void Cluster::stats(google::protobuf::RepeatedPtrField<proto::NodeStats>* out) const {
+  const int64_t now = mono_now();
+  for (const PeerNode& n : cfg_.nodes) {
+    if (n.name == cfg_.local) continue;
+    proto::NodeStats* s = out->Add();
+    s->set_name(n.name);
+    s->set_address(n.address);
+    auto o = out_.find(n.name);
+    auto in = in_.find(n.name);
+    const bool receiving = in != in_.end() && in->second.resyncing;
+    if (o != out_.end()) {
+      const Out& x = o->second;
+      s->set_out_linked(x.linked);
+      s->set_since_ms(now - x.state_since);
+      const uint64_t in_flight = last_seq_ > x.acked ? last_seq_ - x.acked : 0;
+      s->set_in_flight(in_flight);
+      int64_t lag = 0;
+      if (in_flight && !log_.empty() && x.acked + 1 >= log_.front().seq) {
+        lag = now - log_[static_cast<size_t>(x.acked + 1 - log_.front().seq)].made_ms;
+      }
+      s->set_lag_ms(lag);
+      s->set_resync(resync_word(!x.resync.empty() || x.resync_in_flight, receiving));
+      s->set_updates_sent(x.sent);
+      s->set_resyncs_sent(x.resyncs);
+      s->set_heartbeat_age_ms(x.last_heard < 0 ? -1 : now - x.last_heard);
+    }
+    if (in != in_.end()) {
+      s->set_in_linked(in->second.linked);
+      s->set_refused(in->second.refused);
+      s->set_updates_received(in->second.received);
+      s->set_resyncs_received(in->second.resyncs);
+      if (o == out_.end()) s->set_resync(resync_word(false, receiving));
+    }
+  }
+}
+
+}  // namespace weir::peers

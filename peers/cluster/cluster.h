@@ -1,0 +1,166 @@
+#pragma once
+// The network half of the peers agent (doc/peers.md for operators,
+// doc/peers-protocol.md for the wire): this node's links to the other nodes
+// of its cluster, which carry the synchronised stick tables both ways.
+//
+// Sockets. One ROUTER bound at peers.bind, and one DEALER per other node
+// connected to that node's ROUTER (two while its key rotates: one per listed
+// key, only the right one completes its handshake). Every socket runs CURVE;
+// a ZAP handler (zap.h) lets in only the public keys peers.nodes lists and
+// names the node a key belongs to. Each direction has its own connection, so
+// two nodes starting at once never collide: X's updates go out on X's DEALER,
+// Y answers on that connection.
+//
+// Sending. The updates this node originates (its workers' DELTA batches of
+// synchronised tables) are gathered during a turn of the loop and leave as
+// one NodeUpdates with the next sequence number, kept in a bounded log. Each
+// peer has a cursor in that log, moved on by its acks. A slow or absent peer
+// never blocks the loop and never grows a buffer: sends do not wait (the
+// DEALER holds at most kSendHighWater messages), the cursor stays behind, and
+// a peer that falls out of the log gets the tables' current state instead (a
+// full resync), in which every key is sent once however often it changed.
+//
+// Receiving. Updates of each origin are applied in sequence order; one out
+// of order is dropped and answered with a gap ack, which rewinds the sender.
+// A new or restarted origin (another incarnation) is resynced whole first.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/config/config.h"
+#include "common/proto/peers.pb.h"
+#include "common/stick/table.h"
+
+namespace weir::peers {
+
+class ZapHandler;
+
+// The agent's tables, by name.
+using Tables = std::map<std::string, std::shared_ptr<stick::Table>>;
+
+class Cluster {
+ public:
+  // `deliver`: a batch from another node, applied to `tables` already, for the
+  // local workers.
+  Cluster(zmq::context_t& ctx, const Tables& tables, uint64_t incarnation,
+          std::function<void(const proto::TableBatch&)> deliver);
+  ~Cluster();
+
+  // Binds and connects for `cfg` (on start, and on a reload that changed it:
+  // sockets are made again, the sequence and the log stay). false with *error
+  // when this node cannot listen.
+  bool configure(const PeersConfig& cfg, std::string* error);
+  const PeersConfig& config() const { return cfg_; }
+
+  // A DELTA batch this node originated, for the other nodes (sent at flush()).
+  void publish(const proto::TableBatch& b);
+  // Numbers what publish() gathered and sends what each peer can take.
+  void flush();
+
+  // The sockets to poll, appended to `items`; handle() reads what came.
+  void poll_items(std::vector<zmq::pollitem_t>& items);
+  void handle(const zmq::pollitem_t* items, size_t n);
+  void timers(int64_t mono_ms);
+  // How soon timers() wants to run, in ms.
+  int64_t next_timer_in(int64_t mono_ms) const;
+
+  void stats(google::protobuf::RepeatedPtrField<proto::NodeStats>* out) const;
+  uint64_t refused() const { return refused_; }
+
+ private:
+  // This node's side of its link to one other node: what it sends.
+  struct Out {
+    std::string name;
+    std::string address;
+    std::vector<std::unique_ptr<zmq::socket_t>> dealers;  // one per listed key
+    int active = -1;                                      // the dealer the welcome came on
+    bool linked = false;                                  // welcomed, and heard from lately
+    int64_t state_since = 0;
+    int64_t last_heard = -1;
+    int64_t next_hello = 0;
+    uint64_t next_seq = 1;             // the next update to send
+    uint64_t acked = 0;                // what it acknowledged
+    uint64_t rewound_at = UINT64_MAX;  // the gap ack already acted on
+    std::deque<std::string> resync;    // parts of a full resync still to send
+    uint64_t resync_upto = 0;
+    int64_t resync_started = 0;
+    bool resync_in_flight = false;  // sent, its acks not seen yet
+    std::set<std::string> refused_tables;
+    uint64_t sent = 0, resyncs = 0;
+  };
+  // What this node receives from one other node.
+  struct In {
+    std::string name;
+    std::string routing_id;
+    bool linked = false;
+    int64_t last_heard = -1;
+    uint64_t incarnation = 0;  // whose updates `applied` counts
+    uint64_t applied = 0;
+    uint64_t their_last = 0;  // the newest update its heartbeat named
+    bool ack_due = false;
+    bool gap = false;
+    uint64_t gap_nacked = UINT64_MAX;
+    bool resyncing = false;
+    int64_t resync_started = 0;
+    uint64_t resync_rows = 0;
+    std::set<std::string> refused_tables;
+    uint64_t received = 0, resyncs = 0, refused = 0;
+  };
+  struct LogEntry {
+    uint64_t seq;
+    int64_t made_ms;  // monotonic
+    std::string bytes;
+  };
+
+  void close_sockets();
+  std::unique_ptr<zmq::socket_t> make_dealer(const std::string& server_key, const PeerNode& node);
+  void on_router_message(zmq::message_t& id, zmq::message_t& body);
+  void on_dealer_message(Out& o, int dealer, const zmq::message_t& body);
+  void on_hello(const std::string& id, const zmq::message_t& body, const proto::NodeHello& h);
+  void on_updates(In& in, const proto::NodeUpdates& u);
+  void on_resync(In& in, const proto::NodeResync& r);
+  void on_welcome(Out& o, int dealer, const proto::NodeWelcome& w);
+  void on_ack(Out& o, const proto::NodeAck& a);
+  // Applies one batch of another node to the local table and passes it on.
+  size_t apply(In& in, const proto::TableBatch& b);
+  void send_acks();
+  void reply(const std::string& id, const proto::NodeMessage& m);
+  bool send_to(Out& o, const std::string& bytes, int dealer = -1);
+  void pump(Out& o);
+  void start_resync(Out& o, const char* why);
+  void link_lost(Out& o, const char* why);
+  void send_hello(Out& o, int64_t now);
+  proto::NodeMessage hello_message() const;
+  bool sync_table(const std::string& name) const;
+  void refusal(const std::string& address, const std::string& node, const std::string& why);
+
+  zmq::context_t& ctx_;
+  const Tables& tables_;
+  const uint64_t incarnation_;
+  std::function<void(const proto::TableBatch&)> deliver_;
+  PeersConfig cfg_;
+  std::unique_ptr<ZapHandler> zap_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::map<std::string, Out> out_;                 // by node name
+  std::map<std::string, In> in_;                   // by node name
+  std::map<std::string, std::string> node_of_id_;  // routing id -> node name (after hello)
+  std::vector<proto::TableBatch> gathered_;
+  size_t gathered_rows_ = 0;
+  std::deque<LogEntry> log_;
+  size_t log_bytes_ = 0;
+  uint64_t last_seq_ = 0;
+  int64_t next_heartbeat_ = 0;
+  std::map<std::string, int64_t> refusal_logged_;  // address|why -> when it was last logged
+  // Where each socket's items start in the last poll_items().
+  size_t first_item_ = 0;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace weir::peers
