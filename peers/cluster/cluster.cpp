@@ -456,11 +456,12 @@ void Cluster::on_hello(const std::string& id, const zmq::message_t& body,
     if (d.key_type() != static_cast<uint32_t>(it->second->def().type)) {
       in.refused_tables.insert(d.name());
       w->add_refused_tables(d.name());
-      refusal(address, "",
-              "table " + d.name() + " has another key type on node " + who + " (" +
-                  std::string(stick::key_type_name(static_cast<stick::KeyType>(d.key_type()))) +
-                  ") than here (" + std::string(stick::key_type_name(it->second->def().type)) +
-                  "): it is not shared with that node");
+      log::warning(
+          "peers: table %s has another key type on node %s (%s) than here (%s): it is not "
+          "shared with that node",
+          d.name().c_str(), who.c_str(),
+          std::string(stick::key_type_name(static_cast<stick::KeyType>(d.key_type()))).c_str(),
+          std::string(stick::key_type_name(it->second->def().type)).c_str());
     }
   }
   w->set_node(cfg_.local);

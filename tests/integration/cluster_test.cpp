@@ -1,0 +1,276 @@
+// The peers cluster (doc/peers.md), as an operator runs it: three real weir
+// nodes with their own keys, links through relays the tests cut and heal.
+// Each test waits for an event (converged, refused, resynced) with a
+// generous deadline and never asserts a duration: bench/peers.sh measures.
+
+#include <sys/stat.h>
+
+#include <regex>
+#include <thread>
+
+#include "tests/integration/cluster.h"
+#include "tests/support/http_client.h"
+
+namespace weir::test::cluster {
+namespace {
+
+int64_t field(const TableView& v, const std::string& key, const std::string& name) {
+  const std::string s = v.at(key, name);
+  return s.empty() || s[0] == '<' ? -1 : std::stoll(s);
+}
+
+TEST_F(Cluster, EntriesWrittenOnOneNodeReachEveryOther) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh()) << api("a", "show peers");
+  // Counters from requests on two nodes add up everywhere; a stick entry
+  // (server_key) and a tag written on one node are the same on all.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(request("a", "alice", "u1"), 200);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(request("b", "alice"), 200);
+  ASSERT_TRUE(api("c", "set table st key tagged data.gpt0 7").find("rror") == std::string::npos);
+  std::string server;
+  for (const std::string& n : kNodes) {
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return field(v, "alice", "http_req_cnt") == 5; },
+        "alice at 5 requests"));
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return v.at("tagged", "gpt(0)") == "7"; }, "tagged's gpt0"));
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return v.at("u1", "server_key").size() == 2; },
+        "u1 stuck to a server"));
+    const std::string s = show(n).at("u1", "server_key");
+    if (server.empty()) server = s;
+    EXPECT_EQ(s, server) << "node " << n;
+    // The table that does not say sync: true stays on its node.
+    EXPECT_EQ(show(n, "mine").has("alice"), n != "c") << "node " << n;
+  }
+  // u1 stays on its server whichever node it goes through.
+  EXPECT_EQ(request("c", "x", "u1"), 200);
+  EXPECT_EQ(show("c").at("u1", "server_key"), server);
+  // show peers, /metrics and the stats page name the other nodes.
+  const std::string peers = api("a", "show peers");
+  EXPECT_NE(peers.find("cluster node: a"), std::string::npos) << peers;
+  EXPECT_TRUE(std::regex_search(peers, std::regex("\nb \\S+ up up "))) << peers;
+  HttpClient client(node("a").http_port, node("a").ip);
+  auto metrics = client.request("GET", "/metrics", {{"X-Key", "metrics"}});
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("weir_peers_node_up{node=\"b\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("weir_peers_node_up{node=\"c\"} 1"), std::string::npos);
+}
+
+TEST_F(Cluster, DeletesReachEveryNode) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  ASSERT_EQ(request("a", "gone"), 200);
+  ASSERT_EQ(request("a", "kept"), 200);
+  for (const std::string& n : kNodes) {
+    ASSERT_TRUE(wait_table(
+        n, [](const TableView& v) { return v.has("gone") && v.has("kept"); }, "both entries"));
+  }
+  api("b", "clear table st key gone");
+  for (const std::string& n : kNodes) {
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return !v.has("gone") && v.has("kept"); },
+        "gone deleted and kept kept"));
+  }
+}
+
+TEST_F(Cluster, AnUnlistedKeyAnotherClusterAndAnotherKeyTypeAreRefusedAndLogged) {
+  ASSERT_TRUE(start("a"));
+  ASSERT_TRUE(start("b"));
+  // c with a key nobody lists: a refuses it at the handshake and says who.
+  const std::string listed = node("c").public_key;
+  ::unlink((node("c").dir + "/node.key").c_str());
+  node("c").public_key = keygen(node("c").dir + "/node.key");
+  ASSERT_TRUE(start("c"));
+  node("c").public_key = listed;  // what a's and b's configurations keep listing
+  EXPECT_TRUE(node("a").weir->wait_for_stderr(
+      "refused a connection from 127\\.0\\.0\\.1: its public key \\S+ is not listed", 20000))
+      << node("a").weir->stdout_text();
+  ASSERT_EQ(request("c", "from-c"), 200);
+  ASSERT_EQ(request("a", "from-a"), 200);
+  EXPECT_TRUE(wait_table(
+      "b", [](const TableView& v) { return v.has("from-a"); }, "from-a"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(show("a").has("from-c"));
+  EXPECT_FALSE(show("c").has("from-a"));
+  node("c").weir.reset();
+
+  // c of another cluster, with a key a and b list (they reload to list it):
+  // refused by name, and c hears why.
+  ::unlink((node("c").dir + "/node.key").c_str());
+  node("c").public_key = keygen(node("c").dir + "/node.key");
+  for (const std::string n : {"a", "b"}) {
+    node(n).weir->write_config(config(n));
+    node(n).weir->signal(SIGHUP);
+    ASSERT_TRUE(node(n).weir->wait_ready_count(2, 20000));
+  }
+  ASSERT_TRUE(start("c", "other"));
+  EXPECT_TRUE(node("a").weir->wait_for_stderr(
+      "refused a connection from \\S+: it belongs to cluster 'other', this node to 'test'", 20000))
+      << node("a").weir->stdout_text();
+  EXPECT_TRUE(node("c").weir->wait_for_stderr("node a \\(\\S+\\) refused this node", 20000))
+      << node("c").weir->stdout_text();
+  node("c").weir.reset();
+
+  // c in the cluster with st keyed on integers: linked, but st not shared.
+  std::string integer_tables = kTables;
+  integer_tables.replace(integer_tables.find("type: string"), 12, "type: integer");
+  ASSERT_TRUE(start("c", "test", integer_tables));
+  EXPECT_TRUE(node("a").weir->wait_for_stderr(
+      "table st has another key type on node c \\(integer\\) than here \\(string\\)", 20000))
+      << node("a").weir->stdout_text();
+  EXPECT_TRUE(wait_mesh());
+  ASSERT_EQ(request("a", "after"), 200);
+  EXPECT_TRUE(wait_table(
+      "b", [](const TableView& v) { return v.has("after"); }, "after"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(show("c").info("used"), "0") << show("c").text;
+}
+
+TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  ASSERT_EQ(request("a", "before"), 200);
+  ASSERT_TRUE(wait_table(
+      "c", [](const TableView& v) { return v.has("before"); }, "before"));
+  node("c").weir->signal(SIGTERM);
+  ASSERT_TRUE(node("c").weir->wait_exit(20000));
+  node("c").weir.reset();
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(request(i % 2 ? "a" : "b", "k" + std::to_string(i)), 200);
+  ASSERT_TRUE(api("b", "set table st key tag data.gpt0 3").find("rror") == std::string::npos);
+  ASSERT_TRUE(start("c"));
+  EXPECT_TRUE(wait_table(
+      "c",
+      [](const TableView& v) {
+        for (int i = 0; i < 50; ++i) {
+          if (field(v, "k" + std::to_string(i), "http_req_cnt") != 1) return false;
+        }
+        return v.has("before") && v.at("tag", "gpt(0)") == "3";
+      },
+      "every entry written while it was away"));
+  EXPECT_TRUE(node("c").weir->wait_for_stderr("full resync from node [ab] complete", 20000));
+  // And what c writes now reaches the others.
+  ASSERT_EQ(request("c", "back"), 200);
+  EXPECT_TRUE(wait_table(
+      "a", [](const TableView& v) { return v.has("back"); }, "back"));
+}
+
+TEST_F(Cluster, ACutNodeCatchesUpAfterHealingWithTheOriginsExpiry) {
+  expire_ = "1h";
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  ASSERT_EQ(request("a", "old"), 200);
+  ASSERT_TRUE(wait_table(
+      "c", [](const TableView& v) { return v.has("old"); }, "old"));
+  cut("a", "c");
+  cut("b", "c");
+  // Updates of existing entries and new ones while c cannot hear them.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(request("a", "old"), 200);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(request("b", "new" + std::to_string(i)), 200);
+  ASSERT_EQ(request("c", "lonely"), 200);
+  EXPECT_TRUE(node("a").weir->wait_for_stderr("link to node c \\S+ lost", 20000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  EXPECT_EQ(field(show("c"), "old", "http_req_cnt"), 1);
+  heal("a", "c");
+  heal("b", "c");
+  EXPECT_TRUE(wait_table(
+      "c",
+      [](const TableView& v) {
+        for (int i = 0; i < 100; ++i) {
+          if (!v.has("new" + std::to_string(i))) return false;
+        }
+        return field(v, "old", "http_req_cnt") == 4;
+      },
+      "every update made during the cut"));
+  EXPECT_TRUE(wait_table(
+      "a", [](const TableView& v) { return v.has("lonely"); }, "lonely"));
+  // The entries made during the cut kept the life their origin gave them: at
+  // least the cut's 3 s less than a whole hour.
+  const int64_t exp = field(show("c"), "new0", "exp");
+  EXPECT_GT(exp, 0);
+  EXPECT_LT(exp, 3600000 - 2500) << show("c").text;
+}
+
+TEST_F(Cluster, AReloadUnderLoadLosesNoUpdate) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::thread load([&] {
+    int i = 0;
+    while (!stop.load()) {
+      if (request(++i % 2 ? "a" : "c", "busy") == 200) ok.fetch_add(1);
+    }
+  });
+  for (int r = 0; r < 3; ++r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    node("b").weir->signal(SIGHUP);
+    ASSERT_TRUE(node("b").weir->wait_ready_count(static_cast<size_t>(r + 2), 20000));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop.store(true);
+  load.join();
+  ASSERT_GT(ok.load(), 0);
+  const int64_t want = ok.load();
+  for (const std::string& n : kNodes) {
+    EXPECT_TRUE(wait_table(
+        n, [&](const TableView& v) { return field(v, "busy", "http_req_cnt") == want; },
+        "busy at " + std::to_string(want)));
+  }
+}
+
+// ---- weir -c and weirctl peers keygen ---------------------------------------------------
+
+class ClusterConfig : public Cluster {
+ protected:
+  std::string check(const std::string& yaml) {
+    const std::string path = dir_ + "/check.yaml";
+    write_file(path, yaml);
+    CommandResult r = run_command({weir_binary(), "-c", "-f", path});
+    return std::to_string(r.exit_code) + " " + r.out + r.err;
+  }
+};
+
+TEST_F(ClusterConfig, WeirCheckNamesWhatIsWrongWithItsLine) {
+  EXPECT_EQ(check(config("a")).substr(0, 2), "0 ");
+  std::string y = config("a");
+  y.replace(y.find("local: a"), 8, "local: z");
+  EXPECT_TRUE(std::regex_search(check(y), std::regex("^1 .*:\\d+:10: peers: this node, 'z', is not "
+                                                     "in nodes \\(listed: a, b, c\\)")))
+      << check(y);
+  y = config("a");
+  y.replace(y.find(node("b").public_key), 40, std::string(39, 'x') + "~");
+  EXPECT_TRUE(std::regex_search(check(y), std::regex("^1 .*:\\d+:\\d+: peers: node 'b': "
+                                                     "public_key: not Z85 text")))
+      << check(y);
+  y = config("a");
+  y.replace(y.find(node("a").public_key), 40, node("b").public_key);
+  EXPECT_TRUE(std::regex_search(check(y), std::regex("^1 .*:\\d+:\\d+: peers: the key in \\S+ "
+                                                     "\\(public key \\S+\\) is not the one nodes "
+                                                     "lists for 'a'")))
+      << check(y);
+  y = config("a");
+  y = y.substr(0, y.find("peers:")) + y.substr(y.find("stick_tables:"));
+  EXPECT_TRUE(std::regex_search(check(y), std::regex("^1 .*: stick table 'st': sync: true shares "
+                                                     "the table .* no peers: section")))
+      << check(y);
+}
+
+TEST_F(ClusterConfig, KeygenWritesAPrivateFileAndNeverOverwritesOne) {
+  const std::string path = dir_ + "/fresh.key";
+  CommandResult r = weirctl({"peers", "keygen", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_match(r.out, std::regex("public_key: \"\\S{40}\"\n"))) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string before = read_file(path);
+  EXPECT_NE(before.find("secret_key: \""), std::string::npos);
+  r = weirctl({"peers", "keygen", path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("File exists"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(path), before);
+}
+
+}  // namespace
+}  // namespace weir::test::cluster
