@@ -28,7 +28,7 @@ constexpr int64_t kAnonymousLinkMs = 10000;
 
 bool same_def(const stick::TableDef& a, const stick::TableDef& b) {
   if (a.type != b.type || a.key_size != b.key_size || a.size != b.size ||
-      a.expire_ms != b.expire_ms || a.store.size() != b.store.size()) {
+      a.expire_ms != b.expire_ms || a.sync != b.sync || a.store.size() != b.store.size()) {
     return false;
   }
   for (size_t i = 0; i < a.store.size(); ++i) {
@@ -102,12 +102,14 @@ stick::Table* Agent::table(const std::string& name) const {
 bool Agent::configure(const Config& cfg, std::string* error) {
   std::map<std::string, std::shared_ptr<stick::Table>> next;
   const stick::Now now = stick::clock_now();
+  bool tables_changed = cfg.stick_tables.size() != tables_.size();
   for (const auto& t : cfg.stick_tables) {
     auto it = tables_.find(t->name());
     if (it != tables_.end() && same_def(it->second->def(), t->def())) {
       next[t->name()] = it->second;
       continue;
     }
+    tables_changed = true;
     auto fresh = std::make_shared<stick::Table>(t->def());
     if (it != tables_.end() && it->second->def().type == t->def().type) {
       // A changed definition: the entries move over with the data both store.
@@ -133,7 +135,11 @@ bool Agent::configure(const Config& cfg, std::string* error) {
     cluster_.reset();
     return true;
   }
-  if (cluster_ && same_peers(cluster_->config(), cfg.peers)) return true;
+  if (cluster_ && same_peers(cluster_->config(), cfg.peers)) {
+    // The links stay; the other nodes hear of changed tables in a new hello.
+    if (tables_changed) cluster_->rehello();
+    return true;
+  }
   if (!cluster_) {
     cluster_ = std::make_unique<Cluster>(ctx_, tables_, incarnation_,
                                          [this](const proto::TableBatch& b) { deliver(b); });

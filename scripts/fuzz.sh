@@ -19,7 +19,7 @@ cd "$ROOT"
 BUILD=${FUZZ_BUILD:-build-asan}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
 JOBS=${FUZZ_JOBS:-1}
-ALL=(request response chunked config condition client_hello ipc_message master_state proxy_header table_command peers_message)
+ALL=(request response chunked config condition client_hello ipc_message master_state proxy_header table_command peers_message node_message)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${ALL[@]}")
 OUT=$BUILD/fuzz

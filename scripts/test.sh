@@ -51,7 +51,7 @@ CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug 
 ninja -C build-asan -j"$JOBS" weir weir-origin weir_unit_tests weir_integration_smoke_tests \
   weir_fuzz_request weir_fuzz_response weir_fuzz_chunked weir_fuzz_config weir_fuzz_condition \
   weir_fuzz_client_hello weir_fuzz_ipc_message weir_fuzz_master_state weir_fuzz_proxy_header \
-  weir_fuzz_table_command weir_fuzz_peers_message
+  weir_fuzz_table_command weir_fuzz_peers_message weir_fuzz_node_message
 
 stage "fuzzing (libFuzzer: replay each seed corpus, then ${FUZZ_SECONDS:-30} s per target)"
 FUZZ_BUILD=build-asan FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash scripts/fuzz.sh

@@ -326,6 +326,13 @@ void Cluster::send_hello(Out& o, int64_t now) {
   o.next_hello = now + kHelloRetryMs;
 }
 
+void Cluster::rehello() {
+  const int64_t now = mono_now();
+  for (auto& [name, o] : out_) {
+    if (o.linked) send_hello(o, now);  // its welcome lists the tables it refuses now
+  }
+}
+
 void Cluster::link_lost(Out& o, const char* why) {
   if (!o.linked) return;
   o.linked = false;
@@ -418,10 +425,8 @@ void Cluster::refusal(const std::string& address, const std::string& node, const
   log::warning("peers: refused a connection from %s: %s", address.c_str(), why.c_str());
 }
 
-void Cluster::on_hello(const std::string& id, const zmq::message_t& body,
+void Cluster::on_hello(const std::string& id, const std::string& address, const std::string& who,
                        const proto::NodeHello& h) {
-  const std::string address = peer_address(body);
-  const std::string who = user_id(body);
   proto::NodeMessage answer;
   answer.set_protocol(kNodeProtocolVersion);
   auto refuse = [&](const std::string& why) {
@@ -520,19 +525,19 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
               static_cast<long long>(now - in.resync_started));
 }
 
-void Cluster::on_router_message(zmq::message_t& id_frame, zmq::message_t& body) {
-  const std::string id = id_frame.to_string();
+void Cluster::receive(const std::string& id, std::string_view bytes, const std::string& address,
+                      const std::string& user) {
   proto::NodeMessage m;
-  if (!m.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    refusal(peer_address(body), user_id(body), "an undecodable message");
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    refusal(address, user, "an undecodable message");
     return;
   }
   if (m.has_hello()) {
     if (m.protocol() < kOldestNodeProtocol) {
-      refusal(peer_address(body), user_id(body), "it speaks an older protocol");
+      refusal(address, user, "it speaks an older protocol");
       return;
     }
-    on_hello(id, body, m.hello());
+    on_hello(id, address, user, m.hello());
     return;
   }
   auto known = node_of_id_.find(id);
@@ -584,7 +589,22 @@ void Cluster::send_acks() {
   }
 }
 
-void Cluster::on_dealer_message(Out& o, int dealer, const zmq::message_t& body) {
+void Cluster::receive_answer(const std::string& name, int dealer, std::string_view bytes) {
+  auto it = out_.find(name);
+  if (it != out_.end()) on_dealer_message(it->second, dealer, bytes);
+}
+
+void Cluster::adopt(const PeersConfig& cfg) {
+  cfg_ = cfg;
+  for (const PeerNode& n : cfg_.nodes) {
+    if (n.name == cfg_.local) continue;
+    Out& o = out_[n.name];
+    o.name = n.name;
+    o.address = n.address;
+  }
+}
+
+void Cluster::on_dealer_message(Out& o, int dealer, std::string_view body) {
   proto::NodeMessage m;
   if (!m.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
   switch (m.body_case()) {
@@ -652,7 +672,8 @@ void Cluster::handle(const zmq::pollitem_t* items, size_t n) {
       } catch (const zmq::error_t&) {
         break;
       }
-      on_router_message(id, body);
+      receive(id.to_string(), std::string_view(static_cast<const char*>(body.data()), body.size()),
+              peer_address(body), user_id(body));
     }
   }
   for (auto& [name, o] : out_) {
@@ -664,7 +685,8 @@ void Cluster::handle(const zmq::pollitem_t* items, size_t n) {
         } catch (const zmq::error_t&) {
           break;
         }
-        on_dealer_message(o, static_cast<int>(d), body);
+        on_dealer_message(o, static_cast<int>(d),
+                          std::string_view(static_cast<const char*>(body.data()), body.size()));
       }
     }
     pump(o);

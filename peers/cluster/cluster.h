@@ -59,6 +59,9 @@ class Cluster {
   bool configure(const PeersConfig& cfg, std::string* error);
   const PeersConfig& config() const { return cfg_; }
 
+  // Introduces this node again to every other node (its tables changed).
+  void rehello();
+
   // A DELTA batch this node originated, for the other nodes (sent at flush()).
   void publish(const proto::TableBatch& b);
   // Numbers what publish() gathered and sends what each peer can take.
@@ -72,6 +75,17 @@ class Cluster {
   int64_t next_timer_in(int64_t mono_ms) const;
 
   void stats(google::protobuf::RepeatedPtrField<proto::NodeStats>* out) const;
+
+  // What the sockets deliver, as handle() passes it on; public for the fuzz
+  // target (tests/fuzz/node_message_fuzz.cpp), which feeds them bytes without
+  // sockets after adopt().
+  // A message on the ROUTER: `user` is the node the ZAP handler let in.
+  void receive(const std::string& id, std::string_view bytes, const std::string& address,
+               const std::string& user);
+  // A message on the DEALER toward node `name` (number `dealer` of its keys).
+  void receive_answer(const std::string& name, int dealer, std::string_view bytes);
+  // `cfg` without a socket: the fuzz target's cluster.
+  void adopt(const PeersConfig& cfg);
   uint64_t refused() const { return refused_; }
 
  private:
@@ -121,9 +135,9 @@ class Cluster {
 
   void close_sockets();
   std::unique_ptr<zmq::socket_t> make_dealer(const std::string& server_key, const PeerNode& node);
-  void on_router_message(zmq::message_t& id, zmq::message_t& body);
-  void on_dealer_message(Out& o, int dealer, const zmq::message_t& body);
-  void on_hello(const std::string& id, const zmq::message_t& body, const proto::NodeHello& h);
+  void on_dealer_message(Out& o, int dealer, std::string_view body);
+  void on_hello(const std::string& id, const std::string& address, const std::string& who,
+                const proto::NodeHello& h);
   void on_updates(In& in, const proto::NodeUpdates& u);
   void on_resync(In& in, const proto::NodeResync& r);
   void on_welcome(Out& o, int dealer, const proto::NodeWelcome& w);
