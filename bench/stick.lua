@@ -6,15 +6,17 @@
 --   STICK_KEYS  distinct keys (100000)
 --   STICK_ONCE  when set (non-empty): wrk stops once it has had STICK_KEYS
 --               responses, so that each key has been sent once (the memory fill)
+--   STICK_PREFIX  what the keys start with ("k"; bench/peers.sh writes others)
 local keys = tonumber(os.getenv("STICK_KEYS") or "") or 100000
 local once = (os.getenv("STICK_ONCE") or "") ~= ""
+local prefix = os.getenv("STICK_PREFIX") or "k"
 local head, n, responses
 
 function init()
   -- wrk.format gives the request of the command line's URL (method, path, Host)
   -- ending with its blank line; the key header goes before that line.
   local plain = wrk.format()
-  head = plain:sub(1, #plain - 2) .. "x-key: k"
+  head = plain:sub(1, #plain - 2) .. "x-key: " .. prefix
   n, responses = 0, 0
 end
 

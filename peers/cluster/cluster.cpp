@@ -139,6 +139,8 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
       o.acked = old->second.acked;
       o.sent = old->second.sent;
       o.resyncs = old->second.resyncs;
+      o.bytes = old->second.bytes;
+      o.rows = old->second.rows;
     }
     o.name = n.name;
     o.address = n.address;
@@ -150,8 +152,13 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
   for (auto it = in_.begin(); it != in_.end();) {
     it = cfg_.node(it->first) ? std::next(it) : in_.erase(it);
   }
-  node_of_id_.clear();
-  for (auto& [name, in] : in_) in.linked = false;
+  // The connections of a socket that stays are still the same nodes'.
+  for (auto it = node_of_id_.begin(); it != node_of_id_.end();) {
+    it = keep_router && in_.count(it->second) ? std::next(it) : node_of_id_.erase(it);
+  }
+  if (!keep_router) {
+    for (auto& [name, in] : in_) in.linked = false;
+  }
   log::notice("peers: node %s of cluster %s listens on %s for %zu other node(s)",
               cfg_.local.c_str(), cfg_.cluster.c_str(), cfg_.bind.to_string().c_str(), out_.size());
   return true;
@@ -165,8 +172,11 @@ std::unique_ptr<zmq::socket_t> Cluster::make_dealer(const std::string& server_ke
   d->set(zmq::sockopt::immediate, 1);  // nothing queues toward a peer not connected
   d->set(zmq::sockopt::sndhwm, kSendHighWater);
   d->set(zmq::sockopt::rcvhwm, 0);
-  d->set(zmq::sockopt::reconnect_ivl, 50);
-  d->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  // A node that comes up is reached within 100 ms: retries back off from
+  // 20 ms to 100 ms, not further (ten connection attempts a second to a node
+  // that is down cost nothing worth saving).
+  d->set(zmq::sockopt::reconnect_ivl, 20);
+  d->set(zmq::sockopt::reconnect_ivl_max, 100);
   d->set(zmq::sockopt::heartbeat_ivl, 500);
   d->set(zmq::sockopt::heartbeat_timeout, 3000);
   d->set(zmq::sockopt::curve_serverkey, server_key);
@@ -213,8 +223,8 @@ void Cluster::flush() {
   u->set_wall_ms(stick::clock_now().wall_ms);
   for (proto::TableBatch& b : gathered_) *u->add_batches() = std::move(b);
   gathered_.clear();
+  LogEntry e{last_seq_, mono_now(), m.SerializeAsString(), gathered_rows_};
   gathered_rows_ = 0;
-  LogEntry e{last_seq_, mono_now(), m.SerializeAsString()};
   log_bytes_ += e.bytes.size();
   log_.push_back(std::move(e));
   while (log_bytes_ > kLogBytes && log_.size() > 1) {
@@ -239,7 +249,9 @@ bool Cluster::send_to(Out& o, const std::string& bytes, int dealer) {
 void Cluster::pump(Out& o) {
   if (!o.linked) return;
   while (!o.resync.empty()) {
-    if (!send_to(o, o.resync.front())) return;
+    if (!send_to(o, o.resync.front().first)) return;
+    o.bytes += o.resync.front().first.size();
+    o.rows += o.resync.front().second;
     o.resync.pop_front();
     if (o.resync.empty()) {
       o.next_seq = o.resync_upto + 1;
@@ -255,6 +267,8 @@ void Cluster::pump(Out& o) {
     if (!send_to(o, e.bytes)) return;  // its queue is full: the rest waits in the log
     ++o.next_seq;
     ++o.sent;
+    o.bytes += e.bytes.size();
+    o.rows += e.rows;
   }
 }
 
@@ -272,7 +286,7 @@ void Cluster::start_resync(Out& o, const char* why) {
   auto close_part = [&](bool last) {
     r->set_part(++part);
     r->set_last(last);
-    o.resync.push_back(m.SerializeAsString());
+    o.resync.emplace_back(m.SerializeAsString(), in_part);
     r->clear_batches();
     in_part = 0;
   };
@@ -419,6 +433,7 @@ void Cluster::refusal(const std::string& address, const std::string& node, const
     ++in.refused;
   }
   const int64_t now = mono_now();
+  if (refusal_logged_.size() > 1000) refusal_logged_.clear();  // many addresses: forget them
   auto [it, fresh] = refusal_logged_.try_emplace(address + "|" + why, now);
   if (!fresh && now - it->second < kRefusalLogMs) return;
   it->second = now;
@@ -541,7 +556,16 @@ void Cluster::receive(const std::string& id, std::string_view bytes, const std::
     return;
   }
   auto known = node_of_id_.find(id);
-  if (known == node_of_id_.end()) return;  // before its hello (or from before a reload)
+  if (known == node_of_id_.end()) {
+    // A connection this agent has not been introduced to (it restarted, or
+    // made its socket again): the sender says hello now rather than after
+    // 2 s of silence.
+    proto::NodeMessage again;
+    again.set_protocol(kNodeProtocolVersion);
+    again.mutable_refused()->set_hello_first(true);
+    reply(id, again);
+    return;
+  }
   auto it = in_.find(known->second);
   if (it == in_.end()) return;
   In& in = it->second;
@@ -616,6 +640,16 @@ void Cluster::on_dealer_message(Out& o, int dealer, std::string_view body) {
       break;
     case proto::NodeMessage::kRefused: {
       const int64_t now = mono_now();
+      if (m.refused().hello_first()) {
+        if (o.linked) {
+          o.linked = false;
+          o.active = -1;
+          o.state_since = now;
+          o.resync.clear();
+        }
+        send_hello(o, now);
+        break;
+      }
       auto [it, fresh] = refusal_logged_.try_emplace("by " + o.name, now);
       if (fresh || now - it->second >= kRefusalLogMs) {
         it->second = now;
@@ -755,6 +789,8 @@ void Cluster::stats(google::protobuf::RepeatedPtrField<proto::NodeStats>* out) c
       s->set_resync(resync_word(!x.resync.empty() || x.resync_in_flight, receiving));
       s->set_updates_sent(x.sent);
       s->set_resyncs_sent(x.resyncs);
+      s->set_payload_bytes_sent(x.bytes);
+      s->set_rows_sent(x.rows);
       s->set_heartbeat_age_ms(x.last_heard < 0 ? -1 : now - x.last_heard);
     }
     if (in != in_.end()) {

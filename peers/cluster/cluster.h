@@ -99,15 +99,15 @@ class Cluster {
     int64_t state_since = 0;
     int64_t last_heard = -1;
     int64_t next_hello = 0;
-    uint64_t next_seq = 1;             // the next update to send
-    uint64_t acked = 0;                // what it acknowledged
-    uint64_t rewound_at = UINT64_MAX;  // the gap ack already acted on
-    std::deque<std::string> resync;    // parts of a full resync still to send
+    uint64_t next_seq = 1;                                // the next update to send
+    uint64_t acked = 0;                                   // what it acknowledged
+    uint64_t rewound_at = UINT64_MAX;                     // the gap ack already acted on
+    std::deque<std::pair<std::string, uint64_t>> resync;  // parts still to send, with their rows
     uint64_t resync_upto = 0;
     int64_t resync_started = 0;
     bool resync_in_flight = false;  // sent, its acks not seen yet
     std::set<std::string> refused_tables;
-    uint64_t sent = 0, resyncs = 0;
+    uint64_t sent = 0, resyncs = 0, bytes = 0, rows = 0;
   };
   // What this node receives from one other node.
   struct In {
@@ -131,6 +131,7 @@ class Cluster {
     uint64_t seq;
     int64_t made_ms;  // monotonic
     std::string bytes;
+    uint64_t rows;
   };
 
   void close_sockets();

@@ -1,0 +1,225 @@
+#!/bin/bash
+# peers.sh [weir|haproxy|both] - issue 22's cluster benchmark: three nodes on
+# 127.0.0.2, .3 and .4 (weir with peers: and CURVE keys, or HAProxy 2.6 with a
+# peers section), each answering HTTP itself (`return` / `http-request return`)
+# after tracking the x-key header in a synchronised string table, and measures:
+#
+#   converge  N (100000) distinct keys written on A with wrk; the milliseconds
+#             between wrk's end and B holding all of them
+#   resync    FILL (1000000) keys written on A; C restarted; the seconds from
+#             C's start until C's workers serve all of them
+#   mesh      all three started at once; the milliseconds until every node
+#             sees both others connected
+#   delete    one key cleared on A; the milliseconds until B no longer has it
+#             (HAProxy's peers do not send deletes: "never" after 5 s)
+#   cut       C's peers process stopped (SIGSTOP) for CUT (20) s while A takes
+#             10000 new keys and 10000 updates of old ones; the milliseconds
+#             from SIGCONT until C has them all, and the expiry C gives the
+#             new keys (the origin's, or a fresh whole one)
+#   memory    RSS of all of a node's processes per entry, after the fill;
+#             weir also: Protobuf payload bytes per entry update, and the bytes
+#             on the wire (TCP, after CURVE) per entry update
+#
+# Env: N, FILL, CUT, OUT (raw output, /tmp/bench-out/<time>-peers), WEIR
+# (build/master/weir), WEIRCTL (build/master/weirctl). Needs haproxy, wrk,
+# socat, ss. Takes about 3 minutes per proxy.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+WEIR=${WEIR:-$ROOT/build/master/weir}
+WEIRCTL=${WEIRCTL:-$ROOT/build/master/weirctl}
+N=${N:-100000} FILL=${FILL:-1000000} CUT=${CUT:-20}
+OUT=${OUT:-/tmp/bench-out/$(date +%Y%m%d-%H%M%S)-peers}
+D=${BENCH_TMP:-/tmp/bench}/peers
+WHICH=${1:-both}
+NODES=(a b c)
+declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4)
+PEER_PORT=17400 HTTP_PORT=18080
+mkdir -p "$OUT" "$D"
+
+log() { echo "[$(date +%T)] $*" >&2; }
+now_ms() { date +%s%3N; }
+
+# ---- weir ------------------------------------------------------------------------------
+weir_config() {  # node
+  local n=$1 y
+  y="global:
+  threads: 1
+  maxconn: 10000
+  log: [{target: stdout, format: text}]
+  runtime_api: [$D/$n.sock]
+peers:
+  cluster: bench
+  local: $n
+  secret_key_file: $D/$n.key
+  nodes:
+"
+  for m in "${NODES[@]}"; do
+    y+="    $m: {address: \"${IP[$m]}:$PEER_PORT\", public_key: \"$(sed -n 's/^public_key: "\(.*\)"$/\1/p' "$D/$m.key")\"}
+"
+  done
+  y+="stick_tables:
+  st: {type: string, key_size: 32, size: 2m, expire: 10m, store: [http_req_cnt], sync: true}
+frontends:
+  web:
+    bind: \"${IP[$n]}:$HTTP_PORT\"
+    default_backend: app
+    http_request:
+      - track: {table: st, key: \"req.hdr(x-key)\"}
+      - return: {status: 200}
+backends:
+  app:
+    servers: {s1: \"127.0.0.1:18081\"}
+"
+  printf '%s' "$y" > "$D/$n.yaml"
+}
+weir_start() { "$WEIR" -f "$D/$1.yaml" > "$D/$1.log" 2>&1 & echo $! > "$D/$1.pid"; }
+weir_stop() {
+  local p; p=$(cat "$D/$1.pid" 2>/dev/null) || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+weir_used() { echo "show table" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | sed -n 's/.*used: \([0-9]*\).*/\1/p' | head -1; }
+weir_has() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | grep -c "^key=$2 " || true; }
+weir_clear() { echo "clear table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" > /dev/null; }
+weir_mesh_ok() {
+  local n p
+  for n in "${NODES[@]}"; do
+    p=$(echo "show peers" | socat - "UNIX-CONNECT:$D/$n.sock" 2>/dev/null) || return 1
+    [[ $(grep -c ' up up ' <<< "$p") -eq 2 ]] || return 1
+  done
+}
+weir_peers_pid() { pgrep -f -- "--peers" -P "$(cat "$D/$1.pid")" | head -1; }
+weir_exp() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" | sed -n 's/.* exp=\([0-9]*\).*/\1/p'; }
+
+# ---- HAProxy ---------------------------------------------------------------------------
+hap_config() {
+  local n=$1 m
+  {
+    echo "global
+  localpeer $n
+  stats socket $D/$n.sock level admin
+  maxconn 10000
+  nbthread 1
+defaults
+  mode http
+  timeout client 30s
+  timeout server 30s
+  timeout connect 5s
+peers bench"
+    for m in "${NODES[@]}"; do echo "  peer $m ${IP[$m]}:$PEER_PORT"; done
+    echo "frontend web
+  bind ${IP[$n]}:$HTTP_PORT
+  http-request track-sc0 req.hdr(x-key) table st
+  http-request return status 200
+backend st
+  stick-table type string len 32 size 2m expire 10m peers bench store http_req_cnt"
+  } > "$D/$n.cfg"
+}
+hap_start() { haproxy -W -f "$D/$1.cfg" -p "$D/$1.pid" > "$D/$1.log" 2>&1 & }
+hap_stop() {
+  local p; p=$(cat "$D/$1.pid" 2>/dev/null) || return 0
+  kill -USR1 "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+hap_used() { echo "show table" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | sed -n 's/.*used:\([0-9]*\).*/\1/p' | head -1; }
+hap_has() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | grep -c "key=$2 " || true; }
+hap_clear() { echo "clear table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" > /dev/null; }
+hap_mesh_ok() {
+  local n
+  for n in "${NODES[@]}"; do
+    [[ $(echo "show peers" | socat - "UNIX-CONNECT:$D/$n.sock" 2>/dev/null | grep -c "status=ESTA") -ge 2 ]] || return 1
+  done
+}
+# HAProxy runs its peers in the worker: the worker is stopped.
+hap_peers_pid() { pgrep -P "$(cat "$D/$1.pid")" haproxy | head -1; }
+hap_exp() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" | sed -n 's/.* exp=\([0-9]*\).*/\1/p'; }
+
+# ---- the figures -----------------------------------------------------------------------
+# wrk writing COUNT distinct keys PREFIX<0..COUNT-1> once each to node n.
+write_keys() {  # node count prefix
+  STICK_KEYS=$2 STICK_ONCE=1 STICK_PREFIX=$3 wrk -t1 -c50 -d600s -s "$HERE/stick.lua" \
+    "http://${IP[$1]}:$HTTP_PORT/" > "$OUT/wrk-$1-$3.txt" 2>&1
+}
+wait_for() {  # timeout_s command...: waits until the command succeeds; ms waited or "timeout"
+  local limit=$1; shift
+  local t0; t0=$(now_ms)
+  while ! "$@"; do
+    (( $(now_ms) - t0 > limit * 1000 )) && { echo timeout; return 0; }
+    sleep 0.002
+  done
+  echo $(( $(now_ms) - t0 ))
+}
+used_at_least() { local u; u=$("${P}_used" "$1"); [[ -n $u && $u -ge $2 ]]; }
+gone() { [[ $("${P}_has" "$1" "$2") -eq 0 ]]; }
+node_pids() { local m; m=$(cat "$D/$1.pid"); echo "$m" $(pgrep -P "$m"); }
+rss_kib() { local p s=0; for p in "$@"; do s=$((s + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo $s; }
+
+run() {  # weir | hap
+  P=$1
+  local n t
+  log "$P: starting three nodes"
+  rm -f "$D"/*.sock "$D"/*.log
+  for n in "${NODES[@]}"; do
+    if [[ $P == weir ]]; then
+      [[ -f $D/$n.key ]] || "$WEIRCTL" peers keygen "$D/$n.key" > /dev/null
+    fi
+  done
+  for n in "${NODES[@]}"; do "${P}_config" "$n"; done
+  for n in "${NODES[@]}"; do "${P}_start" "$n"; done
+  t=$(wait_for 30 "${P}_mesh_ok")
+  echo "$P mesh_ms=$t"
+  sleep 1
+  local rss0; rss0=$(rss_kib $(node_pids a))
+
+  write_keys a "$N" k
+  t=$(wait_for 60 used_at_least b "$N")
+  echo "$P converge_${N}_ms=$t (used on b: $("${P}_used" b))"
+
+  hap_clear_ok=1
+  "${P}_clear" a k7
+  t=$(wait_for 5 gone b k7)
+  [[ $t == timeout ]] && t=never
+  echo "$P delete_ms=$t"
+
+  write_keys a $((FILL - N)) f
+  sleep 2
+  local used rss1; used=$("${P}_used" a); rss1=$(rss_kib $(node_pids a))
+  echo "$P memory_bytes_per_entry=$(( (rss1 - rss0) * 1024 / (used > 0 ? used : 1) )) (entries $used, rss $((rss0 / 1024)) -> $((rss1 / 1024)) MiB)"
+  if [[ $P == weir ]]; then
+    local m; m=$(curl -s "http://${IP[a]}:$HTTP_PORT/metrics" -H 'x-key: metrics' || true)
+    echo "$m" > "$OUT/metrics-a.txt"
+  fi
+
+  log "$P: resync of c"
+  "${P}_stop" c
+  sleep 1
+  "${P}_start" c
+  t=$(wait_for 60 used_at_least c "$((used - 1))")
+  echo "$P resync_${used}_ms=$t"
+
+  log "$P: cut of c for $CUT s"
+  local pp; pp=$("${P}_peers_pid" c)
+  kill -STOP "$pp"
+  write_keys a 10000 cut &
+  local w1=$!
+  write_keys b 10000 k &
+  local w2=$!
+  wait $w1 $w2
+  sleep "$CUT"
+  local t0; t0=$(now_ms)
+  kill -CONT "$pp"
+  t=$(wait_for 60 used_at_least c "$((used + 10000 - 1))")
+  echo "$P cut_catch_up_ms=$t"
+  echo "$P cut_new_key_exp_ms=$("${P}_exp" c cut5) (of 600000; the origin's left about $((600000 - CUT * 1000)))"
+  for n in "${NODES[@]}"; do "${P}_stop" "$n"; done
+}
+
+case $WHICH in
+  weir) run weir ;;
+  haproxy) run hap ;;
+  both) run weir; run hap ;;
+  *) echo "usage: $0 [weir|haproxy|both]" >&2; exit 2 ;;
+esac 2>&1 | tee "$OUT/summary.txt"
