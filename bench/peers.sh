@@ -1,8 +1,8 @@
 #!/bin/bash
 # peers.sh [weir|haproxy|both] - issue 22's cluster benchmark: three nodes on
 # 127.0.0.2, .3 and .4 (weir with peers: and CURVE keys, or HAProxy 2.6 with a
-# peers section), each answering HTTP itself (`return` / `http-request return`)
-# after tracking the x-key header in a synchronised string table, and measures:
+# peers section), each tracking the x-key header in a synchronised string table
+# in front of the shared bench's nginx backends, and measures:
 #
 #   converge  N (100000) distinct keys written on A with wrk; the milliseconds
 #             between wrk's end and B holding all of them
@@ -36,9 +36,13 @@ NODES=(a b c)
 declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4)
 PEER_PORT=17400 HTTP_PORT=18080
 mkdir -p "$OUT" "$D"
+export BENCH_DIR=${BENCH_DIR:-$(cd "$ROOT/../shared/bench" && pwd)}
+. "$BENCH_DIR/lib.sh"
 
 log() { echo "[$(date +%T)] $*" >&2; }
 now_ms() { date +%s%3N; }
+
+log() { echo "[$(date +%T)] $*" >&2; }
 
 # ---- weir ------------------------------------------------------------------------------
 weir_config() {  # node
@@ -63,13 +67,13 @@ peers:
 frontends:
   web:
     bind: \"${IP[$n]}:$HTTP_PORT\"
+    metrics: {uri: /metrics}
     default_backend: app
     http_request:
       - track: {table: st, key: \"req.hdr(x-key)\"}
-      - return: {status: 200}
 backends:
   app:
-    servers: {s1: \"127.0.0.1:18081\"}
+    servers: {s1: \"127.0.0.1:18081\", s2: \"127.0.0.1:18082\"}
 "
   printf '%s' "$y" > "$D/$n.yaml"
 }
@@ -80,7 +84,7 @@ weir_stop() {
   for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$p" 2>/dev/null || true
 }
-weir_used() { echo "show table" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | sed -n 's/.*used: \([0-9]*\).*/\1/p' | head -1; }
+weir_used() { echo "show table" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | sed -n 's/.*, used: \([0-9]*\),.*/\1/p' | head -1; }
 weir_has() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | grep -c "^key=$2 " || true; }
 weir_clear() { echo "clear table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" > /dev/null; }
 weir_mesh_ok() {
@@ -90,7 +94,7 @@ weir_mesh_ok() {
     [[ $(grep -c ' up up ' <<< "$p") -eq 2 ]] || return 1
   done
 }
-weir_peers_pid() { pgrep -f -- "--peers" -P "$(cat "$D/$1.pid")" | head -1; }
+weir_peers_pid() { pgrep -P "$(cat "$D/$1.pid")" -f "weir .*peers" | head -1; }
 weir_exp() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" | sed -n 's/.* exp=\([0-9]*\).*/\1/p'; }
 
 # ---- HAProxy ---------------------------------------------------------------------------
@@ -100,7 +104,7 @@ hap_config() {
     echo "global
   localpeer $n
   stats socket $D/$n.sock level admin
-  maxconn 10000
+  maxconn 5000
   nbthread 1
 defaults
   mode http
@@ -112,7 +116,11 @@ peers bench"
     echo "frontend web
   bind ${IP[$n]}:$HTTP_PORT
   http-request track-sc0 req.hdr(x-key) table st
-  http-request return status 200
+  default_backend app
+backend app
+  balance roundrobin
+  server s1 127.0.0.1:18081
+  server s2 127.0.0.1:18082
 backend st
   stick-table type string len 32 size 2m expire 10m peers bench store http_req_cnt"
   } > "$D/$n.cfg"
@@ -124,7 +132,7 @@ hap_stop() {
   for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$p" 2>/dev/null || true
 }
-hap_used() { echo "show table" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | sed -n 's/.*used:\([0-9]*\).*/\1/p' | head -1; }
+hap_used() { echo "show table" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | sed -n 's/.*, used:\([0-9]*\).*/\1/p' | head -1; }
 hap_has() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" 2>/dev/null | grep -c "key=$2 " || true; }
 hap_clear() { echo "clear table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" > /dev/null; }
 hap_mesh_ok() {
@@ -138,10 +146,27 @@ hap_peers_pid() { pgrep -P "$(cat "$D/$1.pid")" haproxy | head -1; }
 hap_exp() { echo "show table st key $2" | socat - "UNIX-CONNECT:$D/$1.sock" | sed -n 's/.* exp=\([0-9]*\).*/\1/p'; }
 
 # ---- the figures -----------------------------------------------------------------------
-# wrk writing COUNT distinct keys PREFIX<0..COUNT-1> once each to node n.
-write_keys() {  # node count prefix
+# wrk writing COUNT distinct keys PREFIX<0..COUNT-1> once each to node n. The
+# lua script stops sending after COUNT answers, but wrk runs for its -d: it is
+# interrupted once the node holds them all (new keys), or after UPDATE_S
+# seconds when the keys exist already (updates).
+write_keys() {  # node count prefix [update]
+  local base; base=$("${P}_used" "$1")
   STICK_KEYS=$2 STICK_ONCE=1 STICK_PREFIX=$3 wrk -t1 -c50 -d600s -s "$HERE/stick.lua" \
-    "http://${IP[$1]}:$HTTP_PORT/" > "$OUT/wrk-$1-$3.txt" 2>&1
+    "http://${IP[$1]}:$HTTP_PORT/" > "$OUT/wrk-$1-$3.txt" 2>&1 &
+  local w=$! t0; t0=$(now_ms)
+  if [[ ${4:-} == update ]]; then
+    sleep "${UPDATE_S:-4}"
+  else
+    while kill -0 "$w" 2>/dev/null; do
+      local u; u=$("${P}_used" "$1")
+      [[ -n $u && $u -ge $((base + $2)) ]] && break
+      (( $(now_ms) - t0 > 300000 )) && break
+      sleep 0.005
+    done
+  fi
+  kill -INT "$w" 2>/dev/null || true
+  wait "$w" 2>/dev/null || true
 }
 wait_for() {  # timeout_s command...: waits until the command succeeds; ms waited or "timeout"
   local limit=$1; shift
@@ -178,7 +203,6 @@ run() {  # weir | hap
   t=$(wait_for 60 used_at_least b "$N")
   echo "$P converge_${N}_ms=$t (used on b: $("${P}_used" b))"
 
-  hap_clear_ok=1
   "${P}_clear" a k7
   t=$(wait_for 5 gone b k7)
   [[ $t == timeout ]] && t=never
@@ -191,6 +215,10 @@ run() {  # weir | hap
   if [[ $P == weir ]]; then
     local m; m=$(curl -s "http://${IP[a]}:$HTTP_PORT/metrics" -H 'x-key: metrics' || true)
     echo "$m" > "$OUT/metrics-a.txt"
+    # Protobuf payload (before CURVE) per entry update sent, over both links.
+    awk '/^weir_peers_node_payload_bytes_sent_total/ {b += $2} /^weir_peers_node_rows_sent_total/ {r += $2}
+         END {if (r) printf "weir payload_bytes_per_update=%.1f (%d bytes, %d updates)\n", b / r, b, r}' \
+      "$OUT/metrics-a.txt"
   fi
 
   log "$P: resync of c"
@@ -205,7 +233,7 @@ run() {  # weir | hap
   kill -STOP "$pp"
   write_keys a 10000 cut &
   local w1=$!
-  write_keys b 10000 k &
+  write_keys b 10000 k update &
   local w2=$!
   wait $w1 $w2
   sleep "$CUT"
@@ -217,6 +245,8 @@ run() {  # weir | hap
   for n in "${NODES[@]}"; do "${P}_stop" "$n"; done
 }
 
+backends_start
+trap 'for n in "${NODES[@]}"; do weir_stop "$n"; hap_stop "$n"; done; backends_stop' EXIT
 case $WHICH in
   weir) run weir ;;
   haproxy) run hap ;;
