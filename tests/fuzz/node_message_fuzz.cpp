@@ -21,28 +21,13 @@
 #include "common/stick/table.h"
 #include "peers/cluster/cluster.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/fuzz/fuzz_tables.h"
 
 using weir::fuzz::check;
 namespace stick = weir::stick;
 namespace proto = weir::proto;
 
 namespace {
-
-stick::TableDef def(const std::string& name, stick::KeyType type, const char* const* store) {
-  stick::TableDef d;
-  d.name = name;
-  d.type = type;
-  d.key_size = 16;
-  d.size = 64;
-  d.expire_ms = 60000;
-  d.sync = true;
-  for (; *store; ++store) {
-    std::string error;
-    auto s = stick::parse_stored(*store, &error);
-    if (s) d.store.push_back(*s);
-  }
-  return d;
-}
 
 weir::PeersConfig cluster_config() {
   weir::PeersConfig c;
@@ -75,8 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    nullptr};
   static const char* const kB[] = {"conn_cnt", "gpc_rate(2,1m)", nullptr};
   weir::peers::Tables tables;
-  tables["a"] = std::make_shared<stick::Table>(def("a", stick::KeyType::kString, kA));
-  tables["b"] = std::make_shared<stick::Table>(def("b", stick::KeyType::kIp, kB));
+  tables["a"] =
+      std::make_shared<stick::Table>(weir::fuzz::table_def("a", stick::KeyType::kString, kA, true));
+  tables["b"] =
+      std::make_shared<stick::Table>(weir::fuzz::table_def("b", stick::KeyType::kIp, kB, true));
   size_t delivered = 0;
   {
     weir::peers::Cluster cluster(ctx, tables, 0x1234567890abcdefULL,

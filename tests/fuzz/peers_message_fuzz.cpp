@@ -19,6 +19,7 @@
 #include "common/stick/table.h"
 #include "peers/state_store.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/fuzz/fuzz_tables.h"
 
 using weir::fuzz::check;
 namespace stick = weir::stick;
@@ -26,30 +27,15 @@ namespace proto = weir::proto;
 
 namespace {
 
-stick::TableDef def(const std::string& name, stick::KeyType type, const char* const* store) {
-  stick::TableDef d;
-  d.name = name;
-  d.type = type;
-  d.key_size = 16;
-  d.size = 64;
-  d.expire_ms = 60000;
-  for (; *store; ++store) {
-    std::string error;
-    auto s = stick::parse_stored(*store, &error);
-    if (s) d.store.push_back(*s);
-  }
-  return d;
-}
-
 weir::peers::Tables make_tables() {
   static const char* const kA[] = {"http_req_cnt", "http_req_rate(10s)", "conn_cur", "gpc(2)",
                                    "gpt(2)",       "server_key",         nullptr};
   static const char* const kB[] = {"conn_cnt", "bytes_in_rate(1s)", "gpc_rate(2,1m)", nullptr};
   static const char* const kC[] = {"conn_cur", "http_err_cnt", nullptr};
   weir::peers::Tables t;
-  t["a"] = std::make_shared<stick::Table>(def("a", stick::KeyType::kString, kA));
-  t["b"] = std::make_shared<stick::Table>(def("b", stick::KeyType::kIp, kB));
-  t["c"] = std::make_shared<stick::Table>(def("c", stick::KeyType::kInteger, kC));
+  t["a"] = std::make_shared<stick::Table>(weir::fuzz::table_def("a", stick::KeyType::kString, kA));
+  t["b"] = std::make_shared<stick::Table>(weir::fuzz::table_def("b", stick::KeyType::kIp, kB));
+  t["c"] = std::make_shared<stick::Table>(weir::fuzz::table_def("c", stick::KeyType::kInteger, kC));
   return t;
 }
 
