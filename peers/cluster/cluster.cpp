@@ -359,6 +359,13 @@ void Cluster::link_lost(Out& o, const char* why) {
 void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
   const int64_t now = mono_now();
   o.last_heard = now;
+  // The answer to a hello repeated while the first one was on its way: the
+  // resync the first welcome started goes on (making it again would read
+  // every table again).
+  if (o.linked && dealer == o.active && (!o.resync.empty() || o.resync_in_flight) &&
+      w.your_incarnation() != incarnation_) {
+    return;
+  }
   o.refused_tables.clear();
   for (const std::string& t : w.refused_tables()) o.refused_tables.insert(t);
   o.resync_in_flight = false;
