@@ -57,9 +57,7 @@ const char* resync_word(bool sending, bool receiving) {
 
 std::string peer_address(const zmq::message_t& m) {
   const char* a = zmq_msg_gets(const_cast<zmq_msg_t*>(m.handle()), "Peer-Address");
-  std::string text = a ? a : "?";
-  if (text.rfind("::ffff:", 0) == 0 && text.find('.') != std::string::npos) text.erase(0, 7);
-  return text;
+  return a ? unmapped(a) : "?";
 }
 
 std::string user_id(const zmq::message_t& m) {
@@ -73,17 +71,14 @@ Cluster::Cluster(zmq::context_t& ctx, const Tables& tables, uint64_t incarnation
                  std::function<void(const proto::TableBatch&)> deliver)
     : ctx_(ctx), tables_(tables), incarnation_(incarnation), deliver_(std::move(deliver)) {}
 
+// Every socket is made with linger 0: closing one drops what it still holds.
 Cluster::~Cluster() {
-  close_sockets();
+  close_dealers();
+  router_.reset();
 }
 
-void Cluster::close_sockets() {
-  for (auto& [name, o] : out_) {
-    for (auto& d : o.dealers) d->set(zmq::sockopt::linger, 0);
-    o.dealers.clear();
-  }
-  if (router_) router_->set(zmq::sockopt::linger, 0);
-  router_.reset();
+void Cluster::close_dealers() {
+  for (auto& [name, o] : out_) o.dealers.clear();
 }
 
 bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
@@ -91,14 +86,8 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
   // binding again at once can find the port still taken).
   const bool keep_router =
       router_ && cfg.bind.to_string() == cfg_.bind.to_string() && cfg.secret_key == cfg_.secret_key;
-  for (auto& [name, o] : out_) {
-    for (auto& d : o.dealers) d->set(zmq::sockopt::linger, 0);
-    o.dealers.clear();
-  }
-  if (!keep_router) {
-    if (router_) router_->set(zmq::sockopt::linger, 0);
-    router_.reset();
-  }
+  close_dealers();
+  if (!keep_router) router_.reset();
   cfg_ = cfg;
   if (!zap_) {
     zap_ = std::make_unique<ZapHandler>(ctx_);

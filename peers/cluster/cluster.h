@@ -134,7 +134,7 @@ class Cluster {
     uint64_t rows;
   };
 
-  void close_sockets();
+  void close_dealers();
   std::unique_ptr<zmq::socket_t> make_dealer(const std::string& server_key, const PeerNode& node);
   void on_dealer_message(Out& o, int dealer, std::string_view body);
   void on_hello(const std::string& id, const std::string& address, const std::string& who,

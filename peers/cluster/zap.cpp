@@ -10,6 +10,13 @@
 
 namespace weir::peers {
 
+std::string unmapped(std::string address) {
+  if (address.rfind("::ffff:", 0) == 0 && address.find('.') != std::string::npos) {
+    address.erase(0, 7);
+  }
+  return address;
+}
+
 ZapHandler::ZapHandler(zmq::context_t& ctx) : socket_(ctx, zmq::socket_type::rep) {
   socket_.set(zmq::sockopt::linger, 0);
 }
@@ -58,10 +65,7 @@ void ZapHandler::handle(
     }
     // version, request id, domain, address, routing id, mechanism, credentials
     std::string status = "400", text = "not a CURVE request", user;
-    std::string address = frames.size() > 3 ? frames[3].to_string() : std::string();
-    if (address.rfind("::ffff:", 0) == 0 && address.find('.') != std::string::npos) {
-      address.erase(0, 7);  // an IPv4 client of a dual-stack socket
-    }
+    const std::string address = unmapped(frames.size() > 3 ? frames[3].to_string() : "");
     if (frames.size() >= 7 && frames[0].to_string() == "1.0" && frames[5].to_string() == "CURVE" &&
         frames[6].size() == 32) {
       auto it = node_of_key_.find(frames[6].to_string());

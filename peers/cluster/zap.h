@@ -15,6 +15,10 @@
 
 namespace weir::peers {
 
+// An address as a dual-stack socket reports it, with an IPv4 client's
+// "::ffff:" prefix taken off (what the configuration and the logs write).
+std::string unmapped(std::string address);
+
 class ZapHandler {
  public:
   explicit ZapHandler(zmq::context_t& ctx);
