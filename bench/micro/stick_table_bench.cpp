@@ -50,7 +50,8 @@ void BM_TrackedRequest(benchmark::State& state) {
     auto a = table.peek(t.slot(0).entry);
     benchmark::DoNotOptimize(a.data().value(Datum::kHttpReqRate, 0, now));
     a = Table::Access();
-    t.request_ended(200, 100, 1024, now);
+    t.response_answered(200, now);
+    t.request_ended(100, 1024, now);
   }
   state.SetItemsProcessed(state.iterations());
 }

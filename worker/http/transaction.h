@@ -109,6 +109,7 @@ struct HttpTransactionScalars {
   size_t res_body_window_ = 0;  // body bytes at the front of res_in_ ready for the client
   bool res_body_complete_ = false;
   bool res_server_keep_alive_ = false;
+  bool res_status_counted_ = false;  // the tracked entries counted the status
 
   // Timing for the log (loop-monotonic ms) and counters.
   int64_t t_head_ = -1;  // request head complete
@@ -318,6 +319,8 @@ class HttpTransaction final : public LbWaiter,
   // Fills what every fetch of a rule or sample sees of the connection.
   void connection_facts(SampleSource& f);
   void log();
+  // The tracked entries count res_status_ (errors, failures), once per request.
+  void count_status_in_trackers();
   // The access-log line of log() (when the frontend logs).
   void write_log_line(int64_t t_queue, int64_t t_connect, int64_t t_response, int64_t t_total);
 

@@ -86,8 +86,19 @@ void HttpTransaction::log() {
     write_log_line(t_queue, t_connect, t_response, t_total);
   // After the log line, whose samples may read the entries this request tracks.
   if (std::unique_ptr<stick::Trackers>* sc = client_->trackers(); *sc) {
-    (*sc)->request_ended(res_status_, bytes_in_, bytes_out_, stick::clock_now());
+    count_status_in_trackers();
+    (*sc)->request_ended(bytes_in_, bytes_out_, stick::clock_now());
   }
+}
+
+void HttpTransaction::count_status_in_trackers() {
+  // Before the answer leaves: a client that gets its 404 and asks again at
+  // once must meet the error it was just counted for.
+  if (res_status_counted_ || res_status_ == 0) return;
+  std::unique_ptr<stick::Trackers>* sc = client_->trackers();
+  if (!*sc) return;
+  res_status_counted_ = true;
+  (*sc)->response_answered(res_status_, stick::clock_now());
 }
 
 void HttpTransaction::write_log_line(int64_t t_queue, int64_t t_connect, int64_t t_response,

@@ -230,9 +230,15 @@ bool HttpTransaction::send_local(int status, std::string_view fields, std::strin
   // The whole answer is kept by the client side outside the buffer pool, so that
   // an error can always be sent, also to a client that waited for a buffer.
   if (req_method_ == "HEAD") body.clear();
-  const size_t bytes = client_->send_local_response(status, fields, std::move(body));
-  if (bytes == 0) return false;  // it did not fit: the connection closed
+  // Counted before it is written: the client may ask again as soon as it reads.
+  const int before = res_status_;
   res_status_ = status;
+  count_status_in_trackers();
+  const size_t bytes = client_->send_local_response(status, fields, std::move(body));
+  if (bytes == 0) {  // it did not fit: the connection closed
+    res_status_ = before;
+    return false;
+  }
   bytes_out_ = bytes;  // logged now, before it is written
   phase_ = Phase::kDone;
   return true;

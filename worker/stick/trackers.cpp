@@ -47,9 +47,10 @@ void Trackers::request_started(const Now& now) {
   }
 }
 
-void Trackers::request_ended(int status, uint64_t in, uint64_t out, const Now& now) {
+void Trackers::response_answered(int status, const Now& now) {
   const bool error = is_http_error(status);
   const bool failure = is_http_failure(status);
+  if (!error && !failure) return;
   for (Slot& s : slots_) {
     if (!s.table) continue;
     Table::Access a = s.table->open(s.entry, now);
@@ -62,6 +63,14 @@ void Trackers::request_ended(int status, uint64_t in, uint64_t out, const Now& n
       d.add(Datum::kHttpFailCnt, 1, now);
       d.add(Datum::kHttpFailRate, 1, now);
     }
+  }
+}
+
+void Trackers::request_ended(uint64_t in, uint64_t out, const Now& now) {
+  for (Slot& s : slots_) {
+    if (!s.table) continue;
+    Table::Access a = s.table->open(s.entry, now);
+    const EntryData d = a.data();
     d.add(Datum::kBytesInCnt, static_cast<int64_t>(in), now);
     d.add(Datum::kBytesInRate, static_cast<int64_t>(in), now);
     d.add(Datum::kBytesOutCnt, static_cast<int64_t>(out), now);

@@ -52,10 +52,12 @@ class Trackers {
   // A request starts: every tracked entry counts it (a track left by an
   // earlier request that was never answered ends first).
   void request_started(const Now& now);
-  // A request was answered with `status` (0: none) after `in` bytes from the
-  // client and `out` to it: errors, failures and bytes are counted, and the
-  // tracks of the request end.
-  void request_ended(int status, uint64_t in, uint64_t out, const Now& now);
+  // A response with `status` is about to go to the client: errors and failures
+  // are counted now, before the client can see the answer and come back.
+  void response_answered(int status, const Now& now);
+  // A request ended after `in` bytes from the client and `out` to it: the
+  // bytes are counted and the tracks of the request end.
+  void request_ended(uint64_t in, uint64_t out, const Now& now);
   // Bytes a tcp session or a tunnel moved since the last call.
   void add_bytes(uint64_t in, uint64_t out, const Now& now);
   // A tcp session's byte totals so far: what they grew by since the last call

@@ -288,6 +288,7 @@ bool HttpTransaction::parse_response() {
   }
   if (server_ && persistent()) persist_response(h);
   if (!ctx_.worker().log_samples().empty()) eval_log_samples(LogStage::kResponse, nullptr, &h);
+  count_status_in_trackers();
   const ResponseHead head{h, std::string_view(res_in_.data(), h.head_len),
                           res_edit_ ? &*res_edit_ : nullptr,
                           switching         ? ResponseHead::Kind::kWebSocket

@@ -398,7 +398,8 @@ TEST_F(StickFetches, EveryWordWithEveryPrefixAgreesWithTheModel) {
   m.inc_gpc(ma, 1, 0, then);
   a->inc_gpc(2, 1, then);
   m.inc_gpc(ma, 2, 1, then);
-  a->request_ended(404, 300, 5000, then);
+  a->response_answered(404, then);
+  a->request_ended(300, 5000, then);
   m.request_ended(ma, 404, 300, 5000, then);
   EXPECT_FALSE(a->tracked(2));  // the request's track ended with it
   // Connection b: sc0 on `peer` in `t`, its session never accepted.
@@ -418,7 +419,8 @@ TEST_F(StickFetches, EveryWordWithEveryPrefixAgreesWithTheModel) {
       a->inc_gpc(2, 0, now);
       m.inc_gpc(ma, 2, 0, now);
     }
-    a->request_ended(status, in, 3 * in, now);
+    a->response_answered(status, now);
+    a->request_ended(in, 3 * in, now);
     m.request_ended(ma, status, in, 3 * in, now);
     in += 1000;
   }
