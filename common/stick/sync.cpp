@@ -156,7 +156,14 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
   const bool refill = b.kind() == proto::TableBatch::REFILL;
   for (const proto::Row& row : b.rows()) {
     if (row.flags() & kRowErased) {
-      t.erase(row.key(), false);
+      // A tombstone (a resync's delete) carries when the delete was made: an
+      // entry refreshed here since then stays.
+      int64_t made = INT64_MAX;
+      if (row.hlc() != 0) {
+        const int64_t wall = static_cast<int64_t>(row.hlc() >> 16);
+        made = now.mono_ms - std::max<int64_t>(0, now.wall_ms - wall);
+      }
+      t.erase(row.key(), false, made);
       ++res.rows;
       continue;
     }

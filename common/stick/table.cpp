@@ -624,12 +624,12 @@ Table::Access Table::find_or_make(std::string_view key, const Now& now, int64_t 
   return opened(std::move(g), e);
 }
 
-bool Table::erase(std::string_view key, bool tell) {
+bool Table::erase(std::string_view key, bool tell, int64_t unless_touched_after) {
   const uint64_t hash = hash_key(key);
   Shard& s = shard_of(hash);
   std::lock_guard<std::mutex> g(s.mu);
   Entry* e = lookup_locked(s, key, hash);
-  if (!e || e->trackers > 0) return false;
+  if (!e || e->trackers > 0 || e->touched > unless_touched_after) return false;
   if (journal_ && tell) journal_->erased(*this, key);
   free_locked(s, e);
   return true;

@@ -249,7 +249,9 @@ class Table {
   Access find_or_make(std::string_view key, const Now& now, int64_t touched_mono_ms = INT64_MIN);
   // Removes the entry of key unless it is tracked; true when one went. `tell`:
   // the journal hears of it (false when the removal came from the agent).
-  bool erase(std::string_view key, bool tell = true);
+  // `unless_touched_after`: a delete made then (monotonic ms) leaves an entry
+  // refreshed since.
+  bool erase(std::string_view key, bool tell = true, int64_t unless_touched_after = INT64_MAX);
   // Every entry, shard by shard (each shard's lock held while it is walked):
   // fn(Access&) returns false to remove the entry (tracked entries stay).
   // Returns the number removed.

@@ -33,6 +33,10 @@ constexpr size_t kLogBytes = size_t{64} << 20;
 constexpr int64_t kRefusalLogMs = 60000;
 // Rows per NodeResync part.
 constexpr size_t kResyncPartRows = 4096;
+// Deletes are kept this long for the resyncs (or the table's expiry, when it
+// is longer), and at most this many in all (the oldest go first).
+constexpr int64_t kTombMs = 10 * 60 * 1000;
+constexpr size_t kMaxTombs = 1 << 20;
 
 int64_t mono_now() {
   return stick::clock_now().mono_ms;
@@ -196,8 +200,48 @@ bool Cluster::sync_table(const std::string& name) const {
 
 // ---- sending ----------------------------------------------------------------------------
 
+void Cluster::note_tombs(const proto::TableBatch& b) {
+  auto& tombs = tombs_[b.table()];
+  const int64_t now = mono_now();
+  for (const proto::Row& row : b.rows()) {
+    if (row.flags() & stick::sync::kRowErased) {
+      const uint64_t hlc = row.hlc() ? row.hlc() : stick::hlc_now(stick::clock_now().wall_ms);
+      auto [it, fresh] = tombs.try_emplace(row.key(), Tomb{hlc, now});
+      if (fresh) {
+        ++tomb_count_;
+      } else {
+        it->second = Tomb{std::max(hlc, it->second.hlc), now};
+      }
+    } else if (!tombs.empty()) {
+      tomb_count_ -= tombs.erase(row.key());
+    }
+  }
+  if (tombs.empty()) tombs_.erase(b.table());
+  if (tomb_count_ > kMaxTombs) expire_tombs(now);
+}
+
+void Cluster::expire_tombs(int64_t now) {
+  for (auto t = tombs_.begin(); t != tombs_.end();) {
+    auto table = tables_.find(t->first);
+    const int64_t keep =
+        table == tables_.end() ? 0 : std::max(kTombMs, table->second->def().expire_ms);
+    // Over the cap, the oldest half of what remains goes too.
+    const int64_t cap_cut = tomb_count_ > kMaxTombs ? keep / 2 : keep;
+    for (auto k = t->second.begin(); k != t->second.end();) {
+      if (now - k->second.made_ms >= cap_cut) {
+        k = t->second.erase(k);
+        --tomb_count_;
+      } else {
+        ++k;
+      }
+    }
+    t = t->second.empty() ? tombs_.erase(t) : std::next(t);
+  }
+}
+
 void Cluster::publish(const proto::TableBatch& b) {
   if (out_.empty() || !sync_table(b.table())) return;
+  note_tombs(b);
   gathered_.push_back(b);
   gathered_rows_ += static_cast<size_t>(b.rows_size());
 }
@@ -287,6 +331,26 @@ void Cluster::start_resync(Out& o, const char* why) {
       *r->add_batches() = std::move(b);
       if (in_part >= kResyncPartRows) close_part(false);
     });
+    // The deletes it knows of, with their time: the receiver drops an entry
+    // it holds unless it was refreshed since.
+    auto tombs = tombs_.find(name);
+    if (tombs == tombs_.end()) continue;
+    proto::TableBatch* b = nullptr;
+    for (const auto& [key, tomb] : tombs->second) {
+      if (!b || b->rows_size() >= static_cast<int>(stick::sync::kRowsPerBatch)) {
+        if (in_part >= kResyncPartRows) close_part(false);
+        b = r->add_batches();
+        b->set_table(name);
+        b->set_kind(proto::TableBatch::REFILL);
+        b->set_wall_ms(now.wall_ms);
+      }
+      proto::Row* row = b->add_rows();
+      row->set_key(key);
+      row->set_flags(stick::sync::kRowErased);
+      row->set_hlc(tomb.hlc);
+      ++rows;
+      ++in_part;
+    }
   }
   close_part(true);
   o.resync_upto = last_seq_;
@@ -492,6 +556,7 @@ size_t Cluster::apply(In& in, const proto::TableBatch& b) {
   auto it = tables_.find(b.table());
   if (it == tables_.end() || !it->second->def().sync) return 0;
   stick::sync::apply(*it->second, b, stick::clock_now());
+  note_tombs(b);
   deliver_(b);
   return static_cast<size_t>(b.rows_size());
 }
@@ -734,6 +799,10 @@ int64_t Cluster::next_timer_in(int64_t mono_ms) const {
 
 void Cluster::timers(int64_t now) {
   flush();
+  if (now >= next_tomb_check_) {
+    next_tomb_check_ = now + 10000;
+    expire_tombs(now);
+  }
   for (auto& [name, o] : out_) {
     if (o.linked && o.last_heard >= 0 && now - o.last_heard > kSilentMs) {
       link_lost(o, "no answer for 2 s");

@@ -127,6 +127,12 @@ class Cluster {
     std::set<std::string> refused_tables;
     uint64_t received = 0, resyncs = 0, refused = 0;
   };
+  // A delete, kept so that a full resync carries it (a node that was away
+  // with the entry still in its state file drops it).
+  struct Tomb {
+    uint64_t hlc;     // when it was deleted: wall ms << 16
+    int64_t made_ms;  // monotonic, for its own expiry
+  };
   struct LogEntry {
     uint64_t seq;
     int64_t made_ms;  // monotonic
@@ -154,6 +160,9 @@ class Cluster {
   void send_hello(Out& o, int64_t now);
   proto::NodeMessage hello_message() const;
   bool sync_table(const std::string& name) const;
+  // The deletes and revivals of a batch (this node's or another's).
+  void note_tombs(const proto::TableBatch& b);
+  void expire_tombs(int64_t now);
   void refusal(const std::string& address, const std::string& node, const std::string& why);
 
   zmq::context_t& ctx_;
@@ -168,6 +177,9 @@ class Cluster {
   std::map<std::string, std::string> node_of_id_;  // routing id -> node name (after hello)
   std::vector<proto::TableBatch> gathered_;
   size_t gathered_rows_ = 0;
+  std::map<std::string, std::map<std::string, Tomb>> tombs_;  // by table, by key
+  size_t tomb_count_ = 0;
+  int64_t next_tomb_check_ = 0;
   std::deque<LogEntry> log_;
   size_t log_bytes_ = 0;
   uint64_t last_seq_ = 0;

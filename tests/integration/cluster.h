@@ -125,10 +125,8 @@ class Cluster : public ::testing::Test {
     std::string y =
         "global:\n  threads: 2\n  log: [{target: stdout, format: text}]\n"
         "  runtime_api:\n    - {address: " +
-        self.admin() +
-        ", level: admin}\n"
-        "peers:\n  cluster: " +
-        cluster + "\n  local: " + name + "\n  bind: \"" + self.ip + ":" +
+        self.admin() + ", level: admin}\n" + (state_dir_ ? "  state_dir: " + self.dir + "\n" : "") +
+        "peers:\n  cluster: " + cluster + "\n  local: " + name + "\n  bind: \"" + self.ip + ":" +
         std::to_string(self.peer_port) + "\"\n  secret_key_file: " + self.dir +
         "/node.key\n  nodes:\n";
     for (const auto& [other, n] : nodes_) {
@@ -215,6 +213,7 @@ class Cluster : public ::testing::Test {
 
   std::string dir_;
   std::string expire_ = "10m";
+  bool state_dir_ = false;  // each node keeps its tables in its directory
   OriginServer origin_{"app"};
   std::map<std::string, Node> nodes_;
   std::map<std::string, std::unique_ptr<Relay>> relays_;

@@ -155,6 +155,28 @@ TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
       "a", [](const TableView& v) { return v.has("back"); }, "back"));
 }
 
+TEST_F(Cluster, ARestartedNodeDropsWhatWasDeletedWhileItWasAway) {
+  state_dir_ = true;  // c comes back with its own saved tables, "doomed" among them
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  ASSERT_EQ(request("a", "doomed"), 200);
+  ASSERT_EQ(request("a", "kept"), 200);
+  ASSERT_TRUE(wait_table(
+      "c", [](const TableView& v) { return v.has("doomed") && v.has("kept"); }, "both entries"));
+  node("c").weir->signal(SIGTERM);
+  ASSERT_TRUE(node("c").weir->wait_exit(20000));
+  node("c").weir.reset();
+  api("a", "clear table st key doomed");
+  ASSERT_TRUE(wait_table(
+      "b", [](const TableView& v) { return !v.has("doomed"); }, "no doomed"));
+  ASSERT_TRUE(start("c"));
+  EXPECT_TRUE(node("c").weir->wait_for_stderr("loaded [1-9][0-9]* entries", 20000));
+  EXPECT_TRUE(node("c").weir->wait_for_stderr("full resync from node [ab] complete", 20000));
+  EXPECT_TRUE(wait_table(
+      "c", [](const TableView& v) { return !v.has("doomed") && v.has("kept"); },
+      "doomed gone and kept kept"));
+}
+
 TEST_F(Cluster, ACutNodeCatchesUpAfterHealingWithTheOriginsExpiry) {
   expire_ = "1h";
   ASSERT_TRUE(start_all());
