@@ -148,6 +148,7 @@ void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
   add_lww(d, row);
   const int64_t left = t_.expires_in(a.entry(), now);
   row->set_expire_in_ms(left < 0 ? -1 : std::max<int64_t>(1, left));
+  row->set_idle_ms(static_cast<uint64_t>(t_.idle_for(a.entry(), now)));
 }
 
 ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
@@ -177,8 +178,13 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
     // entry a fresh life). A later refresh of this process's own stays.
     int64_t touched = INT64_MIN;
     const int64_t expire = t.def().expire_ms;
+    const bool absolute_row = (row.flags() & kRowAbsolute) || b.kind() != proto::TableBatch::DELTA;
     if (expire > 0 && row.expire_in_ms() > 0) {
       touched = now.mono_ms - std::max<int64_t>(0, expire - row.expire_in_ms());
+    } else if (expire <= 0 && absolute_row && b.wall_ms() > 0) {
+      // No expiry to tell the age by: the row's idle time, plus the batch's.
+      touched = now.mono_ms - static_cast<int64_t>(row.idle_ms()) -
+                std::max<int64_t>(0, now.wall_ms - b.wall_ms());
     } else if (expire > 0 && b.kind() == proto::TableBatch::DELTA && b.wall_ms() > 0) {
       touched = now.mono_ms - std::max<int64_t>(0, now.wall_ms - b.wall_ms());
     }

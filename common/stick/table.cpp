@@ -413,6 +413,11 @@ int64_t Table::expires_in(const Entry* e, const Now& now) const {
   return std::max<int64_t>(0, e->touched + def_.expire_ms - now.mono_ms);
 }
 
+int64_t Table::idle_for(const Entry* e, const Now& now) const {
+  if (e->trackers > 0) return 0;
+  return std::max<int64_t>(0, now.mono_ms - e->touched);
+}
+
 Entry* Table::lookup_locked(Shard& s, std::string_view key, uint64_t hash) const {
   if (s.buckets.empty()) return nullptr;
   const auto h = static_cast<uint32_t>(hash);

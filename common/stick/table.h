@@ -267,6 +267,8 @@ class Table {
   uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
   // Milliseconds until the entry expires (-1: never); for `show table`.
   int64_t expires_in(const Entry* e, const Now& now) const;
+  // Milliseconds since e was last refreshed (0 while it is tracked).
+  int64_t idle_for(const Entry* e, const Now& now) const;
 
  private:
   struct Shard;

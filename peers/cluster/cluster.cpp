@@ -555,10 +555,51 @@ size_t Cluster::apply(In& in, const proto::TableBatch& b) {
   if (in.refused_tables.count(b.table())) return 0;
   auto it = tables_.find(b.table());
   if (it == tables_.end() || !it->second->def().sync) return 0;
-  stick::sync::apply(*it->second, b, stick::clock_now());
+  auto tombs = tombs_.find(b.table());
+  if (tombs != tombs_.end()) {
+    // Rows older than a delete this node knows of are not applied: a node
+    // that comes back with the entry in its saved tables, or a late update
+    // from before the delete, must not bring it back.
+    proto::TableBatch kept;
+    if (drop_deleted(b, tombs->second, kept)) {
+      if (kept.rows_size() == 0) return 0;
+      return apply_kept(*it->second, kept);
+    }
+  }
+  return apply_kept(*it->second, b);
+}
+
+size_t Cluster::apply_kept(stick::Table& t, const proto::TableBatch& b) {
+  stick::sync::apply(t, b, stick::clock_now());
   note_tombs(b);
   deliver_(b);
   return static_cast<size_t>(b.rows_size());
+}
+
+bool Cluster::drop_deleted(const proto::TableBatch& b, const std::map<std::string, Tomb>& tombs,
+                           proto::TableBatch& kept) {
+  auto stale = [&](const proto::Row& row) {
+    if (row.flags() & stick::sync::kRowErased) return false;
+    auto tomb = tombs.find(row.key());
+    if (tomb == tombs.end()) return false;
+    const bool absolute =
+        (row.flags() & stick::sync::kRowAbsolute) || b.kind() != proto::TableBatch::DELTA;
+    const int64_t touched_wall = b.wall_ms() - (absolute ? static_cast<int64_t>(row.idle_ms()) : 0);
+    return touched_wall <= static_cast<int64_t>(tomb->second.hlc >> 16);
+  };
+  int first = 0;
+  while (first < b.rows_size() && !stale(b.rows(first))) ++first;
+  if (first == b.rows_size()) return false;
+  kept = b;
+  kept.clear_rows();
+  for (int i = 0; i < b.rows_size(); ++i) {
+    if (i >= first && stale(b.rows(i))) {
+      ++stale_rows_;
+      continue;
+    }
+    *kept.add_rows() = b.rows(i);
+  }
+  return true;
 }
 
 void Cluster::on_updates(In& in, const proto::NodeUpdates& u) {
@@ -585,6 +626,7 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
     in.resyncing = true;
     in.resync_started = now;
     in.resync_rows = 0;
+    in.resync_stale_from = stale_rows_;
     log::notice("peers: full resync from node %s started", in.name.c_str());
   }
   if (!in.resyncing) return;
@@ -596,9 +638,12 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
   in.gap = false;
   in.ack_due = true;
   ++in.resyncs;
-  log::notice("peers: full resync from node %s complete: %llu entries in %lld ms", in.name.c_str(),
-              static_cast<unsigned long long>(in.resync_rows),
-              static_cast<long long>(now - in.resync_started));
+  log::notice(
+      "peers: full resync from node %s complete: %llu entries in %lld ms (%llu older than a "
+      "delete left out)",
+      in.name.c_str(), static_cast<unsigned long long>(in.resync_rows),
+      static_cast<long long>(now - in.resync_started),
+      static_cast<unsigned long long>(stale_rows_ - in.resync_stale_from));
 }
 
 void Cluster::receive(const std::string& id, std::string_view bytes, const std::string& address,

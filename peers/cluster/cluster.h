@@ -124,6 +124,7 @@ class Cluster {
     bool resyncing = false;
     int64_t resync_started = 0;
     uint64_t resync_rows = 0;
+    uint64_t resync_stale_from = 0;  // stale_rows_ when the resync began
     std::set<std::string> refused_tables;
     uint64_t received = 0, resyncs = 0, refused = 0;
   };
@@ -163,6 +164,12 @@ class Cluster {
   // The deletes and revivals of a batch (this node's or another's).
   void note_tombs(const proto::TableBatch& b);
   void expire_tombs(int64_t now);
+  // Applies a batch of another node's (after drop_deleted) and hands it on.
+  size_t apply_kept(stick::Table& t, const proto::TableBatch& b);
+  // Copies into `kept` the rows of b that no tomb is newer than; false (and
+  // nothing copied) when every row stays.
+  bool drop_deleted(const proto::TableBatch& b, const std::map<std::string, Tomb>& tombs,
+                    proto::TableBatch& kept);
   void refusal(const std::string& address, const std::string& node, const std::string& why);
 
   zmq::context_t& ctx_;
@@ -179,6 +186,7 @@ class Cluster {
   size_t gathered_rows_ = 0;
   std::map<std::string, std::map<std::string, Tomb>> tombs_;  // by table, by key
   size_t tomb_count_ = 0;
+  uint64_t stale_rows_ = 0;  // rows not applied: older than a delete
   int64_t next_tomb_check_ = 0;
   std::deque<LogEntry> log_;
   size_t log_bytes_ = 0;

@@ -169,12 +169,27 @@ TEST_F(Cluster, ARestartedNodeDropsWhatWasDeletedWhileItWasAway) {
   api("a", "clear table st key doomed");
   ASSERT_TRUE(wait_table(
       "b", [](const TableView& v) { return !v.has("doomed"); }, "no doomed"));
+  // What a and b send to c is slowed down, so that c's own full resync, with
+  // the stale entry in it, leaves before their tombstone reaches c.
+  relay("a", "c").set_delay_ms(400);
+  relay("b", "c").set_delay_ms(400);
   ASSERT_TRUE(start("c"));
   EXPECT_TRUE(node("c").weir->wait_for_stderr("loaded [1-9][0-9]* entries", 20000));
   EXPECT_TRUE(node("c").weir->wait_for_stderr("full resync from node [ab] complete", 20000));
   EXPECT_TRUE(wait_table(
       "c", [](const TableView& v) { return !v.has("doomed") && v.has("kept"); },
       "doomed gone and kept kept"));
+  // The others leave the stale row out, as older than the delete.
+  for (const char* other : {"a", "b"}) {
+    EXPECT_TRUE(node(other).weir->wait_for_stderr(
+        "full resync from node c complete: [0-9]+ entries in [0-9]+ ms \\(1 older than a "
+        "delete left out\\)",
+        20000))
+        << other;
+    TableView v = show(other);
+    EXPECT_FALSE(v.has("doomed")) << other << "\n" << v.text;
+    EXPECT_TRUE(v.has("kept")) << other << "\n" << v.text;
+  }
 }
 
 TEST_F(Cluster, ACutNodeCatchesUpAfterHealingWithTheOriginsExpiry) {
