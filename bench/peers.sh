@@ -22,7 +22,9 @@
 #
 # Env: N, FILL, CUT, OUT (raw output, /tmp/bench-out/<time>-peers), WEIR
 # (build/master/weir), WEIRCTL (build/master/weirctl). Needs haproxy, wrk,
-# socat, ss. Takes about 3 minutes per proxy.
+# socat, ss. Takes about 3 minutes per proxy. ONLY_RESYNC=R: only the fill
+# and R resyncs; PERF=S: a system-wide perf profile of the first S seconds of
+# each resync (perf-resync-R.data in OUT).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -182,6 +184,25 @@ gone() { [[ $("${P}_has" "$1" "$2") -eq 0 ]]; }
 node_pids() { local m; m=$(cat "$D/$1.pid"); echo "$m" $(pgrep -P "$m"); }
 rss_kib() { local p s=0; for p in "$@"; do s=$((s + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo $s; }
 
+resync_rounds() {  # rounds: C stopped and started again, timed until it serves every entry
+  local r used t perf_pid=
+  used=$("${P}_used" a)
+  for r in $(seq 1 "$1"); do
+    log "$P: resync of c"
+    "${P}_stop" c
+    sleep 1
+    "${P}_start" c
+    if [[ -n ${PERF:-} ]]; then
+      # A profile of all of c's processes during the resync (perf.data in OUT).
+      perf record -F 2000 -g -o "$OUT/perf-resync-$r.data" -a -- sleep "${PERF}" > /dev/null 2>&1 &
+      perf_pid=$!
+    fi
+    t=$(wait_for 60 used_at_least c "$((used - 1))")
+    echo "$P resync_${used}_ms=$t"
+    [[ -z $perf_pid ]] || wait "$perf_pid"
+  done
+}
+
 run() {  # weir | hap
   P=$1
   local n t
@@ -199,6 +220,13 @@ run() {  # weir | hap
   sleep 1
   local rss0; rss0=$(rss_kib $(node_pids a))
 
+  if [[ -n ${ONLY_RESYNC:-} ]]; then
+    write_keys a "$FILL" f
+    t=$(wait_for 60 used_at_least c "$FILL")
+    resync_rounds "${ONLY_RESYNC}"
+    for n in "${NODES[@]}"; do "${P}_stop" "$n"; done
+    return
+  fi
   write_keys a "$N" k
   t=$(wait_for 60 used_at_least b "$N")
   echo "$P converge_${N}_ms=$t (used on b: $("${P}_used" b))"
@@ -221,12 +249,7 @@ run() {  # weir | hap
       "$OUT/metrics-a.txt"
   fi
 
-  log "$P: resync of c"
-  "${P}_stop" c
-  sleep 1
-  "${P}_start" c
-  t=$(wait_for 60 used_at_least c "$((used - 1))")
-  echo "$P resync_${used}_ms=$t"
+  resync_rounds 1
 
   log "$P: cut of c for $CUT s"
   local pp; pp=$("${P}_peers_pid" c)

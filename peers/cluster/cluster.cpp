@@ -21,6 +21,10 @@ constexpr uint32_t kOldestNodeProtocol = 1;
 
 constexpr int64_t kHeartbeatMs = 200;
 constexpr int64_t kHelloRetryMs = 20;
+// A node told to wait for another's full resync says hello again this often,
+// and waits at most kWaitForSourceMs for that resync to begin.
+constexpr int64_t kWaitHelloMs = 100;
+constexpr int64_t kWaitForSourceMs = 5000;
 // A link that has heard nothing this long (its peer acknowledges every
 // heartbeat) is down, and starts again with a hello.
 constexpr int64_t kSilentMs = 2000;
@@ -315,12 +319,22 @@ void Cluster::start_resync(Out& o, const char* why) {
   proto::NodeResync* r = m.mutable_resync();
   r->set_incarnation(incarnation_);
   r->set_upto_seq(last_seq_);
+  // What the tables hold of the other nodes: the receiver needs only the rest
+  // from them.
+  for (const auto& [name, in] : in_) {
+    if (name == o.name || in.incarnation == 0 || in.resyncing) continue;
+    proto::OriginState* s = r->add_origins();
+    s->set_node(name);
+    s->set_incarnation(in.incarnation);
+    s->set_applied(in.applied);
+  }
   size_t in_part = 0;
   auto close_part = [&](bool last) {
     r->set_part(++part);
     r->set_last(last);
     o.resync.emplace_back(m.SerializeAsString(), in_part);
     r->clear_batches();
+    r->clear_origins();
     in_part = 0;
   };
   for (const auto& [name, t] : tables_) {
@@ -412,6 +426,21 @@ void Cluster::link_lost(Out& o, const char* why) {
 void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
   const int64_t now = mono_now();
   o.last_heard = now;
+  if (w.wait()) {
+    // It takes the whole tables from another node first, this node's updates
+    // among them: hello again shortly, and it says what it got.
+    if (!o.waiting) {
+      log::info("peers: node %s takes a full resync from another node first", o.name.c_str());
+    }
+    o.waiting = true;
+    o.linked = false;
+    o.active = -1;
+    o.resync.clear();
+    o.resync_in_flight = false;
+    o.next_hello = now + kWaitHelloMs;
+    return;
+  }
+  o.waiting = false;
   // The answer to a hello repeated while the first one was on its way: the
   // resync the first welcome started goes on (making it again would read
   // every table again).
@@ -546,9 +575,49 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
   }
   w->set_node(cfg_.local);
   w->set_incarnation(incarnation_);
+  if (in.incarnation == 0 || in.incarnation != h.incarnation()) {
+    // Nothing of its current run here. A full resync from another node may
+    // have brought it (then it sends the rest), or be on its way (then it
+    // waits); else it sends its whole tables.
+    auto l = learnt_.find(who);
+    const In* source = nullptr;
+    if (l != learnt_.end() && l->second.incarnation == h.incarnation() &&
+        l->second.applied <= h.last_seq()) {
+      in.incarnation = l->second.incarnation;
+      in.applied = l->second.applied;
+      in.gap = false;
+      log::notice(
+          "peers: node %s's updates up to %llu came with node %s's full resync; it sends the "
+          "rest",
+          who.c_str(), static_cast<unsigned long long>(in.applied), l->second.via.c_str());
+      learnt_.erase(l);
+    } else if ((source = full_resync_source(who, now)) != nullptr) {
+      if (!in.waiting) {
+        log::info("peers: node %s waits for the full resync from node %s", who.c_str(),
+                  source->name.c_str());
+      }
+      in.waiting = true;
+      w->set_wait(true);
+      reply(id, answer);
+      return;
+    } else {
+      in.full_expected_at = now;
+    }
+  }
+  in.waiting = false;
   w->set_your_incarnation(in.incarnation);
   w->set_applied(in.applied);
   reply(id, answer);
+}
+
+const Cluster::In* Cluster::full_resync_source(const std::string& who, int64_t now) const {
+  for (const auto& [name, y] : in_) {
+    if (name == who || !y.linked) continue;
+    if (y.resyncing || (y.full_expected_at >= 0 && now - y.full_expected_at < kWaitForSourceMs)) {
+      return &y;
+    }
+  }
+  return nullptr;
 }
 
 size_t Cluster::apply(In& in, const proto::TableBatch& b) {
@@ -627,6 +696,7 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
     in.resync_started = now;
     in.resync_rows = 0;
     in.resync_stale_from = stale_rows_;
+    in.resync_origins.assign(r.origins().begin(), r.origins().end());
     log::notice("peers: full resync from node %s started", in.name.c_str());
   }
   if (!in.resyncing) return;
@@ -637,7 +707,15 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
   in.applied = r.upto_seq();
   in.gap = false;
   in.ack_due = true;
+  in.full_expected_at = -1;
   ++in.resyncs;
+  for (const proto::OriginState& s : in.resync_origins) {
+    if (s.node() == cfg_.local || s.node() == in.name) continue;
+    auto held = in_.find(s.node());
+    if (held != in_.end() && held->second.incarnation == s.incarnation()) continue;
+    learnt_[s.node()] = Learnt{s.incarnation(), s.applied(), in.name};
+  }
+  in.resync_origins.clear();
   log::notice(
       "peers: full resync from node %s complete: %llu entries in %lld ms (%llu older than a "
       "delete left out)",

@@ -106,6 +106,7 @@ class Cluster {
     uint64_t resync_upto = 0;
     int64_t resync_started = 0;
     bool resync_in_flight = false;  // sent, its acks not seen yet
+    bool waiting = false;           // it takes a full resync from another node first
     std::set<std::string> refused_tables;
     uint64_t sent = 0, resyncs = 0, bytes = 0, rows = 0;
   };
@@ -125,6 +126,12 @@ class Cluster {
     int64_t resync_started = 0;
     uint64_t resync_rows = 0;
     uint64_t resync_stale_from = 0;  // stale_rows_ when the resync began
+    // Told to send its whole tables (it held nothing here) at this time; -1
+    // once they came. Others that hold nothing here wait meanwhile.
+    int64_t full_expected_at = -1;
+    bool waiting = false;  // told to wait for another node's full resync
+    // What the resync under way had applied of the other nodes (its part 1).
+    std::vector<proto::OriginState> resync_origins;
     std::set<std::string> refused_tables;
     uint64_t received = 0, resyncs = 0, refused = 0;
   };
@@ -148,6 +155,9 @@ class Cluster {
                 const proto::NodeHello& h);
   void on_updates(In& in, const proto::NodeUpdates& u);
   void on_resync(In& in, const proto::NodeResync& r);
+  // The node whose full resync is on its way here (a node other than `who`
+  // that holds nothing here waits for it), or null.
+  const In* full_resync_source(const std::string& who, int64_t now) const;
   void on_welcome(Out& o, int dealer, const proto::NodeWelcome& w);
   void on_ack(Out& o, const proto::NodeAck& a);
   // Applies one batch of another node to the local table and passes it on.
@@ -182,6 +192,14 @@ class Cluster {
   std::map<std::string, Out> out_;                 // by node name
   std::map<std::string, In> in_;                   // by node name
   std::map<std::string, std::string> node_of_id_;  // routing id -> node name (after hello)
+  // What a full resync brought of a node this one held nothing of: its
+  // incarnation and the sequence it covered; that node then sends the rest.
+  struct Learnt {
+    uint64_t incarnation = 0;
+    uint64_t applied = 0;
+    std::string via;
+  };
+  std::map<std::string, Learnt> learnt_;
   std::vector<proto::TableBatch> gathered_;
   size_t gathered_rows_ = 0;
   std::map<std::string, std::map<std::string, Tomb>> tombs_;  // by table, by key

@@ -149,10 +149,26 @@ TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
       },
       "every entry written while it was away"));
   EXPECT_TRUE(node("c").weir->wait_for_stderr("full resync from node [ab] complete", 20000));
-  // And what c writes now reaches the others.
+  // One of a and b sent the whole tables; the other waited, and then sent
+  // only what that resync had not brought of it (the counts above are 1, not 2).
+  EXPECT_TRUE(node("c").weir->wait_for_stderr(
+      "node [ab]'s updates up to [0-9]+ came with node [ab]'s full resync", 20000));
+  const std::string log = node("c").weir->stderr_text();
+  EXPECT_EQ(log.find("full resync from node a complete") == std::string::npos,
+            log.find("full resync from node b complete") != std::string::npos)
+      << log;
+  // And what c writes now reaches the others, and theirs reach c.
   ASSERT_EQ(request("c", "back"), 200);
+  ASSERT_EQ(request("a", "from-a"), 200);
+  ASSERT_EQ(request("b", "from-b"), 200);
   EXPECT_TRUE(wait_table(
       "a", [](const TableView& v) { return v.has("back"); }, "back"));
+  EXPECT_TRUE(wait_table(
+      "c",
+      [](const TableView& v) {
+        return field(v, "from-a", "http_req_cnt") == 1 && field(v, "from-b", "http_req_cnt") == 1;
+      },
+      "from-a and from-b"));
 }
 
 TEST_F(Cluster, ARestartedNodeDropsWhatWasDeletedWhileItWasAway) {
