@@ -67,17 +67,25 @@ struct ApplyResult {
 // without telling t's journal.
 ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now);
 
-// Every entry of t as absolute batches, to `out` (the agent's snapshots and
-// state file; a worker's refill).
+// The entries of shards [from, to) of t's Table::kShards as absolute
+// batches, to `out` (a walk in steps).
 template <typename Out>
-void write_all(Table& t, proto::TableBatch::Kind kind, const Now& now, Out&& out) {
+void write_shards(Table& t, unsigned from, unsigned to, proto::TableBatch::Kind kind,
+                  const Now& now, Out&& out) {
   BatchWriter w(t, kind, now.wall_ms);
-  t.walk(now, [&](Table::Access& a) {
+  t.walk_shards(from, to, now, [&](Table::Access& a) {
     w.add_absolute(a, now);
     if (w.full()) out(w.take());
     return true;
   });
   if (w.rows()) out(w.take());
+}
+
+// Every entry of t as absolute batches, to `out` (the agent's snapshots and
+// state file; a worker's refill).
+template <typename Out>
+void write_all(Table& t, proto::TableBatch::Kind kind, const Now& now, Out&& out) {
+  write_shards(t, 0, Table::kShards, kind, now, out);
 }
 
 }  // namespace weir::stick::sync

@@ -640,9 +640,10 @@ bool Table::erase(std::string_view key, bool tell, int64_t unless_touched_after)
   return true;
 }
 
-size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg) {
+size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, unsigned from,
+                        unsigned to) {
   size_t removed = 0;
-  for (unsigned i = 0; i < kShards; ++i) {
+  for (unsigned i = from; i < std::min(to, kShards); ++i) {
     Shard& s = shards_[i];
     std::unique_lock<std::mutex> g(s.mu);
     std::vector<Entry*> gone;

@@ -257,6 +257,9 @@ class Table {
   // Returns the number removed.
   template <typename Fn>
   size_t walk(const Now& now, Fn&& fn);
+  // The same over shards [from, to) of kShards: a long walk in steps.
+  template <typename Fn>
+  size_t walk_shards(unsigned from, unsigned to, const Now& now, Fn&& fn);
   // Removes the entries that have expired; returns how many.
   size_t purge_expired(const Now& now);
 
@@ -270,10 +273,11 @@ class Table {
   // Milliseconds since e was last refreshed (0 while it is tracked).
   int64_t idle_for(const Entry* e, const Now& now) const;
 
- private:
-  struct Shard;
   static constexpr unsigned kShardBits = 5;
   static constexpr unsigned kShards = 1u << kShardBits;
+
+ private:
+  struct Shard;
 
   Shard& shard_of(uint64_t hash) const;
   Entry* lookup_locked(Shard& s, std::string_view key, uint64_t hash) const;
@@ -288,7 +292,8 @@ class Table {
   bool reserve();
   Entry* get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
                      bool track, int64_t touched_mono_ms = INT64_MIN);
-  size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg);
+  size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, unsigned from = 0,
+                   unsigned to = kShards);
   // An Access holding `lock` on e (empty when e is null).
   Access opened(std::unique_lock<std::mutex> lock, Entry* e);
   // An Access is released: tells the journal when its entry changed.
@@ -308,6 +313,13 @@ template <typename Fn>
 size_t Table::walk(const Now& now, Fn&& fn) {
   return walk_impl(
       now, [](void* f, Access& a) { return (*static_cast<Fn*>(f))(a); }, static_cast<void*>(&fn));
+}
+
+template <typename Fn>
+size_t Table::walk_shards(unsigned from, unsigned to, const Now& now, Fn&& fn) {
+  return walk_impl(
+      now, [](void* f, Access& a) { return (*static_cast<Fn*>(f))(a); }, static_cast<void*>(&fn),
+      from, to);
 }
 
 // Keys as a table holds them: ip 4 bytes, ipv6 16, integer 8 (big-endian),

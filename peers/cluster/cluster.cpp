@@ -37,6 +37,10 @@ constexpr size_t kLogBytes = size_t{64} << 20;
 constexpr int64_t kRefusalLogMs = 60000;
 // Rows per NodeResync part.
 constexpr size_t kResyncPartRows = 4096;
+// A full resync reads this many shards of a table per step, and steps for at
+// most this long per turn of the loop (the rest of the work goes on between).
+constexpr unsigned kResyncShardsPerStep = 2;
+constexpr int64_t kResyncSliceMs = 5;
 // Deletes are kept this long for the resyncs (or the table's expiry, when it
 // is longer), and at most this many in all (the oldest go first).
 constexpr int64_t kTombMs = 10 * 60 * 1000;
@@ -285,15 +289,26 @@ bool Cluster::send_to(Out& o, const std::string& bytes, int dealer) {
 
 void Cluster::pump(Out& o) {
   if (!o.linked) return;
-  while (!o.resync.empty()) {
-    if (!send_to(o, o.resync.front().first)) return;
-    o.bytes += o.resync.front().first.size();
-    o.rows += o.resync.front().second;
-    o.resync.pop_front();
-    if (o.resync.empty()) {
+  // A full resync first: its parts are made a slice at a time (the tables are
+  // read shard by shard between turns of the loop) and sent as they are made.
+  const int64_t t0 = mono_now();
+  bool stepped = false;
+  while (o.resync_active) {
+    while (!o.resync.empty()) {
+      if (!send_to(o, o.resync.front().first)) return;  // its queue is full
+      o.bytes += o.resync.front().first.size();
+      o.rows += o.resync.front().second;
+      o.resync.pop_front();
+    }
+    if (!o.walk) {  // every part made and sent
+      o.resync_active = false;
       o.next_seq = o.resync_upto + 1;
       o.resync_in_flight = true;
+      break;
     }
+    if (stepped && mono_now() - t0 >= kResyncSliceMs) return;  // the rest next turn
+    resync_step(o);
+    stepped = true;
   }
   while (o.next_seq <= last_seq_) {
     if (log_.empty() || o.next_seq < log_.front().seq) {
@@ -309,14 +324,18 @@ void Cluster::pump(Out& o) {
   }
 }
 
+void Cluster::drop_resync(Out& o) {
+  o.resync.clear();
+  o.walk.reset();
+  o.resync_active = false;
+}
+
 void Cluster::start_resync(Out& o, const char* why) {
   flush();  // what was gathered gets its number before the tables are read
-  o.resync.clear();
-  const stick::Now now = stick::clock_now();
-  uint64_t part = 0, rows = 0;
-  proto::NodeMessage m;
-  m.set_protocol(kNodeProtocolVersion);
-  proto::NodeResync* r = m.mutable_resync();
+  drop_resync(o);
+  auto w = std::make_unique<ResyncWalk>();
+  w->m.set_protocol(kNodeProtocolVersion);
+  proto::NodeResync* r = w->m.mutable_resync();
   r->set_incarnation(incarnation_);
   r->set_upto_seq(last_seq_);
   // What the tables hold of the other nodes: the receiver needs only the rest
@@ -328,31 +347,78 @@ void Cluster::start_resync(Out& o, const char* why) {
     s->set_incarnation(in.incarnation);
     s->set_applied(in.applied);
   }
-  size_t in_part = 0;
-  auto close_part = [&](bool last) {
-    r->set_part(++part);
-    r->set_last(last);
-    o.resync.emplace_back(m.SerializeAsString(), in_part);
-    r->clear_batches();
-    r->clear_origins();
-    in_part = 0;
-  };
+  uint64_t entries = 0;
   for (const auto& [name, t] : tables_) {
     if (!t->def().sync || o.refused_tables.count(name)) continue;
-    stick::sync::write_all(*t, proto::TableBatch::REFILL, now, [&](proto::TableBatch b) {
-      rows += static_cast<uint64_t>(b.rows_size());
-      in_part += static_cast<size_t>(b.rows_size());
-      *r->add_batches() = std::move(b);
-      if (in_part >= kResyncPartRows) close_part(false);
-    });
-    // The deletes it knows of, with their time: the receiver drops an entry
-    // it holds unless it was refreshed since.
+    w->tables.push_back(name);
+    entries += t->used();
     auto tombs = tombs_.find(name);
-    if (tombs == tombs_.end()) continue;
+    if (tombs != tombs_.end()) entries += tombs->second.size();
+  }
+  w->started = mono_now();
+  o.walk = std::move(w);
+  o.resync_active = true;
+  o.resync_upto = last_seq_;
+  o.resync_started = o.walk->started;
+  o.resync_in_flight = false;
+  ++o.resyncs;
+  log::notice("peers: full resync of %llu entries to node %s started (%s)",
+              static_cast<unsigned long long>(entries), o.name.c_str(), why);
+  pump(o);
+}
+
+void Cluster::close_part(Out& o, bool last) {
+  ResyncWalk& w = *o.walk;
+  proto::NodeResync* r = w.m.mutable_resync();
+  r->set_part(++w.part);
+  r->set_last(last);
+  o.resync.emplace_back(w.m.SerializeAsString(), w.in_part);
+  r->clear_batches();
+  r->clear_origins();
+  w.in_part = 0;
+}
+
+void Cluster::resync_step(Out& o) {
+  ResyncWalk& w = *o.walk;
+  proto::NodeResync* r = w.m.mutable_resync();
+  const stick::Now now = stick::clock_now();
+  // A table that went away meanwhile (a reload) is skipped.
+  while (w.table < w.tables.size() && !tables_.count(w.tables[w.table])) {
+    ++w.table;
+    w.shard = 0;
+  }
+  if (w.table == w.tables.size()) {
+    close_part(o, true);
+    log::info("peers: full resync to node %s made: %llu entries in %llu parts, %lld ms",
+              o.name.c_str(), static_cast<unsigned long long>(w.rows),
+              static_cast<unsigned long long>(w.part),
+              static_cast<long long>(mono_now() - w.started));
+    o.walk.reset();
+    return;
+  }
+  const std::string& name = w.tables[w.table];
+  stick::Table& t = *tables_.at(name);
+  if (w.shard < stick::Table::kShards) {
+    // A few shards at a time: each one is a 32nd of the table.
+    const unsigned to = std::min(w.shard + kResyncShardsPerStep, stick::Table::kShards);
+    stick::sync::write_shards(t, w.shard, to, proto::TableBatch::REFILL, now,
+                              [&](proto::TableBatch b) {
+                                w.rows += static_cast<uint64_t>(b.rows_size());
+                                w.in_part += static_cast<size_t>(b.rows_size());
+                                *r->add_batches() = std::move(b);
+                                if (w.in_part >= kResyncPartRows) close_part(o, false);
+                              });
+    w.shard = to;
+    return;
+  }
+  // Then the deletes it knows of, with their time: the receiver drops an
+  // entry it holds unless it was refreshed since.
+  auto tombs = tombs_.find(name);
+  if (tombs != tombs_.end()) {
     proto::TableBatch* b = nullptr;
     for (const auto& [key, tomb] : tombs->second) {
       if (!b || b->rows_size() >= static_cast<int>(stick::sync::kRowsPerBatch)) {
-        if (in_part >= kResyncPartRows) close_part(false);
+        if (w.in_part >= kResyncPartRows) close_part(o, false);
         b = r->add_batches();
         b->set_table(name);
         b->set_kind(proto::TableBatch::REFILL);
@@ -362,18 +428,12 @@ void Cluster::start_resync(Out& o, const char* why) {
       row->set_key(key);
       row->set_flags(stick::sync::kRowErased);
       row->set_hlc(tomb.hlc);
-      ++rows;
-      ++in_part;
+      ++w.rows;
+      ++w.in_part;
     }
   }
-  close_part(true);
-  o.resync_upto = last_seq_;
-  o.resync_started = mono_now();
-  o.resync_in_flight = false;
-  ++o.resyncs;
-  log::notice("peers: full resync of %llu entries to node %s started (%s)",
-              static_cast<unsigned long long>(rows), o.name.c_str(), why);
-  pump(o);
+  ++w.table;
+  w.shard = 0;
 }
 
 proto::NodeMessage Cluster::hello_message() const {
@@ -419,7 +479,7 @@ void Cluster::link_lost(Out& o, const char* why) {
   o.linked = false;
   o.active = -1;
   o.state_since = mono_now();
-  o.resync.clear();
+  drop_resync(o);
   log::warning("peers: link to node %s (%s) lost: %s", o.name.c_str(), o.address.c_str(), why);
 }
 
@@ -435,7 +495,7 @@ void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
     o.waiting = true;
     o.linked = false;
     o.active = -1;
-    o.resync.clear();
+    drop_resync(o);
     o.resync_in_flight = false;
     o.next_hello = now + kWaitHelloMs;
     return;
@@ -444,7 +504,7 @@ void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
   // The answer to a hello repeated while the first one was on its way: the
   // resync the first welcome started goes on (making it again would read
   // every table again).
-  if (o.linked && dealer == o.active && (!o.resync.empty() || o.resync_in_flight) &&
+  if (o.linked && dealer == o.active && (o.resync_active || o.resync_in_flight) &&
       w.your_incarnation() != incarnation_) {
     return;
   }
@@ -463,7 +523,7 @@ void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
   if (w.your_incarnation() == incarnation_ && w.applied() <= last_seq_ &&
       (w.applied() == last_seq_ || (!log_.empty() && w.applied() + 1 >= log_.front().seq))) {
     o.next_seq = w.applied() + 1;
-    o.resync.clear();
+    drop_resync(o);
     pump(o);
   } else if (w.your_incarnation() == incarnation_ && w.applied() > last_seq_) {
     // It counts more of this incarnation than this node made: not possible
@@ -481,7 +541,7 @@ void Cluster::on_ack(Out& o, const proto::NodeAck& a) {
     // It lost this node's updates (it restarted): the whole tables, unless a
     // resync is on its way already (and not lost on the way).
     const bool waiting =
-        !o.resync.empty() || (o.resync_in_flight && mono_now() - o.resync_started < 10000);
+        o.resync_active || (o.resync_in_flight && mono_now() - o.resync_started < 10000);
     if (!waiting) start_resync(o, "it does not hold this node's current updates");
     return;
   }
@@ -573,6 +633,13 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
           std::string(stick::key_type_name(it->second->def().type)).c_str());
     }
   }
+  in.covers_all = in.refused_tables.empty();
+  for (const auto& [name, t] : tables_) {
+    if (!t->def().sync) continue;
+    bool listed = false;
+    for (const proto::TableDefinition& d : h.tables()) listed = listed || d.name() == name;
+    in.covers_all = in.covers_all && listed;
+  }
   w->set_node(cfg_.local);
   w->set_incarnation(incarnation_);
   if (in.incarnation == 0 || in.incarnation != h.incarnation()) {
@@ -612,7 +679,7 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
 
 const Cluster::In* Cluster::full_resync_source(const std::string& who, int64_t now) const {
   for (const auto& [name, y] : in_) {
-    if (name == who || !y.linked) continue;
+    if (name == who || !y.linked || !y.covers_all) continue;
     if (y.resyncing || (y.full_expected_at >= 0 && now - y.full_expected_at < kWaitForSourceMs)) {
       return &y;
     }
@@ -710,6 +777,7 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
   in.full_expected_at = -1;
   ++in.resyncs;
   for (const proto::OriginState& s : in.resync_origins) {
+    if (!in.covers_all) break;  // it did not bring every table
     if (s.node() == cfg_.local || s.node() == in.name) continue;
     auto held = in_.find(s.node());
     if (held != in_.end() && held->second.incarnation == s.incarnation()) continue;
@@ -829,7 +897,7 @@ void Cluster::on_dealer_message(Out& o, int dealer, std::string_view body) {
           o.linked = false;
           o.active = -1;
           o.state_since = now;
-          o.resync.clear();
+          drop_resync(o);
         }
         send_hello(o, now);
         break;
@@ -857,7 +925,7 @@ void Cluster::poll_items(std::vector<zmq::pollitem_t>& items) {
   items.push_back({zap_ ? zap_->socket().handle() : nullptr, -1, in_if(zap_ != nullptr), 0});
   items.push_back({router_ ? router_->handle() : nullptr, -1, in_if(router_ != nullptr), 0});
   for (auto& [name, o] : out_) {
-    const bool backlog = o.linked && (!o.resync.empty() || o.next_seq <= last_seq_);
+    const bool backlog = o.linked && (o.resync_active || o.next_seq <= last_seq_);
     for (auto& d : o.dealers) {
       items.push_back(
           {d->handle(), -1, static_cast<short>(ZMQ_POLLIN | (backlog ? ZMQ_POLLOUT : 0)), 0});
@@ -916,6 +984,9 @@ int64_t Cluster::next_timer_in(int64_t mono_ms) const {
   int64_t next = next_heartbeat_ - mono_ms;
   for (const auto& [name, o] : out_) {
     if (!o.linked) next = std::min(next, o.next_hello - mono_ms);
+    // A full resync being made goes on at the next turn (unless its queue
+    // is full: an answer from that node wakes the loop then).
+    if (o.linked && o.walk && o.resync.empty()) next = 0;
   }
   return std::max<int64_t>(0, next);
 }
@@ -930,6 +1001,7 @@ void Cluster::timers(int64_t now) {
     if (o.linked && o.last_heard >= 0 && now - o.last_heard > kSilentMs) {
       link_lost(o, "no answer for 2 s");
     }
+    if (o.linked && o.walk) pump(o);
     if (!o.linked && now >= o.next_hello) send_hello(o, now);
   }
   for (auto& [name, in] : in_) {
@@ -974,7 +1046,7 @@ void Cluster::stats(google::protobuf::RepeatedPtrField<proto::NodeStats>* out) c
         lag = now - log_[static_cast<size_t>(x.acked + 1 - log_.front().seq)].made_ms;
       }
       s->set_lag_ms(lag);
-      s->set_resync(resync_word(!x.resync.empty() || x.resync_in_flight, receiving));
+      s->set_resync(resync_word(x.resync_active || x.resync_in_flight, receiving));
       s->set_updates_sent(x.sent);
       s->set_resyncs_sent(x.resyncs);
       s->set_payload_bytes_sent(x.bytes);

@@ -89,6 +89,17 @@ class Cluster {
   uint64_t refused() const { return refused_; }
 
  private:
+  // A full resync being made: the tables are read a few shards at a time, and
+  // the parts leave as they are made.
+  struct ResyncWalk {
+    std::vector<std::string> tables;  // the tables it carries, in order
+    size_t table = 0;                 // the one being read
+    unsigned shard = 0;               // its next shard (kShards: its tombstones)
+    proto::NodeMessage m;             // the part being filled
+    size_t in_part = 0;               // rows in it
+    uint64_t part = 0, rows = 0;      // made so far
+    int64_t started = 0;
+  };
   // This node's side of its link to one other node: what it sends.
   struct Out {
     std::string name;
@@ -105,8 +116,10 @@ class Cluster {
     std::deque<std::pair<std::string, uint64_t>> resync;  // parts still to send, with their rows
     uint64_t resync_upto = 0;
     int64_t resync_started = 0;
-    bool resync_in_flight = false;  // sent, its acks not seen yet
-    bool waiting = false;           // it takes a full resync from another node first
+    std::unique_ptr<ResyncWalk> walk;  // the resync's parts still being made
+    bool resync_active = false;        // parts still to make or to send
+    bool resync_in_flight = false;     // sent, its acks not seen yet
+    bool waiting = false;              // it takes a full resync from another node first
     std::set<std::string> refused_tables;
     uint64_t sent = 0, resyncs = 0, bytes = 0, rows = 0;
   };
@@ -130,6 +143,9 @@ class Cluster {
     // once they came. Others that hold nothing here wait meanwhile.
     int64_t full_expected_at = -1;
     bool waiting = false;  // told to wait for another node's full resync
+    // It shares every table this node synchronises (its full resync can
+    // stand for the other nodes').
+    bool covers_all = false;
     // What the resync under way had applied of the other nodes (its part 1).
     std::vector<proto::OriginState> resync_origins;
     std::set<std::string> refused_tables;
@@ -167,6 +183,11 @@ class Cluster {
   bool send_to(Out& o, const std::string& bytes, int dealer = -1);
   void pump(Out& o);
   void start_resync(Out& o, const char* why);
+  // One slice of the resync being made (a few shards, or a table's
+  // tombstones); the last one closes the last part.
+  void resync_step(Out& o);
+  void close_part(Out& o, bool last);
+  void drop_resync(Out& o);
   void link_lost(Out& o, const char* why);
   void send_hello(Out& o, int64_t now);
   proto::NodeMessage hello_message() const;

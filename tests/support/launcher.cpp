@@ -187,6 +187,12 @@ WeirProcess::~WeirProcess() {
       }
       reaped_ = true;
     }
+    // The workers and the agent (the master's children, in its process group)
+    // die on their own time: wait until they are gone, so that their
+    // listening sockets are closed before a test binds the same addresses.
+    for (int i = 0; i < 400 && ::kill(-pid_, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   if (dir_.empty()) return;
   // A sanitizer report from the master or any worker (they share this log)
