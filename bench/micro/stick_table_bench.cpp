@@ -5,6 +5,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,5 +57,50 @@ void BM_TrackedRequest(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TrackedRequest)->Threads(1)->Threads(2)->UseRealTime();
+
+// Reading every entry of a table of 1,000,000, as a full resync to another
+// node, a snapshot for a new worker or the state file do (items: entries).
+TableDef million_def() {
+  TableDef d;
+  d.name = "walk";
+  d.type = weir::stick::KeyType::kString;
+  d.key_size = 32;
+  d.size = 2 << 20;
+  d.expire_ms = 600000;
+  std::string error;
+  d.store.push_back(*weir::stick::parse_stored("http_req_cnt", &error));
+  return d;
+}
+
+const int64_t kMillion = std::getenv("WALK_ENTRIES") ? std::atoll(std::getenv("WALK_ENTRIES")) : 1000000;
+
+Table& million_table() {
+  static Table t(million_def());
+  static const bool filled = [] {
+    const Now now = weir::stick::clock_now();
+    for (int64_t i = 0; i < kMillion; ++i) {
+      auto a = t.find_or_make("key-" + std::to_string(i * 7919 % 1000003), now);
+      a.data().add(Datum::kHttpReqCnt, 1, now);
+    }
+    return true;
+  }();
+  benchmark::DoNotOptimize(filled);
+  return t;
+}
+
+void BM_WalkMillionEntries(benchmark::State& state) {
+  Table& t = million_table();
+  const Now now = weir::stick::clock_now();
+  for (auto _ : state) {
+    int64_t sum = 0;
+    t.walk(now, [&](Table::Access& a) {
+      sum += *a.data().value(Datum::kHttpReqCnt, 0, now);
+      return true;
+    });
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * kMillion);
+}
+BENCHMARK(BM_WalkMillionEntries)->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -232,7 +232,10 @@ void PeersLink::receive_all() {
       zmq_msg_close(&msg);
       return;
     }
-    proto::PeersMessage m;
+    // On an arena: a snapshot or resync batch holds many rows, each a message
+    // of its own, all freed at once here.
+    google::protobuf::Arena arena;
+    proto::PeersMessage& m = *google::protobuf::Arena::CreateMessage<proto::PeersMessage>(&arena);
     const bool ok = m.ParseFromArray(zmq_msg_data(&msg), static_cast<int>(zmq_msg_size(&msg)));
     zmq_msg_close(&msg);
     if (ok) {
