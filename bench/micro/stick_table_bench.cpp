@@ -72,7 +72,8 @@ TableDef million_def() {
   return d;
 }
 
-const int64_t kMillion = std::getenv("WALK_ENTRIES") ? std::atoll(std::getenv("WALK_ENTRIES")) : 1000000;
+const int64_t kMillion =
+    std::getenv("WALK_ENTRIES") ? std::atoll(std::getenv("WALK_ENTRIES")) : 1000000;
 
 Table& million_table() {
   static Table t(million_def());
