@@ -5,7 +5,9 @@
 # in front of the shared bench's nginx backends, and measures:
 #
 #   converge  N (100000) distinct keys written on A with wrk; the milliseconds
-#             between wrk's end and B holding all of them
+#             from A holding all of them to B holding all of them (both read
+#             every 0.2 ms over one runtime-API connection each:
+#             converge_probe.py)
 #   resync    FILL (1000000) keys written on A; C restarted; the seconds from
 #             C's start until C's workers serve all of them
 #   mesh      all three started at once; the milliseconds until every node
@@ -184,6 +186,11 @@ gone() { [[ $("${P}_has" "$1" "$2") -eq 0 ]]; }
 node_pids() { local m; m=$(cat "$D/$1.pid"); echo "$m" $(pgrep -P "$m"); }
 rss_kib() { local p s=0; for p in "$@"; do s=$((s + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo $s; }
 
+ms_of() {  # HH:MM:SS.mmm -> milliseconds since midnight
+  local h m sec ms
+  IFS=':.' read -r h m sec ms <<< "$1"
+  echo $(( (10#$h * 3600 + 10#$m * 60 + 10#$sec) * 1000 + 10#$ms ))
+}
 resync_rounds() {  # rounds: C stopped and started again, timed until it serves every entry
   local r used t perf_pid=
   used=$("${P}_used" a)
@@ -217,6 +224,15 @@ run() {  # weir | hap
   for n in "${NODES[@]}"; do "${P}_start" "$n"; done
   t=$(wait_for 30 "${P}_mesh_ok")
   echo "$P mesh_ms=$t"
+  if [[ $P == weir ]]; then
+    # From the logs: from the last agent ready to the last link up (what the
+    # nodes themselves take, without the processes' start and this script's
+    # polling).
+    local ready linked
+    ready=$(grep -h "peers agent ready" "$D"/{a,b,c}.log | cut -c12-23 | sort | tail -1)
+    linked=$(grep -hE "linked to node|connected, weir" "$D"/{a,b,c}.log | cut -c12-23 | sort | tail -1)
+    echo "weir mesh_after_last_agent_ready_ms=$(( $(ms_of "$linked") - $(ms_of "$ready") ))"
+  fi
   sleep 1
   local rss0; rss0=$(rss_kib $(node_pids a))
 
@@ -227,9 +243,12 @@ run() {  # weir | hap
     for n in "${NODES[@]}"; do "${P}_stop" "$n"; done
     return
   fi
+  python3 "$HERE/converge_probe.py" "$D/a.sock" "$D/b.sock" "$N" 120 > "$OUT/converge-$P.txt" &
+  local probe=$!
   write_keys a "$N" k
   t=$(wait_for 60 used_at_least b "$N")
-  echo "$P converge_${N}_ms=$t (used on b: $("${P}_used" b))"
+  wait "$probe" || true
+  echo "$P converge_${N}_ms=$(cat "$OUT/converge-$P.txt") (from A holding them all to B holding them all; polled with socat after wrk's end: $t ms)"
 
   "${P}_clear" a k7
   t=$(wait_for 5 gone b k7)
@@ -247,6 +266,16 @@ run() {  # weir | hap
     awk '/^weir_peers_node_payload_bytes_sent_total/ {b += $2} /^weir_peers_node_rows_sent_total/ {r += $2}
          END {if (r) printf "weir payload_bytes_per_update=%.1f (%d bytes, %d updates)\n", b / r, b, r}' \
       "$OUT/metrics-a.txt"
+    # On the wire: what the kernel sent on a's agent's connections to the
+    # other nodes (CURVE, ZMTP framing, heartbeats and acks' TCP included).
+    local agent rows wire
+    agent=$(weir_peers_pid a)
+    rows=$(awk '/^weir_peers_node_rows_sent_total/ {r += $2} END {print r + 0}' "$OUT/metrics-a.txt")
+    wire=$(ss -tinp state established "( dport = :$PEER_PORT )" 2>/dev/null |
+      awk -v pid="pid=$agent," 'index($0, pid) {mine = 1; next} mine && /bytes_sent:/ {
+        for (i = 1; i <= NF; i++) if ($i ~ /^bytes_sent:/) {split($i, f, ":"); s += f[2]}
+        mine = 0} END {print s + 0}')
+    [[ $rows -gt 0 ]] && echo "weir wire_bytes_per_update=$(awk -v w="$wire" -v r="$rows" 'BEGIN {printf "%.1f", w / r}') ($wire bytes on TCP, $rows updates)"
   fi
 
   resync_rounds 1
