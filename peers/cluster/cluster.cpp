@@ -138,6 +138,7 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
       // where it is.
       o.next_seq = old->second.next_seq;
       o.acked = old->second.acked;
+      o.holds_ours = old->second.holds_ours;
       o.sent = old->second.sent;
       o.resyncs = old->second.resyncs;
       o.bytes = old->second.bytes;
@@ -268,10 +269,7 @@ void Cluster::flush() {
   gathered_rows_ = 0;
   log_bytes_ += e.bytes.size();
   log_.push_back(std::move(e));
-  while (log_bytes_ > kLogBytes && log_.size() > 1) {
-    log_bytes_ -= log_.front().bytes.size();
-    log_.pop_front();
-  }
+  trim_log();
   for (auto& [name, o] : out_) pump(o);
 }
 
@@ -321,6 +319,27 @@ void Cluster::pump(Out& o) {
     ++o.sent;
     o.bytes += e.bytes.size();
     o.rows += e.rows;
+  }
+}
+
+void Cluster::trim_log() {
+  // An update every node that holds this run's updates has acknowledged is
+  // never sent again: a node that comes back resumes after what it
+  // acknowledged, and one that holds nothing of this run (new, restarted,
+  // never linked) gets the whole tables. The log keeps the rest, up to its
+  // size (a node away that long gets the whole tables too).
+  uint64_t keep_from = last_seq_ + 1;
+  for (const auto& [name, o] : out_) {
+    if (o.resync_active || o.resync_in_flight) {
+      keep_from = std::min(keep_from, std::max(o.acked, o.resync_upto) + 1);
+    } else if (o.holds_ours) {
+      keep_from = std::min(keep_from, o.acked + 1);
+    }
+  }
+  while (!log_.empty() && (log_.front().seq < keep_from || log_bytes_ > kLogBytes)) {
+    if (log_.size() == 1 && log_.front().seq >= keep_from) break;
+    log_bytes_ -= log_.front().bytes.size();
+    log_.pop_front();
   }
 }
 
@@ -517,6 +536,7 @@ void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
   o.state_since = now;
   o.rewound_at = UINT64_MAX;
   o.acked = w.your_incarnation() == incarnation_ ? w.applied() : 0;
+  o.holds_ours = w.your_incarnation() == incarnation_;
   if (!was_linked) {
     log::notice("peers: linked to node %s (%s)", o.name.c_str(), o.address.c_str());
   }
@@ -540,17 +560,20 @@ void Cluster::on_ack(Out& o, const proto::NodeAck& a) {
   if (a.your_incarnation() != incarnation_) {
     // It lost this node's updates (it restarted): the whole tables, unless a
     // resync is on its way already (and not lost on the way).
+    o.holds_ours = false;
     const bool waiting =
         o.resync_active || (o.resync_in_flight && mono_now() - o.resync_started < 10000);
     if (!waiting) start_resync(o, "it does not hold this node's current updates");
     return;
   }
   o.resync_in_flight = false;
+  o.holds_ours = true;
   o.acked = std::max(o.acked, a.applied());
   if (a.gap() && a.applied() != o.rewound_at && o.next_seq > a.applied() + 1) {
     o.rewound_at = a.applied();
     o.next_seq = a.applied() + 1;
   }
+  trim_log();
   pump(o);
 }
 

@@ -120,6 +120,7 @@ class Cluster {
     bool resync_active = false;        // parts still to make or to send
     bool resync_in_flight = false;     // sent, its acks not seen yet
     bool waiting = false;              // it takes a full resync from another node first
+    bool holds_ours = false;           // it holds this run's updates up to `acked`
     std::set<std::string> refused_tables;
     uint64_t sent = 0, resyncs = 0, bytes = 0, rows = 0;
   };
@@ -188,6 +189,9 @@ class Cluster {
   void resync_step(Out& o);
   void close_part(Out& o, bool last);
   void drop_resync(Out& o);
+  // Drops from the log what no node will be sent again (and the oldest
+  // beyond its size).
+  void trim_log();
   void link_lost(Out& o, const char* why);
   void send_hello(Out& o, int64_t now);
   proto::NodeMessage hello_message() const;
