@@ -2,6 +2,10 @@
 
 #include "peers/agent.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -308,9 +312,20 @@ void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_
 }
 
 void Agent::deliver(const proto::TableBatch& b) {
-  proto::PeersMessage m;
-  *m.mutable_batch() = b;
-  const std::string bytes = m.SerializeAsString();
+  // A PeersMessage whose only field is `batch`, written directly: its key and
+  // length, then the batch (copying the batch into a PeersMessage first would
+  // copy every row of a resync once more).
+  std::string bytes;
+  const size_t size = b.ByteSizeLong();
+  {
+    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    out.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
+        proto::PeersMessage::kBatchFieldNumber,
+        google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteVarint64(size);
+  }
+  b.AppendToString(&bytes);
   forward(std::string(), bytes.data(), bytes.size(), static_cast<size_t>(b.rows_size()));
 }
 
