@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -15,7 +16,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 extern char** environ;
@@ -177,6 +180,37 @@ std::unique_ptr<WeirProcess> WeirProcess::start(const std::string& yaml, WeirOpt
   }
 }
 
+namespace {
+
+// A process of group `pgid` that is not a zombie (a zombie has closed its
+// descriptors already; init may take a while to reap it).
+bool group_has_live_process(pid_t pgid) {
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return false;
+  bool live = false;
+  while (dirent* d = ::readdir(proc)) {
+    if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + d->d_name + "/stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (pgrp == pgid && state != 'Z' && state != 'X') {
+      live = true;
+      break;
+    }
+  }
+  ::closedir(proc);
+  return live;
+}
+
+}  // namespace
+
 WeirProcess::~WeirProcess() {
   if (pid_ > 0) {
     ::kill(-pid_, SIGKILL);
@@ -190,7 +224,7 @@ WeirProcess::~WeirProcess() {
     // The workers and the agent (the master's children, in its process group)
     // die on their own time: wait until they are gone, so that their
     // listening sockets are closed before a test binds the same addresses.
-    for (int i = 0; i < 400 && ::kill(-pid_, 0) == 0; ++i) {
+    for (int i = 0; i < 400 && group_has_live_process(pid_); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
