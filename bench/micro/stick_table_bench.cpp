@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,20 +22,23 @@ using weir::stick::Table;
 using weir::stick::TableDef;
 using weir::stick::Trackers;
 
+// A string table of `size` entries storing `stored`.
+TableDef string_table(const char* name, uint64_t size, int64_t expire_ms,
+                      std::initializer_list<const char*> stored) {
+  TableDef d;
+  d.name = name;
+  d.type = weir::stick::KeyType::kString;
+  d.key_size = 32;
+  d.size = size;
+  d.expire_ms = expire_ms;
+  std::string error;
+  for (const char* s : stored) d.store.push_back(*weir::stick::parse_stored(s, &error));
+  return d;
+}
+
 Table& shared_table() {
-  static Table* t = [] {
-    TableDef d;
-    d.name = "bench";
-    d.type = weir::stick::KeyType::kString;
-    d.key_size = 32;
-    d.size = 1 << 20;
-    d.expire_ms = 60000;
-    std::string error;
-    d.store.push_back(*weir::stick::parse_stored("http_req_cnt", &error));
-    d.store.push_back(*weir::stick::parse_stored("http_req_rate(10s)", &error));
-    return new Table(d);
-  }();
-  return *t;
+  static Table t(string_table("bench", 1 << 20, 60000, {"http_req_cnt", "http_req_rate(10s)"}));
+  return t;
 }
 
 // One request: track key k (100,000 distinct keys), count it, read the rate,
@@ -60,23 +64,11 @@ BENCHMARK(BM_TrackedRequest)->Threads(1)->Threads(2)->UseRealTime();
 
 // Reading every entry of a table of 1,000,000, as a full resync to another
 // node, a snapshot for a new worker or the state file do (items: entries).
-TableDef million_def() {
-  TableDef d;
-  d.name = "walk";
-  d.type = weir::stick::KeyType::kString;
-  d.key_size = 32;
-  d.size = 2 << 20;
-  d.expire_ms = 600000;
-  std::string error;
-  d.store.push_back(*weir::stick::parse_stored("http_req_cnt", &error));
-  return d;
-}
-
 const int64_t kMillion =
     std::getenv("WALK_ENTRIES") ? std::atoll(std::getenv("WALK_ENTRIES")) : 1000000;
 
 Table& million_table() {
-  static Table t(million_def());
+  static Table t(string_table("walk", 2 << 20, 600000, {"http_req_cnt"}));
   static const bool filled = [] {
     const Now now = weir::stick::clock_now();
     for (int64_t i = 0; i < kMillion; ++i) {
