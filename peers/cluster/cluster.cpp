@@ -210,6 +210,13 @@ bool Cluster::sync_table(const std::string& name) const {
 // ---- sending ----------------------------------------------------------------------------
 
 void Cluster::note_tombs(const proto::TableBatch& b) {
+  if (!tombs_.count(b.table())) {
+    // Most batches hold no delete, for a table without tombstones.
+    bool erases = false;
+    for (const proto::Row& row : b.rows())
+      erases = erases || (row.flags() & stick::sync::kRowErased);
+    if (!erases) return;
+  }
   auto& tombs = tombs_[b.table()];
   const int64_t now = mono_now();
   for (const proto::Row& row : b.rows()) {
@@ -335,6 +342,9 @@ void Cluster::trim_log() {
     } else if (o.holds_ours) {
       keep_from = std::min(keep_from, o.acked + 1);
     }
+    // A node told to wait will ask for what followed another node's view of
+    // this one: what the log held then stays.
+    if (o.waiting) keep_from = std::min(keep_from, o.wait_floor);
   }
   while (!log_.empty() && (log_.front().seq < keep_from || log_bytes_ > kLogBytes)) {
     if (log_.size() == 1 && log_.front().seq >= keep_from) break;
@@ -510,6 +520,7 @@ void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
     // among them: hello again shortly, and it says what it got.
     if (!o.waiting) {
       log::info("peers: node %s takes a full resync from another node first", o.name.c_str());
+      o.wait_floor = log_.empty() ? last_seq_ + 1 : log_.front().seq;
     }
     o.waiting = true;
     o.linked = false;

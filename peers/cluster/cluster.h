@@ -121,6 +121,7 @@ class Cluster {
     bool resync_in_flight = false;     // sent, its acks not seen yet
     bool waiting = false;              // it takes a full resync from another node first
     bool holds_ours = false;           // it holds this run's updates up to `acked`
+    uint64_t wait_floor = 0;           // while waiting: the log keeps updates from this one
     std::set<std::string> refused_tables;
     uint64_t sent = 0, resyncs = 0, bytes = 0, rows = 0;
   };
