@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/stick/datum.h"
@@ -292,8 +293,8 @@ class Table {
   bool reserve();
   Entry* get_or_make(std::string_view key, const Now& now, std::unique_lock<std::mutex>* lock,
                      bool track, int64_t touched_mono_ms = INT64_MIN);
-  size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, unsigned from = 0,
-                   unsigned to = kShards);
+  size_t walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, unsigned from,
+                   unsigned to);
   // An Access holding `lock` on e (empty when e is null).
   Access opened(std::unique_lock<std::mutex> lock, Entry* e);
   // An Access is released: tells the journal when its entry changed.
@@ -311,8 +312,7 @@ class Table {
 
 template <typename Fn>
 size_t Table::walk(const Now& now, Fn&& fn) {
-  return walk_impl(
-      now, [](void* f, Access& a) { return (*static_cast<Fn*>(f))(a); }, static_cast<void*>(&fn));
+  return walk_shards(0, kShards, now, std::forward<Fn>(fn));
 }
 
 template <typename Fn>
