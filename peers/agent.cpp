@@ -147,6 +147,8 @@ bool Agent::configure(const Config& cfg, std::string* error) {
   if (!cluster_) {
     cluster_ = std::make_unique<Cluster>(ctx_, tables_, incarnation_,
                                          [this](const proto::TableBatch& b) { deliver(b); });
+    cluster_->share_servers(&servers_,
+                            [this](const proto::ServerRecords& rs) { on_servers(nullptr, rs); });
   }
   return cluster_->configure(cfg.peers, error);
 }
@@ -291,6 +293,9 @@ void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
     case proto::PeersMessage::kBye:
       settle(id, "said goodbye");
       break;
+    case proto::PeersMessage::kServers:
+      on_servers(&link, m.servers());
+      break;
     default:
       break;  // from a newer worker: nothing this agent needs
   }
@@ -433,9 +438,31 @@ void Agent::send_snapshot(Link& to, bool catch_up) {
   done.mutable_snapshot_done()->set_entries(entries);
   if (send(to, done, 0)) {
     to.resync = false;
+    if (servers_.size() > 0) {
+      // The server states set at runtime, after the tables.
+      proto::PeersMessage m;
+      servers_.all(m.mutable_servers());
+      m.mutable_servers()->set_snapshot(true);
+      send(to, m, 0);
+    }
     log::info("peers: snapshot of %llu entries sent to worker pid=%d generation=%d",
               static_cast<unsigned long long>(entries), to.pid, to.generation);
   }
+}
+
+void Agent::on_servers(Link* from, const proto::ServerRecords& rs) {
+  proto::ServerRecords changed;
+  for (const proto::ServerRecord& r : rs.records()) {
+    // From another node, the cluster merged them already.
+    if (!from || servers_.merge(r)) *changed.add_records() = r;
+  }
+  if (changed.records_size() == 0) return;
+  proto::PeersMessage m;
+  *m.mutable_servers() = changed;
+  for (auto& [id, other] : links_) {
+    if (&other != from) send(other, m, 0);
+  }
+  if (from && cluster_) cluster_->publish_servers(changed);
 }
 
 void Agent::send_heartbeats() {

@@ -117,6 +117,10 @@ class Agent {
   // updates, whose own counts in flight a snapshot would overwrite; the larger
   // value wins instead).
   void send_snapshot(Link& to, bool catch_up = false);
+  // Server states set at runtime by a worker (or, `from` null, another node):
+  // kept, and sent to the other workers (and nodes).
+  void on_servers(Link* from, const proto::ServerRecords& rs);
+  servers::Store servers_;
   void send_heartbeats();
   void check_links();
   void timers();

@@ -19,6 +19,7 @@
 #include "common/base/privileges.h"
 #include "common/base/version.h"
 #include "common/event/timer.h"
+#include "common/servers/record.h"
 #include "worker/accept/listener.h"
 #include "worker/api/runtime_api.h"
 #include "worker/checks/agent_check.h"
@@ -367,6 +368,54 @@ void Worker::start_checks_of_added_server(Backend& be, Server& sv) {
   }
 }
 
+void Worker::share_server(proto::ServerRecord r) {
+  if (applying_records_) return;
+  if (PeersLink* link = PeersLink::current()) link->share_servers(std::move(r));
+}
+
+void Worker::post_to_main(std::function<void()> fn) {
+  threads_[0]->loop().post(std::move(fn));
+}
+
+void Worker::apply_server_records(const proto::ServerRecords& rs) {
+  applying_records_ = true;
+  for (const proto::ServerRecord& r : rs.records()) {
+    Backend* be = nullptr;
+    for (auto& b : backends_) {
+      if (b->name() == r.backend()) be = b.get();
+    }
+    if (!be) continue;  // a backend this configuration does not have
+    servers::ServerNow now;
+    for (const BackendConfig& bc : config_.backends) {
+      if (bc.name != r.backend()) continue;
+      for (const ServerConfig& sc : bc.servers) {
+        if (sc.name != r.server()) continue;
+        now.configured = true;
+        now.configured_weight = sc.weight;
+        now.configured_address = sc.address_text;
+      }
+    }
+    if (Server* s = be->find_server(r.server())) {
+      now.exists = true;
+      now.admin_state = admin_state_name(s->admin_state());
+      now.weight = s->weight();
+      now.address = s->addr_text();
+      if (!now.configured) {
+        now.configured_weight = s->configured_weight();
+        now.configured_address = s->config().address_text;
+      }
+    }
+    for (const std::string& line : servers::commands_for(r, now)) {
+      const std::string answer = run_api_command(*this, ApiLevel::kAdmin, line);
+      if (answer.rfind("Error", 0) == 0) {
+        log::warning("server %s/%s: '%s' from the peers agent failed: %s", r.backend().c_str(),
+                     r.server().c_str(), line.c_str(), answer.c_str());
+      }
+    }
+  }
+  applying_records_ = false;
+}
+
 void Worker::post_to_every_thread(const std::function<void(ThreadContext&)>& fn) {
   for (auto& t : threads_) {
     ThreadContext* ctx = t.get();
@@ -637,11 +686,16 @@ int worker_main(int channel_fd) {
       worker.report_start_failure(error);
       return 1;
     }
-    if (!peers_dir.empty() && !worker.config().stick_tables.empty()) {
+    if (!peers_dir.empty()) {
       // The tables of the generations before this one, from the peers agent,
       // before this generation serves (doc/stick-tables.md). Without an agent
       // (it is down), the worker serves with what it counts and catches up.
+      // The agent also keeps the server states set at runtime.
       link = std::make_unique<PeersLink>(worker.config().stick_tables, peers_dir, generation);
+      Worker* w = &worker;
+      link->on_servers([w](proto::ServerRecords rs) {
+        w->post_to_main([w, rs = std::move(rs)] { w->apply_server_records(rs); });
+      });
       if (!link->start(&error)) {
         log::error("worker generation %d: no link to the peers agent: %s", generation,
                    error.c_str());
@@ -655,6 +709,7 @@ int worker_main(int channel_fd) {
       }
     }
     rc = worker.run();
+    if (link) link->on_servers(nullptr);  // the worker goes before the link
   }
   // Every connection is closed: the last changes (conn_cur going back down)
   // reach the agent before the process goes.

@@ -14,6 +14,7 @@
 #include "common/base/log.h"
 #include "common/config/config.h"
 #include "common/ipc/ipc.h"
+#include "common/proto/peers.pb.h"
 #include "worker/backend/backend.h"
 #include "worker/observe/access_log.h"
 #include "worker/proxy_protocol/accept.h"
@@ -58,6 +59,14 @@ class Worker {
   proto::StateHandover server_state_snapshot() const;
   // `add server`: starts the new server's checks (thread 0).
   void start_checks_of_added_server(Backend& be, Server& sv);
+  // Server states set at runtime (common/servers/record.h): a change made
+  // here goes to the peers agent, which keeps it and shares it with the other
+  // nodes (not while applying theirs); theirs are applied through the runtime
+  // API's own commands (thread 0).
+  void share_server(proto::ServerRecord r);
+  void apply_server_records(const proto::ServerRecords& rs);
+  // Runs fn on thread 0, the runtime API's (any thread).
+  void post_to_main(std::function<void()> fn);
   // Request headers that access-log formats print (%hr{}), lower-case.
   const std::vector<std::string>& log_captures() const { return log_captures_; }
   // The %[...] samples access-log formats print, in the order of
@@ -96,6 +105,7 @@ class Worker {
   uint64_t buffer_waits() const;
 
  private:
+  bool applying_records_ = false;  // thread 0: changes from elsewhere are not shared again
   class ChannelHandler;
   friend class ChannelHandler;
   void on_channel_message(ipc::Message& msg);

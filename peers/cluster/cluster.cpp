@@ -329,6 +329,41 @@ void Cluster::pump(Out& o) {
   }
 }
 
+void Cluster::publish_servers(const proto::ServerRecords& rs) {
+  if (rs.records_size() == 0) return;
+  proto::NodeMessage m;
+  m.set_protocol(kNodeProtocolVersion);
+  *m.mutable_servers() = rs;
+  const std::string bytes = m.SerializeAsString();
+  // A node whose queue is full gets them with the whole store at its next link.
+  for (auto& [name, o] : out_) {
+    if (o.linked) send_to(o, bytes);
+  }
+}
+
+void Cluster::send_all_servers(Out& o) {
+  if (!servers_ || servers_->size() == 0) return;
+  proto::NodeMessage m;
+  m.set_protocol(kNodeProtocolVersion);
+  servers_->all(m.mutable_servers());
+  m.mutable_servers()->set_snapshot(true);
+  send_to(o, m.SerializeAsString());
+}
+
+void Cluster::on_servers(const proto::ServerRecords& rs) {
+  if (!servers_) return;
+  proto::ServerRecords changed;
+  for (const proto::ServerRecord& r : rs.records()) {
+    stick::hlc_observe(r.admin_at().hlc());
+    stick::hlc_observe(r.weight_at().hlc());
+    stick::hlc_observe(r.address_at().hlc());
+    stick::hlc_observe(r.added_at().hlc());
+    stick::hlc_observe(r.deleted_at().hlc());
+    if (servers_->merge(r)) *changed.add_records() = r;
+  }
+  if (changed.records_size() > 0 && deliver_servers_) deliver_servers_(changed);
+}
+
 void Cluster::trim_log() {
   // An update every node that holds this run's updates has acknowledged is
   // never sent again: a node that comes back resumes after what it
@@ -550,6 +585,7 @@ void Cluster::on_welcome(Out& o, int dealer, const proto::NodeWelcome& w) {
   o.holds_ours = w.your_incarnation() == incarnation_;
   if (!was_linked) {
     log::notice("peers: linked to node %s (%s)", o.name.c_str(), o.address.c_str());
+    send_all_servers(o);  // the server states first: the newer of each part wins there
   }
   if (w.your_incarnation() == incarnation_ && w.applied() <= last_seq_ &&
       (w.applied() == last_seq_ || (!log_.empty() && w.applied() + 1 >= log_.front().seq))) {
@@ -869,6 +905,9 @@ void Cluster::receive(const std::string& id, std::string_view bytes, const std::
       break;
     case proto::NodeMessage::kResync:
       on_resync(in, m.resync());
+      break;
+    case proto::NodeMessage::kServers:
+      on_servers(m.servers());
       break;
     case proto::NodeMessage::kHeartbeat:
       in.their_last = m.heartbeat().last_seq();

@@ -36,6 +36,7 @@
 
 #include "common/config/config.h"
 #include "common/proto/peers.pb.h"
+#include "common/servers/record.h"
 #include "common/stick/table.h"
 
 namespace weir::peers {
@@ -64,6 +65,16 @@ class Cluster {
 
   // A DELTA batch this node originated, for the other nodes (sent at flush()).
   void publish(const proto::TableBatch& b);
+  // Server states (common/servers/record.h): `store` is the agent's, which
+  // this node sends whole to each node it links to; records that came from
+  // another node and changed it go to `deliver`.
+  void share_servers(servers::Store* store,
+                     std::function<void(const proto::ServerRecords&)> deliver) {
+    servers_ = store;
+    deliver_servers_ = std::move(deliver);
+  }
+  // Records that changed here, for every linked node.
+  void publish_servers(const proto::ServerRecords& rs);
   // Numbers what publish() gathered and sends what each peer can take.
   void flush();
 
@@ -212,6 +223,10 @@ class Cluster {
   const Tables& tables_;
   const uint64_t incarnation_;
   std::function<void(const proto::TableBatch&)> deliver_;
+  servers::Store* servers_ = nullptr;
+  std::function<void(const proto::ServerRecords&)> deliver_servers_;
+  void send_all_servers(Out& o);
+  void on_servers(const proto::ServerRecords& rs);
   PeersConfig cfg_;
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<zmq::socket_t> router_;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/cluster.h"
@@ -323,6 +324,72 @@ TEST_F(ClusterConfig, KeygenWritesAPrivateFileAndNeverOverwritesOne) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("File exists"), std::string::npos) << r.err;
   EXPECT_EQ(read_file(path), before);
+}
+
+// ---------------------------------------------------------------------------
+// Server states set at runtime on one node reach every node (issue 22).
+
+// The `show servers state` line of backend app's server s on a node.
+std::string server_line(const std::string& answer, const std::string& s) {
+  std::istringstream in(answer);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("app " + s + " ", 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST_F(Cluster, ServerStatesSetOnOneNodeReachEveryNode) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  EXPECT_EQ(api("a", "set server app/s1 state maint"), "\n");
+  EXPECT_EQ(api("b", "set server app/s2 weight 7"), "\n");
+  for (const char* n : {"a", "b", "c"}) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const std::string st = api(n, "show servers state app");
+          return server_line(st, "s1").find(" maint ") != std::string::npos &&
+                 server_line(st, "s2").find(" 7 ") != std::string::npos;
+        },
+        10000))
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
+  // A server added on c is there on a and b, in the state it was given.
+  const std::string added = api("c", "add server app/s3 " + origin_.address() + " state drain");
+  EXPECT_NE(added.find("New server registered"), std::string::npos) << added;
+  for (const char* n : {"a", "b"}) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return server_line(api(n, "show servers state app"), "s3").find(" drain ") !=
+                 std::string::npos;
+        },
+        10000))
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
+  // The later of two changes of the same server wins everywhere.
+  EXPECT_EQ(api("a", "set server app/s1 state drain"), "\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(api("b", "set server app/s1 state ready"), "\n");
+  for (const char* n : {"a", "b", "c"}) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return server_line(api(n, "show servers state app"), "s1").find(" ready ") !=
+                 std::string::npos;
+        },
+        10000))
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
+  // A server deleted on a (in maint first) goes on every node.
+  EXPECT_EQ(api("a", "set server app/s3 state maint"), "\n");
+  EXPECT_NE(api("a", "del server app/s3").find("deleted"), std::string::npos);
+  for (const char* n : {"b", "c"}) {
+    EXPECT_TRUE(wait_until(
+        [&] { return server_line(api(n, "show servers state app"), "s3").empty(); }, 10000))
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
 }
 
 }  // namespace

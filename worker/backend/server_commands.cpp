@@ -7,6 +7,7 @@
 #include "common/base/log.h"
 #include "common/base/units.h"
 #include "common/event/event_loop.h"
+#include "common/stick/table.h"
 #include "worker/api/arguments.h"
 #include "worker/api/command.h"
 #include "worker/backend/backend.h"
@@ -15,6 +16,21 @@
 
 namespace weir {
 namespace {
+
+// A change made here, for the peers agent (Worker::share_server).
+proto::ServerRecord record_of(const Server& s) {
+  proto::ServerRecord r;
+  r.set_backend(s.backend()->name());
+  r.set_server(s.name());
+  return r;
+}
+
+proto::ServerStamp stamp_now() {
+  proto::ServerStamp at;
+  at.set_hlc(stick::hlc_now(stick::clock_now().wall_ms));
+  at.set_node(stick::local_node());
+  return at;
+}
 
 std::string show_servers_state(Worker& w, const ApiArgs& args) {
   std::string_view only = args.empty() ? std::string_view() : args[0];
@@ -47,6 +63,10 @@ std::string set_state(Worker& w, std::string_view target, AdminState st) {
   if (!s) return error;
   AdminState before = s->admin_state();
   s->backend()->set_server_state(s, st, EventLoop::monotonic_ms());
+  proto::ServerRecord r = record_of(*s);
+  r.set_admin_state(admin_state_name(st));
+  *r.mutable_admin_at() = stamp_now();
+  w.share_server(std::move(r));
   if (before != st) {
     log::notice("server %.*s: state %s -> %s (runtime API)", static_cast<int>(target.size()),
                 target.data(), admin_state_name(before), admin_state_name(st));
@@ -81,6 +101,11 @@ std::string set_server_addr(Worker& w, Server* s, const ApiArgs& args) {
   std::string text = addr->to_string();
   std::string before = s->addr_text();
   s->set_addr(*addr, text);
+  proto::ServerRecord r = record_of(*s);
+  r.set_address(text);
+  r.set_configured_address(s->config().address_text);
+  *r.mutable_address_at() = stamp_now();
+  w.share_server(std::move(r));
   // Connections kept open for reuse still go to the old address: close them.
   w.on_every_thread([s](ThreadContext& ctx) { ctx.close_idle_to(s); });
   log::notice("server %.*s: address %s -> %s (runtime API)", static_cast<int>(args[0].size()),
@@ -117,6 +142,11 @@ std::string set_server(Worker& w, const ApiArgs& args) {
     uint32_t weight = n->resolve(s->configured_weight());
     uint32_t before = s->weight();
     s->backend()->set_server_weight(s, weight, EventLoop::monotonic_ms());
+    proto::ServerRecord r = record_of(*s);
+    r.set_weight(weight);
+    r.set_configured_weight(s->configured_weight());
+    *r.mutable_weight_at() = stamp_now();
+    w.share_server(std::move(r));
     if (before != weight) {
       log::notice("server %.*s: weight %u -> %u (runtime API)", static_cast<int>(args[0].size()),
                   args[0].data(), before, weight);
@@ -220,6 +250,15 @@ std::string add_server(Worker& w, const ApiArgs& args) {
   Server* added = be->add_server(sc, state, EventLoop::monotonic_ms(), &error);
   if (!added) return "Error: " + error;
   w.start_checks_of_added_server(*be, *added);
+  proto::ServerRecord r = record_of(*added);
+  std::string options;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (i > 1) options += ' ';
+    options.append(args[i]);
+  }
+  r.set_added(options);
+  *r.mutable_added_at() = stamp_now();
+  w.share_server(std::move(r));
   log::notice("server %s/%s added at %s in state %s (runtime API)", be->name().c_str(),
               sc.name.c_str(), sc.address_text.c_str(), admin_state_name(state));
   std::string out = "New server registered: " + be->name() + "/" + sc.name + " " + sc.address_text +
@@ -242,7 +281,14 @@ std::string del_server(Worker& w, const ApiArgs& args) {
   if (!be) return error;
   std::string_view name = args[0].substr(slash + 1);
   Server* s = be->find_server(name);
+  proto::ServerRecord r;
+  if (s) {
+    r = record_of(*s);
+    r.set_configured_address(s->config().address_text);
+  }
   if (!be->delete_server(name, &error)) return "Error: cannot delete: " + error;
+  *r.mutable_deleted_at() = stamp_now();
+  w.share_server(std::move(r));
   w.on_every_thread([s](ThreadContext& ctx) { ctx.close_idle_to(s); });
   log::notice("server %s/%.*s deleted (runtime API)", be->name().c_str(),
               static_cast<int>(name.size()), name.data());

@@ -164,6 +164,14 @@ void PeersLink::erased(stick::Table& t, std::string_view key) {
   enqueue(t, key, true);
 }
 
+void PeersLink::share_servers(proto::ServerRecord r) {
+  {
+    std::lock_guard<std::mutex> g(servers_mu_);
+    servers_out_.push_back(std::move(r));
+  }
+  wake();
+}
+
 void PeersLink::coalesced() {
   my_queue().coalesced.fetch_add(1, std::memory_order_relaxed);
 }
@@ -257,6 +265,11 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
       received_.fetch_add(r.rows, std::memory_order_relaxed);
       break;
     }
+    case proto::PeersMessage::kServers: {
+      std::lock_guard<std::mutex> g(servers_mu_);
+      if (on_servers_) on_servers_(m.servers());
+      break;
+    }
     case proto::PeersMessage::kSnapshotDone: {
       std::lock_guard<std::mutex> g(snap_mu_);
       if (!snapshot_) {
@@ -341,6 +354,18 @@ void PeersLink::flush() {
   }
   backlog_size_.store(backlog_.size() - backlog_pos_, std::memory_order_relaxed);
   if (!introduced_) return;  // the agent hears of the changes after the hello
+  {
+    std::vector<proto::ServerRecord> out;
+    {
+      std::lock_guard<std::mutex> g(servers_mu_);
+      out.swap(servers_out_);
+    }
+    if (!out.empty()) {
+      proto::PeersMessage m;
+      for (proto::ServerRecord& r : out) *m.mutable_servers()->add_records() = std::move(r);
+      send(m);  // kept in stalled_ when the agent's queue is full
+    }
+  }
   // Until the snapshot this process asked for has come, what it counts stays
   // local (unsent): the snapshot's totals replace the others' part of each
   // entry, so a DELTA that the agent applied after making the snapshot would

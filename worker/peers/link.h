@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +69,16 @@ class PeersLink final : public stick::Journal {
     std::vector<proto::NodeStats> nodes;  // the agent's view of the other nodes
   };
   Stats stats();
+
+  // Server states set here at runtime go to the agent (any thread).
+  void share_servers(proto::ServerRecord r);
+  // Called on the link's thread with the server records the agent sends (its
+  // store when this process links, then the changes of other processes and
+  // nodes). Any thread; null: no longer (the worker goes).
+  void on_servers(std::function<void(proto::ServerRecords)> fn) {
+    std::lock_guard<std::mutex> g(servers_mu_);
+    on_servers_ = std::move(fn);
+  }
 
   // stick::Journal (event-loop threads, under an entry's lock).
   void changed(stick::Table& t, std::string_view key) override;
@@ -127,6 +138,10 @@ class PeersLink final : public stick::Journal {
   std::vector<Item> backlog_;  // the link thread's
   size_t backlog_pos_ = 0;
   std::atomic<uint64_t> backlog_size_{0};
+
+  std::mutex servers_mu_;
+  std::vector<proto::ServerRecord> servers_out_;  // to send, in order
+  std::function<void(proto::ServerRecords)> on_servers_;
 
   std::mutex snap_mu_;
   std::condition_variable snap_cv_;
