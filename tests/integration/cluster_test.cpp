@@ -390,6 +390,31 @@ TEST_F(Cluster, ServerStatesSetOnOneNodeReachEveryNode) {
         << n << ":\n"
         << api(n, "show servers state app");
   }
+  // A reload of a keeps a server added at runtime on b, and c, restarted
+  // without a state_dir, gets every state back from the others.
+  EXPECT_NE(api("b", "add server app/s4 " + origin_.address() + " state ready weight 3")
+                .find("New server registered"),
+            std::string::npos);
+  ASSERT_TRUE(wait_until(
+      [&] { return !server_line(api("a", "show servers state app"), "s4").empty(); }, 10000));
+  node("a").weir->signal(SIGHUP);
+  ASSERT_TRUE(node("a").weir->wait_ready_count(2, 20000));
+  node("c").weir->signal(SIGTERM);
+  ASSERT_TRUE(node("c").weir->wait_exit(20000));
+  node("c").weir.reset();
+  ASSERT_TRUE(start("c"));
+  for (const char* n : {"a", "c"}) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const std::string st = api(n, "show servers state app");
+          return server_line(st, "s4").find(" ready 3 ") != std::string::npos &&
+                 server_line(st, "s2").find(" 7 ") != std::string::npos &&
+                 server_line(st, "s3").empty();
+        },
+        10000))
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
 }
 
 }  // namespace
