@@ -181,7 +181,7 @@ void Agent::load_state() {
     from_handover = true;
   }
   if (path.empty()) return;
-  LoadReport r = load_tables(path, tables_, stick::clock_now());
+  LoadReport r = load_tables(path, tables_, stick::clock_now(), &servers_);
   if (from_handover) ::unlink(handover.c_str());
   if (r.missing) return;
   if (!r.error.empty()) {
@@ -189,9 +189,10 @@ void Agent::load_state() {
                  r.error.c_str());
     return;
   }
-  log::notice("peers: loaded %llu entries from %s (%llu expired meanwhile)",
+  log::notice("peers: loaded %llu entries from %s (%llu expired meanwhile) and %llu server states",
               static_cast<unsigned long long>(r.entries), path.c_str(),
-              static_cast<unsigned long long>(r.expired));
+              static_cast<unsigned long long>(r.expired),
+              static_cast<unsigned long long>(r.servers));
 }
 
 bool Agent::save_state(bool handover, bool periodic) {
@@ -199,7 +200,7 @@ bool Agent::save_state(bool handover, bool periodic) {
   if (path.empty()) return true;
   std::string error;
   uint64_t n = 0;
-  if (!save_tables(path, tables_, stick::clock_now(), &n, &error)) {
+  if (!save_tables(path, tables_, stick::clock_now(), &n, &error, &servers_)) {
     log::error("peers: cannot save the tables to %s: %s", path.c_str(), error.c_str());
     return false;
   }
@@ -457,6 +458,11 @@ void Agent::on_servers(Link* from, const proto::ServerRecords& rs) {
     if (!from || servers_.merge(r)) *changed.add_records() = r;
   }
   if (changed.records_size() == 0) return;
+  // Saved within a second: operators expect what they set to survive a crash.
+  const int64_t soon = stick::clock_now().mono_ms + 1000;
+  if (!opts_.state_path.empty() && (next_save_ms_ == 0 || next_save_ms_ > soon)) {
+    next_save_ms_ = soon;
+  }
   proto::PeersMessage m;
   *m.mutable_servers() = changed;
   for (auto& [id, other] : links_) {
@@ -520,7 +526,7 @@ void Agent::timers() {
     for (auto& [name, t] : tables_) t->purge_expired(now);
   }
   if (next_save_ms_ && now.mono_ms >= next_save_ms_) {
-    next_save_ms_ = now.mono_ms + opts_.save_interval_ms;
+    next_save_ms_ = opts_.save_interval_ms > 0 ? now.mono_ms + opts_.save_interval_ms : 0;
     if (!opts_.state_path.empty()) save_state(false, true);
   }
 }

@@ -69,17 +69,19 @@ bool read_file(const std::string& path, std::string* out, bool* missing, std::st
 
 }  // namespace
 
-LoadReport load_tables(const std::string& path, const Tables& tables, const stick::Now& now) {
+LoadReport load_tables(const std::string& path, const Tables& tables, const stick::Now& now,
+                       servers::Store* servers) {
   LoadReport r;
   std::string data;
   if (!read_file(path, &data, &r.missing, &r.error)) {
     if (r.missing) r.error.clear();
     return r;
   }
-  return load_tables_from(data, tables, now);
+  return load_tables_from(data, tables, now, servers);
 }
 
-LoadReport load_tables_from(std::string_view data, const Tables& tables, const stick::Now& now) {
+LoadReport load_tables_from(std::string_view data, const Tables& tables, const stick::Now& now,
+                            servers::Store* servers) {
   LoadReport r;
   // First pass: the whole file is sound.
   size_t pos = 0;
@@ -138,11 +140,17 @@ LoadReport load_tables_from(std::string_view data, const Tables& tables, const s
     }
     r.entries += stick::sync::apply(*it->second, live, now).rows;
   }
+  if (servers) {
+    for (const proto::ServerRecord& s : header.servers().records()) {
+      servers->merge(s);
+      ++r.servers;
+    }
+  }
   return r;
 }
 
 bool save_tables(const std::string& path, const Tables& tables, const stick::Now& now,
-                 uint64_t* entries, std::string* error) {
+                 uint64_t* entries, std::string* error, const servers::Store* servers) {
   std::string body;
   uint64_t n = 0;
   for (const auto& [name, t] : tables) {
@@ -156,6 +164,7 @@ bool save_tables(const std::string& path, const Tables& tables, const stick::Now
   header.set_version(kVersion);
   header.set_saved_wall_ms(now.wall_ms);
   header.set_entries(n);
+  if (servers) servers->all(header.mutable_servers());
   std::string out;
   put_record(&out, header.SerializeAsString());
   out += body;

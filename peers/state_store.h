@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/servers/record.h"
 #include "common/stick/table.h"
 
 namespace weir::peers {
@@ -25,12 +26,16 @@ struct LoadReport {
   std::string error;     // unreadable: why (nothing was loaded)
   uint64_t entries = 0;  // loaded
   uint64_t expired = 0;  // saved, but their time ran out before this start
+  uint64_t servers = 0;  // server records loaded
 };
 
-LoadReport load_tables(const std::string& path, const Tables& tables, const stick::Now& now);
+// `servers` (when given) takes the server states the file holds.
+LoadReport load_tables(const std::string& path, const Tables& tables, const stick::Now& now,
+                       servers::Store* servers = nullptr);
 // The same from the file's bytes (what load_tables reads; the fuzz target's entry).
-LoadReport load_tables_from(std::string_view data, const Tables& tables, const stick::Now& now);
+LoadReport load_tables_from(std::string_view data, const Tables& tables, const stick::Now& now,
+                            servers::Store* servers = nullptr);
 bool save_tables(const std::string& path, const Tables& tables, const stick::Now& now,
-                 uint64_t* entries, std::string* error);
+                 uint64_t* entries, std::string* error, const servers::Store* servers = nullptr);
 
 }  // namespace weir::peers

@@ -417,5 +417,41 @@ TEST_F(Cluster, ServerStatesSetOnOneNodeReachEveryNode) {
   }
 }
 
+TEST_F(Cluster, ServerStatesSurviveARestartOfTheWholeClusterInStateDir) {
+  state_dir_ = true;
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  EXPECT_EQ(api("a", "set server app/s1 state drain"), "\n");
+  EXPECT_NE(api("b", "add server app/s5 " + origin_.address() + " state ready weight 9")
+                .find("New server registered"),
+            std::string::npos);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string st = api("c", "show servers state app");
+        return server_line(st, "s5").find(" ready 9 ") != std::string::npos &&
+               server_line(st, "s1").find(" drain ") != std::string::npos;
+      },
+      10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // saved within a second
+  for (const char* n : {"a", "b", "c"}) {
+    node(n).weir->signal(SIGTERM);
+    ASSERT_TRUE(node(n).weir->wait_exit(20000));
+    node(n).weir.reset();
+  }
+  // Each node alone, before the others are back, has them from its state_dir.
+  for (const char* n : {"c", "a", "b"}) {
+    ASSERT_TRUE(start(n));
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const std::string st = api(n, "show servers state app");
+          return server_line(st, "s5").find(" ready 9 ") != std::string::npos &&
+                 server_line(st, "s1").find(" drain ") != std::string::npos;
+        },
+        10000))
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
+}
+
 }  // namespace
 }  // namespace weir::test::cluster
