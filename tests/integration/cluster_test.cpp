@@ -453,5 +453,44 @@ TEST_F(Cluster, ServerStatesSurviveARestartOfTheWholeClusterInStateDir) {
   }
 }
 
+TEST_F(Cluster, HealthIsCheckedByEachNodeAndNotShared) {
+  // a checks s1 on a port where nothing listens; b and c on the origin's.
+  const std::string origin_port = origin_.address().substr(origin_.address().rfind(':') + 1);
+  auto with_check = [](const std::string& port) {
+    std::string t = kTables;
+    const std::string servers = "servers: {s1: \"@APP@\", s2: \"@APP@\"}";
+    t.replace(t.find(servers), servers.size(),
+              "check: {inter: 100ms, rise: 1, fall: 1}\n    servers: {s1: {address: \"@APP@\", "
+              "check: {port: " +
+                  port + "}}, s2: \"@APP@\"}");
+    return t;
+  };
+  ASSERT_TRUE(start("a", "test", with_check(std::to_string(free_tcp_port()))));
+  ASSERT_TRUE(start("b", "test", with_check(origin_port)));
+  ASSERT_TRUE(start("c", "test", with_check(origin_port)));
+  ASSERT_TRUE(wait_mesh());
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return server_line(api("a", "show servers state app"), "s1").find(" down ") !=
+               std::string::npos;
+      },
+      10000))
+      << api("a", "show servers state app");
+  // An operator's change on a still reaches the others, the health does not.
+  EXPECT_EQ(api("a", "set server app/s2 weight 4"), "\n");
+  for (const char* n : {"b", "c"}) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return server_line(api(n, "show servers state app"), "s2").find(" 4 ") !=
+                 std::string::npos;
+        },
+        10000))
+        << n;
+    EXPECT_NE(server_line(api(n, "show servers state app"), "s1").find(" up "), std::string::npos)
+        << n << ":\n"
+        << api(n, "show servers state app");
+  }
+}
+
 }  // namespace
 }  // namespace weir::test::cluster
