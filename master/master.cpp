@@ -188,7 +188,11 @@ int Master::serve() {
     return 1;
   }
   listeners_ = std::move(initial);
-  if (std::optional<std::string> states = StateFile::read(config_.global.state_file)) {
+  // With a state_dir, the peers agent keeps the server states (it imports
+  // state_file's once); without, state_file does, as before.
+  if (std::optional<std::string> states = config_.global.state_dir.empty()
+                                              ? StateFile::read(config_.global.state_file)
+                                              : std::nullopt) {
     server_state_ = ipc::server_states_from_text(*states);
     log::notice("server states restored from %s", config_.global.state_file.c_str());
   }

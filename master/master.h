@@ -127,7 +127,12 @@ class Master {
   bool apply_fd_limit(const Config& cfg);
 
   // --- peers_agent.cpp
-  bool peers_wanted() const { return !config_.stick_tables.empty() || config_.peers.enabled(); }
+  // The agent keeps stick tables, the cluster's links and the server states
+  // set at runtime (those in global.state_dir).
+  bool peers_wanted() const {
+    return !config_.stick_tables.empty() || config_.peers.enabled() ||
+           !config_.global.state_dir.empty();
+  }
   // The private directory of the agent's socket (0700, owned by weir's account).
   bool make_peers_dir();
   void remove_peers_dir();

@@ -172,7 +172,9 @@ void Master::on_worker_readable(WorkerProc& w) {
         // weights and addresses): the next generation starts from them.
         if (generations_.serves(w)) {
           server_state_ = std::move(*m->env.mutable_state());
-          state_file_.write(config_.global.state_file, ipc::server_states_to_text(server_state_));
+          if (config_.global.state_dir.empty()) {
+            state_file_.write(config_.global.state_file, ipc::server_states_to_text(server_state_));
+          }
         }
         break;
       case proto::Envelope::kFailed:

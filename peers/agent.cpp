@@ -8,13 +8,17 @@
 
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "common/base/log.h"
 #include "common/ipc/ipc.h"
+#include "common/ipc/state_text.h"
 #include "common/stick/sync.h"
 #include "peers/state_store.h"
 
@@ -170,6 +174,51 @@ std::string Agent::state_or_handover_path(bool handover) const {
   return handover ? opts_.run_dir + "/tables.handover" : std::string();
 }
 
+void Agent::import_state_file() {
+  if (opts_.import_state_file.empty() || servers_.size() > 0) return;
+  const std::string& path = opts_.import_state_file;
+  std::ifstream in(path);
+  if (!in) {
+    if (errno != ENOENT) {
+      log::warning("peers: cannot read global.state_file %s to import its server states: %s",
+                   path.c_str(), std::strerror(errno));
+    }
+    return;
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  struct stat st {};
+  const int64_t written_ms =
+      ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_mtime) * 1000 : 1;
+  // Stamped with the file's time: any change made since is newer.
+  proto::ServerStamp at;
+  at.set_hlc(static_cast<uint64_t>(written_ms) << 16);
+  size_t n = 0;
+  const proto::StateHandover states = ipc::server_states_from_text(text);
+  for (const proto::ServerState& s : states.servers()) {
+    proto::ServerRecord r;
+    r.set_backend(s.backend());
+    r.set_server(s.server());
+    r.set_admin_state(s.admin_state());
+    *r.mutable_admin_at() = at;
+    if (s.weight() != s.configured_weight()) {
+      r.set_weight(s.weight());
+      r.set_configured_weight(s.configured_weight());
+      *r.mutable_weight_at() = at;
+    }
+    if (s.address() != s.configured_address()) {
+      r.set_address(s.address());
+      r.set_configured_address(s.configured_address());
+      *r.mutable_address_at() = at;
+    }
+    servers_.merge(r);
+    ++n;
+  }
+  log::notice(
+      "peers: imported %zu server states from global.state_file %s; they are kept in state_dir "
+      "from now on (the state file is no longer written)",
+      n, path.c_str());
+}
+
 void Agent::load_state() {
   std::string path = opts_.state_path;
   const std::string handover = opts_.run_dir + "/tables.handover";
@@ -180,8 +229,9 @@ void Agent::load_state() {
     path = handover;
     from_handover = true;
   }
-  if (path.empty()) return;
+  if (path.empty()) return import_state_file();
   LoadReport r = load_tables(path, tables_, stick::clock_now(), &servers_);
+  import_state_file();
   if (from_handover) ::unlink(handover.c_str());
   if (r.missing) return;
   if (!r.error.empty()) {

@@ -44,6 +44,9 @@
 namespace weir::peers {
 
 struct AgentOptions {
+  // global.state_file when state_dir is set too: its server states are
+  // imported once, into an empty store (the migration to state_dir).
+  std::string import_state_file;
   std::string run_dir;     // the master's private directory: the socket, the hand-over file
   std::string state_path;  // global.state_dir/tables.state; empty: none
   int64_t save_interval_ms = 60000;
@@ -117,6 +120,8 @@ class Agent {
   // updates, whose own counts in flight a snapshot would overwrite; the larger
   // value wins instead).
   void send_snapshot(Link& to, bool catch_up = false);
+  // The migration from global.state_file (AgentOptions::import_state_file).
+  void import_state_file();
   // Server states set at runtime by a worker (or, `from` null, another node):
   // kept, and sent to the other workers (and nodes).
   void on_servers(Link* from, const proto::ServerRecords& rs);

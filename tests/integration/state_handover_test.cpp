@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "tests/support/http_client.h"
 #include "tests/support/launcher.h"
@@ -109,6 +112,47 @@ TEST_F(StateHandover, TheStateFileCarriesMaintAcrossARestart) {
   EXPECT_NE(state_of("s2").find(" maint "), std::string::npos) << state_of("s2");
   EXPECT_EQ(servers_of(4), (std::set<std::string>{"a"}));
   EXPECT_TRUE(weir_->wait_for_stderr("server states restored from", 2000));
+}
+
+// The migration to state_dir: a configuration that adds state_dir beside
+// state_file starts from the state file's server states (imported once by the
+// peers agent), keeps them in state_dir from then on, and no longer writes the
+// state file.
+TEST_F(StateHandover, StateDirTakesOverTheStateFilesServerStates) {
+  weir_ = WeirProcess::start(proxy_yaml(spec_));
+  ASSERT_TRUE(weir_);
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
+  const std::string state = dir_ + "/state";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return ::access(state.c_str(), R_OK) == 0 &&
+               read_file(state).find("be s2 maint") != std::string::npos;
+      },
+      5000));
+  weir_.reset();
+  const std::string state_dir = dir_ + "/statedir";
+  ASSERT_EQ(::mkdir(state_dir.c_str(), 0700), 0);
+  spec_.global_extra += "  state_dir: " + state_dir + "\n";
+  weir_ = WeirProcess::start(proxy_yaml(spec_));
+  ASSERT_TRUE(weir_);
+  EXPECT_TRUE(weir_->wait_for_stderr("imported 2 server states from global.state_file", 5000));
+  EXPECT_TRUE(wait_until([&] { return state_of("s2").find(" maint ") != std::string::npos; }, 5000))
+      << state_of("s2");
+  // A change now goes to state_dir, not to the state file.
+  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s1", "state", "drain"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(read_file(state).find("be s1 drain"), std::string::npos) << read_file(state);
+  weir_.reset();
+  weir_ = WeirProcess::start(proxy_yaml(spec_));
+  ASSERT_TRUE(weir_);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return state_of("s1").find(" drain ") != std::string::npos &&
+               state_of("s2").find(" maint ") != std::string::npos;
+      },
+      5000))
+      << state_of("s1") << "\n"
+      << state_of("s2");
 }
 
 }  // namespace
