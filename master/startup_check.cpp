@@ -121,18 +121,23 @@ void check_startup_environment(const Config& cfg, const StartupCheckOptions& opt
     }
   }
   // Written aside and renamed over: the directory must take new files.
-  if (!cfg.global.state_file.empty()) {
+  if (!cfg.global.state_file.empty() && !cfg.global.state_dir.empty()) {
+    report(warnings, cfg.global.state_file_mark, "global: state_file: ",
+           "state_dir keeps the server states now; the agent imports this file once, and it is "
+           "no longer written: remove state_file once weir has run with state_dir "
+           "(doc/management.md, \"Migrating from global.state_file\")");
+  } else if (!cfg.global.state_file.empty()) {
     const std::string problem = create_problem(cfg.global.state_file);
     if (!problem.empty()) {
       report(warnings, cfg.global.state_file_mark,
              "global: state_file: ", problem + "; server states will not be kept across restarts");
     }
   }
-  if (!cfg.global.state_dir.empty() && !cfg.stick_tables.empty()) {
+  if (!cfg.global.state_dir.empty()) {
     const std::string problem = create_problem(cfg.global.state_dir + "/tables.state");
     if (!problem.empty()) {
-      report(warnings, cfg.global.state_dir_mark,
-             "global: state_dir: ", problem + "; stick tables will not be kept across restarts");
+      report(warnings, cfg.global.state_dir_mark, "global: state_dir: ",
+             problem + "; stick tables and server states will not be kept across restarts");
     }
   }
 }

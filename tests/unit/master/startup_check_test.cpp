@@ -175,20 +175,35 @@ TEST_F(StartupCheck, AReloadChecksOnlyWhatItMakesAgain) {
 }
 
 // state_dir must take the peers agent's state file, when there are tables to keep.
-TEST_F(StartupCheck, AStateDirThatIsMissingIsAWarningWhenTablesAreConfigured) {
+TEST_F(StartupCheck, AStateDirThatIsMissingIsAWarning) {
+  // It keeps the stick tables and the server states set at runtime: a
+  // warning with or without tables.
   cfg_.global.state_dir = dir_ + "/lib";
   cfg_.global.state_dir_mark = {8, 14};
-  EXPECT_EQ(check(), "");  // no stick table: nothing to keep
+  const std::string warning = "W weir.yaml:8:14: global: state_dir: the directory " + dir_ +
+                              "/lib does not exist: create it (mkdir -p " + dir_ +
+                              "/lib) or choose another path; stick tables and server states will "
+                              "not be kept across restarts\n";
+  EXPECT_EQ(check(), warning);
   stick::TableDef def;
   def.name = "t";
   def.size = 10;
   cfg_.stick_tables.push_back(std::make_shared<stick::Table>(def));
-  EXPECT_EQ(check(), "W weir.yaml:8:14: global: state_dir: the directory " + dir_ +
-                         "/lib does not exist: create it (mkdir -p " + dir_ +
-                         "/lib) or choose another path; stick tables will not be kept across "
-                         "restarts\n");
+  EXPECT_EQ(check(), warning);
   ASSERT_EQ(::mkdir((dir_ + "/lib").c_str(), 0700), 0);
   EXPECT_EQ(check(), "");
+}
+
+TEST_F(StartupCheck, AStateFileBesideAStateDirIsAWarningToRemoveIt) {
+  ASSERT_EQ(::mkdir((dir_ + "/lib").c_str(), 0700), 0);
+  cfg_.global.state_dir = dir_ + "/lib";
+  cfg_.global.state_file = dir_ + "/lib/server-state";
+  cfg_.global.state_file_mark = {5, 15};
+  EXPECT_EQ(check(),
+            "W weir.yaml:5:15: global: state_file: state_dir keeps the server states now; the "
+            "agent imports this file once, and it is no longer written: remove state_file once "
+            "weir has run with state_dir (doc/management.md, \"Migrating from "
+            "global.state_file\")\n");
 }
 
 }  // namespace
