@@ -385,6 +385,14 @@ void Worker::apply_server_records(const proto::ServerRecords& rs) {
       if (b->name() == r.backend()) be = b.get();
     }
     if (!be) continue;  // a backend this configuration does not have
+    // The names become words of command lines: a name that could not be a
+    // word (another node's mistake) is not applied.
+    if (r.server().empty() || r.server().find_first_of(" \t\r\n/") != std::string::npos ||
+        r.added().find_first_of("\r\n") != std::string::npos) {
+      log::warning("server records: ignoring a record for backend %s with a malformed server name",
+                   r.backend().c_str());
+      continue;
+    }
     servers::ServerNow now;
     for (const BackendConfig& bc : config_.backends) {
       if (bc.name != r.backend()) continue;

@@ -369,7 +369,10 @@ TEST_F(Cluster, ServerStatesSetOnOneNodeReachEveryNode) {
   }
   // The later of two changes of the same server wins everywhere.
   EXPECT_EQ(api("a", "set server app/s1 state drain"), "\n");
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Later by more than the coarse wall clock's step (a few ms), which the
+  // stamps are made from: changes closer than that are concurrent, and the
+  // node number decides, the same way on every node.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(api("b", "set server app/s1 state ready"), "\n");
   for (const char* n : {"a", "b", "c"}) {
     EXPECT_TRUE(wait_until(
