@@ -8,8 +8,9 @@
 #             from A holding all of them to B holding all of them (both read
 #             every 0.2 ms over one runtime-API connection each:
 #             converge_probe.py)
-#   resync    FILL (1000000) keys written on A; C restarted; the seconds from
-#             C's start until C's workers serve all of them
+#   resync    FILL (1000000) keys written on A; C restarted; the milliseconds
+#             from C's start until C's workers serve all of them (read every
+#             2 ms over one runtime-API connection: resync_probe.py)
 #   mesh      all three started at once; the milliseconds until every node
 #             sees both others connected
 #   delete    one key cleared on A; the milliseconds until B no longer has it
@@ -26,7 +27,8 @@
 # (build/master/weir), WEIRCTL (build/master/weirctl). Needs haproxy, wrk,
 # socat, ss. Takes about 3 minutes per proxy. ONLY_RESYNC=R: only the fill
 # and R resyncs; PERF=S: a system-wide perf profile of the first S seconds of
-# each resync (perf-resync-R.data in OUT).
+# each resync (perf-resync-R.data in OUT); KEEP=1 (with ONLY_RESYNC): the nodes
+# are left running.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -186,6 +188,8 @@ gone() { [[ $("${P}_has" "$1" "$2") -eq 0 ]]; }
 node_pids() { local m; m=$(cat "$D/$1.pid"); echo "$m" $(pgrep -P "$m"); }
 rss_kib() { local p s=0; for p in "$@"; do s=$((s + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo $s; }
 
+# Milliseconds of CPU (user and system, every thread) a process has used.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ms_of() {  # HH:MM:SS.mmm -> milliseconds since midnight
   local h m sec ms
   IFS=':.' read -r h m sec ms <<< "$1"
@@ -198,14 +202,23 @@ resync_rounds() {  # rounds: C stopped and started again, timed until it serves 
     log "$P: resync of c"
     "${P}_stop" c
     sleep 1
+    rm -f "$D/c.sock"
+    local a_peers a_cpu0; a_peers=$("${P}_peers_pid" a); a_cpu0=$(cpu_ms "$a_peers")
+    local t0; t0=$(date +%s%N)
     "${P}_start" c
     if [[ -n ${PERF:-} ]]; then
       # A profile of all of c's processes during the resync (perf.data in OUT).
       perf record -F 2000 -g -o "$OUT/perf-resync-$r.data" -a -- sleep "${PERF}" > /dev/null 2>&1 &
       perf_pid=$!
     fi
-    t=$(wait_for 60 used_at_least c "$((used - 1))")
+    # Read over one runtime connection (resync_probe.py), not a socat per reading.
+    t=$(python3 "$HERE/resync_probe.py" "$D/c.sock" "$((used - 1))" "$t0" 60)
     echo "$P resync_${used}_ms=$t"
+    # CPU time of C's processes since their start (the resync is most of it),
+    # and of A's peers process during it.
+    local pid cpu=""
+    for pid in $(node_pids c); do cpu+=" $(cpu_ms "$pid")"; done
+    echo "$P resync_cpu_ms c:$cpu a_peers: $(( $(cpu_ms "$a_peers") - a_cpu0 ))"
     [[ -z $perf_pid ]] || wait "$perf_pid"
   done
 }
@@ -240,6 +253,8 @@ run() {  # weir | hap
     write_keys a "$FILL" f
     t=$(wait_for 60 used_at_least c "$FILL")
     resync_rounds "${ONLY_RESYNC}"
+    # KEEP=1: the nodes stay up (filled) for experiments by hand.
+    [[ -n ${KEEP:-} ]] && return
     for n in "${NODES[@]}"; do "${P}_stop" "$n"; done
     return
   fi

@@ -4,6 +4,7 @@
 #include "common/stick/table.h"
 
 #include <arpa/inet.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -25,8 +26,7 @@ struct Link {
   Link* next = nullptr;
 };
 struct Entry {
-  Link lru;  // first: a Link* of an entry is the entry (not linked while tracked)
-  Entry* hnext = nullptr;
+  Link lru;             // first: a Link* of an entry is the entry (not linked while tracked)
   int64_t touched = 0;  // monotonic ms of the last refresh
   uint32_t hash = 0;    // the low bits of the key's hash
   uint32_t trackers = 0;
@@ -38,11 +38,211 @@ struct Entry {
 };
 const size_t Entry::kDataOffset = (sizeof(Entry) + 7) & ~size_t{7};
 
+// A shard's entries by the low bits of their hash: open addressing with linear
+// probing in an array of 8-byte slots. A slot packs an entry's address (16-byte
+// aligned and below 2^47, so 43 bits) with the low 21 bits of its hash: a
+// lookup reads the key of an entry only when those bits match its own (a
+// missing key costs a cache line of slots, not a walk through entries), a
+// walk reads the slots in order and fetches the entries ahead, and the array
+// grows without reading the entries while it has at most 2^21 slots. A slot
+// is 0 when empty. Deletion shifts the slots that follow back, so there are
+// no tombstones.
+struct Index {
+  static constexpr unsigned kTagBits = 21;
+  static constexpr uint64_t kTagMask = (uint64_t{1} << kTagBits) - 1;
+  static constexpr unsigned kAddrBits = 64 - kTagBits;
+  static bool packable(const Entry* e) {
+    const auto a = reinterpret_cast<uintptr_t>(e);
+    return (a & 15) == 0 && (a >> (kAddrBits + 4)) == 0;
+  }
+  static uint64_t pack(Entry* e) {
+    return (uint64_t{e->hash} & kTagMask) << kAddrBits | reinterpret_cast<uintptr_t>(e) >> 4;
+  }
+  static Entry* entry(uint64_t v) {
+    return reinterpret_cast<Entry*>((v & ((uint64_t{1} << kAddrBits) - 1)) << 4);
+  }
+  static uint32_t tag(uint64_t v) { return static_cast<uint32_t>(v >> kAddrBits); }
+
+  std::vector<uint64_t> slots;  // a power of two, or empty before the first entry
+  size_t count = 0;
+  // The array and its mask for Table::prefetch, read without the shard's lock
+  // (a stale value only makes a useless prefetch).
+  std::atomic<const uint64_t*> hint{nullptr};
+  std::atomic<size_t> hint_mask{0};
+
+  size_t mask() const { return slots.size() - 1; }
+  // Where the slot's entry would be with no collision.
+  size_t home(uint64_t v) const {
+    return slots.size() <= (size_t{1} << kTagBits) ? tag(v) & mask() : entry(v)->hash & mask();
+  }
+  void put(uint64_t v) {
+    size_t i = home(v);
+    while (slots[i]) i = (i + 1) & mask();
+    slots[i] = v;
+  }
+  // Room for one more entry: the array doubles past three quarters full.
+  void reserve_one() {
+    if (slots.empty()) {
+      slots.assign(8, 0);
+    } else if ((count + 1) * 4 <= slots.size() * 3) {
+      return;
+    } else {
+      std::vector<uint64_t> old(slots.size() * 2, 0);
+      old.swap(slots);
+      for (uint64_t v : old) {
+        if (v) put(v);
+      }
+    }
+    hint.store(slots.data(), std::memory_order_relaxed);
+    hint_mask.store(mask(), std::memory_order_relaxed);
+  }
+  void insert(Entry* e) {
+    reserve_one();
+    put(pack(e));
+    ++count;
+  }
+  void remove(Entry* e) {
+    size_t hole = e->hash & mask();
+    while (entry(slots[hole]) != e) hole = (hole + 1) & mask();
+    // The slots after it move back when the hole lies between their home and them.
+    for (size_t j = (hole + 1) & mask(); slots[j]; j = (j + 1) & mask()) {
+      if (((j - home(slots[j])) & mask()) >= ((j - hole) & mask())) {
+        slots[hole] = slots[j];
+        hole = j;
+      }
+    }
+    slots[hole] = 0;
+    --count;
+  }
+};
+
+// Memory for a table's entries. Entries are many, small and read in bursts
+// (a full resync reads or writes a million of them): taken one by one from
+// malloc they would be spread over 4 KiB pages, and a walk would pay a TLB
+// miss and a page fault for almost every one. The pool takes chunks from the
+// system with mmap: the first of 1 MiB, the next ones of 2 MiB, aligned and
+// given transparent huge pages (MADV_HUGEPAGE), so that a table that grows
+// large sits on few pages while a small one costs no more than the pages it
+// touches. Each shard cuts blocks (multiples of 16 bytes) from a run of a
+// chunk of its own, under its lock; a freed entry's block goes to its shard's
+// free list of its size and is used again there. Chunks go back to the system
+// with the table. Under AddressSanitizer, entries come from malloc so that
+// their misuse is still caught.
+#if defined(__SANITIZE_ADDRESS__)
+#define WEIR_STICK_MALLOC_ENTRIES 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEIR_STICK_MALLOC_ENTRIES 1
+#endif
+#endif
+
+class EntryPool {
+ public:
+  struct Run {
+    char* cur = nullptr;
+    char* end = nullptr;
+    std::vector<void*> free_heads;  // by size / 16: a list through the blocks' first word
+  };
+#ifdef WEIR_STICK_MALLOC_ENTRIES
+  static constexpr bool kMalloc = true;
+#else
+  static constexpr bool kMalloc = false;
+#endif
+  explicit EntryPool(size_t largest) : classes_(largest / 16 + 1) {}
+  ~EntryPool() {
+    for (const auto& [base, bytes] : chunks_) munmap(base, bytes);
+  }
+  EntryPool(const EntryPool&) = delete;
+  EntryPool& operator=(const EntryPool&) = delete;
+
+  // bytes: a multiple of 16, at most the pool's largest.
+  void* take(Run& r, size_t bytes) {
+#ifdef WEIR_STICK_MALLOC_ENTRIES
+    (void)r;
+    return std::aligned_alloc(16, bytes);
+#else
+    if (bytes / 16 >= classes_) return nullptr;  // a key longer than the table's
+    if (r.free_heads.empty()) r.free_heads.assign(classes_, nullptr);
+    void*& head = r.free_heads[bytes / 16];
+    if (head) {
+      void* b = head;
+      head = *static_cast<void**>(b);
+      return b;
+    }
+    if (static_cast<size_t>(r.end - r.cur) < bytes && !refill(r, bytes)) return nullptr;
+    void* b = r.cur;
+    r.cur += bytes;
+    return b;
+#endif
+  }
+  void give_back(Run& r, void* b, size_t bytes) {
+#ifdef WEIR_STICK_MALLOC_ENTRIES
+    (void)r;
+    (void)bytes;
+    std::free(b);
+#else
+    void*& head = r.free_heads[bytes / 16];
+    *static_cast<void**>(b) = head;
+    head = b;
+#endif
+  }
+
+ private:
+  static constexpr size_t kFirstChunk = size_t{1} << 20;
+  static constexpr size_t kHugeChunk = size_t{2} << 20;
+  static constexpr size_t kSmallRun = 4 << 10;  // a shard's run while the table is small
+  static constexpr size_t kRun = 64 << 10;
+
+  // A new run for r, of at least `bytes`.
+  bool refill(Run& r, size_t bytes) {
+    std::lock_guard<std::mutex> g(mu_);
+    const size_t want = std::max(chunks_.size() <= 1 ? kSmallRun : kRun, bytes);
+    if (static_cast<size_t>(chunk_end_ - chunk_cur_) < want && !new_chunk(want)) return false;
+    r.cur = chunk_cur_;
+    r.end = chunk_cur_ + want;
+    chunk_cur_ += want;
+    return true;
+  }
+  bool new_chunk(size_t want) {
+    if (chunks_.empty()) {
+      const size_t bytes = std::max(kFirstChunk, want);
+      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return false;
+      chunks_.emplace_back(static_cast<char*>(p), bytes);
+      chunk_cur_ = static_cast<char*>(p);
+      chunk_end_ = chunk_cur_ + bytes;
+      return true;
+    }
+    // 2 MiB aligned: map one more huge page's worth and unmap the edges.
+    const size_t bytes = std::max(kHugeChunk, (want + kHugeChunk - 1) & ~(kHugeChunk - 1));
+    const size_t mapped = bytes + kHugeChunk;
+    void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t aligned = (at + kHugeChunk - 1) & ~(uintptr_t{kHugeChunk} - 1);
+    if (aligned > at) munmap(p, aligned - at);
+    const uintptr_t tail = aligned + bytes;
+    if (at + mapped > tail) munmap(reinterpret_cast<void*>(tail), at + mapped - tail);
+    auto* base = reinterpret_cast<char*>(aligned);
+    madvise(base, bytes, MADV_HUGEPAGE);  // advice: without THP the pages stay small
+    chunks_.emplace_back(base, bytes);
+    chunk_cur_ = base;
+    chunk_end_ = base + bytes;
+    return true;
+  }
+
+  const size_t classes_;
+  std::mutex mu_;
+  std::vector<std::pair<char*, size_t>> chunks_;
+  char* chunk_cur_ = nullptr;
+  char* chunk_end_ = nullptr;
+};
+
 struct Table::Shard {
   std::mutex mu;
-  std::vector<Entry*> buckets;  // a power of two, or empty before the first entry
-  size_t count = 0;
-  Link lru;  // sentinel: lru.next is the most recent, lru.prev the oldest
+  Index index;
+  EntryPool::Run run;  // where its entries' memory comes from
+  Link lru;            // sentinel: lru.next is the most recent, lru.prev the oldest
   Shard() { lru.prev = lru.next = &lru; }
 };
 
@@ -381,22 +581,29 @@ void EntryData::clear(Datum d, uint32_t i) const {
 // ---- the table
 
 Table::Table(TableDef def)
-    : def_(std::move(def)), layout_(Layout::of(def_.store)), shards_(new Shard[kShards]) {}
+    : def_(std::move(def)), layout_(Layout::of(def_.store)), shards_(new Shard[kShards]) {
+  size_t longest_key = def_.key_size;
+  if (def_.type == KeyType::kIp) longest_key = 4;
+  if (def_.type == KeyType::kIpv6) longest_key = 16;
+  if (def_.type == KeyType::kInteger) longest_key = 8;
+  pool_ = std::make_unique<EntryPool>(entry_bytes(std::max<size_t>(longest_key, 1)));
+}
 
 Table::~Table() {
   for (unsigned i = 0; i < kShards; ++i) {
-    for (Entry* head : shards_[i].buckets) {
-      while (head) {
-        Entry* next = head->hnext;
-        std::free(head);
-        head = next;
-      }
+    if (!EntryPool::kMalloc) break;  // the pool's chunks go with it
+    for (uint64_t v : shards_[i].index.slots) {
+      if (v) release(shards_[i], Index::entry(v));
     }
   }
 }
 
+void Table::release(Shard& s, Entry* e) {
+  pool_->give_back(s.run, e, entry_bytes(e->key_len));
+}
+
 size_t Table::entry_bytes(size_t key_len) const {
-  return Entry::kDataOffset + layout_.size + key_len;
+  return (Entry::kDataOffset + layout_.size + key_len + 15) & ~size_t{15};
 }
 
 Table::Shard& Table::shard_of(uint64_t hash) const {
@@ -419,56 +626,46 @@ int64_t Table::idle_for(const Entry* e, const Now& now) const {
 }
 
 Entry* Table::lookup_locked(Shard& s, std::string_view key, uint64_t hash) const {
-  if (s.buckets.empty()) return nullptr;
+  const Index& ix = s.index;
+  if (ix.slots.empty()) return nullptr;
   const auto h = static_cast<uint32_t>(hash);
-  for (Entry* e = s.buckets[h & (s.buckets.size() - 1)]; e; e = e->hnext) {
+  const auto want = static_cast<uint32_t>(h & Index::kTagMask);
+  for (size_t i = h & ix.mask();; i = (i + 1) & ix.mask()) {
+    const uint64_t v = ix.slots[i];
+    if (!v) return nullptr;
+    if (Index::tag(v) != want) continue;
+    Entry* e = Index::entry(v);
     if (e->hash == h && e->key_len == key.size() &&
         std::memcmp(e->data() + layout_.size, key.data(), key.size()) == 0) {
       return e;
     }
   }
-  return nullptr;
 }
 
 Entry* Table::make_locked(Shard& s, std::string_view key, uint64_t hash, const Now& now) {
-  void* mem = std::malloc(entry_bytes(key.size()));
+  const size_t bytes = entry_bytes(key.size());
+  void* mem = pool_->take(s.run, bytes);
   if (!mem) return nullptr;
   Entry* e = new (mem) Entry;
+  if (!Index::packable(e)) {
+    // An address the index cannot hold (above 2^47): refused as if memory ran out.
+    pool_->give_back(s.run, mem, bytes);
+    return nullptr;
+  }
   std::memset(e->data(), 0, layout_.size);
   std::memcpy(e->data() + layout_.size, key.data(), key.size());
   e->key_len = static_cast<uint16_t>(key.size());
   e->hash = static_cast<uint32_t>(hash);
   e->shard = static_cast<uint8_t>(hash >> (64 - kShardBits));
   e->touched = now.mono_ms;
-  if (s.buckets.empty()) s.buckets.assign(8, nullptr);
-  if (s.count >= s.buckets.size()) {
-    // Double the buckets: chains stay about one entry long.
-    std::vector<Entry*> grown(s.buckets.size() * 2, nullptr);
-    for (Entry* head : s.buckets) {
-      while (head) {
-        Entry* next = head->hnext;
-        Entry*& slot = grown[head->hash & (grown.size() - 1)];
-        head->hnext = slot;
-        slot = head;
-        head = next;
-      }
-    }
-    s.buckets.swap(grown);
-  }
-  Entry*& slot = s.buckets[e->hash & (s.buckets.size() - 1)];
-  e->hnext = slot;
-  slot = e;
-  ++s.count;
+  s.index.insert(e);
   return e;
 }
 
 void Table::free_locked(Shard& s, Entry* e) {
-  Entry** p = &s.buckets[e->hash & (s.buckets.size() - 1)];
-  while (*p != e) p = &(*p)->hnext;
-  *p = e->hnext;
+  s.index.remove(e);
   lru_unlink(e);
-  --s.count;
-  std::free(e);
+  release(s, e);
   used_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -613,6 +810,13 @@ Table::Access Table::peek(Entry* tracked) {
   return opened(std::unique_lock<std::mutex>(shards_[tracked->shard].mu), tracked);
 }
 
+void Table::prefetch(std::string_view key) const {
+  const uint64_t hash = hash_key(key);
+  const Index& ix = shard_of(hash).index;
+  const uint64_t* slots = ix.hint.load(std::memory_order_relaxed);
+  if (slots) __builtin_prefetch(slots + (hash & ix.hint_mask.load(std::memory_order_relaxed)));
+}
+
 Table::Access Table::find(std::string_view key, const Now& now) {
   Access a;
   const uint64_t hash = hash_key(key);
@@ -647,15 +851,24 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, u
     Shard& s = shards_[i];
     std::unique_lock<std::mutex> g(s.mu);
     std::vector<Entry*> gone;
-    for (Entry* head : s.buckets) {
-      for (Entry* e = head; e; e = e->hnext) {
-        if (expired_at(e, now)) continue;
-        Access a;
-        a.e_ = e;
-        a.flags_ = &e->flags;
-        a.table_ = this;
-        if (!fn(arg, a) && e->trackers == 0) gone.push_back(e);
+    const std::vector<uint64_t>& slots = s.index.slots;
+    // Entries lie all over memory: the walk asks for the ones a few slots
+    // ahead while it handles this one, so that their cache misses overlap.
+    constexpr size_t kAhead = 16;
+    for (size_t j = 0; j < slots.size(); ++j) {
+      if (j + kAhead < slots.size() && slots[j + kAhead]) {
+        const auto* ahead = reinterpret_cast<const char*>(Index::entry(slots[j + kAhead]));
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(ahead + Entry::kDataOffset + layout_.size);
       }
+      if (!slots[j]) continue;
+      Entry* e = Index::entry(slots[j]);
+      if (expired_at(e, now)) continue;
+      Access a;
+      a.e_ = e;
+      a.flags_ = &e->flags;
+      a.table_ = this;
+      if (!fn(arg, a) && e->trackers == 0) gone.push_back(e);
     }
     for (Entry* e : gone) {
       if (journal_) journal_->erased(*this, EntryData(e, &layout_).key());

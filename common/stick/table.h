@@ -5,7 +5,7 @@
 // edits them (doc/stick-tables.md).
 //
 // A table is shared by every thread of a worker without a global lock: it is
-// cut into shards by the key's hash, each with its own lock, hash chains and
+// cut into shards by the key's hash, each with its own lock, index and
 // least-recently-used list. An entry that a connection tracks leaves the LRU
 // list, so it is neither expired nor evicted until its last tracker lets go.
 // Expiry follows the LRU order (every refresh moves an entry to the front and
@@ -130,6 +130,7 @@ struct Layout {
 };
 
 struct Entry;
+class EntryPool;
 
 // One entry's data (valid while its Access holds the shard's lock).
 class EntryData {
@@ -198,7 +199,8 @@ class Table {
   const std::string& name() const { return def_.name; }
   const Layout& layout() const { return layout_; }
   bool stores(Datum d) const { return layout_.slot[static_cast<int>(d)].count > 0; }
-  // Bytes one entry takes in memory with a key of key_len bytes (its allocation).
+  // Bytes one entry takes in memory with a key of key_len bytes (its block: a
+  // multiple of 16).
   size_t entry_bytes(size_t key_len) const;
 
   // An entry under its shard's lock, released with the Access (which first
@@ -241,6 +243,9 @@ class Table {
   Access open(Entry* tracked, const Now& now);
   // A tracked entry, to read (not refreshed).
   Access peek(Entry* tracked);
+  // Asks the CPU for the memory where the entry of key is looked up, ahead of
+  // a find or find_or_make of it (as a batch of rows is applied).
+  void prefetch(std::string_view key) const;
   // The entry of key when it exists and has not expired (not refreshed).
   Access find(std::string_view key, const Now& now);
   // The entry of key, made when missing (evicting as track does), refreshed.
@@ -285,6 +290,8 @@ class Table {
   bool expired_at(const Entry* e, const Now& now) const;
   Entry* make_locked(Shard& s, std::string_view key, uint64_t hash, const Now& now);
   void free_locked(Shard& s, Entry* e);
+  // e's memory goes back to the pool (e is out of the index and the LRU list).
+  void release(Shard& s, Entry* e);
   // Frees the least recently used untracked entry of the table; false when
   // every entry is tracked.
   bool evict_one();
@@ -303,6 +310,7 @@ class Table {
 
   TableDef def_;
   Layout layout_;
+  std::unique_ptr<EntryPool> pool_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> evicted_{0};

@@ -292,6 +292,16 @@ bool Cluster::send_to(Out& o, const std::string& bytes, int dealer) {
   }
 }
 
+bool Cluster::send_parts(Out& o) {
+  while (!o.resync.empty()) {
+    if (!send_to(o, o.resync.front().first)) return false;
+    o.bytes += o.resync.front().first.size();
+    o.rows += o.resync.front().second;
+    o.resync.pop_front();
+  }
+  return true;
+}
+
 void Cluster::pump(Out& o) {
   if (!o.linked) return;
   // A full resync first: its parts are made a slice at a time (the tables are
@@ -299,13 +309,8 @@ void Cluster::pump(Out& o) {
   const int64_t t0 = mono_now();
   bool stepped = false;
   while (o.resync_active) {
-    while (!o.resync.empty()) {
-      if (!send_to(o, o.resync.front().first)) return;  // its queue is full
-      o.bytes += o.resync.front().first.size();
-      o.rows += o.resync.front().second;
-      o.resync.pop_front();
-    }
-    if (!o.walk) {  // every part made and sent
+    if (!send_parts(o)) return;  // its queue is full
+    if (!o.walk) {               // every part made and sent
       o.resync_active = false;
       o.next_seq = o.resync_upto + 1;
       o.resync_in_flight = true;
@@ -440,6 +445,8 @@ void Cluster::close_part(Out& o, bool last) {
   r->clear_batches();
   r->clear_origins();
   w.in_part = 0;
+  // It leaves now: the receiver applies it while the next one is read.
+  send_parts(o);
 }
 
 void Cluster::resync_step(Out& o) {
@@ -776,9 +783,10 @@ size_t Cluster::apply(In& in, const proto::TableBatch& b) {
 }
 
 size_t Cluster::apply_kept(stick::Table& t, const proto::TableBatch& b) {
+  // The workers get the batch first: they apply it while this process does.
+  deliver_(b);
   stick::sync::apply(t, b, stick::clock_now());
   note_tombs(b);
-  deliver_(b);
   return static_cast<size_t>(b.rows_size());
 }
 

@@ -195,6 +195,8 @@ class Cluster {
   void reply(const std::string& id, const proto::NodeMessage& m);
   bool send_to(Out& o, const std::string& bytes, int dealer = -1);
   void pump(Out& o);
+  // The resync parts made and not sent yet, in order; false when o's queue is full.
+  bool send_parts(Out& o);
   void start_resync(Out& o, const char* why);
   // One slice of the resync being made (a few shards, or a table's
   // tombstones); the last one closes the last part.

@@ -294,7 +294,11 @@ TEST(StickTable, LayoutGivesEveryStoredDatumItsOwnPlace) {
     for (uint32_t e = 0; e < d.count(x); ++e) EXPECT_EQ(d.value(x, e, now), v++) << info(x).name;
   }
   EXPECT_EQ(t.layout().size % 8, 0u);
-  EXPECT_EQ(t.entry_bytes(5) - t.entry_bytes(0), 5u);
+  // Blocks of 16 bytes: the header, the data and the key, rounded up.
+  EXPECT_EQ(t.entry_bytes(0) % 16, 0u);
+  EXPECT_EQ(t.entry_bytes(16) - t.entry_bytes(0), 16u);
+  EXPECT_GE(t.entry_bytes(5), t.entry_bytes(0));
+  EXPECT_LE(t.entry_bytes(5), t.entry_bytes(0) + 16);
   EXPECT_EQ(d.key(), "k");  // the key lies after the data, untouched by it
 }
 
@@ -474,6 +478,62 @@ TEST(StickTable, WalkRemovesWhatItIsToldToButNotTrackedEntries) {
   untrack(t, tracked, at(1200));
   EXPECT_EQ(t.walk(at(1200), [](Table::Access&) { return false; }), 1u);
   EXPECT_EQ(t.used(), 0u);
+}
+
+// The index (open addressing, slots shifted back on delete) and the entry
+// pool (blocks reused by size): a table that grows to many thousands of
+// entries a shard, loses most of them in a random order and takes new ones,
+// of keys of every length, finds every key it holds and no other, walks each
+// entry once, and a reused block starts empty.
+TEST(StickTable, ManyKeysComeAndGoAndEveryOneIsFoundExactlyWhileItIsThere) {
+  Table t(make_def(KeyType::kString, 1'000'000, 0, {"http_req_cnt"}, 40));
+  const Now now = at(0);
+  std::mt19937 rng(7);
+  std::map<std::string, int64_t> model;
+  auto key_of = [](uint32_t i) {
+    // Lengths 1 to 40: entries of several sizes.
+    std::string k = std::to_string(i);
+    k.append(i % 40 >= k.size() ? i % 40 - k.size() + 1 : 0, 'x');
+    return k;
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (uint32_t i = 0; i < 120'000; ++i) {
+      const std::string k = key_of(static_cast<uint32_t>(rng() % 400'000));
+      Table::Access a = t.find_or_make(k, now);
+      ASSERT_TRUE(a);
+      auto [it, fresh] = model.try_emplace(k, 0);
+      // A new entry starts empty, whatever the block held before.
+      if (fresh) {
+        ASSERT_EQ(*a.data().value(Datum::kHttpReqCnt, 0, now), 0) << k;
+      }
+      a.data().add(Datum::kHttpReqCnt, 1 + k.size(), now);
+      it->second += static_cast<int64_t>(1 + k.size());
+    }
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : model) keys.push_back(k);
+    std::shuffle(keys.begin(), keys.end(), rng);
+    for (size_t i = 0; i < keys.size() * 3 / 4; ++i) {
+      ASSERT_TRUE(t.erase(keys[i])) << keys[i];
+      model.erase(keys[i]);
+    }
+    ASSERT_EQ(t.used(), model.size());
+    for (uint32_t i = 0; i < 400'000; ++i) {
+      const std::string k = key_of(i);
+      Table::Access a = t.find(k, now);
+      auto it = model.find(k);
+      ASSERT_EQ(static_cast<bool>(a), it != model.end()) << k;
+      if (a) {
+        ASSERT_EQ(*a.data().value(Datum::kHttpReqCnt, 0, now), it->second) << k;
+      }
+    }
+    std::map<std::string, int> walked;
+    t.walk(now, [&](Table::Access& a) {
+      ++walked[std::string(a.data().key())];
+      return true;
+    });
+    ASSERT_EQ(walked.size(), model.size());
+    for (const auto& [k, n] : walked) ASSERT_EQ(n, 1) << k;
+  }
 }
 
 TEST(StickTable, EraseRefusesTrackedEntries) {
