@@ -207,6 +207,12 @@ bool Worker::init(std::vector<std::pair<std::string, UniqueFd>> listen_fds, std:
         // already ignores them).
         const stick::Now now = stick::clock_now();
         for (const auto& t : w->config_.stick_tables) t->purge_expired(now);
+        if (!w->waiting_deletes_.empty()) {
+          proto::ServerRecords again;
+          for (auto& [key, r] : w->waiting_deletes_) *again.add_records() = std::move(r);
+          w->waiting_deletes_.clear();
+          w->apply_records(again, true);
+        }
         w->state_timer_->set(w->threads_[0]->loop().now_ms() + 1000);
       },
       this);
@@ -378,19 +384,24 @@ void Worker::post_to_main(std::function<void()> fn) {
 }
 
 void Worker::apply_server_records(const proto::ServerRecords& rs) {
+  apply_records(rs, false);
+}
+
+void Worker::apply_records(const proto::ServerRecords& rs, bool again) {
   applying_records_ = true;
   for (const proto::ServerRecord& r : rs.records()) {
+    // A newer record of the server replaces one that waited.
+    if (!again) waiting_deletes_.erase(r.backend() + "/" + r.server());
     Backend* be = nullptr;
     for (auto& b : backends_) {
       if (b->name() == r.backend()) be = b.get();
     }
     if (!be) continue;  // a backend this configuration does not have
-    // The names become words of command lines: a name that could not be a
-    // word (another node's mistake) is not applied.
-    if (r.server().empty() || r.server().find_first_of(" \t\r\n/") != std::string::npos ||
-        r.added().find_first_of("\r\n") != std::string::npos) {
-      log::warning("server records: ignoring a record for backend %s with a malformed server name",
-                   r.backend().c_str());
+    // The record becomes command lines: one that could not (another node's
+    // mistake) is not applied.
+    if (!servers::well_formed(r)) {
+      log::warning("server records: ignoring a malformed record for backend %s",
+                   be->name().c_str());
       continue;
     }
     servers::ServerNow now;
@@ -415,10 +426,23 @@ void Worker::apply_server_records(const proto::ServerRecords& rs) {
     }
     for (const std::string& line : servers::commands_for(r, now)) {
       const std::string answer = run_api_command(*this, ApiLevel::kAdmin, line);
-      if (answer.rfind("Error", 0) == 0) {
-        log::warning("server %s/%s: '%s' from the peers agent failed: %s", r.backend().c_str(),
-                     r.server().c_str(), line.c_str(), answer.c_str());
+      if (answer.rfind("Error", 0) != 0) continue;
+      if (line.rfind("del server ", 0) == 0 && now.exists && be->find_server(r.server()) &&
+          be->find_server(r.server())->counters().current() > 0) {
+        // Deleted on another node while it still carries requests here: in
+        // maint now, it goes once they end.
+        if (!again) {
+          log::notice(
+              "server %s/%s was deleted on another node: in maint here until its %lld "
+              "request(s) or connection(s) end",
+              r.backend().c_str(), r.server().c_str(),
+              static_cast<long long>(be->find_server(r.server())->counters().current()));
+        }
+        waiting_deletes_[r.backend() + "/" + r.server()] = r;
+        break;
       }
+      log::warning("server %s/%s: '%s' from the peers agent failed: %s", r.backend().c_str(),
+                   r.server().c_str(), line.c_str(), answer.c_str());
     }
   }
   applying_records_ = false;

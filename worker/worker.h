@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -106,6 +107,12 @@ class Worker {
 
  private:
   bool applying_records_ = false;  // thread 0: changes from elsewhere are not shared again
+  // Thread 0: records from the peers agent whose `del server` waits for the
+  // server's connections to end, by "backend/server"; tried again every second
+  // until it goes, or until a newer record of that server comes.
+  std::map<std::string, proto::ServerRecord> waiting_deletes_;
+  // Applies rs; `again`: a retry of waiting deletes (their failure is not logged again).
+  void apply_records(const proto::ServerRecords& rs, bool again);
   class ChannelHandler;
   friend class ChannelHandler;
   void on_channel_message(ipc::Message& msg);

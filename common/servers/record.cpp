@@ -72,6 +72,28 @@ void Store::all(proto::ServerRecords* out) const {
   for (const auto& [key, r] : records_) *out->add_records() = r;
 }
 
+namespace {
+
+bool is_word(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (c == ' ' || c == '/' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+bool one_line(std::string_view s) {
+  return s.find_first_of("\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
+bool well_formed(const proto::ServerRecord& r) {
+  return is_word(r.backend()) && is_word(r.server()) &&
+         is_word(r.admin_state().empty() ? "-" : r.admin_state()) && one_line(r.address()) &&
+         one_line(r.added());
+}
+
 std::vector<std::string> commands_for(const proto::ServerRecord& r, const ServerNow& now) {
   std::vector<std::string> out;
   const std::string target = r.backend() + "/" + r.server();

@@ -40,6 +40,12 @@ class Store {
   std::map<std::string, proto::ServerRecord, std::less<>> records_;  // "backend/server"
 };
 
+// Whether r can become command lines: its backend and server names are words
+// (no space, slash or control character) and what it would put on a line
+// (state, address, `add server` arguments) holds no line break. A record
+// that is not (another node's mistake, or damage) is not applied.
+bool well_formed(const proto::ServerRecord& r);
+
 // The runtime-API command lines that bring a worker's server to what r says,
 // given whether it exists there now and whether its configuration has it
 // (with its configured weight and address). Empty when nothing is to do.

@@ -4,8 +4,10 @@
 // of messages, each a byte saying where it comes from (the ROUTER, from node b
 // or c; or the DEALER toward b or c, as an answer), two bytes of length and
 // the message, so that hellos, updates, resyncs, acks and refusals meet in any
-// order. Whatever the bytes: no crash, no undefined behaviour, and the
-// tables stay readable (a snapshot of each carries every entry).
+// order. Whatever the bytes: no crash, no undefined behaviour, the tables
+// stay readable (a snapshot of each carries every entry), and the server
+// records that change the store turn into runtime-API commands as a worker
+// would make them, one line each.
 
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +19,7 @@
 
 #include "common/config/config.h"
 #include "common/proto/peers.pb.h"
+#include "common/servers/record.h"
 #include "common/stick/sync.h"
 #include "common/stick/table.h"
 #include "peers/cluster/cluster.h"
@@ -68,6 +71,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     weir::peers::Cluster cluster(ctx, tables, 0x1234567890abcdefULL,
                                  [&](const proto::TableBatch&) { ++delivered; });
+    weir::servers::Store servers;
+    cluster.share_servers(&servers, [&](const proto::ServerRecords& changed) {
+      for (const proto::ServerRecord& r : changed.records()) {
+        check(servers.find(r.backend(), r.server()) != nullptr, "a changed record is kept");
+        // As a worker where the server exists with other settings, and where it does not.
+        weir::servers::ServerNow here;
+        here.exists = true;
+        here.configured = true;
+        here.admin_state = "ready";
+        here.weight = here.configured_weight = 1;
+        here.address = here.configured_address = "10.1.1.1:80";
+        for (const weir::servers::ServerNow& n : {here, weir::servers::ServerNow{}}) {
+          for (const std::string& line : weir::servers::commands_for(r, n)) {
+            check(line.find('\n') == std::string::npos, "a command is one line");
+          }
+        }
+      }
+    });
     cluster.adopt(cluster_config());
     size_t at = 0;
     while (at + 3 <= size) {

@@ -420,6 +420,49 @@ TEST_F(Cluster, ServerStatesSetOnOneNodeReachEveryNode) {
   }
 }
 
+// A server deleted on one node while another still has a request on it: that
+// node puts it in maint at once (no new request goes to it) and deletes it
+// when the request ends, without another command from anyone.
+TEST_F(Cluster, AServerDeletedElsewhereGoesOnceItsLastRequestHereEnds) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  EXPECT_EQ(api("a", "set server app/s1 state maint"), "\n");
+  EXPECT_EQ(api("a", "set server app/s2 state maint"), "\n");
+  EXPECT_NE(api("a", "add server app/s6 " + origin_.address() + " state ready")
+                .find("New server registered"),
+            std::string::npos);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string st = api("b", "show servers state app");
+        return server_line(st, "s6").find(" ready ") != std::string::npos &&
+               server_line(st, "s2").find(" maint ") != std::string::npos;
+      },
+      10000))
+      << api("b", "show servers state app");
+  // A request through b that the origin never answers: s6 carries it.
+  HttpClient held(node("b").http_port, node("b").ip);
+  ASSERT_TRUE(held.send_raw("GET /?blackhole=1 HTTP/1.1\r\nHost: x\r\nX-Key: held\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return origin_.current_requests() >= 1; }, 10000));
+  EXPECT_EQ(api("a", "set server app/s6 state maint"), "\n");
+  EXPECT_NE(api("a", "del server app/s6").find("deleted"), std::string::npos);
+  ASSERT_TRUE(wait_until(
+      [&] { return server_line(api("c", "show servers state app"), "s6").empty(); }, 10000))
+      << api("c", "show servers state app");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return server_line(api("b", "show servers state app"), "s6").find(" maint ") !=
+               std::string::npos;
+      },
+      10000))
+      << api("b", "show servers state app");
+  // Still there while its request is: deleting it would cut the request.
+  EXPECT_NE(server_line(api("b", "show servers state app"), "s6"), "");
+  held.close();
+  EXPECT_TRUE(wait_until(
+      [&] { return server_line(api("b", "show servers state app"), "s6").empty(); }, 10000))
+      << api("b", "show servers state app");
+}
+
 TEST_F(Cluster, ServerStatesSurviveARestartOfTheWholeClusterInStateDir) {
   state_dir_ = true;
   ASSERT_TRUE(start_all());

@@ -85,6 +85,36 @@ TEST(ServerRecord, CommandsBringAServerToTheRecord) {
             (std::vector<std::string>{"set server app/s1 state maint", "del server app/s1"}));
 }
 
+// A record turns into command lines only when its names are words and no
+// field would break a line: another node's damaged record is not applied.
+TEST(ServerRecord, OnlyAWellFormedRecordBecomesCommands) {
+  proto::ServerRecord r = admin("drain", 100, 1);
+  r.set_added("10.0.0.9:80 weight 3");
+  r.set_address("10.0.0.9:8080");
+  EXPECT_TRUE(well_formed(r));
+  for (const char* name : {"", "s 1", "s/1", "s1\n", "s\t1", "s\x7f"}) {
+    proto::ServerRecord bad = r;
+    bad.set_server(name);
+    EXPECT_FALSE(well_formed(bad)) << "server name '" << name << "'";
+    bad = r;
+    bad.set_backend(name);
+    EXPECT_FALSE(well_formed(bad)) << "backend name '" << name << "'";
+  }
+  proto::ServerRecord bad = r;
+  bad.set_added("10.0.0.9:80\nshutdown sessions server app/s2");
+  EXPECT_FALSE(well_formed(bad));
+  bad = r;
+  bad.set_address("10.0.0.9:80\r\ndel server app/s2");
+  EXPECT_FALSE(well_formed(bad));
+  bad = r;
+  bad.set_admin_state("ready\ndisable health app/s2");
+  EXPECT_FALSE(well_formed(bad));
+  // A record that sets no state at all is still well formed.
+  bad = r;
+  bad.clear_admin_state();
+  EXPECT_TRUE(well_formed(bad));
+}
+
 TEST(ServerRecord, ARuntimeWeightOrAddressYieldsToAChangedConfiguration) {
   proto::ServerRecord r;
   r.set_backend("app");
