@@ -157,11 +157,11 @@ class EntryPool {
 
   // bytes: a multiple of 16, at most the pool's largest.
   void* take(Run& r, size_t bytes) {
+    if (bytes / 16 >= classes_) return nullptr;  // a key longer than the table's
 #ifdef WEIR_STICK_MALLOC_ENTRIES
     (void)r;
     return std::aligned_alloc(16, bytes);
 #else
-    if (bytes / 16 >= classes_) return nullptr;  // a key longer than the table's
     if (r.free_heads.empty()) r.free_heads.assign(classes_, nullptr);
     void*& head = r.free_heads[bytes / 16];
     if (head) {
