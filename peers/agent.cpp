@@ -8,17 +8,13 @@
 
 #include <signal.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "common/base/log.h"
 #include "common/ipc/ipc.h"
-#include "common/ipc/state_text.h"
 #include "common/stick/sync.h"
 #include "peers/state_store.h"
 
@@ -177,46 +173,17 @@ std::string Agent::state_or_handover_path(bool handover) const {
 void Agent::import_state_file() {
   if (opts_.import_state_file.empty() || servers_.size() > 0) return;
   const std::string& path = opts_.import_state_file;
-  std::ifstream in(path);
-  if (!in) {
-    if (errno != ENOENT) {
-      log::warning("peers: cannot read global.state_file %s to import its server states: %s",
-                   path.c_str(), std::strerror(errno));
-    }
-    return;
+  std::string error;
+  const std::optional<size_t> n = peers::import_state_file(path, servers_, &error);
+  if (!error.empty()) {
+    log::warning("peers: cannot read global.state_file %s to import its server states: %s",
+                 path.c_str(), error.c_str());
   }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  struct stat st {};
-  const int64_t written_ms =
-      ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_mtime) * 1000 : 1;
-  // Stamped with the file's time: any change made since is newer.
-  proto::ServerStamp at;
-  at.set_hlc(static_cast<uint64_t>(written_ms) << 16);
-  size_t n = 0;
-  const proto::StateHandover states = ipc::server_states_from_text(text);
-  for (const proto::ServerState& s : states.servers()) {
-    proto::ServerRecord r;
-    r.set_backend(s.backend());
-    r.set_server(s.server());
-    r.set_admin_state(s.admin_state());
-    *r.mutable_admin_at() = at;
-    if (s.weight() != s.configured_weight()) {
-      r.set_weight(s.weight());
-      r.set_configured_weight(s.configured_weight());
-      *r.mutable_weight_at() = at;
-    }
-    if (s.address() != s.configured_address()) {
-      r.set_address(s.address());
-      r.set_configured_address(s.configured_address());
-      *r.mutable_address_at() = at;
-    }
-    servers_.merge(r);
-    ++n;
-  }
+  if (!n) return;
   log::notice(
       "peers: imported %zu server states from global.state_file %s; they are kept in state_dir "
       "from now on (the state file is no longer written)",
-      n, path.c_str());
+      *n, path.c_str());
 }
 
 void Agent::load_state() {

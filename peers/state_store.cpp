@@ -3,6 +3,7 @@
 #include "peers/state_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <iterator>
 #include <string_view>
 
+#include "common/ipc/state_text.h"
 #include "common/proto/peers.pb.h"
 #include "common/stick/sync.h"
 
@@ -198,6 +200,43 @@ bool save_tables(const std::string& path, const Tables& tables, const stick::Now
   }
   *entries = n;
   return true;
+}
+
+std::optional<size_t> import_state_file(const std::string& path, servers::Store& servers,
+                                        std::string* error) {
+  std::string text;
+  bool missing = false;
+  if (!read_file(path, &text, &missing, error)) {
+    if (missing) error->clear();
+    return std::nullopt;
+  }
+  struct stat st {};
+  const int64_t written_ms =
+      ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_mtime) * 1000 : 1;
+  proto::ServerStamp at;
+  at.set_hlc(static_cast<uint64_t>(written_ms) << 16);
+  size_t n = 0;
+  const proto::StateHandover states = ipc::server_states_from_text(text);
+  for (const proto::ServerState& s : states.servers()) {
+    proto::ServerRecord r;
+    r.set_backend(s.backend());
+    r.set_server(s.server());
+    r.set_admin_state(s.admin_state());
+    *r.mutable_admin_at() = at;
+    if (s.weight() != s.configured_weight()) {
+      r.set_weight(s.weight());
+      r.set_configured_weight(s.configured_weight());
+      *r.mutable_weight_at() = at;
+    }
+    if (s.address() != s.configured_address()) {
+      r.set_address(s.address());
+      r.set_configured_address(s.configured_address());
+      *r.mutable_address_at() = at;
+    }
+    servers.merge(r);
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace weir::peers

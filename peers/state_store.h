@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,5 +38,12 @@ LoadReport load_tables_from(std::string_view data, const Tables& tables, const s
                             servers::Store* servers = nullptr);
 bool save_tables(const std::string& path, const Tables& tables, const stick::Now& now,
                  uint64_t* entries, std::string* error, const servers::Store* servers = nullptr);
+
+// The server states of a `global.state_file` (the master's text format),
+// merged into `servers` as records stamped with the file's time, so that any
+// change made since is newer. Returns how many; nothing for a missing file,
+// and for an unreadable one (with `error` set).
+std::optional<size_t> import_state_file(const std::string& path, servers::Store& servers,
+                                        std::string* error);
 
 }  // namespace weir::peers

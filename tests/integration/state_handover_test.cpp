@@ -45,6 +45,21 @@ class StateHandover : public ::testing::Test {
     }
     return seen;
   }
+  // weir starts, s2 goes to maint, and the master's state file says so (it
+  // writes it a moment after the command: it may not exist yet); weir stops.
+  void stop_with_s2_in_maint_in_the_state_file() {
+    weir_ = WeirProcess::start(proxy_yaml(spec_));
+    ASSERT_TRUE(weir_);
+    ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
+    const std::string state = dir_ + "/state";
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return ::access(state.c_str(), R_OK) == 0 &&
+                 read_file(state).find("be s2 maint") != std::string::npos;
+        },
+        5000));
+    weir_.reset();  // stops it
+  }
   void reload_to(int generation) {
     weir_->signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] { return weir_->current_generation() >= generation; }, 15000));
@@ -95,18 +110,7 @@ TEST_F(StateHandover, ADownServerStaysDownAcrossAReload) {
 }
 
 TEST_F(StateHandover, TheStateFileCarriesMaintAcrossARestart) {
-  weir_ = WeirProcess::start(proxy_yaml(spec_));
-  ASSERT_TRUE(weir_);
-  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
-  const std::string state = dir_ + "/state";
-  ASSERT_TRUE(wait_until(
-      [&] {
-        // The master writes it a moment after the command: it may not exist yet.
-        return ::access(state.c_str(), R_OK) == 0 &&
-               read_file(state).find("be s2 maint") != std::string::npos;
-      },
-      5000));
-  weir_.reset();  // stops it
+  ASSERT_NO_FATAL_FAILURE(stop_with_s2_in_maint_in_the_state_file());
   weir_ = WeirProcess::start(proxy_yaml(spec_));
   ASSERT_TRUE(weir_);
   EXPECT_NE(state_of("s2").find(" maint "), std::string::npos) << state_of("s2");
@@ -119,17 +123,8 @@ TEST_F(StateHandover, TheStateFileCarriesMaintAcrossARestart) {
 // peers agent), keeps them in state_dir from then on, and no longer writes the
 // state file.
 TEST_F(StateHandover, StateDirTakesOverTheStateFilesServerStates) {
-  weir_ = WeirProcess::start(proxy_yaml(spec_));
-  ASSERT_TRUE(weir_);
-  ASSERT_EQ(weirctl({"-s", admin_, "set", "server", "be/s2", "state", "maint"}).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(stop_with_s2_in_maint_in_the_state_file());
   const std::string state = dir_ + "/state";
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return ::access(state.c_str(), R_OK) == 0 &&
-               read_file(state).find("be s2 maint") != std::string::npos;
-      },
-      5000));
-  weir_.reset();
   const std::string state_dir = dir_ + "/statedir";
   ASSERT_EQ(::mkdir(state_dir.c_str(), 0700), 0);
   spec_.global_extra += "  state_dir: " + state_dir + "\n";
