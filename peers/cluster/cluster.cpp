@@ -41,6 +41,8 @@ constexpr size_t kResyncPartRows = 4096;
 // most this long per turn of the loop (the rest of the work goes on between).
 constexpr unsigned kResyncShardsPerStep = 2;
 constexpr int64_t kResyncSliceMs = 5;
+// At most about this long reading other nodes' messages in one turn.
+constexpr int64_t kTurnMs = 5;
 // Deletes are kept this long for the resyncs (or the table's expiry, when it
 // is longer), and at most this many in all (the oldest go first).
 constexpr int64_t kTombMs = 10 * 60 * 1000;
@@ -689,6 +691,17 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
     log::notice("peers: node %s (%s) connected, weir %s", who.c_str(), address.c_str(),
                 h.version().c_str());
   }
+  // A hello of a new run: the node restarted. What this node sends it must
+  // start again now, not after the 2 s its silence would take to notice.
+  auto out = out_.find(who);
+  if (out != out_.end() && !out->second.waiting) {
+    Out& o = out->second;
+    if (o.linked && in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation()) {
+      link_lost(o, "it restarted");
+    }
+    if (!o.linked) send_hello(o, now);
+  }
+  in.hello_incarnation = h.incarnation();
   in.linked = true;
   in.last_heard = now;
   in.routing_id = id;
@@ -1028,7 +1041,11 @@ void Cluster::handle(const zmq::pollitem_t* items, size_t n) {
     });
   }
   if (router_) {
-    for (int i = 0; i < 4096; ++i) {
+    // A bounded turn: the parts of a full resync take about a millisecond
+    // each, and the agent's workers (one that starts meanwhile, to begin
+    // with) must not wait for the last of them.
+    const int64_t until = mono_now() + kTurnMs;
+    for (int i = 0; i < 4096 && (i == 0 || mono_now() < until); ++i) {
       zmq::message_t id, body;
       try {
         if (!router_->recv(id, zmq::recv_flags::dontwait)) break;

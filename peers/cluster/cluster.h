@@ -142,7 +142,8 @@ class Cluster {
     std::string routing_id;
     bool linked = false;
     int64_t last_heard = -1;
-    uint64_t incarnation = 0;  // whose updates `applied` counts
+    uint64_t incarnation = 0;        // whose updates `applied` counts
+    uint64_t hello_incarnation = 0;  // the run its last hello came from
     uint64_t applied = 0;
     uint64_t their_last = 0;  // the newest update its heartbeat named
     bool ack_due = false;

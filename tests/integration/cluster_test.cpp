@@ -172,6 +172,26 @@ TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
       "from-a and from-b"));
 }
 
+TEST_F(Cluster, ANodeBackFromARestartIsSentItsResyncAtOnce) {
+  // The others learn of the restart from its first hello, not from its
+  // silence (2 s without an answer), and start its resync then.
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  ASSERT_EQ(request("a", "before"), 200);
+  ASSERT_TRUE(wait_table(
+      "c", [](const TableView& v) { return v.has("before"); }, "before"));
+  node("c").weir->signal(SIGTERM);
+  ASSERT_TRUE(node("c").weir->wait_exit(20000));
+  node("c").weir.reset();
+  ASSERT_TRUE(start("c"));
+  EXPECT_TRUE(wait_table(
+      "c", [](const TableView& v) { return v.has("before"); }, "before, after the restart"));
+  const std::string logs = node("a").weir->stderr_text() + node("b").weir->stderr_text();
+  EXPECT_TRUE(
+      std::regex_search(logs, std::regex("link to node c \\([0-9.:]+\\) lost: it restarted")))
+      << logs;
+}
+
 TEST_F(Cluster, ARestartedNodeDropsWhatWasDeletedWhileItWasAway) {
   state_dir_ = true;  // c comes back with its own saved tables, "doomed" among them
   ASSERT_TRUE(start_all());
