@@ -182,7 +182,10 @@ void Loader::load_frontend(const Field& field) {
   read_keys(kFrontendKeys, fields, scope);
   const bool has_keys = field.value->kind == Kind::kMap || field.value->kind == Kind::kNull;
   if (has_keys && !fields.get("bind")) error(frontend.mark, label + " has no bind address");
-  if (has_keys && !fields.get("default_backend")) {
+  // A frontend that only serves weir's own pages (stats, metrics) needs no
+  // backend: its other requests are answered 503.
+  const bool own_pages_only = !frontend.stats.uri.empty() || !frontend.metrics_uri.empty();
+  if (has_keys && !fields.get("default_backend") && !own_pages_only) {
     error(frontend.mark, label + " has no default_backend");
   }
   config.frontends.push_back(std::move(frontend));

@@ -151,5 +151,16 @@ backends:
   EXPECT_TRUE(only_error(result, 2, 3, "frontend 'web' has no default_backend"));
 }
 
+TEST(ConfigFrontend, AFrontendOfWeirsOwnPagesNeedsNoBackend) {
+  const LoadResult result = load(R"(frontends:
+  local:
+    bind: "127.0.0.1:8404"
+    stats: /stats
+    metrics: /metrics
+)");
+  EXPECT_TRUE(result.errors.empty()) << result.errors.front().message;
+  EXPECT_TRUE(result.warnings.empty());
+}
+
 }  // namespace
 }  // namespace weir
