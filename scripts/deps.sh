@@ -1,7 +1,8 @@
 #!/bin/bash
-# deps.sh [run|test]: installs the Debian 12 packages weir needs, and only those
-# that are missing (idempotent). "run" = build + run; "test" = also the test,
-# sanitizer and formatting tools.
+# deps.sh [run|test|package]: installs the Debian 12 packages weir needs, and
+# only those that are missing (idempotent). "run" = build + run; "test" = also
+# the test, sanitizer and formatting tools; "package" = build + the Debian
+# packaging tools (scripts/package.sh).
 set -euo pipefail
 what=${1:-run}
 pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libyaml-cpp-dev libjemalloc-dev
@@ -11,6 +12,9 @@ if [[ $what == test ]]; then
          procps iproute2 chromium  # chromium: the stats page test renders it headless
          haproxy nginx  # the PROXY protocol interoperability tests run both
          python3-yaml python3-jsonschema)  # scripts/check-schema.py
+fi
+if [[ $what == package ]]; then
+  pkgs+=(dpkg-dev debhelper fakeroot lintian python3 git)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
