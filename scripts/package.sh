@@ -32,7 +32,7 @@ cp -a packaging "$src/packaging"
 mkdir -p "$src/doc/man"
 cp -a doc/man/. "$src/doc/man/"
 cp -a packaging/debian "$src/debian"
-subject=$(git log -1 --format=%s "$commit" | cut -c1-60)
+subject=$(git log -1 --format=%s "$commit" | cut -c1-40)
 {
   echo "weir ($version) unstable; urgency=medium"
   echo
@@ -41,7 +41,13 @@ subject=$(git log -1 --format=%s "$commit" | cut -c1-60)
   echo " -- weir developers <weir-dev@lists.weir.invalid>  $(git log -1 --format=%aD "$commit")"
 } > "$src/debian/changelog"
 echo "package: building weir $version from ${commit:0:12} in $src"
-(cd "$src" && DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
+# ccache, when installed, makes a second package (or a rebuild) quick: the
+# paths below $work are rewritten relative, so the mktemp name does not matter.
+ccache_env=()
+if command -v ccache > /dev/null; then
+  ccache_env=(WEIR_CCACHE=1 CCACHE_BASEDIR="$work" CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}")
+fi
+(cd "$src" && env "${ccache_env[@]}" DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
   dpkg-buildpackage -b -us -uc > "$work/build.log" 2>&1) || {
   tail -n 40 "$work/build.log" >&2
   echo "package: dpkg-buildpackage failed (the whole log: $work/build.log)" >&2

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -160,6 +162,35 @@ backends:
   EXPECT_EQ(app.servers[1].addr.to_string(), "[::1]:9002");
   EXPECT_EQ(app.servers[1].weight, 0U);
   EXPECT_EQ(app.servers[2].name, "s3");
+}
+
+TEST(ConfigLoader, TheDebianPackagesConfigurationOpensNoPublicPort) {
+  // packaging/weir.yaml, /etc/weir/weir.yaml as the package installs it: only
+  // the stats page and /metrics, on the loopback address, and the workers as
+  // the package's weir user.
+  const std::string path = std::string(WEIR_SOURCE_DIR) + "/packaging/weir.yaml";
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The weir user and group exist where the package is installed, not here:
+  // the loader checks that they exist, so root stands in for them.
+  for (const std::string key : {"user: weir\n", "group: weir\n"}) {
+    const size_t at = text.find(key);
+    ASSERT_NE(at, std::string::npos) << key;
+    text.replace(at, key.size(), key.substr(0, key.find(' ') + 1) + "root\n");
+  }
+  const LoadResult result = load_config_text(text, path);
+  ASSERT_TRUE(loads(result));
+  EXPECT_TRUE(result.warnings.empty()) << describe(result.warnings);
+  const Config& config = *result.config;
+  EXPECT_EQ(config.global.state_dir, "/var/lib/weir");
+  ASSERT_EQ(config.frontends.size(), 1U);
+  const FrontendConfig& fe = config.frontends[0];
+  ASSERT_EQ(fe.binds.size(), 1U);
+  EXPECT_EQ(fe.binds[0].key(), "tcp:127.0.0.1:8404");
+  EXPECT_EQ(fe.stats.uri, "/stats");
+  EXPECT_EQ(fe.metrics_uri, "/metrics");
+  EXPECT_TRUE(fe.default_backend.empty());
+  EXPECT_TRUE(config.backends.empty());
 }
 
 TEST(ConfigLoader, PackagedExampleLoads) {
