@@ -67,7 +67,7 @@ cleanup() {
   fi
   for p in $(in_chroot_pids); do kill -KILL "$p" 2> /dev/null; done
   sleep 0.5
-  for m in dev/pts dev proc sys; do umount -l "$CH/$m" 2> /dev/null; done
+  for m in dev/pts dev proc sys ""; do umount -l "$CH/$m" 2> /dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -98,6 +98,10 @@ if [[ ! -x $BASE/bin/bash ]]; then
 fi
 cp -a "$BASE" "$CH"
 cp /etc/resolv.conf "$CH/etc/resolv.conf" 2> /dev/null
+# The chroot is a private mount point of its own: the sandbox's mount
+# namespace can then make its mounts private (they stay in the sandbox).
+mount --bind "$CH" "$CH"
+mount --make-private "$CH"
 mount -t proc proc "$CH/proc"
 mount --rbind /sys "$CH/sys"
 mount --make-rslave "$CH/sys"
