@@ -115,7 +115,9 @@ python3 "$HERE/notify_reader.py" "$CH/run/standin/notify.sock" "$CH/run/standin/
 pids+=($!)
 "$ORIGIN" --listen 127.0.0.1:$ORIGIN_PORT --name origin > "$WORK/origin.log" 2>&1 &
 pids+=($!)
-inch "apt-get update -qq && apt-get install -y -qq --no-install-recommends logrotate procps > /dev/null" ||
+# systemd for systemd-analyze only (it is not PID 1: the stand-ins come first
+# on the PATH).
+inch "apt-get update -qq && apt-get install -y -qq --no-install-recommends logrotate procps systemd > /dev/null" ||
   fail "apt-get in the chroot"
 ok "chroot $CH with the systemctl and deb-systemd-invoke stand-ins"
 
@@ -134,8 +136,10 @@ apt_install() {  # DEB [apt options...]
   shift
   inch "apt-get install -y -q $* /root/debs/$(basename "$deb")" > "$WORK/apt.log" 2>&1
 }
-# A configuration a user would write: the packaged one with a frontend and a
-# backend added (valid for both versions).
+# A configuration a user would write: the packaged one with a frontend, a
+# backend and a stick table that counts each client's requests added (valid
+# for both versions). The table brings the peers agent, which keeps the counts
+# across reloads and upgrades.
 edit_config() {
   inch "cat >> /etc/weir/weir.yaml <<EOF
 
@@ -143,12 +147,22 @@ edit_config() {
   web:
     bind: [\"127.0.0.1:$WEB_PORT\"]
     default_backend: app
+    http_request:
+      - track: clients
 backends:
   app:
     servers:
       o1: \"127.0.0.1:$ORIGIN_PORT\"
+stick_tables:
+  clients:
+    type: ip
+    size: 100k
+    expire: 1h
+    store: [http_req_cnt]
 EOF"
 }
+# The requests the table counted for 127.0.0.1.
+counted() { inch "weirctl show table clients" | grep -o 'http_req_cnt=[0-9]*' | head -n 1 | cut -d= -f2; }
 
 # ---- 1. install ---------------------------------------------------------------------
 mark_calls
@@ -197,6 +211,11 @@ for f in /usr/share/man/man8/weir.8.gz /usr/share/man/man8/weirctl.8.gz /usr/sha
   [[ -e $CH$f ]] || fail "the package has no $f"
 done
 ok "man pages, completions, schema, docs, /etc/default/weir, logrotate and the unit are installed"
+out=$(inch "systemd-analyze verify /lib/systemd/system/weir.service" 2>&1) || fail "systemd-analyze verify: $out"
+[[ -z $out ]] || fail "systemd-analyze verify says: $out"
+ok "systemd-analyze verify weir.service: nothing to say"
+score=$(inch "systemd-analyze security --offline=yes /lib/systemd/system/weir.service" 2>&1 | grep 'Overall exposure')
+ok "systemd-analyze security: ${score#*→ }"
 
 # ---- 2. an invalid reload -------------------------------------------------------------
 inch "cp /etc/weir/weir.yaml /root/good.yaml && sed -i 's/maxconn: 10000/maxconn: lots/' /etc/weir/weir.yaml"
@@ -246,6 +265,7 @@ edit_config
 inch "systemctl reload weir" > /dev/null || fail "a reload of $OLD_V with the edited configuration"
 wait_code "http://127.0.0.1:$WEB_PORT/" 200 || fail "$OLD_V does not serve the added frontend"
 ok "weir $OLD_V runs the locally edited configuration ($(show_proc | awk '$2 == "master" {print $NF}'))"
+before=$(counted)
 mark_calls
 wrk -t1 -c20 -d12s "http://127.0.0.1:$WEB_PORT/" > "$WORK/wrk.txt" 2>&1 &
 wrk_pid=$!
@@ -262,9 +282,15 @@ if calls | grep -E 'restart|stop' | grep -q weir; then fail "the upgrade stopped
   fail "the master does not run $NEW_V: $(show_proc)"
 [[ $(show_proc | awk '$2 == "worker" && $4 == "current" {print $NF}') == "$NEW_V" ]] ||
   fail "the current worker does not run $NEW_V: $(show_proc)"
+sleep 1
+after=$(counted)
+# Every request wrk completed was counted, once; at most its 20 connections'
+# last requests, cut by the end of the run, were counted without completing.
+((after - before >= requests && after - before <= requests + 20)) ||
+  fail "the table counted $((after - before)) requests for the $requests wrk completed"
 grep -q "Added by the administrator" "$CH/etc/weir/weir.yaml" || fail "the edited configuration was replaced"
 [[ -f $CH/etc/weir/weir.yaml.dpkg-dist ]] || fail "the new default is not in weir.yaml.dpkg-dist"
-ok "upgrade $OLD_V -> $NEW_V under wrk: $requests requests, 0 failed; the postinst reloaded (no stop, no restart); show proc shows $NEW_V; the edited weir.yaml kept, the new default in .dpkg-dist"
+ok "upgrade $OLD_V -> $NEW_V under wrk: $requests requests, 0 failed, $((after - before)) counted in the stick table; the postinst reloaded (no stop, no restart); show proc shows $NEW_V; the edited weir.yaml kept, the new default in .dpkg-dist"
 
 # ---- 6. a worker dying between unpack and configure -----------------------------------
 inch "apt-get purge -y -q weir" > "$WORK/apt.log" 2>&1 || fail "apt purge"
