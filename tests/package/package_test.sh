@@ -27,7 +27,8 @@
 # Takes about 5 minutes once both packages are built (more the first time:
 # the chroot, the dependencies).
 #
-# Env: BASE (the debootstrap chroot, shared with ../shared/tools/fresh-machine.sh:
+# Env: PACKAGES=DIR reuses the packages of an earlier run (DIR/new, DIR/old;
+# KEEP_CHROOT keeps them in WORK), BASE (the debootstrap chroot, shared with ../shared/tools/fresh-machine.sh:
 # /tmp/weir-fresh-base), ORIGIN (the test origin server: build/tests/weir-origin),
 # KEEP_CHROOT=1 leaves the chroot (and a running weir) for a look.
 set -uo pipefail
@@ -77,12 +78,19 @@ trap cleanup EXIT
 command -v wrk > /dev/null || fail "wrk is needed for the traffic (apt-get install wrk)"
 
 # ---- the two packages ---------------------------------------------------------------
-say "building the package of HEAD and of $OLD_REV (the version before the package)"
-OUT=$WORK/new bash scripts/package.sh HEAD > "$WORK/package-new.log" 2>&1 ||
-  { cat "$WORK/package-new.log"; fail "the package of HEAD did not build or lintian found something"; }
-sed -n '/^package: lintian/,$p' "$WORK/package-new.log"
-OUT=$WORK/old bash scripts/package.sh "$OLD_REV" > "$WORK/package-old.log" 2>&1 ||
-  { tail -n 30 "$WORK/package-old.log"; fail "the package of $OLD_REV did not build"; }
+if [[ -n ${PACKAGES:-} ]]; then
+  # PACKAGES=DIR: the packages built by an earlier run (DIR/new, DIR/old), to
+  # try the installs again quickly.
+  say "the packages in $PACKAGES"
+  cp -a "$PACKAGES/new" "$PACKAGES/old" "$WORK/"
+else
+  say "building the package of HEAD and of $OLD_REV (the version before the package)"
+  OUT=$WORK/new bash scripts/package.sh HEAD > "$WORK/package-new.log" 2>&1 ||
+    { cat "$WORK/package-new.log"; fail "the package of HEAD did not build or lintian found something"; }
+  sed -n '/^package: lintian/,$p' "$WORK/package-new.log"
+  OUT=$WORK/old bash scripts/package.sh "$OLD_REV" > "$WORK/package-old.log" 2>&1 ||
+    { tail -n 30 "$WORK/package-old.log"; fail "the package of $OLD_REV did not build"; }
+fi
 NEW_DEB=$(ls "$WORK"/new/weir_*.deb) OLD_DEB=$(ls "$WORK"/old/weir_*.deb)
 NEW_V=$(dpkg-deb -f "$NEW_DEB" Version) OLD_V=$(dpkg-deb -f "$OLD_DEB" Version)
 dpkg --compare-versions "$NEW_V" gt "$OLD_V" || fail "$NEW_V is not newer than $OLD_V"
@@ -110,6 +118,10 @@ mount --make-rslave "$CH/dev"
 install -m 0755 "$HERE/standin/systemctl" "$HERE/standin/deb-systemd-invoke" "$CH/usr/local/sbin/"
 install -D -m 0755 "$HERE/standin/sandbox" "$CH/usr/local/lib/standin/sandbox"
 mkdir -p "$CH/run/standin" "$CH/run/systemd/system" "$CH/root/debs"
+# apt runs dpkg, and so the maintainer scripts, with its own PATH
+# (DPkg::Path): the stand-ins come first on it too.
+echo 'DPkg::Path "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";' \
+  > "$CH/etc/apt/apt.conf.d/00standin-path"
 cp "$NEW_DEB" "$OLD_DEB" "$CH/root/debs/"
 python3 "$HERE/notify_reader.py" "$CH/run/standin/notify.sock" "$CH/run/standin/notify" &
 pids+=($!)
