@@ -47,6 +47,11 @@ pids=()
 
 say() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*"; }
 ok() { say "ok: $*"; }
+defects=()
+defect() {
+  say "DEFECT: $*"
+  defects+=("$*")
+}
 fail() {
   say "FAIL: $*"
   [[ -f $CH/run/standin/calls ]] && { echo "--- calls"; tail -n 20 "$CH/run/standin/calls"; }
@@ -57,7 +62,12 @@ inch() { chroot "$CH" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/s
   HOME=/root DEBIAN_FRONTEND=noninteractive /bin/bash -c "$1"; }
 in_chroot_pids() {
   local p
-  for p in /proc/[0-9]*; do [[ $(readlink "$p/root" 2> /dev/null) == "$CH" ]] && echo "${p#/proc/}"; done
+  local r
+  # (weir itself runs chrooted again, below $CH: see standin/sandbox.)
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2> /dev/null)
+    [[ $r == "$CH" || $r == "$CH"/* ]] && echo "${p#/proc/}"
+  done
 }
 cleanup() {
   local p m
@@ -128,8 +138,8 @@ pids+=($!)
 "$ORIGIN" --listen 127.0.0.1:$ORIGIN_PORT --name origin > "$WORK/origin.log" 2>&1 &
 pids+=($!)
 # systemd for systemd-analyze only (it is not PID 1: the stand-ins come first
-# on the PATH).
-inch "apt-get update -qq && apt-get install -y -qq --no-install-recommends logrotate procps systemd > /dev/null" ||
+# on the PATH); man-db for its check of the unit's man: links.
+inch "apt-get update -qq && apt-get install -y -qq --no-install-recommends logrotate procps systemd man-db > /dev/null" ||
   fail "apt-get in the chroot"
 ok "chroot $CH with the systemctl and deb-systemd-invoke stand-ins"
 
@@ -193,10 +203,14 @@ wait_code "http://$STATS/stats" 200 || fail "the stats page does not answer 200"
 wait_code "http://$STATS/metrics" 200 || fail "/metrics does not answer 200"
 ok "curl reaches http://$STATS/stats and /metrics (200)"
 m=$(master_pid)
-[[ $(ps -o user= -p "$m") == root ]] || fail "the master does not run as root"
-workers=$(ps -o user=,args= --ppid "$m" | grep -- '--worker' || true)
+# (By uid: the host's /etc/passwd is not the chroot's.)
+weir_uid=$(inch "id -u weir") || fail "no user weir"
+[[ $(ps -o uid= -p "$m" | tr -d ' ') == 0 ]] || fail "the master does not run as root"
+workers=$(ps -o uid=,args= --ppid "$m" | grep -- '--worker' || true)
 [[ -n $workers ]] || fail "no worker process"
-if echo "$workers" | grep -vq '^weir '; then fail "a worker does not run as weir: $workers"; fi
+if echo "$workers" | awk -v u="$weir_uid" '$1 != u' | grep -q .; then
+  fail "a worker does not run as weir (uid $weir_uid): $workers"
+fi
 ok "the master runs as root, its workers as weir"
 grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$m/status" || fail "NoNewPrivileges is not in force"
 capbnd=$(awk '/^CapBnd/ {print $2}' "/proc/$m/status")
@@ -298,11 +312,30 @@ sleep 1
 after=$(counted)
 # Every request wrk completed was counted, once; at most its 20 connections'
 # last requests, cut by the end of the run, were counted without completing.
-((after - before >= requests && after - before <= requests + 20)) ||
-  fail "the table counted $((after - before)) requests for the $requests wrk completed"
+# A binary upgrade under traffic still loses the counts of the last
+# milliseconds before the old peers agent stops (doc/packaging.md, "Known
+# defect"): reported, and the test goes on with the other checks, but fails
+# at the end.
+if ((after - before < requests || after - before > requests + 20)); then
+  defect "the stick table counted $((after - before)) requests for the $requests wrk completed during the upgrade"
+fi
 grep -q "Added by the administrator" "$CH/etc/weir/weir.yaml" || fail "the edited configuration was replaced"
-[[ -f $CH/etc/weir/weir.yaml.dpkg-dist ]] || fail "the new default is not in weir.yaml.dpkg-dist"
-ok "upgrade $OLD_V -> $NEW_V under wrk: $requests requests, 0 failed, $((after - before)) counted in the stick table; the postinst reloaded (no stop, no restart); show proc shows $NEW_V; the edited weir.yaml kept, the new default in .dpkg-dist"
+ok "upgrade $OLD_V -> $NEW_V under wrk: $requests requests, 0 failed, $((after - before)) counted in the stick table; the postinst reloaded (no stop, no restart); show proc shows $NEW_V; the edited weir.yaml kept"
+# Both packages ship today's default configuration, so dpkg had nothing to
+# ask. A later release with another default: the package of this commit with
+# a line added to its weir.yaml, under a higher version.
+later=$WORK/later
+dpkg-deb -R "$NEW_DEB" "$later"
+echo "# A later release's default." >> "$later/etc/weir/weir.yaml"
+sed -i "s/^Version: .*/Version: $NEW_V+later/" "$later/DEBIAN/control"
+(cd "$later" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums)
+dpkg-deb -b "$later" "$CH/root/debs/weir_later.deb" > /dev/null || fail "repacking the later release"
+inch "apt-get install -y -q -o Dpkg::Options::=--force-confold /root/debs/weir_later.deb" \
+  > "$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log"; fail "the upgrade to $NEW_V+later"; }
+grep -q "Added by the administrator" "$CH/etc/weir/weir.yaml" || fail "--force-confold did not keep the edited file"
+grep -q "A later release's default" "$CH/etc/weir/weir.yaml.dpkg-dist" 2> /dev/null ||
+  fail "the later default is not in weir.yaml.dpkg-dist"
+ok "an upgrade to a release with another default: --force-confold kept the edited weir.yaml, the new default is in weir.yaml.dpkg-dist"
 
 # ---- 6. a worker dying between unpack and configure -----------------------------------
 inch "apt-get purge -y -q weir" > "$WORK/apt.log" 2>&1 || fail "apt purge"
@@ -353,4 +386,8 @@ apt_install "$NEW_DEB" || fail "a second install"
 wait_code "http://$STATS/stats" 200 || fail "the second install does not serve the stats page"
 ok "a second install from scratch serves the stats page"
 inch "apt-get purge -y -q weir" > "$WORK/apt.log" 2>&1 || fail "the last purge"
+if ((${#defects[@]})); then
+  say "package test FAILED: ${#defects[@]} defect(s): ${defects[*]}"
+  exit 1
+fi
 say "package test passed"
