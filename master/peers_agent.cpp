@@ -99,6 +99,9 @@ void Master::start_peers_agent(bool wait) {
   peers_channel_ = std::move(parent);
   proto::Envelope hello;
   hello.mutable_hello()->set_peers_dir(peers_dir_);
+  for (const auto& w : generations_.workers()) {
+    if (w->pid > 0) hello.mutable_hello()->add_running_workers(w->pid);
+  }
   if (!peers_channel_.send(std::move(hello)) || !peers_channel_.send(configuration_message())) {
     log::error("peers agent pid=%d: cannot send its start-up data: %s", pid,
                peers_channel_.error().c_str());

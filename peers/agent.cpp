@@ -289,6 +289,12 @@ void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
   }
   link.last_ms = now;
   link.connected = true;
+  if (fresh && m.body_case() != proto::PeersMessage::kHello) {
+    // A worker process that spoke to this agent's predecessor (a binary
+    // upgrade, a respawn): a heartbeat tells it at once that this agent is
+    // new, and it refills it, rather than at the next heartbeat.
+    send_heartbeats();
+  }
   switch (m.body_case()) {
     case proto::PeersMessage::kHello:
       link.pid = m.hello().pid();
@@ -486,6 +492,19 @@ void Agent::on_servers(Link* from, const proto::ServerRecords& rs) {
     if (&other != from) send(other, m, 0);
   }
   if (from && cluster_) cluster_->publish_servers(changed);
+}
+
+std::vector<int> Agent::not_refilled_by(const std::vector<int>& pids) const {
+  std::vector<int> missing;
+  for (int pid : pids) {
+    bool refilled = false;
+    for (const auto& [id, l] : links_) refilled = refilled || (l.pid == pid && l.synced);
+    // A process that is gone (it drained and exited meanwhile) has nothing
+    // more to bring.
+    const bool gone = ::kill(pid, 0) != 0 && errno == ESRCH;
+    if (!refilled && !gone) missing.push_back(pid);
+  }
+  return missing;
 }
 
 void Agent::send_heartbeats() {

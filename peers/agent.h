@@ -72,6 +72,9 @@ class Agent {
   // Loads the state file (or the hand-over file); a missing file is nothing,
   // an unreadable one a warning and empty tables.
   void load_state();
+  // Which of these worker processes, still alive, have not refilled this
+  // agent (their LinkSynced has not come).
+  std::vector<int> not_refilled_by(const std::vector<int>& pids) const;
   // Writes every table to the state file (and, without one, to the hand-over
   // file when `handover`). false when it could not.
   bool save_state(bool handover, bool periodic = false);

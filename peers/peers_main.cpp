@@ -21,6 +21,11 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 
+// How long a new agent waits for the worker processes that ran before it to
+// refill it before it reports Ready: a process with traffic does within a few
+// milliseconds of its first update, an idle one within its silence check (1 s).
+constexpr int64_t kRefillWaitMs = 2000;
+
 void on_stop_signal(int sig) {
   g_stop_signal = sig;
 }
@@ -38,6 +43,7 @@ int peers_main(int channel_fd) {
   net::set_cloexec(channel_fd);
   std::string run_dir;
   std::optional<Config> config;
+  std::vector<int> running;  // worker processes that ran before this agent
   auto refuse = [&](const std::string& why) {
     proto::Envelope failed;
     failed.mutable_failed()->set_reason(why);
@@ -52,6 +58,8 @@ int peers_main(int channel_fd) {
     }
     if (m->env.has_hello()) {
       run_dir = m->env.hello().peers_dir();
+      running.assign(m->env.hello().running_workers().begin(),
+                     m->env.hello().running_workers().end());
       if (run_dir.empty()) return refuse("the master's hello names no run directory");
     } else if (m->env.has_configuration()) {
       LoadResult r = load_config_text(m->env.configuration().validated(),
@@ -79,13 +87,38 @@ int peers_main(int channel_fd) {
   sa.sa_handler = on_stop_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
-  proto::Envelope ready;
-  ready.mutable_ready()->set_pid(getpid());
-  channel.send(std::move(ready));
+  // Ready at once, unless worker processes ran before this agent (a binary
+  // upgrade, a respawn): then once each has refilled it (what they counted
+  // while no agent read it comes with the refill), or after kRefillWaitMs
+  // for one that does not.
+  const int64_t refill_deadline = stick::clock_now().mono_ms + kRefillWaitMs;
+  bool ready_sent = false;
+  auto send_ready = [&] {
+    proto::Envelope ready;
+    ready.mutable_ready()->set_pid(getpid());
+    channel.send(std::move(ready));
+    ready_sent = true;
+    log::notice("peers agent ready (pid=%d, %zu table(s))", getpid(), config->stick_tables.size());
+  };
+  if (running.empty()) send_ready();
   net::set_nonblocking(channel.fd());
-  log::notice("peers agent ready (pid=%d, %zu table(s))", getpid(), config->stick_tables.size());
   for (;;) {
-    const bool readable = agent.poll_once(channel.valid() ? channel.fd() : -1, 250);
+    if (!ready_sent) {
+      const std::vector<int> missing = agent.not_refilled_by(running);
+      if (missing.empty()) {
+        log::info("peers: the %zu worker process(es) that ran before this agent refilled it",
+                  running.size());
+        send_ready();
+      } else if (stick::clock_now().mono_ms >= refill_deadline) {
+        log::warning(
+            "peers: %zu worker process(es) that ran before this agent did not refill it "
+            "within %lld ms (pid %d first); ready without them",
+            missing.size(), static_cast<long long>(kRefillWaitMs), missing.front());
+        send_ready();
+      }
+    }
+    const bool readable =
+        agent.poll_once(channel.valid() ? channel.fd() : -1, ready_sent ? 250 : 5);
     if (g_stop_signal) {
       log::notice("peers agent stopping (signal %d)", static_cast<int>(g_stop_signal));
       agent.save_state(true);

@@ -8,6 +8,7 @@
 // origins; every check is on `show table`, statuses and logs.
 
 #include "tests/integration/peers_agent.h"
+#include "tests/support/traffic_loop.h"
 
 namespace weir::test::sticky {
 namespace {
@@ -522,6 +523,46 @@ TEST(PeersUpgrade, ABinaryUpgradeKeepsTheTablesAndRunsTheNewAgent) {
   t = parse_table(unix_command(admin, "show table t"));
   EXPECT_TRUE(counted(t)) << t.text;
   EXPECT_TRUE(w.weir->wait_for_stderr("peers: loaded 2 entries from .*tables.handover", 1000));
+}
+
+// The same under traffic: what the old generation counted while no agent read
+// it (from the old agent's stop to the new one's start) comes with its refill,
+// which the new agent waits for before the next generation takes its
+// snapshot. Every request is counted once.
+TEST(PeersUpgrade, ABinaryUpgradeUnderTrafficCountsEveryRequestOnce) {
+  OriginServer app("app");
+  ProxySpec spec;
+  spec.servers = {app.address()};
+  InstalledWeir w(weir_binary());
+  const std::string admin = w.dir + "/admin.sock";
+  spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
+  spec.frontend_extra =
+      "    http_request:\n"
+      "      - track: {table: t, key: src}\n";
+  const std::string yaml = proxy_yaml(spec) +
+                           "stick_tables:\n"
+                           "  t: {type: ip, size: 1k, expire: 1h, store: [http_req_cnt]}\n";
+  ASSERT_TRUE(w.start(yaml));
+  TrafficLoop traffic(spec.port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  w.unpack(WEIR_NEXT_BINARY);
+  const std::string out = w.cli("reload");
+  ASSERT_NE(out.find("master re-executed"), std::string::npos) << out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  traffic.stop();
+  EXPECT_EQ(traffic.failed(), 0);
+  ASSERT_GT(traffic.ok(), 0);
+  EXPECT_TRUE(w.weir->wait_for_stderr("ran before this agent refilled it", 1000));
+  TableView t;
+  const std::string want = std::to_string(traffic.ok());
+  EXPECT_TRUE(wait_until(
+      [&] {
+        t = parse_table(unix_command(admin, "show table t"));
+        return t.at("127.0.0.1", "http_req_cnt") == want;
+      },
+      5000))
+      << "requests: " << want << "\n"
+      << t.text;
 }
 
 }  // namespace
