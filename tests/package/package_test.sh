@@ -312,10 +312,8 @@ sleep 1
 after=$(counted)
 # Every request wrk completed was counted, once; at most its 20 connections'
 # last requests, cut by the end of the run, were counted without completing.
-# A binary upgrade under traffic still loses the counts of the last
-# milliseconds before the old peers agent stops (doc/packaging.md, "Known
-# defect"): reported, and the test goes on with the other checks, but fails
-# at the end.
+# Every request counted once across the agent's handover. A miss is reported
+# as a defect: the test goes on with the other checks, and fails at the end.
 if ((after - before < requests || after - before > requests + 20)); then
   defect "the stick table counted $((after - before)) requests for the $requests wrk completed during the upgrade"
 fi
