@@ -328,12 +328,19 @@ echo "# A later release's default." >> "$later/etc/weir/weir.yaml"
 sed -i "s/^Version: .*/Version: $NEW_V+later/" "$later/DEBIAN/control"
 (cd "$later" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums)
 dpkg-deb -b "$later" "$CH/root/debs/weir_later.deb" > /dev/null || fail "repacking the later release"
+# And weir stopped by the administrator stays stopped through it.
+inch "systemctl stop weir" || fail "systemctl stop weir"
+mark_calls
 inch "apt-get install -y -q -o Dpkg::Options::=--force-confold /root/debs/weir_later.deb" \
   > "$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log"; fail "the upgrade to $NEW_V+later"; }
 grep -q "Added by the administrator" "$CH/etc/weir/weir.yaml" || fail "--force-confold did not keep the edited file"
 grep -q "A later release's default" "$CH/etc/weir/weir.yaml.dpkg-dist" 2> /dev/null ||
   fail "the later default is not in weir.yaml.dpkg-dist"
-ok "an upgrade to a release with another default: --force-confold kept the edited weir.yaml, the new default is in weir.yaml.dpkg-dist"
+if calls | grep -E '(start|reload|restart) weir' > /dev/null; then
+  fail "the upgrade of a stopped weir asked for: $(calls | grep -E '(start|reload|restart) weir')"
+fi
+[[ -z $(master_pid) ]] || fail "the upgrade started the stopped weir"
+ok "an upgrade to a release with another default, weir stopped: --force-confold kept the edited weir.yaml, the new default is in weir.yaml.dpkg-dist, and weir stayed stopped"
 
 # ---- 6. a worker dying between unpack and configure -----------------------------------
 inch "apt-get purge -y -q weir" > "$WORK/apt.log" 2>&1 || fail "apt purge"
