@@ -197,6 +197,15 @@ class Cluster : public ::testing::Test {
     return ::testing::AssertionFailure() << "node " << name << " never had " << what << ":\n"
                                          << tail_lines(last.text, 20);
   }
+  // Stops node `name` (SIGTERM) and waits until it has exited.
+  ::testing::AssertionResult stop_node(const std::string& name) {
+    node(name).weir->signal(SIGTERM);
+    if (!node(name).weir->wait_exit(20000)) {
+      return ::testing::AssertionFailure() << "node " << name << " did not exit";
+    }
+    node(name).weir.reset();
+    return ::testing::AssertionSuccess();
+  }
   // One request to node `name` with X-Key (and X-User when given): the status.
   int request(const std::string& name, const std::string& key, const std::string& user = "") {
     try {

@@ -134,9 +134,7 @@ TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
   ASSERT_EQ(request("a", "before"), 200);
   ASSERT_TRUE(wait_table(
       "c", [](const TableView& v) { return v.has("before"); }, "before"));
-  node("c").weir->signal(SIGTERM);
-  ASSERT_TRUE(node("c").weir->wait_exit(20000));
-  node("c").weir.reset();
+  ASSERT_TRUE(stop_node("c"));
   for (int i = 0; i < 50; ++i) ASSERT_EQ(request(i % 2 ? "a" : "b", "k" + std::to_string(i)), 200);
   ASSERT_TRUE(api("b", "set table st key tag data.gpt0 3").find("rror") == std::string::npos);
   ASSERT_TRUE(start("c"));
@@ -180,9 +178,7 @@ TEST_F(Cluster, ANodeBackFromARestartIsSentItsResyncAtOnce) {
   ASSERT_EQ(request("a", "before"), 200);
   ASSERT_TRUE(wait_table(
       "c", [](const TableView& v) { return v.has("before"); }, "before"));
-  node("c").weir->signal(SIGTERM);
-  ASSERT_TRUE(node("c").weir->wait_exit(20000));
-  node("c").weir.reset();
+  ASSERT_TRUE(stop_node("c"));
   ASSERT_TRUE(start("c"));
   EXPECT_TRUE(wait_table(
       "c", [](const TableView& v) { return v.has("before"); }, "before, after the restart"));
@@ -200,9 +196,7 @@ TEST_F(Cluster, ARestartedNodeDropsWhatWasDeletedWhileItWasAway) {
   ASSERT_EQ(request("a", "kept"), 200);
   ASSERT_TRUE(wait_table(
       "c", [](const TableView& v) { return v.has("doomed") && v.has("kept"); }, "both entries"));
-  node("c").weir->signal(SIGTERM);
-  ASSERT_TRUE(node("c").weir->wait_exit(20000));
-  node("c").weir.reset();
+  ASSERT_TRUE(stop_node("c"));
   api("a", "clear table st key doomed");
   ASSERT_TRUE(wait_table(
       "b", [](const TableView& v) { return !v.has("doomed"); }, "no doomed"));
@@ -422,9 +416,7 @@ TEST_F(Cluster, ServerStatesSetOnOneNodeReachEveryNode) {
       [&] { return !server_line(api("a", "show servers state app"), "s4").empty(); }, 10000));
   node("a").weir->signal(SIGHUP);
   ASSERT_TRUE(node("a").weir->wait_ready_count(2, 20000));
-  node("c").weir->signal(SIGTERM);
-  ASSERT_TRUE(node("c").weir->wait_exit(20000));
-  node("c").weir.reset();
+  ASSERT_TRUE(stop_node("c"));
   ASSERT_TRUE(start("c"));
   for (const char* n : {"a", "c"}) {
     EXPECT_TRUE(wait_until(
@@ -500,9 +492,7 @@ TEST_F(Cluster, ServerStatesSurviveARestartOfTheWholeClusterInStateDir) {
       10000));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // saved within a second
   for (const char* n : {"a", "b", "c"}) {
-    node(n).weir->signal(SIGTERM);
-    ASSERT_TRUE(node(n).weir->wait_exit(20000));
-    node(n).weir.reset();
+    ASSERT_TRUE(stop_node(n));
   }
   // Each node alone, before the others are back, has them from its state_dir.
   for (const char* n : {"c", "a", "b"}) {

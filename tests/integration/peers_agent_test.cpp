@@ -479,6 +479,19 @@ TEST_F(PeersAgent, TheAgentRunsAsWeirsUserBehindAPrivateDirectory) {
       << t.text;
 }
 
+// weir with a runtime API on `admin` and a table t of `type` that counts the
+// requests by `key`.
+std::string counting_yaml(ProxySpec& spec, const std::string& admin, const std::string& type,
+                          const std::string& key) {
+  spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
+  spec.frontend_extra =
+      "    http_request:\n"
+      "      - track: {table: t, key: " +
+      key + "}\n";
+  return proxy_yaml(spec) + "stick_tables:\n  t: {type: " + type +
+         ", size: 1k, expire: 1h, store: [http_req_cnt]}\n";
+}
+
 // A binary upgrade (the package replaced the binary, then a reload): the
 // master stops the old binary's agent, which leaves its tables in the run
 // directory, and starts the new binary's, which loads them; the next
@@ -489,14 +502,7 @@ TEST(PeersUpgrade, ABinaryUpgradeKeepsTheTablesAndRunsTheNewAgent) {
   spec.servers = {app.address()};
   InstalledWeir w(weir_binary());
   const std::string admin = w.dir + "/admin.sock";
-  spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
-  spec.frontend_extra =
-      "    http_request:\n"
-      "      - track: {table: t, key: \"req.hdr(x-key)\"}\n";
-  const std::string yaml = proxy_yaml(spec) +
-                           "stick_tables:\n"
-                           "  t: {type: string, size: 1k, expire: 1h, store: [http_req_cnt]}\n";
-  ASSERT_TRUE(w.start(yaml));
+  ASSERT_TRUE(w.start(counting_yaml(spec, admin, "string", "\"req.hdr(x-key)\"")));
   for (int i = 0; i < 12; ++i) {
     HttpClient c(spec.port);
     auto r = c.request("GET", "/", {{"X-Key", i % 2 ? "odd" : "even"}, {"Connection", "close"}});
@@ -535,14 +541,7 @@ TEST(PeersUpgrade, ABinaryUpgradeUnderTrafficCountsEveryRequestOnce) {
   spec.servers = {app.address()};
   InstalledWeir w(weir_binary());
   const std::string admin = w.dir + "/admin.sock";
-  spec.global_extra = "  runtime_api: {address: " + admin + ", level: admin}\n";
-  spec.frontend_extra =
-      "    http_request:\n"
-      "      - track: {table: t, key: src}\n";
-  const std::string yaml = proxy_yaml(spec) +
-                           "stick_tables:\n"
-                           "  t: {type: ip, size: 1k, expire: 1h, store: [http_req_cnt]}\n";
-  ASSERT_TRUE(w.start(yaml));
+  ASSERT_TRUE(w.start(counting_yaml(spec, admin, "ip", "src")));
   TrafficLoop traffic(spec.port);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   w.unpack(WEIR_NEXT_BINARY);
