@@ -15,7 +15,8 @@
 #   2. a reload with an invalid file fails with file:line:column and weir goes
 #      on serving;
 #   3. logrotate's postrotate reaches the draining generation too;
-#   4. apt remove stops weir and keeps the configuration; purge leaves
+#   4. apt remove stops weir and keeps the configuration, an install after it
+#      starts it again; purge leaves
 #      nothing (configuration, state, logs, user);
 #   5. an upgrade from OLD_REV's package under traffic: 0 failed requests,
 #      every request counted once in a stick table, a reload (never a restart
@@ -308,6 +309,9 @@ calls | grep -qx "deb-systemd-invoke stop weir.service" || fail "apt remove did 
 [[ -z $(master_pid) ]] && ! pgrep -f "weir -f /etc/weir" > /dev/null || fail "weir still runs after remove"
 [[ -f $CH/etc/weir/weir.yaml ]] || fail "apt remove removed the configuration"
 ok "apt remove stopped weir and kept /etc/weir/weir.yaml"
+apt_install "$NEW_DEB" || { cat "$WORK/apt.log"; fail "apt install after apt remove"; }
+wait_code "http://$STATS/stats" 200 || fail "an install after apt remove did not start weir"
+ok "an install after apt remove starts weir again"
 inch "apt-get purge -y -q weir" > "$WORK/apt.log" 2>&1 || fail "apt purge"
 for p in /etc/weir /var/lib/weir /var/log/weir /etc/default/weir /etc/logrotate.d/weir; do
   [[ ! -e $CH$p ]] || fail "$p is left after purge"
