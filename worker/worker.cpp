@@ -427,8 +427,9 @@ void Worker::apply_records(const proto::ServerRecords& rs, bool again) {
     for (const std::string& line : servers::commands_for(r, now)) {
       const std::string answer = run_api_command(*this, ApiLevel::kAdmin, line);
       if (answer.rfind("Error", 0) != 0) continue;
-      if (line.rfind("del server ", 0) == 0 && now.exists && be->find_server(r.server()) &&
-          be->find_server(r.server())->counters().current() > 0) {
+      Server* busy =
+          line.rfind("del server ", 0) == 0 && now.exists ? be->find_server(r.server()) : nullptr;
+      if (busy && busy->counters().current() > 0) {
         // Deleted on another node while it still carries requests here: in
         // maint now, it goes once they end.
         if (!again) {
@@ -436,7 +437,7 @@ void Worker::apply_records(const proto::ServerRecords& rs, bool again) {
               "server %s/%s was deleted on another node: in maint here until its %lld "
               "request(s) or connection(s) end",
               r.backend().c_str(), r.server().c_str(),
-              static_cast<long long>(be->find_server(r.server())->counters().current()));
+              static_cast<long long>(busy->counters().current()));
         }
         waiting_deletes_[r.backend() + "/" + r.server()] = r;
         break;

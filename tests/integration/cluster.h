@@ -197,6 +197,17 @@ class Cluster : public ::testing::Test {
     return ::testing::AssertionFailure() << "node " << name << " never had " << what << ":\n"
                                          << tail_lines(last.text, 20);
   }
+  // The three nodes meshed, `key` written on a and held by c, then c stopped:
+  // the start of the tests of a node that comes back.
+  ::testing::AssertionResult c_stopped_holding(const std::string& key) {
+    if (!start_all()) return ::testing::AssertionFailure() << "the nodes did not start";
+    if (!wait_mesh()) return ::testing::AssertionFailure() << "no full mesh";
+    if (request("a", key) != 200) return ::testing::AssertionFailure() << "a refused " << key;
+    const auto held = wait_table(
+        "c", [&](const TableView& v) { return v.has(key); }, key);
+    if (!held) return held;
+    return stop_node("c");
+  }
   // Stops node `name` (SIGTERM) and waits until it has exited.
   ::testing::AssertionResult stop_node(const std::string& name) {
     node(name).weir->signal(SIGTERM);

@@ -129,12 +129,7 @@ TEST_F(Cluster, AnUnlistedKeyAnotherClusterAndAnotherKeyTypeAreRefusedAndLogged)
 }
 
 TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
-  ASSERT_TRUE(start_all());
-  ASSERT_TRUE(wait_mesh());
-  ASSERT_EQ(request("a", "before"), 200);
-  ASSERT_TRUE(wait_table(
-      "c", [](const TableView& v) { return v.has("before"); }, "before"));
-  ASSERT_TRUE(stop_node("c"));
+  ASSERT_TRUE(c_stopped_holding("before"));
   for (int i = 0; i < 50; ++i) ASSERT_EQ(request(i % 2 ? "a" : "b", "k" + std::to_string(i)), 200);
   ASSERT_TRUE(api("b", "set table st key tag data.gpt0 3").find("rror") == std::string::npos);
   ASSERT_TRUE(start("c"));
@@ -173,12 +168,7 @@ TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
 TEST_F(Cluster, ANodeBackFromARestartIsSentItsResyncAtOnce) {
   // The others learn of the restart from its first hello, not from its
   // silence (2 s without an answer), and start its resync then.
-  ASSERT_TRUE(start_all());
-  ASSERT_TRUE(wait_mesh());
-  ASSERT_EQ(request("a", "before"), 200);
-  ASSERT_TRUE(wait_table(
-      "c", [](const TableView& v) { return v.has("before"); }, "before"));
-  ASSERT_TRUE(stop_node("c"));
+  ASSERT_TRUE(c_stopped_holding("before"));
   ASSERT_TRUE(start("c"));
   EXPECT_TRUE(wait_table(
       "c", [](const TableView& v) { return v.has("before"); }, "before, after the restart"));
