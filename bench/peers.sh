@@ -31,6 +31,9 @@
 # are left running.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+# The interpreter itself, not a shim in front of it (pyenv's run a dozen
+# shell processes per start).
+PY=${PY:-$(python3 -c 'import sys; print(sys.executable)')}
 ROOT=$(cd "$HERE/.." && pwd)
 WEIR=${WEIR:-$ROOT/build/master/weir}
 WEIRCTL=${WEIRCTL:-$ROOT/build/master/weirctl}
@@ -204,6 +207,14 @@ resync_rounds() {  # rounds: C stopped and started again, timed until it serves 
     sleep 1
     rm -f "$D/c.sock"
     local a_peers a_cpu0; a_peers=$("${P}_peers_pid" a); a_cpu0=$(cpu_ms "$a_peers")
+    # The probe starts first and waits for the socket: a Python started
+    # after the node would take CPU from it while it resyncs (through pyenv's
+    # shims, about 20 shell processes). It prints the wall clock in ms at
+    # which it saw every entry.
+    local probe_out="$OUT/resync-probe-$P-$r.txt"
+    "$PY" "$HERE/resync_probe.py" "$D/c.sock" "$((used - 1))" 0 60 > "$probe_out" &
+    local probe_pid=$!
+    sleep 0.5
     local t0; t0=$(date +%s%N)
     "${P}_start" c
     if [[ -n ${PERF:-} ]]; then
@@ -212,7 +223,9 @@ resync_rounds() {  # rounds: C stopped and started again, timed until it serves 
       perf_pid=$!
     fi
     # Read over one runtime connection (resync_probe.py), not a socat per reading.
-    t=$(python3 "$HERE/resync_probe.py" "$D/c.sock" "$((used - 1))" "$t0" 60)
+    wait "$probe_pid"
+    t=$(cat "$probe_out")
+    [[ $t == timeout ]] || t=$(( t - t0 / 1000000 ))
     echo "$P resync_${used}_ms=$t"
     # CPU time of C's processes since their start (the resync is most of it),
     # and of A's peers process during it.

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """resync_probe.py SOCK N T0_NS [TIMEOUT_S]: the milliseconds from T0_NS (the
 wall clock in nanoseconds when the node was started) until the table that the
-runtime socket SOCK shows holds N entries; or "timeout".
+runtime socket SOCK shows holds N entries; or "timeout". With T0_NS 0, the
+wall clock in milliseconds at that moment (bench/peers.sh starts the probe
+before the node, so that the probe's own start costs the node nothing).
 
 The node is starting: the socket is tried every millisecond until it answers,
 then read every 2 ms over one connection in interactive mode, so that the

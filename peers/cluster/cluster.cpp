@@ -21,6 +21,9 @@ constexpr uint32_t kOldestNodeProtocol = 1;
 
 constexpr int64_t kHeartbeatMs = 200;
 constexpr int64_t kHelloRetryMs = 20;
+// Connections to a node are made again on its hello at most this often (its
+// hellos come every kHelloRetryMs while it is not welcomed).
+constexpr int64_t kRemakeAfterMs = 100;
 // A node told to wait for another's full resync says hello again this often,
 // and waits at most kWaitForSourceMs for that resync to begin.
 constexpr int64_t kWaitHelloMs = 100;
@@ -150,6 +153,7 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
     o.address = n.address;
     o.state_since = now;
     for (const std::string& key : n.public_keys) o.dealers.push_back(make_dealer(key, n));
+    o.dealers_made = now;
     next.emplace(n.name, std::move(o));
   }
   out_ = std::move(next);
@@ -202,6 +206,15 @@ std::unique_ptr<zmq::socket_t> Cluster::make_dealer(const std::string& server_ke
                node.address.c_str(), e.what());
   }
   return d;
+}
+
+void Cluster::remake_dealers(Out& o, int64_t now) {
+  const PeerNode* n = cfg_.node(o.name);
+  if (!n || now - o.dealers_made < kRemakeAfterMs) return;
+  o.dealers.clear();
+  o.active = -1;
+  for (const std::string& key : n->public_keys) o.dealers.push_back(make_dealer(key, *n));
+  o.dealers_made = now;
 }
 
 bool Cluster::sync_table(const std::string& name) const {
@@ -696,10 +709,14 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
   auto out = out_.find(who);
   if (out != out_.end() && !out->second.waiting) {
     Out& o = out->second;
-    if (o.linked && in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation()) {
-      link_lost(o, "it restarted");
+    const bool restarted = in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation();
+    if (o.linked && restarted) link_lost(o, "it restarted");
+    if (!o.linked) {
+      // It listens now: the connections toward it are made again at once,
+      // since the old ones may wait up to 50 ms for their next retry.
+      if (restarted || !in.linked) remake_dealers(o, now);
+      send_hello(o, now);
     }
-    if (!o.linked) send_hello(o, now);
   }
   in.hello_incarnation = h.incarnation();
   in.linked = true;

@@ -116,8 +116,9 @@ class Cluster {
     std::string name;
     std::string address;
     std::vector<std::unique_ptr<zmq::socket_t>> dealers;  // one per listed key
-    int active = -1;                                      // the dealer the welcome came on
-    bool linked = false;                                  // welcomed, and heard from lately
+    int64_t dealers_made = 0;
+    int active = -1;      // the dealer the welcome came on
+    bool linked = false;  // welcomed, and heard from lately
     int64_t state_since = 0;
     int64_t last_heard = -1;
     int64_t next_hello = 0;
@@ -180,6 +181,9 @@ class Cluster {
 
   void close_dealers();
   std::unique_ptr<zmq::socket_t> make_dealer(const std::string& server_key, const PeerNode& node);
+  // New connections to a node known to listen now, rather than at the old
+  // ones' next retry.
+  void remake_dealers(Out& o, int64_t now);
   void on_dealer_message(Out& o, int dealer, std::string_view body);
   void on_hello(const std::string& id, const std::string& address, const std::string& who,
                 const proto::NodeHello& h);
