@@ -4,10 +4,12 @@
 // the limit, with the links between the nodes slowed by 0, 10 and 50 ms.
 // The bounds are on counts, never on durations: bench/peers.sh measures.
 
+#include <atomic>
 #include <iostream>
 #include <thread>
 
 #include "tests/integration/cluster.h"
+#include "tests/support/http_client.h"
 
 namespace weir::test::cluster {
 namespace {
@@ -89,6 +91,50 @@ TEST_P(ClusterLimits, OneClientsLimitHoldsOverThreeNodes) {
     EXPECT_TRUE(wait_table(
         n, [](const TableView& v) { return count(v, "client") == kRequests; },
         "client at " + std::to_string(kRequests) + " requests"));
+  }
+}
+
+// The same key counted as fast as two clients can on a and on b at once, over
+// keep-alive connections: updates cross on the links all the time, and not
+// one increment is lost or counted twice on any node.
+TEST_F(Cluster, IncrementsMadeAtOnceOnTwoNodesAreNeitherLostNorDoubled) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> ok{0};
+  std::atomic<int> failed{0};
+  auto flood = [&](const std::string& name) {
+    const Node& n = node(name);
+    std::unique_ptr<HttpClient> c;
+    while (!stop.load()) {
+      try {
+        if (!c || !c->connected()) c = std::make_unique<HttpClient>(n.http_port, n.ip);
+        auto r = c->request("GET", "/", {{"X-Key", "flooded"}});
+        if (r && r->status == 200) {
+          ok.fetch_add(1);
+        } else {
+          failed.fetch_add(1);
+          c.reset();
+        }
+      } catch (const std::exception&) {
+        failed.fetch_add(1);
+        c.reset();
+      }
+    }
+  };
+  std::vector<std::thread> clients;
+  for (const char* name : {"a", "a", "b", "b"}) clients.emplace_back(flood, name);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  stop.store(true);
+  for (auto& t : clients) t.join();
+  ASSERT_EQ(failed.load(), 0);
+  ASSERT_GT(ok.load(), 1000);
+  const int64_t want = ok.load();
+  std::cout << "[cluster-limits] " << want << " requests on a and b in 3 s\n";
+  for (const std::string& n : kNodes) {
+    EXPECT_TRUE(wait_table(
+        n, [&](const TableView& v) { return count(v, "flooded") == want; },
+        "flooded at " + std::to_string(want) + " requests"));
   }
 }
 
