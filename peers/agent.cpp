@@ -332,7 +332,7 @@ void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_
   // A refill goes on too: a generation that loaded its snapshot before it
   // came takes the larger values as well.
   if (b.kind() == proto::TableBatch::DELTA) {
-    count_conn_cur(from, b);
+    from.conn_cur.count(b);
     // This node's own updates go to the other nodes; a refill (what a worker
     // held for a new agent) holds theirs too, and they send it themselves.
     if (cluster_) cluster_->publish(b);
@@ -366,47 +366,19 @@ void Agent::forward(const std::string& from_id, const void* data, size_t size, s
   }
 }
 
-void Agent::count_conn_cur(Link& from, const proto::TableBatch& b) {
-  // Where conn_cur sits in the rows' values (each column is one value in a
-  // DELTA row).
-  int pos = -1;
-  for (int c = 0; c < b.columns_size(); ++c) {
-    if (b.columns(c) == static_cast<uint32_t>(stick::Datum::kConnCur) << 8) pos = c;
-  }
-  if (pos < 0) return;
-  auto& mine = from.conn_cur[b.table()];
-  for (const proto::Row& row : b.rows()) {
-    if (row.flags() != 0 || pos >= row.values_size() || row.values(pos) == 0) continue;
-    auto [it, fresh] = mine.try_emplace(row.key(), 0);
-    it->second = stick::Counter::wrapping_add(it->second, row.values(pos));
-    if (it->second == 0) mine.erase(it);
-  }
-}
-
 void Agent::settle(const std::string& id, const char* why) {
   auto it = links_.find(id);
   if (it == links_.end()) return;
   Link& gone = it->second;
   const stick::Now now = stick::clock_now();
-  size_t keys = 0;
-  for (auto& [name, contributions] : gone.conn_cur) {
-    if (contributions.empty()) continue;
+  const size_t keys = gone.conn_cur.keys();
+  for (const proto::TableBatch& b : gone.conn_cur.batches(-1, now.wall_ms)) {
+    if (stick::Table* t = table(b.table())) stick::sync::apply(*t, b, now);
+    if (cluster_) cluster_->publish(b);
     proto::PeersMessage m;
-    proto::TableBatch* b = m.mutable_batch();
-    b->set_table(name);
-    b->set_kind(proto::TableBatch::DELTA);
-    b->set_wall_ms(now.wall_ms);
-    b->add_columns(static_cast<uint32_t>(stick::Datum::kConnCur) << 8);
-    for (const auto& [key, n] : contributions) {
-      proto::Row* row = b->add_rows();
-      row->set_key(key);
-      row->add_values(stick::Counter::wrapping_neg(n));
-    }
-    keys += contributions.size();
-    if (stick::Table* t = table(name)) stick::sync::apply(*t, *b, now);
-    if (cluster_) cluster_->publish(*b);
+    *m.mutable_batch() = b;
     const std::string bytes = m.SerializeAsString();
-    forward(id, bytes.data(), bytes.size(), static_cast<size_t>(b->rows_size()));
+    forward(id, bytes.data(), bytes.size(), static_cast<size_t>(b.rows_size()));
   }
   if (keys) {
     log::notice(

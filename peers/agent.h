@@ -38,6 +38,7 @@
 
 #include "common/config/config.h"
 #include "common/proto/peers.pb.h"
+#include "common/stick/sync.h"
 #include "common/stick/table.h"
 #include "peers/cluster/cluster.h"
 
@@ -103,13 +104,12 @@ class Agent {
     uint64_t received = 0, sent = 0, dropped = 0, coalesced = 0, pending = 0;
     bool resync = false;  // a batch could not be queued to it: send it a snapshot
     bool synced = false;  // its LinkSynced came: this agent has its tables
-    // Its net conn_cur contribution, per table and key (only keys not at 0).
-    std::map<std::string, std::unordered_map<std::string, int64_t>> conn_cur;
+    // Its net conn_cur contribution.
+    stick::sync::ConnCurLedger conn_cur;
   };
 
   void on_message(const std::string& id, const zmq::message_t& payload);
   void on_batch(Link& from, const proto::TableBatch& b, const zmq::message_t& payload);
-  void count_conn_cur(Link& from, const proto::TableBatch& b);
   // Takes back what a process that is gone still held of conn_cur, then forgets it.
   void settle(const std::string& id, const char* why);
   bool send(Link& to, const proto::PeersMessage& m, size_t rows);

@@ -485,6 +485,9 @@ struct PeersConfig {
   std::string secret_key;       // Z85, read from secret_key_file when the configuration is loaded
   std::string public_key;       // Z85, derived from the secret key
   std::vector<PeerNode> nodes;  // every node of the cluster, this one included, in file order
+  // How long a node may stay unreachable before the connections it counted
+  // in conn_cur no longer count here.
+  int64_t dead_after_ms = 30000;
   SourceMark mark;
   bool enabled() const { return !cluster.empty(); }
   const PeerNode* node(std::string_view name) const {

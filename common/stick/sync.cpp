@@ -277,4 +277,60 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
   return res;
 }
 
+void ConnCurLedger::add_to(const std::string& table, const std::string& key, int64_t n) {
+  auto& mine = by_table_[table];
+  auto [it, fresh] = mine.try_emplace(key, 0);
+  it->second = Counter::wrapping_add(it->second, n);
+  if (it->second == 0) mine.erase(it);
+}
+
+void ConnCurLedger::count(const proto::TableBatch& b) {
+  if (b.kind() != proto::TableBatch::DELTA) return;
+  // Where conn_cur sits in the rows' values (each column is one value in a
+  // DELTA row).
+  int pos = -1;
+  for (int c = 0; c < b.columns_size(); ++c) {
+    if (b.columns(c) == static_cast<uint32_t>(Datum::kConnCur) << 8) pos = c;
+  }
+  if (pos < 0) return;
+  for (const proto::Row& row : b.rows()) {
+    if (row.flags() != 0 || pos >= row.values_size() || row.values(pos) == 0) continue;
+    add_to(b.table(), row.key(), row.values(pos));
+  }
+}
+
+void ConnCurLedger::add(const ConnCurLedger& o) {
+  for (const auto& [table, keys] : o.by_table_) {
+    for (const auto& [key, n] : keys) add_to(table, key, n);
+  }
+}
+
+size_t ConnCurLedger::keys() const {
+  size_t n = 0;
+  for (const auto& [table, keys] : by_table_) n += keys.size();
+  return n;
+}
+
+std::vector<proto::TableBatch> ConnCurLedger::batches(int sign, int64_t wall_ms) const {
+  std::vector<proto::TableBatch> out;
+  for (const auto& [table, keys] : by_table_) {
+    if (keys.empty()) continue;
+    proto::TableBatch& b = out.emplace_back();
+    b.set_table(table);
+    b.set_kind(proto::TableBatch::DELTA);
+    b.set_wall_ms(wall_ms);
+    b.add_columns(static_cast<uint32_t>(Datum::kConnCur) << 8);
+    for (const auto& [key, n] : keys) {
+      // Below 0, the source took back connections it had counted before
+      // this process heard of it (they came in a full resync, as part of a
+      // total): taking that back would count them again.
+      if (sign < 0 && n < 0) continue;
+      proto::Row* row = b.add_rows();
+      row->set_key(key);
+      row->add_values(sign < 0 ? Counter::wrapping_neg(n) : n);
+    }
+  }
+  return out;
+}
+
 }  // namespace weir::stick::sync

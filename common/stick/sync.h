@@ -18,7 +18,10 @@
 // common.
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/proto/peers.pb.h"
@@ -80,6 +83,27 @@ void write_shards(Table& t, unsigned from, unsigned to, proto::TableBatch::Kind 
   });
   if (w.rows()) out(w.take());
 }
+
+// What one source (a worker process, another node) added to conn_cur and
+// has not taken back yet, per table and key, from its DELTA rows: what is
+// taken back when the source is gone without its last updates, since the
+// connections it counted went with it.
+class ConnCurLedger {
+ public:
+  void count(const proto::TableBatch& b);
+  // Another ledger's contributions added to this one's.
+  void add(const ConnCurLedger& o);
+  bool empty() const { return keys() == 0; }
+  size_t keys() const;
+  // DELTA batches, one per table, that add the contributions (sign 1) or
+  // take them back (sign -1).
+  std::vector<proto::TableBatch> batches(int sign, int64_t wall_ms) const;
+  void clear() { by_table_.clear(); }
+
+ private:
+  void add_to(const std::string& table, const std::string& key, int64_t n);
+  std::map<std::string, std::unordered_map<std::string, int64_t>> by_table_;
+};
 
 // Every entry of t as absolute batches, to `out` (the agent's snapshots and
 // state file; a worker's refill).

@@ -700,6 +700,13 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
   In& in = in_[who];
   in.name = who;
   const int64_t now = mono_now();
+  if (in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation()) {
+    // A new run: the connections the old one counted are gone with it.
+    in.taken_back.clear();
+    take_back_conn_cur(in, "restarted", false);
+  } else if (in.hello_incarnation != 0) {
+    give_back_conn_cur(in);
+  }
   if (!in.linked) {
     log::notice("peers: node %s (%s) connected, weir %s", who.c_str(), address.c_str(),
                 h.version().c_str());
@@ -806,10 +813,44 @@ size_t Cluster::apply(In& in, const proto::TableBatch& b) {
     proto::TableBatch kept;
     if (drop_deleted(b, tombs->second, kept)) {
       if (kept.rows_size() == 0) return 0;
+      in.conn_cur.count(kept);
       return apply_kept(*it->second, kept);
     }
   }
+  in.conn_cur.count(b);
   return apply_kept(*it->second, b);
+}
+
+void Cluster::apply_here(const stick::sync::ConnCurLedger& l, int sign) {
+  const stick::Now now = stick::clock_now();
+  for (const proto::TableBatch& b : l.batches(sign, now.wall_ms)) {
+    auto t = tables_.find(b.table());
+    if (t == tables_.end()) continue;
+    deliver_(b);
+    stick::sync::apply(*t->second, b, now);
+  }
+}
+
+void Cluster::take_back_conn_cur(In& in, const char* why, bool keep) {
+  if (in.conn_cur.empty()) return;
+  log::notice(
+      "peers: node %s %s: the connections it counted on %zu key(s) no longer count in "
+      "conn_cur here",
+      in.name.c_str(), why, in.conn_cur.keys());
+  apply_here(in.conn_cur, -1);
+  if (keep) in.taken_back.add(in.conn_cur);
+  in.conn_cur.clear();
+}
+
+void Cluster::give_back_conn_cur(In& in) {
+  if (in.taken_back.empty()) return;
+  log::notice(
+      "peers: node %s is back: the connections it counted on %zu key(s) count in conn_cur "
+      "again",
+      in.name.c_str(), in.taken_back.keys());
+  apply_here(in.taken_back, 1);
+  in.conn_cur.add(in.taken_back);
+  in.taken_back.clear();
 }
 
 size_t Cluster::apply_kept(stick::Table& t, const proto::TableBatch& b) {
@@ -936,6 +977,7 @@ void Cluster::receive(const std::string& id, std::string_view bytes, const std::
   if (!in.linked) {
     in.linked = true;
     log::notice("peers: node %s is back", in.name.c_str());
+    give_back_conn_cur(in);  // a new run would have said hello first
   }
   switch (m.body_case()) {
     case proto::NodeMessage::kUpdates:
@@ -1126,6 +1168,9 @@ void Cluster::timers(int64_t now) {
     if (in.linked && now - in.last_heard > kSilentMs) {
       in.linked = false;
       log::warning("peers: node %s went silent", in.name.c_str());
+    }
+    if (!in.linked && in.last_heard >= 0 && now - in.last_heard >= cfg_.dead_after_ms) {
+      take_back_conn_cur(in, "has been unreachable for peers.dead_after", true);
     }
   }
   if (now < next_heartbeat_) return;

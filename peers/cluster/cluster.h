@@ -37,6 +37,7 @@
 #include "common/config/config.h"
 #include "common/proto/peers.pb.h"
 #include "common/servers/record.h"
+#include "common/stick/sync.h"
 #include "common/stick/table.h"
 
 namespace weir::peers {
@@ -165,6 +166,10 @@ class Cluster {
     std::vector<proto::OriginState> resync_origins;
     std::set<std::string> refused_tables;
     uint64_t received = 0, resyncs = 0, refused = 0;
+    // What its updates added to conn_cur here, and what was taken back when
+    // it stayed unreachable for peers.dead_after (given back if the same run
+    // of it returns).
+    stick::sync::ConnCurLedger conn_cur, taken_back;
   };
   // A delete, kept so that a full resync carries it (a node that was away
   // with the entry still in its state file drops it).
@@ -196,6 +201,12 @@ class Cluster {
   void on_ack(Out& o, const proto::NodeAck& a);
   // Applies one batch of another node to the local table and passes it on.
   size_t apply(In& in, const proto::TableBatch& b);
+  // A node's conn_cur contribution here: taken back (it is gone, or came
+  // back as a new run) or given back (the same run returned). Applied to
+  // this node only: each node settles what it counted of the others.
+  void take_back_conn_cur(In& in, const char* why, bool keep);
+  void give_back_conn_cur(In& in);
+  void apply_here(const stick::sync::ConnCurLedger& l, int sign);
   void send_acks();
   void reply(const std::string& id, const proto::NodeMessage& m);
   bool send_to(Out& o, const std::string& bytes, int dealer = -1);

@@ -127,8 +127,8 @@ class Cluster : public ::testing::Test {
         "  runtime_api:\n    - {address: " +
         self.admin() + ", level: admin}\n" + (state_dir_ ? "  state_dir: " + self.dir + "\n" : "") +
         "peers:\n  cluster: " + cluster + "\n  local: " + name + "\n  bind: \"" + self.ip + ":" +
-        std::to_string(self.peer_port) + "\"\n  secret_key_file: " + self.dir +
-        "/node.key\n  nodes:\n";
+        std::to_string(self.peer_port) + "\"\n  secret_key_file: " + self.dir + "/node.key\n" +
+        peers_extra_ + "  nodes:\n";
     for (const auto& [other, n] : nodes_) {
       const std::string address = other == name ? self.ip + ":" + std::to_string(self.peer_port)
                                                 : relay(name, other).address();
@@ -233,7 +233,8 @@ class Cluster : public ::testing::Test {
 
   std::string dir_;
   std::string expire_ = "10m";
-  bool state_dir_ = false;  // each node keeps its tables in its directory
+  bool state_dir_ = false;   // each node keeps its tables in its directory
+  std::string peers_extra_;  // more lines of the peers section ("  dead_after: 2s\n")
   OriginServer origin_{"app"};
   std::map<std::string, Node> nodes_;
   std::map<std::string, std::unique_ptr<Relay>> relays_;

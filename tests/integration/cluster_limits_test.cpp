@@ -4,8 +4,13 @@
 // the limit, with the links between the nodes slowed by 0, 10 and 50 ms.
 // The bounds are on counts, never on durations: bench/peers.sh measures.
 
+#include <signal.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/cluster.h"
@@ -136,6 +141,136 @@ TEST_F(Cluster, IncrementsMadeAtOnceOnTwoNodesAreNeitherLostNorDoubled) {
         n, [&](const TableView& v) { return count(v, "flooded") == want; },
         "flooded at " + std::to_string(want) + " requests"));
   }
+}
+
+// conn_cur across the cluster: the connections of the tests' address
+// (127.0.0.1) on every node, in a table keyed on it.
+constexpr const char* kConnTables = R"y(stick_tables:
+  st:
+    type: string
+    size: 1k
+    store: [http_req_cnt]
+    sync: true
+  conns:
+    type: ip
+    size: 1k
+    store: [conn_cur]
+    sync: true
+frontends:
+  web:
+    bind: ["@IP@:@PORT@"]
+    default_backend: app
+    timeouts: {http_keep_alive: 1m}
+    tcp_request:
+      - connection: {track: conns}
+backends:
+  app:
+    servers: {s1: "@APP@"}
+)y";
+
+class ClusterConnCur : public Cluster {
+ protected:
+  // An open connection to node `name` that has been answered once (so that
+  // the node counts it).
+  std::unique_ptr<HttpClient> open(const std::string& name) {
+    const Node& n = node(name);
+    auto c = std::make_unique<HttpClient>(n.http_port, n.ip);
+    auto r = c->request("GET", "/", {{"X-Key", "open"}});
+    EXPECT_TRUE(r && r->status == 200);
+    return c;
+  }
+  ::testing::AssertionResult conns_are(const std::string& name, int64_t want) {
+    return wait_until(
+               [&] {
+                 return parse_table(api(name, "show table conns")).at("127.0.0.1", "conn_cur") ==
+                        std::to_string(want);
+               },
+               20000, 50)
+               ? ::testing::AssertionSuccess()
+               : ::testing::AssertionFailure()
+                     << "node " << name << " never had conn_cur " << want << ":\n"
+                     << api(name, "show table conns");
+  }
+};
+
+TEST_F(ClusterConnCur, ConnectionsOnTwoNodesCountEverywhereAndGoBackToZero) {
+  for (const std::string& n : kNodes) ASSERT_TRUE(start(n, "test", kConnTables));
+  ASSERT_TRUE(wait_mesh());
+  {
+    auto a1 = open("a"), a2 = open("a"), b1 = open("b");
+    for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 3));
+  }
+  for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 0));
+}
+
+// A node cut off for longer than dead_after: the others no longer count its
+// connections, and count them again when the same run of it comes back; its
+// connections that ended meanwhile are not counted twice.
+TEST_F(ClusterConnCur, ANodeCutOffPastDeadAfterStopsCountingAndComesBackWithoutDoubling) {
+  peers_extra_ = "  dead_after: 2s\n";
+  for (const std::string& n : kNodes) ASSERT_TRUE(start(n, "test", kConnTables));
+  ASSERT_TRUE(wait_mesh());
+  auto a1 = open("a"), a2 = open("a"), a3 = open("a"), b1 = open("b");
+  for (const std::string& n : kNodes) ASSERT_TRUE(conns_are(n, 4));
+  cut("a", "b");
+  cut("a", "c");
+  EXPECT_TRUE(node("b").weir->wait_for_stderr(
+      "node a has been unreachable for peers.dead_after: the connections it counted on 1 key",
+      20000));
+  EXPECT_TRUE(conns_are("b", 1));
+  EXPECT_TRUE(conns_are("c", 1));
+  EXPECT_TRUE(conns_are("a", 3));  // a, for its part, no longer counts b's
+  a3.reset();                      // ends while a is cut off
+  EXPECT_TRUE(conns_are("a", 2));
+  heal("a", "b");
+  heal("a", "c");
+  for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 3));
+  a1.reset();
+  a2.reset();
+  b1.reset();
+  for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 0));
+}
+
+// A node killed with connections open: they stop counting on the others
+// after dead_after, and the node's next run starts from nothing of its own.
+TEST_F(ClusterConnCur, AKilledNodesConnectionsStopCountingAfterDeadAfter) {
+  peers_extra_ = "  dead_after: 2s\n";
+  for (const std::string& n : kNodes) ASSERT_TRUE(start(n, "test", kConnTables));
+  ASSERT_TRUE(wait_mesh());
+  auto a1 = open("a"), a2 = open("a"), b1 = open("b");
+  for (const std::string& n : kNodes) ASSERT_TRUE(conns_are(n, 3));
+  // Every process of node a at once, as a power cut would.
+  const pid_t master = node("a").weir->pid();
+  std::vector<pid_t> all = {master};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    if (parent == master) all.push_back(std::stoi(name));
+  }
+  for (pid_t p : all) ::kill(p, SIGKILL);
+  ASSERT_TRUE(node("a").weir->wait_exit(20000));
+  node("a").weir.reset();
+  a1.reset();
+  a2.reset();
+  EXPECT_TRUE(conns_are("b", 1));
+  EXPECT_TRUE(conns_are("c", 1));
+  // Its next run: the others count only what it counts from now on.
+  ASSERT_TRUE(start("a", "test", kConnTables));
+  ASSERT_TRUE(wait_mesh());
+  auto a4 = open("a");
+  for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 2));
+  a4.reset();
+  b1.reset();
+  for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 0));
 }
 
 INSTANTIATE_TEST_SUITE_P(Latency, ClusterLimits, ::testing::Values(0, 10, 50),

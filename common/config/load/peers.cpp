@@ -48,6 +48,18 @@ bool read_bind(PeersScope& s, const YamlNode& v, const std::string& what) {
   return true;
 }
 
+bool read_dead_after(PeersScope& s, const YamlNode& v, const std::string& what) {
+  const auto ms = s.duration_value(v, what);
+  if (!ms) return false;
+  if (*ms <= 0) {
+    s.error(v.mark,
+            what + ": must be longer than 0 (a node's connections must outlive a lost packet)");
+    return false;
+  }
+  s.out.dead_after_ms = *ms;
+  return true;
+}
+
 bool read_secret_key_file(PeersScope& s, const YamlNode& v, const std::string& what) {
   auto path = s.text_value(v, what, "the path of a key file that `weirctl peers keygen` wrote");
   if (!path) return false;
@@ -130,6 +142,7 @@ constexpr Key<PeersScope> kPeersKeys[] = {
     {"local", read_local},
     {"bind", read_bind},
     {"secret_key_file", read_secret_key_file},
+    {"dead_after", read_dead_after},
     {"nodes"},
 };
 constexpr auto kPeersNames = names_of(kPeersKeys);

@@ -331,5 +331,45 @@ TEST(StickSync, ASnapshotRowCarriesWhatIsLeftOfTheEntrysLife) {
   EXPECT_EQ(worker.expires_in(a.entry(), now), 15000);
 }
 
+proto::TableBatch conn_cur_batch(proto::TableBatch::Kind kind,
+                                 const std::vector<std::pair<std::string, int64_t>>& rows) {
+  proto::TableBatch b;
+  b.set_table("t");
+  b.set_kind(kind);
+  b.add_columns(static_cast<uint32_t>(Datum::kConnCnt) << 8);
+  b.add_columns(static_cast<uint32_t>(Datum::kConnCur) << 8);
+  for (const auto& [key, n] : rows) {
+    proto::Row* r = b.add_rows();
+    r->set_key(key);
+    r->add_values(1);
+    r->add_values(n);
+  }
+  return b;
+}
+
+TEST(StickSync, AConnCurLedgerTakesBackWhatItsSourceStillHolds) {
+  sync::ConnCurLedger l;
+  l.count(conn_cur_batch(proto::TableBatch::DELTA, {{"x", 2}, {"y", 1}}));
+  l.count(conn_cur_batch(proto::TableBatch::DELTA, {{"y", -1}, {"z", -1}}));
+  // Totals (a full resync) say nothing of what the source added itself.
+  l.count(conn_cur_batch(proto::TableBatch::REFILL, {{"w", 5}}));
+  EXPECT_EQ(l.keys(), 2u);  // x at 2, z at -1; y back at 0
+  std::map<std::string, int64_t> back;
+  for (const proto::TableBatch& b : l.batches(-1, 1000)) {
+    EXPECT_EQ(b.kind(), proto::TableBatch::DELTA);
+    for (const proto::Row& r : b.rows()) back[r.key()] = r.values(0);
+  }
+  // z went below 0: connections counted before this ledger began, not taken back.
+  EXPECT_EQ(back, (std::map<std::string, int64_t>{{"x", -2}}));
+  sync::ConnCurLedger again;
+  again.add(l);
+  again.add(l);
+  std::map<std::string, int64_t> given;
+  for (const proto::TableBatch& b : again.batches(1, 1000)) {
+    for (const proto::Row& r : b.rows()) given[r.key()] = r.values(0);
+  }
+  EXPECT_EQ(given, (std::map<std::string, int64_t>{{"x", 4}, {"z", -2}}));
+}
+
 }  // namespace
 }  // namespace weir::stick
