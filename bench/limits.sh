@@ -12,13 +12,16 @@
 #             the same moments
 #   lost-20   50 requests a second on each node for 60 s, links at 20 ms: the
 #             requests made against http_req_cnt on both nodes afterwards
+#   cut-20    50 requests a second on each node for 26 s, the links cut for
+#             20 s of it: the requests made against http_req_cnt on both
+#             nodes once the links are back
 #   flood     wrk on both nodes at once for 10 s (loopback links): wrk's
 #             requests against http_req_cnt on both nodes (wrk stops with up
 #             to its connections' requests in flight: counted by weir, not
 #             by wrk)
 #
 # Env: OUT (raw output, /tmp/bench-out/<time>-limits), WEIR, WEIRCTL. Needs
-# wrk, socat, python3. Takes about 3 minutes.
+# wrk, socat, python3. Takes about 4 minutes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -165,6 +168,18 @@ for lat in 10 50 0; do
     next_period
     r=$("$PY" "$HERE/limits_load.py" poisson "limit-$lat" 60 15 "${NODE_URLS[@]}")
     echo "weir limit_${lat}ms $r" | tee -a "$OUT/results.txt"
+  fi
+  if [[ $lat == 10 ]]; then
+    # Both nodes keep counting while their links are cut for 20 s.
+    log "cut"
+    "$PY" "$HERE/limits_load.py" poisson "cut" 50 26 "${NODE_URLS[@]}" > "$OUT/cut.txt" &
+    load=$!
+    sleep 3
+    relays_stop
+    sleep 20
+    relays_start "$lat"
+    wait "$load"
+    echo "weir cut_20s $(cat "$OUT/cut.txt") counted $(settled cut)" | tee -a "$OUT/results.txt"
   fi
   if [[ $lat == 50 ]]; then
     nodes_stop
