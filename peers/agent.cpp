@@ -135,18 +135,23 @@ bool Agent::configure(const Config& cfg, std::string* error) {
   tables_ = std::move(next);
   stick::set_local_node(cfg.peers.local_id);
   if (!cfg.peers.enabled()) {
-    if (cluster_) log::notice("peers: no peers section any more: this node leaves its cluster");
+    if (cluster_) {
+      log::notice("peers: no peers section any more: this node leaves its cluster");
+      cluster_->forget_nodes();
+    }
     cluster_.reset();
     return true;
   }
   if (cluster_ && same_peers(cluster_->config(), cfg.peers)) {
     // The links stay; the other nodes hear of changed tables in a new hello.
+    cluster_->set_dead_after(cfg.peers.dead_after_ms);
     if (tables_changed) cluster_->rehello();
     return true;
   }
   if (!cluster_) {
     cluster_ = std::make_unique<Cluster>(ctx_, tables_, incarnation_,
                                          [this](const proto::TableBatch& b) { deliver(b); });
+    cluster_->set_node_started(opts_.node_started);
     cluster_->share_servers(&servers_,
                             [this](const proto::ServerRecords& rs) { on_servers(nullptr, rs); });
   }

@@ -51,6 +51,9 @@ struct AgentOptions {
   std::string run_dir;     // the master's private directory: the socket, the hand-over file
   std::string state_path;  // global.state_dir/tables.state; empty: none
   int64_t save_interval_ms = 60000;
+  // No worker process of this node ran before this agent (not a respawn, not
+  // a binary upgrade): the other nodes drop what this node counted before.
+  bool node_started = true;
 };
 
 class Agent {

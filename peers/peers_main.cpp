@@ -78,6 +78,7 @@ int peers_main(int channel_fd) {
   opts.run_dir = run_dir;
   opts.state_path = state_path_of(*config);
   opts.save_interval_ms = config->global.state_save_interval;
+  opts.node_started = running.empty();
   if (!config->global.state_dir.empty()) opts.import_state_file = config->global.state_file;
   Agent agent(opts);
   if (!agent.configure(*config, &error)) return refuse(error);

@@ -305,6 +305,21 @@ void ConnCurLedger::add(const ConnCurLedger& o) {
   }
 }
 
+ConnCurLedger ConnCurLedger::take_positive() {
+  ConnCurLedger out;
+  for (auto& [table, keys] : by_table_) {
+    for (auto it = keys.begin(); it != keys.end();) {
+      if (it->second > 0) {
+        out.by_table_[table][it->first] = it->second;
+        it = keys.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return out;
+}
+
 size_t ConnCurLedger::keys() const {
   size_t n = 0;
   for (const auto& [table, keys] : by_table_) n += keys.size();

@@ -99,6 +99,10 @@ class ConnCurLedger {
   // take them back (sign -1).
   std::vector<proto::TableBatch> batches(int sign, int64_t wall_ms) const;
   void clear() { by_table_.clear(); }
+  // Removes the contributions above 0 and returns them (one below 0 is
+  // connections counted before this ledger began that ended since: nothing
+  // to take back).
+  ConnCurLedger take_positive();
 
  private:
   void add_to(const std::string& table, const std::string& key, int64_t n);

@@ -158,7 +158,12 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
   }
   out_ = std::move(next);
   for (auto it = in_.begin(); it != in_.end();) {
-    it = cfg_.node(it->first) ? std::next(it) : in_.erase(it);
+    if (cfg_.node(it->first)) {
+      ++it;
+      continue;
+    }
+    take_back_conn_cur(it->second, "is no longer in peers.nodes", false);
+    it = in_.erase(it);
   }
   // The connections of a socket that stays are still the same nodes'.
   for (auto it = node_of_id_.begin(); it != node_of_id_.end();) {
@@ -531,6 +536,7 @@ proto::NodeMessage Cluster::hello_message() const {
   h->set_incarnation(incarnation_);
   h->set_last_seq(last_seq_);
   h->set_version(version());
+  h->set_node_started(node_started_);
   for (const auto& [name, t] : tables_) {
     if (!t->def().sync) continue;
     proto::TableDefinition* d = h->add_tables();
@@ -700,12 +706,13 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
   In& in = in_[who];
   in.name = who;
   const int64_t now = mono_now();
-  if (in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation()) {
-    // A new run: the connections the old one counted are gone with it.
+  if (in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation() && h.node_started()) {
+    // The node started again: the connections its last run counted are gone.
     in.taken_back.clear();
+    in.give_back_due = false;
     take_back_conn_cur(in, "restarted", false);
   } else if (in.hello_incarnation != 0) {
-    give_back_conn_cur(in);
+    back_from_silence(in);  // the same run, or its agent alone restarted
   }
   if (!in.linked) {
     log::notice("peers: node %s (%s) connected, weir %s", who.c_str(), address.c_str(),
@@ -832,17 +839,26 @@ void Cluster::apply_here(const stick::sync::ConnCurLedger& l, int sign) {
 }
 
 void Cluster::take_back_conn_cur(In& in, const char* why, bool keep) {
-  if (in.conn_cur.empty()) return;
+  stick::sync::ConnCurLedger gone = in.conn_cur.take_positive();
+  if (gone.empty()) return;
   log::notice(
       "peers: node %s %s: the connections it counted on %zu key(s) no longer count in "
       "conn_cur here",
-      in.name.c_str(), why, in.conn_cur.keys());
-  apply_here(in.conn_cur, -1);
-  if (keep) in.taken_back.add(in.conn_cur);
-  in.conn_cur.clear();
+      in.name.c_str(), why, gone.keys());
+  apply_here(gone, -1);
+  if (keep) in.taken_back.add(gone);
+}
+
+void Cluster::back_from_silence(In& in) {
+  if (!in.taken_back.empty()) in.give_back_due = true;
+}
+
+void Cluster::forget_nodes() {
+  for (auto& [name, in] : in_) take_back_conn_cur(in, "is no longer in the cluster", false);
 }
 
 void Cluster::give_back_conn_cur(In& in) {
+  in.give_back_due = false;
   if (in.taken_back.empty()) return;
   log::notice(
       "peers: node %s is back: the connections it counted on %zu key(s) count in conn_cur "
@@ -899,6 +915,7 @@ void Cluster::on_updates(In& in, const proto::NodeUpdates& u) {
     in.ack_due = true;
     return;
   }
+  if (in.give_back_due) give_back_conn_cur(in);  // before what it did meanwhile
   for (const proto::TableBatch& b : u.batches()) in.received += apply(in, b);
   in.applied = u.seq();
   in.gap = false;
@@ -913,6 +930,9 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
     in.resync_rows = 0;
     in.resync_stale_from = stale_rows_;
     in.resync_origins.assign(r.origins().begin(), r.origins().end());
+    // Its tables come whole, with what its connections count now.
+    in.taken_back.clear();
+    in.give_back_due = false;
     log::notice("peers: full resync from node %s started", in.name.c_str());
   }
   if (!in.resyncing) return;
@@ -977,7 +997,7 @@ void Cluster::receive(const std::string& id, std::string_view bytes, const std::
   if (!in.linked) {
     in.linked = true;
     log::notice("peers: node %s is back", in.name.c_str());
-    give_back_conn_cur(in);  // a new run would have said hello first
+    back_from_silence(in);  // a new run would have said hello first
   }
   switch (m.body_case()) {
     case proto::NodeMessage::kUpdates:
@@ -994,6 +1014,9 @@ void Cluster::receive(const std::string& id, std::string_view bytes, const std::
       if (m.heartbeat().incarnation() == in.incarnation && in.their_last > in.applied &&
           !in.resyncing) {
         in.gap = true;  // updates it made never came: ask for them again
+      } else if (m.heartbeat().incarnation() == in.incarnation && in.give_back_due &&
+                 !in.resyncing) {
+        give_back_conn_cur(in);  // nothing missed: nothing happened meanwhile
       }
       in.ack_due = true;
       break;

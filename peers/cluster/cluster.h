@@ -98,6 +98,11 @@ class Cluster {
   void receive_answer(const std::string& name, int dealer, std::string_view bytes);
   // `cfg` without a socket: the fuzz target's cluster.
   void adopt(const PeersConfig& cfg);
+  void set_dead_after(int64_t ms) { cfg_.dead_after_ms = ms; }
+  void set_node_started(bool yes) { node_started_ = yes; }
+  // Takes back what every other node counted in conn_cur (this node leaves
+  // the cluster).
+  void forget_nodes();
   uint64_t refused() const { return refused_; }
 
  private:
@@ -170,6 +175,10 @@ class Cluster {
     // it stayed unreachable for peers.dead_after (given back if the same run
     // of it returns).
     stick::sync::ConnCurLedger conn_cur, taken_back;
+    // Back, the same run: taken_back is given back before the first update
+    // that continues where it left off (or when its heartbeat says none is
+    // missing); a full resync instead carries it already.
+    bool give_back_due = false;
   };
   // A delete, kept so that a full resync carries it (a node that was away
   // with the entry still in its state file drops it).
@@ -206,6 +215,7 @@ class Cluster {
   // this node only: each node settles what it counted of the others.
   void take_back_conn_cur(In& in, const char* why, bool keep);
   void give_back_conn_cur(In& in);
+  void back_from_silence(In& in);
   void apply_here(const stick::sync::ConnCurLedger& l, int sign);
   void send_acks();
   void reply(const std::string& id, const proto::NodeMessage& m);
@@ -240,6 +250,7 @@ class Cluster {
   zmq::context_t& ctx_;
   const Tables& tables_;
   const uint64_t incarnation_;
+  bool node_started_ = true;
   std::function<void(const proto::TableBatch&)> deliver_;
   servers::Store* servers_ = nullptr;
   std::function<void(const proto::ServerRecords&)> deliver_servers_;
