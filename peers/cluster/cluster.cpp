@@ -152,8 +152,7 @@ bool Cluster::configure(const PeersConfig& cfg, std::string* error) {
     o.name = n.name;
     o.address = n.address;
     o.state_since = now;
-    for (const std::string& key : n.public_keys) o.dealers.push_back(make_dealer(key, n));
-    o.dealers_made = now;
+    open_dealers(o, n, now);
     next.emplace(n.name, std::move(o));
   }
   out_ = std::move(next);
@@ -213,13 +212,16 @@ std::unique_ptr<zmq::socket_t> Cluster::make_dealer(const std::string& server_ke
   return d;
 }
 
-void Cluster::remake_dealers(Out& o, int64_t now) {
-  const PeerNode* n = cfg_.node(o.name);
-  if (!n || now - o.dealers_made < kRemakeAfterMs) return;
+void Cluster::open_dealers(Out& o, const PeerNode& n, int64_t now) {
   o.dealers.clear();
   o.active = -1;
-  for (const std::string& key : n->public_keys) o.dealers.push_back(make_dealer(key, *n));
+  for (const std::string& key : n.public_keys) o.dealers.push_back(make_dealer(key, n));
   o.dealers_made = now;
+}
+
+void Cluster::remake_dealers(Out& o, int64_t now) {
+  const PeerNode* n = cfg_.node(o.name);
+  if (n && now - o.dealers_made >= kRemakeAfterMs) open_dealers(o, *n, now);
 }
 
 bool Cluster::sync_table(const std::string& name) const {
@@ -706,7 +708,8 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
   In& in = in_[who];
   in.name = who;
   const int64_t now = mono_now();
-  if (in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation() && h.node_started()) {
+  const bool restarted = in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation();
+  if (restarted && h.node_started()) {
     // The node started again: the connections its last run counted are gone.
     in.taken_back.clear();
     in.give_back_due = false;
@@ -723,7 +726,6 @@ void Cluster::on_hello(const std::string& id, const std::string& address, const 
   auto out = out_.find(who);
   if (out != out_.end() && !out->second.waiting) {
     Out& o = out->second;
-    const bool restarted = in.hello_incarnation != 0 && in.hello_incarnation != h.incarnation();
     if (o.linked && restarted) link_lost(o, "it restarted");
     if (!o.linked) {
       // It listens now: the connections toward it are made again at once,

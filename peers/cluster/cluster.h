@@ -195,6 +195,8 @@ class Cluster {
 
   void close_dealers();
   std::unique_ptr<zmq::socket_t> make_dealer(const std::string& server_key, const PeerNode& node);
+  // A connection to node n per key it lists (closing any it had).
+  void open_dealers(Out& o, const PeerNode& n, int64_t now);
   // New connections to a node known to listen now, rather than at the old
   // ones' next retry.
   void remake_dealers(Out& o, int64_t now);
