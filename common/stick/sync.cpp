@@ -70,6 +70,13 @@ proto::TableBatch BatchWriter::take() {
   return out;
 }
 
+void BatchWriter::add_epoch(const EntryData& d, proto::Row* row) const {
+  if (!(d.flags() & EntryData::kEpoch)) return;
+  const Epoch e = d.epoch();
+  row->set_epoch_hlc(e.hlc);
+  row->set_epoch_writer(e.writer);
+}
+
 void BatchWriter::add_lww(const EntryData& d, proto::Row* row) const {
   const Stamp* st = d.stamp();
   if (!st) return;
@@ -91,7 +98,9 @@ bool BatchWriter::add_pending(std::string_view key, const Now& now) {
   proto::Row* row = batch_.add_rows();
   row->set_key(key.data(), key.size());
   // What was counted since the last row goes (unless totals do) and is folded
-  // into the rest of the entry.
+  // into the rest of the entry. A current value (conn_cur) always goes as
+  // what was added: connections that open and close are never reset.
+  std::vector<int64_t> current;
   for (uint32_t col : columns_) {
     const auto datum = static_cast<Datum>(col >> 8);
     const uint32_t i = col & 0xff;
@@ -102,25 +111,33 @@ bool BatchWriter::add_pending(std::string_view key, const Now& now) {
     } else {
       Counter* c = d.counter(datum, i);
       if (!absolute) row->add_values(c->local);
+      if (absolute && info(datum).shape == Shape::kCurrent) current.push_back(c->local);
       c->others = Counter::wrapping_add(c->others, c->local);
       c->local = 0;
     }
   }
   if (absolute) {
     row->set_flags(kRowAbsolute);
-    add_totals(d, row);
+    add_totals(d, row, &current);
   }
+  add_epoch(d, row);
   add_lww(d, row);
   return true;
 }
 
-void BatchWriter::add_erased(std::string_view key) {
+void BatchWriter::add_erased(std::string_view key, const Epoch& e) {
   proto::Row* row = batch_.add_rows();
   row->set_key(key.data(), key.size());
   row->set_flags(kRowErased);
+  if (!e.none()) {
+    row->set_epoch_hlc(e.hlc);
+    row->set_epoch_writer(e.writer);
+  }
 }
 
-void BatchWriter::add_totals(const EntryData& d, proto::Row* row) const {
+void BatchWriter::add_totals(const EntryData& d, proto::Row* row,
+                             const std::vector<int64_t>* current) const {
+  size_t next_current = 0;
   for (uint32_t col : columns_) {
     const auto datum = static_cast<Datum>(col >> 8);
     const uint32_t i = col & 0xff;
@@ -132,6 +149,8 @@ void BatchWriter::add_totals(const EntryData& d, proto::Row* row) const {
       rate_at(r, batch_.wall_ms(), d.period(datum), &cur, &prev);
       row->add_values(cur);
       row->add_values(prev);
+    } else if (current && info(datum).shape == Shape::kCurrent) {
+      row->add_values((*current)[next_current++]);
     } else {
       row->add_values(d.counter(datum, i)->others);
     }
@@ -145,33 +164,132 @@ void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
   row->set_key(key.data(), key.size());
   row->set_flags(kRowAbsolute);
   add_totals(d, row);
+  add_epoch(d, row);
   add_lww(d, row);
   const int64_t left = t_.expires_in(a.entry(), now);
   row->set_expire_in_ms(left < 0 ? -1 : std::max<int64_t>(1, left));
   row->set_idle_ms(static_cast<uint64_t>(t_.idle_for(a.entry(), now)));
 }
 
+namespace {
+
+// How a row's summed values meet the entry's (sync.h, table.h Epoch).
+enum class Fold {
+  kAdd,      // DELTA values are added; absolute ones replace the totals
+  kMax,      // a REFILL's or another node's resync: the larger wins
+  kAddBase,  // the base of the epoch the entry entered before it came
+  kSkip,     // an older epoch's, or a reset this entry has already
+};
+
+// The entry's summed data back to nothing, this process's unsent part with
+// it: what was counted in an epoch that a reset has closed.
+void restart(const EntryData& d, const Layout& layout) {
+  for (int id = 0; id < kDatumCount; ++id) {
+    const Layout::Slot& slot = layout.slot[id];
+    const auto datum = static_cast<Datum>(id);
+    for (uint32_t i = 0; i < slot.count; ++i) {
+      switch (info(datum).shape) {
+        case Shape::kCounter:
+          *d.counter(datum, i) = {};
+          break;
+        case Shape::kRate:
+          d.rate(datum, i)->clear();
+          break;
+        case Shape::kCurrent:  // connections open now: never reset
+        case Shape::kTag:
+        case Shape::kServerKey:
+          break;
+      }
+    }
+  }
+}
+
+// Compares the row's epoch with the entry's, moves the entry to a newer one,
+// and says how the row's values apply.
+Fold fold_of(const EntryData& d, const proto::Row& row, proto::TableBatch::Kind kind,
+             const Layout& layout) {
+  const bool reset = kind == proto::TableBatch::DELTA && (row.flags() & kRowAbsolute);
+  const Fold plain = kind == proto::TableBatch::REFILL ? Fold::kMax : Fold::kAdd;
+  const Epoch theirs{row.epoch_hlc(), row.epoch_writer()};
+  if (theirs.none() && !(d.flags() & EntryData::kEpoch)) return plain;  // neither was reset
+  const Epoch mine = d.epoch();
+  if (theirs < mine) return Fold::kSkip;
+  if (theirs > mine) {
+    // A reset made elsewhere after this entry's own: what it counted before
+    // goes, and a set or clear of its own not sent yet is overtaken.
+    restart(d, layout);
+    d.set_epoch(theirs);
+    auto nf = static_cast<uint8_t>(d.flags() & ~(EntryData::kAbsolute | EntryData::kAwaitBase));
+    // Updates counted after the reset, ahead of the reset itself (another
+    // node heard of it first): its base is added when it comes.
+    if (kind == proto::TableBatch::DELTA && !reset) nf |= EntryData::kAwaitBase;
+    d.set_flags(nf);
+    return plain;
+  }
+  const uint8_t f = d.flags();
+  if (reset) {
+    if (!(f & EntryData::kAwaitBase)) return Fold::kSkip;  // had it
+    d.set_flags(f & static_cast<uint8_t>(~EntryData::kAwaitBase));
+    return Fold::kAddBase;
+  }
+  // Whole values of the same epoch hold its base.
+  if (kind != proto::TableBatch::DELTA) {
+    d.set_flags(f & static_cast<uint8_t>(~EntryData::kAwaitBase));
+  }
+  return plain;
+}
+
+}  // namespace
+
 ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
   ApplyResult res;
   const Layout& layout = t.layout();
-  const bool refill = b.kind() == proto::TableBatch::REFILL;
   // The index slots of the rows a few ahead are fetched while this one is applied.
   constexpr int kAhead = 8;
   for (int n = 0; n < std::min(kAhead, b.rows_size()); ++n) t.prefetch(b.rows(n).key());
   for (int at = 0; at < b.rows_size(); ++at) {
     if (at + kAhead < b.rows_size()) t.prefetch(b.rows(at + kAhead).key());
     const proto::Row& row = b.rows(at);
+    const Epoch epoch{row.epoch_hlc(), row.epoch_writer()};
     if (row.flags() & kRowErased) {
       // A tombstone (a resync's delete) carries when the delete was made: an
-      // entry refreshed here since then stays.
+      // entry refreshed since then stays.
       int64_t made = INT64_MAX;
       if (row.hlc() != 0) {
         const int64_t wall = static_cast<int64_t>(row.hlc() >> 16);
         made = now.mono_ms - std::max<int64_t>(0, now.wall_ms - wall);
       }
-      t.erase(row.key(), false, made);
+      if (!epoch.none()) {
+        // A command's removal: in its epoch, the entry is made again, and
+        // what was counted before it (here too) no longer counts.
+        t.bury(row.key(), epoch, now);
+        if (Table::Access a = t.find(row.key(), now); a && a.data().epoch() > epoch) {
+          ++res.rows;  // reset since: stays
+          continue;
+        }
+      }
+      if (!t.erase(row.key(), false, made) && !epoch.none()) {
+        // Tracked here: it stays, restarted in the removal's epoch.
+        if (Table::Access a = t.find(row.key(), now)) {
+          const EntryData d = a.data();
+          if (d.epoch() < epoch) {
+            restart(d, layout);
+            d.set_epoch(epoch);
+            d.set_flags(d.flags() &
+                        static_cast<uint8_t>(~(EntryData::kAbsolute | EntryData::kAwaitBase)));
+          }
+        }
+      }
       ++res.rows;
       continue;
+    }
+    // An update made before a removal that this process heard of first.
+    if (t.has_graves()) {
+      const Epoch grave = t.grave_of(row.key(), now);
+      if (!grave.none() && epoch < grave) {
+        ++res.rows;
+        continue;
+      }
     }
     if (!key_fits(t.def(), row.key())) {
       ++res.skipped;
@@ -200,6 +318,7 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
     }
     const EntryData d = a.data();
     const bool absolute = (row.flags() & kRowAbsolute) || b.kind() != proto::TableBatch::DELTA;
+    const Fold fold = fold_of(d, row, b.kind(), layout);
     int v = 0;  // the next value of the row
     bool readable = true;
     for (uint32_t col : b.columns()) {
@@ -222,6 +341,21 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
       v += width;
       const Layout::Slot& slot = layout.slot[id];
       if (i >= slot.count) continue;  // not stored here
+      if (shape == Shape::kCurrent) {
+        // Outside epochs: a DELTA row (a reset too) carries what was added,
+        // whole tables the total.
+        Counter* c = d.counter(datum, i);
+        if (b.kind() == proto::TableBatch::DELTA) {
+          c->others = Counter::wrapping_add(c->others, x);
+        } else if (b.kind() == proto::TableBatch::REFILL) {
+          c->others = std::max(c->others, x);
+        } else {
+          c->others = x;
+        }
+        if (c->value() < 0) c->others = Counter::wrapping_neg(c->local);
+        continue;
+      }
+      if (fold == Fold::kSkip) continue;
       if (shape == Shape::kRate) {
         Rate* r = d.rate(datum, i);
         if (!absolute) {
@@ -236,9 +370,12 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
         theirs.prev = clamp32(y);
         theirs.roll(now.wall_ms, slot.period_ms);
         r->roll(now.wall_ms, slot.period_ms);
-        if (refill) {
+        if (fold == Fold::kMax) {
           r->cur = std::max(r->cur, theirs.cur);
           r->prev = std::max(r->prev, theirs.prev);
+        } else if (fold == Fold::kAddBase) {
+          r->cur = clamp32(int64_t{r->cur} + theirs.cur);
+          r->prev = clamp32(int64_t{r->prev} + theirs.prev);
         } else {
           const uint32_t mine = std::min(r->unsent, r->cur);
           r->cur = clamp32(int64_t{theirs.cur} + mine);
@@ -247,14 +384,13 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
         continue;
       }
       Counter* c = d.counter(datum, i);
-      if (!absolute) {
+      if (!absolute || fold == Fold::kAddBase) {
         c->others = Counter::wrapping_add(c->others, x);
-      } else if (refill) {
+      } else if (fold == Fold::kMax) {
         c->others = std::max(c->others, x);
       } else {
         c->others = x;
       }
-      if (shape == Shape::kCurrent && c->value() < 0) c->others = Counter::wrapping_neg(c->local);
     }
     if (!readable) {
       ++res.skipped;
@@ -286,16 +422,28 @@ void ConnCurLedger::add_to(const std::string& table, const std::string& key, int
 
 void ConnCurLedger::count(const proto::TableBatch& b) {
   if (b.kind() != proto::TableBatch::DELTA) return;
-  // Where conn_cur sits in the rows' values (each column is one value in a
-  // DELTA row).
-  int pos = -1;
+  // Where conn_cur sits in the rows' values: each column is one value in a
+  // DELTA row; a rate takes two in a reset's row.
+  int pos = -1, reset_pos = -1, at = 0;
   for (int c = 0; c < b.columns_size(); ++c) {
-    if (b.columns(c) == static_cast<uint32_t>(Datum::kConnCur) << 8) pos = c;
+    if (b.columns(c) == static_cast<uint32_t>(Datum::kConnCur) << 8) {
+      pos = c;
+      reset_pos = at;
+    }
+    const uint32_t id = b.columns(c) >> 8;
+    at += id < static_cast<uint32_t>(kDatumCount) &&
+                  info(static_cast<Datum>(id)).shape == Shape::kRate
+              ? 2
+              : 1;
   }
   if (pos < 0) return;
   for (const proto::Row& row : b.rows()) {
-    if (row.flags() != 0 || pos >= row.values_size() || row.values(pos) == 0) continue;
-    add_to(b.table(), row.key(), row.values(pos));
+    // A reset (an absolute row with an epoch) carries conn_cur as added too.
+    const bool reset = row.flags() == kRowAbsolute && (row.epoch_hlc() || row.epoch_writer());
+    if (row.flags() != 0 && !reset) continue;
+    const int p = reset ? reset_pos : pos;
+    if (p >= row.values_size() || row.values(p) == 0) continue;
+    add_to(b.table(), row.key(), row.values(p));
   }
 }
 

@@ -45,7 +45,8 @@ class BatchWriter {
   // The pending change of `key` (queued by the table's journal): false when
   // there is none any more (the entry went, or was sent already).
   bool add_pending(std::string_view key, const Now& now);
-  void add_erased(std::string_view key);
+  // A removal by a command, with its epoch (Table::bury).
+  void add_erased(std::string_view key, const Epoch& e = {});
   // The entry `a` holds, as totals (`a` is under its shard's lock).
   void add_absolute(const Table::Access& a, const Now& now);
   size_t rows() const { return static_cast<size_t>(batch_.rows_size()); }
@@ -55,8 +56,11 @@ class BatchWriter {
 
  private:
   void add_lww(const EntryData& d, proto::Row* row) const;
-  // The entry's totals without this process's unsent part, column by column.
-  void add_totals(const EntryData& d, proto::Row* row) const;
+  void add_epoch(const EntryData& d, proto::Row* row) const;
+  // The entry's totals without this process's unsent part, column by column;
+  // with `current`, the current values (conn_cur) as these, in order.
+  void add_totals(const EntryData& d, proto::Row* row,
+                  const std::vector<int64_t>* current = nullptr) const;
   Table& t_;
   std::vector<uint32_t> columns_;
   proto::TableBatch batch_;

@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <limits>
+#include <random>
 #include <unordered_map>
 #include <utility>
 
@@ -243,6 +245,16 @@ struct Table::Shard {
   Index index;
   EntryPool::Run run;  // where its entries' memory comes from
   Link lru;            // sentinel: lru.next is the most recent, lru.prev the oldest
+  // The epochs of the entries that were ever reset (EntryData::kEpoch): few,
+  // so they live here rather than in every entry.
+  std::unordered_map<const Entry*, Epoch> epochs;
+  // Table::bury's graves, and their keys oldest first.
+  struct Grave {
+    Epoch epoch;
+    int64_t mono_ms = 0;
+  };
+  std::unordered_map<std::string, Grave> graves;
+  std::deque<std::pair<int64_t, std::string>> grave_order;
   Shard() { lru.prev = lru.next = &lru; }
 };
 
@@ -386,6 +398,16 @@ uint32_t local_node() {
   return g_local_node.load(std::memory_order_relaxed);
 }
 
+uint32_t local_writer() {
+  static const uint32_t writer = [] {
+    std::random_device rd;
+    uint32_t w = 0;
+    while (w == 0) w = rd();
+    return w;
+  }();
+  return writer;
+}
+
 uint64_t hlc_now(int64_t wall_ms) {
   std::atomic<uint64_t>& last = g_hlc_last;
   const uint64_t physical = static_cast<uint64_t>(wall_ms) << 16;
@@ -470,13 +492,36 @@ void EntryData::set_flags(uint8_t f) const {
   e_->flags = f;
 }
 
-void EntryData::mark_set(Datum d) const {
-  // A counter or rate set travels as totals; a tag or server key with its
-  // stamp, whatever else the row carries, so that it does not turn the
-  // counters' row into totals (which would overwrite what other processes
-  // counted meanwhile).
+void EntryData::mark_set(Datum d, int64_t wall_ms) const {
+  // A counter or rate set travels as totals, the base of a new epoch; a tag or
+  // server key with its stamp, whatever else the row carries, so that it does
+  // not turn the counters' row into totals.
   e_->flags |= kChanged;
-  if (info(d).shape != Shape::kTag && info(d).shape != Shape::kServerKey) e_->flags |= kAbsolute;
+  const Shape shape = info(d).shape;
+  // A current value (conn_cur) is set by what it takes to get there, which
+  // travels as an update: connections open elsewhere still count.
+  if (shape == Shape::kTag || shape == Shape::kServerKey || shape == Shape::kCurrent) return;
+  e_->flags = static_cast<uint8_t>((e_->flags | kAbsolute) & ~kAwaitBase);
+  set_epoch({hlc_now(wall_ms), local_writer()});
+}
+
+Epoch EntryData::epoch() const {
+  if (!(e_->flags & kEpoch) || !t_) return {};
+  const auto& epochs = t_->shards_[e_->shard].epochs;
+  auto it = epochs.find(e_);
+  return it == epochs.end() ? Epoch{} : it->second;
+}
+
+void EntryData::set_epoch(const Epoch& ep) const {
+  if (!t_) return;
+  auto& epochs = t_->shards_[e_->shard].epochs;
+  if (ep.none()) {
+    if (e_->flags & kEpoch) epochs.erase(e_);
+    e_->flags &= static_cast<uint8_t>(~kEpoch);
+    return;
+  }
+  epochs[e_] = ep;
+  e_->flags |= kEpoch;
 }
 
 uint32_t EntryData::trackers() const {
@@ -537,11 +582,16 @@ void EntryData::add(Datum d, int64_t n, const Now& now, uint32_t i) const {
 }
 
 void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
-  mark_set(d);
+  mark_set(d, now.wall_ms);
   switch (info(d).shape) {
     case Shape::kCounter:
-    case Shape::kCurrent:
       if (Counter* c = counter(d, i)) *c = {v, 0};
+      return;
+    case Shape::kCurrent:
+      if (Counter* c = counter(d, i)) {
+        c->local = Counter::wrapping_add(
+            c->local, Counter::wrapping_add(v, Counter::wrapping_neg(c->value())));
+      }
       return;
     case Shape::kRate:
       if (Rate* r = rate(d, i)) {
@@ -560,11 +610,14 @@ void EntryData::set(Datum d, uint32_t i, int64_t v, const Now& now) const {
 }
 
 void EntryData::clear(Datum d, uint32_t i) const {
-  mark_set(d);
+  mark_set(d, clock_now().wall_ms);
   switch (info(d).shape) {
     case Shape::kCounter:
-    case Shape::kCurrent:
       if (Counter* c = counter(d, i)) *c = {};
+      return;
+    case Shape::kCurrent:
+      if (Counter* c = counter(d, i))
+        c->local = Counter::wrapping_add(c->local, Counter::wrapping_neg(c->value()));
       return;
     case Shape::kRate:
       if (Rate* r = rate(d, i)) r->clear();
@@ -659,10 +712,61 @@ Entry* Table::make_locked(Shard& s, std::string_view key, uint64_t hash, const N
   e->shard = static_cast<uint8_t>(hash >> (64 - kShardBits));
   e->touched = now.mono_ms;
   s.index.insert(e);
+  if (!s.graves.empty()) {
+    const Epoch g = grave_locked(s, key, now.mono_ms);
+    if (!g.none()) {
+      s.epochs[e] = g;
+      e->flags |= EntryData::kEpoch;
+    }
+  }
   return e;
 }
 
+void Table::bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t mono_ms) {
+  while (!s.grave_order.empty() && (s.grave_order.size() >= kGravesPerShard ||
+                                    mono_ms - s.grave_order.front().first >= kGraveMs)) {
+    auto it = s.graves.find(s.grave_order.front().second);
+    if (it != s.graves.end() && it->second.mono_ms == s.grave_order.front().first) {
+      s.graves.erase(it);
+      graves_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    s.grave_order.pop_front();
+  }
+  auto [it, fresh] = s.graves.try_emplace(std::string(key));
+  if (fresh) graves_.fetch_add(1, std::memory_order_relaxed);
+  if (!fresh && it->second.epoch > e) return;
+  it->second = {e, mono_ms};
+  s.grave_order.emplace_back(mono_ms, std::string(key));
+}
+
+Epoch Table::grave_locked(Shard& s, std::string_view key, int64_t mono_ms) {
+  auto it = s.graves.find(std::string(key));
+  if (it == s.graves.end() || mono_ms - it->second.mono_ms >= kGraveMs) return {};
+  return it->second.epoch;
+}
+
+void Table::bury(std::string_view key, const Epoch& e, const Now& now) {
+  Shard& s = shard_of(hash_key(key));
+  std::lock_guard<std::mutex> g(s.mu);
+  bury_locked(s, key, e, now.mono_ms);
+}
+
+Epoch Table::grave_of(std::string_view key, const Now& now) {
+  if (!has_graves()) return {};
+  Shard& s = shard_of(hash_key(key));
+  std::lock_guard<std::mutex> g(s.mu);
+  return grave_locked(s, key, now.mono_ms);
+}
+
+void Table::removed_here(Shard& s, std::string_view key, int64_t mono_ms) {
+  if (!journal_) return;
+  const Epoch e{hlc_now(clock_now().wall_ms), local_writer()};
+  bury_locked(s, key, e, mono_ms);
+  journal_->erased(*this, key, e);
+}
+
 void Table::free_locked(Shard& s, Entry* e) {
+  if (e->flags & EntryData::kEpoch) s.epochs.erase(e);
   s.index.remove(e);
   lru_unlink(e);
   release(s, e);
@@ -839,7 +943,7 @@ bool Table::erase(std::string_view key, bool tell, int64_t unless_touched_after)
   std::lock_guard<std::mutex> g(s.mu);
   Entry* e = lookup_locked(s, key, hash);
   if (!e || e->trackers > 0 || e->touched > unless_touched_after) return false;
-  if (journal_ && tell) journal_->erased(*this, key);
+  if (tell) removed_here(s, key, clock_now().mono_ms);
   free_locked(s, e);
   return true;
 }
@@ -871,7 +975,7 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, u
       if (!fn(arg, a) && e->trackers == 0) gone.push_back(e);
     }
     for (Entry* e : gone) {
-      if (journal_) journal_->erased(*this, EntryData(e, &layout_).key());
+      removed_here(s, EntryData(e, &layout_).key(), now.mono_ms);
       free_locked(s, e);
     }
     removed += gone.size();

@@ -111,6 +111,23 @@ uint64_t hlc_now(int64_t wall_ms);
 // A stamp another process gave: later fresh values come after it.
 void hlc_observe(uint64_t hlc);
 
+// The reset epoch of an entry's summed data (counters, current values,
+// rates): a set or clear of one of them starts a new epoch, named by when it
+// was made and by whom, and the entry's next update carries its totals as
+// that epoch's base. Updates travel with the epoch they were counted in: one
+// of an older epoch than the entry's is dropped, one of a newer epoch
+// restarts the entry (sync.cpp). {0, 0}: never reset. Ordered by time, then
+// writer, so every process picks the same winner of two resets made at once.
+struct Epoch {
+  uint64_t hlc = 0;
+  uint32_t writer = 0;  // local_writer() of the process that reset
+  bool none() const { return hlc == 0 && writer == 0; }
+  friend auto operator<=>(const Epoch&, const Epoch&) = default;
+};
+// This process's number in epochs: random, so that two processes of one
+// node that reset an entry within the same millisecond still differ.
+uint32_t local_writer();
+
 // Server names as server_key holds them: an id per name, for the process's life.
 uint32_t name_id(std::string_view name);  // 0 for ""
 std::string name_of(uint32_t id);
@@ -130,16 +147,19 @@ struct Layout {
 };
 
 struct Entry;
+class Table;
 class EntryPool;
 
 // One entry's data (valid while its Access holds the shard's lock).
 class EntryData {
  public:
-  EntryData(Entry* e, const Layout* l) : e_(e), l_(l) {}
+  EntryData(Entry* e, const Layout* l, Table* t = nullptr) : e_(e), l_(l), t_(t) {}
   // What the peers link keeps per entry (sync.cpp): kQueued, the entry waits in
   // the journal; kAbsolute, a set or clear happened since, so its next update
-  // carries totals rather than what was added.
-  static constexpr uint8_t kQueued = 1, kChanged = 2, kAbsolute = 4;
+  // carries totals rather than what was added; kEpoch, it has a reset epoch
+  // (kept beside the entry, by its shard); kAwaitBase, an update of a newer
+  // epoch restarted it before that epoch's base came.
+  static constexpr uint8_t kQueued = 1, kChanged = 2, kAbsolute = 4, kEpoch = 8, kAwaitBase = 16;
   uint8_t flags() const;
   void set_flags(uint8_t f) const;
   bool stores(Datum d) const { return l_->slot[static_cast<int>(d)].count > 0; }
@@ -160,6 +180,10 @@ class EntryData {
   // restart with v events, tags and server keys take v.
   void set(Datum d, uint32_t i, int64_t v, const Now& now) const;
   void clear(Datum d, uint32_t i) const;
+  // The reset epoch of the entry's summed data ({} when never reset); only an
+  // entry reached through a Table::Access has one.
+  Epoch epoch() const;
+  void set_epoch(const Epoch& e) const;
   // The number of connections tracking the entry, and its key's bytes.
   uint32_t trackers() const;
   std::string_view key() const;
@@ -167,13 +191,13 @@ class EntryData {
  private:
   template <typename T>
   T* at(Datum d, uint32_t i) const;
-  // A set or clear of d changed the entry (kAbsolute for counters and rates).
-  void mark_set(Datum d) const;
+  // A set or clear of d changed the entry (kAbsolute and a new epoch for
+  // counters and rates).
+  void mark_set(Datum d, int64_t wall_ms) const;
   Entry* e_;
   const Layout* l_;
+  Table* t_;
 };
-
-class Table;
 
 // Where a table reports what changed in this process (the peers link,
 // worker/peers/): called under the entry's shard lock, so quickly.
@@ -183,8 +207,9 @@ class Journal {
   virtual void changed(Table& t, std::string_view key) = 0;
   // It changed again before it was sent: one update folded into another.
   virtual void coalesced() = 0;
-  // A command removed it (not expiry or eviction, which every process does itself).
-  virtual void erased(Table& t, std::string_view key) = 0;
+  // A command removed it (not expiry or eviction, which every process does
+  // itself); `e` is the removal's reset epoch (Table::bury).
+  virtual void erased(Table& t, std::string_view key, const Epoch& e) = 0;
   virtual ~Journal() = default;
 };
 
@@ -212,7 +237,7 @@ class Table {
     Access& operator=(Access&& o) noexcept;
     ~Access() { finish(); }
     explicit operator bool() const { return e_ != nullptr; }
-    EntryData data() const { return EntryData(e_, &table_->layout_); }
+    EntryData data() const { return EntryData(e_, &table_->layout_, table_); }
     Entry* entry() const { return e_; }
 
    private:
@@ -258,6 +283,18 @@ class Table {
   // `unless_touched_after`: a delete made then (monotonic ms) leaves an entry
   // refreshed since.
   bool erase(std::string_view key, bool tell = true, int64_t unless_touched_after = INT64_MAX);
+  // Graves: the reset epochs of keys removed lately by a command, here or in
+  // another process (sync.h). An entry made again for such a key starts in
+  // that epoch, so that an update counted before the removal and still on its
+  // way is not counted in it. A grave is kept kGraveMs, and a shard keeps at
+  // most kGravesPerShard (the oldest go first). A removal this process makes
+  // buries its key when the table has a journal (someone else must hear of it).
+  void bury(std::string_view key, const Epoch& e, const Now& now);
+  // The key's grave ({} when none).
+  Epoch grave_of(std::string_view key, const Now& now);
+  bool has_graves() const { return graves_.load(std::memory_order_relaxed) > 0; }
+  static constexpr int64_t kGraveMs = 60000;
+  static constexpr size_t kGravesPerShard = 2048;
   // Every entry, shard by shard (each shard's lock held while it is walked):
   // fn(Access&) returns false to remove the entry (tracked entries stay).
   // Returns the number removed.
@@ -283,12 +320,17 @@ class Table {
   static constexpr unsigned kShards = 1u << kShardBits;
 
  private:
+  friend class EntryData;
   struct Shard;
 
   Shard& shard_of(uint64_t hash) const;
   Entry* lookup_locked(Shard& s, std::string_view key, uint64_t hash) const;
   bool expired_at(const Entry* e, const Now& now) const;
   Entry* make_locked(Shard& s, std::string_view key, uint64_t hash, const Now& now);
+  void bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t mono_ms);
+  Epoch grave_locked(Shard& s, std::string_view key, int64_t mono_ms);
+  // A removal by a command here: its epoch, buried and told to the journal.
+  void removed_here(Shard& s, std::string_view key, int64_t mono_ms);
   void free_locked(Shard& s, Entry* e);
   // e's memory goes back to the pool (e is out of the index and the LRU list).
   void release(Shard& s, Entry* e);
@@ -316,6 +358,7 @@ class Table {
   std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> expired_{0};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> graves_{0};
 };
 
 template <typename Fn>

@@ -41,8 +41,10 @@ backends:
     servers: {s1: "@APP@"}
 )y";
 
-int64_t count(const TableView& v, const std::string& key) {
-  const std::string s = v.at(key, "http_req_cnt");
+// The key's `data` in a `show table` (-1: not there).
+int64_t count(const TableView& v, const std::string& key,
+              const std::string& data = "http_req_cnt") {
+  const std::string s = v.at(key, data);
   return s.empty() || s[0] == '<' ? -1 : std::stoll(s);
 }
 
@@ -142,6 +144,123 @@ TEST_F(Cluster, IncrementsMadeAtOnceOnTwoNodesAreNeitherLostNorDoubled) {
         n, [&](const TableView& v) { return count(v, "flooded") == want; },
         "flooded at " + std::to_string(want) + " requests"));
   }
+}
+
+// gpc0 of each X-Key: every request adds one, unless it carries X-Clear,
+// which clears it (sc_clr_gpc).
+constexpr const char* kResetTables = R"y(stick_tables:
+  st:
+    type: string
+    size: 1k
+    expire: 1m
+    store: ["gpc(1)", http_req_cnt]
+    sync: true
+frontends:
+  web:
+    bind: ["@IP@:@PORT@"]
+    default_backend: app
+    timeouts: {http_keep_alive: 1m}
+    http_request:
+      - track: {table: st, key: "req.hdr(x-key)"}
+      - sc_clr_gpc: ~
+        if: "{ req.hdr(x-clear) -m found }"
+      - sc_inc_gpc: ~
+        unless: "{ req.hdr(x-clear) -m found }"
+backends:
+  app:
+    servers: {s1: "@APP@"}
+)y";
+
+// A reset (`set table` on a, then sc_clr_gpc, then `clear table`) while b and c count the
+// same key as fast as they can, over links 10 ms long: the increments made
+// before a node heard of the reset cross it on the links, and every node
+// still ends with the same value. Then what is counted after adds up exactly.
+TEST_F(Cluster, AResetDuringAFloodOnOtherNodesEndsTheSameOnEveryNode) {
+  for (auto& [pair, r] : relays_) r->set_delay_ms(10);
+  for (const std::string& n : kNodes) ASSERT_TRUE(start(n, "test", kResetTables));
+  ASSERT_TRUE(wait_mesh());
+  std::atomic<int64_t> ok{0};
+  auto flood = [&](const std::string& name, const std::atomic<bool>& stop) {
+    const Node& n = node(name);
+    std::unique_ptr<HttpClient> c;
+    while (!stop.load()) {
+      if (!c || !c->connected()) c = std::make_unique<HttpClient>(n.http_port, n.ip);
+      auto r = c->request("GET", "/", {{"X-Key", "reset"}});
+      if (r && r->status == 200) {
+        ok.fetch_add(1);
+      } else {
+        c.reset();
+      }
+    }
+  };
+  // The value every node agrees on once nothing moves (-1: they never agreed).
+  auto agreed = [&]() -> int64_t {
+    int64_t last = -2;
+    int same = 0;
+    std::vector<int64_t> v;
+    const bool ok_ = wait_until(
+        [&] {
+          v.clear();
+          for (const std::string& n : kNodes) v.push_back(count(show(n), "reset", "gpc(0)"));
+          const bool equal = std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; });
+          same = equal && v[0] >= 0 && v[0] == last ? same + 1 : 0;
+          last = equal && v[0] >= 0 ? v[0] : -2;
+          return same >= 3;
+        },
+        20000, 100);
+    if (!ok_) {
+      ADD_FAILURE() << "the nodes never agreed: a " << v[0] << ", b " << v[1] << ", c " << v[2];
+    }
+    return ok_ ? last : -1;
+  };
+  auto race = [&](const std::function<void()>& reset) {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> clients;
+    for (const char* name : {"b", "b", "c", "c"})
+      clients.emplace_back(flood, name, std::cref(stop));
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    const int64_t before = ok.load();
+    reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    stop.store(true);
+    for (auto& t : clients) t.join();
+    return ok.load() - before;  // increments that may follow the reset
+  };
+  const int64_t after_set = race([&] {
+    const std::string answer = api("a", "set table st key reset data.gpc0 100");
+    EXPECT_EQ(answer.find("Error"), std::string::npos) << answer;
+  });
+  const int64_t v1 = agreed();
+  std::cout << "[cluster-limits] set during a flood: " << v1 << " on every node, 100 + at most "
+            << after_set << "\n";
+  EXPECT_GE(v1, 100);
+  EXPECT_LE(v1, 100 + after_set);
+  const int64_t after_clear = race([&] {
+    HttpClient c(node("a").http_port, node("a").ip);
+    auto r = c.request("GET", "/", {{"X-Key", "reset"}, {"X-Clear", "1"}});
+    EXPECT_TRUE(r && r->status == 200);
+  });
+  const int64_t v2 = agreed();
+  std::cout << "[cluster-limits] sc_clr_gpc during a flood: " << v2 << " on every node, at most "
+            << after_clear << "\n";
+  EXPECT_GE(v2, 0);
+  EXPECT_LE(v2, after_clear);
+  // `clear table` on a removes the entry there; b and c, whose connections
+  // track it, keep it and count it from nothing.
+  const int64_t after_removal = race([&] {
+    const std::string answer = api("a", "clear table st key reset");
+    EXPECT_NE(answer.find("1 entry removed"), std::string::npos) << answer;
+  });
+  const int64_t v3 = agreed();
+  std::cout << "[cluster-limits] clear table during a flood: " << v3 << " on every node, at most "
+            << after_removal << "\n";
+  EXPECT_GE(v3, 0);
+  EXPECT_LE(v3, after_removal);
+  // Counting goes on in the new epoch, on all three nodes.
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(request(kNodes[static_cast<size_t>(i) % kNodes.size()], "reset"), 200);
+  }
+  EXPECT_EQ(agreed(), v3 + 30);
 }
 
 // conn_cur across the cluster: the connections of the tests' address

@@ -137,13 +137,13 @@ PeersLink::ThreadQueue& PeersLink::my_queue() {
   return *static_cast<ThreadQueue*>(tl_queue.queue);
 }
 
-void PeersLink::enqueue(stick::Table& t, std::string_view key, bool erased) {
+void PeersLink::enqueue(stick::Table& t, std::string_view key, bool erased, const stick::Epoch& e) {
   auto it = index_.find(&t);
   if (it == index_.end()) return;
   ThreadQueue& q = my_queue();
   {
     std::lock_guard<std::mutex> g(q.mu);
-    q.items.push_back({it->second, erased, std::string(key)});
+    q.items.push_back({it->second, erased, std::string(key), e});
   }
   wake();
 }
@@ -160,8 +160,8 @@ void PeersLink::changed(stick::Table& t, std::string_view key) {
   enqueue(t, key, false);
 }
 
-void PeersLink::erased(stick::Table& t, std::string_view key) {
-  enqueue(t, key, true);
+void PeersLink::erased(stick::Table& t, std::string_view key, const stick::Epoch& e) {
+  enqueue(t, key, true, e);
 }
 
 void PeersLink::share_servers(proto::ServerRecord r) {
@@ -392,7 +392,7 @@ void PeersLink::flush() {
                                                        now.wall_ms);
       }
       if (it.erased) {
-        w->add_erased(it.key);
+        w->add_erased(it.key, it.epoch);
       } else {
         w->add_pending(it.key, now);
       }

@@ -83,13 +83,14 @@ class PeersLink final : public stick::Journal {
   // stick::Journal (event-loop threads, under an entry's lock).
   void changed(stick::Table& t, std::string_view key) override;
   void coalesced() override;
-  void erased(stick::Table& t, std::string_view key) override;
+  void erased(stick::Table& t, std::string_view key, const stick::Epoch& e) override;
 
  private:
   struct Item {
     uint32_t table = 0;
     bool erased = false;
     std::string key;
+    stick::Epoch epoch;  // an erase's
   };
   struct ThreadQueue {
     std::mutex mu;
@@ -97,7 +98,7 @@ class PeersLink final : public stick::Journal {
     std::atomic<uint64_t> coalesced{0};
   };
   ThreadQueue& my_queue();
-  void enqueue(stick::Table& t, std::string_view key, bool erased);
+  void enqueue(stick::Table& t, std::string_view key, bool erased, const stick::Epoch& e = {});
   void wake();
 
   void run();

@@ -37,10 +37,14 @@ TableDef def_of(const std::string& name, std::vector<std::string> store,
 // What a worker's link hears from a table.
 struct RecordingJournal : Journal {
   std::vector<std::string> changed_keys, erased_keys;
+  std::vector<Epoch> erased_epochs;
   int coalesced_count = 0;
   void changed(Table&, std::string_view key) override { changed_keys.emplace_back(key); }
   void coalesced() override { ++coalesced_count; }
-  void erased(Table&, std::string_view key) override { erased_keys.emplace_back(key); }
+  void erased(Table&, std::string_view key, const Epoch& e) override {
+    erased_keys.emplace_back(key);
+    erased_epochs.push_back(e);
+  }
 };
 
 int64_t value_of(Table& t, const std::string& key, Datum d, const Now& now, uint32_t i = 0) {
@@ -373,6 +377,187 @@ TEST(StickSync, AConnCurLedgerTakesBackWhatItsSourceStillHolds) {
     for (const proto::Row& r : b.rows()) given[r.key()] = r.values(0);
   }
   EXPECT_EQ(given, (std::map<std::string, int64_t>{{"x", 4}}));
+}
+
+// Three processes (or nodes) that hold gpc0 = 40 of key k, each with a journal.
+struct Trio {
+  TableDef d = def_of("t", {"gpc(1)", "http_req_rate(10s)"});
+  Table a{d}, b{d}, c{d};
+  RecordingJournal ja, jb, jc;
+  Now now{1000, kWall + 1000};
+  Trio() {
+    for (Table* t : {&a, &b, &c})
+      t->find_or_make("k", now).data().counter(Datum::kGpc)->others = 40;
+    a.set_journal(&ja);
+    b.set_journal(&jb);
+    c.set_journal(&jc);
+  }
+  ~Trio() {
+    for (Table* t : {&a, &b, &c}) t->set_journal(nullptr);
+  }
+  void inc(Table& t, int n) {
+    for (int i = 0; i < n; ++i) {
+      Table::Access x = t.find_or_make("k", now);
+      x.data().add(Datum::kGpc, 1, now);
+      x.data().add(Datum::kHttpReqRate, 1, now);
+    }
+  }
+  int64_t gpc(Table& t) { return value_of(t, "k", Datum::kGpc, now); }
+  int64_t rate(Table& t) { return value_of(t, "k", Datum::kHttpReqRate, now); }
+};
+
+TEST(StickSync, AResetAndIncrementsThatCrossItEndTheSameEverywhere) {
+  Trio t;
+  t.a.find_or_make("k", t.now).data().clear(Datum::kGpc, 0);  // sc_clr_gpc on a
+  t.inc(t.b, 3);                                              // meanwhile on b
+  const proto::TableBatch reset = delta_of(t.a, {"k"}, t.now);
+  const proto::TableBatch old = delta_of(t.b, {"k"}, t.now);
+  ASSERT_EQ(reset.rows_size(), 1);
+  EXPECT_NE(reset.rows(0).epoch_hlc(), 0u);
+  EXPECT_EQ(old.rows(0).epoch_hlc(), 0u);
+  // a hears of b's increments after its reset; c first; b of the reset only.
+  sync::apply(t.a, old, t.now);
+  sync::apply(t.c, old, t.now);
+  sync::apply(t.c, reset, t.now);
+  sync::apply(t.b, reset, t.now);
+  // Without epochs a would count 3 and c 0 for ever: the increments made
+  // before b heard of the reset belong to the epoch it closed.
+  for (Table* x : {&t.a, &t.b, &t.c}) EXPECT_EQ(t.gpc(*x), 0);
+  // What b counts now is of the new epoch, and adds up everywhere.
+  t.inc(t.b, 2);
+  const proto::TableBatch fresh = delta_of(t.b, {"k"}, t.now);
+  EXPECT_EQ(fresh.rows(0).epoch_hlc(), reset.rows(0).epoch_hlc());
+  sync::apply(t.a, fresh, t.now);
+  sync::apply(t.c, fresh, t.now);
+  for (Table* x : {&t.a, &t.b, &t.c}) EXPECT_EQ(t.gpc(*x), 2);
+}
+
+TEST(StickSync, UpdatesAheadOfTheirResetWaitForItsBase) {
+  Trio t;
+  t.a.find_or_make("k", t.now).data().set(Datum::kGpc, 0, 10, t.now);  // set table on a
+  const proto::TableBatch reset = delta_of(t.a, {"k"}, t.now);
+  sync::apply(t.b, reset, t.now);
+  t.inc(t.b, 2);
+  const proto::TableBatch after = delta_of(t.b, {"k"}, t.now);
+  // c hears of b's increments before the reset they follow.
+  sync::apply(t.c, after, t.now);
+  EXPECT_EQ(t.gpc(t.c), 2);
+  sync::apply(t.c, reset, t.now);
+  sync::apply(t.a, after, t.now);
+  for (Table* x : {&t.a, &t.b, &t.c}) EXPECT_EQ(t.gpc(*x), 12);
+  // The reset heard twice does not add its base twice.
+  sync::apply(t.c, reset, t.now);
+  EXPECT_EQ(t.gpc(t.c), 12);
+}
+
+TEST(StickSync, OfTwoResetsMadeAtOnceTheLaterWinsInEveryOrder) {
+  Trio t;
+  t.a.find_or_make("k", t.now).data().set(Datum::kGpc, 0, 5, t.now);
+  t.b.find_or_make("k", t.now).data().set(Datum::kGpc, 0, 9, t.now);  // a later epoch
+  const proto::TableBatch from_a = delta_of(t.a, {"k"}, t.now);
+  const proto::TableBatch from_b = delta_of(t.b, {"k"}, t.now);
+  sync::apply(t.a, from_b, t.now);
+  sync::apply(t.b, from_a, t.now);
+  sync::apply(t.c, from_b, t.now);
+  sync::apply(t.c, from_a, t.now);
+  for (Table* x : {&t.a, &t.b, &t.c}) EXPECT_EQ(t.gpc(*x), 9);
+}
+
+TEST(StickSync, AResetDropsWhatTheReceiverCountedBeforeItAndHadNotSent) {
+  Trio t;
+  t.inc(t.c, 4);  // c's part, not sent yet
+  t.a.find_or_make("k", t.now).data().set(Datum::kGpc, 0, 1, t.now);
+  t.inc(t.a, 1);  // after the set, before it leaves: part of the base
+  const proto::TableBatch reset = delta_of(t.a, {"k"}, t.now);
+  sync::apply(t.c, reset, t.now);
+  EXPECT_EQ(t.gpc(t.c), 2);
+  EXPECT_EQ(t.rate(t.c), 1);  // the rate restarted with the entry
+  // c's next update carries nothing of the closed epoch.
+  const proto::TableBatch next = delta_of(t.c, {"k"}, t.now);
+  sync::apply(t.b, reset, t.now);
+  sync::apply(t.b, next, t.now);
+  EXPECT_EQ(t.gpc(t.b), 2);
+  // A snapshot of an older epoch (an agent that has not heard of the reset)
+  // does not undo it; one of the same epoch sets the totals.
+  Trio old;
+  sync::BatchWriter w(old.a, proto::TableBatch::SNAPSHOT, t.now.wall_ms);
+  w.add_absolute(old.a.find("k", t.now), t.now);
+  sync::apply(t.c, w.take(), t.now);
+  EXPECT_EQ(t.gpc(t.c), 2);
+  sync::BatchWriter same(t.b, proto::TableBatch::SNAPSHOT, t.now.wall_ms);
+  t.inc(t.b, 5);
+  same.add_absolute(t.b.find("k", t.now), t.now);
+  sync::apply(t.c, same.take(), t.now);
+  EXPECT_EQ(t.gpc(t.c), 2);  // b's 5 are unsent: its snapshot holds what it has sent and heard
+}
+
+TEST(StickSync, ARemovalIsAResetForWhatCrossesItAndForEntriesThatCannotGo) {
+  Trio t;
+  t.inc(t.b, 3);  // b counts, its update not sent yet
+  {
+    Table::Access held = t.b.track("k", t.now);  // and a connection there tracks k
+  }
+  ASSERT_TRUE(t.a.erase("k"));  // `clear table st key k` on a
+  ASSERT_EQ(t.ja.erased_epochs.size(), 1u);
+  const Epoch gone = t.ja.erased_epochs[0];
+  EXPECT_FALSE(gone.none());
+  sync::BatchWriter w(t.a, proto::TableBatch::DELTA, t.now.wall_ms);
+  w.add_erased("k", gone);
+  const proto::TableBatch removal = w.take();
+  const proto::TableBatch old = delta_of(t.b, {"k"}, t.now);
+  sync::apply(t.c, removal, t.now);
+  sync::apply(t.b, removal, t.now);
+  EXPECT_EQ(t.gpc(t.c), -1);  // gone from c
+  EXPECT_EQ(t.gpc(t.b), 0);   // tracked on b: it stays, counting from nothing
+  // b's update from before the removal makes nothing again on a or c.
+  sync::apply(t.a, old, t.now);
+  sync::apply(t.c, old, t.now);
+  EXPECT_EQ(t.gpc(t.a), -1);
+  EXPECT_EQ(t.gpc(t.c), -1);
+  // What b and a count afterwards is of the removal's epoch and adds up.
+  t.inc(t.b, 2);
+  t.inc(t.a, 1);  // made again on a: in its grave's epoch
+  const proto::TableBatch from_b = delta_of(t.b, {"k"}, t.now);
+  const proto::TableBatch from_a = delta_of(t.a, {"k"}, t.now);
+  EXPECT_EQ(from_a.rows(0).epoch_hlc(), gone.hlc);
+  sync::apply(t.a, from_b, t.now);
+  sync::apply(t.c, from_b, t.now);
+  sync::apply(t.b, from_a, t.now);
+  sync::apply(t.c, from_a, t.now);
+  for (Table* x : {&t.a, &t.b, &t.c}) EXPECT_EQ(t.gpc(*x), 3);
+  t.b.untrack(t.b.find("k", t.now), t.now);
+}
+
+TEST(StickSync, ConnectionsStillCountedAcrossAResetOfTheirEntry) {
+  const TableDef d = def_of("t", {"conn_cur", "gpc(1)", "http_req_rate(10s)"});
+  Table a(d), b(d);
+  RecordingJournal ja, jb;
+  a.set_journal(&ja);
+  b.set_journal(&jb);
+  const Now now{1000, kWall + 1000};
+  b.find_or_make("k", now).data().add(Datum::kConnCur, 1, now);  // a connection opens on b
+  sync::apply(a, delta_of(b, {"k"}, now), now);
+  EXPECT_EQ(value_of(a, "k", Datum::kConnCur, now), 1);
+  b.find_or_make("k", now).data().add(Datum::kConnCur, -1, now);  // and closes
+  const proto::TableBatch closed = delta_of(b, {"k"}, now);
+  a.find_or_make("k", now).data().add(Datum::kConnCur, 1, now);  // one opens on a
+  a.find_or_make("k", now).data().clear(Datum::kGpc, 0);         // and a clears gpc0
+  const proto::TableBatch reset = delta_of(a, {"k"}, now);
+  sync::ConnCurLedger ledger;
+  ledger.count(reset);
+  EXPECT_EQ(ledger.keys(), 1u);  // the reset carries a's new connection as added
+  // The close, counted before the reset, crosses it: the connection still ends.
+  sync::apply(a, closed, now);
+  sync::apply(b, reset, now);
+  for (Table* t : {&a, &b}) EXPECT_EQ(value_of(*t, "k", Datum::kConnCur, now), 1);
+  // `set table ... data.conn_cur 0` on b: connections open elsewhere still count.
+  b.find_or_make("k", now).data().set(Datum::kConnCur, 0, 0, now);
+  const proto::TableBatch set = delta_of(b, {"k"}, now);
+  EXPECT_EQ(set.rows(0).flags(), 0u);  // an update, not a reset
+  sync::apply(a, set, now);
+  for (Table* t : {&a, &b}) EXPECT_EQ(value_of(*t, "k", Datum::kConnCur, now), 0);
+  a.set_journal(nullptr);
+  b.set_journal(nullptr);
 }
 
 }  // namespace
