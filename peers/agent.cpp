@@ -152,6 +152,11 @@ bool Agent::configure(const Config& cfg, std::string* error) {
     cluster_ = std::make_unique<Cluster>(ctx_, tables_, incarnation_,
                                          [this](const proto::TableBatch& b) { deliver(b); });
     cluster_->set_node_started(opts_.node_started);
+    cluster_->set_own_conn_cur([this] {
+      stick::sync::ConnCurLedger own;
+      for (const auto& [id, link] : links_) own.add(link.conn_cur);
+      return own;
+    });
     cluster_->share_servers(&servers_,
                             [this](const proto::ServerRecords& rs) { on_servers(nullptr, rs); });
   }

@@ -438,6 +438,7 @@ void Cluster::start_resync(Out& o, const char* why) {
     s->set_incarnation(in.incarnation);
     s->set_applied(in.applied);
   }
+  add_shares(o.name, r);
   uint64_t entries = 0;
   for (const auto& [name, t] : tables_) {
     if (!t->def().sync || o.refused_tables.count(name)) continue;
@@ -840,6 +841,51 @@ void Cluster::apply_here(const stick::sync::ConnCurLedger& l, int sign) {
   }
 }
 
+void Cluster::add_shares(const std::string& to, proto::NodeResync* r) const {
+  const int64_t wall = stick::clock_now().wall_ms;
+  auto add = [&](const std::string& node, const stick::sync::ConnCurLedger& l) {
+    if (l.empty()) return;
+    proto::ConnCurShare* share = r->add_conn_cur();
+    share->set_node(node);
+    for (proto::TableBatch& b : l.batches(1, wall)) {
+      if (sync_table(b.table())) *share->add_batches() = std::move(b);
+    }
+  };
+  if (own_conn_cur_) add(cfg_.local, own_conn_cur_());
+  for (const auto& [name, in] : in_) {
+    if (name != to && !in.resyncing) add(name, in.conn_cur);
+  }
+}
+
+void Cluster::adopt_shares(In& in) {
+  const int64_t now = mono_now();
+  for (const proto::ConnCurShare& share : in.resync_shares) {
+    const std::string& node = share.node();
+    if (node == cfg_.local || !cfg_.node(node)) continue;  // this node knows its own
+    if (node != in.name) {
+      // A node whose updates this one applies itself keeps its own account.
+      bool held = false;
+      for (const proto::OriginState& s : in.resync_origins) {
+        auto it = in_.find(s.node());
+        if (s.node() == node && it != in_.end() && it->second.incarnation == s.incarnation()) {
+          held = true;
+        }
+      }
+      if (held) continue;
+    }
+    auto [it, fresh] = in_.try_emplace(node);
+    In& of = it->second;
+    if (fresh) {
+      // Never heard from: counted as heard now, so that it is taken back
+      // after dead_after if it never speaks.
+      of.name = node;
+      of.last_heard = now;
+    }
+    of.conn_cur.clear();
+    for (const proto::TableBatch& b : share.batches()) of.conn_cur.count(b);
+  }
+}
+
 void Cluster::take_back_conn_cur(In& in, const char* why, bool keep) {
   stick::sync::ConnCurLedger gone = in.conn_cur.take_positive();
   if (gone.empty()) return;
@@ -932,6 +978,7 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
     in.resync_rows = 0;
     in.resync_stale_from = stale_rows_;
     in.resync_origins.assign(r.origins().begin(), r.origins().end());
+    in.resync_shares.assign(r.conn_cur().begin(), r.conn_cur().end());
     // Its tables come whole, with what its connections count now.
     in.taken_back.clear();
     in.give_back_due = false;
@@ -954,7 +1001,9 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
     if (held != in_.end() && held->second.incarnation == s.incarnation()) continue;
     learnt_[s.node()] = Learnt{s.incarnation(), s.applied(), in.name};
   }
+  adopt_shares(in);
   in.resync_origins.clear();
+  in.resync_shares.clear();
   log::notice(
       "peers: full resync from node %s complete: %llu entries in %lld ms (%llu older than a "
       "delete left out)",

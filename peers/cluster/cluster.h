@@ -100,6 +100,11 @@ class Cluster {
   void adopt(const PeersConfig& cfg);
   void set_dead_after(int64_t ms) { cfg_.dead_after_ms = ms; }
   void set_node_started(bool yes) { node_started_ = yes; }
+  // This node's own share of conn_cur (its workers'), for the full resyncs
+  // it sends.
+  void set_own_conn_cur(std::function<stick::sync::ConnCurLedger()> f) {
+    own_conn_cur_ = std::move(f);
+  }
   // Takes back what every other node counted in conn_cur (this node leaves
   // the cluster).
   void forget_nodes();
@@ -167,8 +172,10 @@ class Cluster {
     // It shares every table this node synchronises (its full resync can
     // stand for the other nodes').
     bool covers_all = false;
-    // What the resync under way had applied of the other nodes (its part 1).
+    // What the resync under way had applied of the other nodes, and each
+    // node's share of conn_cur in it (its part 1).
     std::vector<proto::OriginState> resync_origins;
+    std::vector<proto::ConnCurShare> resync_shares;
     std::set<std::string> refused_tables;
     uint64_t received = 0, resyncs = 0, refused = 0;
     // What its updates added to conn_cur here, and what was taken back when
@@ -219,6 +226,11 @@ class Cluster {
   void give_back_conn_cur(In& in);
   void back_from_silence(In& in);
   void apply_here(const stick::sync::ConnCurLedger& l, int sign);
+  // Part 1 of a full resync to another node: each node's share of conn_cur.
+  void add_shares(const std::string& to, proto::NodeResync* r) const;
+  // At the end of a full resync from `in`: the shares it brought stand for
+  // what this node knew of each node it did not hold itself.
+  void adopt_shares(In& in);
   void send_acks();
   void reply(const std::string& id, const proto::NodeMessage& m);
   bool send_to(Out& o, const std::string& bytes, int dealer = -1);
@@ -253,6 +265,7 @@ class Cluster {
   const Tables& tables_;
   const uint64_t incarnation_;
   bool node_started_ = true;
+  std::function<stick::sync::ConnCurLedger()> own_conn_cur_;
   std::function<void(const proto::TableBatch&)> deliver_;
   servers::Store* servers_ = nullptr;
   std::function<void(const proto::ServerRecords&)> deliver_servers_;

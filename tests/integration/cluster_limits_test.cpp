@@ -314,6 +314,18 @@ class ClusterConnCur : public Cluster {
     }
     return out;
   }
+  // Kills every process of node `name` at once (SIGKILL), as a power cut would.
+  ::testing::AssertionResult kill_node(const std::string& name) {
+    const pid_t master = node(name).weir->pid();
+    std::vector<pid_t> all = {master};
+    for (const auto& [pid, args] : children_of(master)) all.push_back(pid);
+    for (pid_t p : all) ::kill(p, SIGKILL);
+    if (!node(name).weir->wait_exit(20000)) {
+      return ::testing::AssertionFailure() << "node " << name << " did not exit";
+    }
+    node(name).weir.reset();
+    return ::testing::AssertionSuccess();
+  }
   // An open connection to node `name` that has been answered once (so that
   // the node counts it).
   std::unique_ptr<HttpClient> open(const std::string& name) {
@@ -387,13 +399,7 @@ TEST_F(ClusterConnCur, AKilledNodesConnectionsStopCountingAfterDeadAfter) {
   ASSERT_TRUE(wait_mesh());
   auto a1 = open("a"), a2 = open("a"), b1 = open("b");
   for (const std::string& n : kNodes) ASSERT_TRUE(conns_are(n, 3));
-  // Every process of node a at once, as a power cut would.
-  const pid_t master = node("a").weir->pid();
-  std::vector<pid_t> all = {master};
-  for (const auto& [pid, args] : children_of(master)) all.push_back(pid);
-  for (pid_t p : all) ::kill(p, SIGKILL);
-  ASSERT_TRUE(node("a").weir->wait_exit(20000));
-  node("a").weir.reset();
+  ASSERT_TRUE(kill_node("a"));
   a1.reset();
   a2.reset();
   EXPECT_TRUE(conns_are("b", 1));
@@ -406,6 +412,29 @@ TEST_F(ClusterConnCur, AKilledNodesConnectionsStopCountingAfterDeadAfter) {
   a4.reset();
   b1.reset();
   for (const std::string& n : kNodes) EXPECT_TRUE(conns_are(n, 0));
+}
+
+// A node that joins while connections are open learns their total in its full
+// resync with each node's share of it, so that a node killed afterwards has
+// its share taken back there too.
+TEST_F(ClusterConnCur, ANodeThatJoinsLateTakesBackTheShareOfANodeKilledAfter) {
+  peers_extra_ = "  dead_after: 2s\n";
+  ASSERT_TRUE(start("a", "test", kConnTables));
+  ASSERT_TRUE(start("b", "test", kConnTables));
+  ASSERT_TRUE(wait_mesh());
+  auto a1 = open("a"), b1 = open("b"), b2 = open("b");
+  for (const char* n : {"a", "b"}) ASSERT_TRUE(conns_are(n, 3));
+  ASSERT_TRUE(start("c", "test", kConnTables));
+  ASSERT_TRUE(wait_mesh());
+  ASSERT_TRUE(conns_are("c", 3));
+  ASSERT_TRUE(kill_node("b"));
+  b1.reset();
+  b2.reset();
+  EXPECT_TRUE(conns_are("a", 1));
+  EXPECT_TRUE(conns_are("c", 1));
+  a1.reset();
+  EXPECT_TRUE(conns_are("a", 0));
+  EXPECT_TRUE(conns_are("c", 0));
 }
 
 // A node whose agent alone is killed and respawned (its workers, and their
