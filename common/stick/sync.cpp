@@ -162,7 +162,8 @@ void BatchWriter::add_absolute(const Table::Access& a, const Now& now) {
   proto::Row* row = batch_.add_rows();
   const std::string_view key = d.key();
   row->set_key(key.data(), key.size());
-  row->set_flags(kRowAbsolute);
+  const bool pending = d.flags() & (EntryData::kAbsolute | EntryData::kAwaitBase);
+  row->set_flags(kRowAbsolute | (pending ? kRowBasePending : 0));
   add_totals(d, row);
   add_epoch(d, row);
   add_lww(d, row);
@@ -221,8 +222,11 @@ Fold fold_of(const EntryData& d, const proto::Row& row, proto::TableBatch::Kind 
     d.set_epoch(theirs);
     auto nf = static_cast<uint8_t>(d.flags() & ~(EntryData::kAbsolute | EntryData::kAwaitBase));
     // Updates counted after the reset, ahead of the reset itself (another
-    // node heard of it first): its base is added when it comes.
-    if (kind == proto::TableBatch::DELTA && !reset) nf |= EntryData::kAwaitBase;
+    // node heard of it first), or totals without its base: the base is added
+    // when the reset comes.
+    if ((kind == proto::TableBatch::DELTA && !reset) || (row.flags() & kRowBasePending)) {
+      nf |= EntryData::kAwaitBase;
+    }
     d.set_flags(nf);
     return plain;
   }
@@ -232,9 +236,14 @@ Fold fold_of(const EntryData& d, const proto::Row& row, proto::TableBatch::Kind 
     d.set_flags(f & static_cast<uint8_t>(~EntryData::kAwaitBase));
     return Fold::kAddBase;
   }
-  // Whole values of the same epoch hold its base.
   if (kind != proto::TableBatch::DELTA) {
-    d.set_flags(f & static_cast<uint8_t>(~EntryData::kAwaitBase));
+    // Whole values of the same epoch: with its base, they stand; without,
+    // they stand only for an entry that has not had the base either.
+    if (!(row.flags() & kRowBasePending)) {
+      d.set_flags(f & static_cast<uint8_t>(~EntryData::kAwaitBase));
+    } else if (!(f & EntryData::kAwaitBase)) {
+      return Fold::kSkip;
+    }
   }
   return plain;
 }
@@ -262,9 +271,16 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
       if (!epoch.none()) {
         // A command's removal: in its epoch, the entry is made again, and
         // what was counted before it (here too) no longer counts.
+        hlc_observe(epoch.hlc);
         t.bury(row.key(), epoch, now);
-        if (Table::Access a = t.find(row.key(), now); a && a.data().epoch() > epoch) {
-          ++res.rows;  // reset since: stays
+        if (Table::Access a = t.find(row.key(), now); a && a.data().epoch() >= epoch) {
+          // Made again in the removal's epoch (an update that came ahead of
+          // it) or reset since: it stays, and the removal is its base.
+          const EntryData d = a.data();
+          if (d.epoch() == epoch) {
+            d.set_flags(d.flags() & static_cast<uint8_t>(~EntryData::kAwaitBase));
+          }
+          ++res.rows;
           continue;
         }
       }
@@ -283,13 +299,14 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
       ++res.rows;
       continue;
     }
-    // An update made before a removal that this process heard of first.
+    if (!epoch.none()) hlc_observe(epoch.hlc);  // a reset made here later is later
+    // An update made before a removal that this process heard of first: its
+    // counters and rates are of the epoch the removal closed (conn_cur still
+    // applies to an entry that is there).
+    bool stale = false;
     if (t.has_graves()) {
       const Epoch grave = t.grave_of(row.key(), now);
-      if (!grave.none() && epoch < grave) {
-        ++res.rows;
-        continue;
-      }
+      stale = !grave.none() && epoch < grave;
     }
     if (!key_fits(t.def(), row.key())) {
       ++res.skipped;
@@ -311,14 +328,18 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
     } else if (expire > 0 && b.kind() == proto::TableBatch::DELTA && b.wall_ms() > 0) {
       touched = now.mono_ms - std::max<int64_t>(0, now.wall_ms - b.wall_ms());
     }
-    Table::Access a = t.find_or_make(row.key(), now, touched);
+    Table::Access a = stale ? t.find(row.key(), now) : t.find_or_make(row.key(), now, touched);
     if (!a) {
-      ++res.skipped;
+      if (stale) {
+        ++res.rows;
+      } else {
+        ++res.skipped;
+      }
       continue;
     }
     const EntryData d = a.data();
     const bool absolute = (row.flags() & kRowAbsolute) || b.kind() != proto::TableBatch::DELTA;
-    const Fold fold = fold_of(d, row, b.kind(), layout);
+    const Fold fold = stale ? Fold::kSkip : fold_of(d, row, b.kind(), layout);
     int v = 0;  // the next value of the row
     bool readable = true;
     for (uint32_t col : b.columns()) {
@@ -396,7 +417,7 @@ ApplyResult apply(Table& t, const proto::TableBatch& b, const Now& now) {
       ++res.skipped;
       continue;
     }
-    if (row.has_lww()) {
+    if (row.has_lww() && !stale) {
       hlc_observe(row.hlc());
       if (Stamp* st = d.stamp()) {
         if (row.hlc() > st->hlc || (row.hlc() == st->hlc && row.node() > st->node)) {

@@ -31,6 +31,10 @@ namespace weir::stick::sync {
 
 inline constexpr uint32_t kRowAbsolute = 1;
 inline constexpr uint32_t kRowErased = 2;
+// An absolute row of SNAPSHOT or REFILL whose epoch's base has not reached its
+// sender's totals yet (a set or clear of its own not sent, or an update of
+// the epoch that came ahead of its reset): the receiver waits for the base.
+inline constexpr uint32_t kRowBasePending = 4;
 // Rows per TableBatch message.
 inline constexpr size_t kRowsPerBatch = 256;
 

@@ -253,7 +253,11 @@ struct Table::Shard {
     Epoch epoch;
     int64_t mono_ms = 0;
   };
-  std::unordered_map<std::string, Grave> graves;
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, Grave, KeyHash, std::equal_to<>> graves;
   std::deque<std::pair<int64_t, std::string>> grave_order;
   Shard() { lru.prev = lru.next = &lru; }
 };
@@ -493,6 +497,7 @@ void EntryData::set_flags(uint8_t f) const {
 }
 
 void EntryData::mark_set(Datum d, int64_t wall_ms) const {
+  // (Every epoch this process heard of was observed: the new one is later.)
   // A counter or rate set travels as totals, the base of a new epoch; a tag or
   // server key with its stamp, whatever else the row carries, so that it does
   // not turn the counters' row into totals.
@@ -712,19 +717,21 @@ Entry* Table::make_locked(Shard& s, std::string_view key, uint64_t hash, const N
   e->shard = static_cast<uint8_t>(hash >> (64 - kShardBits));
   e->touched = now.mono_ms;
   s.index.insert(e);
-  if (!s.graves.empty()) {
-    const Epoch g = grave_locked(s, key, now.mono_ms);
-    if (!g.none()) {
-      s.epochs[e] = g;
-      e->flags |= EntryData::kEpoch;
-    }
-  }
+  adopt_grave_locked(s, e, key, now.mono_ms);
   return e;
 }
 
-void Table::bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t mono_ms) {
-  while (!s.grave_order.empty() && (s.grave_order.size() >= kGravesPerShard ||
-                                    mono_ms - s.grave_order.front().first >= kGraveMs)) {
+void Table::adopt_grave_locked(Shard& s, Entry* e, std::string_view key, int64_t mono_ms) {
+  if (s.graves.empty()) return;
+  const Epoch g = grave_locked(s, key, mono_ms);
+  if (g.none()) return;
+  s.epochs[e] = g;
+  e->flags |= EntryData::kEpoch;
+}
+
+void Table::expire_graves_locked(Shard& s, int64_t mono_ms, size_t room) {
+  while (!s.grave_order.empty() &&
+         (s.grave_order.size() > room || mono_ms - s.grave_order.front().first >= kGraveMs)) {
     auto it = s.graves.find(s.grave_order.front().second);
     if (it != s.graves.end() && it->second.mono_ms == s.grave_order.front().first) {
       s.graves.erase(it);
@@ -732,6 +739,10 @@ void Table::bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t 
     }
     s.grave_order.pop_front();
   }
+}
+
+void Table::bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t mono_ms) {
+  expire_graves_locked(s, mono_ms, kGravesPerShard - 1);
   auto [it, fresh] = s.graves.try_emplace(std::string(key));
   if (fresh) graves_.fetch_add(1, std::memory_order_relaxed);
   if (!fresh && it->second.epoch > e) return;
@@ -740,7 +751,7 @@ void Table::bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t 
 }
 
 Epoch Table::grave_locked(Shard& s, std::string_view key, int64_t mono_ms) {
-  auto it = s.graves.find(std::string(key));
+  auto it = s.graves.find(key);
   if (it == s.graves.end() || mono_ms - it->second.mono_ms >= kGraveMs) return {};
   return it->second.epoch;
 }
@@ -816,7 +827,9 @@ Entry* Table::get_or_make(std::string_view key, const Now& now, std::unique_lock
     // Expired but not purged yet: it starts again empty (and unsent: a change
     // still queued for the peers agent went with it).
     std::memset(e->data(), 0, layout_.size);
+    if (e->flags & EntryData::kEpoch) s.epochs.erase(e);
     e->flags = 0;
+    adopt_grave_locked(s, e, key, now.mono_ms);
     expired_.fetch_add(1, std::memory_order_relaxed);
   }
   bool fresh = false;
@@ -984,7 +997,7 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, u
 }
 
 size_t Table::purge_expired(const Now& now) {
-  if (def_.expire_ms <= 0) return 0;
+  if (def_.expire_ms <= 0 && !has_graves()) return 0;
   size_t n = 0;
   for (unsigned i = 0; i < kShards; ++i) {
     Shard& s = shards_[i];
@@ -993,6 +1006,7 @@ size_t Table::purge_expired(const Now& now) {
       free_locked(s, as_entry(s.lru.prev));
       ++n;
     }
+    expire_graves_locked(s, now.mono_ms, kGravesPerShard);
   }
   expired_.fetch_add(n, std::memory_order_relaxed);
   return n;

@@ -329,6 +329,10 @@ class Table {
   Entry* make_locked(Shard& s, std::string_view key, uint64_t hash, const Now& now);
   void bury_locked(Shard& s, std::string_view key, const Epoch& e, int64_t mono_ms);
   Epoch grave_locked(Shard& s, std::string_view key, int64_t mono_ms);
+  // A new (or revived) entry of a key removed lately starts in its grave's epoch.
+  void adopt_grave_locked(Shard& s, Entry* e, std::string_view key, int64_t mono_ms);
+  // Forgets graves older than kGraveMs, and the oldest beyond `room`.
+  void expire_graves_locked(Shard& s, int64_t mono_ms, size_t room);
   // A removal by a command here: its epoch, buried and told to the journal.
   void removed_here(Shard& s, std::string_view key, int64_t mono_ms);
   void free_locked(Shard& s, Entry* e);

@@ -243,7 +243,11 @@ void Cluster::note_tombs(const proto::TableBatch& b) {
   const int64_t now = mono_now();
   for (const proto::Row& row : b.rows()) {
     if (row.flags() & stick::sync::kRowErased) {
-      const uint64_t hlc = row.hlc() ? row.hlc() : stick::hlc_now(stick::clock_now().wall_ms);
+      // When the delete was made: a resync's tombstone says, a command's
+      // removal carries its epoch; else when it reached this node.
+      const uint64_t hlc = row.hlc()         ? row.hlc()
+                           : row.epoch_hlc() ? row.epoch_hlc()
+                                             : stick::hlc_now(stick::clock_now().wall_ms);
       auto [it, fresh] = tombs.try_emplace(row.key(), Tomb{hlc, now});
       if (fresh) {
         ++tomb_count_;

@@ -146,6 +146,42 @@ TEST_F(Cluster, IncrementsMadeAtOnceOnTwoNodesAreNeitherLostNorDoubled) {
   }
 }
 
+// A node cut off from the others keeps counting on its own; after healing,
+// every node counts every request once.
+TEST_F(Cluster, ANodeCutOffKeepsCountingAndAfterHealingNothingIsLostOrDoubled) {
+  ASSERT_TRUE(start_all());
+  ASSERT_TRUE(wait_mesh());
+  for (const std::string& n : kNodes) ASSERT_EQ(request(n, "cut"), 200);
+  for (const std::string& n : kNodes) {
+    ASSERT_TRUE(wait_table(
+        n, [](const TableView& v) { return count(v, "cut") == 3; }, "3"));
+  }
+  cut("a", "b");
+  cut("a", "c");
+  for (int i = 0; i < 20; ++i) {
+    for (const std::string& n : kNodes) ASSERT_EQ(request(n, "cut"), 200);
+  }
+  // a counts its own 20 and limits on them; b and c count each other's.
+  EXPECT_TRUE(wait_table(
+      "a", [](const TableView& v) { return count(v, "cut") == 23; }, "23"));
+  for (const char* n : {"b", "c"}) {
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return count(v, "cut") == 43; }, "43"));
+  }
+  heal("a", "b");
+  heal("a", "c");
+  for (const std::string& n : kNodes) {
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return count(v, "cut") == 63; }, "63"));
+  }
+  // And they go on adding up.
+  for (const std::string& n : kNodes) ASSERT_EQ(request(n, "cut"), 200);
+  for (const std::string& n : kNodes) {
+    EXPECT_TRUE(wait_table(
+        n, [](const TableView& v) { return count(v, "cut") == 66; }, "66"));
+  }
+}
+
 // gpc0 of each X-Key: every request adds one, unless it carries X-Clear,
 // which clears it (sc_clr_gpc).
 constexpr const char* kResetTables = R"y(stick_tables:

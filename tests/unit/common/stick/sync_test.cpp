@@ -560,5 +560,81 @@ TEST(StickSync, ConnectionsStillCountedAcrossAResetOfTheirEntry) {
   b.set_journal(nullptr);
 }
 
+TEST(StickSync, AnEntryMadeAgainInARemovalsEpochStaysWhenTheRemovalComesLater) {
+  Trio t;
+  ASSERT_TRUE(t.a.erase("k"));
+  sync::BatchWriter w(t.a, proto::TableBatch::DELTA, t.now.wall_ms);
+  w.add_erased("k", t.ja.erased_epochs.at(0));
+  const proto::TableBatch removal = w.take();
+  sync::apply(t.b, removal, t.now);
+  t.inc(t.b, 2);  // made again on b, in the removal's epoch
+  const proto::TableBatch after = delta_of(t.b, {"k"}, t.now);
+  sync::apply(t.c, after, t.now);  // ahead of the removal on c
+  sync::apply(t.c, removal, t.now);
+  sync::apply(t.a, after, t.now);
+  for (Table* x : {&t.a, &t.b, &t.c}) EXPECT_EQ(t.gpc(*x), 2);
+}
+
+TEST(StickSync, WholeTablesSentBeforeAResetLeavesWaitForItsBase) {
+  Trio t;
+  t.a.find_or_make("k", t.now).data().set(Datum::kGpc, 0, 5, t.now);
+  // A refill of a (a new agent) made before a's reset row leaves.
+  sync::BatchWriter w(t.a, proto::TableBatch::REFILL, t.now.wall_ms);
+  w.add_absolute(t.a.find("k", t.now), t.now);
+  const proto::TableBatch refill = w.take();
+  EXPECT_TRUE(refill.rows(0).flags() & sync::kRowBasePending);
+  const proto::TableBatch reset = delta_of(t.a, {"k"}, t.now);
+  sync::apply(t.b, refill, t.now);
+  sync::apply(t.b, reset, t.now);
+  EXPECT_EQ(t.gpc(t.b), 5);
+  // And a snapshot of b taken while it waits tells c to wait as well.
+  sync::apply(t.a, reset, t.now);  // (a has it)
+  Trio u;
+  sync::apply(u.b, refill, u.now);
+  sync::BatchWriter sw(u.b, proto::TableBatch::SNAPSHOT, u.now.wall_ms);
+  sw.add_absolute(u.b.find("k", u.now), u.now);
+  const proto::TableBatch snap = sw.take();
+  sync::apply(u.c, snap, u.now);
+  sync::apply(u.c, reset, u.now);
+  EXPECT_EQ(u.gpc(u.c), 5);
+}
+
+TEST(StickSync, AResetMadeAfterHearingOneIsLaterWhateverTheClocks) {
+  Trio t;
+  t.a.find_or_make("k", t.now).data().clear(Datum::kGpc, 0);
+  proto::TableBatch ahead = delta_of(t.a, {"k"}, t.now);
+  // As if a's clock ran a minute ahead of b's.
+  const uint64_t future = ahead.rows(0).epoch_hlc() + (uint64_t{60000} << 16);
+  ahead.mutable_rows(0)->set_epoch_hlc(future);
+  sync::apply(t.b, ahead, t.now);
+  t.b.find_or_make("k", t.now).data().clear(Datum::kGpc, 0);
+  const proto::TableBatch mine = delta_of(t.b, {"k"}, t.now);
+  EXPECT_GT(mine.rows(0).epoch_hlc(), future);
+}
+
+TEST(StickSync, AConnectionEndingAfterARemovalIsStillTakenOff) {
+  const TableDef d = def_of("t", {"conn_cur", "gpc(1)"});
+  Table w(d), agent(d);
+  RecordingJournal jw;
+  w.set_journal(&jw);
+  const Now now{1000, kWall + 1000};
+  w.find_or_make("k", now).data().add(Datum::kGpc, 1, now);
+  sync::apply(agent, delta_of(w, {"k"}, now), now);
+  ASSERT_TRUE(w.erase("k"));  // clear table k on the worker
+  sync::BatchWriter bw(w, proto::TableBatch::DELTA, now.wall_ms);
+  bw.add_erased("k", jw.erased_epochs.at(0));
+  sync::apply(agent, bw.take(), now);
+  w.find_or_make("k", now).data().add(Datum::kConnCur, 1, now);  // a connection opens
+  const proto::TableBatch opened = delta_of(w, {"k"}, now);
+  sync::apply(agent, opened, now);
+  EXPECT_EQ(value_of(agent, "k", Datum::kConnCur, now), 1);
+  // The worker dies: the agent takes back what it counted (no epoch).
+  sync::ConnCurLedger ledger;
+  ledger.count(opened);
+  for (const proto::TableBatch& b : ledger.batches(-1, now.wall_ms)) sync::apply(agent, b, now);
+  EXPECT_EQ(value_of(agent, "k", Datum::kConnCur, now), 0);
+  w.set_journal(nullptr);
+}
+
 }  // namespace
 }  // namespace weir::stick
