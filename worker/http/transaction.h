@@ -110,6 +110,9 @@ struct HttpTransactionScalars {
   bool res_body_complete_ = false;
   bool res_server_keep_alive_ = false;
   bool res_status_counted_ = false;  // the tracked entries counted the status
+  uint64_t res_read_ = 0;            // bytes read from the server for this request
+  uint64_t res_heads_ = 0;           // of which response heads (interim ones too)
+  bool s_quick_acked_ = false;       // see before_wait()
 
   // Timing for the log (loop-monotonic ms) and counters.
   int64_t t_head_ = -1;  // request head complete
@@ -229,6 +232,13 @@ class HttpTransaction final : public LbWaiter,
   bool holds_buffers() const { return req_out_.allocated() || res_in_.allocated(); }
   // Arms the transaction's timer for its phase (queue, connect, server, tarpit).
   void update_timer();
+  // The client side is about to wait for events. A response whose head came
+  // alone, its body still due, is what a server that writes head and body
+  // apart without TCP_NODELAY sends: its body waits (Nagle's algorithm) for
+  // the ACK of its head, which this side would delay (up to 40 ms on Linux,
+  // on a reused connection). The server's socket ACKs at once, once per
+  // response (doc/http.md, "Message handling").
+  void before_wait();
 
   // --- What the client side and `show sess` read.
   Phase phase() const { return phase_; }

@@ -229,7 +229,10 @@ void H1ClientConnection::run() {
   }
   if (phase_ == Phase::kClosed) return;
   update_timer();
-  if (r_) r_->txn.update_timer();
+  if (r_) {
+    r_->txn.update_timer();
+    r_->txn.before_wait();
+  }
 }
 
 bool H1ClientConnection::client_handshake() {

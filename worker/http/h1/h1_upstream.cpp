@@ -3,6 +3,9 @@
 // canonical form, X-Forwarded-For, client certificate fields), the request and
 // its body sent, the response read and parsed, and its body window for the
 // client side.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -189,6 +192,7 @@ bool HttpTransaction::read_server() {
       s_readable_ = false;
     }
     res_in_.produce(static_cast<size_t>(n));
+    res_read_ += static_cast<uint64_t>(n);
     s_last_activity_ = ctx_.loop().now_ms();
     if (res_parsed_) extend_response_body_window();
     return true;
@@ -205,6 +209,16 @@ bool HttpTransaction::read_server() {
     res_body_complete_ = true;
   }
   return true;
+}
+
+void HttpTransaction::before_wait() {
+  if (s_quick_acked_ || phase_ != Phase::kExchange || !srv_ || !res_parsed_ || res_body_complete_ ||
+      s_readable_ || s_eof_ || res_read_ != res_heads_) {
+    return;
+  }
+  s_quick_acked_ = true;
+  const int one = 1;
+  ::setsockopt(srv_->stream().fd(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 }
 
 bool HttpTransaction::parse_response() {
@@ -258,10 +272,12 @@ bool HttpTransaction::parse_response() {
       return true;
     }
     res_in_.consume(h.head_len);
+    res_heads_ += h.head_len;
     return true;
   }
   t_response_ = ctx_.loop().now_ms();
   res_parsed_ = true;
+  res_heads_ += h.head_len;
   res_status_ = h.status;
   if (server_) {
     // Passive layer7 checks: 5xx from the server, except 501 and 505 (the
