@@ -29,6 +29,12 @@ constexpr int kSendHighWater = 20000;
 // A link that never said hello (batches from before this agent started) and
 // has been silent this long is forgotten.
 constexpr int64_t kAnonymousLinkMs = 10000;
+// After a full resync, the agent applies what it kept once every worker has
+// what it was sent, or after this long (a worker of an older build does not
+// answer marks).
+constexpr int64_t kMarkWaitMs = 2000;
+// The backlog's share of a turn of the loop.
+constexpr int64_t kBacklogSliceMs = 5;
 
 bool same_def(const stick::TableDef& a, const stick::TableDef& b) {
   if (a.type != b.type || a.key_size != b.key_size || a.size != b.size ||
@@ -104,6 +110,7 @@ stick::Table* Agent::table(const std::string& name) const {
 }
 
 bool Agent::configure(const Config& cfg, std::string* error) {
+  backlog_.settle();
   std::map<std::string, std::shared_ptr<stick::Table>> next;
   const stick::Now now = stick::clock_now();
   bool tables_changed = cfg.stick_tables.size() != tables_.size();
@@ -149,8 +156,9 @@ bool Agent::configure(const Config& cfg, std::string* error) {
     return true;
   }
   if (!cluster_) {
-    cluster_ = std::make_unique<Cluster>(ctx_, tables_, incarnation_,
-                                         [this](const proto::TableBatch& b) { deliver(b); });
+    cluster_ = std::make_unique<Cluster>(
+        ctx_, tables_, backlog_, incarnation_,
+        [this](const proto::TableBatch& b, std::string_view raw) { deliver(b, raw); });
     cluster_->set_node_started(opts_.node_started);
     cluster_->set_own_conn_cur([this] {
       stick::sync::ConnCurLedger own;
@@ -225,6 +233,7 @@ void Agent::load_state() {
 bool Agent::save_state(bool handover, bool periodic) {
   const std::string path = state_or_handover_path(handover);
   if (path.empty()) return true;
+  backlog_.settle();
   std::string error;
   uint64_t n = 0;
   if (!save_tables(path, tables_, stick::clock_now(), &n, &error, &servers_)) {
@@ -246,6 +255,7 @@ bool Agent::poll_once(int extra_fd, int64_t timeout_ms) {
   if (cluster_) cluster_->poll_items(items);
   const int64_t now0 = stick::clock_now().mono_ms;
   int64_t until_timer = std::max<int64_t>(0, next_heartbeat_ms_ - now0);
+  if (!backlog_.empty() && backlog_may_work(now0)) until_timer = 0;
   if (cluster_) until_timer = std::min(until_timer, cluster_->next_timer_in(now0));
   try {
     zmq::poll(items.data(), items.size(),
@@ -281,7 +291,37 @@ bool Agent::poll_once(int extra_fd, int64_t timeout_ms) {
     cluster_->timers(stick::clock_now().mono_ms);
   }
   timers();
+  const int64_t now = stick::clock_now().mono_ms;
+  if (backlog_.releases() != backlog_releases_) {  // a full resync is in
+    backlog_releases_ = backlog_.releases();
+    ask_marks();
+  }
+  if (!backlog_.held() && !backlog_.empty() && backlog_may_work(now)) {
+    backlog_.work(kBacklogSliceMs);
+  }
+  if (backlog_rows_ > 0 && backlog_.empty()) {
+    log::info(
+        "peers: this agent's tables hold the full resync too (%zu rows, %lld ms after it came)",
+        backlog_rows_, static_cast<long long>(now - backlog_since_));
+    backlog_rows_ = 0;
+  }
   return extra_fd >= 0 && (items[1].revents & ZMQ_POLLIN);
+}
+
+void Agent::ask_marks() {
+  proto::PeersMessage m;
+  m.mutable_mark()->set_id(++mark_);
+  marks_due_.clear();
+  for (auto& [id, l] : links_) {
+    if (l.connected && l.synced && send(l, m, 0)) marks_due_.insert(id);
+  }
+  backlog_since_ = stick::clock_now().mono_ms;
+  marks_until_ = backlog_since_ + kMarkWaitMs;
+  backlog_rows_ = backlog_.rows();
+}
+
+bool Agent::backlog_may_work(int64_t now) const {
+  return marks_due_.empty() || now >= marks_until_;
 }
 
 void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
@@ -330,6 +370,9 @@ void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
     case proto::PeersMessage::kServers:
       on_servers(&link, m.servers());
       break;
+    case proto::PeersMessage::kMark:
+      if (m.mark().id() == mark_) marks_due_.erase(id);
+      break;
     default:
       break;  // from a newer worker: nothing this agent needs
   }
@@ -337,8 +380,7 @@ void Agent::on_message(const std::string& id, const zmq::message_t& payload) {
 
 void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_t& payload) {
   from.received += static_cast<uint64_t>(b.rows_size());
-  const stick::Now now = stick::clock_now();
-  if (stick::Table* t = table(b.table())) stick::sync::apply(*t, b, now);
+  if (auto t = tables_.find(b.table()); t != tables_.end()) backlog_.apply(t->second, b);
   // A refill goes on too: a generation that loaded its snapshot before it
   // came takes the larger values as well.
   if (b.kind() == proto::TableBatch::DELTA) {
@@ -350,21 +392,27 @@ void Agent::on_batch(Link& from, const proto::TableBatch& b, const zmq::message_
   forward(from.id, payload.data(), payload.size(), static_cast<size_t>(b.rows_size()));
 }
 
-void Agent::deliver(const proto::TableBatch& b) {
+void Agent::deliver(const proto::TableBatch& b, std::string_view raw) {
   // A PeersMessage whose only field is `batch`, written directly: its key and
-  // length, then the batch (copying the batch into a PeersMessage first would
-  // copy every row of a resync once more).
+  // length, then the batch as it came (or serialised: copying the batch into
+  // a PeersMessage first would copy every row of a resync once more).
+  using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
+  const size_t size = raw.empty() ? b.ByteSizeLong() : raw.size();
+  uint8_t head[16];
+  uint8_t* end = CodedOutputStream::WriteTagToArray(
+      WireFormatLite::MakeTag(proto::PeersMessage::kBatchFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+      head);
+  end = CodedOutputStream::WriteVarint64ToArray(size, end);
   std::string bytes;
-  const size_t size = b.ByteSizeLong();
-  {
-    google::protobuf::io::StringOutputStream raw(&bytes);
-    google::protobuf::io::CodedOutputStream out(&raw);
-    out.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
-        proto::PeersMessage::kBatchFieldNumber,
-        google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-    out.WriteVarint64(size);
+  bytes.reserve(static_cast<size_t>(end - head) + size);
+  bytes.append(reinterpret_cast<const char*>(head), static_cast<size_t>(end - head));
+  if (raw.empty()) {
+    b.AppendToString(&bytes);
+  } else {
+    bytes.append(raw);
   }
-  b.AppendToString(&bytes);
   forward(std::string(), bytes.data(), bytes.size(), static_cast<size_t>(b.rows_size()));
 }
 
@@ -383,7 +431,7 @@ void Agent::settle(const std::string& id, const char* why) {
   const stick::Now now = stick::clock_now();
   const size_t keys = gone.conn_cur.keys();
   for (const proto::TableBatch& b : gone.conn_cur.batches(-1, now.wall_ms)) {
-    if (stick::Table* t = table(b.table())) stick::sync::apply(*t, b, now);
+    if (auto t = tables_.find(b.table()); t != tables_.end()) backlog_.apply(t->second, b);
     if (cluster_) cluster_->publish(b);
     proto::PeersMessage m;
     *m.mutable_batch() = b;
@@ -398,6 +446,7 @@ void Agent::settle(const std::string& id, const char* why) {
   } else {
     log::info("peers: worker pid=%d generation=%d %s", gone.pid, gone.generation, why);
   }
+  marks_due_.erase(id);
   links_.erase(it);
 }
 
@@ -425,6 +474,7 @@ bool Agent::send_raw(Link& to, const void* data, size_t size, size_t rows) {
 }
 
 void Agent::send_snapshot(Link& to, bool catch_up) {
+  backlog_.settle();
   const stick::Now now = stick::clock_now();
   uint64_t entries = 0;
   bool ok = true;
@@ -541,7 +591,10 @@ void Agent::timers() {
   if (now.mono_ms >= next_check_ms_) {
     next_check_ms_ = now.mono_ms + kCheckMs;
     check_links();
-    for (auto& [name, t] : tables_) t->purge_expired(now);
+    // Not before what is kept is in (the next check purges).
+    if (backlog_.empty()) {
+      for (auto& [name, t] : tables_) t->purge_expired(now);
+    }
   }
   if (next_save_ms_ && now.mono_ms >= next_save_ms_) {
     next_save_ms_ = opts_.save_interval_ms > 0 ? now.mono_ms + opts_.save_interval_ms : 0;

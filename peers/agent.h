@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "common/proto/peers.pb.h"
 #include "common/stick/sync.h"
 #include "common/stick/table.h"
+#include "peers/backlog.h"
 #include "peers/cluster/cluster.h"
 
 namespace weir::peers {
@@ -119,8 +121,13 @@ class Agent {
   bool send_raw(Link& to, const void* data, size_t size, size_t rows);
   // A message, as it came, to every link but `from_id`'s.
   void forward(const std::string& from_id, const void* data, size_t size, size_t rows);
-  // A batch another node sent, to every worker process.
-  void deliver(const proto::TableBatch& b);
+  // A batch another node sent, to every worker process (`raw`: its bytes as
+  // they came, or empty).
+  void deliver(const proto::TableBatch& b, std::string_view raw);
+  // A full resync came in: each worker is asked to answer once it has applied
+  // what it was sent; the backlog waits for the answers (or kMarkWaitMs).
+  void ask_marks();
+  bool backlog_may_work(int64_t now) const;
   // Every table to `to`: as a SNAPSHOT (a new worker, which holds back its own
   // counts until it is in), or as a REFILL (`catch_up`: a worker that missed
   // updates, whose own counts in flight a snapshot would overwrite; the larger
@@ -142,6 +149,13 @@ class Agent {
   zmq::socket_t router_;
   Tables tables_;
   std::map<std::string, Link> links_;
+  Backlog backlog_;                  // before cluster_, which writes through it
+  uint64_t backlog_releases_ = 0;    // the last Backlog::releases() seen
+  uint64_t mark_ = 0;                // the last mark asked for
+  std::set<std::string> marks_due_;  // the links that have not answered it
+  int64_t marks_until_ = 0;
+  size_t backlog_rows_ = 0;  // kept when the last full resync was in (for its log line)
+  int64_t backlog_since_ = 0;
   std::unique_ptr<Cluster> cluster_;  // with peers: only
   uint64_t incarnation_ = 0;
   int64_t next_heartbeat_ms_ = 0;

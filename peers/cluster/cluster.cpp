@@ -2,6 +2,8 @@
 
 #include "peers/cluster/cluster.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <zmq.h>
 
 #include <algorithm>
@@ -46,6 +48,9 @@ constexpr unsigned kResyncShardsPerStep = 2;
 constexpr int64_t kResyncSliceMs = 5;
 // At most about this long reading other nodes' messages in one turn.
 constexpr int64_t kTurnMs = 5;
+// A full resync coming in holds the agent's own writes (backlog.h) until its
+// last part, or until no part has come for this long.
+constexpr int64_t kResyncStalledMs = 2000;
 // Deletes are kept this long for the resyncs (or the table's expiry, when it
 // is longer), and at most this many in all (the oldest go first).
 constexpr int64_t kTombMs = 10 * 60 * 1000;
@@ -77,6 +82,50 @@ std::string peer_address(const zmq::message_t& m) {
   return a ? unmapped(a) : "?";
 }
 
+// Where each TableBatch of a NodeMessage's updates or resync (`field`) lies in
+// its bytes, in order: handed on to the workers as they came, rather than
+// serialised again. Empty when the scan does not find exactly `expected`.
+std::vector<std::string_view> batch_bytes(std::string_view msg, int field, int expected) {
+  using google::protobuf::internal::WireFormatLite;
+  std::vector<std::string_view> out;
+  out.reserve(static_cast<size_t>(expected));
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(msg.data()),
+                                            static_cast<int>(msg.size()));
+  auto delimited = [](uint32_t tag, int number) {
+    return WireFormatLite::GetTagFieldNumber(tag) == number &&
+           WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  };
+  while (uint32_t tag = in.ReadTag()) {
+    if (!delimited(tag, field)) {
+      if (!WireFormatLite::SkipField(&in, tag)) return {};
+      continue;
+    }
+    uint32_t len = 0;
+    if (!in.ReadVarint32(&len)) return {};
+    const auto limit = in.PushLimit(static_cast<int>(len));
+    // NodeUpdates.batches and NodeResync.batches are both field 4.
+    while (uint32_t inner = in.ReadTag()) {
+      if (delimited(inner, proto::NodeUpdates::kBatchesFieldNumber)) {
+        uint32_t n = 0;
+        if (!in.ReadVarint32(&n)) return {};
+        const int at = in.CurrentPosition();
+        if (!in.Skip(static_cast<int>(n))) return {};
+        out.emplace_back(msg.data() + at, n);
+      } else if (!WireFormatLite::SkipField(&in, inner)) {
+        return {};
+      }
+    }
+    if (!in.ConsumedEntireMessage()) return {};
+    in.PopLimit(limit);
+  }
+  if (out.size() != static_cast<size_t>(expected)) return {};
+  return out;
+}
+
+std::string_view raw_at(const std::vector<std::string_view>& raw, int i) {
+  return static_cast<size_t>(i) < raw.size() ? raw[static_cast<size_t>(i)] : std::string_view();
+}
+
 std::string user_id(const zmq::message_t& m) {
   const char* u = zmq_msg_gets(const_cast<zmq_msg_t*>(m.handle()), "User-Id");
   return u ? u : "";
@@ -84,9 +133,13 @@ std::string user_id(const zmq::message_t& m) {
 
 }  // namespace
 
-Cluster::Cluster(zmq::context_t& ctx, const Tables& tables, uint64_t incarnation,
-                 std::function<void(const proto::TableBatch&)> deliver)
-    : ctx_(ctx), tables_(tables), incarnation_(incarnation), deliver_(std::move(deliver)) {}
+Cluster::Cluster(zmq::context_t& ctx, const Tables& tables, Backlog& backlog, uint64_t incarnation,
+                 std::function<void(const proto::TableBatch&, std::string_view)> deliver)
+    : ctx_(ctx),
+      tables_(tables),
+      backlog_(backlog),
+      incarnation_(incarnation),
+      deliver_(std::move(deliver)) {}
 
 // Every socket is made with linger 0: closing one drops what it still holds.
 Cluster::~Cluster() {
@@ -425,8 +478,17 @@ void Cluster::drop_resync(Out& o) {
   o.resync_active = false;
 }
 
+void Cluster::update_hold(int64_t now) {
+  bool receiving = false;
+  for (const auto& [name, in] : in_) {
+    receiving |= in.resyncing && now - in.resync_last_part < kResyncStalledMs;
+  }
+  backlog_.hold(receiving);
+}
+
 void Cluster::start_resync(Out& o, const char* why) {
   flush();  // what was gathered gets its number before the tables are read
+  backlog_.settle();
   drop_resync(o);
   auto w = std::make_unique<ResyncWalk>();
   w->m.set_protocol(kNodeProtocolVersion);
@@ -477,6 +539,7 @@ void Cluster::close_part(Out& o, bool last) {
 }
 
 void Cluster::resync_step(Out& o) {
+  backlog_.settle();  // what came meanwhile, before the next shards are read
   ResyncWalk& w = *o.walk;
   proto::NodeResync* r = w.m.mutable_resync();
   const stick::Now now = stick::clock_now();
@@ -815,7 +878,7 @@ const Cluster::In* Cluster::full_resync_source(const std::string& who, int64_t n
   return nullptr;
 }
 
-size_t Cluster::apply(In& in, const proto::TableBatch& b) {
+size_t Cluster::apply(In& in, const proto::TableBatch& b, std::string_view raw) {
   if (in.refused_tables.count(b.table())) return 0;
   auto it = tables_.find(b.table());
   if (it == tables_.end() || !it->second->def().sync) return 0;
@@ -828,11 +891,11 @@ size_t Cluster::apply(In& in, const proto::TableBatch& b) {
     if (drop_deleted(b, tombs->second, kept)) {
       if (kept.rows_size() == 0) return 0;
       in.conn_cur.count(kept);
-      return apply_kept(*it->second, kept);
+      return apply_kept(it->second, kept, {});
     }
   }
   in.conn_cur.count(b);
-  return apply_kept(*it->second, b);
+  return apply_kept(it->second, b, raw);
 }
 
 void Cluster::apply_here(const stick::sync::ConnCurLedger& l, int sign) {
@@ -840,8 +903,8 @@ void Cluster::apply_here(const stick::sync::ConnCurLedger& l, int sign) {
   for (const proto::TableBatch& b : l.batches(sign, now.wall_ms)) {
     auto t = tables_.find(b.table());
     if (t == tables_.end()) continue;
-    deliver_(b);
-    stick::sync::apply(*t->second, b, now);
+    deliver_(b, {});
+    backlog_.apply(t->second, b);
   }
 }
 
@@ -921,10 +984,12 @@ void Cluster::give_back_conn_cur(In& in) {
   in.taken_back.clear();
 }
 
-size_t Cluster::apply_kept(stick::Table& t, const proto::TableBatch& b) {
-  // The workers get the batch first: they apply it while this process does.
-  deliver_(b);
-  stick::sync::apply(t, b, stick::clock_now());
+size_t Cluster::apply_kept(const std::shared_ptr<stick::Table>& t, const proto::TableBatch& b,
+                           std::string_view raw) {
+  // The workers get the batch first: they apply it while this process does
+  // (or, during a full resync, before it).
+  deliver_(b, raw);
+  backlog_.apply(t, b, raw);
   note_tombs(b);
   return static_cast<size_t>(b.rows_size());
 }
@@ -955,7 +1020,8 @@ bool Cluster::drop_deleted(const proto::TableBatch& b, const std::map<std::strin
   return true;
 }
 
-void Cluster::on_updates(In& in, const proto::NodeUpdates& u) {
+void Cluster::on_updates(In& in, const proto::NodeUpdates& u,
+                         const std::vector<std::string_view>& raw) {
   if (in.resyncing) return;  // the resync's end says where to go on from
   if (u.incarnation() != in.incarnation) {
     in.ack_due = true;  // the ack names what this node has: the sender resyncs it
@@ -968,13 +1034,16 @@ void Cluster::on_updates(In& in, const proto::NodeUpdates& u) {
     return;
   }
   if (in.give_back_due) give_back_conn_cur(in);  // before what it did meanwhile
-  for (const proto::TableBatch& b : u.batches()) in.received += apply(in, b);
+  for (int i = 0; i < u.batches_size(); ++i) {
+    in.received += apply(in, u.batches(i), raw_at(raw, i));
+  }
   in.applied = u.seq();
   in.gap = false;
   in.ack_due = true;
 }
 
-void Cluster::on_resync(In& in, const proto::NodeResync& r) {
+void Cluster::on_resync(In& in, const proto::NodeResync& r,
+                        const std::vector<std::string_view>& raw) {
   const int64_t now = mono_now();
   if (r.part() == 1) {
     in.resyncing = true;
@@ -989,9 +1058,14 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r) {
     log::notice("peers: full resync from node %s started", in.name.c_str());
   }
   if (!in.resyncing) return;
-  for (const proto::TableBatch& b : r.batches()) in.resync_rows += apply(in, b);
+  in.resync_last_part = now;
+  update_hold(now);
+  for (int i = 0; i < r.batches_size(); ++i) {
+    in.resync_rows += apply(in, r.batches(i), raw_at(raw, i));
+  }
   if (!r.last()) return;
   in.resyncing = false;
+  update_hold(now);
   in.incarnation = r.incarnation();
   in.applied = r.upto_seq();
   in.gap = false;
@@ -1056,10 +1130,14 @@ void Cluster::receive(const std::string& id, std::string_view bytes, const std::
   }
   switch (m.body_case()) {
     case proto::NodeMessage::kUpdates:
-      on_updates(in, m.updates());
+      on_updates(
+          in, m.updates(),
+          batch_bytes(bytes, proto::NodeMessage::kUpdatesFieldNumber, m.updates().batches_size()));
       break;
     case proto::NodeMessage::kResync:
-      on_resync(in, m.resync());
+      on_resync(
+          in, m.resync(),
+          batch_bytes(bytes, proto::NodeMessage::kResyncFieldNumber, m.resync().batches_size()));
       break;
     case proto::NodeMessage::kServers:
       on_servers(m.servers());
@@ -1231,6 +1309,7 @@ int64_t Cluster::next_timer_in(int64_t mono_ms) const {
 
 void Cluster::timers(int64_t now) {
   flush();
+  if (backlog_.held()) update_hold(now);
   if (now >= next_tomb_check_) {
     next_tomb_check_ = now + 10000;
     expire_tombs(now);

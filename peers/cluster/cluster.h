@@ -39,6 +39,7 @@
 #include "common/servers/record.h"
 #include "common/stick/sync.h"
 #include "common/stick/table.h"
+#include "peers/backlog.h"
 
 namespace weir::peers {
 
@@ -49,10 +50,12 @@ using Tables = std::map<std::string, std::shared_ptr<stick::Table>>;
 
 class Cluster {
  public:
-  // `deliver`: a batch from another node, applied to `tables` already, for the
-  // local workers.
-  Cluster(zmq::context_t& ctx, const Tables& tables, uint64_t incarnation,
-          std::function<void(const proto::TableBatch&)> deliver);
+  // `deliver`: a batch from another node for the local workers (with its
+  // serialised bytes when they came as they are, or empty), before it goes to
+  // `tables` through `backlog`, which holds what a full resync brings while
+  // it comes in.
+  Cluster(zmq::context_t& ctx, const Tables& tables, Backlog& backlog, uint64_t incarnation,
+          std::function<void(const proto::TableBatch&, std::string_view)> deliver);
   ~Cluster();
 
   // Binds and connects for `cfg` (on start, and on a reload that changed it:
@@ -163,6 +166,7 @@ class Cluster {
     uint64_t gap_nacked = UINT64_MAX;
     bool resyncing = false;
     int64_t resync_started = 0;
+    int64_t resync_last_part = 0;  // when its latest part came
     uint64_t resync_rows = 0;
     uint64_t resync_stale_from = 0;  // stale_rows_ when the resync began
     // Told to send its whole tables (it held nothing here) at this time; -1
@@ -210,15 +214,18 @@ class Cluster {
   void on_dealer_message(Out& o, int dealer, std::string_view body);
   void on_hello(const std::string& id, const std::string& address, const std::string& who,
                 const proto::NodeHello& h);
-  void on_updates(In& in, const proto::NodeUpdates& u);
-  void on_resync(In& in, const proto::NodeResync& r);
+  // `raw`: each batch's bytes in the message, or empty.
+  void on_updates(In& in, const proto::NodeUpdates& u, const std::vector<std::string_view>& raw);
+  void on_resync(In& in, const proto::NodeResync& r, const std::vector<std::string_view>& raw);
+  // Holds the backlog while a full resync comes in (and has not stalled).
+  void update_hold(int64_t now);
   // The node whose full resync is on its way here (a node other than `who`
   // that holds nothing here waits for it), or null.
   const In* full_resync_source(const std::string& who, int64_t now) const;
   void on_welcome(Out& o, int dealer, const proto::NodeWelcome& w);
   void on_ack(Out& o, const proto::NodeAck& a);
   // Applies one batch of another node to the local table and passes it on.
-  size_t apply(In& in, const proto::TableBatch& b);
+  size_t apply(In& in, const proto::TableBatch& b, std::string_view raw);
   // A node's conn_cur contribution here: taken back (it is gone, or came
   // back as a new run) or given back (the same run returned). Applied to
   // this node only: each node settles what it counted of the others.
@@ -254,7 +261,8 @@ class Cluster {
   void note_tombs(const proto::TableBatch& b);
   void expire_tombs(int64_t now);
   // Applies a batch of another node's (after drop_deleted) and hands it on.
-  size_t apply_kept(stick::Table& t, const proto::TableBatch& b);
+  size_t apply_kept(const std::shared_ptr<stick::Table>& t, const proto::TableBatch& b,
+                    std::string_view raw);
   // Copies into `kept` the rows of b that no tomb is newer than; false (and
   // nothing copied) when every row stays.
   bool drop_deleted(const proto::TableBatch& b, const std::map<std::string, Tomb>& tombs,
@@ -263,10 +271,11 @@ class Cluster {
 
   zmq::context_t& ctx_;
   const Tables& tables_;
+  Backlog& backlog_;
   const uint64_t incarnation_;
   bool node_started_ = true;
   std::function<stick::sync::ConnCurLedger()> own_conn_cur_;
-  std::function<void(const proto::TableBatch&)> deliver_;
+  std::function<void(const proto::TableBatch&, std::string_view)> deliver_;
   servers::Store* servers_ = nullptr;
   std::function<void(const proto::ServerRecords&)> deliver_servers_;
   void send_all_servers(Out& o);

@@ -163,6 +163,25 @@ TEST_F(Cluster, ARestartedNodeIsResyncedWhole) {
         return field(v, "from-a", "http_req_cnt") == 1 && field(v, "from-b", "http_req_cnt") == 1;
       },
       "from-a and from-b"));
+  // c's agent gave the resync to its worker first and took it into its own
+  // tables after: a worker of a new generation, loaded from the agent, has
+  // all of it (with what came after it).
+  EXPECT_TRUE(node("c").weir->wait_for_stderr(
+      "this agent's tables hold the full resync too \\([1-9][0-9]* rows", 20000));
+  node("c").weir->signal(SIGHUP);
+  ASSERT_TRUE(node("c").weir->wait_ready_count(2, 20000));
+  EXPECT_TRUE(node("c").weir->wait_for_stderr("worker pid=[0-9]+ generation=1 exited", 20000))
+      << node("c").weir->stderr_text();
+  EXPECT_TRUE(wait_table(
+      "c",
+      [](const TableView& v) {
+        for (int i = 0; i < 50; ++i) {
+          if (field(v, "k" + std::to_string(i), "http_req_cnt") != 1) return false;
+        }
+        return v.has("before") && v.at("tag", "gpt(0)") == "3" &&
+               field(v, "from-a", "http_req_cnt") == 1 && field(v, "back", "http_req_cnt") == 1;
+      },
+      "every entry, in the new generation"));
 }
 
 TEST_F(Cluster, ANodeBackFromARestartIsSentItsResyncAtOnce) {

@@ -265,6 +265,9 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
       received_.fetch_add(r.rows, std::memory_order_relaxed);
       break;
     }
+    case proto::PeersMessage::kMark:
+      send(m);  // everything before it is applied: the same mark back
+      break;
     case proto::PeersMessage::kServers: {
       std::lock_guard<std::mutex> g(servers_mu_);
       if (on_servers_) on_servers_(m.servers());
