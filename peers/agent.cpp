@@ -160,6 +160,13 @@ bool Agent::configure(const Config& cfg, std::string* error) {
         ctx_, tables_, backlog_, incarnation_,
         [this](const proto::TableBatch& b, std::string_view raw) { deliver(b, raw); });
     cluster_->set_node_started(opts_.node_started);
+    cluster_->on_presize([this](const proto::Presize& p) {
+      proto::PeersMessage m;
+      *m.mutable_presize() = p;
+      for (auto& [id, l] : links_) {
+        if (!l.resync) send(l, m, 0);
+      }
+    });
     cluster_->set_own_conn_cur([this] {
       stick::sync::ConnCurLedger own;
       for (const auto& [id, link] : links_) own.add(link.conn_cur);
@@ -476,6 +483,16 @@ bool Agent::send_raw(Link& to, const void* data, size_t size, size_t rows) {
 void Agent::send_snapshot(Link& to, bool catch_up) {
   backlog_.settle();
   const stick::Now now = stick::clock_now();
+  {
+    // Its indexes take the tables' size at once.
+    proto::PeersMessage m;
+    for (auto& [name, t] : tables_) {
+      proto::TableSize* size = m.mutable_presize()->add_tables();
+      size->set_table(name);
+      size->set_entries(t->used());
+    }
+    send(to, m, 0);
+  }
   uint64_t entries = 0;
   bool ok = true;
   for (auto& [name, t] : tables_) {

@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <new>
 #include <random>
 #include <unordered_map>
 #include <utility>
@@ -40,6 +41,56 @@ struct Entry {
 };
 const size_t Entry::kDataOffset = (sizeof(Entry) + 7) & ~size_t{7};
 
+// An index's array of slots, zeroed: from the heap, or a part of the table's
+// presized block (Table::presize), which the table owns.
+class Slots {
+ public:
+  Slots() = default;
+  ~Slots() { free_owned(); }
+  Slots(const Slots&) = delete;
+  Slots& operator=(const Slots&) = delete;
+
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  uint64_t* data() { return p_; }
+  const uint64_t* data() const { return p_; }
+  uint64_t& operator[](size_t i) { return p_[i]; }
+  uint64_t operator[](size_t i) const { return p_[i]; }
+  const uint64_t* begin() const { return p_; }
+  const uint64_t* end() const { return p_ + n_; }
+  // n zeroed slots from the heap (calloc: fresh pages are not written twice).
+  void allocate(size_t n) {
+    free_owned();
+    p_ = static_cast<uint64_t*>(std::calloc(n, sizeof(uint64_t)));
+    if (!p_) throw std::bad_alloc();
+    n_ = n;
+    owned_ = true;
+  }
+  // n zeroed slots that someone else owns.
+  void borrow(uint64_t* p, size_t n) {
+    free_owned();
+    p_ = p;
+    n_ = n;
+    owned_ = false;
+  }
+  void swap(Slots& o) {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    std::swap(owned_, o.owned_);
+  }
+
+ private:
+  void free_owned() {
+    if (owned_) std::free(p_);
+    p_ = nullptr;
+    n_ = 0;
+    owned_ = false;
+  }
+  uint64_t* p_ = nullptr;
+  size_t n_ = 0;
+  bool owned_ = false;
+};
+
 // A shard's entries by the low bits of their hash: open addressing with linear
 // probing in an array of 8-byte slots. A slot packs an entry's address (16-byte
 // aligned and below 2^47, so 43 bits) with the low 21 bits of its hash: a
@@ -65,7 +116,7 @@ struct Index {
   }
   static uint32_t tag(uint64_t v) { return static_cast<uint32_t>(v >> kAddrBits); }
 
-  std::vector<uint64_t> slots;  // a power of two, or empty before the first entry
+  Slots slots;  // a power of two, or empty before the first entry
   size_t count = 0;
   // The array and its mask for Table::prefetch, read without the shard's lock
   // (a stale value only makes a useless prefetch).
@@ -85,15 +136,20 @@ struct Index {
   // Room for one more entry: the array doubles past three quarters full.
   void reserve_one() {
     if (slots.empty()) {
-      slots.assign(8, 0);
-    } else if ((count + 1) * 4 <= slots.size() * 3) {
-      return;
-    } else {
-      std::vector<uint64_t> old(slots.size() * 2, 0);
-      old.swap(slots);
-      for (uint64_t v : old) {
-        if (v) put(v);
-      }
+      Slots first;
+      first.allocate(8);
+      move_to(first);
+    } else if ((count + 1) * 4 > slots.size() * 3) {
+      Slots next;
+      next.allocate(slots.size() * 2);
+      move_to(next);
+    }
+  }
+  // The entries into `next` (larger, zeroed), which becomes the array.
+  void move_to(Slots& next) {
+    next.swap(slots);
+    for (uint64_t v : next) {
+      if (v) put(v);
     }
     hint.store(slots.data(), std::memory_order_relaxed);
     hint_mask.store(mask(), std::memory_order_relaxed);
@@ -654,6 +710,48 @@ Table::~Table() {
       if (v) release(shards_[i], Index::entry(v));
     }
   }
+  for (unsigned i = 0; i < kShards; ++i) shards_[i].index.slots.borrow(nullptr, 0);
+  for (const auto& [base, bytes] : presized_) munmap(base, bytes);
+}
+
+void Table::presize(size_t entries) {
+  entries = std::min<size_t>(entries, def_.size);
+  // Each shard's share with room for an uneven spread, at most three quarters
+  // full: the size its index would double to while the entries come.
+  const size_t share = entries / kShards + entries / kShards / 8 + 8;
+  size_t n = 8;
+  while (n * 3 < share * 4) n *= 2;
+  const size_t bytes = n * sizeof(uint64_t) * kShards;
+  if (bytes < (size_t{2} << 20)) return;  // small: doubling costs little
+  std::lock_guard<std::mutex> g(presize_mu_);
+  bool smaller = false;
+  for (unsigned i = 0; i < kShards && !smaller; ++i) {
+    std::lock_guard<std::mutex> gs(shards_[i].mu);
+    smaller = shards_[i].index.slots.size() < n;
+  }
+  if (!smaller) return;
+  // One block for every shard, on transparent huge pages: a million entries'
+  // slots are 16 MiB, which in 4 KiB pages cost 4,096 page faults.
+  constexpr size_t kHuge = size_t{2} << 20;
+  void* p =
+      mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;  // the indexes double as they would have
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = (at + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
+  if (aligned > at) munmap(p, aligned - at);
+  const uintptr_t tail = aligned + bytes;
+  if (at + bytes + kHuge > tail) munmap(reinterpret_cast<void*>(tail), at + bytes + kHuge - tail);
+  auto* block = reinterpret_cast<uint64_t*>(aligned);
+  madvise(block, bytes, MADV_HUGEPAGE);
+  presized_.emplace_back(block, bytes);
+  for (unsigned i = 0; i < kShards; ++i) {
+    Shard& s = shards_[i];
+    std::lock_guard<std::mutex> gs(s.mu);
+    if (s.index.slots.size() >= n) continue;
+    Slots next;
+    next.borrow(block + size_t{i} * n, n);
+    s.index.move_to(next);
+  }
 }
 
 void Table::release(Shard& s, Entry* e) {
@@ -968,7 +1066,7 @@ size_t Table::walk_impl(const Now& now, bool (*fn)(void*, Access&), void* arg, u
     Shard& s = shards_[i];
     std::unique_lock<std::mutex> g(s.mu);
     std::vector<Entry*> gone;
-    const std::vector<uint64_t>& slots = s.index.slots;
+    const Slots& slots = s.index.slots;
     // Entries lie all over memory: the walk asks for the ones a few slots
     // ahead while it handles this one, so that their cache misses overlap.
     constexpr size_t kAhead = 16;

@@ -221,6 +221,10 @@ class Table {
   Table& operator=(const Table&) = delete;
 
   const TableDef& def() const { return def_; }
+  // About `entries` entries are coming (a full resync, a snapshot): each
+  // shard's index is made that large at once, on huge pages, rather than
+  // doubled all the way as they come. Nothing for a table that small.
+  void presize(size_t entries);
   const std::string& name() const { return def_.name; }
   const Layout& layout() const { return layout_; }
   bool stores(Datum d) const { return layout_.slot[static_cast<int>(d)].count > 0; }
@@ -358,6 +362,8 @@ class Table {
   Layout layout_;
   std::unique_ptr<EntryPool> pool_;
   std::unique_ptr<Shard[]> shards_;
+  std::mutex presize_mu_;
+  std::vector<std::pair<void*, size_t>> presized_;  // presize()'s blocks, unmapped with the table
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> expired_{0};

@@ -478,6 +478,18 @@ void Cluster::drop_resync(Out& o) {
   o.resync_active = false;
 }
 
+void Cluster::presize(const google::protobuf::RepeatedPtrField<proto::TableSize>& sizes) {
+  if (sizes.empty()) return;
+  proto::Presize p;
+  for (const proto::TableSize& size : sizes) {
+    auto t = tables_.find(size.table());
+    if (t == tables_.end() || !t->second->def().sync) continue;
+    t->second->presize(static_cast<size_t>(size.entries()));
+    *p.add_tables() = size;
+  }
+  if (p.tables_size() > 0 && presize_) presize_(p);
+}
+
 void Cluster::update_hold(int64_t now) {
   bool receiving = false;
   for (const auto& [name, in] : in_) {
@@ -510,6 +522,9 @@ void Cluster::start_resync(Out& o, const char* why) {
     if (!t->def().sync || o.refused_tables.count(name)) continue;
     w->tables.push_back(name);
     entries += t->used();
+    proto::TableSize* size = r->add_sizes();
+    size->set_table(name);
+    size->set_entries(t->used());
     auto tombs = tombs_.find(name);
     if (tombs != tombs_.end()) entries += tombs->second.size();
   }
@@ -532,7 +547,10 @@ void Cluster::close_part(Out& o, bool last) {
   r->set_last(last);
   o.resync.emplace_back(w.m.SerializeAsString(), w.in_part);
   r->clear_batches();
+  // What part 1 says of the whole resync goes once.
   r->clear_origins();
+  r->clear_conn_cur();
+  r->clear_sizes();
   w.in_part = 0;
   // It leaves now: the receiver applies it while the next one is read.
   send_parts(o);
@@ -1052,6 +1070,7 @@ void Cluster::on_resync(In& in, const proto::NodeResync& r,
     in.resync_stale_from = stale_rows_;
     in.resync_origins.assign(r.origins().begin(), r.origins().end());
     in.resync_shares.assign(r.conn_cur().begin(), r.conn_cur().end());
+    presize(r.sizes());
     // Its tables come whole, with what its connections count now.
     in.taken_back.clear();
     in.give_back_due = false;

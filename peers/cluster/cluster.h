@@ -77,6 +77,8 @@ class Cluster {
     servers_ = store;
     deliver_servers_ = std::move(deliver);
   }
+  // Where presize() tells the workers (Agent: a Presize to each of them).
+  void on_presize(std::function<void(const proto::Presize&)> fn) { presize_ = std::move(fn); }
   // Records that changed here, for every linked node.
   void publish_servers(const proto::ServerRecords& rs);
   // Numbers what publish() gathered and sends what each peer can take.
@@ -217,6 +219,9 @@ class Cluster {
   // `raw`: each batch's bytes in the message, or empty.
   void on_updates(In& in, const proto::NodeUpdates& u, const std::vector<std::string_view>& raw);
   void on_resync(In& in, const proto::NodeResync& r, const std::vector<std::string_view>& raw);
+  // Part 1 of a full resync says how large the tables will be: this agent's
+  // and its workers' indexes are made that large at once.
+  void presize(const google::protobuf::RepeatedPtrField<proto::TableSize>& sizes);
   // Holds the backlog while a full resync comes in (and has not stalled).
   void update_hold(int64_t now);
   // The node whose full resync is on its way here (a node other than `who`
@@ -276,6 +281,7 @@ class Cluster {
   bool node_started_ = true;
   std::function<stick::sync::ConnCurLedger()> own_conn_cur_;
   std::function<void(const proto::TableBatch&, std::string_view)> deliver_;
+  std::function<void(const proto::Presize&)> presize_;
   servers::Store* servers_ = nullptr;
   std::function<void(const proto::ServerRecords&)> deliver_servers_;
   void send_all_servers(Out& o);

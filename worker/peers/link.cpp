@@ -265,6 +265,12 @@ void PeersLink::on_message(const proto::PeersMessage& m) {
       received_.fetch_add(r.rows, std::memory_order_relaxed);
       break;
     }
+    case proto::PeersMessage::kPresize:
+      for (const proto::TableSize& size : m.presize().tables()) {
+        auto it = by_name_.find(size.table());
+        if (it != by_name_.end()) tables_[it->second]->presize(static_cast<size_t>(size.entries()));
+      }
+      break;
     case proto::PeersMessage::kMark:
       send(m);  // everything before it is applied: the same mark back
       break;

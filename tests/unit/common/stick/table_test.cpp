@@ -536,6 +536,54 @@ TEST(StickTable, ManyKeysComeAndGoAndEveryOneIsFoundExactlyWhileItIsThere) {
   }
 }
 
+// presize() before a full resync or a snapshot: the entries already there
+// stay findable, the ones that come are found too, twice over (a second
+// presize moves the indexes again), and walks and erases see the same keys.
+TEST(StickTable, APresizedTableKeepsItsEntriesAndFindsEveryOneThatComesAfter) {
+  Table t(make_def(KeyType::kString, 1'000'000, 0, {"http_req_cnt"}));
+  const Now now = at(0);
+  std::map<std::string, int64_t> model;
+  auto add = [&](uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; ++i) {
+      const std::string k = "key-" + std::to_string(i);
+      Table::Access a = t.find_or_make(k, now);
+      ASSERT_TRUE(a) << k;
+      a.data().add(Datum::kHttpReqCnt, i % 7 + 1, now);
+      model[k] += i % 7 + 1;
+    }
+  };
+  auto check = [&] {
+    ASSERT_EQ(t.used(), model.size());
+    for (const auto& [k, v] : model) {
+      Table::Access a = t.find(k, now);
+      ASSERT_TRUE(a) << k;
+      ASSERT_EQ(*a.data().value(Datum::kHttpReqCnt, 0, now), v) << k;
+    }
+    EXPECT_FALSE(t.find("key-absent", now));
+    size_t walked = 0;
+    t.walk(now, [&](Table::Access&) {
+      ++walked;
+      return true;
+    });
+    ASSERT_EQ(walked, model.size());
+  };
+  add(0, 5'000);
+  t.presize(300'000);
+  check();
+  add(5'000, 300'000);
+  check();
+  t.presize(100);        // smaller: nothing changes
+  t.presize(5'000'000);  // more than the table holds: its size
+  check();
+  for (uint32_t i = 0; i < 300'000; i += 3) {
+    const std::string k = "key-" + std::to_string(i);
+    ASSERT_TRUE(t.erase(k)) << k;
+    model.erase(k);
+  }
+  add(300'000, 320'000);
+  check();
+}
+
 TEST(StickTable, EraseRefusesTrackedEntries) {
   Table t(make_def(KeyType::kInteger, 10, 0, {"conn_cnt"}));
   Entry* e = track(t, int_key(t, 1), at(0));
