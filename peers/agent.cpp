@@ -262,7 +262,10 @@ bool Agent::poll_once(int extra_fd, int64_t timeout_ms) {
   if (cluster_) cluster_->poll_items(items);
   const int64_t now0 = stick::clock_now().mono_ms;
   int64_t until_timer = std::max<int64_t>(0, next_heartbeat_ms_ - now0);
-  if (!backlog_.empty() && backlog_may_work(now0)) until_timer = 0;
+  if (!backlog_.held() && !backlog_.empty()) {
+    // Kept batches to apply: at once, or when the workers' marks are due.
+    until_timer = backlog_may_work(now0) ? 0 : std::min(until_timer, marks_until_ - now0);
+  }
   if (cluster_) until_timer = std::min(until_timer, cluster_->next_timer_in(now0));
   try {
     zmq::poll(items.data(), items.size(),
@@ -324,7 +327,7 @@ void Agent::ask_marks() {
   }
   backlog_since_ = stick::clock_now().mono_ms;
   marks_until_ = backlog_since_ + kMarkWaitMs;
-  backlog_rows_ = backlog_.rows();
+  backlog_rows_ = backlog_.held_rows();
 }
 
 bool Agent::backlog_may_work(int64_t now) const {

@@ -18,6 +18,7 @@ void Backlog::apply(const std::shared_ptr<stick::Table>& t, const proto::TableBa
   Kept k{t, raw.empty() ? b.SerializeAsString() : std::string(raw),
          static_cast<size_t>(b.rows_size()), now};
   rows_ += k.rows;
+  if (held_) held_rows_ += k.rows;
   kept_.push_back(std::move(k));
 }
 

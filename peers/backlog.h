@@ -37,11 +37,14 @@ class Backlog {
   // Keeps every batch from now on, until hold(false).
   void hold(bool on) {
     if (held_ && !on) ++releases_;
+    if (!held_ && on) held_rows_ = 0;
     held_ = on;
   }
   bool held() const { return held_; }
-  // How many holds have ended (a full resync in, or stalled).
+  // How many holds have ended (a full resync in, or stalled), and the rows
+  // kept during the last one (applied since or not).
   uint64_t releases() const { return releases_; }
+  size_t held_rows() const { return held_rows_; }
   bool empty() const { return kept_.empty(); }
   size_t rows() const { return rows_; }
   // Applies kept batches, oldest first, for about budget_ms (at least one);
@@ -63,6 +66,7 @@ class Backlog {
   size_t rows_ = 0;
   bool held_ = false;
   uint64_t releases_ = 0;
+  size_t held_rows_ = 0;
 };
 
 }  // namespace weir::peers

@@ -58,6 +58,7 @@ class Slots {
   uint64_t operator[](size_t i) const { return p_[i]; }
   const uint64_t* begin() const { return p_; }
   const uint64_t* end() const { return p_ + n_; }
+  bool borrowed() const { return p_ && !owned_; }
   // n zeroed slots from the heap (calloc: fresh pages are not written twice).
   void allocate(size_t n) {
     free_owned();
@@ -150,6 +151,10 @@ struct Index {
     next.swap(slots);
     for (uint64_t v : next) {
       if (v) put(v);
+    }
+    if (next.borrowed()) {
+      // Its part of a presized block (page-aligned) goes back to the system.
+      madvise(next.data(), next.size() * sizeof(uint64_t), MADV_DONTNEED);
     }
     hint.store(slots.data(), std::memory_order_relaxed);
     hint_mask.store(mask(), std::memory_order_relaxed);

@@ -143,6 +143,7 @@ Cluster::Cluster(zmq::context_t& ctx, const Tables& tables, Backlog& backlog, ui
 
 // Every socket is made with linger 0: closing one drops what it still holds.
 Cluster::~Cluster() {
+  backlog_.hold(false);  // no resync comes in any more
   close_dealers();
   router_.reset();
 }
@@ -557,7 +558,11 @@ void Cluster::close_part(Out& o, bool last) {
 }
 
 void Cluster::resync_step(Out& o) {
-  backlog_.settle();  // what came meanwhile, before the next shards are read
+  // What is kept since start_resync (which settled the backlog) is left out
+  // of the shards still to read, as if it had come after them: this node's
+  // own updates follow the resync as updates, and a node whose resync is
+  // coming in here is not among the origins, so the receiver takes its
+  // updates from that node.
   ResyncWalk& w = *o.walk;
   proto::NodeResync* r = w.m.mutable_resync();
   const stick::Now now = stick::clock_now();

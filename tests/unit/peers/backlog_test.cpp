@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "peers/cluster/cluster.h"
+
 #include <memory>
 #include <string>
 
@@ -121,6 +123,27 @@ TEST(PeersBacklog, ABatchForATableDroppedMeanwhileIsSkipped) {
   b.settle();
   EXPECT_TRUE(b.empty());
   EXPECT_EQ(gpc_of(*kept_alive, "j"), 4);
+}
+
+// A reload that removes `peers:` while a full resync comes in ends the hold
+// with the cluster: the agent's tables are not left waiting for a resync
+// that will never end.
+TEST(PeersBacklog, TheHoldEndsWithTheCluster) {
+  zmq::context_t ctx;
+  Tables tables;
+  tables["t"] = gpc_table();
+  Backlog b;
+  auto cluster = std::make_unique<Cluster>(ctx, tables, b, 1,
+                                           [](const proto::TableBatch&, std::string_view) {});
+  b.hold(true);  // as on part 1 of a resync
+  Origin o;
+  b.apply(tables["t"], o.add("k", 1));
+  cluster.reset();
+  EXPECT_FALSE(b.held());
+  EXPECT_EQ(b.releases(), 1u);
+  EXPECT_EQ(b.held_rows(), 1u);
+  EXPECT_TRUE(b.work(5));
+  EXPECT_EQ(gpc_of(*tables["t"], "k"), 1);
 }
 
 }  // namespace

@@ -572,15 +572,17 @@ TEST(StickTable, APresizedTableKeepsItsEntriesAndFindsEveryOneThatComesAfter) {
   check();
   add(5'000, 300'000);
   check();
+  add(300'000, 450'000);  // past what was presized: the indexes double off the block
+  check();
   t.presize(100);        // smaller: nothing changes
   t.presize(5'000'000);  // more than the table holds: its size
   check();
-  for (uint32_t i = 0; i < 300'000; i += 3) {
+  for (uint32_t i = 0; i < 450'000; i += 3) {
     const std::string k = "key-" + std::to_string(i);
     ASSERT_TRUE(t.erase(k)) << k;
     model.erase(k);
   }
-  add(300'000, 320'000);
+  add(450'000, 470'000);
   check();
 }
 
