@@ -68,9 +68,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tables["b"] =
       std::make_shared<stick::Table>(weir::fuzz::table_def("b", stick::KeyType::kIp, kB, true));
   size_t delivered = 0;
+  weir::peers::Backlog backlog;
   {
-    weir::peers::Cluster cluster(ctx, tables, 0x1234567890abcdefULL,
-                                 [&](const proto::TableBatch&) { ++delivered; });
+    weir::peers::Cluster cluster(
+        ctx, tables, backlog, 0x1234567890abcdefULL,
+        [&](const proto::TableBatch& b, std::string_view raw) {
+          ++delivered;
+          if (raw.empty()) return;
+          // The bytes handed on as they came are that batch.
+          proto::TableBatch again;
+          check(again.ParseFromArray(raw.data(), static_cast<int>(raw.size())),
+                "a batch's bytes parse");
+          check(again.table() == b.table() && again.rows_size() == b.rows_size(),
+                "a batch's bytes are that batch");
+        });
     weir::servers::Store servers;
     cluster.share_servers(&servers, [&](const proto::ServerRecords& changed) {
       for (const proto::ServerRecord& r : changed.records()) {
@@ -111,6 +122,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(stats.size() == 2, "the two other nodes are reported");
   }
   check(delivered <= size, "no more batches delivered than the input could hold");
+  check(!backlog.held(), "the hold ends with the cluster");
+  backlog.settle();  // what a resync kept parses and applies
+  check(backlog.empty(), "settled");
   const stick::Now now = stick::clock_now();
   for (auto& [name, t] : tables) {
     stick::Table copy(t->def());
