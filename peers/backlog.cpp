@@ -41,16 +41,13 @@ bool Backlog::work(int64_t budget_ms) {
   while (!kept_.empty()) {
     apply_one(kept_.front());
     kept_.pop_front();
-    if (stick::clock_now().mono_ms >= until) break;
+    if (budget_ms >= 0 && stick::clock_now().mono_ms >= until) break;
   }
   return kept_.empty();
 }
 
 void Backlog::settle() {
-  while (!kept_.empty()) {
-    apply_one(kept_.front());
-    kept_.pop_front();
-  }
+  work(-1);
 }
 
 }  // namespace weir::peers

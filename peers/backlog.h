@@ -47,8 +47,8 @@ class Backlog {
   size_t held_rows() const { return held_rows_; }
   bool empty() const { return kept_.empty(); }
   size_t rows() const { return rows_; }
-  // Applies kept batches, oldest first, for about budget_ms (at least one);
-  // true when none is left.
+  // Applies kept batches, oldest first, for about budget_ms (at least one;
+  // all of them when budget_ms < 0); true when none is left.
   bool work(int64_t budget_ms);
   // Applies everything kept (the hold stays as it is).
   void settle();

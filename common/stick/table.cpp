@@ -199,6 +199,24 @@ struct Index {
 #endif
 #endif
 
+// `bytes` (a multiple of 2 MiB) of fresh zeroed memory, 2 MiB aligned and
+// advised to transparent huge pages (without THP the pages stay small);
+// nullptr when the system refuses. Freed with munmap(p, bytes).
+static void* map_huge(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t mapped = bytes + kHuge;  // one more huge page's worth; the edges go back
+  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = (at + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
+  if (aligned > at) munmap(p, aligned - at);
+  const uintptr_t tail = aligned + bytes;
+  if (at + mapped > tail) munmap(reinterpret_cast<void*>(tail), at + mapped - tail);
+  auto* base = reinterpret_cast<void*>(aligned);
+  madvise(base, bytes, MADV_HUGEPAGE);
+  return base;
+}
+
 class EntryPool {
  public:
   struct Run {
@@ -276,18 +294,9 @@ class EntryPool {
       chunk_end_ = chunk_cur_ + bytes;
       return true;
     }
-    // 2 MiB aligned: map one more huge page's worth and unmap the edges.
     const size_t bytes = std::max(kHugeChunk, (want + kHugeChunk - 1) & ~(kHugeChunk - 1));
-    const size_t mapped = bytes + kHugeChunk;
-    void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return false;
-    const auto at = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t aligned = (at + kHugeChunk - 1) & ~(uintptr_t{kHugeChunk} - 1);
-    if (aligned > at) munmap(p, aligned - at);
-    const uintptr_t tail = aligned + bytes;
-    if (at + mapped > tail) munmap(reinterpret_cast<void*>(tail), at + mapped - tail);
-    auto* base = reinterpret_cast<char*>(aligned);
-    madvise(base, bytes, MADV_HUGEPAGE);  // advice: without THP the pages stay small
+    auto* base = static_cast<char*>(map_huge(bytes));
+    if (!base) return false;
     chunks_.emplace_back(base, bytes);
     chunk_cur_ = base;
     chunk_end_ = base + bytes;
@@ -737,17 +746,8 @@ void Table::presize(size_t entries) {
   if (!smaller) return;
   // One block for every shard, on transparent huge pages: a million entries'
   // slots are 16 MiB, which in 4 KiB pages cost 4,096 page faults.
-  constexpr size_t kHuge = size_t{2} << 20;
-  void* p =
-      mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return;  // the indexes double as they would have
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t aligned = (at + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
-  if (aligned > at) munmap(p, aligned - at);
-  const uintptr_t tail = aligned + bytes;
-  if (at + bytes + kHuge > tail) munmap(reinterpret_cast<void*>(tail), at + bytes + kHuge - tail);
-  auto* block = reinterpret_cast<uint64_t*>(aligned);
-  madvise(block, bytes, MADV_HUGEPAGE);
+  auto* block = static_cast<uint64_t*>(map_huge(bytes));
+  if (!block) return;  // the indexes double as they would have
   presized_.emplace_back(block, bytes);
   for (unsigned i = 0; i < kShards; ++i) {
     Shard& s = shards_[i];
