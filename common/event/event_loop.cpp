@@ -103,8 +103,21 @@ void EventLoop::run() {
       log::alert("epoll_wait: %s", strerror(errno));
       break;
     }
+    stage_ = Stage::kDispatch;
     for (int i = 0; i < n; ++i)
       static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
+    // What the batch's handlers put off (their writes) runs now, together;
+    // nothing is destroyed before destroy_retired() below.
+    for (Stage round : {Stage::kDeferred1, Stage::kDeferred2}) {
+      stage_ = round;
+      deferred_running_.swap(deferred_);
+      for (Deferred* d : deferred_running_) {
+        d->deferred_queued_ = false;
+        d->run_deferred();
+      }
+      deferred_running_.clear();
+    }
+    stage_ = Stage::kOther;
     timers_.run_due(now_ms_);
     for (auto& h : hooks_) h();
     destroy_retired();

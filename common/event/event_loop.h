@@ -33,6 +33,21 @@ class Retired {
   virtual ~Retired() = default;
 };
 
+// Work that asked to run once the current batch of I/O events is dispatched
+// (EventLoop::defer): writes gathered from every ready connection leave
+// together, after all of the batch's reads.
+class Deferred {
+ public:
+  virtual void run_deferred() = 0;
+
+ protected:
+  virtual ~Deferred() = default;
+
+ private:
+  friend class EventLoop;
+  bool deferred_queued_ = false;
+};
+
 class EventLoop {
  public:
   EventLoop();
@@ -55,6 +70,28 @@ class EventLoop {
   // Destroys what was retired so far (run() does it after every batch).
   void destroy_retired();
 
+  // Where the loop is in a batch: handing out its I/O events, then running
+  // what they deferred, in two rounds (the second runs what the first deferred
+  // again; nothing is deferred past it).
+  enum class Stage : uint8_t { kOther, kDispatch, kDeferred1, kDeferred2 };
+  Stage stage() const { return stage_; }
+  // Runs `d` in the next deferred round (once, however often it asks); only
+  // during kDispatch or kDeferred1.
+  void defer(Deferred* d) {
+    if (d->deferred_queued_) return;
+    d->deferred_queued_ = true;
+    deferred_.push_back(d);
+  }
+  // A connection about to write: true when the write waits, and `d` runs
+  // again when it may. Writes found while the batch's events are handed out
+  // leave after all of its reads, writes to servers in the first round and
+  // writes to clients in the second (servers get their work first).
+  bool hold_write(Deferred* d, bool to_server) {
+    if (stage_ != Stage::kDispatch && (to_server || stage_ != Stage::kDeferred1)) return false;
+    defer(d);
+    return true;
+  }
+
   TimerQueue& timers() { return timers_; }
   // Monotonic milliseconds, refreshed once per iteration.
   int64_t now_ms() const { return now_ms_; }
@@ -75,6 +112,9 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> hooks_;
   std::vector<std::unique_ptr<Retired>> retired_;
+  Stage stage_ = Stage::kOther;
+  std::vector<Deferred*> deferred_;
+  std::vector<Deferred*> deferred_running_;
 };
 
 }  // namespace weir

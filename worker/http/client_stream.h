@@ -84,6 +84,10 @@ class ClientStream {
   // The connection makes whatever progress it can now (after an event of the
   // transaction's own: a server socket, a queue grant, its timer).
   virtual void wake() = 0;
+  // True when a write should wait for the end of the epoll batch being
+  // dispatched (the connection runs again then): writes to servers leave in
+  // the first round after it, writes to clients in the second.
+  virtual bool defer_write(bool to_server) = 0;
 
   // The request head's text, while the connection still holds it (kept for a
   // replay until the response begins or a body leaves); empty once released.

@@ -295,7 +295,8 @@ bool TcpSession::pump_buffered(Direction& d) {
       }
     }
   }
-  if (phase_ == Phase::kForwarding && writable_[d.dst] && !d.buf.empty()) {
+  if (phase_ == Phase::kForwarding && writable_[d.dst] && !d.buf.empty() &&
+      !ctx_.loop().hold_write(this, d.dst == kServer)) {
     iovec iov{d.buf.data(), d.buf.size()};
     ssize_t n = dst.writev(&iov, 1);
     if (n > 0) {

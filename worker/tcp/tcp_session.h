@@ -31,7 +31,10 @@ namespace stick {
 class Trackers;
 }
 
-class TcpSession final : public Session, public LbWaiter, public UpstreamConnection::User {
+class TcpSession final : public Session,
+                         public LbWaiter,
+                         public UpstreamConnection::User,
+                         public Deferred {
  public:
   // tls: the bind's TLS (null: plain TCP): weir terminates it and forwards clear bytes.
   // proxied: what the PROXY protocol header said (null: none); peer is the
@@ -45,6 +48,7 @@ class TcpSession final : public Session, public LbWaiter, public UpstreamConnect
   void drain() override {}  // a tunnel ends when its peers end it (or at hard_stop_after)
   void kill() override;
   void on_buffers_available() override { run(); }
+  void run_deferred() override { run(); }
   std::string describe(int64_t now_ms) const override;
   const Server* server() const override { return t_connected_ >= 0 ? slot_.server() : nullptr; }
 

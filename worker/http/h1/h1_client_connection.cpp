@@ -428,6 +428,7 @@ bool H1ClientConnection::write_client() {
       phase_ == Phase::kTransaction && r_->txn.phase() == HttpTransaction::Phase::kExchange;
   if (!exchange && phase_ != Phase::kFlushClose) return false;
   if (phase_ == Phase::kFlushClose && r_->local_sent_ < r_->local_body_.size()) {
+    if (defer_write(false)) return false;
     iovec iov[2];
     int cnt = 0;
     if (!r_->res_out_.empty()) iov[cnt++] = {r_->res_out_.data(), r_->res_out_.size()};
@@ -459,6 +460,7 @@ bool H1ClientConnection::write_client() {
     }
     return false;
   }
+  if (defer_write(false)) return false;
   iovec iov[2];
   int cnt = 0;
   if (!r_->res_out_.empty()) iov[cnt++] = {r_->res_out_.data(), r_->res_out_.size()};
@@ -633,7 +635,9 @@ void H1ClientConnection::reset_transaction() {
   r_->txn.prepare(this, &fe_, client_addr(), t_start_, t_start_wall_);
   first_request_ = false;
   phase_ = Phase::kWaitRequest;
-  c_readable_ = true;  // pipelined bytes may already wait in the socket
+  // c_readable_ is left as it is: false only once a read drained the socket,
+  // and an event sets it again when the client sends more (edge-triggered), so
+  // a pipelined request is read at once and an idle client costs no recv().
 }
 
 void H1ClientConnection::drain() {

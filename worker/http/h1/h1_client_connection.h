@@ -26,6 +26,7 @@ namespace weir {
 
 class H1ClientConnection final : public Session,
                                  public IoHandler,
+                                 public Deferred,
                                  public ClientStream,
                                  public UpstreamConnection::User {
  public:
@@ -69,6 +70,8 @@ class H1ClientConnection final : public Session,
   std::unique_ptr<stick::Trackers>* trackers() override { return &sc_; }
   bool take_buffer(Buffer& b) override { return Session::take_buffer(b, kBufferClaim); }
   void wake() override { run(); }
+  bool defer_write(bool to_server) override { return ctx_.loop().hold_write(this, to_server); }
+  void run_deferred() override { run(); }
   std::string_view request_head() const override;
   void release_request_head() override;
   bool read_request_body() override;

@@ -147,6 +147,7 @@ bool HttpTransaction::write_server() {
   if (!req_head_built_ && !build_request_head()) return phase_ != Phase::kExchange;
   const ClientStream::BodySpan body = client_->request_body();
   if (req_out_.empty() && body.size == 0) return false;
+  if (client_->defer_write(true)) return false;
   iovec iov[2];
   int cnt = 0;
   if (!req_out_.empty()) iov[cnt++] = {req_out_.data(), req_out_.size()};
