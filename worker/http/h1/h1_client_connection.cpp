@@ -228,6 +228,13 @@ void H1ClientConnection::run() {
     if (!progress) break;
   }
   if (phase_ == Phase::kClosed) return;
+  if (phase_ == Phase::kWaitRequest && r_ && r_->req_in_.empty() && !c_readable_ && !c_eof_) {
+    // Idle between requests, and the last read drained the socket: the next
+    // bytes bring an event. Until then the connection holds no buffer and no
+    // request block (what a read finding nothing does, without the read).
+    release_idle_buffers();
+    give_back_request_block();
+  }
   update_timer();
   if (r_) {
     r_->txn.update_timer();
