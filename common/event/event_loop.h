@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,8 +77,10 @@ class EventLoop {
   enum class Stage : uint8_t { kOther, kDispatch, kDeferred1, kDeferred2 };
   Stage stage() const { return stage_; }
   // Runs `d` in the next deferred round (once, however often it asks); only
-  // during kDispatch or kDeferred1.
+  // during kDispatch or kDeferred1 (asked at any other time, it would wait for
+  // the next batch).
   void defer(Deferred* d) {
+    assert(stage_ == Stage::kDispatch || stage_ == Stage::kDeferred1);
     if (d->deferred_queued_) return;
     d->deferred_queued_ = true;
     deferred_.push_back(d);
