@@ -229,9 +229,9 @@ void H1ClientConnection::run() {
   }
   if (phase_ == Phase::kClosed) return;
   if (phase_ == Phase::kWaitRequest && r_ && r_->req_in_.empty() && !c_readable_ && !c_eof_) {
-    // Idle between requests, and the last read drained the socket: the next
-    // bytes bring an event. Until then the connection holds no buffer and no
-    // request block (what a read finding nothing does, without the read).
+    // Idle between requests (at accept, or after a response), and the last
+    // read drained the socket: the next bytes bring an event. Until then the
+    // connection holds no buffer, no claim on the pool and no request block.
     release_idle_buffers();
     give_back_request_block();
   }
@@ -316,13 +316,7 @@ bool H1ClientConnection::read_client() {
     return true;
   }
   if (n < 0 && errno == EAGAIN) {
-    c_readable_ = false;
-    // Nothing came (at accept, or after a response): an idle connection holds
-    // no buffer and no claim on the pool until its client sends something.
-    if (phase_ == Phase::kWaitRequest && r_->req_in_.empty()) {
-      release_idle_buffers();
-      give_back_request_block();
-    }
+    c_readable_ = false;  // nothing came: an idle connection lets go at the end of run()
     return false;
   }
   if (n < 0 && errno == EINTR) return true;
