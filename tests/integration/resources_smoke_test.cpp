@@ -92,6 +92,43 @@ TEST(ResourcesSmoke, SessionsWaitForBuffersUnderAPoolLimit) {
   EXPECT_EQ(count_matching_lines(weir->stderr_text(), "exited unexpectedly"), 0u);
 }
 
+// tcp mode under a pool limit with room for two sessions (4 buffers, 2 per
+// session): eight clients send their requests, every session lets go of its
+// buffers while the servers wait, and then all the servers answer at once. Most
+// sessions wait for a claim with the server's bytes to read and nothing from
+// the client. Each must use its turn when it comes. (Before, a session woken with
+// a claim gave it back as soon as its client had nothing to send, before it
+// read the server; two such sessions handed the claim to each other for ever and
+// the thread spun without serving anyone.)
+TEST(ResourcesSmoke, TcpSessionsWokenForBuffersReadTheirServers) {
+  OriginServer origin("o");
+  const uint16_t port = free_tcp_port();
+  const std::string yaml =
+      "global: {threads: 1}\n"
+      "frontends:\n"
+      "  raw: {mode: tcp, bind: [\"127.0.0.1:" +
+      std::to_string(port) +
+      "\"], default_backend: rawapp}\n"
+      "backends:\n"
+      "  rawapp: {mode: tcp, servers: {s1: \"" +
+      origin.address() + "\"}}\n";
+  WeirOptions opts;
+  opts.env = {{"WEIR_TEST_BUFFER_LIMIT", "4"}};
+  auto weir = WeirProcess::start(yaml, opts);
+  ASSERT_NE(weir, nullptr);
+  constexpr size_t kBody = 200000;
+  for (int round = 0; round < 8; ++round) {
+    SwarmOptions get;
+    get.request = get_request("/?size=" + std::to_string(kBody) + "&delay=300");
+    ClientSwarm raw(port, 8, get);
+    ASSERT_TRUE(raw.wait_finished(20000)) << "round " << round;
+    for (const SwarmResult& r : raw.results()) {
+      ASSERT_EQ(r.status(), 200) << r.response.substr(0, 300);
+      EXPECT_EQ(sha256_hex(r.body()), pattern_sha256(kBody));
+    }
+  }
+}
+
 // An idle connection holds no buffer: neither a keep-alive connection between
 // requests nor one that has sent nothing yet. With room for two transactions
 // (8 buffers, 4 per http transaction), twelve idle clients do not keep a

@@ -230,6 +230,11 @@ void TcpSession::run() {
     }
     if (!progress) break;
   }
+  // The claim goes back only once neither direction holds a buffer at the end
+  // of a run. Giving it back as soon as one direction found nothing to read
+  // let two sessions under a pool limit hand it to each other for ever: each
+  // woke the other, and neither kept it long enough for its other direction.
+  if (!up_.buf.allocated() && !down_.buf.allocated()) drop_buffer_claim();
   if (sc_) sc_->sync_bytes(up_.bytes, down_.bytes, stick::clock_now(), false);
   if (phase_ != Phase::kClosed) update_timer();
 }
@@ -313,8 +318,7 @@ bool TcpSession::pump_buffered(Direction& d) {
     }
   }
   if (d.buf.empty()) {
-    d.buf.release(ctx_.buffers());
-    if (!up_.buf.allocated() && !down_.buf.allocated()) drop_buffer_claim();
+    d.buf.release(ctx_.buffers());  // the claim goes at the end of run()
     size_t threshold = ctx_.worker().config().global.splice_threshold;
     // Bulk transfer: move to splice() once enough bytes have streamed this way.
     if (phase_ == Phase::kForwarding && threshold > 0 && d.bulk >= threshold && !d.src_eof &&
