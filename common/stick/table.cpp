@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -15,6 +17,7 @@
 #include <limits>
 #include <new>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -231,6 +234,14 @@ class EntryPool {
 #endif
   explicit EntryPool(size_t largest) : classes_(largest / 16 + 1) {}
   ~EntryPool() {
+    if (filler_.joinable()) {
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        stop_ = true;
+      }
+      moved_.notify_one();
+      filler_.join();
+    }
     for (const auto& [base, bytes] : chunks_) munmap(base, bytes);
   }
   EntryPool(const EntryPool&) = delete;
@@ -268,23 +279,85 @@ class EntryPool {
 #endif
   }
 
+  // About `bytes` more of entries are coming at once (a full resync, or a
+  // snapshot for a new worker): the next chunk is one region that large, and
+  // a thread of the pool's own makes its pages present a few MiB ahead of the
+  // entries written into it. The kernel clears every fresh page, which on a
+  // virtual machine costs as much as writing the entries (0.4-0.6 GB/s for
+  // memory the host has not backed yet): done ahead, on a core the writer does
+  // not use, it leaves the writer's path. Only for big arrivals, and never
+  // more than kFillAhead beyond what is used; without MADV_POPULATE_WRITE
+  // (Linux before 5.14) the pages are made as the entries come, as before.
+  void expect(size_t bytes) {
+    if (kMalloc || bytes < kExpectAtLeast) return;
+    std::lock_guard<std::mutex> g(mu_);
+    if (reserve_state_ != Reserve::kNone) return;  // once per pool
+    bytes = (bytes + kHugeChunk - 1) & ~(kHugeChunk - 1);
+    auto* base = static_cast<char*>(map_huge(bytes));
+    if (!base) return;
+    chunks_.emplace_back(base, bytes);
+    reserve_ = base;
+    reserve_end_ = base + bytes;
+    filled_ = base;
+    reserve_state_ = Reserve::kWaiting;
+    filler_ = std::thread([this] { fill(); });
+  }
+
  private:
   static constexpr size_t kFirstChunk = size_t{1} << 20;
   static constexpr size_t kHugeChunk = size_t{2} << 20;
   static constexpr size_t kSmallRun = 4 << 10;  // a shard's run while the table is small
   static constexpr size_t kRun = 64 << 10;
+  static constexpr size_t kExpectAtLeast = size_t{16} << 20;
+  static constexpr size_t kFillAhead = size_t{4} << 20;
+
+  // The filler thread: makes the reserve's pages present, a huge page at a
+  // time, up to kFillAhead past where the writers are in it.
+  void fill() {
+#ifdef MADV_POPULATE_WRITE
+    std::unique_lock<std::mutex> g(mu_);
+    while (!stop_ && reserve_state_ != Reserve::kLeft && filled_ < reserve_end_) {
+      char* from = reserve_state_ == Reserve::kInUse ? chunk_cur_ : reserve_;
+      char* at = std::max(from, filled_);
+      if (at >= std::min(reserve_end_, from + kFillAhead)) {
+        moved_.wait(g);
+        continue;
+      }
+      // To the next huge-page boundary (the reserve starts and ends on one).
+      const size_t n = kHugeChunk - static_cast<size_t>(at - reserve_) % kHugeChunk;
+      filled_ = at + n;
+      g.unlock();
+      const bool ok = madvise(at, n, MADV_POPULATE_WRITE) == 0 || errno == EINTR;
+      g.lock();
+      if (!ok) break;  // not supported here, or memory is short: the writers fault as before
+    }
+#endif
+  }
 
   // A new run for r, of at least `bytes`.
   bool refill(Run& r, size_t bytes) {
     std::lock_guard<std::mutex> g(mu_);
-    const size_t want = std::max(chunks_.size() <= 1 ? kSmallRun : kRun, bytes);
+    const bool small = chunks_.size() <= 1 && reserve_state_ == Reserve::kNone;
+    const size_t want = std::max(small ? kSmallRun : kRun, bytes);
     if (static_cast<size_t>(chunk_end_ - chunk_cur_) < want && !new_chunk(want)) return false;
     r.cur = chunk_cur_;
     r.end = chunk_cur_ + want;
     chunk_cur_ += want;
+    if (reserve_state_ == Reserve::kInUse) moved_.notify_one();
     return true;
   }
   bool new_chunk(size_t want) {
+    if (reserve_state_ == Reserve::kInUse) {
+      reserve_state_ = Reserve::kLeft;  // used up: the filler stops
+      moved_.notify_one();
+    }
+    if (reserve_state_ == Reserve::kWaiting &&
+        static_cast<size_t>(reserve_end_ - reserve_) >= want) {
+      reserve_state_ = Reserve::kInUse;  // the region expect() made (already in chunks_)
+      chunk_cur_ = reserve_;
+      chunk_end_ = reserve_end_;
+      return true;
+    }
     if (chunks_.empty()) {
       const size_t bytes = std::max(kFirstChunk, want);
       void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -308,6 +381,15 @@ class EntryPool {
   std::vector<std::pair<char*, size_t>> chunks_;
   char* chunk_cur_ = nullptr;
   char* chunk_end_ = nullptr;
+  // expect()'s region, how far the filler has made it present, and the filler.
+  char* reserve_ = nullptr;
+  char* reserve_end_ = nullptr;
+  char* filled_ = nullptr;
+  enum class Reserve : uint8_t { kNone, kWaiting, kInUse, kLeft };
+  Reserve reserve_state_ = Reserve::kNone;
+  bool stop_ = false;
+  std::condition_variable moved_;  // the writers took more of the chunk
+  std::thread filler_;
 };
 
 struct Table::Shard {
@@ -714,7 +796,8 @@ Table::Table(TableDef def)
   if (def_.type == KeyType::kIp) longest_key = 4;
   if (def_.type == KeyType::kIpv6) longest_key = 16;
   if (def_.type == KeyType::kInteger) longest_key = 8;
-  pool_ = std::make_unique<EntryPool>(entry_bytes(std::max<size_t>(longest_key, 1)));
+  pool_largest_ = entry_bytes(std::max<size_t>(longest_key, 1));
+  pool_ = std::make_unique<EntryPool>(pool_largest_);
 }
 
 Table::~Table() {
@@ -730,6 +813,9 @@ Table::~Table() {
 
 void Table::presize(size_t entries) {
   entries = std::min<size_t>(entries, def_.size);
+  // Their memory: sized for the longest key (what is not used stays virtual).
+  const size_t have = used();
+  if (entries > have) pool_->expect((entries - have) * pool_largest_);
   // Each shard's share with room for an uneven spread, at most three quarters
   // full: the size its index would double to while the entries come.
   const size_t share = entries / kShards + entries / kShards / 8 + 8;

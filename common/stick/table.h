@@ -361,6 +361,7 @@ class Table {
   TableDef def_;
   Layout layout_;
   std::unique_ptr<EntryPool> pool_;
+  size_t pool_largest_ = 0;  // the bytes of an entry with the longest key
   std::unique_ptr<Shard[]> shards_;
   std::mutex presize_mu_;
   std::vector<std::pair<void*, size_t>> presized_;  // presize()'s blocks, unmapped with the table

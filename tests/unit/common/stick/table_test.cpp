@@ -586,6 +586,35 @@ TEST(StickTable, APresizedTableKeepsItsEntriesAndFindsEveryOneThatComesAfter) {
   check();
 }
 
+// A presize for many entries makes their memory present ahead of them on a
+// thread of the table's own: a table dropped at once (a reload, a resync that
+// never came) stops that thread and goes, and one filled from two threads while
+// it works gets every entry right.
+TEST(StickTable, APresizedTableGoesAtOnceAndFillsFromTwoThreads) {
+  {
+    Table gone(make_def(KeyType::kString, 2'000'000, 0, {"http_req_cnt"}));
+    gone.presize(2'000'000);
+  }
+  Table t(make_def(KeyType::kString, 1'000'000, 0, {"http_req_cnt"}));
+  t.presize(400'000);
+  const Now now = at(0);
+  auto fill = [&](uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; ++i) {
+      Table::Access a = t.find_or_make("key-" + std::to_string(i), now);
+      if (a) a.data().add(Datum::kHttpReqCnt, i % 5 + 1, now);
+    }
+  };
+  std::thread other(fill, 200'000, 450'000);  // past the presized count
+  fill(0, 200'000);
+  other.join();
+  ASSERT_EQ(t.used(), 450'000u);
+  for (uint32_t i = 0; i < 450'000; i += 7) {
+    Table::Access a = t.find("key-" + std::to_string(i), now);
+    ASSERT_TRUE(a) << i;
+    ASSERT_EQ(*a.data().value(Datum::kHttpReqCnt, 0, now), static_cast<int64_t>(i % 5 + 1)) << i;
+  }
+}
+
 TEST(StickTable, EraseRefusesTrackedEntries) {
   Table t(make_def(KeyType::kInteger, 10, 0, {"conn_cnt"}));
   Entry* e = track(t, int_key(t, 1), at(0));
