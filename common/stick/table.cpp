@@ -319,7 +319,8 @@ class EntryPool {
     while (!stop_ && reserve_state_ != Reserve::kLeft && filled_ < reserve_end_) {
       char* from = reserve_state_ == Reserve::kInUse ? chunk_cur_ : reserve_;
       char* at = std::max(from, filled_);
-      if (at >= std::min(reserve_end_, from + kFillAhead)) {
+      const size_t ahead = std::min(kFillAhead, static_cast<size_t>(reserve_end_ - from));
+      if (at >= from + ahead) {
         moved_.wait(g);
         continue;
       }
